@@ -1,0 +1,109 @@
+"""`pressurebot run | scan | migrate`. Every failure the user can cause or fix is one
+line on stderr and a non-zero exit; the detail goes to the log."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from bot.config import ConfigError, Settings, load_settings
+from bot.logging_setup import configure_logging
+from bot.markets.base import ExchangeError
+from bot.storage.db import DatabaseError
+
+logger = logging.getLogger("bot.cli")
+
+EXIT_CONFIG = 2
+EXIT_DATABASE = 3
+EXIT_EXCHANGE = 4
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pressurebot",
+        description="Derivatives Pressure Score for crypto perpetuals, with Telegram alerts.",
+    )
+    parser.add_argument(
+        "--config", metavar="PATH", help="TOML config file (default: ./config.toml)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("run", help="migrate, then run scorer, alerts and the bot until stopped")
+    scan = sub.add_parser("scan", help="run one scoring cycle now and print the table")
+    scan.add_argument("--json", action="store_true", help="print one JSON object instead")
+    scan.add_argument("--limit", type=_positive_int, metavar="N", help="show the top N rows")
+    sub.add_parser("migrate", help="apply database migrations and exit")
+    replay = sub.add_parser("replay", help="replay recorded market history (see docs)")
+    replay.add_argument("path")
+    replay.add_argument("--symbols", nargs="*")
+    replay.add_argument("--from", dest="date_from")
+    replay.add_argument("--to", dest="date_to")
+    replay.add_argument("--json", action="store_true")
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        return _fail(str(exc), EXIT_CONFIG)
+    token = settings.telegram.token.get_secret_value() if settings.telegram.token else ""
+    configure_logging(settings.logging, secrets=[token])
+    try:
+        return asyncio.run(_dispatch(args, settings))
+    except KeyboardInterrupt:
+        return 130
+    except DatabaseError as exc:
+        return _fail(str(exc), EXIT_DATABASE)
+    except ExchangeError as exc:
+        return _fail(f"exchange {settings.exchange.base_url} unavailable: {exc}", EXIT_EXCHANGE)
+
+
+async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    from bot import service  # keeps `--help` and config errors fast
+
+    if args.command == "migrate":
+        async with service.open_parts(settings):
+            pass
+        print("database is up to date")
+        return 0
+    if args.command == "scan":
+        return await _scan(settings, as_json=args.json, limit=args.limit)
+    if args.command == "replay":
+        from bot.replay.cli import run_replay
+
+        return await run_replay(settings, args)
+    await service.run_service(settings)
+    return 0
+
+
+async def _scan(settings: Settings, *, as_json: bool, limit: int | None) -> int:
+    from bot import market_view, report, service
+
+    snapshot = await service.scan_once(settings)
+    if snapshot is None:
+        return _fail("the scan fetched no symbol; see the log for why", EXIT_EXCHANGE)
+    if as_json:
+        print(json.dumps(market_view.snapshot_to_json(snapshot, limit), ensure_ascii=False))
+    else:
+        print(report.table(snapshot, limit))
+    return 0
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"pressurebot: {message}", file=sys.stderr)
+    return code

@@ -1,0 +1,207 @@
+"""One `Settings` object: TOML file, overridden by `PRESSUREBOT_*` environment variables.
+
+Built once at start-up by `load_settings()` and passed down explicitly; nothing deep in
+the code reads the environment or a global.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from bot.scoring import ScoringParams
+
+BAND_NAMES = ("neutral", "lean", "stretched", "stressed")
+BandName = Literal["neutral", "lean", "stretched", "stressed"]
+
+
+class ConfigError(Exception):
+    """Raised with a one-line, user-readable message naming the bad key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TelegramSettings(_Section):
+    token: SecretStr | None = None
+    base_url: str = "https://api.telegram.org/bot"
+    admin_ids: list[int] = Field(default_factory=list)
+    # Global send budget; Telegram allows about 30 msg/s per bot.
+    max_messages_per_second: float = Field(default=30.0, gt=0)
+    private_chat_interval_seconds: float = Field(default=1.0, ge=0)
+    group_messages_per_minute: int = Field(default=20, ge=1)
+    max_send_attempts: int = Field(default=5, ge=1)
+    subscriptions_per_chat: int = Field(default=200, ge=1)
+    commands_per_minute: int = Field(default=20, ge=1)
+    max_argument_length: int = Field(default=64, ge=8)
+    poll_timeout_seconds: int = Field(default=30, ge=0)
+
+
+class ExchangeSettings(_Section):
+    name: Literal["binance"] = "binance"
+    base_url: str = "https://fapi.binance.com"
+    quote_assets: list[str] = Field(default_factory=lambda: ["USDT"])
+    concurrency: int = Field(default=16, ge=1, le=256)
+    request_timeout_seconds: float = Field(default=10.0, gt=0)
+    max_retries: int = Field(default=3, ge=0)
+    # Binance allows 2400 weight/min per IP; slow down well before it.
+    weight_limit_per_minute: int = Field(default=2400, ge=1)
+    weight_safety_margin: int = Field(default=300, ge=0)
+    # openInterestHist has its own limit of 1000 calls per 5 minutes.
+    history_calls_per_5m: int = Field(default=900, ge=1, le=1000)
+    universe_ttl_seconds: int = Field(default=3600, ge=1)
+    funding_info_ttl_seconds: int = Field(default=3600, ge=1, le=3600)
+    min_quote_volume_usd: float = Field(default=0.0, ge=0)
+
+    @field_validator("quote_assets")
+    @classmethod
+    def _upper(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("must list at least one quote asset")
+        return [a.upper() for a in v]
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite+aiosqlite:///./pressurebot.db"
+    busy_timeout_ms: int = Field(default=5000, ge=0)
+    echo: bool = False
+
+
+class ScorerSettings(_Section):
+    interval_seconds: float = Field(default=300, ge=1)
+    # A stored sample counts for a window when it is at most this much older than the
+    # window's target time (now - 1h/4h/24h). Older means the window is unknown (null).
+    window_tolerance_seconds: int = Field(default=900, ge=60)
+    oi_sample_retention_hours: int = Field(default=48, ge=25)
+    snapshot_retention_days: int = Field(default=30, ge=1)
+    backfill: bool = True
+
+
+class AlertSettings(_Section):
+    # A new band is confirmed when the score is this many points inside it...
+    hysteresis_points: int = Field(default=2, ge=0)
+    # ...or has stayed in it for this many consecutive cycles.
+    confirm_cycles: int = Field(default=2, ge=1)
+    default_min_band: BandName = "stretched"
+    default_market_min_band: BandName = "stressed"
+    cooldown_minutes: int = Field(default=30, ge=0)
+    # Cycles that fetched less than this share of the universe emit no alerts.
+    min_fetched_share: float = Field(default=0.8, ge=0, le=1)
+    event_retention_days: int = Field(default=7, ge=1)
+
+
+class HttpSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=0, ge=0, le=65535)
+    # /healthz turns unhealthy when the last good cycle is older than this many intervals.
+    stale_after_intervals: float = Field(default=3.0, gt=0)
+
+
+class LoggingSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = "text"
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, v: Any) -> Any:
+        return v.upper() if isinstance(v, str) else v
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PRESSUREBOT_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        nested_model_default_partial_update=True,
+    )
+
+    telegram: TelegramSettings = TelegramSettings()
+    exchange: ExchangeSettings = ExchangeSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    scorer: ScorerSettings = ScorerSettings()
+    scoring: ScoringParams = ScoringParams()
+    alerts: AlertSettings = AlertSettings()
+    http: HttpSettings = HttpSettings()
+    logging: LoggingSettings = LoggingSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The TOML file arrives as init kwargs; the environment must win over it.
+        return (env_settings, init_settings)
+
+
+def resolve_config_path(
+    explicit: str | os.PathLike[str] | None, env: Mapping[str, str]
+) -> Path | None:
+    """--config, else PRESSUREBOT_CONFIG, else ./config.toml if present, else None."""
+    if explicit:
+        return Path(explicit)
+    if env.get("PRESSUREBOT_CONFIG"):
+        return Path(env["PRESSUREBOT_CONFIG"])
+    local = Path("config.toml")
+    return local if local.is_file() else None
+
+
+def load_settings(
+    config_path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+) -> Settings:
+    """Build the settings, or raise ConfigError with one line that names the bad key."""
+    env = os.environ if env is None else env
+    path = resolve_config_path(config_path, env)
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    if env.get("TELEGRAM_BOT_TOKEN") and not env.get("PRESSUREBOT_TELEGRAM__TOKEN"):
+        data.setdefault("telegram", {})["token"] = env["TELEGRAM_BOT_TOKEN"]
+    try:
+        if env is os.environ:
+            return Settings(**data)
+        return _settings_from_mapping(data, env)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+def _settings_from_mapping(data: dict[str, Any], env: Mapping[str, str]) -> Settings:
+    """Tests pass an explicit environment; pydantic-settings only reads os.environ."""
+    saved = dict(os.environ)
+    try:
+        for key in [k for k in os.environ if k.startswith("PRESSUREBOT_")]:
+            del os.environ[key]
+        os.environ.update({k: v for k, v in env.items() if k.startswith("PRESSUREBOT_")})
+        return Settings(**data)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _describe(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    key = ".".join(str(p) for p in err["loc"]) or "config"
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    value = err.get("input")
+    shown = "" if isinstance(value, dict | list) or "token" in key else f" (got {value!r})"
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"invalid config: {key}: {msg}{shown}{more}"

@@ -1,0 +1,58 @@
+"""What one scoring cycle produced, handed from the scorer to the alert engine."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.scoring import Score
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolScore:
+    exchange: str
+    symbol: str
+    score: Score
+    oi_contracts: float
+    oi_1h_pct: float | None
+    oi_4h_pct: float | None
+    oi_24h_pct: float | None
+    funding_pct: float  # per interval, percent
+    funding_interval_hours: int
+    mark_price: float
+    index_price: float
+    basis_pct: float
+
+
+@dataclass(slots=True)
+class CycleResult:
+    cycle_id: int
+    exchange: str
+    started_ms: int
+    finished_ms: int
+    symbols_attempted: int
+    scores: list[SymbolScore] = field(default_factory=list)
+    # symbol -> short reason ("open interest: Invalid symbol.", "no premium index", ...)
+    failed: dict[str, str] = field(default_factory=dict)
+    weight_used: int = 0
+    history_calls: int = 0
+    alerts_emitted: int = 0
+
+    @property
+    def symbols_fetched(self) -> int:
+        return len(self.scores)
+
+    @property
+    def fetched_share(self) -> float:
+        return self.symbols_fetched / self.symbols_attempted if self.symbols_attempted else 0.0
+
+    @property
+    def status(self) -> str:
+        return "ok" if not self.failed else "partial"
+
+
+# Called inside the cycle's transaction, after the snapshots are added; returns the number
+# of alert events it created. The alert engine implements it.
+CycleHook = Callable[[AsyncSession, CycleResult], Awaitable[int]]

@@ -1,0 +1,361 @@
+"""Binance USDⓈ-M futures adapter: fetch and parse, nothing else.
+
+Binance sends prices, rates and OI as strings and times as integer milliseconds (though
+openInterestHist has sent `timestamp` as a string too). A row that cannot be parsed is
+skipped and reported, never allowed to crash a cycle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bot.config import ExchangeSettings
+from bot.markets.base import (
+    ExchangeError,
+    Instrument,
+    MalformedResponse,
+    OiPoint,
+    OpenInterest,
+    PremiumIndex,
+    SymbolUnavailable,
+)
+from bot.markets.http import ExchangeApiError, ExchangeHttpClient
+
+logger = logging.getLogger(__name__)
+
+EXCHANGE_INFO = "/fapi/v1/exchangeInfo"
+TICKER_24H = "/fapi/v1/ticker/24hr"
+PREMIUM_INDEX = "/fapi/v1/premiumIndex"
+FUNDING_INFO = "/fapi/v1/fundingInfo"
+OPEN_INTEREST = "/fapi/v1/openInterest"
+OPEN_INTEREST_HIST = "/futures/data/openInterestHist"
+
+# Request weights from Binance's docs. fundingInfo and openInterestHist cost no IP
+# weight; each has its own request-count limit instead (the latter is budgeted in http.py).
+WEIGHT_EXCHANGE_INFO = 1
+WEIGHT_TICKER_24H_ALL = 40
+WEIGHT_PREMIUM_INDEX_ALL = 10
+WEIGHT_FUNDING_INFO = 0
+WEIGHT_OPEN_INTEREST = 1
+WEIGHT_OPEN_INTEREST_HIST = 0
+
+HISTORY_PERIOD_MS = 5 * 60_000
+HISTORY_PAGE_LIMIT = 500
+# A page spans at most 500 five-minute marks, so it is complete whichever end of an
+# over-full range the server would have kept.
+HISTORY_PAGE_SPAN_MS = HISTORY_PAGE_LIMIT * HISTORY_PERIOD_MS
+# History reaches back about 30 days; an older startTime is an error (-1130).
+HISTORY_MAX_AGE_MS = int(29.5 * 24 * 3_600_000)
+INVALID_SYMBOL = -1121
+MAX_SYMBOLS_LOGGED = 20
+
+
+class BinanceAdapter:
+    """The ExchangeAdapter for Binance USDⓈ-M perpetuals.
+
+    `clock` (epoch seconds) drives the caches and the history clamp, so tests can move
+    time. The universe and funding intervals are cached; when a refresh fails, the last
+    good copy is kept (with a warning) rather than failing the cycle.
+    """
+
+    name = "binance"
+
+    def __init__(
+        self,
+        client: ExchangeHttpClient,
+        settings: ExchangeSettings,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._client = client
+        self._settings = settings
+        self._clock = clock
+        self._universe: list[Instrument] | None = None
+        self._universe_at = -math.inf
+        self._universe_lock = asyncio.Lock()
+        self._funding: dict[str, int] | None = None
+        self._funding_at = -math.inf
+        self._funding_lock = asyncio.Lock()
+        # Symbols whose premiumIndex row was unusable in the last call.
+        self.last_skipped: list[str] = []
+        self.skipped_rows = 0
+
+    # Counters (delegated to the shared client).
+
+    def weight_used(self) -> int:
+        return self._client.weight_used()
+
+    def history_calls(self) -> int:
+        return self._client.history_calls()
+
+    def reset_counters(self) -> None:
+        self._client.reset_counters()
+        self.skipped_rows = 0
+
+    # Universe.
+
+    async def universe(self) -> list[Instrument]:
+        """Trading perpetuals in the configured quote assets, sorted by symbol."""
+        async with self._universe_lock:
+            now = self._clock()
+            ttl = self._settings.universe_ttl_seconds
+            if self._universe is None or now - self._universe_at >= ttl:
+                try:
+                    self._universe = await self._fetch_universe()
+                    self._universe_at = now
+                except ExchangeError as exc:
+                    if self._universe is None:
+                        raise
+                    logger.warning("universe refresh failed, keeping the cached one: %s", exc)
+            return list(self._universe)
+
+    async def _fetch_universe(self) -> list[Instrument]:
+        data = await self._client.get_json(EXCHANGE_INFO, weight=WEIGHT_EXCHANGE_INFO)
+        rows = data.get("symbols") if isinstance(data, dict) else None
+        if not isinstance(rows, list):
+            raise MalformedResponse(f"{EXCHANGE_INFO}: no 'symbols' list")
+        quotes = set(self._settings.quote_assets)
+        found: list[Instrument] = []
+        for row in rows:
+            # Filter positively: exchangeInfo carries contract types beyond those documented.
+            if (
+                not isinstance(row, dict)
+                or row.get("contractType") != "PERPETUAL"
+                or row.get("status") != "TRADING"
+                or row.get("quoteAsset") not in quotes
+                or not isinstance(row.get("symbol"), str)
+            ):
+                continue
+            found.append(
+                Instrument(
+                    exchange=self.name,
+                    symbol=row["symbol"],
+                    base_asset=str(row.get("baseAsset", "")),
+                    quote_asset=row["quoteAsset"],
+                    onboard_ms=_int_or_none(row.get("onboardDate")),
+                )
+            )
+        if not found:
+            # Surely a bad answer, not a market with nothing listed: keep the old universe.
+            raise MalformedResponse(f"{EXCHANGE_INFO}: no trading perpetuals in {sorted(quotes)}")
+        if self._settings.min_quote_volume_usd > 0:
+            volumes = await self._quote_volumes()
+            floor = self._settings.min_quote_volume_usd
+            found = [i for i in found if volumes.get(i.symbol, 0.0) >= floor]
+        return sorted(found, key=lambda i: i.symbol)
+
+    async def _quote_volumes(self) -> dict[str, float]:
+        data = await self._client.get_json(TICKER_24H, weight=WEIGHT_TICKER_24H_ALL)
+        if not isinstance(data, list):
+            raise MalformedResponse(f"{TICKER_24H}: expected a list")
+        volumes: dict[str, float] = {}
+        for row in data:
+            try:
+                volumes[row["symbol"]] = _number(row, "quoteVolume", minimum=0.0)
+            except (ValueError, TypeError, KeyError):
+                continue  # no volume figure: the symbol falls under the floor
+        return volumes
+
+    # Funding, mark and index.
+
+    async def premium_index(self) -> dict[str, PremiumIndex]:
+        """Every symbol's mark, index and last funding rate, in one call (weight 10).
+
+        May include symbols outside the universe; callers filter. Unparsable rows are
+        skipped, listed in `last_skipped` and counted in `skipped_rows`.
+        """
+        data = await self._client.get_json(PREMIUM_INDEX, weight=WEIGHT_PREMIUM_INDEX_ALL)
+        if not isinstance(data, list):
+            raise MalformedResponse(f"{PREMIUM_INDEX}: expected a list")
+        now_ms = int(self._clock() * 1000)
+        # Quarterly contracts come with empty funding fields; only our symbols are news.
+        known = {i.symbol for i in self._universe} if self._universe else None
+        result: dict[str, PremiumIndex] = {}
+        skipped: list[str] = []
+        bad: list[str] = []
+        for row in data:
+            try:
+                record = _parse_premium(row, now_ms)
+            except (ValueError, TypeError) as exc:
+                symbol = row.get("symbol") if isinstance(row, dict) else None
+                if known is None or symbol in known:
+                    skipped.append(str(symbol))
+                    bad.append(f"{symbol} ({exc})")
+                continue
+            result[record.symbol] = record
+        self.last_skipped = skipped
+        self.skipped_rows += len(skipped)
+        if bad:
+            logger.warning(
+                "%s: skipped %d unusable row(s): %s%s",
+                PREMIUM_INDEX,
+                len(bad),
+                ", ".join(bad[:MAX_SYMBOLS_LOGGED]),
+                " ..." if len(bad) > MAX_SYMBOLS_LOGGED else "",
+            )
+        return result
+
+    async def funding_intervals(self) -> dict[str, int]:
+        """Funding interval hours for symbols Binance lists in fundingInfo.
+
+        A symbol absent from the result is on the default 8h; the caller applies that.
+        Cached for at most funding_info_ttl_seconds (≤ 1h): intervals do change.
+        """
+        async with self._funding_lock:
+            now = self._clock()
+            ttl = self._settings.funding_info_ttl_seconds
+            if self._funding is None or now - self._funding_at >= ttl:
+                try:
+                    self._funding = await self._fetch_funding_intervals()
+                    self._funding_at = now
+                except ExchangeError as exc:
+                    if self._funding is None:
+                        raise
+                    logger.warning("fundingInfo refresh failed, keeping the cached one: %s", exc)
+            return dict(self._funding)
+
+    async def _fetch_funding_intervals(self) -> dict[str, int]:
+        data = await self._client.get_json(FUNDING_INFO, weight=WEIGHT_FUNDING_INFO)
+        if not isinstance(data, list):
+            raise MalformedResponse(f"{FUNDING_INFO}: expected a list")
+        intervals: dict[str, int] = {}
+        for row in data:
+            try:
+                hours = _int(row["fundingIntervalHours"])
+                symbol = row["symbol"]
+            except (ValueError, TypeError, KeyError):
+                continue
+            if isinstance(symbol, str) and hours > 0:
+                intervals[symbol] = hours
+        return intervals
+
+    # Open interest.
+
+    async def open_interest(self, symbol: str) -> OpenInterest:
+        """Current OI in contracts. SymbolUnavailable if delisted, invalid or unparsable."""
+        data = await self._per_symbol(
+            symbol, OPEN_INTEREST, {"symbol": symbol}, WEIGHT_OPEN_INTEREST
+        )
+        try:
+            contracts = _number(data, "openInterest", minimum=0.0)
+        except (ValueError, TypeError) as exc:
+            raise SymbolUnavailable(f"{symbol}: unusable openInterest answer ({exc})") from None
+        time_ms = _int_or_none(data.get("time")) or int(self._clock() * 1000)
+        return OpenInterest(symbol=symbol, contracts=contracts, time_ms=time_ms)
+
+    async def open_interest_history(
+        self, symbol: str, *, start_ms: int, end_ms: int
+    ) -> list[OiPoint]:
+        """5-minute OI samples within [start_ms, end_ms], oldest first.
+
+        startTime is clamped to 29.5 days ago (older is an error at Binance). Raises
+        HistoryBudgetExhausted when the endpoint's own budget is spent this 5 minutes.
+        """
+        start = max(start_ms, int(self._clock() * 1000) - HISTORY_MAX_AGE_MS)
+        points: dict[int, float] = {}
+        cursor = start
+        while cursor <= end_ms:
+            page_end = min(end_ms, cursor + HISTORY_PAGE_SPAN_MS - 1)
+            params = {
+                "symbol": symbol,
+                "period": "5m",
+                "limit": HISTORY_PAGE_LIMIT,
+                "startTime": cursor,
+                "endTime": page_end,
+            }
+            rows = await self._per_symbol(
+                symbol, OPEN_INTEREST_HIST, params, WEIGHT_OPEN_INTEREST_HIST, history=True
+            )
+            if not isinstance(rows, list):
+                raise SymbolUnavailable(f"{symbol}: {OPEN_INTEREST_HIST} did not answer a list")
+            for row in rows:
+                try:
+                    at = _int(row["timestamp"])
+                    contracts = _number(row, "sumOpenInterest", minimum=0.0)
+                except (ValueError, TypeError, KeyError):
+                    self.skipped_rows += 1
+                    continue
+                if start <= at <= end_ms:
+                    points[at] = contracts
+            cursor = page_end + 1
+        return [OiPoint(time_ms=t, contracts=points[t]) for t in sorted(points)]
+
+    async def _per_symbol(
+        self,
+        symbol: str,
+        path: str,
+        params: dict[str, str | int],
+        weight: int,
+        *,
+        history: bool = False,
+    ) -> Any:
+        """GET a per-symbol endpoint; symbol-level failures become SymbolUnavailable."""
+        try:
+            return await self._client.get_json(path, params, weight=weight, history=history)
+        except ExchangeApiError as exc:
+            if exc.status in (400, 404) or exc.code == INVALID_SYMBOL:
+                raise SymbolUnavailable(f"{symbol}: {exc.msg} (code {exc.code})") from None
+            raise
+        except MalformedResponse as exc:
+            raise SymbolUnavailable(f"{symbol}: {exc}") from None
+
+
+def _parse_premium(row: Any, now_ms: int) -> PremiumIndex:
+    if not isinstance(row, dict) or not isinstance(row.get("symbol"), str):
+        raise ValueError("row without a symbol")
+    return PremiumIndex(
+        symbol=row["symbol"],
+        mark_price=_number(row, "markPrice", minimum=0.0, strict=True),
+        index_price=_number(row, "indexPrice", minimum=0.0, strict=True),
+        funding_rate=_number(row, "lastFundingRate"),
+        time_ms=_int_or_none(row.get("time")) or now_ms,
+    )
+
+
+def _number(
+    row: Any, key: str, *, minimum: float | None = None, strict: bool = False
+) -> float:
+    """row[key] as a finite float; `minimum` is a floor (exclusive when `strict`)."""
+    if not isinstance(row, dict) or row.get(key) is None:
+        raise ValueError(f"{key} missing")
+    raw = row[key]
+    if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+        raise ValueError(f"{key}={raw!r}")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{key}={raw!r}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{key}={raw!r}")
+    if minimum is not None and (value <= minimum if strict else value < minimum):
+        raise ValueError(f"{key}={raw!r}")
+    return value
+
+
+def _int(raw: Any) -> int:
+    """Epoch ms or a count, sent as an int or a string of one."""
+    if isinstance(raw, bool):
+        raise ValueError(f"not an integer: {raw!r}")
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, str):
+        try:
+            return int(raw)
+        except ValueError:
+            pass  # "1.7e12" and the like: fall through to float
+    if isinstance(raw, str | float):
+        value = float(raw)
+        if math.isfinite(value):
+            return int(value)
+    raise ValueError(f"not an integer: {raw!r}")
+
+
+def _int_or_none(raw: Any) -> int | None:
+    try:
+        return _int(raw)
+    except (ValueError, TypeError):
+        return None

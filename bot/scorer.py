@@ -1,0 +1,370 @@
+"""The scoring cycle: fetch, compute OI deltas, score, persist one cycle atomically.
+
+Fetching is cancellable at any point (nothing is written until the end). The write is
+one short transaction holding the cycle, its snapshots, the new OI samples and, through
+the hook, its alert events and deliveries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot import oi_windows
+from bot.config import Settings
+from bot.cycle import CycleHook, CycleResult, SymbolScore
+from bot.markets.base import (
+    ExchangeAdapter,
+    ExchangeError,
+    HistoryBudgetExhausted,
+    Instrument,
+    OiPoint,
+    OpenInterest,
+    PremiumIndex,
+)
+from bot.scoring import InvalidInput, ScoreInputs, basis_pct, compute_score, pct_change
+from bot.storage import repo
+from bot.storage.models import Cycle, OiSample, ScoreSnapshot
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_FUNDING_INTERVAL_HOURS = 8
+# After a backfill attempt, wait this long before asking for the same symbol again:
+# a gap in the exchange's own history will not heal within minutes.
+BACKFILL_RETRY_MS = 30 * 60_000
+PRUNE_EVERY_MS = 10 * 60_000
+
+
+@dataclass(slots=True)
+class _Fetched:
+    instruments: dict[str, Instrument]
+    premium: dict[str, PremiumIndex]
+    intervals: dict[str, int]
+    oi: dict[str, OpenInterest]
+    failed: dict[str, str]
+
+
+class Scorer:
+    def __init__(
+        self,
+        adapter: ExchangeAdapter,
+        sessions: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        on_cycle: CycleHook | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._adapter = adapter
+        self._sessions = sessions
+        self._settings = settings
+        self._on_cycle = on_cycle
+        self._clock = clock
+        self._backfill_tried: dict[str, int] = {}
+        self._synced_universe: frozenset[str] = frozenset()
+        self._last_prune_ms = 0
+        # True while the cycle's transaction is open: a stop then waits for it (it is
+        # short) instead of cancelling, so shutdown never races a commit.
+        self.writing = False
+
+    async def run_cycle(self) -> CycleResult:
+        """One cycle. Raises ExchangeError when the exchange cannot be used at all."""
+        started_ms = int(self._clock() * 1000)
+        self._adapter.reset_counters()
+        fetched = await self._fetch(started_ms)
+        samples, hist_points = await self._anchors(fetched, started_ms)
+        result = CycleResult(
+            cycle_id=0,
+            exchange=self._adapter.name,
+            started_ms=started_ms,
+            finished_ms=0,
+            symbols_attempted=len(fetched.instruments),
+            failed=fetched.failed,
+        )
+        tolerance = self._settings.scorer.window_tolerance_seconds * 1000
+        wins = oi_windows.windows(started_ms, tolerance)
+        for symbol in sorted(fetched.oi):
+            scored = self._score_symbol(symbol, fetched, samples.get(symbol, []), wins)
+            if isinstance(scored, str):
+                result.failed[symbol] = scored
+            else:
+                result.scores.append(scored)
+        result.weight_used = self._adapter.weight_used()
+        result.history_calls = self._adapter.history_calls()
+        result.finished_ms = int(self._clock() * 1000)
+        self.writing = True
+        try:
+            await self._persist(result, fetched, hist_points)
+        finally:
+            self.writing = False
+        return result
+
+    async def record_failure(self, error: str) -> None:
+        """Keep a trace of a cycle that could not run, for /status and the metrics."""
+        now_ms = int(self._clock() * 1000)
+        async with self._sessions() as session, session.begin():
+            session.add(
+                Cycle(
+                    exchange=self._adapter.name,
+                    started_ms=now_ms,
+                    finished_ms=now_ms,
+                    status="failed",
+                    symbols_attempted=0,
+                    symbols_fetched=0,
+                    symbols_failed=0,
+                    weight_used=self._adapter.weight_used(),
+                    history_calls=self._adapter.history_calls(),
+                    errors=error[:2000],
+                )
+            )
+
+    # ------------------------------------------------------------ fetch
+
+    async def _fetch(self, now_ms: int) -> _Fetched:
+        universe = await self._adapter.universe()
+        premium = await self._adapter.premium_index()
+        intervals = await self._adapter.funding_intervals()
+        instruments = {i.symbol: i for i in universe}
+        failed: dict[str, str] = {}
+        wanted = []
+        for symbol in instruments:
+            if symbol in premium:
+                wanted.append(symbol)
+            else:
+                failed[symbol] = "no usable premium index row"
+        results = await asyncio.gather(
+            *(self._adapter.open_interest(s) for s in wanted), return_exceptions=True
+        )
+        oi: dict[str, OpenInterest] = {}
+        for symbol, res in zip(wanted, results, strict=True):
+            if isinstance(res, OpenInterest):
+                oi[symbol] = res
+            elif isinstance(res, Exception):
+                failed[symbol] = f"open interest: {res}"
+            else:  # CancelledError and friends must not be swallowed
+                raise res
+        if failed:
+            logger.warning(
+                "cycle: %d of %d symbols failed (e.g. %s)",
+                len(failed),
+                len(instruments),
+                "; ".join(f"{s}: {r}" for s, r in list(failed.items())[:3]),
+            )
+        return _Fetched(instruments, premium, intervals, oi, failed)
+
+    async def _anchors(
+        self, fetched: _Fetched, now_ms: int
+    ) -> tuple[dict[str, list[tuple[int, float]]], dict[str, list[OiPoint]]]:
+        tolerance = self._settings.scorer.window_tolerance_seconds * 1000
+        wins = oi_windows.windows(now_ms, tolerance)
+        async with self._sessions() as session:
+            samples = await repo.oi_samples_between(
+                session, self._adapter.name, [(w.earliest_ms, w.target_ms) for w in wins]
+            )
+        hist: dict[str, list[OiPoint]] = {}
+        if not self._settings.scorer.backfill:
+            return samples, hist
+        todo: list[tuple[str, int]] = []
+        for symbol in fetched.oi:
+            onboard = fetched.instruments[symbol].onboard_ms
+            missing = [
+                w
+                for w in wins
+                if oi_windows.could_exist(w, onboard)
+                and oi_windows.anchor(samples.get(symbol, []), w) is None
+            ]
+            tried = self._backfill_tried.get(symbol)
+            if missing and (tried is None or now_ms - tried >= BACKFILL_RETRY_MS):
+                todo.append((symbol, min(w.earliest_ms for w in missing)))
+        if not todo:
+            return samples, hist
+        results = await asyncio.gather(
+            *(
+                self._adapter.open_interest_history(s, start_ms=start, end_ms=now_ms)
+                for s, start in todo
+            ),
+            return_exceptions=True,
+        )
+        budget_hit = 0
+        for (symbol, _), res in zip(todo, results, strict=True):
+            if isinstance(res, HistoryBudgetExhausted):
+                budget_hit += 1  # not tried: ask again next cycle
+                continue
+            self._backfill_tried[symbol] = now_ms
+            if isinstance(res, list):
+                hist[symbol] = res
+                merged = samples.setdefault(symbol, [])
+                merged.extend((p.time_ms, p.contracts) for p in res)
+                merged.sort()
+            elif isinstance(res, ExchangeError):
+                logger.info("backfill %s failed: %s", symbol, res)
+            elif isinstance(res, BaseException):
+                raise res
+        if budget_hit:
+            logger.warning("history budget reached: %d symbols wait for next cycle", budget_hit)
+        return samples, hist
+
+    # ------------------------------------------------------------ score
+
+    def _score_symbol(
+        self,
+        symbol: str,
+        fetched: _Fetched,
+        samples: Sequence[tuple[int, float]],
+        wins: Sequence[oi_windows.Window],
+    ) -> SymbolScore | str:
+        oi = fetched.oi[symbol]
+        prem = fetched.premium[symbol]
+        interval = fetched.intervals.get(symbol, DEFAULT_FUNDING_INTERVAL_HOURS)
+        deltas: list[float | None] = []
+        for w in wins:
+            base = oi_windows.anchor(samples, w)
+            deltas.append(None if base is None else pct_change(base, oi.contracts))
+        try:
+            basis = basis_pct(prem.mark_price, prem.index_price)
+            inputs = ScoreInputs(
+                oi_1h=deltas[0],
+                oi_4h=deltas[1],
+                oi_24h=deltas[2],
+                funding_pct=prem.funding_rate * 100.0,
+                funding_interval_hours=interval,
+                basis_pct=basis,
+            )
+            score = compute_score(inputs, self._settings.scoring)
+        except InvalidInput as exc:
+            return f"invalid input: {exc}"
+        return SymbolScore(
+            exchange=self._adapter.name,
+            symbol=symbol,
+            score=score,
+            oi_contracts=oi.contracts,
+            oi_1h_pct=deltas[0],
+            oi_4h_pct=deltas[1],
+            oi_24h_pct=deltas[2],
+            funding_pct=inputs.funding_pct,
+            funding_interval_hours=interval,
+            mark_price=prem.mark_price,
+            index_price=prem.index_price,
+            basis_pct=basis,
+        )
+
+    # ------------------------------------------------------------ persist
+
+    async def _persist(
+        self, result: CycleResult, fetched: _Fetched, hist: dict[str, list[OiPoint]]
+    ) -> None:
+        exchange = result.exchange
+        async with self._sessions() as session, session.begin():
+            universe = frozenset(fetched.instruments)
+            if universe != self._synced_universe:
+                await repo.sync_instruments(
+                    session, exchange, fetched.instruments.values(), result.started_ms
+                )
+            cycle = Cycle(
+                exchange=exchange,
+                started_ms=result.started_ms,
+                finished_ms=result.finished_ms,
+                status=result.status,
+                symbols_attempted=result.symbols_attempted,
+                symbols_fetched=result.symbols_fetched,
+                symbols_failed=len(result.failed),
+                weight_used=result.weight_used,
+                history_calls=result.history_calls,
+                errors=_summarise_errors(result.failed),
+            )
+            session.add(cycle)
+            await session.flush()
+            result.cycle_id = cycle.id
+            await repo.insert_ignore(session, ScoreSnapshot, _snapshot_rows(result))
+            await repo.insert_ignore(session, OiSample, _sample_rows(exchange, fetched, hist))
+            if self._on_cycle is not None:
+                result.alerts_emitted = await self._on_cycle(session, result)
+                cycle.alerts_emitted = result.alerts_emitted
+        self._synced_universe = frozenset(fetched.instruments)
+        if result.started_ms - self._last_prune_ms >= PRUNE_EVERY_MS:
+            await self._prune(result.started_ms)
+
+    async def _prune(self, now_ms: int) -> None:
+        s = self._settings
+        async with self._sessions() as session, session.begin():
+            deleted = await repo.prune(
+                session,
+                oi_before_ms=now_ms - s.scorer.oi_sample_retention_hours * 3_600_000,
+                snapshots_before_ms=now_ms - s.scorer.snapshot_retention_days * 86_400_000,
+                events_before_ms=now_ms - s.alerts.event_retention_days * 86_400_000,
+            )
+        self._last_prune_ms = now_ms
+        if any(deleted.values()):
+            logger.info("retention: pruned %s", deleted)
+
+
+def _snapshot_rows(result: CycleResult) -> list[dict[str, object]]:
+    rows = []
+    for s in result.scores:
+        sc = s.score
+        rows.append(
+            {
+                "cycle_id": result.cycle_id,
+                "exchange": s.exchange,
+                "symbol": s.symbol,
+                "ts_ms": result.started_ms,
+                "score": sc.score,
+                "band": sc.band.value,
+                "bias": sc.bias.value,
+                "regime": sc.regime.value,
+                "oi_contracts": s.oi_contracts,
+                "oi_1h_pct": s.oi_1h_pct,
+                "oi_4h_pct": s.oi_4h_pct,
+                "oi_24h_pct": s.oi_24h_pct,
+                "funding_pct": s.funding_pct,
+                "funding_interval_hours": s.funding_interval_hours,
+                "funding_8h_pct": sc.funding_8h_pct,
+                "mark_price": s.mark_price,
+                "index_price": s.index_price,
+                "basis_pct": s.basis_pct,
+                "oi_build": sc.oi_build,
+                "funding_st": sc.funding_st,
+                "basis_st": sc.basis_st,
+                "bias_value": sc.bias_value,
+            }
+        )
+    return rows
+
+
+def _sample_rows(
+    exchange: str, fetched: _Fetched, hist: dict[str, list[OiPoint]]
+) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = [
+        {
+            "exchange": exchange,
+            "symbol": s,
+            "ts_ms": oi.time_ms,
+            "contracts": oi.contracts,
+            "source": "live",
+        }
+        for s, oi in fetched.oi.items()
+    ]
+    for symbol, points in hist.items():
+        rows.extend(
+            {
+                "exchange": exchange,
+                "symbol": symbol,
+                "ts_ms": p.time_ms,
+                "contracts": p.contracts,
+                "source": "hist",
+            }
+            for p in points
+        )
+    return rows
+
+
+def _summarise_errors(failed: dict[str, str], limit: int = 20) -> str | None:
+    if not failed:
+        return None
+    lines = [f"{s}: {r}" for s, r in sorted(failed.items())[:limit]]
+    if len(failed) > limit:
+        lines.append(f"... and {len(failed) - limit} more")
+    return "\n".join(lines)

@@ -1,0 +1,122 @@
+"""Engine set-up (SQLite pragmas, PostgreSQL via asyncpg) and migrate-on-start."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from bot.config import DatabaseSettings
+
+logger = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent.parent / "migrations"
+
+
+class DatabaseError(Exception):
+    """Start-up problem with the database, with a one-line user-readable message."""
+
+
+def is_sqlite(engine: AsyncEngine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def create_engine(settings: DatabaseSettings) -> AsyncEngine:
+    url = make_url(settings.url)
+    kwargs: dict[str, Any] = {"echo": settings.echo}
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        # pysqlite's legacy transaction handling defers BEGIN and then fails to upgrade a
+        # read lock to a write lock under concurrency ("database is locked"). Take control
+        # of BEGIN ourselves, as the SQLAlchemy pysqlite docs recommend.
+        kwargs["connect_args"] = {
+            "isolation_level": None,
+            "timeout": settings.busy_timeout_ms / 1000,
+        }
+    engine = create_async_engine(url, **kwargs)
+    if url.get_backend_name() == "sqlite":
+        _install_sqlite_pragmas(engine, settings.busy_timeout_ms)
+    return engine
+
+
+def _install_sqlite_pragmas(engine: AsyncEngine, busy_timeout_ms: int) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def alembic_config() -> Config:
+    cfg = Config(str(MIGRATIONS_DIR.parent / "alembic.ini"))
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return cfg
+
+
+async def migrate(engine: AsyncEngine) -> None:
+    """Bring the schema to head, on the caller's loop (no nested asyncio.run)."""
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(_upgrade)
+    except DBAPIError as exc:
+        raise DatabaseError(describe_db_error(engine, exc)) from exc
+    except SQLAlchemyError as exc:
+        raise DatabaseError(
+            f"database {safe_url(engine)}: {exc.__class__.__name__}: {exc}"
+        ) from exc
+
+
+def _upgrade(conn: Connection) -> None:
+    cfg = alembic_config()
+    cfg.attributes["connection"] = conn
+    command.upgrade(cfg, "head")
+
+
+async def check_connection(engine: AsyncEngine) -> None:
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except (DBAPIError, OSError) as exc:
+        raise DatabaseError(describe_db_error(engine, exc)) from exc
+
+
+def safe_url(engine: AsyncEngine) -> str:
+    return engine.url.render_as_string(hide_password=True)
+
+
+def describe_db_error(engine: AsyncEngine, exc: BaseException) -> str:
+    detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+    low = detail.lower()
+    if "file is not a database" in low or "malformed" in low:
+        hint = "the file is corrupt or not a SQLite database; restore it from a backup"
+    elif "locked" in low:
+        hint = "another process holds a write lock on it; stop it or wait"
+    elif "unable to open" in low:
+        hint = "the file cannot be opened; check the path and permissions"
+    else:
+        hint = detail
+    return f"database {safe_url(engine)}: {hint}"

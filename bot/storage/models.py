@@ -1,0 +1,238 @@
+"""SQLAlchemy 2 ORM models.
+
+Conventions that hold for every table:
+- Times are integer epoch milliseconds (UTC). They index and compare the same way on
+  SQLite and PostgreSQL, and are half the size of a timestamp string on SQLite.
+- Market data is keyed by (exchange, symbol), so more exchanges need no schema change.
+- No dialect-specific types or SQL.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Stable constraint names, so Alembic batch migrations can find them on SQLite.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+# ---------------------------------------------------------------- market data
+
+
+class Instrument(Base):
+    __tablename__ = "instruments"
+
+    exchange: Mapped[str] = mapped_column(String(16), primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(40), primary_key=True)
+    base_asset: Mapped[str] = mapped_column(String(24))
+    quote_asset: Mapped[str] = mapped_column(String(12))
+    onboard_ms: Mapped[int | None] = mapped_column(BigInteger)
+    first_seen_ms: Mapped[int] = mapped_column(BigInteger)
+    last_seen_ms: Mapped[int] = mapped_column(BigInteger)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class OiSample(Base):
+    """Open interest in contracts at one moment: the anchors for 1h/4h/24h deltas."""
+
+    __tablename__ = "oi_samples"
+
+    exchange: Mapped[str] = mapped_column(String(16), primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(40), primary_key=True)
+    ts_ms: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    contracts: Mapped[float] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(String(8))  # "live" | "hist"
+
+    __table_args__ = (Index("ix_oi_samples_ts", "ts_ms"),)
+
+
+class Cycle(Base):
+    """One scoring run. Written once, in the same transaction as its snapshots."""
+
+    __tablename__ = "cycles"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    exchange: Mapped[str] = mapped_column(String(16))
+    started_ms: Mapped[int] = mapped_column(BigInteger)
+    finished_ms: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))  # "ok" | "partial"
+    symbols_attempted: Mapped[int] = mapped_column(Integer)
+    symbols_fetched: Mapped[int] = mapped_column(Integer)
+    symbols_failed: Mapped[int] = mapped_column(Integer)
+    weight_used: Mapped[int] = mapped_column(Integer, default=0)
+    history_calls: Mapped[int] = mapped_column(Integer, default=0)
+    alerts_emitted: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_cycles_exchange_finished", "exchange", "finished_ms"),)
+
+
+class ScoreSnapshot(Base):
+    """Every input, component and label of one symbol's score in one cycle."""
+
+    __tablename__ = "score_snapshots"
+
+    cycle_id: Mapped[int] = mapped_column(
+        ForeignKey("cycles.id", ondelete="CASCADE"), primary_key=True
+    )
+    exchange: Mapped[str] = mapped_column(String(16), primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(40), primary_key=True)
+    ts_ms: Mapped[int] = mapped_column(BigInteger)
+    score: Mapped[int] = mapped_column(SmallInteger)
+    band: Mapped[str] = mapped_column(String(12))
+    bias: Mapped[str] = mapped_column(String(8))
+    regime: Mapped[str] = mapped_column(String(32))
+    oi_contracts: Mapped[float] = mapped_column(Float)
+    oi_1h_pct: Mapped[float | None] = mapped_column(Float)
+    oi_4h_pct: Mapped[float | None] = mapped_column(Float)
+    oi_24h_pct: Mapped[float | None] = mapped_column(Float)
+    funding_pct: Mapped[float] = mapped_column(Float)
+    funding_interval_hours: Mapped[int] = mapped_column(SmallInteger)
+    funding_8h_pct: Mapped[float] = mapped_column(Float)
+    mark_price: Mapped[float] = mapped_column(Float)
+    index_price: Mapped[float] = mapped_column(Float)
+    basis_pct: Mapped[float] = mapped_column(Float)
+    oi_build: Mapped[float] = mapped_column(Float)
+    funding_st: Mapped[float] = mapped_column(Float)
+    basis_st: Mapped[float] = mapped_column(Float)
+    bias_value: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (
+        # /symbol history chart; the primary key already serves /top (latest cycle).
+        Index("ix_score_snapshots_symbol_ts", "exchange", "symbol", "ts_ms"),
+        Index("ix_score_snapshots_ts", "ts_ms"),
+    )
+
+
+# ---------------------------------------------------------------- alerts
+
+
+class AlertState(Base):
+    """The confirmed band and regime per symbol, plus the hysteresis candidate."""
+
+    __tablename__ = "alert_state"
+
+    exchange: Mapped[str] = mapped_column(String(16), primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(40), primary_key=True)
+    band: Mapped[str] = mapped_column(String(12))
+    band_since_ms: Mapped[int] = mapped_column(BigInteger)
+    regime: Mapped[str] = mapped_column(String(32))
+    regime_since_ms: Mapped[int] = mapped_column(BigInteger)
+    candidate_band: Mapped[str | None] = mapped_column(String(12))
+    candidate_count: Mapped[int] = mapped_column(Integer, default=0)
+    candidate_regime: Mapped[str | None] = mapped_column(String(32))
+    candidate_regime_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_cycle_id: Mapped[int] = mapped_column(Integer)
+
+
+class AlertEvent(Base):
+    __tablename__ = "alert_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycles.id", ondelete="CASCADE"))
+    exchange: Mapped[str] = mapped_column(String(16))
+    symbol: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(16))  # "band" | "squeeze"
+    direction: Mapped[str] = mapped_column(String(8))  # band: up/down; squeeze: enter/exit
+    from_band: Mapped[str | None] = mapped_column(String(12))
+    to_band: Mapped[str | None] = mapped_column(String(12))
+    from_regime: Mapped[str | None] = mapped_column(String(32))
+    to_regime: Mapped[str | None] = mapped_column(String(32))
+    score: Mapped[int] = mapped_column(SmallInteger)
+    bias: Mapped[str] = mapped_column(String(8))
+    regime: Mapped[str] = mapped_column(String(32))
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        UniqueConstraint("exchange", "symbol", "kind", "cycle_id", name="uq_alert_events_key"),
+        Index("ix_alert_events_created", "created_ms"),
+    )
+
+
+class Chat(Base):
+    """A Telegram chat (private or group) and its alert preferences."""
+
+    __tablename__ = "chats"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    type: Mapped[str] = mapped_column(String(16))  # private | group | supergroup | channel
+    title: Mapped[str | None] = mapped_column(String(128))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    deactivated_reason: Mapped[str | None] = mapped_column(String(128))
+    min_band: Mapped[str] = mapped_column(String(12), default="stretched")
+    direction: Mapped[str] = mapped_column(String(8), default="both")  # both | up
+    cooldown_minutes: Mapped[int | None] = mapped_column(Integer)
+    quiet_start_min: Mapped[int | None] = mapped_column(SmallInteger)  # minutes after 00:00 UTC
+    quiet_end_min: Mapped[int | None] = mapped_column(SmallInteger)
+    muted_until_ms: Mapped[int | None] = mapped_column(BigInteger)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class Subscription(Base):
+    """symbol '*' is a market-wide subscription; then min_band is its threshold."""
+
+    __tablename__ = "subscriptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    chat_id: Mapped[int] = mapped_column(
+        ForeignKey("chats.id", ondelete="CASCADE", onupdate="CASCADE")
+    )
+    exchange: Mapped[str] = mapped_column(String(16))
+    symbol: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(16))  # "bands" | "squeeze"
+    min_band: Mapped[str | None] = mapped_column(String(12))
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        UniqueConstraint("chat_id", "exchange", "symbol", "kind", name="uq_subscriptions_key"),
+        Index("ix_subscriptions_symbol", "exchange", "symbol", "kind"),
+    )
+
+
+class Delivery(Base):
+    """The outbox: one row per (event, chat). Status moves pending -> sent|failed|dropped;
+    `suppressed` records a delivery withheld by cooldown, quiet hours or mute."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("alert_events.id", ondelete="CASCADE"))
+    chat_id: Mapped[int] = mapped_column(
+        ForeignKey("chats.id", ondelete="CASCADE", onupdate="CASCADE")
+    )
+    cycle_id: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(12))
+    reason: Mapped[str | None] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    next_attempt_ms: Mapped[int] = mapped_column(BigInteger)
+    sent_ms: Mapped[int | None] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        UniqueConstraint("event_id", "chat_id", name="uq_deliveries_key"),
+        Index("ix_deliveries_pending", "status", "next_attempt_ms"),
+        Index("ix_deliveries_chat", "chat_id", "created_ms"),
+    )

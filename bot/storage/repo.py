@@ -1,0 +1,223 @@
+"""Named queries for market data, cycles and retention.
+
+Every function takes an open `AsyncSession`; the caller owns the transaction. Alert and
+subscription queries live in `bot.storage.alert_repo`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.storage.models import (
+    AlertEvent,
+    Base,
+    Cycle,
+    Delivery,
+    Instrument,
+    OiSample,
+    ScoreSnapshot,
+)
+
+# SQLite caps bound parameters per statement; PostgreSQL at 32767. Stay under both.
+_MAX_PARAMS = 30000
+
+
+async def insert_ignore(
+    session: AsyncSession, model: type[Base], rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING, in the dialect's own spelling.
+
+    Idempotency rests on unique keys: re-running a cycle must never duplicate a row.
+    """
+    if not rows:
+        return
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    per_row = max(1, len(rows[0]))
+    chunk = max(1, _MAX_PARAMS // per_row)
+    for start in range(0, len(rows), chunk):
+        stmt = insert_fn(model).values(list(rows[start : start + chunk]))
+        await session.execute(stmt.on_conflict_do_nothing())
+
+
+# ---------------------------------------------------------------- instruments
+
+
+async def sync_instruments(
+    session: AsyncSession, exchange: str, instruments: Iterable[Any], now_ms: int
+) -> None:
+    """Mirror the exchange universe: add new symbols, mark vanished ones inactive."""
+    existing = {
+        row.symbol: row
+        for row in (
+            await session.scalars(select(Instrument).where(Instrument.exchange == exchange))
+        ).all()
+    }
+    seen: set[str] = set()
+    for inst in instruments:
+        seen.add(inst.symbol)
+        row = existing.get(inst.symbol)
+        if row is None:
+            session.add(
+                Instrument(
+                    exchange=exchange,
+                    symbol=inst.symbol,
+                    base_asset=inst.base_asset,
+                    quote_asset=inst.quote_asset,
+                    onboard_ms=inst.onboard_ms,
+                    first_seen_ms=now_ms,
+                    last_seen_ms=now_ms,
+                    active=True,
+                )
+            )
+        else:
+            row.last_seen_ms = now_ms
+            row.active = True
+    for symbol, row in existing.items():
+        if symbol not in seen and row.active:
+            row.active = False
+
+
+async def active_symbols(session: AsyncSession, exchange: str) -> list[str]:
+    rows = await session.scalars(
+        select(Instrument.symbol)
+        .where(Instrument.exchange == exchange, Instrument.active.is_(True))
+        .order_by(Instrument.symbol)
+    )
+    return list(rows.all())
+
+
+# ---------------------------------------------------------------- OI samples
+
+
+async def oi_samples_between(
+    session: AsyncSession, exchange: str, ranges: Sequence[tuple[int, int]]
+) -> dict[str, list[tuple[int, float]]]:
+    """Samples per symbol inside any of the [lo, hi] ranges, oldest first.
+
+    The scorer asks for a few narrow ranges (one per window), so this stays a few
+    thousand rows even for the whole universe.
+    """
+    out: dict[str, list[tuple[int, float]]] = {}
+    for lo, hi in ranges:
+        result = await session.execute(
+            select(OiSample.symbol, OiSample.ts_ms, OiSample.contracts).where(
+                OiSample.exchange == exchange, OiSample.ts_ms >= lo, OiSample.ts_ms <= hi
+            )
+        )
+        for symbol, ts_ms, contracts in result.all():
+            out.setdefault(symbol, []).append((ts_ms, contracts))
+    for samples in out.values():
+        samples.sort()
+    return out
+
+
+# ---------------------------------------------------------------- cycles and snapshots
+
+
+async def latest_cycle(session: AsyncSession, exchange: str) -> Cycle | None:
+    """The newest cycle that produced scores."""
+    return await session.scalar(
+        select(Cycle)
+        .where(Cycle.exchange == exchange, Cycle.symbols_fetched > 0)
+        .order_by(Cycle.id.desc())
+        .limit(1)
+    )
+
+
+async def last_attempted_cycle(session: AsyncSession, exchange: str) -> Cycle | None:
+    return await session.scalar(
+        select(Cycle).where(Cycle.exchange == exchange).order_by(Cycle.id.desc()).limit(1)
+    )
+
+
+async def cycle_snapshots(session: AsyncSession, cycle_id: int) -> list[ScoreSnapshot]:
+    rows = await session.scalars(
+        select(ScoreSnapshot)
+        .where(ScoreSnapshot.cycle_id == cycle_id)
+        .order_by(ScoreSnapshot.score.desc(), ScoreSnapshot.symbol)
+    )
+    return list(rows.all())
+
+
+async def latest_snapshot(
+    session: AsyncSession, exchange: str, symbol: str
+) -> ScoreSnapshot | None:
+    return await session.scalar(
+        select(ScoreSnapshot)
+        .where(ScoreSnapshot.exchange == exchange, ScoreSnapshot.symbol == symbol)
+        .order_by(ScoreSnapshot.ts_ms.desc())
+        .limit(1)
+    )
+
+
+async def score_history(
+    session: AsyncSession, exchange: str, symbol: str, since_ms: int
+) -> list[tuple[int, int]]:
+    """(ts_ms, score) pairs for the /symbol chart, oldest first."""
+    result = await session.execute(
+        select(ScoreSnapshot.ts_ms, ScoreSnapshot.score)
+        .where(
+            ScoreSnapshot.exchange == exchange,
+            ScoreSnapshot.symbol == symbol,
+            ScoreSnapshot.ts_ms >= since_ms,
+        )
+        .order_by(ScoreSnapshot.ts_ms)
+    )
+    return [(int(ts), int(score)) for ts, score in result.all()]
+
+
+async def count_rows(session: AsyncSession, model: type[Base]) -> int:
+    return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+# ---------------------------------------------------------------- retention
+
+
+async def prune(
+    session: AsyncSession,
+    *,
+    oi_before_ms: int,
+    snapshots_before_ms: int,
+    events_before_ms: int,
+) -> dict[str, int]:
+    """Delete rows past their retention. Pending deliveries are never pruned."""
+    deleted: dict[str, int] = {}
+    res = await session.execute(delete(OiSample).where(OiSample.ts_ms < oi_before_ms))
+    deleted["oi_samples"] = res.rowcount or 0
+    res = await session.execute(
+        delete(ScoreSnapshot).where(ScoreSnapshot.ts_ms < snapshots_before_ms)
+    )
+    deleted["score_snapshots"] = res.rowcount or 0
+    old_events = select(AlertEvent.id).where(AlertEvent.created_ms < events_before_ms)
+    pending_events = select(Delivery.event_id).where(Delivery.status == "pending")
+    res = await session.execute(
+        delete(Delivery).where(Delivery.event_id.in_(old_events), Delivery.status != "pending")
+    )
+    deleted["deliveries"] = res.rowcount or 0
+    res = await session.execute(
+        delete(AlertEvent).where(
+            AlertEvent.created_ms < events_before_ms, AlertEvent.id.not_in(pending_events)
+        )
+    )
+    deleted["alert_events"] = res.rowcount or 0
+    # Cycles are tiny, but unbounded; keep them as long as the snapshots.
+    referenced = select(AlertEvent.cycle_id)
+    res = await session.execute(
+        delete(Cycle).where(Cycle.finished_ms < snapshots_before_ms, Cycle.id.not_in(referenced))
+    )
+    deleted["cycles"] = res.rowcount or 0
+    return deleted
+
+
+async def mark_instrument_inactive(session: AsyncSession, exchange: str, symbol: str) -> None:
+    await session.execute(
+        update(Instrument)
+        .where(Instrument.exchange == exchange, Instrument.symbol == symbol)
+        .values(active=False)
+    )
