@@ -1,0 +1,148 @@
+"""`pressurebot scan | migrate` as a user runs them: a subprocess against the fake exchange."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.market_view import JSON_ROW_KEYS
+from tests.fakes.fake_binance import FakeBinance
+
+HOUR = 3_600_000
+
+
+async def run_cli(*args: str, env: dict[str, str], timeout: float = 60) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+def cli_env(tmp_path: Path, exchange_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PRESSUREBOT_", "TELEGRAM_"))}
+    env.update(
+        PRESSUREBOT_EXCHANGE__BASE_URL=exchange_url,
+        PRESSUREBOT_EXCHANGE__MAX_RETRIES="1",
+        PRESSUREBOT_DATABASE__URL=f"sqlite+aiosqlite:///{tmp_path}/cli.db",
+        PYTHONPATH=str(Path(__file__).resolve().parent.parent),
+    )
+    return env
+
+
+@pytest.mark.slow
+async def test_scan_json_has_the_documented_shape_and_exact_figures(tmp_path: Path) -> None:
+    async with FakeBinance() as fake:
+        now = int(time.time() * 1000)
+        fake.add_symbol("BTCUSDT", mark=50_150, index=50_000, funding_rate=0.0004, oi=1300)
+        # 1000 contracts throughout the last 25h: every window is +30%.
+        fake.set_oi_history("BTCUSDT", [(now - k * 300_000, 1000.0) for k in range(1, 301)])
+        fake.add_symbol(
+            "NEWUSDT",
+            mark=2.0,
+            index=2.0,
+            funding_rate=0.00005,
+            oi=110,
+            funding_interval_hours=4,
+            onboard_ms=now - 2 * HOUR,
+        )
+        fake.set_oi_history("NEWUSDT", [(now - k * 300_000, 100.0) for k in range(1, 24)])
+
+        code, out, err = await run_cli("scan", "--json", env=cli_env(tmp_path, fake.url))
+
+    assert code == 0, err
+    doc = json.loads(out)
+    assert set(doc) >= {"generated_at", "summary", "rows"}
+    assert doc["summary"]["symbols"] == 2
+    assert doc["summary"]["long"] + doc["summary"]["short"] + doc["summary"]["neutral"] == 2
+    rows = {r["symbol"]: r for r in doc["rows"]}
+    for row in doc["rows"]:
+        assert list(row)[: len(JSON_ROW_KEYS)] == list(JSON_ROW_KEYS)
+        assert isinstance(row["score"], int) and 0 <= row["score"] <= 100
+        assert row["band"] in {"neutral", "lean", "stretched", "stressed"}
+        assert row["bias"] in {"LONG", "SHORT", "NEUTRAL"}
+    assert [r["score"] for r in doc["rows"]] == sorted(
+        (r["score"] for r in doc["rows"]), reverse=True
+    )
+
+    btc = rows["BTCUSDT"]
+    assert btc["oi_1h_pct"] == pytest.approx(30.0)
+    assert btc["oi_4h_pct"] == pytest.approx(30.0)
+    assert btc["oi_24h_pct"] == pytest.approx(30.0)
+    assert btc["funding_pct"] == pytest.approx(0.04)
+    assert btc["funding_8h_pct"] == pytest.approx(0.04)
+    assert btc["basis_pct"] == pytest.approx(0.3)
+
+    new = rows["NEWUSDT"]
+    assert new["oi_1h_pct"] == pytest.approx(10.0)
+    assert new["oi_4h_pct"] is None and new["oi_24h_pct"] is None
+    assert new["funding_interval_hours"] == 4
+    assert new["funding_pct"] == pytest.approx(0.005)
+    assert new["funding_8h_pct"] == pytest.approx(0.01)
+
+
+@pytest.mark.slow
+async def test_scan_table_shows_summary_header_and_columns(tmp_path: Path) -> None:
+    async with FakeBinance() as fake:
+        fake.populate(12, seed=5, history_hours=25)
+        code, out, err = await run_cli("scan", "--limit", "5", env=cli_env(tmp_path, fake.url))
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("Avg stress ") and "· Long bias " in lines[0]
+    header = next(line for line in lines if line.strip().startswith("#"))
+    for column in (
+        "Symbol",
+        "Score",
+        "Bias",
+        "Regime",
+        "OI 1h",
+        "OI 4h",
+        "OI 24h",
+        "Funding",
+        "Basis",
+    ):
+        assert column in header
+    assert len([line for line in lines if "SYM0" in line]) == 5
+
+
+async def test_scan_without_exchange_is_one_line_naming_the_url(tmp_path: Path) -> None:
+    url = "http://127.0.0.1:9"  # discard port: nothing listens
+    code, out, err = await run_cli("scan", env=cli_env(tmp_path, url))
+    assert code == 4
+    assert out == ""
+    assert err.count("\n") == 1 and url in err and "Traceback" not in err
+
+
+async def test_bad_config_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    env = cli_env(tmp_path, "http://127.0.0.1:9")
+    env["PRESSUREBOT_SCORER__INTERVAL_SECONDS"] = "0"
+    code, _, err = await run_cli("scan", env=env)
+    assert code == 2
+    assert err.strip().count("\n") == 0 and "scorer.interval_seconds" in err
+
+
+async def test_corrupt_database_file_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "cli.db").write_bytes(b"this is not a database" * 100)
+    code, _, err = await run_cli("migrate", env=cli_env(tmp_path, "http://127.0.0.1:9"))
+    assert code == 3
+    assert err.strip().count("\n") == 0 and "corrupt" in err
+
+
+async def test_migrate_creates_the_schema_and_is_repeatable(tmp_path: Path) -> None:
+    env = cli_env(tmp_path, "http://127.0.0.1:9")
+    for _ in range(2):
+        code, out, err = await run_cli("migrate", env=env)
+        assert code == 0, err
+        assert "up to date" in out
