@@ -23,9 +23,6 @@ from bot.storage.models import (
     ScoreSnapshot,
 )
 
-# SQLite caps bound parameters per statement; PostgreSQL at 32767. Stay under both.
-_MAX_PARAMS = 30000
-
 
 async def insert_ignore(
     session: AsyncSession, model: type[Base], rows: Sequence[Mapping[str, Any]]
@@ -38,11 +35,10 @@ async def insert_ignore(
         return
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    per_row = max(1, len(rows[0]))
-    chunk = max(1, _MAX_PARAMS // per_row)
-    for start in range(0, len(rows), chunk):
-        stmt = insert_fn(model).values(list(rows[start : start + chunk]))
-        await session.execute(stmt.on_conflict_do_nothing())
+    # One statement, many parameter sets: SQLAlchemy caches the compiled statement and
+    # batches the rows itself. A literal multi-row VALUES would be recompiled every call
+    # (15 s of CPU for a 180k-row backfill, against 2 s this way).
+    await session.execute(insert_fn(model).on_conflict_do_nothing(), list(rows))
 
 
 # ---------------------------------------------------------------- instruments

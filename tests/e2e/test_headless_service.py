@@ -1,0 +1,82 @@
+"""Headless `pressurebot run` (no token) against the fake exchange: the alert path end
+to end, as an operator watching the log would see it."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.service_process import ServiceProcess, service_env
+from tests.fakes.fake_binance import FakeBinance
+
+pytestmark = pytest.mark.slow
+
+
+def lean_market(fake: FakeBinance) -> None:
+    now = int(time.time() * 1000)
+    # Flat OI for 25h, funding 0.03%/8h, basis +0.1%: score ~18, lean.
+    fake.add_symbol("BTCUSDT", mark=50_050, index=50_000, funding_rate=0.0003, oi=1000)
+    fake.set_oi_history("BTCUSDT", [(now - k * 300_000, 1000.0) for k in range(1, 301)])
+    fake.add_symbol("ETHUSDT", mark=3000, index=3000, funding_rate=0.0001, oi=500)
+    fake.set_oi_history("ETHUSDT", [(now - k * 300_000, 500.0) for k in range(1, 301)])
+
+
+def stress_btc(fake: FakeBinance) -> None:
+    # OI +30% on every window, funding 0.1%/8h, basis +0.5%: score ~93, Long crowded.
+    fake.set_market("BTCUSDT", oi=1300, funding_rate=0.001, mark=50_250)
+
+
+async def test_one_alert_line_when_a_symbol_goes_lean_to_stressed(tmp_path: Path) -> None:
+    async with FakeBinance() as fake:
+        lean_market(fake)
+        svc = await ServiceProcess(service_env(tmp_path, fake.url)).start()
+        try:
+            await svc.wait_for("no Telegram token configured")
+            await svc.wait_for(r"cycle \d+: ok", n=2)
+            assert svc.count("ALERT") == 0  # first sightings initialise state silently
+
+            stress_btc(fake)
+            await svc.wait_for(r"ALERT BTCUSDT lean -> stressed score \d+ LONG Long crowded")
+            seen = svc.count(r"cycle \d+: ")
+            await svc.wait_for(r"cycle \d+: ", n=seen + 3)  # it stays stressed
+            assert svc.count("ALERT BTCUSDT") == 1
+            assert svc.count("ALERT") == 1
+            assert svc.count("no Telegram token configured") == 1
+        finally:
+            code = await svc.stop(signal.SIGTERM)
+    assert code == 0
+    assert svc.count("stopped cleanly") == 1
+    assert svc.count("Traceback") == 0
+
+
+async def test_restart_does_not_repeat_an_alert(tmp_path: Path) -> None:
+    async with FakeBinance() as fake:
+        lean_market(fake)
+        env = service_env(tmp_path, fake.url)
+        first = await ServiceProcess(env).start()
+        try:
+            await first.wait_for(r"cycle \d+: ok", n=2)
+            stress_btc(fake)
+            await first.wait_for("ALERT BTCUSDT")
+        finally:
+            assert await first.stop(signal.SIGTERM) == 0
+
+        second = await ServiceProcess(env).start()
+        try:
+            await second.wait_for(r"cycle \d+: ok", n=3)
+        finally:
+            assert await second.stop(signal.SIGINT) == 0
+    assert second.count("ALERT") == 0
+
+
+async def test_unreachable_exchange_keeps_retrying_and_stops_cleanly(tmp_path: Path) -> None:
+    svc = await ServiceProcess(service_env(tmp_path, "http://127.0.0.1:9")).start()
+    try:
+        await svc.wait_for(r"exchange http://127\.0\.0\.1:9 unavailable: .*retrying in", n=2)
+    finally:
+        code = await svc.stop(signal.SIGTERM)
+    assert code == 0
+    assert svc.count("Traceback") == 0
