@@ -1,0 +1,41 @@
+"""Alerts (design §4): band and squeeze transitions, fanned out to the outbox.
+
+- `engine`: the per-symbol state machine (pure);
+- `fanout`: events x subscriptions x chat preferences -> delivery rows (pure);
+- `service`: `AlertEngine.on_cycle`, the scorer's cycle hook (DB, one transaction).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from bot.alerts.engine import Direction, Event, EventKind, Hysteresis, SymbolState
+from bot.alerts.fanout import ChatPrefs, DeliveryStatus, FanoutRules, Sub, SubKind
+
+if TYPE_CHECKING:
+    from bot.alerts.service import AlertEngine, format_alert_line
+
+__all__ = [
+    "AlertEngine",
+    "ChatPrefs",
+    "DeliveryStatus",
+    "Direction",
+    "Event",
+    "EventKind",
+    "FanoutRules",
+    "Hysteresis",
+    "Sub",
+    "SubKind",
+    "SymbolState",
+    "format_alert_line",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # Imported lazily: the service imports bot.storage.alert_repo, which imports this
+    # package's pure modules; an eager import here would be circular.
+    if name in ("AlertEngine", "format_alert_line"):
+        from bot.alerts import service
+
+        return getattr(service, name)
+    raise AttributeError(name)

@@ -1,0 +1,249 @@
+"""Events x subscriptions x chat preferences -> delivery rows: pure, no I/O (design §4).
+
+Who gets what (docs/alerts.md has the table):
+- per-symbol `bands`: an upward move whose *to* band reaches the threshold, or a
+  downward move whose *from* band reaches it ("calmed down from stressed"). The
+  threshold is the subscription's min_band, else the chat's (default stretched), so
+  neutral<->lean moves reach only chats that lower it to lean or neutral.
+- per-symbol `squeeze`: squeeze entries and exits. Subscribing is the opt-in to exits.
+- market-wide (`*`) `bands`: upward moves that cross min_band (default stressed), i.e.
+  from below it to at or above it.
+- market-wide (`*`) `squeeze`: squeeze entries only (market-wide exits would be noise).
+- a chat with direction "up" gets only escalations: no downward moves, no exits.
+
+One row per (event, chat), however many subscriptions matched. A row is `pending`, or
+`suppressed` with a reason (muted, quiet_hours, cooldown), so nothing is silently lost.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import NamedTuple
+
+from bot.alerts.engine import Direction, Event, EventKind
+from bot.scoring import Band
+
+MARKET = "*"  # Subscription.symbol for a market-wide subscription
+MINUTE_MS = 60_000
+DAY_MIN = 24 * 60
+
+
+class SubKind(StrEnum):
+    BANDS = "bands"
+    SQUEEZE = "squeeze"
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+    DROPPED = "dropped"
+    SUPPRESSED = "suppressed"
+
+
+class SuppressReason(StrEnum):
+    MUTED = "muted"
+    QUIET_HOURS = "quiet_hours"
+    COOLDOWN = "cooldown"
+
+
+# Deliveries that start a cooldown: what was (or is about to be) pushed to the chat.
+COOLDOWN_STATUSES = (DeliveryStatus.PENDING, DeliveryStatus.SENT)
+
+
+@dataclass(frozen=True, slots=True)
+class FanoutRules:
+    default_min_band: Band = Band.STRETCHED
+    market_min_band: Band = Band.STRESSED
+    cooldown_minutes: int = 30
+
+
+# Records built per subscription and per delivery (tens of thousands a busy cycle) are
+# NamedTuples: immutable, and three times cheaper to build than frozen dataclasses.
+class ChatPrefs(NamedTuple):
+    chat_id: int
+    active: bool = True
+    min_band: Band | None = None  # None: FanoutRules.default_min_band
+    up_only: bool = False
+    cooldown_minutes: int | None = None  # None: FanoutRules.cooldown_minutes
+    quiet_start_min: int | None = None  # minutes after 00:00 UTC; window may wrap
+    quiet_end_min: int | None = None
+    muted_until_ms: int | None = None
+
+
+class Sub(NamedTuple):
+    chat_id: int
+    symbol: str  # or MARKET
+    kind: SubKind
+    min_band: Band | None = None
+
+
+class PlannedDelivery(NamedTuple):
+    event_id: int
+    chat_id: int
+    status: DeliveryStatus
+    reason: SuppressReason | None = None
+
+
+# (chat_id, symbol, event kind) -> created_ms of the latest pending/sent delivery
+CooldownKey = tuple[int, str, str]
+
+
+def matches(event: Event, sub: Sub, chat: ChatPrefs, rules: FanoutRules) -> bool:
+    """Does this subscription ask for this event? (Suppression is decided separately.)"""
+    if sub.kind is not sub_kind_for(event) or sub.symbol not in (event.symbol, MARKET):
+        return False
+    return _admits(_Admission.of(event), sub, chat, sub.symbol == MARKET, rules)
+
+
+@dataclass(frozen=True, slots=True)
+class _Admission:
+    """What the rules need to know about one event, computed once per event: the
+    fan-out loop runs per (event, subscription), tens of thousands of times a cycle."""
+
+    squeeze: bool
+    escalation: bool  # band rise or squeeze entry; up-only chats get nothing else
+    rank: int  # band events: the band compared with a threshold (to if up, from if down)
+    from_rank: int
+
+    @staticmethod
+    def of(event: Event) -> _Admission:
+        up = event.direction is Direction.UP
+        to, frm = _RANK.get(event.to_band, -1), _RANK.get(event.from_band, -1)
+        return _Admission(
+            squeeze=event.kind is EventKind.SQUEEZE,
+            escalation=up or event.direction is Direction.ENTER,
+            rank=to if up else frm,
+            from_rank=frm,
+        )
+
+
+_RANK: dict[Band | None, int] = {band: band.rank for band in Band}
+
+
+def _admits(a: _Admission, sub: Sub, chat: ChatPrefs, market: bool, rules: FanoutRules) -> bool:
+    if chat.up_only and not a.escalation:
+        return False
+    if market:
+        # Market-wide is "tell me when anything heats up": squeeze entries, and rises
+        # that cross the threshold (not moves within or above it, to keep it quiet).
+        if not a.escalation:
+            return False
+        threshold = _RANK[sub.min_band or rules.market_min_band]
+        return a.squeeze or a.from_rank < threshold <= a.rank
+    if a.squeeze:
+        return True  # a per-symbol squeeze subscription is the opt-in to exits too
+    return a.rank >= _RANK[sub.min_band or chat.min_band or rules.default_min_band]
+
+
+def in_quiet_hours(now_ms: int, start_min: int | None, end_min: int | None) -> bool:
+    """[start, end) in UTC minutes of the day; start > end wraps past midnight;
+    start == end (or either unset) means no quiet hours."""
+    if start_min is None or end_min is None or start_min == end_min:
+        return False
+    minute = (now_ms // MINUTE_MS) % DAY_MIN
+    if start_min < end_min:
+        return start_min <= minute < end_min
+    return minute >= start_min or minute < end_min
+
+
+def cooldown_ms(chat: ChatPrefs, rules: FanoutRules) -> int:
+    minutes = rules.cooldown_minutes if chat.cooldown_minutes is None else chat.cooldown_minutes
+    return max(0, minutes) * MINUTE_MS
+
+
+def suppression(
+    chat: ChatPrefs, last_alert_ms: int | None, now_ms: int, rules: FanoutRules
+) -> SuppressReason | None:
+    """Why this chat must not be pushed now, if at all. Mute wins over quiet hours over
+    cooldown, so the recorded reason is the one the user set most deliberately."""
+    if chat.muted_until_ms is not None and now_ms < chat.muted_until_ms:
+        return SuppressReason.MUTED
+    if in_quiet_hours(now_ms, chat.quiet_start_min, chat.quiet_end_min):
+        return SuppressReason.QUIET_HOURS
+    if last_alert_ms is not None and now_ms - last_alert_ms < cooldown_ms(chat, rules):
+        return SuppressReason.COOLDOWN
+    return None
+
+
+def sub_kind_for(event: Event) -> SubKind:
+    return SubKind.SQUEEZE if event.kind is EventKind.SQUEEZE else SubKind.BANDS
+
+
+def needed_subscriptions(events: Iterable[Event]) -> dict[str, set[SubKind]]:
+    """Which (symbol, kind) subscriptions could match these events, so the repository
+    loads only those. Market-wide ones matter only for band rises and squeeze entries."""
+    needed: dict[str, set[SubKind]] = defaultdict(set)
+    for event in events:
+        kind = sub_kind_for(event)
+        needed[event.symbol].add(kind)
+        if event.direction in (Direction.UP, Direction.ENTER):
+            needed[MARKET].add(kind)
+    return dict(needed)
+
+
+def index_subs(subs: Iterable[Sub]) -> dict[tuple[str, SubKind], list[Sub]]:
+    by_key: dict[tuple[str, SubKind], list[Sub]] = defaultdict(list)
+    for sub in subs:
+        by_key[(sub.symbol, sub.kind)].append(sub)
+    return by_key
+
+
+def plan_deliveries(
+    events: Sequence[tuple[int, Event]],
+    subs: Iterable[Sub],
+    chats: Mapping[int, ChatPrefs],
+    last_alert_ms: Mapping[CooldownKey, int],
+    now_ms: int,
+    rules: FanoutRules = FanoutRules(),
+) -> list[PlannedDelivery]:
+    """One row per (event id, chat) that some subscription of an active chat matches."""
+    by_key = index_subs(subs)
+    # Mute and quiet hours depend on the chat and the time only: decide once per chat.
+    blocked: dict[int, SuppressReason | None] = {}
+    out: list[PlannedDelivery] = []
+    for event_id, event in events:
+        kind = sub_kind_for(event)
+        cooldown_kind = event.kind.value
+        adm = _Admission.of(event)
+        chosen: set[int] = set()
+        for market, group in ((False, event.symbol), (True, MARKET)):
+            for sub in by_key.get((group, kind), ()):
+                chat_id = sub.chat_id
+                chat = chats.get(chat_id)
+                if chat_id in chosen or chat is None or not chat.active:
+                    continue
+                if not _admits(adm, sub, chat, market, rules):
+                    continue
+                chosen.add(chat_id)
+                if chat_id not in blocked:
+                    blocked[chat_id] = suppression(chat, None, now_ms, rules)
+                reason = blocked[chat_id]
+                if reason is None:
+                    last = last_alert_ms.get((chat_id, event.symbol, cooldown_kind))
+                    if last is not None:
+                        reason = suppression(chat, last, now_ms, rules)
+                status = DeliveryStatus.PENDING if reason is None else DeliveryStatus.SUPPRESSED
+                out.append(PlannedDelivery(event_id, chat_id, status, reason))
+    return out
+
+
+def digest_key(chat_id: int, cycle_id: int) -> tuple[int, int]:
+    """All deliveries to one chat from one cycle go out as one digest message."""
+    return (chat_id, cycle_id)
+
+
+# A virtual chat subscribed to every symbol's bands and squeeze with default settings:
+# headless mode logs exactly what it would receive.
+DEFAULT_SUBSCRIBER_ID = 0
+
+
+def default_subscriber_wants(event: Event, rules: FanoutRules) -> bool:
+    chat = ChatPrefs(DEFAULT_SUBSCRIBER_ID, min_band=rules.default_min_band)
+    return any(
+        matches(event, Sub(DEFAULT_SUBSCRIBER_ID, event.symbol, kind), chat, rules)
+        for kind in SubKind
+    )

@@ -1,0 +1,311 @@
+"""Named queries for the alert engine: state, events, subscriptions, cooldowns, outbox rows.
+
+Every function takes an open `AsyncSession` and never commits: the scorer owns the cycle's
+single transaction. Each is one (batched) statement, never one per symbol or per
+subscription, so a cycle's fan-out is a handful of round trips (bench/fanout.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import fields
+from typing import Any
+
+from sqlalchemy import func, insert, select, union_all, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.alerts.engine import Event, SymbolState
+from bot.alerts.fanout import (
+    COOLDOWN_STATUSES,
+    ChatPrefs,
+    CooldownKey,
+    DeliveryStatus,
+    PlannedDelivery,
+    Sub,
+    SubKind,
+    SuppressReason,
+)
+from bot.scoring import Band, Regime
+from bot.storage.models import AlertEvent, AlertState, Base, Chat, Delivery, Subscription
+from bot.storage.repo import insert_ignore
+
+# ---------------------------------------------------------------- state
+
+
+async def load_states(
+    session: AsyncSession, exchange: str
+) -> tuple[dict[str, SymbolState], set[str]]:
+    """Every symbol's confirmed state on one exchange (~600 rows), and every symbol that
+    has a row. A row this version cannot read (a renamed band or regime) is left out of
+    the states: that symbol is re-initialised silently rather than failing each cycle."""
+    t = AlertState.__table__
+    states: dict[str, SymbolState] = {}
+    stored: set[str] = set()
+    for row in (await session.execute(select(t).where(t.c.exchange == exchange))).mappings():
+        stored.add(row["symbol"])
+        values = {name: row[name] for name in _STATE_FIELDS}
+        try:
+            for name, enum in _STATE_ENUMS.items():
+                values[name] = enum(values[name]) if values[name] else None
+        except ValueError:
+            continue
+        states[row["symbol"]] = SymbolState(**values)
+    return states, stored
+
+
+async def save_states(
+    session: AsyncSession,
+    exchange: str,
+    states: Mapping[str, SymbolState],
+    existing: Collection[str],
+) -> None:
+    """Insert new rows and update those in `existing`, each as one batched statement.
+
+    Plain INSERT and UPDATE-by-primary-key rather than an upsert: dialect-neutral, and
+    the single scorer leader (design §10) is the only writer of this table.
+    """
+    new = [_state_row(exchange, s, st) for s, st in states.items() if s not in existing]
+    old = [_state_row(exchange, s, st) for s, st in states.items() if s in existing]
+    if new:
+        await session.execute(insert(AlertState), new)
+    if old:
+        await session.execute(update(AlertState), old)
+
+
+# SymbolState fields are AlertState columns of the same names; these hold enums.
+_STATE_FIELDS = [f.name for f in fields(SymbolState)]
+_STATE_ENUMS = {"band": Band, "regime": Regime, "candidate_band": Band, "candidate_regime": Regime}
+
+
+def _state_row(exchange: str, symbol: str, st: SymbolState) -> dict[str, Any]:
+    row: dict[str, Any] = {"exchange": exchange, "symbol": symbol}
+    for name in _STATE_FIELDS:
+        value = getattr(st, name)
+        row[name] = str(value) if name in _STATE_ENUMS and value is not None else value
+    return row
+
+
+# ---------------------------------------------------------------- events
+
+
+async def insert_events(
+    session: AsyncSession,
+    exchange: str,
+    cycle_id: int,
+    created_ms: int,
+    events: Sequence[Event],
+) -> list[tuple[int, Event]]:
+    """Store events idempotently; return (id, event) for those this call created.
+
+    The unique key (exchange, symbol, kind, cycle_id) makes a replayed cycle a no-op, and
+    only newly created events are returned, so a replay fans out nothing either.
+    """
+    if not events:
+        return []
+    key = (AlertEvent.symbol, AlertEvent.kind, AlertEvent.id)
+    where = (AlertEvent.exchange == exchange, AlertEvent.cycle_id == cycle_id)
+    before = {(s, k) for s, k, _ in (await session.execute(select(*key).where(*where))).all()}
+    fresh = [e for e in events if (e.symbol, e.kind.value) not in before]
+    rows = [_event_row(exchange, cycle_id, created_ms, e) for e in fresh]
+    await insert_ignore(session, AlertEvent, rows)
+    ids = {(s, k): i for s, k, i in (await session.execute(select(*key).where(*where))).all()}
+    return [(ids[(e.symbol, e.kind.value)], e) for e in fresh]
+
+
+def _event_row(exchange: str, cycle_id: int, created_ms: int, e: Event) -> dict[str, Any]:
+    # Event fields are AlertEvent columns of the same names; enums are stored as text.
+    row: dict[str, Any] = {"exchange": exchange, "cycle_id": cycle_id, "created_ms": created_ms}
+    for f in fields(Event):
+        value = getattr(e, f.name)
+        row[f.name] = value if value is None or isinstance(value, int) else str(value)
+    return row
+
+
+# ---------------------------------------------------------------- subscriptions
+
+
+async def subscriptions_for(
+    session: AsyncSession, exchange: str, needed: Mapping[str, Collection[SubKind]]
+) -> tuple[list[Sub], dict[int, ChatPrefs]]:
+    """Subscriptions of active chats for the needed (symbol or MARKET, kind) pairs, with
+    the chats' preferences: one joined query, served by ix_subscriptions_symbol.
+
+    `needed` comes from `fanout.needed_subscriptions(events)`; asking by kind keeps a
+    cycle with only squeeze events from reading every `bands` subscription.
+    """
+    by_kind: dict[str, list[str]] = {}
+    for symbol, kinds in needed.items():
+        for kind in kinds:
+            by_kind.setdefault(kind.value, []).append(symbol)
+    if not by_kind:
+        return [], {}
+    columns = (
+        Subscription.chat_id,
+        Subscription.symbol,
+        Subscription.kind,
+        Subscription.min_band,
+        Chat.min_band,
+        Chat.direction,
+        Chat.cooldown_minutes,
+        Chat.quiet_start_min,
+        Chat.quiet_end_min,
+        Chat.muted_until_ms,
+    )
+    # One SELECT per kind, glued by UNION ALL: each branch can use the full
+    # (exchange, symbol, kind) index, where an OR of them made SQLite scan the exchange.
+    branches = [
+        select(*columns)
+        .join(Chat, Chat.id == Subscription.chat_id)
+        .where(
+            Subscription.exchange == exchange,
+            Subscription.symbol.in_(sorted(symbols)),
+            Subscription.kind == kind,
+            Chat.active.is_(True),
+        )
+        for kind, symbols in sorted(by_kind.items())
+    ]
+    stmt = branches[0] if len(branches) == 1 else union_all(*branches)
+    subs: list[Sub] = []
+    chats: dict[int, ChatPrefs] = {}
+    # Tens of thousands of rows on a busy cycle: fetch all at once, unpack tuples, and
+    # look enums up in dicts.
+    rows = (await session.execute(stmt)).all()
+    for chat_id, symbol, kind, min_band, chat_min, direction, cool, q_start, q_end, mute in rows:
+        subs.append(Sub(chat_id, symbol, _SUB_KINDS[kind], _BANDS.get(min_band)))
+        if chat_id not in chats:
+            up_only = direction == "up"
+            chat_band = _BANDS.get(chat_min)
+            chats[chat_id] = ChatPrefs(
+                chat_id, True, chat_band, up_only, cool, q_start, q_end, mute
+            )
+    return subs, chats
+
+
+_BANDS: dict[str | None, Band] = {b.value: b for b in Band}
+_SUB_KINDS: dict[str, SubKind] = {k.value: k for k in SubKind}
+
+
+# ---------------------------------------------------------------- cooldown and outbox
+
+
+async def last_alert_times(
+    session: AsyncSession, exchange: str, symbols: Iterable[str], since_ms: int
+) -> dict[CooldownKey, int]:
+    """Latest pending/sent delivery per (chat, symbol, event kind) since `since_ms`.
+
+    One grouped query, from alert_events by symbol into deliveries by event_id. Status is
+    filtered here, not in SQL: a status condition lures SQLite (no statistics) into
+    walking ix_deliveries_pending over every sent row kept for a week.
+    """
+    wanted = sorted(set(symbols))
+    if not wanted:
+        return {}
+    stmt = (
+        select(
+            Delivery.chat_id,
+            AlertEvent.symbol,
+            AlertEvent.kind,
+            Delivery.status,
+            func.max(Delivery.created_ms),
+        )
+        .select_from(AlertEvent)
+        .join(Delivery, Delivery.event_id == AlertEvent.id)
+        .where(
+            AlertEvent.exchange == exchange,
+            AlertEvent.symbol.in_(wanted),
+            AlertEvent.created_ms >= since_ms,
+        )
+        .group_by(Delivery.chat_id, AlertEvent.symbol, AlertEvent.kind, Delivery.status)
+    )
+    counted = {s.value for s in COOLDOWN_STATUSES}
+    latest: dict[CooldownKey, int] = {}
+    for chat_id, symbol, kind, status, last in (await session.execute(stmt)).all():
+        if status in counted:
+            key = (chat_id, symbol, kind)
+            latest[key] = max(latest.get(key, 0), int(last))
+    return latest
+
+
+_DELIVERY_COLUMNS = (
+    "event_id",
+    "chat_id",
+    "cycle_id",
+    "status",
+    "reason",
+    "attempts",
+    "created_ms",
+    "next_attempt_ms",
+)
+
+
+async def insert_deliveries(
+    session: AsyncSession,
+    cycle_id: int,
+    created_ms: int,
+    planned: Sequence[PlannedDelivery],
+) -> None:
+    """Outbox rows, idempotent on (event_id, chat_id). `cycle_id` is the digest key:
+    all rows for one chat with one cycle_id go out as one message."""
+    # Plain tuples and str() once per distinct value: a busy cycle writes ~50k rows, and
+    # dicts plus enum `.value` lookups alone cost ~100 ms of that (bench/fanout.py).
+    text = {**{s: str(s) for s in DeliveryStatus}, **{r: str(r) for r in SuppressReason}}
+    text[None] = None
+    rows = [
+        (p.event_id, p.chat_id, cycle_id, text[p.status], text[p.reason], 0, created_ms, created_ms)
+        for p in planned
+    ]
+    await insert_ignore_many(session, Delivery, _DELIVERY_COLUMNS, rows)
+
+
+async def insert_ignore_many(
+    session: AsyncSession,
+    model: type[Base],
+    columns: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+) -> None:
+    """`repo.insert_ignore` as one driver-level executemany, for tens of thousands of rows.
+
+    One multi-VALUES statement took 7.2 s for 55k deliveries on SQLite; SQLAlchemy's own
+    executemany spends as long binding as the driver spends inserting. SQLAlchemy still
+    compiles the statement for the dialect; only per-row bind processing is skipped, a
+    no-op for the plain int/str/None values written here.
+    """
+    if not rows:
+        return
+    conn = await session.connection()
+    insert_fn = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = insert_fn(model.__table__).on_conflict_do_nothing()
+    # for_executemany: no implicit RETURNING (PostgreSQL would add one for a single row).
+    compiled = stmt.compile(dialect=conn.dialect, column_keys=list(columns), for_executemany=True)
+    keys = list(compiled.positiontup or compiled.params)
+    # Columns left out that have a scalar Python-side default (attempts=0): add it here,
+    # since SQLAlchemy's execution context, which would, is bypassed.
+    extra = [key for key in keys if key not in columns]
+    defaults = tuple(_scalar_default(model, key) for key in extra)
+    full = [*columns, *extra]
+    params: list[Any] = [row + defaults for row in rows] if defaults else list(rows)
+    if compiled.positional:
+        order = [full.index(key) for key in keys]
+        if order != list(range(len(full))):
+            params = [tuple(row[i] for i in order) for row in params]
+    else:
+        params = [dict(zip(full, row, strict=True)) for row in params]
+    await conn.exec_driver_sql(compiled.string, params)
+
+
+def _scalar_default(model: type[Base], key: str) -> Any:
+    default = model.__table__.c[key].default
+    if default is None or not default.is_scalar:
+        raise ValueError(f"insert_ignore_many: give {key!r} explicitly (no scalar default)")
+    return default.arg
+
+
+async def cycle_deliveries(session: AsyncSession, cycle_id: int) -> list[Delivery]:
+    """Every delivery row of one cycle, by chat then event: for tests and /status."""
+    rows = await session.scalars(
+        select(Delivery)
+        .where(Delivery.cycle_id == cycle_id)
+        .order_by(Delivery.chat_id, Delivery.event_id)
+    )
+    return list(rows.all())
