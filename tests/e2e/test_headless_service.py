@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.service_process import ServiceProcess, service_env
-from tests.fakes.fake_binance import FakeBinance
+from tests.fakes.fake_binance import OPEN_INTEREST, FakeBinance
 
 pytestmark = pytest.mark.slow
 
@@ -80,3 +80,56 @@ async def test_unreachable_exchange_keeps_retrying_and_stops_cleanly(tmp_path: P
         code = await svc.stop(signal.SIGTERM)
     assert code == 0
     assert svc.count("Traceback") == 0
+
+
+async def _db_counts(db: Path) -> tuple[int, int, str]:
+    import aiosqlite
+
+    async with aiosqlite.connect(db) as conn:
+        events = (
+            await (
+                await conn.execute("SELECT count(*) FROM alert_events WHERE symbol = 'BTCUSDT'")
+            ).fetchone()
+        )[0]
+        cycles = (await (await conn.execute("SELECT count(*) FROM cycles")).fetchone())[0]
+        check = (await (await conn.execute("PRAGMA integrity_check")).fetchone())[0]
+    return events, cycles, check
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+async def test_stop_mid_cycle_then_restart_commits_nothing_partial_and_alerts_once(
+    tmp_path: Path, sig: int
+) -> None:
+    async with FakeBinance() as fake:
+        lean_market(fake)
+        env = service_env(tmp_path, fake.url)
+        first = await ServiceProcess(env).start()
+        try:
+            await first.wait_for(r"cycle \d+: ok", n=2)
+            # Make the next cycle slow, move the market, and stop it while it fetches.
+            fake.latency = 1.0
+            stress_btc(fake)
+            fake.reset_counters()
+            await fake.wait_for_calls(OPEN_INTEREST, 1, within=10)
+            code = await first.stop(sig)
+        finally:
+            await first.kill()
+        fake.latency = 0.0
+        logged_cycles = first.count(r"cycle \d+: ")
+        events, cycles, check = await _db_counts(tmp_path / "service.db")
+        assert check == "ok"
+        assert cycles == logged_cycles  # the interrupted cycle left no row behind
+        if sig == signal.SIGTERM:
+            assert code == 0 and first.count("abandoned the in-flight cycle") == 1
+
+        second = await ServiceProcess(env).start()
+        try:
+            await second.wait_for("ALERT BTCUSDT", timeout=30)
+            seen = second.count(r"cycle \d+: ")
+            await second.wait_for(r"cycle \d+: ", n=seen + 2)
+        finally:
+            assert await second.stop() == 0
+    total = first.count("ALERT BTCUSDT") + second.count("ALERT BTCUSDT")
+    assert total == 1
+    events, _, _ = await _db_counts(tmp_path / "service.db")
+    assert events == 1
