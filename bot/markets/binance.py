@@ -316,9 +316,7 @@ def _parse_premium(row: Any, now_ms: int) -> PremiumIndex:
     )
 
 
-def _number(
-    row: Any, key: str, *, minimum: float | None = None, strict: bool = False
-) -> float:
+def _number(row: Any, key: str, *, minimum: float | None = None, strict: bool = False) -> float:
     """row[key] as a finite float; `minimum` is a floor (exclusive when `strict`)."""
     if not isinstance(row, dict) or row.get(key) is None:
         raise ValueError(f"{key} missing")

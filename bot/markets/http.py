@@ -181,9 +181,7 @@ class ExchangeHttpClient:
                 await self._sleep(delay)
         raise AssertionError("unreachable")  # the loop always returns or raises
 
-    async def _attempt(
-        self, url: str, params: Params | None, weight: int, history: bool
-    ) -> Any:
+    async def _attempt(self, url: str, params: Params | None, weight: int, history: bool) -> Any:
         await self._wait_for_pause(url)
         async with self._semaphore:
             self._raise_if_banned(url)
@@ -231,8 +229,7 @@ class ExchangeHttpClient:
             self._blocked_until = max(self._blocked_until, self._clock() + ban)
             logger.error("%s answered HTTP %d: not sending for %.0fs", url, status, ban)
             raise ExchangeUnavailable(
-                f"{url} answered HTTP {status} (rate limit ban); "
-                f"requests fail fast for {ban:.0f}s"
+                f"{url} answered HTTP {status} (rate limit ban); requests fail fast for {ban:.0f}s"
             )
         # Everyone backs off, not just this request: more traffic now earns a 418.
         self._pause_until = max(self._pause_until, self._clock() + wait)
@@ -242,9 +239,7 @@ class ExchangeHttpClient:
     def _raise_if_banned(self, url: str) -> None:
         left = self.blocked_for()
         if left > 0:
-            raise ExchangeUnavailable(
-                f"{url}: not sending, rate-limit ban for another {left:.0f}s"
-            )
+            raise ExchangeUnavailable(f"{url}: not sending, rate-limit ban for another {left:.0f}s")
 
     async def _wait_for_pause(self, url: str) -> None:
         self._raise_if_banned(url)

@@ -182,9 +182,17 @@ class FakeBinance:
     ) -> FakeSymbol:
         base = symbol[: -len(quote)] if symbol.endswith(quote) else symbol.split("_")[0]
         entry = FakeSymbol(
-            symbol=symbol, base_asset=base, quote_asset=quote, mark=mark, index=index,
-            funding_rate=funding_rate, oi=oi, funding_interval_hours=funding_interval_hours,
-            contract_type=contract_type, status=status, quote_volume=quote_volume,
+            symbol=symbol,
+            base_asset=base,
+            quote_asset=quote,
+            mark=mark,
+            index=index,
+            funding_rate=funding_rate,
+            oi=oi,
+            funding_interval_hours=funding_interval_hours,
+            contract_type=contract_type,
+            status=status,
+            quote_volume=quote_volume,
         )
         if onboard_ms is not None:
             entry.onboard_ms = onboard_ms
@@ -205,8 +213,12 @@ class FakeBinance:
         """Change some of a symbol's figures; None leaves a figure as it is."""
         entry = self.symbols[symbol]
         changes = {
-            "mark": mark, "index": index, "funding_rate": funding_rate, "oi": oi,
-            "funding_interval_hours": funding_interval_hours, "quote_volume": quote_volume,
+            "mark": mark,
+            "index": index,
+            "funding_rate": funding_rate,
+            "oi": oi,
+            "funding_interval_hours": funding_interval_hours,
+            "quote_volume": quote_volume,
         }
         for name, value in changes.items():
             if value is not None:
@@ -285,7 +297,10 @@ class FakeBinance:
             raise ValueError(f"unknown fault kind {kind!r}; one of {FAULT_KINDS}")
         default_wait = {"429": 1.0, "418": 120.0}.get(kind, 0.0)
         entry = Fault(
-            endpoint=endpoint, kind=kind, remaining=times, symbol=symbol,
+            endpoint=endpoint,
+            kind=kind,
+            remaining=times,
+            symbol=symbol,
             retry_after=default_wait if retry_after is None else retry_after,
             delay=self.timeout_delay if delay is None else delay,
             fields=fields or DEFAULT_MISSING.get(endpoint, ("markPrice", "openInterest")),
@@ -402,10 +417,16 @@ class FakeBinance:
         if path == EXCHANGE_INFO:
             return self._exchange_info(now)
         if path == FUNDING_INFO:
-            return [self._funding_row(s) for s in self._listed() if s.funding_interval_hours != 8
-                    or s.symbol == "GTCUSDT"]
-        build = {PREMIUM_INDEX: self._premium_row, OPEN_INTEREST: self._oi_row,
-                 TICKER_24H: self._ticker_row}[path]
+            return [
+                self._funding_row(s)
+                for s in self._listed()
+                if s.funding_interval_hours != 8 or s.symbol == "GTCUSDT"
+            ]
+        build = {
+            PREMIUM_INDEX: self._premium_row,
+            OPEN_INTEREST: self._oi_row,
+            TICKER_24H: self._ticker_row,
+        }[path]
         if symbol is not None:
             return build(self.symbols[symbol], now)
         return [build(s, now) for s in self._listed()]
@@ -419,8 +440,12 @@ class FakeBinance:
             "serverTime": now,
             "futuresType": "U_MARGINED",
             "rateLimits": [
-                {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
-                 "limit": self.weight_limit},
+                {
+                    "rateLimitType": "REQUEST_WEIGHT",
+                    "interval": "MINUTE",
+                    "intervalNum": 1,
+                    "limit": self.weight_limit,
+                },
                 {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": 1200},
             ],
             "exchangeFilters": [],
@@ -432,18 +457,35 @@ class FakeBinance:
     def _info_row(s: FakeSymbol) -> dict[str, Any]:
         perpetual = s.contract_type == "PERPETUAL"
         return {
-            "symbol": s.symbol, "pair": s.base_asset + s.quote_asset,
+            "symbol": s.symbol,
+            "pair": s.base_asset + s.quote_asset,
             "contractType": s.contract_type,
             "deliveryDate": PERPETUAL_DELIVERY_MS if perpetual else 1_774_598_400_000,
-            "onboardDate": s.onboard_ms, "status": s.status,
-            "maintMarginPercent": "2.5000", "requiredMarginPercent": "5.0000",
-            "baseAsset": s.base_asset, "quoteAsset": s.quote_asset, "marginAsset": s.quote_asset,
-            "pricePrecision": 2, "quantityPrecision": 3, "baseAssetPrecision": 8,
-            "quotePrecision": 8, "underlyingType": "COIN", "underlyingSubType": ["PoW"],
-            "triggerProtect": "0.0500", "liquidationFee": "0.012500", "marketTakeBound": "0.05",
+            "onboardDate": s.onboard_ms,
+            "status": s.status,
+            "maintMarginPercent": "2.5000",
+            "requiredMarginPercent": "5.0000",
+            "baseAsset": s.base_asset,
+            "quoteAsset": s.quote_asset,
+            "marginAsset": s.quote_asset,
+            "pricePrecision": 2,
+            "quantityPrecision": 3,
+            "baseAssetPrecision": 8,
+            "quotePrecision": 8,
+            "underlyingType": "COIN",
+            "underlyingSubType": ["PoW"],
+            "triggerProtect": "0.0500",
+            "liquidationFee": "0.012500",
+            "marketTakeBound": "0.05",
             "maxMoveOrderLimit": 10000,
-            "filters": [{"filterType": "PRICE_FILTER", "minPrice": "0.10",
-                         "maxPrice": "4529764", "tickSize": "0.10"}],
+            "filters": [
+                {
+                    "filterType": "PRICE_FILTER",
+                    "minPrice": "0.10",
+                    "maxPrice": "4529764",
+                    "tickSize": "0.10",
+                }
+            ],
             "orderTypes": ["LIMIT", "MARKET", "STOP", "TAKE_PROFIT"],
             "timeInForce": ["GTC", "IOC", "FOK", "GTX"],
         }
@@ -453,7 +495,9 @@ class FakeBinance:
         perpetual = s.contract_type == "PERPETUAL"
         interval_ms = s.funding_interval_hours * 3_600_000
         return {
-            "symbol": s.symbol, "markPrice": _fmt(s.mark), "indexPrice": _fmt(s.index),
+            "symbol": s.symbol,
+            "markPrice": _fmt(s.mark),
+            "indexPrice": _fmt(s.index),
             "estimatedSettlePrice": _fmt(s.index),
             # Delivery contracts really do send empty strings here.
             "lastFundingRate": _fmt(s.funding_rate) if perpetual else "",
@@ -469,20 +513,32 @@ class FakeBinance:
     @staticmethod
     def _ticker_row(s: FakeSymbol, now: int) -> dict[str, Any]:
         return {
-            "symbol": s.symbol, "priceChange": "0.00", "priceChangePercent": "0.000",
-            "weightedAvgPrice": _fmt(s.mark), "lastPrice": _fmt(s.mark), "lastQty": "1.000",
-            "openPrice": _fmt(s.mark), "highPrice": _fmt(s.mark), "lowPrice": _fmt(s.mark),
-            "volume": "1000.000", "quoteVolume": _fmt(s.quote_volume),
-            "openTime": now - 86_400_000, "closeTime": now, "firstId": 1, "lastId": 1000,
+            "symbol": s.symbol,
+            "priceChange": "0.00",
+            "priceChangePercent": "0.000",
+            "weightedAvgPrice": _fmt(s.mark),
+            "lastPrice": _fmt(s.mark),
+            "lastQty": "1.000",
+            "openPrice": _fmt(s.mark),
+            "highPrice": _fmt(s.mark),
+            "lowPrice": _fmt(s.mark),
+            "volume": "1000.000",
+            "quoteVolume": _fmt(s.quote_volume),
+            "openTime": now - 86_400_000,
+            "closeTime": now,
+            "firstId": 1,
+            "lastId": 1000,
             "count": 1000,
         }
 
     @staticmethod
     def _funding_row(s: FakeSymbol) -> dict[str, Any]:
         return {
-            "symbol": s.symbol, "adjustedFundingRateCap": "0.02000000",
+            "symbol": s.symbol,
+            "adjustedFundingRateCap": "0.02000000",
             "adjustedFundingRateFloor": "-0.02000000",
-            "fundingIntervalHours": s.funding_interval_hours, "disclaimer": False,
+            "fundingIntervalHours": s.funding_interval_hours,
+            "disclaimer": False,
         }
 
     def _history(self, params: dict[str, str]) -> tuple[int, Any]:
@@ -503,9 +559,12 @@ class FakeBinance:
         rows = rows[:limit] if start is not None else rows[-limit:]
         mark = float(entry.mark) if not isinstance(entry.mark, str) else 1.0
         return 200, [
-            {"symbol": entry.symbol, "sumOpenInterest": _fmt(oi),
-             "sumOpenInterestValue": _fmt(oi * mark),
-             "timestamp": str(t) if i % 2 else t}  # both shapes occur in the wild
+            {
+                "symbol": entry.symbol,
+                "sumOpenInterest": _fmt(oi),
+                "sumOpenInterestValue": _fmt(oi * mark),
+                "timestamp": str(t) if i % 2 else t,
+            }  # both shapes occur in the wild
             for i, (t, oi) in enumerate(rows)
         ]
 
@@ -526,8 +585,12 @@ class FakeBinance:
 
     def _rate_limited(self, status: int, retry_after: float) -> web.Response:
         self.rejected_429 += status == 429
-        msg = ("Too many requests; current limit of IP request weight per minute is "
-               f"{self.weight_limit}." if status == 429 else "Way too many requests; IP banned.")
+        msg = (
+            "Too many requests; current limit of IP request weight per minute is "
+            f"{self.weight_limit}."
+            if status == 429
+            else "Way too many requests; IP banned."
+        )
         response = self._json(status, {"code": -1003, "msg": msg})
         response.headers["Retry-After"] = f"{retry_after:g}"
         return response
@@ -537,8 +600,9 @@ class FakeBinance:
 
     def _raw(self, body: bytes, status: int = 200) -> web.Response:
         headers = {"X-MBX-USED-WEIGHT-1M": str(self.minute_weight())}
-        return web.Response(status=status, body=body, headers=headers,
-                            content_type="application/json")
+        return web.Response(
+            status=status, body=body, headers=headers, content_type="application/json"
+        )
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -546,11 +610,20 @@ class FakeBinance:
 
     def _add_decoys(self) -> None:
         """Instruments the universe filter must drop, as real exchangeInfo has them."""
-        self.add_symbol("BTCUSDT_260327", mark=50_500.0, index=50_000.0, funding_rate=0.0,
-                        oi=1_000.0, contract_type="CURRENT_QUARTER")
-        self.add_symbol("OLDUSDT", mark=1.0, index=1.0, funding_rate=0.0001, oi=10.0,
-                        status="SETTLING")
-        self.add_symbol("BTCUSDC", mark=50_010.0, index=50_000.0, funding_rate=0.0001,
-                        oi=5_000.0, quote="USDC")
-        self.add_symbol("GTCUSDT", mark=0.5, index=0.5, funding_rate=0.0001, oi=1e6,
-                        status="SETTLING")  # listed in fundingInfo with 8h
+        self.add_symbol(
+            "BTCUSDT_260327",
+            mark=50_500.0,
+            index=50_000.0,
+            funding_rate=0.0,
+            oi=1_000.0,
+            contract_type="CURRENT_QUARTER",
+        )
+        self.add_symbol(
+            "OLDUSDT", mark=1.0, index=1.0, funding_rate=0.0001, oi=10.0, status="SETTLING"
+        )
+        self.add_symbol(
+            "BTCUSDC", mark=50_010.0, index=50_000.0, funding_rate=0.0001, oi=5_000.0, quote="USDC"
+        )
+        self.add_symbol(
+            "GTCUSDT", mark=0.5, index=0.5, funding_rate=0.0001, oi=1e6, status="SETTLING"
+        )  # listed in fundingInfo with 8h

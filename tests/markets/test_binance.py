@@ -32,10 +32,22 @@ FIVE_MIN = 300_000
 
 @pytest.fixture(autouse=True)
 def _market(fake: FakeBinance) -> None:
-    fake.add_symbol("BTCUSDT", mark=50_010.0, index=50_000.0, funding_rate=0.0001, oi=80_000.5,
-                    onboard_ms=1_569_398_400_000)
-    fake.add_symbol("ETHUSDT", mark=2_999.0, index=3_000.0, funding_rate=-0.00005, oi=1.5e6,
-                    funding_interval_hours=4)
+    fake.add_symbol(
+        "BTCUSDT",
+        mark=50_010.0,
+        index=50_000.0,
+        funding_rate=0.0001,
+        oi=80_000.5,
+        onboard_ms=1_569_398_400_000,
+    )
+    fake.add_symbol(
+        "ETHUSDT",
+        mark=2_999.0,
+        index=3_000.0,
+        funding_rate=-0.00005,
+        oi=1.5e6,
+        funding_interval_hours=4,
+    )
 
 
 def _adapter(fake: FakeBinance, clock: FakeClock, **overrides: object) -> BinanceAdapter:
@@ -144,8 +156,14 @@ async def test_premium_index_skips_a_row_with_missing_fields_and_says_so(
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("mark", "abc"), ("index", "0"), ("mark", "-1"), ("funding_rate", "NaN"),
-     ("funding_rate", ""), ("index", "Infinity")],
+    [
+        ("mark", "abc"),
+        ("index", "0"),
+        ("mark", "-1"),
+        ("funding_rate", "NaN"),
+        ("funding_rate", ""),
+        ("index", "Infinity"),
+    ],
 )
 async def test_premium_index_rejects_unusable_values(
     adapter: BinanceAdapter, fake: FakeBinance, field: str, value: str
@@ -210,7 +228,8 @@ async def test_delisted_symbol_is_unavailable(adapter: BinanceAdapter, fake: Fak
 async def test_symbol_delisted_mid_cycle(adapter: BinanceAdapter, fake: FakeBinance) -> None:
     fake.fault(OPEN_INTEREST, "delisted", symbol="ETHUSDT")
     results = await asyncio.gather(
-        adapter.open_interest("BTCUSDT"), adapter.open_interest("ETHUSDT"),
+        adapter.open_interest("BTCUSDT"),
+        adapter.open_interest("ETHUSDT"),
         return_exceptions=True,
     )
     assert results[0].contracts == 80_000.5

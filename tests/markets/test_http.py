@@ -120,9 +120,7 @@ async def test_timeout_is_retried(client: ExchangeHttpClient, fake: FakeBinance)
     assert fake.calls[OPEN_INTEREST] == 2
 
 
-async def test_timeouts_forever_name_the_url(
-    client: ExchangeHttpClient, fake: FakeBinance
-) -> None:
+async def test_timeouts_forever_name_the_url(client: ExchangeHttpClient, fake: FakeBinance) -> None:
     fake.fault(EXCHANGE_INFO, "timeout", times=None)
     with pytest.raises(ExchangeUnavailable, match=r"no answer within 0\.3s") as info:
         await client.get_json(EXCHANGE_INFO, weight=1)
@@ -171,9 +169,7 @@ async def test_near_the_weight_limit_waits_for_the_next_minute(
         await client.get_json(PREMIUM_INDEX, weight=10)  # server now reports 2095
         assert client.server_used_weight() == 2095
         with caplog.at_level(logging.WARNING, logger="bot.markets.http"):
-            await asyncio.gather(
-                *(client.get_json(PREMIUM_INDEX, weight=10) for _ in range(3))
-            )
+            await asyncio.gather(*(client.get_json(PREMIUM_INDEX, weight=10) for _ in range(3)))
     assert clock.sleeps and clock.sleeps[0] == pytest.approx(50.25)
     warnings = [r for r in caplog.records if "weight" in r.getMessage()]
     assert len(warnings) == 1

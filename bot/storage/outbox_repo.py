@@ -1,0 +1,269 @@
+"""The delivery outbox seen from the sending side: claim, load, and record outcomes.
+
+The alert engine writes `deliveries` rows (status pending). The dispatcher:
+
+1. claims due rows with ONE statement (`claim_due`): whole (chat, cycle) groups, since
+   one group is one digest message. The claim bumps `attempts`, pushes
+   `next_attempt_ms` out by a lease and tags `reason='claimed'`, so a second dispatcher
+   (PostgreSQL, later) skips them: its UPDATE re-checks `next_attempt_ms <= now` after
+   the first commits. On PostgreSQL the inner select can take `FOR UPDATE SKIP LOCKED`.
+2. sends, then records the outcome per group in its own short transaction
+   (`mark_sent`, `mark_retry`, `mark_failed`, `mark_dropped`), so a crash loses nothing.
+3. on start-up (single dispatcher), `release_claims` makes rows claimed by a dead
+   process due again: at most the messages in flight at the crash are sent twice.
+
+Every function takes an open `AsyncSession`; the caller commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import and_, case, func, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.storage.models import AlertEvent, Chat, Delivery, ScoreSnapshot
+
+CLAIM_REASON = "claimed"
+
+
+@dataclass(slots=True)
+class ClaimedGroup:
+    """Pending deliveries to one chat from one cycle: one digest message."""
+
+    chat_id: int
+    cycle_id: int
+    delivery_ids: list[int] = field(default_factory=list)
+    attempts: int = 0  # the highest attempt number among the rows, this one included
+
+
+@dataclass(frozen=True, slots=True)
+class AlertItem:
+    """One alert as the renderer needs it: the event plus the key inputs of its cycle."""
+
+    delivery_id: int
+    event_id: int
+    exchange: str
+    symbol: str
+    kind: str
+    direction: str
+    from_band: str | None
+    to_band: str | None
+    from_regime: str | None
+    to_regime: str | None
+    score: int
+    bias: str
+    regime: str
+    oi_24h_pct: float | None
+    funding_8h_pct: float | None
+    basis_pct: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ChatInfo:
+    chat_id: int
+    type: str
+    active: bool
+    muted_until_ms: int | None
+
+
+def _due(now_ms: int) -> tuple:  # type: ignore[type-arg]
+    return (Delivery.status == "pending", Delivery.next_attempt_ms <= now_ms)
+
+
+async def claim_due(
+    session: AsyncSession, now_ms: int, *, max_groups: int, lease_ms: int
+) -> list[ClaimedGroup]:
+    """Claim up to `max_groups` due (chat, cycle) groups, oldest first, in one UPDATE."""
+    groups = (
+        select(Delivery.chat_id, Delivery.cycle_id)
+        .where(*_due(now_ms))
+        .group_by(Delivery.chat_id, Delivery.cycle_id)
+        .order_by(func.min(Delivery.next_attempt_ms), func.min(Delivery.id))
+        .limit(max_groups)
+    )
+    stmt = (
+        update(Delivery)
+        .where(*_due(now_ms), tuple_(Delivery.chat_id, Delivery.cycle_id).in_(groups))
+        .values(
+            attempts=Delivery.attempts + 1,
+            next_attempt_ms=now_ms + lease_ms,
+            reason=CLAIM_REASON,
+        )
+        .returning(Delivery.id, Delivery.chat_id, Delivery.cycle_id, Delivery.attempts)
+    )
+    result = await session.execute(stmt, execution_options={"synchronize_session": False})
+    out: dict[tuple[int, int], ClaimedGroup] = {}
+    for delivery_id, chat_id, cycle_id, attempts in sorted(result.all()):
+        group = out.setdefault((chat_id, cycle_id), ClaimedGroup(chat_id, cycle_id))
+        group.delivery_ids.append(delivery_id)
+        group.attempts = max(group.attempts, attempts)
+    return sorted(out.values(), key=lambda g: g.delivery_ids[0])
+
+
+async def load_items(session: AsyncSession, delivery_ids: Collection[int]) -> list[AlertItem]:
+    """The events behind these deliveries, with OI 24h, funding 8h and basis from the
+    event's own cycle (None if that snapshot is gone)."""
+    if not delivery_ids:
+        return []
+    snap = ScoreSnapshot
+    stmt = (
+        select(
+            Delivery.id,
+            AlertEvent,
+            snap.oi_24h_pct,
+            snap.funding_8h_pct,
+            snap.basis_pct,
+        )
+        .join(AlertEvent, AlertEvent.id == Delivery.event_id)
+        .outerjoin(
+            snap,
+            and_(
+                snap.cycle_id == AlertEvent.cycle_id,
+                snap.exchange == AlertEvent.exchange,
+                snap.symbol == AlertEvent.symbol,
+            ),
+        )
+        .where(Delivery.id.in_(list(delivery_ids)))
+        .order_by(Delivery.id)
+    )
+    items = []
+    for delivery_id, ev, oi24, f8, basis in (await session.execute(stmt)).all():
+        items.append(
+            AlertItem(
+                delivery_id=delivery_id,
+                event_id=ev.id,
+                exchange=ev.exchange,
+                symbol=ev.symbol,
+                kind=ev.kind,
+                direction=ev.direction,
+                from_band=ev.from_band,
+                to_band=ev.to_band,
+                from_regime=ev.from_regime,
+                to_regime=ev.to_regime,
+                score=ev.score,
+                bias=ev.bias,
+                regime=ev.regime,
+                oi_24h_pct=oi24,
+                funding_8h_pct=f8,
+                basis_pct=basis,
+            )
+        )
+    return items
+
+
+async def load_chats(session: AsyncSession, chat_ids: Collection[int]) -> dict[int, ChatInfo]:
+    if not chat_ids:
+        return {}
+    rows = await session.execute(
+        select(Chat.id, Chat.type, Chat.active, Chat.muted_until_ms).where(
+            Chat.id.in_(list(chat_ids))
+        )
+    )
+    return {r.id: ChatInfo(r.id, r.type, bool(r.active), r.muted_until_ms) for r in rows.all()}
+
+
+async def _set(session: AsyncSession, ids: Sequence[int], **values: object) -> int:
+    if not ids:
+        return 0
+    res = await session.execute(
+        update(Delivery).where(Delivery.id.in_(list(ids))).values(**values),
+        execution_options={"synchronize_session": False},
+    )
+    return res.rowcount or 0
+
+
+async def mark_sent(session: AsyncSession, ids: Sequence[int], now_ms: int) -> int:
+    return await _set(session, ids, status="sent", sent_ms=now_ms, reason=None, last_error=None)
+
+
+async def mark_retry(
+    session: AsyncSession, ids: Sequence[int], next_attempt_ms: int, error: str
+) -> int:
+    return await _set(
+        session,
+        ids,
+        status="pending",
+        reason=None,
+        next_attempt_ms=next_attempt_ms,
+        last_error=error[:500],
+    )
+
+
+async def mark_failed(session: AsyncSession, ids: Sequence[int], error: str) -> int:
+    return await _set(session, ids, status="failed", reason=None, last_error=error[:500])
+
+
+async def mark_dropped(
+    session: AsyncSession, ids: Sequence[int], reason: str, error: str | None = None
+) -> int:
+    return await _set(session, ids, status="dropped", reason=reason[:64], last_error=error)
+
+
+async def mark_suppressed(session: AsyncSession, ids: Sequence[int], reason: str) -> int:
+    return await _set(session, ids, status="suppressed", reason=reason[:64])
+
+
+async def release_claims(
+    session: AsyncSession,
+    now_ms: int,
+    ids: Sequence[int] | None = None,
+    *,
+    undo_attempt: bool = False,
+) -> int:
+    """Make claimed rows due now. Without `ids`: every claim (a single dispatcher at
+    start-up: claims left by a crashed process). `undo_attempt` when nothing was sent."""
+    stmt = update(Delivery).where(Delivery.status == "pending", Delivery.reason == CLAIM_REASON)
+    if ids is not None:
+        if not ids:
+            return 0
+        stmt = stmt.where(Delivery.id.in_(list(ids)))
+    values: dict[str, object] = {"reason": None, "next_attempt_ms": now_ms}
+    if undo_attempt:
+        values["attempts"] = case((Delivery.attempts > 0, Delivery.attempts - 1), else_=0)
+    res = await session.execute(
+        stmt.values(**values), execution_options={"synchronize_session": False}
+    )
+    return res.rowcount or 0
+
+
+async def next_due_ms(session: AsyncSession) -> int | None:
+    value = await session.scalar(
+        select(func.min(Delivery.next_attempt_ms)).where(Delivery.status == "pending")
+    )
+    return int(value) if value is not None else None
+
+
+async def delivery_counts(session: AsyncSession) -> dict[str, int]:
+    rows = await session.execute(select(Delivery.status, func.count()).group_by(Delivery.status))
+    return {status: int(n) for status, n in rows.all()}
+
+
+async def pending_for_chat(session: AsyncSession, chat_id: int) -> int:
+    return int(
+        await session.scalar(
+            select(func.count()).where(Delivery.chat_id == chat_id, Delivery.status == "pending")
+        )
+        or 0
+    )
+
+
+__all__ = [
+    "CLAIM_REASON",
+    "AlertItem",
+    "ChatInfo",
+    "ClaimedGroup",
+    "claim_due",
+    "delivery_counts",
+    "load_chats",
+    "load_items",
+    "mark_dropped",
+    "mark_failed",
+    "mark_retry",
+    "mark_sent",
+    "mark_suppressed",
+    "next_due_ms",
+    "pending_for_chat",
+    "release_claims",
+]

@@ -1,0 +1,183 @@
+"""Build the PTB Application, register handlers, and run it inside the caller's loop.
+
+The service calls `start_bot(settings, sessions)` and later `await runtime.stop()`; it
+calls `runtime.notify()` after a cycle that created deliveries. No `run_polling`: the
+scorer owns the loop (initialize / start / updater.start_polling, and back down).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from telegram import Update
+from telegram.error import InvalidToken, TelegramError
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    ChatMemberHandler,
+    CommandHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+from telegram.request import HTTPXRequest
+
+from bot.config import Settings
+from bot.telegram import callbacks, commands, membership, render, subscriptions
+from bot.telegram.auth import CommandLimiter
+from bot.telegram.chat_events import ChatStore
+from bot.telegram.deps import Deps
+from bot.telegram.dispatcher import Dispatcher
+from bot.telegram.market_cache import MarketCache
+from bot.telegram.sender import Sender
+
+logger = logging.getLogger(__name__)
+
+ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
+
+
+class BotStartError(Exception):
+    """The bot could not start; the message is one clear line without the token."""
+
+
+def quiet_token_loggers() -> None:
+    """httpx logs every request URL, which contains the token, at INFO."""
+    for name in ("httpx", "httpcore"):
+        log = logging.getLogger(name)
+        if log.getEffectiveLevel() < logging.WARNING:
+            log.setLevel(logging.WARNING)
+
+
+def build_application(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    concurrent_updates: int = 64,
+) -> Application:  # type: ignore[type-arg]
+    if settings.telegram.token is None:
+        raise BotStartError("no Telegram token configured")
+    tg = settings.telegram
+    app = (
+        ApplicationBuilder()
+        .token(tg.token.get_secret_value())  # type: ignore[union-attr]
+        .base_url(tg.base_url)
+        .request(
+            HTTPXRequest(
+                connection_pool_size=64, read_timeout=10.0, write_timeout=20.0, pool_timeout=5.0
+            )
+        )
+        .get_updates_request(HTTPXRequest(connection_pool_size=2, read_timeout=10.0))
+        .concurrent_updates(concurrent_updates)
+        .job_queue(None)
+        .build()
+    )
+    chats = ChatStore(sessions)
+    sender = Sender(app.bot, tg, events=chats)
+    app.bot_data["deps"] = Deps(
+        settings=settings,
+        sessions=sessions,
+        sender=sender,
+        chats=chats,
+        limiter=CommandLimiter(tg.commands_per_minute),
+        market=MarketCache(sessions, settings.exchange.name),
+    )
+    register_handlers(app)
+    return app
+
+
+def register_handlers(app: Application) -> None:  # type: ignore[type-arg]
+    app.add_handler(TypeHandler(Update, commands.gatekeeper), group=-1)
+    for name, callback in (
+        ("start", commands.start),
+        ("help", commands.help_command),
+        ("top", commands.top),
+        ("symbol", commands.symbol),
+        ("subscribe", subscriptions.subscribe),
+        ("unsubscribe", subscriptions.unsubscribe),
+        ("subscriptions", subscriptions.subscriptions),
+        ("market", subscriptions.market),
+        ("settings", subscriptions.settings),
+        ("status", commands.status),
+    ):
+        app.add_handler(CommandHandler(name, callback))
+    app.add_handler(CallbackQueryHandler(callbacks.on_button))
+    app.add_handler(
+        ChatMemberHandler(membership.on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER)
+    )
+    app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, membership.on_migrate))
+    app.add_handler(MessageHandler(filters.COMMAND, commands.unknown_command))
+    app.add_handler(
+        MessageHandler(
+            filters.TEXT & ~filters.COMMAND & filters.ChatType.PRIVATE, commands.plain_text
+        )
+    )
+    app.add_error_handler(commands.on_error)
+
+
+@dataclass
+class BotRuntime:
+    application: Application  # type: ignore[type-arg]
+    dispatcher: Dispatcher
+    _stop: asyncio.Event
+    _task: asyncio.Task[None]
+
+    @property
+    def deps(self) -> Deps:
+        return self.application.bot_data["deps"]  # type: ignore[no-any-return]
+
+    def notify(self) -> None:
+        """Call after committing new deliveries: the dispatcher looks at once."""
+        self.dispatcher.notify()
+
+    async def stop(self) -> None:
+        """Dispatcher first (its stop event), then polling, then PTB; idempotent."""
+        self._stop.set()
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await self._task
+        app = self.application
+        if app.updater is not None and app.updater.running:
+            await app.updater.stop()
+        if app.running:
+            await app.stop()
+        await app.shutdown()
+
+
+async def start_bot(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    dispatcher_options: dict[str, Any] | None = None,
+) -> BotRuntime:
+    quiet_token_loggers()
+    app = build_application(settings, sessions)
+    try:
+        await app.initialize()  # getMe
+    except TelegramError as exc:
+        with contextlib.suppress(Exception):
+            await app.bot.shutdown()
+        if isinstance(exc, InvalidToken):
+            raise BotStartError("Telegram rejected the bot token; check telegram.token") from None
+        raise BotStartError(
+            f"cannot reach the Telegram Bot API at {settings.telegram.base_url}: {exc}"
+        ) from None
+    deps: Deps = app.bot_data["deps"]
+    try:
+        await deps.sender.set_commands(render.COMMANDS)
+    except TelegramError as exc:  # the menu is cosmetic: never block start-up on it
+        logger.warning("setMyCommands failed: %s", exc)
+    await app.start()
+    assert app.updater is not None
+    await app.updater.start_polling(
+        timeout=settings.telegram.poll_timeout_seconds, allowed_updates=ALLOWED_UPDATES
+    )
+    dispatcher = Dispatcher(sessions, deps.sender, settings, **(dispatcher_options or {}))
+    stop = asyncio.Event()
+    task = asyncio.create_task(dispatcher.run(stop), name="telegram-dispatcher")
+    logger.info("telegram bot @%s started", app.bot.username)
+    return BotRuntime(app, dispatcher, stop, task)

@@ -1,0 +1,206 @@
+"""Inline buttons. Callback data is 'action:arg:...' (render.cb), at most 64 bytes.
+
+top:N:which   send a /top table              topf:N:which  re-filter a table in place
+sym:SYMBOL    send a symbol card             sub:/uns:SYMBOL  (un)subscribe from a card
+rm:SYMBOL     remove from /subscriptions ('*' = market-wide), list edited in place
+mkt:ARG       market-wide stretched|stressed|squeeze|off, /market message edited
+set:KEY:VAL   a /settings change, message edited    mute:H  mute from an alert
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+
+from telegram import Update
+from telegram.error import TelegramError
+from telegram.ext import ContextTypes
+
+from bot.storage import chat_repo
+from bot.telegram import render
+from bot.telegram.auth import can_manage_chat
+from bot.telegram.commands import TOP_MAX, send_symbol_card, top_text
+from bot.telegram.deps import Deps, get_deps
+from bot.telegram.subscriptions import (
+    apply_market,
+    apply_setting,
+    apply_subscribe,
+    apply_unsubscribe,
+    ensure_chat,
+    market_view_text,
+    settings_view,
+    subscriptions_view,
+)
+from bot.telegram.symbols import resolve
+
+logger = logging.getLogger(__name__)
+
+CHANGES = frozenset({"sub", "uns", "rm", "mkt", "set", "mute"})
+
+
+async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    chat = update.effective_chat
+    if query is None or chat is None:
+        return
+    deps = get_deps(context)
+    action, args = render.parse_cb(query.data)
+    if action in CHANGES and not await can_manage_chat(update, context):
+        await deps.sender.answer_callback(query.id, render.group_admins_only(), show_alert=True)
+        return
+    handler = _ACTIONS.get(action)
+    if handler is None or not args:
+        await deps.sender.answer_callback(query.id, render.stale_button())
+        return
+    toast = await handler(deps, update, args)
+    await deps.sender.answer_callback(query.id, toast)
+
+
+def _message_id(update: Update) -> int | None:
+    query = update.callback_query
+    message = query.message if query else None
+    return message.message_id if message is not None else None
+
+
+async def _edit(deps: Deps, update: Update, text: str, keyboard: object) -> None:
+    chat, message_id = update.effective_chat, _message_id(update)
+    if chat is None or message_id is None:
+        return
+    try:
+        await deps.sender.edit_text(chat.id, message_id, text, reply_markup=keyboard)
+    except TelegramError as exc:
+        logger.warning("edit in chat %s failed: %s", chat.id, exc)
+
+
+async def _top(deps: Deps, update: Update, args: list[str], *, edit: bool) -> str | None:
+    n = int(args[0]) if args[0].isdigit() else 10
+    n = max(1, min(TOP_MAX, n))
+    which = args[1] if len(args) > 1 and args[1] in render.FILTER_TITLES else "all"
+    text = await top_text(deps, n, which)
+    keyboard = render.top_keyboard(which, n)
+    chat = update.effective_chat
+    assert chat is not None
+    if edit:
+        await _edit(deps, update, text, keyboard)
+    else:
+        try:
+            await deps.sender.send_text(chat.id, text, reply_markup=keyboard)
+        except TelegramError as exc:
+            logger.warning("top to %s failed: %s", chat.id, exc)
+    return None
+
+
+async def top_new(deps: Deps, update: Update, args: list[str]) -> str | None:
+    return await _top(deps, update, args, edit=False)
+
+
+async def top_filter(deps: Deps, update: Update, args: list[str]) -> str | None:
+    return await _top(deps, update, args, edit=True)
+
+
+async def _known(deps: Deps, raw: str) -> str | None:
+    universe = await deps.market.universe()
+    return resolve(raw, universe, deps.quotes).symbol
+
+
+async def symbol_card(deps: Deps, update: Update, args: list[str]) -> str | None:
+    symbol = await _known(deps, args[0])
+    chat = update.effective_chat
+    if symbol is None or chat is None:
+        return render.stale_button()
+    await send_symbol_card(deps, chat.id, symbol)
+    return None
+
+
+async def card_subscribe(deps: Deps, update: Update, args: list[str]) -> str | None:
+    chat = update.effective_chat
+    assert chat is not None
+    symbol = await _known(deps, args[0])
+    if symbol is None:
+        return render.stale_button()
+    await ensure_chat(deps, update)
+    text = await apply_subscribe(deps, chat.id, symbol, ["bands", "squeeze"])
+    await _swap_card_button(deps, update, symbol)
+    return _plain(text)
+
+
+async def card_unsubscribe(deps: Deps, update: Update, args: list[str]) -> str | None:
+    chat = update.effective_chat
+    assert chat is not None
+    text = await apply_unsubscribe(deps, chat.id, args[0])
+    await _swap_card_button(deps, update, args[0])
+    return _plain(text)
+
+
+async def _swap_card_button(deps: Deps, update: Update, symbol: str) -> None:
+    chat, message_id = update.effective_chat, _message_id(update)
+    if chat is None or message_id is None:
+        return
+    async with deps.sessions() as session:
+        subscribed = await chat_repo.is_subscribed(session, chat.id, deps.exchange, symbol)
+    try:
+        await deps.sender.edit_markup(
+            chat.id, message_id, render.symbol_keyboard(symbol, subscribed)
+        )
+    except TelegramError as exc:
+        logger.warning("edit of card buttons in %s failed: %s", chat.id, exc)
+
+
+async def remove(deps: Deps, update: Update, args: list[str]) -> str | None:
+    chat = update.effective_chat
+    assert chat is not None
+    text = await apply_unsubscribe(deps, chat.id, args[0])
+    view, keyboard = await subscriptions_view(deps, chat.id)
+    await _edit(deps, update, view, keyboard)
+    return _plain(text)
+
+
+async def market(deps: Deps, update: Update, args: list[str]) -> str | None:
+    chat = update.effective_chat
+    assert chat is not None
+    await ensure_chat(deps, update)
+    outcome = await apply_market(deps, chat.id, args[0])
+    if outcome is None:
+        return render.stale_button()
+    text, keyboard = await market_view_text(deps, chat.id)
+    await _edit(deps, update, text, keyboard)
+    return None if outcome == "ok" else _plain(outcome)
+
+
+async def setting(deps: Deps, update: Update, args: list[str]) -> str | None:
+    chat = update.effective_chat
+    assert chat is not None
+    await ensure_chat(deps, update)
+    confirmation = await apply_setting(deps, chat.id, args)
+    if confirmation is None:
+        return render.stale_button()
+    text, keyboard = await settings_view(deps, chat.id)
+    await _edit(deps, update, text, keyboard)
+    return _plain(confirmation)
+
+
+async def mute(deps: Deps, update: Update, args: list[str]) -> str | None:
+    chat = update.effective_chat
+    assert chat is not None
+    await ensure_chat(deps, update)
+    confirmation = await apply_setting(deps, chat.id, ["mute", args[0]])
+    return _plain(confirmation) if confirmation else render.stale_button()
+
+
+def _plain(html_text: str) -> str:
+    """Callback toasts are plain text (no parse mode), at most 200 characters."""
+    return html.unescape(re.sub(r"<[^>]+>", "", html_text))[:200]
+
+
+_ACTIONS = {
+    "top": top_new,
+    "topf": top_filter,
+    "sym": symbol_card,
+    "sub": card_subscribe,
+    "uns": card_unsubscribe,
+    "rm": remove,
+    "mkt": market,
+    "set": setting,
+    "mute": mute,
+}

@@ -1,0 +1,283 @@
+"""Read-only commands (/start, /help, /top, /symbol, /status), the gatekeeper that runs
+before every update, unknown input, and the error handler.
+
+Handlers are thin: parse, ask `bot.market_view` or a repo, hand the result to `render`,
+send through `deps.reply` / the sender. Subscription commands live in `subscriptions.py`.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, MessageEntity, Update
+from telegram.error import TelegramError
+from telegram.ext import ApplicationHandlerStop, ContextTypes
+
+from bot import market_view
+from bot.storage import chat_repo, outbox_repo, repo
+from bot.telegram import render
+from bot.telegram.auth import Verdict, admin_only
+from bot.telegram.deps import Deps, get_deps, reply
+from bot.telegram.sender import Priority
+from bot.telegram.symbols import resolve
+
+logger = logging.getLogger(__name__)
+
+TOP_DEFAULT = 10
+TOP_MAX = 50
+MAX_ARGS = 8
+MAX_TEXT = 1024
+FILTER_WORDS = {
+    "all": "all",
+    "long": "long",
+    "longs": "long",
+    "short": "short",
+    "shorts": "short",
+    "squeeze": "squeeze",
+    "squeezes": "squeeze",
+}
+
+
+# ---------------------------------------------------------------- gatekeeper
+
+
+async def gatekeeper(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Group -1: per-user rate limit and argument caps for every command and button."""
+    deps = get_deps(context)
+    user = update.effective_user
+    message = update.message
+    is_command = bool(message and message.text and message.text.startswith("/"))
+    if user is None or not (is_command or update.callback_query):
+        return
+    if is_command and addressed_elsewhere(update, context.bot.username):
+        raise ApplicationHandlerStop  # /cmd@otherbot: not ours, not even to count
+    verdict = deps.limiter.check(user.id)
+    if verdict is not Verdict.ALLOW:
+        per_minute = deps.settings.telegram.commands_per_minute
+        if update.callback_query is not None:
+            await deps.sender.answer_callback(
+                update.callback_query.id, render.rate_limited(per_minute)
+            )
+        elif verdict is Verdict.DENY_NOTIFY:
+            await reply(update, context, render.rate_limited(per_minute))
+        raise ApplicationHandlerStop
+    if is_command and message is not None and message.text is not None:
+        limit = deps.settings.telegram.max_argument_length
+        args = message.text.split()[1:]
+        if (
+            len(message.text) > MAX_TEXT
+            or len(args) > MAX_ARGS
+            or any(len(a) > limit for a in args)
+        ):
+            await reply(update, context, render.argument_too_long(limit))
+            raise ApplicationHandlerStop
+
+
+# ---------------------------------------------------------------- onboarding
+
+
+async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    deps = get_deps(context)
+    chat = update.effective_chat
+    if chat is not None:
+        async with deps.sessions() as session, session.begin():
+            await chat_repo.upsert_chat(
+                session,
+                chat.id,
+                chat.type,
+                chat.title or chat.username,
+                deps.now_ms(),
+                deps.settings.alerts.default_min_band,
+            )
+    user = update.effective_user
+    keyboard = InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton("📈 Show top 10", callback_data=render.cb("top", 10, "all"))],
+            [InlineKeyboardButton("🔍 BTC card", callback_data=render.cb("sym", "BTCUSDT"))],
+        ]
+    )
+    await reply(update, context, render.start_text(user.first_name if user else None), keyboard)
+
+
+async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await reply(update, context, render.help_text())
+
+
+# ---------------------------------------------------------------- /top
+
+
+def parse_top_args(args: list[str]) -> tuple[int, str] | str:
+    """(n, filter), or the argument that could not be understood."""
+    n, which = TOP_DEFAULT, "all"
+    for arg in args:
+        word = arg.lower()
+        if word.isdigit():
+            n = max(1, min(TOP_MAX, int(word)))
+        elif word in FILTER_WORDS:
+            which = FILTER_WORDS[word]
+        else:
+            return arg
+    return n, which
+
+
+async def top_text(deps: Deps, n: int, which: str) -> str:
+    snapshot = await deps.market.snapshot()
+    if snapshot is None:
+        return render.no_data()
+    rows = market_view.filter_rows(snapshot.rows, which)[:n]  # type: ignore[arg-type]
+    return render.top_message(snapshot, rows, which, deps.now_ms(), deps.quotes)
+
+
+async def top(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    parsed = parse_top_args(context.args or [])
+    if isinstance(parsed, str):
+        await reply(update, context, render.bad_argument(parsed, "top"))
+        return
+    n, which = parsed
+    deps = get_deps(context)
+    text = await top_text(deps, n, which)
+    await reply(update, context, text, render.top_keyboard(which, n))
+
+
+# ---------------------------------------------------------------- /symbol
+
+
+async def symbol(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    args = context.args or []
+    if not args:
+        await reply(update, context, render.usage("symbol"))
+        return
+    chat = update.effective_chat
+    if chat is None:
+        return
+    deps = get_deps(context)
+    universe = await deps.market.universe()
+    match = resolve(" ".join(args[:1]), universe, deps.quotes)
+    if match.symbol is None:
+        await reply(
+            update,
+            context,
+            render.unknown_symbol(match.query, match.suggestions),
+            render.suggestion_keyboard(match.suggestions),
+        )
+        return
+    message = update.effective_message
+    reply_to = message.message_id if message is not None and chat.type != "private" else None
+    await send_symbol_card(deps, chat.id, match.symbol, reply_to=reply_to)
+
+
+async def send_symbol_card(
+    deps: Deps, chat_id: int, symbol: str, *, reply_to: int | None = None
+) -> None:
+    """The card as a chart photo with the card as caption (or as text without history)."""
+    async with deps.sessions() as session:
+        row, history = await market_view.symbol_detail(
+            session, deps.exchange, symbol, deps.chart_hours
+        )
+        subscribed = await chat_repo.is_subscribed(session, chat_id, deps.exchange, symbol)
+        cycle = await repo.latest_cycle(session, deps.exchange)
+    sender = deps.sender
+    try:
+        if row is None:
+            await sender.send_text(
+                chat_id,
+                f"No score for <b>{html.escape(symbol)}</b> yet: it has not been scanned.",
+                reply_to=reply_to,
+            )
+            return
+        card = render.symbol_card(
+            row,
+            deps.now_ms(),
+            cycle_id=cycle.id if cycle else None,
+            subscribed=subscribed,
+            params=deps.settings.scoring,
+            quotes=deps.quotes,
+        )
+        keyboard = render.symbol_keyboard(symbol, subscribed)
+        if not history:
+            await sender.send_text(chat_id, card, reply_markup=keyboard, reply_to=reply_to)
+            return
+        png = await deps.charts.get(symbol, history)
+        if render.fits_caption(card):
+            await sender.send_photo(
+                chat_id, png, caption=card, reply_markup=keyboard, reply_to=reply_to
+            )
+        else:
+            await sender.send_photo(chat_id, png, reply_to=reply_to)
+            await sender.send_text(chat_id, card, reply_markup=keyboard)
+    except TelegramError as exc:
+        logger.warning("symbol card to %s failed: %s", chat_id, exc)
+
+
+# ---------------------------------------------------------------- /status
+
+
+class StatusInfo:
+    def __init__(self, cycle: object, deliveries: dict[str, int], counts: object) -> None:
+        self.cycle = cycle
+        self.deliveries = deliveries
+        self.chats_total = counts.chats_total  # type: ignore[attr-defined]
+        self.chats_active = counts.chats_active  # type: ignore[attr-defined]
+        self.subscriptions = counts.subscriptions  # type: ignore[attr-defined]
+
+
+@admin_only
+async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    deps = get_deps(context)
+    async with deps.sessions() as session:
+        cycle = await repo.last_attempted_cycle(session, deps.exchange)
+        deliveries = await outbox_repo.delivery_counts(session)
+        counts = await chat_repo.chat_counts(session)
+    await reply(
+        update, context, render.status_text(StatusInfo(cycle, deliveries, counts), deps.now_ms())
+    )
+
+
+# ---------------------------------------------------------------- anything else
+
+
+def addressed_elsewhere(update: Update, bot_username: str | None) -> bool:
+    """/cmd@otherbot in a group is not for us."""
+    message = update.effective_message
+    if message is None or not message.text:
+        return False
+    for entity in message.entities or ():
+        if entity.type == MessageEntity.BOT_COMMAND and entity.offset == 0:
+            command = message.text[: entity.length]
+            if "@" in command:
+                target = command.split("@", 1)[1]
+                return bot_username is None or target.lower() != bot_username.lower()
+    return False
+
+
+async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    message = update.effective_message
+    if message is None or not message.text:
+        return
+    if addressed_elsewhere(update, context.bot.username):
+        return
+    command = message.text.split()[0].split("@", 1)[0][:40]
+    await reply(update, context, render.unknown_command(command))
+
+
+async def plain_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Private chats only: a nudge towards the commands."""
+    await reply(update, context, render.nudge())
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    logger.error("error while handling an update", exc_info=context.error)
+    if not isinstance(update, Update) or update.effective_chat is None:
+        return
+    try:
+        if update.callback_query is not None:
+            await get_deps(context).sender.answer_callback(
+                update.callback_query.id, render.internal_error()
+            )
+        else:
+            await get_deps(context).sender.send_text(
+                update.effective_chat.id, render.internal_error(), priority=Priority.REPLY
+            )
+    except Exception:  # the error handler must never raise
+        logger.debug("could not tell the user about the error", exc_info=True)

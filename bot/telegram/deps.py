@@ -1,0 +1,88 @@
+"""What every handler needs, kept in `application.bot_data["deps"]`, and the reply helper.
+
+Handlers stay free of process state that replicas would not share: chats,
+subscriptions and settings are read from and written to the DB on every command.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from telegram import Message, Update
+from telegram.error import TelegramError
+from telegram.ext import ContextTypes
+
+from bot.config import Settings
+from bot.telegram.auth import CommandLimiter
+from bot.telegram.charts import ChartCache
+from bot.telegram.chat_events import ChatStore
+from bot.telegram.market_cache import MarketCache
+from bot.telegram.sender import Priority, Sender
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Deps:
+    settings: Settings
+    sessions: async_sessionmaker[AsyncSession]
+    sender: Sender
+    chats: ChatStore
+    limiter: CommandLimiter
+    market: MarketCache
+    charts: ChartCache = field(default_factory=ChartCache)
+    clock: Callable[[], float] = time.time
+    chart_hours: int = 48
+
+    @property
+    def exchange(self) -> str:
+        return self.settings.exchange.name
+
+    @property
+    def quotes(self) -> tuple[str, ...]:
+        return tuple(self.settings.exchange.quote_assets)
+
+    def now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+
+def get_deps(context: ContextTypes.DEFAULT_TYPE) -> Deps:
+    return context.bot_data["deps"]  # type: ignore[no-any-return]
+
+
+def _reply_to(update: Update) -> int | None:
+    """Quote the command in groups, so the answer is easy to find in a busy chat."""
+    chat = update.effective_chat
+    message = update.effective_message
+    if chat is None or message is None or chat.type == "private" or update.callback_query:
+        return None
+    return message.message_id
+
+
+async def reply(
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    text: str,
+    reply_markup: Any = None,
+) -> list[Message]:
+    """Answer in the update's chat through the one sender seam; never raises Telegram
+    errors into a handler (an unreachable chat is recorded by the sender)."""
+    chat = update.effective_chat
+    if chat is None:
+        return []
+    try:
+        return await get_deps(context).sender.send_text(
+            chat.id,
+            text,
+            reply_markup=reply_markup,
+            priority=Priority.REPLY,
+            reply_to=_reply_to(update),
+        )
+    except TelegramError as exc:
+        logger.warning("reply to chat %s failed: %s", chat.id, exc)
+        return []

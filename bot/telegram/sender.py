@@ -1,0 +1,481 @@
+"""The one seam every outgoing Telegram call goes through, and the flood control.
+
+Telegram allows about 30 messages/s per bot, 1 message/s per private chat (short bursts
+tolerated) and 20 messages/min per group. PTB's AIORateLimiter does not enforce the
+per-private-chat limit and re-raises RetryAfter, so pacing lives here:
+
+- global: at most N messages in any window of N/rate seconds plus a safety margin (so
+  29-30 msg/s sustained), with a minimum gap that spreads bursts;
+- private chats (id > 0): a token bucket of `private_burst` messages, refilled every
+  `private_chat_interval_seconds` (plus margin);
+- groups and channels (id < 0): at most `group_messages_per_minute` in any minute.
+
+Replies to commands jump the queue ahead of broadcast (`Priority.REPLY`). A RetryAfter
+pauses everything for as long as Telegram says, then the call is retried. ChatMigrated
+and unreachable chats (Forbidden, "chat not found") are reported to `ChatEvents`, so
+command replies and the dispatcher treat them alike.
+
+The pacing state is in-process on purpose: it models this bot token's budget, which a
+second replica would have to share anyway; everything durable lives in the DB.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+import time
+import warnings
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from enum import IntEnum
+from typing import Any, Protocol, TypeVar
+
+from telegram import Bot, BotCommand, InputFile, LinkPreviewOptions, Message, ReplyParameters
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter
+
+from bot.config import TelegramSettings
+from bot.telegram.render import fits_caption, split_message
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+
+
+class SendAborted(Exception):
+    """The caller's abort event was set while the send waited for its slot: the message
+    was never handed to Telegram, so it is safe to send again later."""
+
+
+async def _sleep(seconds: float, abort: asyncio.Event | None) -> None:
+    if abort is None:
+        await asyncio.sleep(seconds)
+        return
+    if abort.is_set():
+        raise SendAborted
+    try:
+        await asyncio.wait_for(abort.wait(), timeout=seconds)
+    except TimeoutError:
+        return
+    raise SendAborted
+
+
+class Priority(IntEnum):
+    REPLY = 0
+    BROADCAST = 1
+
+
+class ChatEvents(Protocol):
+    async def chat_unreachable(self, chat_id: int, reason: str) -> None: ...
+
+    async def chat_migrated(self, old_id: int, new_id: int) -> None: ...
+
+
+def retry_after_seconds(exc: RetryAfter) -> float:
+    """RetryAfter.retry_after is an int (deprecated) or a timedelta: accept both."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        raw: Any = exc.retry_after
+    if isinstance(raw, timedelta):
+        return max(0.0, raw.total_seconds())
+    return max(0.0, float(raw))
+
+
+def is_unreachable(exc: Exception) -> bool:
+    """Forbidden (blocked, kicked, deactivated) or BadRequest 'chat not found'."""
+    if isinstance(exc, Forbidden):
+        return True
+    return isinstance(exc, BadRequest) and "chat not found" in str(exc).lower()
+
+
+# ---------------------------------------------------------------- pacing
+
+
+class _PriorityGate:
+    """A mutex whose waiters are served by (priority, arrival)."""
+
+    def __init__(self) -> None:
+        self._locked = False
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._seq = itertools.count()
+
+    async def acquire(self, priority: int) -> None:
+        if not self._locked and not self._waiters:
+            self._locked = True
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiters, (priority, next(self._seq), fut))
+        try:
+            await fut
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():
+                self.release()  # we were handed the lock while being cancelled
+            else:
+                self._waiters = [w for w in self._waiters if w[2] is not fut]
+                heapq.heapify(self._waiters)
+            raise
+
+    def release(self) -> None:
+        while self._waiters:
+            _, _, fut = heapq.heappop(self._waiters)
+            if not fut.done():
+                fut.set_result(None)  # ownership passes on; stays locked
+                return
+        self._locked = False
+
+
+_EPS = 1e-6  # float slack: a wait this short is no wait
+_IN_FLIGHT_POLL = 0.01  # every slot of a window is still on the wire: look again soon
+
+
+@dataclass
+class Slot:
+    """One message's place in the flood windows: from dispatch until `done` (the
+    response) plus the window. Counting from the response, not the dispatch, keeps the
+    limits exact whatever the network jitter: when a send is allowed, some earlier one
+    in a full window had its response (so it had arrived) a whole window ago."""
+
+    chat_id: int
+    sent: float
+    done: float | None = None
+
+
+def _window_wait(slots: deque[Slot], limit: int, window: float, now: float) -> float:
+    while slots and slots[0].done is not None and slots[0].done + window <= now + _EPS:
+        slots.popleft()
+    active = [s for s in slots if s.done is None or s.done + window > now + _EPS]
+    if len(active) < limit:
+        return 0.0
+    frees = [s.done + window for s in active if s.done is not None]
+    return max(_EPS * 2, min(frees) - now) if frees else _IN_FLIGHT_POLL
+
+
+@dataclass
+class FloodControl:
+    """Bookkeeping of sends; `wait_*` say how long until a send is allowed.
+
+    Global: at most `per_second` messages in any second (plus `margin`), counted from
+    each response; and a minimum gap that spreads bursts. Private chats: a token bucket
+    of `private_burst`, one token per `private_interval` (plus margin), refilling from
+    the last response. Groups: `group_per_minute` in any minute, like the global window.
+    """
+
+    per_second: float = 30.0
+    private_interval: float = 1.0
+    private_burst: int = 3
+    group_per_minute: int = 20
+    margin: float = 0.01
+    _global: deque[Slot] = field(default_factory=deque)
+    _last_global: float = float("-inf")
+    _paused_until: float = 0.0
+    _private: dict[int, tuple[float, float]] = field(default_factory=dict)  # tokens, at
+    _groups: dict[int, deque[Slot]] = field(default_factory=dict)
+    _chat_paused: dict[int, float] = field(default_factory=dict)
+
+    @property
+    def _n(self) -> int:
+        return max(1, int(self.per_second))
+
+    @property
+    def _window(self) -> float:
+        return self._n / self.per_second + self.margin
+
+    def wait_global(self, now: float) -> float:
+        wait = max(
+            self._paused_until - now,
+            _window_wait(self._global, self._n, self._window, now),
+            self._last_global + 0.5 / self.per_second - now,
+        )
+        return wait if wait > _EPS else 0.0
+
+    def wait_chat(self, chat_id: int, now: float) -> float:
+        wait = self._chat_paused.get(chat_id, 0.0) - now
+        if chat_id > 0:
+            if self.private_interval > 0:
+                tokens = self._tokens(chat_id, now)
+                if tokens < 1 - _EPS:
+                    wait = max(wait, (1 - tokens) * (self.private_interval + self.margin))
+        elif chat_id in self._groups:
+            window = 60.0 + self.margin
+            wait = max(
+                wait, _window_wait(self._groups[chat_id], self.group_per_minute, window, now)
+            )
+        return wait if wait > _EPS else 0.0
+
+    def _tokens(self, chat_id: int, now: float) -> float:
+        tokens, at = self._private.get(chat_id, (float(self.private_burst), now))
+        refill = max(0.0, now - at) / (self.private_interval + self.margin)
+        return min(float(self.private_burst), tokens + refill)
+
+    def record(self, chat_id: int, now: float) -> Slot:
+        slot = Slot(chat_id, now)
+        self._global.append(slot)
+        self._last_global = now
+        if chat_id > 0:
+            if self.private_interval > 0:
+                self._private[chat_id] = (max(0.0, self._tokens(chat_id, now) - 1), now)
+                if len(self._private) > 50_000:
+                    self._prune(now)
+        else:
+            self._groups.setdefault(chat_id, deque()).append(slot)
+        return slot
+
+    def complete(self, slot: Slot, now: float) -> None:
+        """The response arrived: windows count from now; the chat's bucket too."""
+        slot.done = now
+        if slot.chat_id > 0 and slot.chat_id in self._private:
+            tokens, at = self._private[slot.chat_id]
+            if at <= now:
+                self._private[slot.chat_id] = (tokens, now)
+
+    def pause(self, seconds: float, now: float, chat_id: int | None = None) -> None:
+        until = now + seconds
+        self._paused_until = max(self._paused_until, until)
+        if chat_id is not None:
+            self._chat_paused[chat_id] = max(self._chat_paused.get(chat_id, 0.0), until)
+
+    def _prune(self, now: float) -> None:
+        full = [c for c in self._private if self._tokens(c, now) >= self.private_burst]
+        for chat_id in full:
+            del self._private[chat_id]
+        for chat_id in [c for c, t in self._chat_paused.items() if t <= now]:
+            del self._chat_paused[chat_id]
+        for chat_id in [c for c, slots in self._groups.items() if not slots]:
+            del self._groups[chat_id]
+
+
+@dataclass
+class SenderStats:
+    messages: int = 0
+    retry_after: int = 0
+    retry_after_seconds: float = 0.0
+    migrated: int = 0
+    unreachable: int = 0
+
+
+# ---------------------------------------------------------------- the sender
+
+
+class Sender:
+    """Paced, retrying wrapper around `telegram.Bot`; every send goes through it."""
+
+    def __init__(
+        self,
+        bot: Bot,
+        settings: TelegramSettings,
+        *,
+        events: ChatEvents | None = None,
+        private_burst: int = 3,
+        margin: float = 0.01,
+        max_flood_waits: int = 5,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.bot = bot
+        self.events = events
+        self.flood = FloodControl(
+            per_second=settings.max_messages_per_second,
+            private_interval=settings.private_chat_interval_seconds,
+            private_burst=private_burst,
+            group_per_minute=settings.group_messages_per_minute,
+            margin=margin,
+        )
+        self.max_flood_waits = max_flood_waits
+        self.stats = SenderStats()
+        self._clock = clock
+        self._gate = _PriorityGate()
+
+    # -------------------------------------------------- pacing
+
+    async def _acquire(
+        self, chat_id: int, priority: Priority, abort: asyncio.Event | None = None
+    ) -> Slot:
+        while True:
+            wait = self.flood.wait_chat(chat_id, self._clock())
+            if wait > 0:
+                await _sleep(wait, abort)
+                continue
+            await self._gate.acquire(priority)
+            try:
+                while True:
+                    if abort is not None and abort.is_set():
+                        raise SendAborted
+                    now = self._clock()
+                    wait = self.flood.wait_global(now)
+                    if wait > 0:
+                        await _sleep(wait, abort)
+                        continue
+                    if self.flood.wait_chat(chat_id, now) > 0:
+                        break  # another send to this chat got there first; queue again
+                    return self.flood.record(chat_id, now)
+            finally:
+                self._gate.release()
+
+    async def _paced(
+        self,
+        chat_id: int,
+        priority: Priority,
+        call: Callable[[int], Awaitable[T]],
+        abort: asyncio.Event | None = None,
+    ) -> T:
+        """Pace, call, honour RetryAfter, follow a migration once, report unreachable."""
+        migrated = False
+        flood_waits = 0
+        while True:
+            slot = await self._acquire(chat_id, priority, abort)
+            try:
+                result = await call(chat_id)
+                self.stats.messages += 1
+                return result
+            except RetryAfter as exc:
+                seconds = retry_after_seconds(exc)
+                self.stats.retry_after += 1
+                self.stats.retry_after_seconds += seconds
+                logger.warning("telegram flood wait %.1f s (chat %s)", seconds, chat_id)
+                self.flood.pause(seconds, self._clock(), chat_id)
+                flood_waits += 1
+                if flood_waits > self.max_flood_waits:
+                    raise
+            except ChatMigrated as exc:
+                if migrated or self.events is None:
+                    raise
+                migrated = True
+                self.stats.migrated += 1
+                logger.info("chat %s migrated to %s", chat_id, exc.new_chat_id)
+                await self.events.chat_migrated(chat_id, exc.new_chat_id)
+                chat_id = exc.new_chat_id
+            except (Forbidden, BadRequest) as exc:
+                if is_unreachable(exc):
+                    self.stats.unreachable += 1
+                    if self.events is not None:
+                        await self.events.chat_unreachable(chat_id, _reason(exc))
+                raise
+            finally:
+                self.flood.complete(slot, self._clock())
+
+    # -------------------------------------------------- messages
+
+    async def send_text(
+        self,
+        chat_id: int,
+        text: str,
+        *,
+        reply_markup: Any = None,
+        priority: Priority = Priority.REPLY,
+        reply_to: int | None = None,
+        abort: asyncio.Event | None = None,
+    ) -> list[Message]:
+        """Send HTML text, split on line boundaries; the keyboard goes on the last part."""
+        parts = split_message(text)
+        sent: list[Message] = []
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            params = (
+                ReplyParameters(reply_to, allow_sending_without_reply=True)
+                if reply_to is not None and i == 0
+                else None
+            )
+
+            async def call(cid: int, part: str = part, last: bool = last, params: Any = params):
+                return await self.bot.send_message(
+                    cid,
+                    part,
+                    parse_mode=ParseMode.HTML,
+                    reply_markup=reply_markup if last else None,
+                    reply_parameters=params,
+                    link_preview_options=NO_PREVIEW,
+                )
+
+            message = await self._paced(chat_id, priority, call, abort)
+            chat_id = message.chat_id  # a migration moves the rest too
+            sent.append(message)
+        return sent
+
+    async def send_photo(
+        self,
+        chat_id: int,
+        photo: bytes,
+        *,
+        caption: str | None = None,
+        reply_markup: Any = None,
+        priority: Priority = Priority.REPLY,
+        reply_to: int | None = None,
+        filename: str = "chart.png",
+    ) -> Message:
+        if caption is not None and not fits_caption(caption):
+            raise ValueError("caption longer than 1024 characters")
+        params = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
+
+        async def call(cid: int) -> Message:
+            return await self.bot.send_photo(
+                cid,
+                InputFile(photo, filename=filename),
+                caption=caption,
+                parse_mode=ParseMode.HTML,
+                reply_markup=reply_markup,
+                reply_parameters=params,
+            )
+
+        return await self._paced(chat_id, priority, call)
+
+    async def edit_text(
+        self, chat_id: int, message_id: int, text: str, *, reply_markup: Any = None
+    ) -> None:
+        parts = split_message(text)
+        if len(parts) > 1:
+            text = parts[0]
+
+        async def call(cid: int) -> Any:
+            return await self.bot.edit_message_text(
+                text,
+                chat_id=cid,
+                message_id=message_id,
+                parse_mode=ParseMode.HTML,
+                reply_markup=reply_markup,
+                link_preview_options=NO_PREVIEW,
+            )
+
+        await self._edit(chat_id, call)
+
+    async def edit_markup(self, chat_id: int, message_id: int, reply_markup: Any) -> None:
+        async def call(cid: int) -> Any:
+            return await self.bot.edit_message_reply_markup(
+                chat_id=cid, message_id=message_id, reply_markup=reply_markup
+            )
+
+        await self._edit(chat_id, call)
+
+    async def _edit(self, chat_id: int, call: Callable[[int], Awaitable[Any]]) -> None:
+        try:
+            await self._paced(chat_id, Priority.REPLY, call)
+        except BadRequest as exc:
+            if "not modified" in str(exc).lower():
+                return  # the same content again (a double tap): nothing to do
+            raise
+
+    # -------------------------------------------------- calls that are not messages
+
+    async def answer_callback(
+        self, query_id: str, text: str | None = None, *, show_alert: bool = False
+    ) -> None:
+        """Not a message: Telegram does not count it against the flood limits."""
+        try:
+            await self.bot.answer_callback_query(query_id, text=text, show_alert=show_alert)
+        except BadRequest as exc:  # query too old: the button still worked
+            logger.debug("answerCallbackQuery failed: %s", exc)
+
+    async def get_chat_member_status(self, chat_id: int, user_id: int) -> str:
+        member = await self.bot.get_chat_member(chat_id, user_id)
+        return str(member.status)
+
+    async def set_commands(self, commands: Sequence[tuple[str, str]]) -> None:
+        await self.bot.set_my_commands([BotCommand(name, desc) for name, desc in commands])
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).strip() or exc.__class__.__name__
+    return f"{exc.__class__.__name__}: {text}"[:64]

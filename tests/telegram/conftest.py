@@ -1,0 +1,81 @@
+"""A real PTB Application (real HTTPXRequest) polling the fake Bot API, on a temp DB."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.config import DatabaseSettings, Settings
+from bot.storage.db import create_engine, migrate, session_factory
+from bot.telegram.app import BotRuntime, start_bot
+from tests.fakes.fake_telegram import FakeTelegram
+from tests.telegram.helpers import ADMIN_ID, add_market
+
+
+@pytest.fixture
+async def fake_tg() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram() as tg:
+        yield tg
+
+
+@pytest.fixture
+def db_url(tmp_path: Any) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path}/bot.db"
+
+
+@pytest.fixture
+async def sessions(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = create_engine(DatabaseSettings(url=db_url))
+    await migrate(engine)
+    yield session_factory(engine)
+    await engine.dispose()
+
+
+@pytest.fixture
+def make_settings(fake_tg: FakeTelegram, db_url: str) -> Callable[..., Settings]:
+    def make(**telegram: Any) -> Settings:
+        values: dict[str, Any] = {
+            "token": fake_tg.token,
+            "base_url": fake_tg.base_url,
+            "admin_ids": [ADMIN_ID],
+            "poll_timeout_seconds": 2,
+            "commands_per_minute": 1000,
+        }
+        values.update(telegram)
+        return Settings(telegram=values, database={"url": db_url})
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+async def start(
+    sessions: async_sessionmaker[AsyncSession], fake_tg: FakeTelegram
+) -> AsyncIterator[Callable[..., Any]]:
+    """start(settings, **dispatcher_options) -> BotRuntime; stopped after the test."""
+    started: list[BotRuntime] = []
+
+    async def go(settings: Settings, **options: Any) -> BotRuntime:
+        options.setdefault("poll_interval", 0.2)
+        runtime = await start_bot(settings, sessions, dispatcher_options=options)
+        started.append(runtime)
+        return runtime
+
+    yield go
+    for runtime in started:
+        await runtime.stop()
+
+
+@pytest.fixture
+async def runtime(
+    start: Callable[..., Any], settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> BotRuntime:
+    await add_market(sessions)
+    return await start(settings)
