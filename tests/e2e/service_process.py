@@ -32,6 +32,7 @@ class ServiceProcess:
 
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
+        self.argv = ["run"]
         self.lines: list[str] = []
         self._changed = asyncio.Condition()
         self._proc: asyncio.subprocess.Process | None = None
@@ -42,7 +43,7 @@ class ServiceProcess:
             sys.executable,
             "-m",
             "bot",
-            "run",
+            *self.argv,
             env=self.env,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
@@ -94,6 +95,13 @@ class ServiceProcess:
         assert self._proc is not None
         if self._proc.returncode is None:
             self._proc.send_signal(sig)
+        code = await asyncio.wait_for(self._proc.wait(), timeout)
+        if self._reader is not None:
+            await asyncio.wait_for(self._reader, timeout)
+        return code
+
+    async def wait_exit(self, timeout: float = 60.0) -> int:
+        assert self._proc is not None
         code = await asyncio.wait_for(self._proc.wait(), timeout)
         if self._reader is not None:
             await asyncio.wait_for(self._reader, timeout)
