@@ -732,7 +732,7 @@ def _alert_block(item: Any, quotes: Sequence[str]) -> list[str]:
         arrow = "🔺" if item.direction == "up" else "🔻"
         icon = BAND_ICON.get(str(item.to_band), "")
         head = (
-            f"{arrow} <b>{sym}</b> {esc(item.from_band)} → {icon}<b>{esc(item.to_band)}</b>"
+            f"{arrow} <b>{sym}</b> {esc(item.from_band)} → {icon} <b>{esc(item.to_band)}</b>"
             f" · score <b>{item.score}</b>"
         )
     lines = [head, f"{esc(item.bias)} · {esc(item.regime)}"]

@@ -50,7 +50,7 @@ async def test_single_alert_reads_at_a_glance(start, settings, sessions, fake_tg
     [msg] = await fake_tg.wait_for_messages(11, 1)
     print("\n--- single alert ---\n" + msg.visible)
     lines = msg.visible.splitlines()
-    assert lines[0] == "🔺 BTCUSDT lean → 🟠stretched · score 41"
+    assert lines[0] == "🔺 BTCUSDT lean → 🟠 stretched · score 41"
     assert lines[1] == "LONG · Net long bias building"
     assert lines[2] == "OI 24h +12.3% · funding 8h +0.020% · basis +0.15%"
     assert lines[3] == "/symbol BTC"
