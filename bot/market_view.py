@@ -7,7 +7,7 @@ itself (freqtrade's rpc/telegram split).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -59,6 +59,9 @@ class MarketRow:
     basis_st: float
     bias_value: float
     ts_ms: int
+
+
+_ROW_FIELDS = tuple(f.name for f in fields(MarketRow))
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +163,8 @@ async def latest_market(session: AsyncSession, exchange: str) -> MarketSnapshot 
     cycle = await repo.latest_cycle(session, exchange)
     if cycle is None:
         return None
-    rows = [row_from_snapshot(s) for s in await repo.cycle_snapshots(session, cycle.id)]
+    values = await repo.cycle_snapshot_values(session, cycle.id, _ROW_FIELDS)
+    rows = [MarketRow(*v) for v in values]
     return MarketSnapshot(
         cycle_id=cycle.id,
         generated_ms=cycle.started_ms,

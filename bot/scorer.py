@@ -38,6 +38,7 @@ DEFAULT_FUNDING_INTERVAL_HOURS = 8
 # a gap in the exchange's own history will not heal within minutes.
 BACKFILL_RETRY_MS = 30 * 60_000
 PRUNE_EVERY_MS = 10 * 60_000
+PRUNE_SLICE_MS = 3_600_000
 
 
 @dataclass(slots=True)
@@ -288,17 +289,36 @@ class Scorer:
             await self._prune(result.started_ms)
 
     async def _prune(self, now_ms: int) -> None:
+        """Delete what is past retention, one hour of data per transaction.
+
+        After days of downtime the backlog is large; one big DELETE would hold SQLite's
+        write lock for seconds, longer than other writers' busy_timeout.
+        """
         s = self._settings
-        async with self._sessions() as session, session.begin():
-            deleted = await repo.prune(
-                session,
-                oi_before_ms=now_ms - s.scorer.oi_sample_retention_hours * 3_600_000,
-                snapshots_before_ms=now_ms - s.scorer.snapshot_retention_days * 86_400_000,
-                events_before_ms=now_ms - s.alerts.event_retention_days * 86_400_000,
-            )
+        oi_cut = now_ms - s.scorer.oi_sample_retention_hours * 3_600_000
+        snap_cut = now_ms - s.scorer.snapshot_retention_days * 86_400_000
+        event_cut = now_ms - s.alerts.event_retention_days * 86_400_000
+        async with self._sessions() as session:
+            oldest = await repo.oldest_row_ms(session)
+        total: dict[str, int] = {}
+        last = max(oi_cut, snap_cut, event_cut)
+        edge = last if oldest is None else min(oldest + PRUNE_SLICE_MS, last)
+        while True:
+            async with self._sessions() as session, session.begin():
+                deleted = await repo.prune(
+                    session,
+                    oi_before_ms=min(oi_cut, edge),
+                    snapshots_before_ms=min(snap_cut, edge),
+                    events_before_ms=min(event_cut, edge),
+                )
+            for table, n in deleted.items():
+                total[table] = total.get(table, 0) + n
+            if edge >= last:
+                break
+            edge = min(edge + PRUNE_SLICE_MS, last)
         self._last_prune_ms = now_ms
-        if any(deleted.values()):
-            logger.info("retention: pruned %s", deleted)
+        if any(total.values()):
+            logger.info("retention: pruned %s", total)
 
 
 def _snapshot_rows(result: CycleResult) -> list[dict[str, object]]:

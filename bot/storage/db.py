@@ -60,6 +60,8 @@ def _install_sqlite_pragmas(engine: AsyncEngine, busy_timeout_ms: int) -> None:
         cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
+        # A catch-up prune can leave a large WAL behind; truncate it after checkpoints.
+        cur.execute("PRAGMA journal_size_limit=67108864")
         cur.close()
 
     @event.listens_for(engine.sync_engine, "begin")

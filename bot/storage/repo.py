@@ -117,18 +117,25 @@ async def oi_samples_between(
 
 
 async def latest_cycle(session: AsyncSession, exchange: str) -> Cycle | None:
-    """The newest cycle that produced scores."""
+    """The newest cycle that produced scores.
+
+    Ordered by finished_ms so (exchange, finished_ms) serves both filter and order: by
+    id, SQLite sorted every retained cycle (8640 of them at 30 days) on each call.
+    """
     return await session.scalar(
         select(Cycle)
         .where(Cycle.exchange == exchange, Cycle.symbols_fetched > 0)
-        .order_by(Cycle.id.desc())
+        .order_by(Cycle.finished_ms.desc(), Cycle.id.desc())
         .limit(1)
     )
 
 
 async def last_attempted_cycle(session: AsyncSession, exchange: str) -> Cycle | None:
     return await session.scalar(
-        select(Cycle).where(Cycle.exchange == exchange).order_by(Cycle.id.desc()).limit(1)
+        select(Cycle)
+        .where(Cycle.exchange == exchange)
+        .order_by(Cycle.finished_ms.desc(), Cycle.id.desc())
+        .limit(1)
     )
 
 
@@ -139,6 +146,22 @@ async def cycle_snapshots(session: AsyncSession, cycle_id: int) -> list[ScoreSna
         .order_by(ScoreSnapshot.score.desc(), ScoreSnapshot.symbol)
     )
     return list(rows.all())
+
+
+async def cycle_snapshot_values(
+    session: AsyncSession, cycle_id: int, columns: Sequence[str]
+) -> list[tuple[Any, ...]]:
+    """The named snapshot columns of one cycle, score-descending, as plain tuples.
+
+    /top's hot path: building 600 ORM objects cost more than the query itself.
+    """
+    cols = [getattr(ScoreSnapshot, name) for name in columns]
+    result = await session.execute(
+        select(*cols)
+        .where(ScoreSnapshot.cycle_id == cycle_id)
+        .order_by(ScoreSnapshot.score.desc(), ScoreSnapshot.symbol)
+    )
+    return [tuple(row) for row in result.all()]
 
 
 async def latest_snapshot(
@@ -173,6 +196,17 @@ async def count_rows(session: AsyncSession, model: type[Base]) -> int:
 
 
 # ---------------------------------------------------------------- retention
+
+
+async def oldest_row_ms(session: AsyncSession) -> int | None:
+    """The oldest timestamp among the pruned tables (each is indexed on it)."""
+    values = [
+        await session.scalar(select(func.min(OiSample.ts_ms))),
+        await session.scalar(select(func.min(ScoreSnapshot.ts_ms))),
+        await session.scalar(select(func.min(AlertEvent.created_ms))),
+    ]
+    present = [int(v) for v in values if v is not None]
+    return min(present) if present else None
 
 
 async def prune(
