@@ -295,27 +295,32 @@ class Scorer:
         write lock for seconds, longer than other writers' busy_timeout.
         """
         s = self._settings
-        oi_cut = now_ms - s.scorer.oi_sample_retention_hours * 3_600_000
-        snap_cut = now_ms - s.scorer.snapshot_retention_days * 86_400_000
-        event_cut = now_ms - s.alerts.event_retention_days * 86_400_000
+        cuts = (
+            now_ms - s.scorer.oi_sample_retention_hours * 3_600_000,
+            now_ms - s.scorer.snapshot_retention_days * 86_400_000,
+            now_ms - s.alerts.event_retention_days * 86_400_000,
+        )
         async with self._sessions() as session:
-            oldest = await repo.oldest_row_ms(session)
+            oldest = await repo.oldest_times(session)
+        # Each table advances from its own oldest row; usually one slice covers it all.
+        edges = [
+            cut if old is None else min(cut, old + PRUNE_SLICE_MS)
+            for cut, old in zip(cuts, oldest, strict=True)
+        ]
         total: dict[str, int] = {}
-        last = max(oi_cut, snap_cut, event_cut)
-        edge = last if oldest is None else min(oldest + PRUNE_SLICE_MS, last)
         while True:
             async with self._sessions() as session, session.begin():
                 deleted = await repo.prune(
                     session,
-                    oi_before_ms=min(oi_cut, edge),
-                    snapshots_before_ms=min(snap_cut, edge),
-                    events_before_ms=min(event_cut, edge),
+                    oi_before_ms=edges[0],
+                    snapshots_before_ms=edges[1],
+                    events_before_ms=edges[2],
                 )
             for table, n in deleted.items():
                 total[table] = total.get(table, 0) + n
-            if edge >= last:
+            if edges == list(cuts):
                 break
-            edge = min(edge + PRUNE_SLICE_MS, last)
+            edges = [min(cut, edge + PRUNE_SLICE_MS) for cut, edge in zip(cuts, edges, strict=True)]
         self._last_prune_ms = now_ms
         if any(total.values()):
             logger.info("retention: pruned %s", total)

@@ -198,15 +198,13 @@ async def count_rows(session: AsyncSession, model: type[Base]) -> int:
 # ---------------------------------------------------------------- retention
 
 
-async def oldest_row_ms(session: AsyncSession) -> int | None:
-    """The oldest timestamp among the pruned tables (each is indexed on it)."""
-    values = [
+async def oldest_times(session: AsyncSession) -> tuple[int | None, int | None, int | None]:
+    """Oldest OI sample, snapshot and alert event (each table is indexed on its time)."""
+    return (
         await session.scalar(select(func.min(OiSample.ts_ms))),
         await session.scalar(select(func.min(ScoreSnapshot.ts_ms))),
         await session.scalar(select(func.min(AlertEvent.created_ms))),
-    ]
-    present = [int(v) for v in values if v is not None]
-    return min(present) if present else None
+    )
 
 
 async def prune(
