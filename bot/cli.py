@@ -42,10 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--from", dest="date_from")
     replay.add_argument("--to", dest="date_to")
     replay.add_argument("--json", action="store_true")
-    replay.add_argument("--split", metavar="DATE", help="report fit (before) and verify periods")
-    replay.add_argument("--smooth-hours", type=_positive_int, metavar="N", help="basis mean")
-    replay.add_argument("--no-smooth-basis", action="store_true", help="same as --smooth-hours 1")
-    replay.add_argument("--same-row-basis", action="store_true", help="see bot/replay/data.py")
+    replay.add_argument("--split", metavar="DATE", help="also report before/from DATE")
+    replay.add_argument("--smooth-hours", type=_positive_int, metavar="N", help="basis mean (4)")
+    replay.add_argument("--no-smooth-basis", action="store_true", help="as --smooth-hours 1")
+    replay.add_argument("--same-row-basis", action="store_true", help="naive close/index pairing")
     return parser
 
 

@@ -1,0 +1,201 @@
+"""Score recorded history hour by hour with the live scoring code, then replay alerts.
+
+Scoring is `bot.scoring.compute_score` with the configured `[scoring]` parameters, fed
+as the live scorer feeds it: OI deltas anchored by `bot.oi_windows` (the newest sample
+at or before now-1h/4h/24h, at most `scorer.window_tolerance_seconds` older, else null),
+funding in percent per interval with its interval (8h here), basis in percent. The time
+alignment of the recorded columns is in `bot.replay.data`.
+
+Basis smoothing (on by default, `smooth_hours=4`). Live, the basis is Binance's mark
+price against its index, and the mark price is itself an average over minutes, so one
+odd trade does not move it. Here the "mark" is one hour's last traded close on a thinner
+book (Deribit), so the hourly basis carries trade noise the live one does not. The score
+uses the mean of the last `smooth_hours` hourly values that exist (gaps are left out,
+never filled; this hour's own value must exist). The window is chosen on the fit period
+only; docs/scoring.md (Evidence) has the figures.
+"""
+
+from __future__ import annotations
+
+import time
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from bot.config import Settings
+from bot.cycle import SymbolScore
+from bot.oi_windows import anchor, windows
+from bot.replay.alerts import AlertLog, PlannedCycle, plan_cycles, replay_alerts, symbol_score
+from bot.replay.data import FUNDING_INTERVAL_HOURS, HOUR_MS, History, Row
+from bot.scoring import (
+    InvalidInput,
+    Score,
+    ScoreInputs,
+    ScoringParams,
+    basis_pct,
+    compute_score,
+    pct_change,
+)
+
+FORWARD_HOURS = (4, 24)
+DEFAULT_SMOOTH_HOURS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class BasisOptions:
+    smooth_hours: int = DEFAULT_SMOOTH_HOURS  # 1: no smoothing
+    same_row: bool = False  # pair close and index of the same row (see data.py)
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredHour:
+    symbol: str
+    ts_ms: int
+    score: Score
+    inputs: ScoreInputs  # basis_pct here is the smoothed basis that was scored
+    mark: float  # perp price at ts (the close at ts)
+    index: float
+    raw_basis_pct: float  # this hour's unsmoothed basis
+    oi: float
+    # Signed percent move of the perp price from ts to ts+4h / ts+24h; None if missing.
+    fwd_4h: float | None
+    fwd_24h: float | None
+
+
+# ---------------------------------------------------------------- scoring
+
+
+def score_history(
+    history: History,
+    params: ScoringParams,
+    *,
+    tolerance_ms: int,
+    basis: BasisOptions = BasisOptions(),
+) -> tuple[list[ScoredHour], int]:
+    """Every scorable hour of every symbol, sorted by (ts, symbol); and the count of
+    hours rejected as invalid input (compute_score raised)."""
+    out: list[ScoredHour] = []
+    invalid = 0
+    for symbol, rows in history.rows.items():
+        scored, bad = _score_symbol(symbol, rows, params, tolerance_ms, basis)
+        out.extend(scored)
+        invalid += bad
+    out.sort(key=lambda h: (h.ts_ms, h.symbol))
+    return out, invalid
+
+
+def _score_symbol(
+    symbol: str,
+    rows: Sequence[Row],
+    params: ScoringParams,
+    tolerance_ms: int,
+    opts: BasisOptions,
+) -> tuple[list[ScoredHour], int]:
+    times = [r.ts_ms for r in rows]
+    samples = [(r.ts_ms, r.open_interest) for r in rows]
+    # mark(T): the perp price at the instant T.
+    if opts.same_row:
+        marks = {r.ts_ms: r.perp_close for r in rows}
+    else:
+        marks = {r.ts_ms + HOUR_MS: r.perp_close for r in rows}
+    raw: dict[int, float] = {}
+    for r in rows:
+        mark = marks.get(r.ts_ms)
+        if mark is not None and mark > 0 and r.index_price > 0:
+            raw[r.ts_ms] = basis_pct(mark, r.index_price)
+
+    out: list[ScoredHour] = []
+    invalid = 0
+    for r in rows:
+        t = r.ts_ms
+        if t not in raw:
+            continue  # no price at T (gap before it): the symbol failed this hour
+        window = [raw[t - k * HOUR_MS] for k in range(opts.smooth_hours) if t - k * HOUR_MS in raw]
+        deltas: list[float | None] = []
+        for w in windows(t, tolerance_ms):
+            lo, hi = bisect_left(times, w.earliest_ms), bisect_right(times, w.target_ms)
+            base = anchor(samples[lo:hi], w)
+            deltas.append(None if base is None else pct_change(base, r.open_interest))
+        inputs = ScoreInputs(
+            oi_1h=deltas[0],
+            oi_4h=deltas[1],
+            oi_24h=deltas[2],
+            funding_pct=r.funding_pct,
+            funding_interval_hours=FUNDING_INTERVAL_HOURS,
+            basis_pct=sum(window) / len(window),
+        )
+        try:
+            score = compute_score(inputs, params)
+        except InvalidInput:
+            invalid += 1
+            continue
+        mark = marks[t]
+        fwd = [_move(mark, marks.get(t + h * HOUR_MS)) for h in FORWARD_HOURS]
+        out.append(
+            ScoredHour(
+                symbol=symbol,
+                ts_ms=t,
+                score=score,
+                inputs=inputs,
+                mark=mark,
+                index=r.index_price,
+                raw_basis_pct=raw[t],
+                oi=r.open_interest,
+                fwd_4h=fwd[0],
+                fwd_24h=fwd[1],
+            )
+        )
+    return out, invalid
+
+
+def _move(start: float, end: float | None) -> float | None:
+    return None if end is None or start <= 0 else (end / start - 1.0) * 100.0
+
+
+# ---------------------------------------------------------------- the whole replay
+
+
+@dataclass(slots=True)
+class Replay:
+    scored: list[ScoredHour]
+    alerts: AlertLog
+    invalid_hours: int
+    score_seconds: float
+
+
+async def replay(
+    settings: Settings,
+    history: History,
+    *,
+    basis: BasisOptions = BasisOptions(),
+    workers: int | None = None,
+) -> Replay:
+    """Score every hour, then drive the alert engine over the scored hours."""
+    started = time.perf_counter()
+    tolerance_ms = settings.scorer.window_tolerance_seconds * 1000
+    scored, invalid = score_history(
+        history, settings.scoring, tolerance_ms=tolerance_ms, basis=basis
+    )
+    score_seconds = time.perf_counter() - started
+    log = await replay_alerts(settings, planned_cycles(scored), workers=workers)
+    return Replay(scored, log, invalid, score_seconds)
+
+
+def planned_cycles(scored: Sequence[ScoredHour]) -> list[PlannedCycle]:
+    """One alert-engine cycle per hour, as `SymbolScore`s the way the scorer hands them."""
+    return plan_cycles(_by_hour(scored))
+
+
+def _by_hour(scored: Sequence[ScoredHour]) -> Iterator[tuple[int, list[SymbolScore]]]:
+    group: list[ScoredHour] = []
+    for h in scored:
+        if group and h.ts_ms != group[0].ts_ms:
+            yield group[0].ts_ms, [_live(x) for x in group]
+            group = []
+        group.append(h)
+    if group:
+        yield group[0].ts_ms, [_live(x) for x in group]
+
+
+def _live(h: ScoredHour) -> SymbolScore:
+    return symbol_score(h.symbol, h.score, h.inputs, oi=h.oi, mark=h.mark, index=h.index)
