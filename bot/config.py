@@ -89,9 +89,11 @@ class AlertSettings(_Section):
     hysteresis_points: int = Field(default=2, ge=0)
     # ...or has stayed in it for this many consecutive cycles.
     confirm_cycles: int = Field(default=2, ge=1)
-    default_min_band: BandName = "stretched"
+    # Calibrated on recorded history (docs/scoring.md, Evidence): stretched and a
+    # 30-minute cooldown gave 2.7 pushes per symbol-day in the fit period.
+    default_min_band: BandName = "stressed"
     default_market_min_band: BandName = "stressed"
-    cooldown_minutes: int = Field(default=30, ge=0)
+    cooldown_minutes: int = Field(default=240, ge=0)
     # Cycles that fetched less than this share of the universe emit no alerts.
     min_fetched_share: float = Field(default=0.8, ge=0, le=1)
     event_retention_days: int = Field(default=7, ge=1)

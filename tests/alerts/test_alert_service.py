@@ -24,6 +24,11 @@ Sessions = async_sessionmaker[AsyncSession]
 LSQ = Regime.LONG_SQUEEZE
 
 
+# These tests pin the mechanics with explicit settings (the design's original stretched
+# / 30 min), so recalibrating the shipped defaults does not rewrite them.
+MECHANICS = Settings(alerts={"default_min_band": "stretched", "cooldown_minutes": 30})  # type: ignore[arg-type]
+
+
 async def run_cycle(
     sessions: Sessions,
     engine: AlertEngine,
@@ -59,7 +64,7 @@ async def setup_chats(sessions: Sessions, *chats: tuple[int, dict, list[tuple]])
 
 @pytest.fixture
 def engine() -> AlertEngine:
-    return AlertEngine(Settings())
+    return AlertEngine(MECHANICS)
 
 
 async def test_first_sighting_is_silent_and_a_crossing_is_delivered(
@@ -232,7 +237,7 @@ async def test_a_digest_is_one_chat_and_one_cycle(sessions: Sessions, engine: Al
 
 
 async def test_headless_log_lines(sessions: Sessions, caplog: pytest.LogCaptureFixture) -> None:
-    engine = AlertEngine(Settings(), log_events=True)
+    engine = AlertEngine(MECHANICS, log_events=True)
     await run_cycle(sessions, engine, 0, {"AUSDT": 20, "BUSDT": 40, "CUSDT": 5})
     with caplog.at_level(logging.INFO, logger="bot.alerts"):
         await run_cycle(sessions, engine, 5, {"AUSDT": 72, "BUSDT": (40, LSQ), "CUSDT": 20})

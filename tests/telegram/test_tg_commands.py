@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from bot import market_view
+from bot.config import Settings
 from bot.storage import chat_repo
 from bot.storage.models import Chat, Subscription
 from bot.telegram.app import BotRuntime
@@ -16,6 +17,10 @@ from tests.fakes.fake_telegram import FakeTelegram
 from tests.telegram.helpers import ADMIN_ID, Alert, add_deliveries, empty_cycle
 
 USER = 42
+
+
+# New chats start at the configured default band (calibrated; docs/scoring.md).
+DEFAULT_BAND = Settings().alerts.default_min_band
 
 
 async def ask(fake: FakeTelegram, text: str, chat_id: int = USER, **kw: Any):  # type: ignore[no-untyped-def]
@@ -64,7 +69,7 @@ async def test_start_onboards_with_one_tap_example(
     assert ("📈 Show top 10", "top:10:all") in reply.buttons()
     async with sessions() as s:
         chat = await s.get(Chat, USER)
-    assert chat is not None and chat.active and chat.min_band == "stretched"
+    assert chat is not None and chat.active and chat.min_band == DEFAULT_BAND
     before = len(fake_tg.messages_to(USER))
     await tap(fake_tg, USER, "top:10:all")
     table = (await fake_tg.wait_for_messages(USER, before + 1))[-1]
@@ -220,7 +225,7 @@ async def test_subscribe_list_and_remove(runtime: BotRuntime, fake_tg: FakeTeleg
     assert reply.visible == "🔔 Subscribed to ETHUSDT: squeeze risk."
     reply = await ask(fake_tg, "/subscribe doge")
     assert "DOGEUSDT: band changes and squeeze risk" in reply.visible
-    assert "Band alerts start at stretched" in reply.visible
+    assert f"Band alerts start at {DEFAULT_BAND}" in reply.visible
     reply = await ask(fake_tg, "/subscribe doge bands")
     assert "Already subscribed to DOGEUSDT" in reply.visible
     listing = await ask(fake_tg, "/subscriptions")
@@ -280,8 +285,8 @@ async def test_market_wide_subscription(runtime: BotRuntime, fake_tg: FakeTelegr
 
 async def test_settings_show_and_change(runtime: BotRuntime, fake_tg: FakeTelegram, sessions):
     reply = await ask(fake_tg, "/settings")
-    assert "Minimum band: stretched" in reply.visible and "Quiet hours: off" in reply.visible
-    assert ("✓ stretched", "set:band:stretched") in reply.buttons()
+    assert f"Minimum band: {DEFAULT_BAND}" in reply.visible and "Quiet hours: off" in reply.visible
+    assert (f"✓ {DEFAULT_BAND}", f"set:band:{DEFAULT_BAND}") in reply.buttons()
     await tap(fake_tg, USER, "set:band:lean", message_id=reply.message_id)
     [edit] = await fake_tg.wait_for_edits(USER, 1)
     assert "Minimum band: lean" in edit.visible and ("✓ lean", "set:band:lean") in edit.buttons()
