@@ -74,7 +74,7 @@ async def _edit(deps: Deps, update: Update, text: str, keyboard: object) -> None
 
 
 async def _top(deps: Deps, update: Update, args: list[str], *, edit: bool) -> str | None:
-    n = int(args[0]) if args[0].isdigit() else 10
+    n = int(args[0]) if args[0].isascii() and args[0].isdigit() else 10
     n = max(1, min(TOP_MAX, n))
     which = args[1] if len(args) > 1 and args[1] in render.FILTER_TITLES else "all"
     text = await top_text(deps, n, which)

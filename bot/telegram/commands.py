@@ -107,12 +107,17 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 # ---------------------------------------------------------------- /top
 
 
+def is_number(word: str) -> bool:
+    """ASCII digits only: str.isdigit() also accepts '²' and '①', which int() rejects."""
+    return word.isascii() and word.isdigit()
+
+
 def parse_top_args(args: list[str]) -> tuple[int, str] | str:
     """(n, filter), or the argument that could not be understood."""
     n, which = TOP_DEFAULT, "all"
     for arg in args:
         word = arg.lower()
-        if word.isdigit():
+        if is_number(word):
             n = max(1, min(TOP_MAX, int(word)))
         elif word in FILTER_WORDS:
             which = FILTER_WORDS[word]

@@ -136,7 +136,7 @@ async def apply_setting(deps: Deps, chat_id: int, args: list[str]) -> str | None
         return await _set(deps, chat_id, label, direction=key)
     if key == "unmute" or (key == "mute" and value in ("off", "0", "no")):
         return await _set(deps, chat_id, "Unmuted", muted_until_ms=None)
-    if key == "mute" and value.isdigit() and 1 <= int(value) <= MUTE_MAX_HOURS:
+    if key == "mute" and value.isascii() and value.isdigit() and 1 <= int(value) <= MUTE_MAX_HOURS:
         until = deps.now_ms() + int(value) * 3_600_000
         return await _set(deps, chat_id, f"Muted for {int(value)} h", muted_until_ms=until)
     if key == "quiet":
@@ -148,7 +148,9 @@ async def apply_setting(deps: Deps, chat_id: int, args: list[str]) -> str | None
         if m:
             start = int(m[1]) * 60 + int(m[2] or 0)
             end = int(m[3]) * 60 + int(m[4] or 0)
-            if start <= 24 * 60 and end <= 24 * 60 and start != end:
+            minutes_ok = all(int(x or 0) < 60 for x in (m[2], m[4]))
+            # 0-24 would wrap to an empty 0-0 window, which means "no quiet hours".
+            if minutes_ok and start <= 24 * 60 and end <= 24 * 60 and start % 1440 != end % 1440:
                 start, end = start % 1440, end % 1440
                 return await _set(
                     deps,

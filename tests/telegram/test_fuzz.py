@@ -176,14 +176,13 @@ _COMMAND_ENTITY = re.compile(r"/[A-Za-z0-9_]{1,64}(?:@[A-Za-z0-9_]{1,32})?")
 # strategies steer around their triggers, so every other property keeps being checked.
 # Set this to False to watch the fuzz find them; delete the steering with the fixes.
 STEER_AROUND_KNOWN_BUGS = True
-KNOWN_BUG_EMPTY_QUIET_WINDOW = STEER_AROUND_KNOWN_BUGS
+KNOWN_BUG_EMPTY_QUIET_WINDOW = False  # fixed
 
 
 def _steer_digits(text: str) -> str:
-    """Known bug 1: '²', '①' pass str.isdigit() but int() rejects them."""
-    if not STEER_AROUND_KNOWN_BUGS:
-        return text
-    return "".join("?" if c.isdigit() and not c.isdecimal() else c for c in text)
+    """Was known bug 1 ('²', '①' pass str.isdigit() but int() rejects them): fixed, so
+    the fuzz now feeds them through."""
+    return text
 
 
 def _steer_astral(text: str) -> str:
@@ -1251,16 +1250,10 @@ def test_fuzz_command_limiter(per_minute: int, steps: list[tuple[int, float]]) -
         assert n <= per_minute + now[0] * per_minute / 60 + 1e-6
 
 
-# ---------------------------------------------------------------- known bugs: reproducers
+# ------------------------------------------------ fixed bugs (regressions), one known bug
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG 1: str.isdigit() accepts non-decimal digits ('²', '①') that int() rejects: "
-    "ValueError in commands.parse_top_args, subscriptions.apply_setting (mute) and "
-    "callbacks._top reaches the error handler; the user gets 'something went wrong'",
-)
-async def test_known_bug_non_decimal_digits(harness: Harness) -> None:
+async def test_non_decimal_digits_get_a_polite_answer(harness: Harness) -> None:
     failed = []
     for text in ("/top ²", "/top ① long", "/top@pressure_test_bot ³", "/settings mute ²"):
         harness.begin(101, ChatState())
@@ -1275,13 +1268,7 @@ async def test_known_bug_non_decimal_digits(harness: Harness) -> None:
     assert failed == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG 2: /settings quiet 0-24 (24-0, 00:00-24:00) is confirmed ('✓ Quiet hours "
-    "0-24 UTC') but stored as 0-0, which the fan-out (in_quiet_hours) treats as no quiet "
-    "hours at all",
-)
-async def test_known_bug_full_day_quiet_hours_are_stored_empty(harness: Harness) -> None:
+async def test_full_day_quiet_hours_are_not_stored_empty(harness: Harness) -> None:
     failed = []
     for value in ("0-24", "24-0", "00:00-24:00"):
         harness.begin(101, ChatState())
@@ -1292,13 +1279,7 @@ async def test_known_bug_full_day_quiet_hours_are_stored_empty(harness: Harness)
     assert failed == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG 2b: minutes of 60 or more are accepted: /settings quiet 22:75-07 is "
-    "confirmed as 'Quiet hours 22:75-07 UTC' and stored as 23:15-07:00 (06-07:99 as "
-    "06:00-08:39)",
-)
-async def test_known_bug_quiet_minutes_out_of_range_are_accepted(harness: Harness) -> None:
+async def test_quiet_minutes_out_of_range_are_refused(harness: Harness) -> None:
     failed = []
     for value in ("22:75-07", "06-07:99"):
         harness.begin(101, ChatState())
