@@ -168,6 +168,8 @@ class AlertEvent(Base):
     __table_args__ = (
         UniqueConstraint("exchange", "symbol", "kind", "cycle_id", name="uq_alert_events_key"),
         Index("ix_alert_events_created", "created_ms"),
+        # insert_events reads back the cycle's events by (exchange, cycle_id).
+        Index("ix_alert_events_cycle", "exchange", "cycle_id"),
     )
 
 
