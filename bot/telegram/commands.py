@@ -20,6 +20,7 @@ from bot.telegram import render
 from bot.telegram.auth import Verdict, admin_only
 from bot.telegram.deps import Deps, get_deps, reply
 from bot.telegram.sender import Priority
+from bot.telegram.subscriptions import ensure_chat
 from bot.telegram.symbols import resolve
 
 logger = logging.getLogger(__name__)
@@ -78,18 +79,7 @@ async def gatekeeper(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
 
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    deps = get_deps(context)
-    chat = update.effective_chat
-    if chat is not None:
-        async with deps.sessions() as session, session.begin():
-            await chat_repo.upsert_chat(
-                session,
-                chat.id,
-                chat.type,
-                chat.title or chat.username,
-                deps.now_ms(),
-                deps.settings.alerts.default_min_band,
-            )
+    await ensure_chat(get_deps(context), update)
     user = update.effective_user
     keyboard = InlineKeyboardMarkup(
         [
