@@ -133,3 +133,32 @@ async def test_stop_mid_cycle_then_restart_commits_nothing_partial_and_alerts_on
     assert total == 1
     events, _, _ = await _db_counts(tmp_path / "service.db")
     assert events == 1
+
+
+async def test_healthz_and_metrics(tmp_path: Path) -> None:
+    import socket
+
+    import aiohttp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    async with FakeBinance() as fake:
+        lean_market(fake)
+        env = service_env(tmp_path, fake.url, PRESSUREBOT_HTTP__PORT=str(port))
+        svc = await ServiceProcess(env).start()
+        try:
+            await svc.wait_for(r"cycle \d+: ok", n=1)
+            async with aiohttp.ClientSession() as http:
+                async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                    assert resp.status == 200
+                    health = await resp.json()
+                async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
+                    assert resp.status == 200
+                    metrics = await resp.text()
+        finally:
+            assert await svc.stop() == 0
+    assert health["status"] == "ok" and health["last_cycle_status"] == "ok"
+    assert 'pressurebot_cycles_total{status="ok"}' in metrics
+    assert "pressurebot_symbols_fetched 2.0" in metrics
+    assert 'pressurebot_deliveries{status="pending"} 0.0' in metrics
