@@ -20,6 +20,7 @@ logger = logging.getLogger("bot.cli")
 EXIT_CONFIG = 2
 EXIT_DATABASE = 3
 EXIT_EXCHANGE = 4
+EXIT_TELEGRAM = 5
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,7 +92,15 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from bot.replay.cli import run_replay
 
         return await run_replay(settings, args)
-    await service.run_service(settings)
+    if settings.telegram.token is None:
+        await service.run_service(settings)
+        return 0
+    from bot.telegram.app import BotStartError
+
+    try:
+        await service.run_service(settings)
+    except BotStartError as exc:
+        return _fail(str(exc), EXIT_TELEGRAM)
     return 0
 
 

@@ -78,14 +78,15 @@ async def run_service(settings: Settings, stop: asyncio.Event | None = None) -> 
     async with open_parts(settings) as parts:
         alerts = AlertEngine(settings, log_events=token is None)
         scorer = Scorer(parts.adapter, parts.sessions, settings, on_cycle=alerts.on_cycle)
+        metrics = Metrics()
         bot = None
         if token:
             from bot.telegram.app import start_bot  # imported lazily: headless needs no PTB
 
             bot = await start_bot(settings, parts.sessions)
+            bot.deps.sender.on_sent = metrics.send_seconds.observe
         else:
             logger.warning(TOKEN_HINT)
-        metrics = Metrics()
         health = None
         if settings.http.port:
             health = await start_health_server(settings, parts.sessions, metrics)

@@ -146,3 +146,14 @@ async def test_migrate_creates_the_schema_and_is_repeatable(tmp_path: Path) -> N
         code, out, err = await run_cli("migrate", env=env)
         assert code == 0, err
         assert "up to date" in out
+
+
+async def test_unreachable_telegram_is_one_line_without_the_token(tmp_path: Path) -> None:
+    env = cli_env(tmp_path, "http://127.0.0.1:9")
+    env["PRESSUREBOT_TELEGRAM__TOKEN"] = "123456:SECRET-abcdefghijklmnopqrstuvwxyz0123"
+    env["PRESSUREBOT_TELEGRAM__BASE_URL"] = "http://127.0.0.1:9/bot"
+    code, _, err = await run_cli("run", env=env)
+    assert code == 5
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("pressurebot: ") and "127.0.0.1:9" in last
+    assert "SECRET" not in err and "Traceback" not in err

@@ -286,6 +286,8 @@ class Sender:
         )
         self.max_flood_waits = max_flood_waits
         self.stats = SenderStats()
+        # Called with each successful Bot API call's latency (seconds): the metrics hook.
+        self.on_sent: Callable[[float], None] | None = None
         self._clock = clock
         self._gate = _PriorityGate()
 
@@ -328,8 +330,11 @@ class Sender:
         while True:
             slot = await self._acquire(chat_id, priority, abort)
             try:
+                started = self._clock()
                 result = await call(chat_id)
                 self.stats.messages += 1
+                if self.on_sent is not None:
+                    self.on_sent(self._clock() - started)
                 return result
             except RetryAfter as exc:
                 seconds = retry_after_seconds(exc)
