@@ -82,7 +82,6 @@ import functools
 import io
 import math
 import os
-import platform
 import pstats
 import random
 import sqlite3
@@ -102,6 +101,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aiosqlite.core
+from _machine import machine  # bench/ is sys.path[0] when a script runs
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bench._fake_telegram_server import FakeTelegramProcess
@@ -138,22 +138,6 @@ SNAP_COLS = (
 )
 
 # ------------------------------------------------------------------ helpers
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    cores = os.cpu_count()
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
-    return (
-        f"{model}, {cores} logical cores ({usable} usable); "
-        f"Python {platform.python_version()} ({platform.python_implementation()}); "
-        f"SQLite {sqlite3.sqlite_version}; {platform.system()} {platform.release()}"
-    )
 
 
 def pct(values: Sequence[float], q: float) -> float:

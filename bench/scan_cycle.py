@@ -34,8 +34,6 @@ import cProfile
 import io
 import math
 import multiprocessing as mp
-import os
-import platform
 import pstats
 import statistics
 import sys
@@ -50,6 +48,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aiohttp
+from _machine import machine  # bench/ is sys.path[0] when a script runs
 
 from bot.config import Settings
 from bot.markets.binance import BinanceAdapter
@@ -235,24 +234,6 @@ async def naive_fetch(url: str) -> int:
 
 def dir_bytes(path: str) -> int:
     return sum(p.stat().st_size for p in Path(path).iterdir())
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    cores = os.cpu_count()
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
-    return (
-        f"{model}, {cores} logical cores ({usable} usable); "
-        f"Python {platform.python_version()} ({platform.python_implementation()}); "
-        f"{platform.system()} {platform.release()}"
-    )
 
 
 # ------------------------------------------------------------------ main

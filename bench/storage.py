@@ -48,7 +48,6 @@ import dataclasses
 import gc
 import math
 import os
-import platform
 import random
 import shutil
 import sqlite3
@@ -62,6 +61,7 @@ from typing import Any, cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _machine import machine  # bench/ is sys.path[0] when a script runs
 from sqlalchemy import and_, event, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -140,24 +140,6 @@ REGIMES = list(Regime)
 
 
 # ------------------------------------------------------------------ helpers
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    cores = os.cpu_count()
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
-    return (
-        f"{model}, {cores} logical cores ({usable} usable); "
-        f"Python {platform.python_version()}; SQLite {sqlite3.sqlite_version}; "
-        f"{platform.system()} {platform.release()}"
-    )
 
 
 def pct(values: list[float], q: float) -> float:
