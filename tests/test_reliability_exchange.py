@@ -147,26 +147,13 @@ async def test_a_failed_symbol_above_the_threshold_keeps_its_state(rig, sessions
     ],
 )
 async def test_bulk_endpoint_failure_fails_the_cycle_cleanly(
-    sessions, endpoint: str, kind: str
+    rig, sessions, endpoint: str, kind: str
 ) -> None:
-    clock = Clock()
-    async with FakeBinance(now_ms=clock.ms, decoys=False, timeout_delay=1.0) as fake:
-        for s in SYMBOLS:
-            lean(fake, s)
-        settings = Settings(
-            exchange={"base_url": fake.url, "max_retries": 1, "request_timeout_seconds": 0.3}  # type: ignore[arg-type]
-        )
-
-        async def no_sleep(_: float) -> None:
-            return None
-
-        async with ExchangeHttpClient(settings.exchange, sleep=no_sleep) as client:
-            adapter = BinanceAdapter(client, settings.exchange, clock=clock.time)
-            scorer = Scorer(adapter, sessions, settings, on_cycle=AlertEngine(settings).on_cycle)
-            fake.fault(endpoint, kind, times=None, retry_after=120)
-            with pytest.raises(ExchangeError):
-                await scorer.run_cycle()
-            await scorer.record_failure("exchange down")
+    fake, scorer, _ = rig
+    fake.fault(endpoint, kind, times=None, retry_after=120)
+    with pytest.raises(ExchangeError):
+        await scorer.run_cycle()
+    await scorer.record_failure("exchange down")
     async with sessions() as session:
         cycles = (await session.scalars(select(Cycle))).all()
     assert [c.status for c in cycles] == ["failed"]
