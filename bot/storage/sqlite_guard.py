@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.storage.db import DatabaseError, describe_db_error
+from bot.storage.db import DatabaseError, describe_db_error, is_sqlite
 
 # UPDATE ... RETURNING (outbox_repo.claim_due) arrived in SQLite 3.35.0 (2021-03).
 MIN_SQLITE_VERSION = (3, 35, 0)
@@ -135,14 +135,25 @@ def check_not_vanished(db: Path, lock: DatabaseLock) -> None:
 async def check_writable(engine: AsyncEngine) -> None:
     """A write that is rolled back: a read-only file opens and migrates (nothing to do)
     without complaint, then fails every cycle. Safe on PostgreSQL too."""
+    probe = "UPDATE alembic_version SET version_num = version_num"
     try:
         async with engine.connect() as conn:
-            trans = await conn.begin()
-            try:
-                await conn.exec_driver_sql("UPDATE alembic_version SET version_num = version_num")
-            finally:
-                await trans.rollback()
-    except (DBAPIError, OSError) as exc:
+            if is_sqlite(engine):
+                # BEGIN IMMEDIATE waits (busy_timeout) for a running service's write to
+                # finish, where a deferred BEGIN could fail at once (SQLITE_BUSY_SNAPSHOT).
+                raw = (await conn.get_raw_connection()).driver_connection
+                await raw.execute("BEGIN IMMEDIATE")
+                try:
+                    await raw.execute(probe)
+                finally:
+                    await raw.execute("ROLLBACK")
+            else:
+                trans = await conn.begin()
+                try:
+                    await conn.exec_driver_sql(probe)
+                finally:
+                    await trans.rollback()
+    except (DBAPIError, sqlite3.Error, OSError) as exc:
         raise DatabaseError(describe_db_error(engine, exc)) from None
 
 
