@@ -140,5 +140,8 @@ async def _scan(settings: Settings, *, as_json: bool, limit: int | None) -> int:
 
 
 def _fail(message: str, code: int) -> int:
+    # The cause is in the one line; the traceback only at DEBUG, for a bug report.
+    if sys.exc_info()[0] is not None:
+        logger.debug("exit %d: %s", code, message, exc_info=True)
     print(f"pressurebot: {message}", file=sys.stderr)
     return code

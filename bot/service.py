@@ -13,6 +13,7 @@ import signal
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -58,7 +59,9 @@ class Parts:
 
 
 @contextlib.asynccontextmanager
-async def open_parts(settings: Settings, role: str = "run") -> AsyncIterator[Parts]:
+async def open_parts(
+    settings: Settings, role: Literal["run", "scan", "migrate"] = "run"
+) -> AsyncIterator[Parts]:
     """Engine (migrated) and exchange client, closed on the way out.
 
     On SQLite the database lock decides what may happen (docs/operations.md, "One
@@ -244,6 +247,8 @@ async def scorer_loop(
                 health.set_problem("database", message)
             else:
                 logger.error("%s", message)
+            if metrics is not None:
+                metrics.observe_failed_cycle()
         except Exception:
             delay = min(backoff, interval)
             backoff = min(backoff * 2, 300.0)
