@@ -7,10 +7,13 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
-from bot.config import ConfigError, Settings, load_settings
+from sqlalchemy.exc import DBAPIError
+
+from bot.config import ConfigError, Settings, load_settings, unknown_env_vars
 from bot.logging_setup import configure_logging
 from bot.markets.base import ExchangeError
 from bot.storage.db import DatabaseError
@@ -28,16 +31,27 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pressurebot",
         description="Derivatives Pressure Score for crypto perpetuals, with Telegram alerts.",
     )
-    parser.add_argument(
-        "--config", metavar="PATH", help="TOML config file (default: ./config.toml)"
-    )
+    config_help = "TOML config file (default: ./config.toml)"
+    parser.add_argument("--config", metavar="PATH", help=config_help)
+    # `pressurebot run --config x.toml` works too: every subcommand accepts --config, and
+    # SUPPRESS keeps a subcommand without it from resetting the one given before it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help=config_help)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("run", help="migrate, then run scorer, alerts and the bot until stopped")
-    scan = sub.add_parser("scan", help="run one scoring cycle now and print the table")
+    sub.add_parser(
+        "run",
+        parents=[common],
+        help="migrate, then run scorer, alerts and the bot until stopped",
+    )
+    scan = sub.add_parser(
+        "scan", parents=[common], help="run one scoring cycle now and print the table"
+    )
     scan.add_argument("--json", action="store_true", help="print one JSON object instead")
     scan.add_argument("--limit", type=_positive_int, metavar="N", help="show the top N rows")
-    sub.add_parser("migrate", help="apply database migrations and exit")
-    replay = sub.add_parser("replay", help="replay recorded market history (see docs)")
+    sub.add_parser("migrate", parents=[common], help="apply database migrations and exit")
+    replay = sub.add_parser(
+        "replay", parents=[common], help="replay recorded market history (see docs)"
+    )
     replay.add_argument("path")
     replay.add_argument("--symbols", nargs="*")
     replay.add_argument("--from", dest="date_from")
@@ -62,6 +76,9 @@ def _positive_int(text: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    for name in unknown_env_vars(os.environ):
+        # Only the name: a misspelt PRESSUREBOT_TELEGRM__TOKEN holds a secret.
+        print(f"pressurebot: warning: ignoring {name}: no such settings section", file=sys.stderr)
     try:
         settings = load_settings(args.config)
     except ConfigError as exc:
@@ -74,6 +91,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except DatabaseError as exc:
         return _fail(str(exc), EXIT_DATABASE)
+    except ConfigError as exc:  # found only at start, e.g. a busy http.port
+        return _fail(str(exc), EXIT_CONFIG)
+    except DBAPIError as exc:  # a fault of the database itself after start (scan's write)
+        cause = (str(exc.orig or exc).splitlines() or [repr(exc)])[0]
+        return _fail(f"database error: {cause}", EXIT_DATABASE)
     except ExchangeError as exc:
         return _fail(f"exchange {settings.exchange.base_url} unavailable: {exc}", EXIT_EXCHANGE)
 
@@ -82,7 +104,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     from bot import service  # keeps `--help` and config errors fast
 
     if args.command == "migrate":
-        async with service.open_parts(settings):
+        async with service.open_parts(settings, role="migrate"):
             pass
         print("database is up to date")
         return 0
@@ -118,5 +140,8 @@ async def _scan(settings: Settings, *, as_json: bool, limit: int | None) -> int:
 
 
 def _fail(message: str, code: int) -> int:
+    # The cause is in the one line; the traceback only at DEBUG, for a bug report.
+    if sys.exc_info()[0] is not None:
+        logger.debug("exit %d: %s", code, message, exc_info=True)
     print(f"pressurebot: {message}", file=sys.stderr)
     return code

@@ -6,14 +6,20 @@ the code reads the environment or a global.
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from bot.scoring import ScoringParams
 
@@ -68,10 +74,30 @@ class ExchangeSettings(_Section):
         return [a.upper() for a in v]
 
 
+SUPPORTED_DATABASE_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+
+
 class DatabaseSettings(_Section):
     url: str = "sqlite+aiosqlite:///./pressurebot.db"
     busy_timeout_ms: int = Field(default=5000, ge=0)
     echo: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _async_driver(cls, v: str) -> str:
+        # Caught here, a typo is one line naming the key instead of a SQLAlchemy traceback
+        # (unparsable URL, or a sync driver such as plain postgresql:// -> psycopg2).
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        hint = "use sqlite+aiosqlite:///path/to.db or postgresql+asyncpg://user@host/db"
+        try:
+            driver = make_url(v).drivername
+        except ArgumentError:
+            raise ValueError(f"not a database URL; {hint}") from None
+        if driver not in SUPPORTED_DATABASE_DRIVERS:
+            raise ValueError(f"unsupported driver {driver!r}; {hint}")
+        return v
 
 
 class ScorerSettings(_Section):
@@ -182,6 +208,10 @@ def load_settings(
         return _settings_from_mapping(data, env)
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
+    except SettingsError:
+        # pydantic-settings could not JSON-decode a list/dict variable; it names only the
+        # section, so find the variable ourselves (its value is never echoed).
+        raise ConfigError(_describe_undecodable(env)) from None
 
 
 def _settings_from_mapping(data: dict[str, Any], env: Mapping[str, str]) -> Settings:
@@ -197,13 +227,60 @@ def _settings_from_mapping(data: dict[str, Any], env: Mapping[str, str]) -> Sett
         os.environ.update(saved)
 
 
+ENV_PREFIX = "PRESSUREBOT_"
+# PRESSUREBOT_* names that are not settings: the config path, and the test suite's own.
+_ENV_NOT_SETTINGS = ("CONFIG",)
+_ENV_NOT_SETTINGS_PREFIXES = ("TEST_",)
+
+
+def unknown_env_vars(env: Mapping[str, str]) -> list[str]:
+    """PRESSUREBOT_* variables naming no settings section: pydantic-settings ignores them
+    silently, so a misspelt PRESSUREBOT_TELEGRM__TOKEN would just run without a token."""
+    sections = set(Settings.model_fields)
+    unknown = []
+    for name in env:
+        if not name.upper().startswith(ENV_PREFIX):
+            continue
+        rest = name[len(ENV_PREFIX) :].upper()
+        if rest in _ENV_NOT_SETTINGS or rest.startswith(_ENV_NOT_SETTINGS_PREFIXES):
+            continue
+        if rest.split("__", 1)[0].lower() not in sections:
+            unknown.append(name)
+    return sorted(unknown)
+
+
+def _describe_undecodable(env: Mapping[str, str]) -> str:
+    for name, value in env.items():
+        parts = name[len(ENV_PREFIX) :].lower().split("__")
+        if not name.upper().startswith(ENV_PREFIX) or len(parts) != 2:
+            continue
+        section = Settings.model_fields.get(parts[0])
+        model = section.annotation if section is not None else None
+        fields = getattr(model, "model_fields", {})
+        if parts[1] not in fields:
+            continue
+        annotation = fields[parts[1]].annotation
+        if get_origin(annotation) not in (list, dict):
+            continue
+        try:
+            json.loads(value)
+        except ValueError:
+            example = "[1, 2]" if get_origin(annotation) is list else '{"key": "value"}'
+            key = f"{parts[0]}.{parts[1]}"
+            return f"invalid config: {key} ({name}): expected JSON such as {example}"
+    return "invalid config: a PRESSUREBOT_* variable holds a list or table that is not valid JSON"
+
+
 def _describe(exc: ValidationError) -> str:
     err = exc.errors()[0]
     key = ".".join(str(p) for p in err["loc"]) or "config"
     msg = err["msg"]
     if err["type"] == "extra_forbidden":
         msg = "unknown key"
+    msg = msg.removeprefix("Value error, ")
     value = err.get("input")
-    shown = "" if isinstance(value, dict | list) or "token" in key else f" (got {value!r})"
+    # An unknown key may be a misspelt secret (telegram.tokn), a URL may hold a password.
+    secret = "token" in key or key == "database.url" or err["type"] == "extra_forbidden"
+    shown = "" if isinstance(value, dict | list) or secret else f" (got {value!r})"
     more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
     return f"invalid config: {key}: {msg}{shown}{more}"

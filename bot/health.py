@@ -3,44 +3,104 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
+from collections.abc import Callable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.metrics import Metrics
 from bot.storage import repo
 from bot.storage.models import Delivery
 
+logger = logging.getLogger(__name__)
+
+# A fault that lasts is logged again at this period, not once per cycle or poll.
+REPEAT_LOG_SECONDS = 60.0
+
+
+class HealthServerError(ConfigError):
+    """The health port cannot be served; one line naming the key (exit 2)."""
+
+
+class HealthState:
+    """Faults the scorer's last cycle cannot show (a deleted database file, a revoked bot
+    token, failing writes). Any open problem makes /healthz answer 503 "unhealthy".
+
+    Logs one ERROR line when a problem appears, repeats it at most once a minute while it
+    lasts, and one INFO line when it clears."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self.problems: dict[str, str] = {}
+        self._logged: dict[str, float] = {}
+
+    def set_problem(self, key: str, message: str) -> None:
+        now = self._clock()
+        last = self._logged.get(key)
+        changed = self.problems.get(key) != message
+        # Recorded before it is logged: whoever reads the line finds /healthz unhealthy.
+        self.problems[key] = message
+        if changed or last is None or now - last >= REPEAT_LOG_SECONDS:
+            logger.error("%s", message)
+            self._logged[key] = now
+
+    def clear(self, key: str, recovered: str | None = None) -> None:
+        if self.problems.pop(key, None) is not None:
+            self._logged.pop(key, None)
+            if recovered:
+                logger.info("%s", recovered)
+
 
 async def start_health_server(
-    settings: Settings, sessions: async_sessionmaker[AsyncSession], metrics: Metrics
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    metrics: Metrics,
+    health: HealthState | None = None,
 ) -> web.AppRunner:
     app = web.Application()
     app["settings"], app["sessions"], app["metrics"] = settings, sessions, metrics
+    app["health"] = health or HealthState()
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/metrics", _metrics)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, settings.http.host, settings.http.port).start()
+    host, port = settings.http.host, settings.http.port
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise HealthServerError(
+            f"http.port {port} on {host} cannot be served: {exc.strerror or exc}"
+        ) from None
     return runner
 
 
 async def _healthz(request: web.Request) -> web.Response:
     settings: Settings = request.app["settings"]
-    async with request.app["sessions"]() as session:
-        cycle = await repo.latest_cycle(session, settings.exchange.name)
+    health: HealthState = request.app["health"]
+    problems = list(health.problems.values())
+    cycle = None
+    try:
+        async with request.app["sessions"]() as session:
+            cycle = await repo.latest_cycle(session, settings.exchange.name)
+    except SQLAlchemyError as exc:
+        problems.append(f"database unreadable: {str(getattr(exc, 'orig', exc)).splitlines()[0]}")
     limit = settings.scorer.interval_seconds * settings.http.stale_after_intervals
     age = None if cycle is None else time.time() - cycle.finished_ms / 1000
-    healthy = age is not None and age <= max(limit, 60)
+    fresh = age is not None and age <= max(limit, 60)
+    healthy = fresh and not problems
     body = {
-        "status": "ok" if healthy else "stale",
+        "status": "ok" if healthy else ("unhealthy" if problems else "stale"),
         "last_cycle_id": None if cycle is None else cycle.id,
         "last_cycle_age_seconds": None if age is None else round(age, 1),
         "last_cycle_status": None if cycle is None else cycle.status,
+        "problems": problems,
     }
     return web.Response(
         status=200 if healthy else 503, text=json.dumps(body), content_type="application/json"

@@ -13,19 +13,32 @@ import signal
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Literal
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.alerts.service import AlertEngine
 from bot.config import Settings
-from bot.health import start_health_server
+from bot.health import HealthState, start_health_server
 from bot.market_view import MarketSnapshot, latest_market
 from bot.markets.base import ExchangeError
 from bot.markets.binance import BinanceAdapter
 from bot.markets.http import ExchangeHttpClient
 from bot.metrics import Metrics
 from bot.scorer import Scorer
-from bot.storage.db import create_engine, migrate, session_factory
+from bot.storage.db import DatabaseError, create_engine, migrate, session_factory
+from bot.storage.sqlite_guard import (
+    DatabaseLock,
+    FileWatch,
+    check_not_vanished,
+    check_schema_current,
+    check_sqlite_version,
+    check_writable,
+    refuse_to_recreate,
+    sqlite_file,
+    sqlite_library_version,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -46,22 +59,63 @@ class Parts:
 
 
 @contextlib.asynccontextmanager
-async def open_parts(settings: Settings) -> AsyncIterator[Parts]:
-    """Engine (migrated) and exchange client, closed on the way out."""
-    engine = create_engine(settings.database)
+async def open_parts(
+    settings: Settings, role: Literal["run", "scan", "migrate"] = "run"
+) -> AsyncIterator[Parts]:
+    """Engine (migrated) and exchange client, closed on the way out.
+
+    On SQLite the database lock decides what may happen (docs/operations.md, "One
+    process per database"): `run` holds it for its lifetime, `migrate` refuses while
+    anyone holds it, and `scan` migrates only when it is free; next to a running service
+    it just checks the schema is current and writes its cycle."""
+    db = sqlite_file(settings.database.url)
+    if db is not None:
+        check_sqlite_version(sqlite_library_version())
+    engine = create_engine(settings.database)  # creates the database folder; no I/O else
+    lock: DatabaseLock | None = None
     try:
-        await migrate(engine)
+        migrate_now = True
+        if db is not None:
+            lock = DatabaseLock(db)
+            if not lock.try_acquire():
+                holder = lock.describe_holder()
+                if role == "run":
+                    raise DatabaseError(
+                        f"database {db} is in use by {holder}; only one pressurebot run may "
+                        "use a SQLite database"
+                    )
+                if role != "scan":
+                    raise DatabaseError(f"database {db} is in use by {holder}; stop it first")
+                if not db.exists():
+                    raise DatabaseError(f"database {db} is being created by {holder}; try again")
+                lock, migrate_now = None, False
+            else:
+                check_not_vanished(db, lock)
+        if migrate_now:
+            await migrate(engine)
+        else:
+            await check_schema_current(engine)
+        if role != "migrate":
+            await check_writable(engine)
+        if db is not None:
+            refuse_to_recreate(engine, db)
+        if lock is not None:
+            lock.mark(role)
+            if role != "run":  # a scan holds it only while migrating
+                lock.release()
         async with ExchangeHttpClient(settings.exchange) as client:
             adapter = BinanceAdapter(client, settings.exchange)
             yield Parts(settings, engine, session_factory(engine), client, adapter)
     finally:
         await engine.dispose()
+        if lock is not None:
+            lock.release()
 
 
 async def scan_once(settings: Settings) -> MarketSnapshot | None:
     """Run and persist one cycle and return it as stored. Emits no alerts: a one-off
     scan must not race a running service's alert state."""
-    async with open_parts(settings) as parts:
+    async with open_parts(settings, role="scan") as parts:
         scorer = Scorer(parts.adapter, parts.sessions, settings)
         result = await scorer.run_cycle()
         async with parts.sessions() as session:
@@ -72,33 +126,73 @@ async def scan_once(settings: Settings) -> MarketSnapshot | None:
 
 
 async def run_service(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """Run until `stop` is set (or SIGINT/SIGTERM when no event is given)."""
+    """Run until `stop` is set (or SIGINT/SIGTERM when no event is given).
+
+    Start order: database (locked, migrated, writable), health server, bot. Whatever
+    started is stopped again when a later step fails. A 401 from Telegram at run time
+    stops the service and raises TelegramAuthError (exit 5)."""
     stop = stop or _stop_on_signals()
     token = settings.telegram.token.get_secret_value() if settings.telegram.token else None
-    async with open_parts(settings) as parts:
+    health = HealthState()
+    async with open_parts(settings) as parts, contextlib.AsyncExitStack() as stack:
         alerts = AlertEngine(settings, log_events=token is None)
         scorer = Scorer(parts.adapter, parts.sessions, settings, on_cycle=alerts.on_cycle)
         metrics = Metrics()
+        if settings.http.port:
+            runner = await start_health_server(settings, parts.sessions, metrics, health)
+            stack.push_async_callback(runner.cleanup)
         bot = None
         if token:
             from bot.telegram.app import start_bot  # imported lazily: headless needs no PTB
 
             bot = await start_bot(settings, parts.sessions)
+            stack.push_async_callback(bot.stop)
             bot.deps.sender.on_sent = metrics.send_seconds.observe
         else:
             logger.warning(TOKEN_HINT)
-        health = None
-        if settings.http.port:
-            health = await start_health_server(settings, parts.sessions, metrics)
+        watchers: list[asyncio.Task[None]] = []
+        db = sqlite_file(settings.database.url)
+        if db is not None:
+            period = min(10.0, settings.scorer.interval_seconds)
+            watchers.append(asyncio.create_task(_watch_file(FileWatch(db), health, period)))
+        if bot is not None:
+            watchers.append(asyncio.create_task(_watch_auth(bot.auth_failed, health, stop)))
+        stack.push_async_callback(_cancel, watchers)
         on_done = bot.notify if bot is not None else None
-        try:
-            await scorer_loop(scorer, settings, stop, on_cycle_done=on_done, metrics=metrics)
-        finally:
-            if bot is not None:
-                await bot.stop()
-            if health is not None:
-                await health.cleanup()
+        await scorer_loop(
+            scorer, settings, stop, on_cycle_done=on_done, metrics=metrics, health=health
+        )
+        if bot is not None and bot.auth_failed.is_set():
+            from bot.telegram.app import AUTH_FAILED, TelegramAuthError
+
+            raise TelegramAuthError(AUTH_FAILED)
     logger.info("stopped cleanly")
+
+
+async def _watch_auth(failed: asyncio.Event, health: HealthState, stop: asyncio.Event) -> None:
+    from bot.telegram.app import AUTH_FAILED
+
+    await failed.wait()
+    health.set_problem("telegram", AUTH_FAILED)
+    stop.set()
+
+
+async def _watch_file(watch: FileWatch, health: HealthState, period: float) -> None:
+    while True:
+        problem = watch.problem()
+        if problem is None:
+            health.clear("database_file", f"database file {watch.db} is back")
+        else:
+            health.set_problem("database_file", problem)
+        await asyncio.sleep(period)
+
+
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
 
 
 async def scorer_loop(
@@ -107,6 +201,7 @@ async def scorer_loop(
     stop: asyncio.Event,
     on_cycle_done: Callable[[], None] | None = None,
     metrics: Metrics | None = None,
+    health: HealthState | None = None,
 ) -> None:
     """Cycles on a fixed cadence; backs off (capped at the interval) while the exchange
     is unreachable. A stop abandons an in-flight fetch; a started write completes."""
@@ -141,11 +236,26 @@ async def scorer_loop(
                 await scorer.record_failure(str(exc))
             if metrics is not None:
                 metrics.observe_failed_cycle()
+        except DBAPIError as exc:
+            # A database fault (read-only, disk full, I/O error) is not a bug: one line
+            # with the cause, repeated at most once a minute, and /healthz unhealthy.
+            delay = min(backoff, interval)
+            backoff = min(backoff * 2, 300.0)
+            cause = (str(exc.orig or exc).splitlines() or [repr(exc)])[0]
+            message = f"cycle failed: database write failed: {cause}; retrying"
+            if health is not None:
+                health.set_problem("database", message)
+            else:
+                logger.error("%s", message)
+            if metrics is not None:
+                metrics.observe_failed_cycle()
         except Exception:
             delay = min(backoff, interval)
             backoff = min(backoff * 2, 300.0)
             logger.exception("cycle failed; retrying in %.0fs", delay)
         else:
+            if health is not None:
+                health.clear("database", "database writes work again")
             backoff = 1.0
             delay = max(0.0, interval - (time.monotonic() - started))
             logger.info(

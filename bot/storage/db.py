@@ -38,7 +38,13 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
     kwargs: dict[str, Any] = {"echo": settings.echo}
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
-            Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(url.database).expanduser().parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DatabaseError(
+                    f"database folder {folder} cannot be created: {exc.strerror or exc}"
+                ) from None
         # pysqlite's legacy transaction handling defers BEGIN and then fails to upgrade a
         # read lock to a write lock under concurrency ("database is locked"). Take control
         # of BEGIN ourselves, as the SQLAlchemy pysqlite docs recommend.
@@ -84,7 +90,8 @@ async def migrate(engine: AsyncEngine) -> None:
     try:
         async with engine.begin() as conn:
             await conn.run_sync(_upgrade)
-    except DBAPIError as exc:
+    except (DBAPIError, OSError) as exc:
+        # OSError: asyncpg raises ConnectionRefusedError / TimeoutError unwrapped.
         raise DatabaseError(describe_db_error(engine, exc)) from exc
     except SQLAlchemyError as exc:
         raise DatabaseError(
@@ -111,7 +118,7 @@ def safe_url(engine: AsyncEngine) -> str:
 
 
 def describe_db_error(engine: AsyncEngine, exc: BaseException) -> str:
-    detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+    detail = (str(getattr(exc, "orig", None) or exc).splitlines() or [repr(exc)])[0]
     low = detail.lower()
     if "file is not a database" in low or "malformed" in low:
         hint = "the file is corrupt or not a SQLite database; restore it from a backup"
@@ -119,6 +126,13 @@ def describe_db_error(engine: AsyncEngine, exc: BaseException) -> str:
         hint = "another process holds a write lock on it; stop it or wait"
     elif "unable to open" in low:
         hint = "the file cannot be opened; check the path and permissions"
+    elif "readonly" in low or "read-only" in low:
+        hint = (
+            "the database is read-only (file permissions or flags, or a read-only "
+            "filesystem); pressurebot must be able to write it"
+        )
+    elif isinstance(exc, OSError):
+        hint = f"cannot connect: {detail}"
     else:
         hint = detail
     return f"database {safe_url(engine)}: {hint}"

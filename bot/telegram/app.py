@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -42,8 +43,52 @@ logger = logging.getLogger(__name__)
 ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
 
 
+AUTH_FAILED = (
+    "Telegram rejected the bot token (401 Unauthorized) while running: it was revoked or "
+    "changed in @BotFather; set the new one in telegram.token"
+)
+
+
 class BotStartError(Exception):
     """The bot could not start; the message is one clear line without the token."""
+
+
+class TelegramAuthError(BotStartError):
+    """The Bot API answered 401 at run time: polling has stopped for good (exit 5)."""
+
+
+class AuthWatch:
+    """Set on the first 401 from any Bot API method. PTB's polling loop ends for good
+    on InvalidToken without calling `error_callback`, so the HTTP layer is the one place
+    that sees it in time."""
+
+    def __init__(self) -> None:
+        self.failed = asyncio.Event()
+
+    def unauthorized(self) -> None:
+        if not self.failed.is_set():
+            self.failed.set()
+
+
+class _AuthWatchingRequest(HTTPXRequest):
+    def __init__(self, watch: AuthWatch, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._watch = watch
+
+    async def do_request(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+        code, payload = await super().do_request(*args, **kwargs)
+        if code == HTTPStatus.UNAUTHORIZED:
+            self._watch.unauthorized()
+        return code, payload
+
+
+class _DropInvalidTokenTracebacks(logging.Filter):
+    """PTB logs InvalidToken with a traceback (polling loop, shutdown get_updates); the
+    service reports it in one line instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, InvalidToken)
 
 
 def quiet_token_loggers() -> None:
@@ -52,6 +97,10 @@ def quiet_token_loggers() -> None:
         log = logging.getLogger(name)
         if log.getEffectiveLevel() < logging.WARNING:
             log.setLevel(logging.WARNING)
+    for name in ("telegram.ext", "telegram.ext.Updater"):
+        log = logging.getLogger(name)
+        if not any(isinstance(f, _DropInvalidTokenTracebacks) for f in log.filters):
+            log.addFilter(_DropInvalidTokenTracebacks())
 
 
 def build_application(
@@ -63,16 +112,21 @@ def build_application(
     if settings.telegram.token is None:
         raise BotStartError("no Telegram token configured")
     tg = settings.telegram
+    watch = AuthWatch()
     app = (
         ApplicationBuilder()
         .token(tg.token.get_secret_value())  # type: ignore[union-attr]
         .base_url(tg.base_url)
         .request(
-            HTTPXRequest(
-                connection_pool_size=64, read_timeout=10.0, write_timeout=20.0, pool_timeout=5.0
+            _AuthWatchingRequest(
+                watch,
+                connection_pool_size=64,
+                read_timeout=10.0,
+                write_timeout=20.0,
+                pool_timeout=5.0,
             )
         )
-        .get_updates_request(HTTPXRequest(connection_pool_size=2, read_timeout=10.0))
+        .get_updates_request(_AuthWatchingRequest(watch, connection_pool_size=2, read_timeout=10.0))
         .concurrent_updates(concurrent_updates)
         .job_queue(None)
         .build()
@@ -87,6 +141,7 @@ def build_application(
         limiter=CommandLimiter(tg.commands_per_minute),
         market=MarketCache(sessions, settings.exchange.name),
     )
+    app.bot_data["auth_watch"] = watch
     register_handlers(app)
     return app
 
@@ -131,6 +186,11 @@ class BotRuntime:
     def deps(self) -> Deps:
         return self.application.bot_data["deps"]  # type: ignore[no-any-return]
 
+    @property
+    def auth_failed(self) -> asyncio.Event:
+        """Set when Telegram answered 401: the token no longer works."""
+        return self.application.bot_data["auth_watch"].failed  # type: ignore[no-any-return]
+
     def notify(self) -> None:
         """Call after committing new deliveries: the dispatcher looks at once."""
         self.dispatcher.notify()
@@ -142,7 +202,9 @@ class BotRuntime:
             await self._task
         app = self.application
         if app.updater is not None and app.updater.running:
-            await app.updater.stop()
+            # A polling loop that ended on InvalidToken re-raises it here.
+            with contextlib.suppress(InvalidToken):
+                await app.updater.stop()
         if app.running:
             await app.stop()
         await app.shutdown()

@@ -60,6 +60,16 @@ class ServiceProcess:
         async with self._changed:
             self._changed.notify_all()
 
+    @property
+    def pid(self) -> int:
+        assert self._proc is not None
+        return self._proc.pid
+
+    @property
+    def returncode(self) -> int | None:
+        assert self._proc is not None
+        return self._proc.returncode
+
     def count(self, pattern: str) -> int:
         rx = re.compile(pattern)
         return sum(1 for line in self.lines if rx.search(line))

@@ -14,7 +14,8 @@ Like Telegram it:
   characters (after entity parsing), callback data over 64 bytes, and edits that
   change nothing;
 - injects faults per chat and method for the next N calls: 403 blocked, 400 chat not
-  found, 429, migrate (`parameters.migrate_to_chat_id`), 5xx.
+  found, 429, migrate (`parameters.migrate_to_chat_id`), 5xx;
+- answers 401 Unauthorized to every method once the token is revoked (`revoke_token()`).
 
     async with FakeTelegram() as tg:
         settings.telegram.base_url = tg.base_url; token = tg.token
@@ -216,6 +217,7 @@ class FakeTelegram:
         self.chat_actions: list[tuple[int, str]] = []
         self.admins: dict[int, set[int]] = {}
         self.faults: list[Fault] = []
+        self.revoked = False
         # Update queue.
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
@@ -439,6 +441,11 @@ class FakeTelegram:
             )
         )
 
+    def revoke_token(self) -> None:
+        """The owner revoked the token in @BotFather: from now on every method, for this
+        token, answers 401 Unauthorized, as Telegram does."""
+        self.revoked = True
+
     # -------------------------------------------------- test helpers: outgoing
 
     def messages_to(self, chat_id: int) -> list[SentMessage]:
@@ -480,7 +487,7 @@ class FakeTelegram:
     # -------------------------------------------------- HTTP plumbing
 
     async def _handle(self, request: web.Request) -> web.Response:
-        if request.match_info["token"] != self.token:
+        if request.match_info["token"] != self.token or self.revoked:
             return _error(401, "Unauthorized")
         method = request.match_info["method"]
         name = method.lower()
