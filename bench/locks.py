@@ -56,7 +56,6 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _machine import machine  # bench/ is sys.path[0] when a script runs
 from sqlalchemy import func, make_url, select, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -392,6 +391,8 @@ def main() -> None:
     t0 = time.perf_counter()
     result = figures(commands=args.commands, broadcast=args.broadcast, symbols=args.symbols)
     print("Locks — commands during a cycle write and a broadcast (naive = deferred BEGIN)")
+    from bench._machine import machine
+
     print(f"machine: {machine()}")
     if POSTGRES_ENV not in os.environ:
         print(f"(PostgreSQL skipped: set {POSTGRES_ENV})")

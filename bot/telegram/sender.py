@@ -11,14 +11,14 @@ per-private-chat limit and re-raises RetryAfter, so pacing lives here:
 - groups and channels (id < 0): at most `group_messages_per_minute` in any minute.
 
 Replies to commands jump the queue ahead of broadcast (`Priority.REPLY`). A RetryAfter
-pauses everything for as long as Telegram says, then the call is retried.
+pauses everything for as long as Telegram says, then the call is retried. ChatMigrated
+and unreachable chats (Forbidden, "chat not found") are reported to `ChatEvents`, so
+command replies and the dispatcher treat them alike.
 
 A reply runs inside one of PTB's concurrent update slots, so it must not wait long: when
 its chat's budget (or a flood pause) would hold it more than `reply_max_wait` seconds,
 it is dropped at once (logged, counted in `stats.replies_dropped`) and the send returns
-nothing. The global 30 msg/s queue is not such a wait: it drains in order, quickly. ChatMigrated
-and unreachable chats (Forbidden, "chat not found") are reported to `ChatEvents`, so
-command replies and the dispatcher treat them alike.
+nothing. The global 30 msg/s queue is not such a wait: it drains in order, quickly.
 
 The pacing state is in-process on purpose: it models this bot token's budget, which a
 second replica would have to share anyway; everything durable lives in the DB.
@@ -507,7 +507,7 @@ class Sender:
     def _dropped(self, chat_id: int, messages: int) -> None:
         self.stats.replies_dropped += messages
         logger.info(
-            "reply to chat %s dropped: its Telegram budget is used for the next %.0f s",
+            "reply to chat %s dropped: it would wait over %.0f s for the chat's budget",
             chat_id,
             self.reply_max_wait or 0,
         )
