@@ -46,6 +46,14 @@ class TelegramSettings(_Section):
     max_send_attempts: int = Field(default=5, ge=1)
     subscriptions_per_chat: int = Field(default=200, ge=1)
     commands_per_minute: int = Field(default=20, ge=1)
+    # Commands per minute one group accepts from all its members together; beyond it the
+    # group gets one polite note a minute. Below group_messages_per_minute, so answers,
+    # the note and alerts fit Telegram's 20 messages/min per group.
+    group_commands_per_minute: int = Field(default=10, ge=1)
+    # An answer that cannot leave within this many seconds (its chat's Telegram budget
+    # is used up, or Telegram asked to pause) is dropped instead of holding one of the
+    # bot's concurrent update slots. 0: wait as long as it takes.
+    reply_max_wait_seconds: float = Field(default=5.0, ge=0)
     max_argument_length: int = Field(default=64, ge=8)
     poll_timeout_seconds: int = Field(default=30, ge=0)
 

@@ -1,4 +1,19 @@
-"""Engine set-up (SQLite pragmas, PostgreSQL via asyncpg) and migrate-on-start."""
+"""Engine set-up (SQLite pragmas, PostgreSQL via asyncpg) and migrate-on-start.
+
+Transactions: an explicit `session.begin()` on a session from `session_factory` declares
+a write transaction; reads use the session's autobegin (`async with sessions() as s:`
+with no `begin()`). On SQLite the two start differently:
+
+- a write transaction starts with `BEGIN IMMEDIATE`, taking the single write lock up
+  front and waiting for it up to `busy_timeout`. A deferred transaction that reads
+  first and writes later fails at once with SQLITE_BUSY_SNAPSHOT ("database is
+  locked") when another connection committed in between, and `busy_timeout` cannot
+  help it (docs/operations.md, "SQLite write locking");
+- a read starts with a deferred `BEGIN`, so readers (/top) never queue behind a
+  writer such as the cycle's transaction (WAL lets them read the last commit).
+
+PostgreSQL ignores the distinction: its writers wait on row locks, not on one lock.
+"""
 
 from __future__ import annotations
 
@@ -17,12 +32,16 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session, SessionTransaction
 
 from bot.config import DatabaseSettings
 
 logger = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent.parent / "migrations"
+# Execution option on a connection whose transaction will write; the SQLite `begin`
+# listener turns it into BEGIN IMMEDIATE. Other dialects never look at it.
+WRITE_OPTION = "pressurebot_write"
 
 
 class DatabaseError(Exception):
@@ -72,11 +91,31 @@ def _install_sqlite_pragmas(engine: AsyncEngine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN")
+        if conn.get_execution_options().get(WRITE_OPTION):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+
+class WriteIntentSession(Session):
+    """A session whose explicit `begin()` is a write transaction (see the module
+    docstring): it checks out its connection at once, marked with WRITE_OPTION, so the
+    transaction starts with the write lock on SQLite. One place for every write site
+    (`async with sessions() as s, s.begin():`), including ones added later."""
+
+    def begin(self, nested: bool = False) -> SessionTransaction:
+        trans = super().begin(nested=nested)
+        if not nested:
+            try:
+                self.connection(execution_options={WRITE_OPTION: True})
+            except BaseException:
+                trans.rollback()
+                raise
+        return trans
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+    return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=WriteIntentSession)
 
 
 def alembic_config() -> Config:

@@ -139,6 +139,7 @@ def build_application(
         sender=sender,
         chats=chats,
         limiter=CommandLimiter(tg.commands_per_minute),
+        chat_limiter=CommandLimiter(tg.group_commands_per_minute, notice_interval=60.0),
         market=MarketCache(sessions, settings.exchange.name),
     )
     app.bot_data["auth_watch"] = watch

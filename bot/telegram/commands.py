@@ -44,7 +44,8 @@ FILTER_WORDS = {
 
 
 async def gatekeeper(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Group -1: per-user rate limit and argument caps for every command and button."""
+    """Group -1: per-user and per-group rate limits and argument caps for every command
+    and button."""
     deps = get_deps(context)
     user = update.effective_user
     message = update.message
@@ -63,6 +64,18 @@ async def gatekeeper(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         elif verdict is Verdict.DENY_NOTIFY:
             await reply(update, context, render.rate_limited(per_minute))
         raise ApplicationHandlerStop
+    chat = update.effective_chat
+    if chat is not None and chat.type != "private":
+        verdict = deps.chat_limiter.check(chat.id)
+        if verdict is not Verdict.ALLOW:
+            per_minute = deps.settings.telegram.group_commands_per_minute
+            if update.callback_query is not None:
+                await deps.sender.answer_callback(
+                    update.callback_query.id, render.group_rate_limited(per_minute)
+                )
+            elif verdict is Verdict.DENY_NOTIFY:
+                await reply(update, context, render.group_rate_limited(per_minute))
+            raise ApplicationHandlerStop
     if is_command and message is not None and message.text is not None:
         limit = deps.settings.telegram.max_argument_length
         args = message.text.split()[1:]

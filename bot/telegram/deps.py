@@ -35,6 +35,8 @@ class Deps:
     chats: ChatStore
     limiter: CommandLimiter
     market: MarketCache
+    # Per group: all its members' commands together (auth.py).
+    chat_limiter: CommandLimiter
     charts: ChartCache = field(default_factory=ChartCache)
     clock: Callable[[], float] = time.time
     chart_hours: int = 48

@@ -284,6 +284,14 @@ def rate_limited(per_minute: int) -> str:
     return f"You're sending commands quickly (limit {per_minute}/min). Try again in a minute."
 
 
+def group_rate_limited(per_minute: int) -> str:
+    return (
+        f"This group is sending commands faster than I can answer here (limit "
+        f"{per_minute}/min for the whole group). I'll skip the extra ones; try again in "
+        "a minute, or ask me in a private chat."
+    )
+
+
 def internal_error() -> str:
     return "Sorry, something went wrong on my side. Please try again in a moment."
 

@@ -15,6 +15,11 @@ pauses everything for as long as Telegram says, then the call is retried. ChatMi
 and unreachable chats (Forbidden, "chat not found") are reported to `ChatEvents`, so
 command replies and the dispatcher treat them alike.
 
+A reply runs inside one of PTB's concurrent update slots, so it must not wait long: when
+its chat's budget (or a flood pause) would hold it more than `reply_max_wait` seconds,
+it is dropped at once (logged, counted in `stats.replies_dropped`) and the send returns
+nothing. The global 30 msg/s queue is not such a wait: it drains in order, quickly.
+
 The pacing state is in-process on purpose: it models this bot token's budget, which a
 second replica would have to share anyway; everything durable lives in the DB.
 """
@@ -50,6 +55,10 @@ NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 class SendAborted(Exception):
     """The caller's abort event was set while the send waited for its slot: the message
     was never handed to Telegram, so it is safe to send again later."""
+
+
+class _ReplyTooLate(SendAborted):
+    """A reply would wait past its deadline for its chat's budget: dropped, not sent."""
 
 
 async def _sleep(seconds: float, abort: asyncio.Event | None) -> None:
@@ -193,6 +202,10 @@ class FloodControl:
         )
         return wait if wait > _EPS else 0.0
 
+    def paused_for(self, now: float) -> float:
+        """How much longer a RetryAfter pauses every send."""
+        return max(0.0, self._paused_until - now)
+
     def wait_chat(self, chat_id: int, now: float) -> float:
         wait = self._chat_paused.get(chat_id, 0.0) - now
         if chat_id > 0:
@@ -256,6 +269,7 @@ class SenderStats:
     retry_after_seconds: float = 0.0
     migrated: int = 0
     unreachable: int = 0
+    replies_dropped: int = 0
 
 
 # ---------------------------------------------------------------- the sender
@@ -273,6 +287,7 @@ class Sender:
         private_burst: int = 3,
         margin: float = 0.01,
         max_flood_waits: int = 5,
+        reply_max_wait: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.bot = bot
@@ -285,6 +300,9 @@ class Sender:
             margin=margin,
         )
         self.max_flood_waits = max_flood_waits
+        # How long a reply may wait for its chat's budget; None or 0: as long as it takes.
+        max_wait = settings.reply_max_wait_seconds if reply_max_wait is None else reply_max_wait
+        self.reply_max_wait: float | None = max_wait or None
         self.stats = SenderStats()
         # Called with each successful Bot API call's latency (seconds): the metrics hook.
         self.on_sent: Callable[[float], None] | None = None
@@ -294,10 +312,17 @@ class Sender:
     # -------------------------------------------------- pacing
 
     async def _acquire(
-        self, chat_id: int, priority: Priority, abort: asyncio.Event | None = None
+        self,
+        chat_id: int,
+        priority: Priority,
+        abort: asyncio.Event | None = None,
+        deadline: float | None = None,
     ) -> Slot:
         while True:
-            wait = self.flood.wait_chat(chat_id, self._clock())
+            now = self._clock()
+            wait = self.flood.wait_chat(chat_id, now)
+            if deadline is not None and now + max(wait, self.flood.paused_for(now)) > deadline:
+                raise _ReplyTooLate
             if wait > 0:
                 await _sleep(wait, abort)
                 continue
@@ -307,6 +332,8 @@ class Sender:
                     if abort is not None and abort.is_set():
                         raise SendAborted
                     now = self._clock()
+                    if deadline is not None and now + self.flood.paused_for(now) > deadline:
+                        raise _ReplyTooLate
                     wait = self.flood.wait_global(now)
                     if wait > 0:
                         await _sleep(wait, abort)
@@ -324,11 +351,15 @@ class Sender:
         call: Callable[[int], Awaitable[T]],
         abort: asyncio.Event | None = None,
     ) -> T:
-        """Pace, call, honour RetryAfter, follow a migration once, report unreachable."""
+        """Pace, call, honour RetryAfter, follow a migration once, report unreachable.
+        A reply that would wait past `reply_max_wait` raises _ReplyTooLate."""
         migrated = False
         flood_waits = 0
+        deadline = None
+        if priority is Priority.REPLY and self.reply_max_wait is not None:
+            deadline = self._clock() + self.reply_max_wait
         while True:
-            slot = await self._acquire(chat_id, priority, abort)
+            slot = await self._acquire(chat_id, priority, abort, deadline)
             try:
                 started = self._clock()
                 result = await call(chat_id)
@@ -395,7 +426,11 @@ class Sender:
                     link_preview_options=NO_PREVIEW,
                 )
 
-            message = await self._paced(chat_id, priority, call, abort)
+            try:
+                message = await self._paced(chat_id, priority, call, abort)
+            except _ReplyTooLate:
+                self._dropped(chat_id, len(parts) - i)
+                return sent
             chat_id = message.chat_id  # a migration moves the rest too
             sent.append(message)
         return sent
@@ -410,7 +445,8 @@ class Sender:
         priority: Priority = Priority.REPLY,
         reply_to: int | None = None,
         filename: str = "chart.png",
-    ) -> Message:
+    ) -> Message | None:
+        """None when a reply was dropped because it could not go out in time."""
         if caption is not None and not fits_caption(caption):
             raise ValueError("caption longer than 1024 characters")
         params = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
@@ -425,7 +461,11 @@ class Sender:
                 reply_parameters=params,
             )
 
-        return await self._paced(chat_id, priority, call)
+        try:
+            return await self._paced(chat_id, priority, call)
+        except _ReplyTooLate:
+            self._dropped(chat_id, 1)
+            return None
 
     async def edit_text(
         self, chat_id: int, message_id: int, text: str, *, reply_markup: Any = None
@@ -457,10 +497,20 @@ class Sender:
     async def _edit(self, chat_id: int, call: Callable[[int], Awaitable[Any]]) -> None:
         try:
             await self._paced(chat_id, Priority.REPLY, call)
+        except _ReplyTooLate:
+            self._dropped(chat_id, 1)
         except BadRequest as exc:
             if "not modified" in str(exc).lower():
                 return  # the same content again (a double tap): nothing to do
             raise
+
+    def _dropped(self, chat_id: int, messages: int) -> None:
+        self.stats.replies_dropped += messages
+        logger.info(
+            "reply to chat %s dropped: it would wait over %.0f s for the chat's budget",
+            chat_id,
+            self.reply_max_wait or 0,
+        )
 
     # -------------------------------------------------- calls that are not messages
 

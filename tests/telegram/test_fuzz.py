@@ -827,6 +827,7 @@ async def harness(
                 "base_url": fake.base_url,
                 "admin_ids": [ADMIN_ID],
                 "commands_per_minute": 1_000_000,
+                "group_commands_per_minute": 1_000_000,
                 "max_messages_per_second": 10_000,
                 "private_chat_interval_seconds": 0,
                 "group_messages_per_minute": 1_000_000,
