@@ -220,8 +220,9 @@ async def test_history_502_storm_trips_the_breaker_instead_of_burning_the_budget
     fake.populate(300, seed=5, history_hours=25)
     fake.fault(OPEN_INTEREST_HIST, "5xx", times=None, status=502)
     concurrency = rig.settings.exchange.concurrency
+    service = await rig.scorer(alerts=False)
     with caplog.at_level(logging.WARNING, logger="bot.scorer"):
-        result = await (await rig.scorer(alerts=False)).run_cycle()
+        result = await service.run_cycle()
     sent = fake.calls[OPEN_INTEREST_HIST]
     # At most one wave of concurrent requests: the breaker stops the rest.
     assert HISTORY_BREAKER_FAILURES <= sent <= concurrency + HISTORY_BREAKER_FAILURES
@@ -230,6 +231,15 @@ async def test_history_502_storm_trips_the_breaker_instead_of_burning_the_budget
     [line] = [r.getMessage() for r in caplog.records if "keep their alert state" in r.message]
     assert f"openInterestHist: HTTP 502 ×{sent}; backfill paused until" in line
     assert "300 symbol(s) keep their alert state" in line
+
+    # The service's next cycle, within the pause: nothing sent, still held, still said.
+    caplog.clear()
+    rig.clock.now += 30
+    with caplog.at_level(logging.WARNING, logger="bot.scorer"):
+        again = await service.run_cycle()
+    assert fake.calls[OPEN_INTEREST_HIST] == sent and len(again.held) == 300
+    [line] = [r.getMessage() for r in caplog.records if "keep their alert state" in r.message]
+    assert line.startswith("openInterestHist: backfill paused until")
 
     # A `pressurebot scan` next to the service has its own client: one wave more at most.
     await (await rig.scorer(alerts=False)).run_cycle()

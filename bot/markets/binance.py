@@ -101,18 +101,17 @@ class BinanceAdapter:
     def history_trouble(self) -> str | None:
         """E.g. "openInterestHist: HTTP 502 ×17; backfill paused until 21:45:10 UTC"."""
         failures = self._client.history_failures()
-        if not failures:
-            return None
-        causes = ", ".join(
-            f"{cause} ×{n}" for cause, n in sorted(failures.items(), key=lambda kv: -kv[1])
-        )
         until = self._client.history_paused_until()
-        paused = (
-            f"; backfill paused until {time.strftime('%H:%M:%S UTC', time.gmtime(until))}"
-            if until is not None
-            else ""
-        )
-        return f"openInterestHist: {causes}{paused}"
+        parts = []
+        if failures:
+            ranked = sorted(failures.items(), key=lambda kv: -kv[1])
+            parts.append(", ".join(f"{cause} ×{n}" for cause, n in ranked))
+        if until is not None:
+            # Also when the breaker tripped in an earlier cycle and nothing was sent now.
+            parts.append(
+                f"backfill paused until {time.strftime('%H:%M:%S UTC', time.gmtime(until))}"
+            )
+        return "openInterestHist: " + "; ".join(parts) if parts else None
 
     # Universe.
 
