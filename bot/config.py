@@ -21,7 +21,7 @@ from pydantic_settings import (
     SettingsError,
 )
 
-from bot.scoring import ScoringParams
+from bot.scoring import ScoringParams, scoring_param_problem
 
 BAND_NAMES = ("neutral", "lean", "stretched", "stressed")
 BandName = Literal["neutral", "lean", "stretched", "stressed"]
@@ -29,6 +29,15 @@ BandName = Literal["neutral", "lean", "stretched", "stressed"]
 
 class ConfigError(Exception):
     """Raised with a one-line, user-readable message naming the bad key."""
+
+
+class _KeyError(ValueError):
+    """A cross-field check that names the key at fault, below the field it ran on."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+        self.message = message
 
 
 class _Section(BaseModel):
@@ -116,6 +125,9 @@ class ScorerSettings(_Section):
     oi_sample_retention_hours: int = Field(default=48, ge=25)
     snapshot_retention_days: int = Field(default=30, ge=1)
     backfill: bool = True
+    # A cycle stops fetching at this share of interval_seconds; symbols not fetched by
+    # then count as failed for that cycle, so one hanging request cannot hold it.
+    cycle_deadline_share: float = Field(default=0.8, gt=0, le=1)
 
 
 class AlertSettings(_Section):
@@ -163,6 +175,15 @@ class Settings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     scorer: ScorerSettings = ScorerSettings()
     scoring: ScoringParams = ScoringParams()
+
+    @field_validator("scoring")
+    @classmethod
+    def _check_scoring(cls, v: ScoringParams) -> ScoringParams:
+        problem = scoring_param_problem(v)
+        if problem is not None:
+            raise _KeyError(*problem)
+        return v
+
     alerts: AlertSettings = AlertSettings()
     http: HttpSettings = HttpSettings()
     logging: LoggingSettings = LoggingSettings()
@@ -283,6 +304,10 @@ def _describe(exc: ValidationError) -> str:
     err = exc.errors()[0]
     key = ".".join(str(p) for p in err["loc"]) or "config"
     msg = err["msg"]
+    cause = err.get("ctx", {}).get("error")
+    if isinstance(cause, _KeyError):
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        return f"invalid config: {key}.{cause.key}: {cause.message}{more}"
     if err["type"] == "extra_forbidden":
         msg = "unknown key"
     msg = msg.removeprefix("Value error, ")

@@ -36,6 +36,10 @@ class CycleResult:
     scores: list[SymbolScore] = field(default_factory=list)
     # symbol -> short reason ("open interest: Invalid symbol.", "no premium index", ...)
     failed: dict[str, str] = field(default_factory=dict)
+    # Scored, but an OI window that could exist is unknown because its history could
+    # not be fetched this cycle (symbol -> reason). Their score may read low for want of
+    # data, so their alert state is held, as for a failed symbol (docs/scoring.md).
+    held: dict[str, str] = field(default_factory=dict)
     weight_used: int = 0
     history_calls: int = 0
     alerts_emitted: int = 0
@@ -47,6 +51,11 @@ class CycleResult:
     @property
     def fetched_share(self) -> float:
         return self.symbols_fetched / self.symbols_attempted if self.symbols_attempted else 0.0
+
+    @property
+    def hold_alert_state(self) -> frozenset[str]:
+        """Symbols whose alert state must not move this cycle: failed or held."""
+        return frozenset(self.failed) | frozenset(self.held)
 
     @property
     def status(self) -> str:

@@ -1,8 +1,11 @@
 """The scoring cycle: fetch, compute OI deltas, score, persist one cycle atomically.
 
-Fetching is cancellable at any point (nothing is written until the end). The write is
-one short transaction holding the cycle, its snapshots, the new OI samples and, through
-the hook, its alert events and deliveries.
+Fetching is cancellable at any point (nothing is written until the end), and ends at the
+cycle deadline (`cycle_deadline_share` of the interval): what has not answered by then
+counts as failed for this cycle. The write is one short transaction holding the cycle,
+its snapshots, the new OI samples and, through the hook, its alert events and
+deliveries. What the scorer remembers between cycles (which backfills are done) changes
+only after that transaction commits.
 """
 
 from __future__ import annotations
@@ -10,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -21,11 +25,13 @@ from bot.cycle import CycleHook, CycleResult, SymbolScore
 from bot.markets.base import (
     ExchangeAdapter,
     ExchangeError,
+    ExchangeUnavailable,
     HistoryBudgetExhausted,
     Instrument,
     OiPoint,
     OpenInterest,
     PremiumIndex,
+    SymbolUnavailable,
 )
 from bot.scoring import InvalidInput, ScoreInputs, basis_pct, compute_score, pct_change
 from bot.storage import repo
@@ -33,9 +39,13 @@ from bot.storage.models import Cycle, OiSample, ScoreSnapshot
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 DEFAULT_FUNDING_INTERVAL_HOURS = 8
-# After a backfill attempt, wait this long before asking for the same symbol again:
-# a gap in the exchange's own history will not heal within minutes.
+# After a backfill the exchange answered (points stored, or "no such symbol"), wait this
+# long before asking for the same symbol again: a gap in the exchange's own history will
+# not heal within minutes. A backfill that failed (outage, budget, deadline) is retried
+# next cycle; the HTTP client's breaker and budget bound what that costs.
 BACKFILL_RETRY_MS = 30 * 60_000
 PRUNE_EVERY_MS = 10 * 60_000
 PRUNE_SLICE_MS = 3_600_000
@@ -48,6 +58,14 @@ class _Fetched:
     intervals: dict[str, int]
     oi: dict[str, OpenInterest]
     failed: dict[str, str]
+
+
+@dataclass(slots=True)
+class _Anchors:
+    samples: dict[str, list[tuple[int, float]]]  # stored + backfilled, per symbol
+    points: dict[str, list[OiPoint]] = field(default_factory=dict)  # backfilled, to store
+    backfilled: list[str] = field(default_factory=list)  # mark as tried once stored
+    held: dict[str, str] = field(default_factory=dict)  # symbol -> why its history is missing
 
 
 class Scorer:
@@ -71,12 +89,19 @@ class Scorer:
         # short) instead of cancelling, so shutdown never races a commit.
         self.writing = False
 
+    @property
+    def deadline_seconds(self) -> float:
+        s = self._settings.scorer
+        return s.interval_seconds * s.cycle_deadline_share
+
     async def run_cycle(self) -> CycleResult:
         """One cycle. Raises ExchangeError when the exchange cannot be used at all."""
         started_ms = int(self._clock() * 1000)
+        # Monotonic: the wall clock may be a test's frozen one, or jump.
+        deadline = asyncio.get_running_loop().time() + self.deadline_seconds
         self._adapter.reset_counters()
-        fetched = await self._fetch(started_ms)
-        samples, hist_points = await self._anchors(fetched, started_ms)
+        fetched = await self._fetch(deadline)
+        anchors = await self._anchors(fetched, started_ms, deadline)
         result = CycleResult(
             cycle_id=0,
             exchange=self._adapter.name,
@@ -85,23 +110,55 @@ class Scorer:
             symbols_attempted=len(fetched.instruments),
             failed=fetched.failed,
         )
-        tolerance = self._settings.scorer.window_tolerance_seconds * 1000
-        wins = oi_windows.windows(started_ms, tolerance)
+        wins = self._windows(started_ms)
         for symbol in sorted(fetched.oi):
-            scored = self._score_symbol(symbol, fetched, samples.get(symbol, []), wins)
+            scored = self._score_symbol(symbol, fetched, anchors.samples.get(symbol, []), wins)
             if isinstance(scored, str):
                 result.failed[symbol] = scored
             else:
                 result.scores.append(scored)
+                if symbol in anchors.held:
+                    result.held[symbol] = anchors.held[symbol]
         result.weight_used = self._adapter.weight_used()
         result.history_calls = self._adapter.history_calls()
         result.finished_ms = int(self._clock() * 1000)
         self.writing = True
         try:
-            await self._persist(result, fetched, hist_points)
+            await self._persist(result, fetched, anchors.points, anchors.backfilled)
         finally:
             self.writing = False
         return result
+
+    def _windows(self, now_ms: int) -> list[oi_windows.Window]:
+        s = self._settings.scorer
+        return oi_windows.windows(
+            now_ms,
+            s.window_tolerance_seconds * 1000,
+            interval_ms=int(s.interval_seconds * 1000),
+        )
+
+    async def _until(
+        self, calls: dict[str, Awaitable[T]], deadline: float
+    ) -> tuple[dict[str, T | BaseException], list[str]]:
+        """Run `calls` concurrently until the deadline: (results or errors, keys cut off)."""
+        if not calls:
+            return {}, []
+        tasks = {asyncio.ensure_future(c): key for key, c in calls.items()}
+        loop = asyncio.get_running_loop()
+        done: set[asyncio.Future[T]] = set()
+        try:
+            done, _ = await asyncio.wait(tasks, timeout=max(0.0, deadline - loop.time()))
+        finally:
+            late = [t for t in tasks if t not in done]
+            for t in late:
+                t.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        results: dict[str, T | BaseException] = {}
+        for task in done:
+            exc = task.exception()
+            results[tasks[task]] = exc if exc is not None else task.result()
+        cut = [tasks[t] for t in tasks if t not in done]
+        return {k: results[k] for k in calls if k in results}, cut
 
     async def record_failure(self, error: str) -> None:
         """Keep a trace of a cycle that could not run, for /status and the metrics."""
@@ -124,10 +181,17 @@ class Scorer:
 
     # ------------------------------------------------------------ fetch
 
-    async def _fetch(self, now_ms: int) -> _Fetched:
-        universe = await self._adapter.universe()
-        premium = await self._adapter.premium_index()
-        intervals = await self._adapter.funding_intervals()
+    async def _fetch(self, deadline: float) -> _Fetched:
+        try:
+            async with asyncio.timeout_at(deadline):
+                universe = await self._adapter.universe()
+                premium = await self._adapter.premium_index()
+                intervals = await self._adapter.funding_intervals()
+        except TimeoutError:
+            raise ExchangeUnavailable(
+                f"cycle deadline ({self.deadline_seconds:g}s) passed before the market-wide "
+                "data (exchangeInfo, premiumIndex, fundingInfo) arrived"
+            ) from None
         instruments = {i.symbol: i for i in universe}
         failed: dict[str, str] = {}
         wanted = []
@@ -136,17 +200,21 @@ class Scorer:
                 wanted.append(symbol)
             else:
                 failed[symbol] = "no usable premium index row"
-        results = await asyncio.gather(
-            *(self._adapter.open_interest(s) for s in wanted), return_exceptions=True
+        results, late = await self._until(
+            {s: self._adapter.open_interest(s) for s in wanted}, deadline
         )
         oi: dict[str, OpenInterest] = {}
-        for symbol, res in zip(wanted, results, strict=True):
+        for symbol, res in results.items():
             if isinstance(res, OpenInterest):
                 oi[symbol] = res
             elif isinstance(res, Exception):
                 failed[symbol] = f"open interest: {res}"
             else:  # CancelledError and friends must not be swallowed
                 raise res
+        for symbol in late:
+            failed[symbol] = (
+                f"open interest: no answer by the cycle deadline ({self.deadline_seconds:g}s)"
+            )
         if failed:
             logger.warning(
                 "cycle: %d of %d symbols failed (e.g. %s)",
@@ -156,19 +224,16 @@ class Scorer:
             )
         return _Fetched(instruments, premium, intervals, oi, failed)
 
-    async def _anchors(
-        self, fetched: _Fetched, now_ms: int
-    ) -> tuple[dict[str, list[tuple[int, float]]], dict[str, list[OiPoint]]]:
-        tolerance = self._settings.scorer.window_tolerance_seconds * 1000
-        wins = oi_windows.windows(now_ms, tolerance)
+    async def _anchors(self, fetched: _Fetched, now_ms: int, deadline: float) -> _Anchors:
+        wins = self._windows(now_ms)
         async with self._sessions() as session:
             samples = await repo.oi_samples_between(
-                session, self._adapter.name, [(w.earliest_ms, w.target_ms) for w in wins]
+                session, self._adapter.name, [(w.earliest_ms, w.latest_ms) for w in wins]
             )
-        hist: dict[str, list[OiPoint]] = {}
+        out = _Anchors(samples)
         if not self._settings.scorer.backfill:
-            return samples, hist
-        todo: list[tuple[str, int]] = []
+            return out
+        todo: dict[str, int] = {}
         for symbol in fetched.oi:
             onboard = fetched.instruments[symbol].onboard_ms
             missing = [
@@ -179,34 +244,49 @@ class Scorer:
             ]
             tried = self._backfill_tried.get(symbol)
             if missing and (tried is None or now_ms - tried >= BACKFILL_RETRY_MS):
-                todo.append((symbol, min(w.earliest_ms for w in missing)))
+                todo[symbol] = min(w.earliest_ms for w in missing)
         if not todo:
-            return samples, hist
-        results = await asyncio.gather(
-            *(
-                self._adapter.open_interest_history(s, start_ms=start, end_ms=now_ms)
-                for s, start in todo
-            ),
-            return_exceptions=True,
+            return out
+        results, late = await self._until(
+            {
+                s: self._adapter.open_interest_history(s, start_ms=start, end_ms=now_ms)
+                for s, start in todo.items()
+            },
+            deadline,
         )
         budget_hit = 0
-        for (symbol, _), res in zip(todo, results, strict=True):
-            if isinstance(res, HistoryBudgetExhausted):
-                budget_hit += 1  # not tried: ask again next cycle
-                continue
-            self._backfill_tried[symbol] = now_ms
+        for symbol, res in results.items():
             if isinstance(res, list):
-                hist[symbol] = res
+                out.points[symbol] = res
                 merged = samples.setdefault(symbol, [])
                 merged.extend((p.time_ms, p.contracts) for p in res)
                 merged.sort()
+                out.backfilled.append(symbol)
+            elif isinstance(res, SymbolUnavailable):
+                # The exchange's own answer for this symbol: as good as an empty history.
+                logger.info("backfill %s: %s", symbol, res)
+                out.backfilled.append(symbol)
             elif isinstance(res, ExchangeError):
-                logger.info("backfill %s failed: %s", symbol, res)
-            elif isinstance(res, BaseException):
+                # An outage, the budget or the breaker: the window could exist but is
+                # unknown this cycle, so the symbol's alert state is held.
+                budget_hit += isinstance(res, HistoryBudgetExhausted)
+                out.held[symbol] = f"OI history unavailable: {res}"
+            else:  # a bug, or CancelledError and friends: never swallowed
                 raise res
-        if budget_hit:
-            logger.warning("history budget reached: %d symbols wait for next cycle", budget_hit)
-        return samples, hist
+        for symbol in late:
+            out.held[symbol] = "OI history not fetched by the cycle deadline"
+        if out.held:
+            causes = [self._adapter.history_trouble()]
+            if budget_hit:
+                causes.append(f"history budget spent for {budget_hit} symbol(s)")
+            if late:
+                causes.append(f"cycle deadline reached for {len(late)} symbol(s)")
+            logger.warning(
+                "%s; %d symbol(s) keep their alert state (OI windows unknown)",
+                "; ".join(c for c in causes if c) or "backfill failed",
+                len(out.held),
+            )
+        return out
 
     # ------------------------------------------------------------ score
 
@@ -255,7 +335,11 @@ class Scorer:
     # ------------------------------------------------------------ persist
 
     async def _persist(
-        self, result: CycleResult, fetched: _Fetched, hist: dict[str, list[OiPoint]]
+        self,
+        result: CycleResult,
+        fetched: _Fetched,
+        hist: dict[str, list[OiPoint]],
+        backfilled: Sequence[str] = (),
     ) -> None:
         exchange = result.exchange
         async with self._sessions() as session, session.begin():
@@ -274,7 +358,7 @@ class Scorer:
                 symbols_failed=len(result.failed),
                 weight_used=result.weight_used,
                 history_calls=result.history_calls,
-                errors=_summarise_errors(result.failed),
+                errors=_summarise_errors(result.failed, result.held),
             )
             session.add(cycle)
             await session.flush()
@@ -285,6 +369,10 @@ class Scorer:
                 result.alerts_emitted = await self._on_cycle(session, result)
                 cycle.alerts_emitted = result.alerts_emitted
         self._synced_universe = frozenset(fetched.instruments)
+        # Only now are the backfilled points stored: after a rolled-back write the next
+        # cycle must ask again, not wait BACKFILL_RETRY_MS with no windows.
+        for symbol in backfilled:
+            self._backfill_tried[symbol] = result.started_ms
         if result.started_ms - self._last_prune_ms >= PRUNE_EVERY_MS:
             await self._prune(result.started_ms)
 
@@ -386,10 +474,12 @@ def _sample_rows(
     return rows
 
 
-def _summarise_errors(failed: dict[str, str], limit: int = 20) -> str | None:
-    if not failed:
-        return None
+def _summarise_errors(
+    failed: dict[str, str], held: dict[str, str] | None = None, limit: int = 20
+) -> str | None:
     lines = [f"{s}: {r}" for s, r in sorted(failed.items())[:limit]]
     if len(failed) > limit:
         lines.append(f"... and {len(failed) - limit} more")
-    return "\n".join(lines)
+    if held:
+        lines.append(f"{len(held)} symbol(s) held: OI history unavailable, windows unknown")
+    return "\n".join(lines) or None

@@ -6,6 +6,7 @@ See docs/scoring.md for the model explained to a trader. Every constant is a fie
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from enum import StrEnum
@@ -83,6 +84,76 @@ class ScoringParams:
 
 
 DEFAULT_PARAMS = ScoringParams()
+
+# Divisors in the formula: zero or negative would crash or invert a term.
+_POSITIVE = (
+    "oi_1h_scale",
+    "oi_4h_scale",
+    "oi_24h_scale",
+    "funding_scale",
+    "basis_scale",
+    "bias_funding_unit",
+    "bias_basis_unit",
+)
+# Shares of a whole: each keeps its component within 0..1.
+_SHARES = (
+    "oi_1h_weight",
+    "oi_4h_weight",
+    "oi_24h_weight",
+    "oi_weight",
+    "funding_weight",
+    "bias_funding_weight",
+    "bias_threshold",
+)
+_NON_NEGATIVE = ("squeeze_funding_premium", "squeeze_basis")
+
+
+def scoring_param_problem(p: ScoringParams) -> tuple[str, str] | None:
+    """The first key that would make the model crash or lie, and why; None if all is well.
+
+    Scales are divisors (> 0), weights are shares (0..1, the three OI weights summing to
+    at most 1 so oi_build stays within 0..1), and the bands are strictly ordered within
+    1..100 so every band can be reached.
+    """
+    for name, value in vars(p).items():
+        if isinstance(value, float) and not math.isfinite(value):
+            return name, f"must be a finite number (got {value!r})"
+    for name in _POSITIVE:
+        value = getattr(p, name)
+        if not value > 0:
+            return name, f"must be greater than 0 (got {value!r})"
+    for name in _SHARES:
+        value = getattr(p, name)
+        if not 0 <= value <= 1:
+            return name, f"must be between 0 and 1 (got {value!r})"
+    oi_sum = p.oi_1h_weight + p.oi_4h_weight + p.oi_24h_weight
+    if oi_sum > 1 + 1e-9:
+        weights = ("oi_1h_weight", "oi_4h_weight", "oi_24h_weight")
+        changed = [w for w in weights if getattr(p, w) != getattr(DEFAULT_PARAMS, w)]
+        return (
+            (changed or ["oi_24h_weight"])[0],
+            f"oi_1h_weight + oi_4h_weight + oi_24h_weight must be at most 1 (got {oi_sum:g})",
+        )
+    for name in _NON_NEGATIVE:
+        value = getattr(p, name)
+        if value < 0:
+            return name, f"must be at least 0 (got {value!r})"
+    bands = ("lean_from", "stretched_from", "stressed_from")
+    order = "bands must rise strictly within 1..100: " + " < ".join(
+        f"{b} = {getattr(p, b)}" for b in bands
+    )
+    if p.lean_from < 1:
+        return "lean_from", order
+    if p.stressed_from > 100:
+        return "stressed_from", order
+    for low, high in itertools.pairwise(bands):
+        if not getattr(p, low) < getattr(p, high):
+            # Blame the one the user changed, if only one of the pair differs from default.
+            changed = [b for b in (low, high) if getattr(p, b) != getattr(DEFAULT_PARAMS, b)]
+            return (changed[0] if len(changed) == 1 else low), order
+    if not 0 <= p.crowded_score <= 100:
+        return "crowded_score", f"must be between 0 and 100 (got {p.crowded_score})"
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.alerts.service import AlertEngine
@@ -249,10 +249,10 @@ async def scorer_loop(
                 logger.error("%s", message)
             if metrics is not None:
                 metrics.observe_failed_cycle()
-        except Exception:
+        except Exception as exc:
             delay = min(backoff, interval)
             backoff = min(backoff * 2, 300.0)
-            logger.exception("cycle failed; retrying in %.0fs", delay)
+            _log_cycle_failure(exc, delay)
         else:
             if health is not None:
                 health.clear("database", "database writes work again")
@@ -275,6 +275,33 @@ async def scorer_loop(
                 metrics.observe_cycle(result)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=delay)
+
+
+def _log_cycle_failure(exc: Exception, delay: float) -> None:
+    """One WARNING line naming the cause; a traceback only for what must be a bug.
+
+    A database that is locked, read-only or unreachable, or a disk error, is an
+    operational fault: the cause is the news, the traceback (at DEBUG) is not.
+    """
+    if isinstance(exc, SQLAlchemyError | OSError):
+        logger.warning("cycle failed (%s); retrying in %.0fs", _cause(exc), delay)
+        logger.debug("cycle failure", exc_info=exc)
+        return
+    logger.error(
+        "cycle failed (unexpected %s, a bug); retrying in %.0fs",
+        _cause(exc),
+        delay,
+        exc_info=exc,
+    )
+
+
+def _cause(exc: BaseException) -> str:
+    """'database: OperationalError: database is locked', without SQLAlchemy's SQL dump."""
+    orig = getattr(exc, "orig", None)
+    inner = orig if isinstance(orig, BaseException) else exc
+    first = str(inner).strip().splitlines()[0] if str(inner).strip() else ""
+    text = f"{type(inner).__name__}: {first}" if first else type(inner).__name__
+    return f"database: {text}" if isinstance(exc, SQLAlchemyError) else text
 
 
 def _stop_on_signals() -> asyncio.Event:

@@ -93,7 +93,7 @@ class AlertEngine:
             cycle_id=cycle.cycle_id,
             now_ms=now_ms,
             rules=self.rules,
-            skip=cycle.failed,
+            skip=cycle.hold_alert_state,
         )
         await alert_repo.save_states(session, exchange, outcome.states, stored)
         created = await alert_repo.insert_events(

@@ -67,6 +67,15 @@ class HistoryBudgetExhausted(ExchangeError):
     """
 
 
+class HistoryPaused(ExchangeUnavailable):
+    """The OI-history endpoint kept failing; its circuit breaker sends nothing until
+    `until_s` (epoch seconds). The affected windows stay unknown this cycle."""
+
+    def __init__(self, message: str, until_s: float) -> None:
+        super().__init__(message)
+        self.until_s = until_s
+
+
 class ExchangeAdapter(Protocol):
     """What the scorer needs from an exchange. Binance is the first implementation."""
 
@@ -93,5 +102,9 @@ class ExchangeAdapter(Protocol):
         ...
 
     def history_calls(self) -> int: ...
+
+    def history_trouble(self) -> str | None:
+        """One line on OI-history failures since `reset_counters()`, or None if none."""
+        ...
 
     def reset_counters(self) -> None: ...

@@ -80,6 +80,8 @@ class BinanceAdapter:
         self._funding: dict[str, int] | None = None
         self._funding_at = -math.inf
         self._funding_lock = asyncio.Lock()
+        self._funding_empty_warned = False
+        self._funding_conflicts_logged: frozenset[tuple[str, tuple[int, ...]]] = frozenset()
         # Symbols whose premiumIndex row was unusable in the last call.
         self.last_skipped: list[str] = []
         self.skipped_rows = 0
@@ -95,6 +97,21 @@ class BinanceAdapter:
     def reset_counters(self) -> None:
         self._client.reset_counters()
         self.skipped_rows = 0
+
+    def history_trouble(self) -> str | None:
+        """E.g. "openInterestHist: HTTP 502 ×17; backfill paused until 21:45:10 UTC"."""
+        failures = self._client.history_failures()
+        until = self._client.history_paused_until()
+        parts = []
+        if failures:
+            ranked = sorted(failures.items(), key=lambda kv: -kv[1])
+            parts.append(", ".join(f"{cause} ×{n}" for cause, n in ranked))
+        if until is not None:
+            # Also when the breaker tripped in an earlier cycle and nothing was sent now.
+            parts.append(
+                f"backfill paused until {time.strftime('%H:%M:%S UTC', time.gmtime(until))}"
+            )
+        return "openInterestHist: " + "; ".join(parts) if parts else None
 
     # Universe.
 
@@ -210,27 +227,68 @@ class BinanceAdapter:
             ttl = self._settings.funding_info_ttl_seconds
             if self._funding is None or now - self._funding_at >= ttl:
                 try:
-                    self._funding = await self._fetch_funding_intervals()
-                    self._funding_at = now
+                    fresh = await self._fetch_funding_intervals()
                 except ExchangeError as exc:
                     if self._funding is None:
                         raise
                     logger.warning("fundingInfo refresh failed, keeping the cached one: %s", exc)
+                else:
+                    if fresh:
+                        self._funding, self._funding_at = fresh, now
+                        self._funding_empty_warned = False
+                    else:
+                        # Binance lists 150+ adjusted symbols; no usable row is a bad answer,
+                        # not "every symbol is back on 8h". Keep the last good copy and ask
+                        # again next cycle (_funding_at stays old).
+                        if not self._funding_empty_warned:
+                            self._funding_empty_warned = True
+                            logger.warning(
+                                "%s answered no usable row; %s",
+                                FUNDING_INFO,
+                                "keeping the cached intervals"
+                                if self._funding
+                                else "every symbol counts as 8h until it does",
+                            )
+                        if self._funding is None:
+                            self._funding = {}
             return dict(self._funding)
 
     async def _fetch_funding_intervals(self) -> dict[str, int]:
+        """Symbol -> interval hours, from rows that parse.
+
+        A symbol listed twice with different intervals takes its last row (Binance
+        appends an adjustment), logged once per distinct conflict.
+        """
         data = await self._client.get_json(FUNDING_INFO, weight=WEIGHT_FUNDING_INFO)
         if not isinstance(data, list):
             raise MalformedResponse(f"{FUNDING_INFO}: expected a list")
         intervals: dict[str, int] = {}
+        conflicts: dict[str, list[int]] = {}
         for row in data:
             try:
                 hours = _int(row["fundingIntervalHours"])
                 symbol = row["symbol"]
             except (ValueError, TypeError, KeyError):
                 continue
-            if isinstance(symbol, str) and hours > 0:
-                intervals[symbol] = hours
+            if not isinstance(symbol, str) or hours <= 0:
+                continue
+            seen = intervals.get(symbol)
+            if seen is not None and seen != hours:
+                conflicts.setdefault(symbol, [seen]).append(hours)
+            intervals[symbol] = hours
+        if conflicts:
+            key = frozenset((s, tuple(h)) for s, h in conflicts.items())
+            if key != self._funding_conflicts_logged:
+                self._funding_conflicts_logged = key
+                logger.warning(
+                    "%s lists %d symbol(s) twice with different intervals; using the last row: %s",
+                    FUNDING_INFO,
+                    len(conflicts),
+                    ", ".join(
+                        f"{s} {'h, '.join(map(str, h))}h -> {h[-1]}h"
+                        for s, h in sorted(conflicts.items())[:MAX_SYMBOLS_LOGGED]
+                    ),
+                )
         return intervals
 
     # Open interest.

@@ -15,7 +15,7 @@ import os
 import random
 import socket
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, NoReturn
 
@@ -26,6 +26,7 @@ from bot.markets.base import (
     ExchangeError,
     ExchangeUnavailable,
     HistoryBudgetExhausted,
+    HistoryPaused,
     MalformedResponse,
 )
 
@@ -47,6 +48,15 @@ MAX_RETRY_AFTER_WAIT_SECONDS = 60.0
 # A 418 ban lasts at least two minutes; assume that when no Retry-After comes with it.
 DEFAULT_BAN_SECONDS = 120.0
 DEFAULT_RETRY_AFTER_SECONDS = 1.0
+# openInterestHist circuit breaker. Backfills fan out one request per symbol (300+ at a
+# cold start); against a failing endpoint, retrying each of them would spend the whole
+# history budget in under a second and still fetch nothing. After this many consecutive
+# transient failures (5xx, 429, timeout, unreachable; retries included) every history
+# request fails fast until the pause ends. The pause doubles on each trip in a row and
+# resets after a success.
+HISTORY_BREAKER_FAILURES = 3
+HISTORY_PAUSE_SECONDS = 60.0
+HISTORY_PAUSE_MAX_SECONDS = 900.0
 
 
 class ExchangeApiError(ExchangeError):
@@ -63,9 +73,10 @@ class ExchangeApiError(ExchangeError):
 class _Retry(Exception):
     """A transient failure: try again after `delay` (or the backoff) if attempts remain."""
 
-    def __init__(self, message: str, delay: float | None = None) -> None:
+    def __init__(self, message: str, cause: str, delay: float | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.cause = cause  # short, for counting: "HTTP 502", "timeout", "Connection refused"
         self.delay = delay
 
 
@@ -109,6 +120,9 @@ class ExchangeHttpClient:
         self._blocked_until = -math.inf
         self._pause_until = -math.inf
         self._history_sent: deque[float] = deque()
+        self._history_streak = 0
+        self._history_paused_until = -math.inf
+        self._history_pause = HISTORY_PAUSE_SECONDS
         self.reset_counters()
 
     @property
@@ -142,6 +156,16 @@ class ExchangeHttpClient:
         self._weight_sent = 0
         self._history_calls = 0
         self._requests = 0
+        self._history_failures: Counter[str] = Counter()
+
+    def history_failures(self) -> dict[str, int]:
+        """Transient openInterestHist failures by cause since the last reset."""
+        return dict(self._history_failures)
+
+    def history_paused_until(self) -> float | None:
+        """Epoch seconds until which history requests fail fast, or None."""
+        left = self._history_paused_until - self._clock()
+        return self._wall_clock() + left if left > 0 else None
 
     def server_used_weight(self) -> int:
         """The last `X-MBX-USED-WEIGHT-1M` the server reported."""
@@ -170,8 +194,10 @@ class ExchangeHttpClient:
         attempts = self._settings.max_retries + 1
         for attempt in range(attempts):
             try:
-                return await self._attempt(url, params, weight, history)
+                result = await self._attempt(url, params, weight, history)
             except _Retry as retry:
+                if history:
+                    self._history_failed(retry.cause)
                 if attempt + 1 >= attempts:
                     raise ExchangeUnavailable(
                         f"{retry.message} (gave up after {attempts} attempts)"
@@ -179,13 +205,26 @@ class ExchangeHttpClient:
                 delay = retry.delay if retry.delay is not None else self._backoff(attempt)
                 logger.debug("%s; retrying in %.2fs", retry.message, delay)
                 await self._sleep(delay)
+            except ExchangeApiError:
+                if history:
+                    self._history_streak = 0  # the endpoint answers: a symbol problem
+                raise
+            else:
+                if history:
+                    self._history_streak = 0
+                    self._history_pause = HISTORY_PAUSE_SECONDS
+                return result
         raise AssertionError("unreachable")  # the loop always returns or raises
 
     async def _attempt(self, url: str, params: Params | None, weight: int, history: bool) -> Any:
+        if history:
+            self._raise_if_history_paused(url)
         await self._wait_for_pause(url)
         async with self._semaphore:
             self._raise_if_banned(url)
             if history:
+                # Checked again: the breaker may have tripped while this one queued.
+                self._raise_if_history_paused(url)
                 self._take_history_slot()
             await self._reserve_weight(weight)
             self._requests += 1
@@ -200,17 +239,19 @@ class ExchangeHttpClient:
             except TimeoutError:
                 raise _Retry(
                     f"cannot reach {url}: no answer within "
-                    f"{self._settings.request_timeout_seconds:g}s"
+                    f"{self._settings.request_timeout_seconds:g}s",
+                    cause="timeout",
                 ) from None
             except aiohttp.ClientError as exc:
-                raise _Retry(f"cannot reach {url}: {_describe(exc)}") from None
+                reason = _describe(exc)
+                raise _Retry(f"cannot reach {url}: {reason}", cause=reason) from None
         return self._interpret(url, status, retry_after, body)
 
     def _interpret(self, url: str, status: int, retry_after: float | None, body: bytes) -> Any:
         if status in (418, 429):
             self._rate_limited(url, status, retry_after)
         if status >= 500:
-            raise _Retry(f"{url} keeps failing: HTTP {status}")
+            raise _Retry(f"{url} keeps failing: HTTP {status}", cause=f"HTTP {status}")
         if status >= 300:
             code, msg = _error_body(body)
             raise ExchangeApiError(url, status, code, msg)
@@ -234,7 +275,7 @@ class ExchangeHttpClient:
         # Everyone backs off, not just this request: more traffic now earns a 418.
         self._pause_until = max(self._pause_until, self._clock() + wait)
         logger.warning("%s answered HTTP 429; pausing requests for %.1fs", url, wait)
-        raise _Retry(f"{url} keeps rate-limiting us (HTTP 429)", delay=wait)
+        raise _Retry(f"{url} keeps rate-limiting us (HTTP 429)", cause="HTTP 429", delay=wait)
 
     def _raise_if_banned(self, url: str) -> None:
         left = self.blocked_for()
@@ -294,6 +335,29 @@ class ExchangeHttpClient:
         # Other processes on the same IP count too; our in-flight requests may not yet.
         self._window_used = max(self._window_used, used)
 
+    def _raise_if_history_paused(self, url: str) -> None:
+        if self._history_paused_until > self._clock():
+            until = self.history_paused_until() or self._wall_clock()
+            raise HistoryPaused(
+                f"{url}: not sending, backfill paused until {_utc(until)} after "
+                f"{_summary(self._history_failures)}",
+                until_s=until,
+            )
+
+    def _history_failed(self, cause: str) -> None:
+        self._history_failures[cause] += 1
+        self._history_streak += 1
+        now = self._clock()
+        if self._history_streak >= HISTORY_BREAKER_FAILURES and self._history_paused_until <= now:
+            self._history_paused_until = now + self._history_pause
+            logger.debug(
+                "openInterestHist breaker open for %.0fs after %s",
+                self._history_pause,
+                _summary(self._history_failures),
+            )
+            self._history_pause = min(self._history_pause * 2, HISTORY_PAUSE_MAX_SECONDS)
+            self._history_streak = 0
+
     def _expire_history(self) -> None:
         cutoff = self._clock() - HISTORY_WINDOW_SECONDS
         while self._history_sent and self._history_sent[0] <= cutoff:
@@ -324,6 +388,14 @@ class ExchangeHttpClient:
             )
             self._owns_session = True
         return self._session
+
+
+def _summary(failures: Counter[str]) -> str:
+    return ", ".join(f"{cause} ×{n}" for cause, n in failures.most_common()) or "failures"
+
+
+def _utc(epoch_s: float) -> str:
+    return time.strftime("%H:%M:%S UTC", time.gmtime(epoch_s))
 
 
 def _parse_retry_after(raw: str | None) -> float | None:

@@ -1,8 +1,8 @@
 """Score recorded history hour by hour with the live scoring code, then replay alerts.
 
 Scoring is `bot.scoring.compute_score` with the configured `[scoring]` parameters, fed
-as the live scorer feeds it: OI deltas anchored by `bot.oi_windows` (the newest sample
-at or before now-1h/4h/24h, at most `scorer.window_tolerance_seconds` older, else null),
+as the live scorer feeds it: OI deltas anchored by `bot.oi_windows` (the sample closest
+to now-1h/4h/24h within the window tolerance for an hourly cadence, else null),
 funding in percent per interval with its interval (8h here), basis in percent. The time
 alignment of the recorded columns is in `bot.replay.data`.
 
@@ -112,8 +112,8 @@ def _score_symbol(
             continue  # no price at T (gap before it): the symbol failed this hour
         window = [raw[t - k * HOUR_MS] for k in range(opts.smooth_hours) if t - k * HOUR_MS in raw]
         deltas: list[float | None] = []
-        for w in windows(t, tolerance_ms):
-            lo, hi = bisect_left(times, w.earliest_ms), bisect_right(times, w.target_ms)
+        for w in windows(t, tolerance_ms, interval_ms=HOUR_MS):  # one row per hour
+            lo, hi = bisect_left(times, w.earliest_ms), bisect_right(times, w.latest_ms)
             base = anchor(samples[lo:hi], w)
             deltas.append(None if base is None else pct_change(base, r.open_interest))
         inputs = ScoreInputs(

@@ -51,7 +51,17 @@ DEFAULT_MISSING: dict[str, tuple[str, ...]] = {
     OPEN_INTEREST_HIST: ("sumOpenInterest",),
     TICKER_24H: ("quoteVolume",),
 }
-FAULT_KINDS = ("5xx", "429", "418", "timeout", "malformed", "missing_fields", "delisted")
+# "empty": a 200 with nothing in it ([] or exchangeInfo without symbols).
+FAULT_KINDS = (
+    "5xx",
+    "429",
+    "418",
+    "timeout",
+    "malformed",
+    "missing_fields",
+    "delisted",
+    "empty",
+)
 ROW_KINDS = ("missing_fields", "delisted")
 HISTORY_LIMIT_PER_5M = 1000
 HISTORY_MAX_AGE_MS = 30 * 86_400_000
@@ -113,8 +123,15 @@ class FakeBinance:
         decoys: bool = True,
         host: str = "127.0.0.1",
         port: int = 0,
+        stamp_lag_ms: int = 0,
     ) -> None:
         self.latency = latency
+        # How long after the request reaches the server its `time` is stamped: real
+        # answers carry the server's time, a little after the client's request started.
+        # Tests with a frozen clock set it to model that latency.
+        self.stamp_lag_ms = stamp_lag_ms
+        # Extra fundingInfo rows (symbol, hours), served after the regular ones.
+        self.extra_funding_rows: list[tuple[str, int]] = []
         self.weight_limit = weight_limit
         self.now_ms: Callable[[], int] = now_ms or (lambda: int(time.time() * 1000))
         self.timeout_delay = timeout_delay
@@ -364,6 +381,11 @@ class FakeBinance:
                 return self._json(request_fault.status, {"code": -1001, "msg": "Internal error."})
             if request_fault.kind == "malformed":
                 return self._raw(b'{"symbol":"BTCUSDT","markPrice":"5')
+            if request_fault.kind == "empty":
+                empty = self._exchange_info(self.now_ms()) if path == EXCHANGE_INFO else []
+                if isinstance(empty, dict):
+                    empty["symbols"] = []
+                return self._json(200, empty)
             await self._pause(request_fault.delay)  # "timeout": answer too late
         status, body = self._dispatch(path, params, row_faults)
         return self._json(status, body)
@@ -413,15 +435,20 @@ class FakeBinance:
         return status, body
 
     def _build(self, path: str, symbol: str | None) -> Any:
-        now = self.now_ms()
+        now = self.now_ms() + self.stamp_lag_ms
         if path == EXCHANGE_INFO:
             return self._exchange_info(now)
         if path == FUNDING_INFO:
-            return [
+            rows = [
                 self._funding_row(s)
                 for s in self._listed()
                 if s.funding_interval_hours != 8 or s.symbol == "GTCUSDT"
             ]
+            for name, hours in self.extra_funding_rows:
+                row = self._funding_row(self.symbols[name])
+                row["fundingIntervalHours"] = hours
+                rows.append(row)
+            return rows
         build = {
             PREMIUM_INDEX: self._premium_row,
             OPEN_INTEREST: self._oi_row,

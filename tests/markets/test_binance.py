@@ -208,6 +208,48 @@ async def test_funding_intervals_skip_bad_rows(adapter: BinanceAdapter, fake: Fa
     assert "ETHUSDT" not in await adapter.funding_intervals()
 
 
+async def test_funding_info_empty_answer_keeps_the_last_good_copy(
+    adapter: BinanceAdapter, fake: FakeBinance, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert (await adapter.funding_intervals())["ETHUSDT"] == 4
+    fake.fault(FUNDING_INFO, "empty", times=2)  # a 200 with []
+    clock.advance(3600)
+    with caplog.at_level(logging.WARNING, logger="bot.markets.binance"):
+        assert (await adapter.funding_intervals())["ETHUSDT"] == 4
+        # Not cached as a good answer: the next cycle asks again, and warns only once.
+        assert (await adapter.funding_intervals())["ETHUSDT"] == 4
+    assert fake.calls[FUNDING_INFO] == 3
+    [warning] = [r.getMessage() for r in caplog.records]
+    assert "fundingInfo answered no usable row; keeping the cached intervals" in warning
+    fake.set_market("ETHUSDT", funding_interval_hours=1)
+    assert (await adapter.funding_intervals())["ETHUSDT"] == 1  # recovered
+    assert fake.calls[FUNDING_INFO] == 4
+
+
+async def test_funding_info_empty_at_start_means_8h_for_now_and_asks_again(
+    adapter: BinanceAdapter, fake: FakeBinance
+) -> None:
+    fake.fault(FUNDING_INFO, "empty")
+    assert await adapter.funding_intervals() == {}
+    assert (await adapter.funding_intervals())["ETHUSDT"] == 4
+
+
+async def test_funding_info_duplicate_rows_the_last_one_wins_logged_once(
+    adapter: BinanceAdapter, fake: FakeBinance, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Binance appends an adjustment: the later row is the newer interval.
+    fake.extra_funding_rows = [("ETHUSDT", 1), ("GTCUSDT", 8)]  # GTCUSDT: an exact repeat
+    with caplog.at_level(logging.WARNING, logger="bot.markets.binance"):
+        intervals = await adapter.funding_intervals()
+        clock.advance(3600)
+        await adapter.funding_intervals()  # the same conflict again: not logged again
+    assert fake.calls[FUNDING_INFO] == 2
+    assert intervals["ETHUSDT"] == 1 and intervals["GTCUSDT"] == 8
+    [warning] = [r.getMessage() for r in caplog.records]
+    assert "1 symbol(s) twice with different intervals; using the last row" in warning
+    assert "ETHUSDT 4h, 1h -> 1h" in warning
+
+
 # openInterest.
 
 

@@ -12,9 +12,15 @@ from bot.config import ExchangeSettings
 from bot.markets.base import (
     ExchangeUnavailable,
     HistoryBudgetExhausted,
+    HistoryPaused,
     MalformedResponse,
 )
-from bot.markets.http import ExchangeApiError, ExchangeHttpClient
+from bot.markets.http import (
+    HISTORY_BREAKER_FAILURES,
+    HISTORY_PAUSE_SECONDS,
+    ExchangeApiError,
+    ExchangeHttpClient,
+)
 from tests.fakes.fake_binance import (
     EXCHANGE_INFO,
     OPEN_INTEREST,
@@ -212,3 +218,59 @@ async def test_concurrency_is_bounded(fake: FakeBinance, clock: FakeClock) -> No
             *(client.get_json(OPEN_INTEREST, {"symbol": "BTCUSDT"}, weight=1) for _ in range(12))
         )
     assert fake.max_in_flight == 3
+
+
+HIST_PARAMS = {"symbol": "BTCUSDT", "period": "5m", "limit": 30}
+
+
+async def test_history_retries_count_against_the_budget_and_trip_the_breaker(
+    fake: FakeBinance, clock: FakeClock
+) -> None:
+    settings = make_settings(fake, history_calls_per_5m=10, max_retries=2)
+    async with make_client(settings, clock) as client:
+        fake.fault(OPEN_INTEREST_HIST, "5xx", times=None, status=502)
+        with pytest.raises(ExchangeUnavailable, match="HTTP 502"):
+            await client.get_json(OPEN_INTEREST_HIST, HIST_PARAMS, weight=0, history=True)
+        # Three attempts, three slots of the budget.
+        assert fake.calls[OPEN_INTEREST_HIST] == 3 == HISTORY_BREAKER_FAILURES
+        assert client.history_calls() == 3 and client.history_budget_left() == 7
+        # The breaker is open: nothing more is sent, and the error says why and how long.
+        with pytest.raises(HistoryPaused, match=r"backfill paused until \d\d:\d\d:\d\d UTC"):
+            await client.get_json(OPEN_INTEREST_HIST, HIST_PARAMS, weight=0, history=True)
+        assert fake.calls[OPEN_INTEREST_HIST] == 3
+        assert client.history_failures() == {"HTTP 502": 3}
+        # Only history pauses: other endpoints carry on.
+        assert await client.get_json(PREMIUM_INDEX, weight=10)
+        # After the pause one probe goes out; a success closes the breaker.
+        fake.clear_faults()
+        clock.advance(HISTORY_PAUSE_SECONDS)
+        assert client.history_paused_until() is None
+        await client.get_json(OPEN_INTEREST_HIST, HIST_PARAMS, weight=0, history=True)
+        assert fake.calls[OPEN_INTEREST_HIST] == 4
+
+
+async def test_history_breaker_pause_doubles_while_the_endpoint_keeps_failing(
+    fake: FakeBinance, clock: FakeClock
+) -> None:
+    settings = make_settings(fake, max_retries=2)
+    async with make_client(settings, clock) as client:
+        fake.fault(OPEN_INTEREST_HIST, "5xx", times=None, status=502)
+        pauses = []
+        for _ in range(3):
+            with pytest.raises(ExchangeUnavailable):
+                await client.get_json(OPEN_INTEREST_HIST, HIST_PARAMS, weight=0, history=True)
+            until = client.history_paused_until()
+            assert until is not None
+            pauses.append(round(until - clock.time()))
+            clock.advance(until - clock.time())
+        assert pauses == [60, 120, 240]
+
+
+async def test_a_symbol_error_from_history_does_not_trip_the_breaker(
+    client: ExchangeHttpClient, fake: FakeBinance
+) -> None:
+    fake.delist("BTCUSDT")
+    for _ in range(HISTORY_BREAKER_FAILURES + 1):
+        with pytest.raises(ExchangeApiError):
+            await client.get_json(OPEN_INTEREST_HIST, HIST_PARAMS, weight=0, history=True)
+    assert client.history_paused_until() is None
