@@ -14,7 +14,10 @@ Like Telegram it:
   characters (after entity parsing), callback data over 64 bytes, and edits that
   change nothing;
 - injects faults per chat and method for the next N calls: 403 blocked, 400 chat not
-  found, 429, migrate (`parameters.migrate_to_chat_id`), 5xx.
+  found, 429, migrate (`parameters.migrate_to_chat_id`), 5xx, 401;
+- goes down for a while (`outage`): every call, polling included, answers 502 Bad
+  Gateway, as Telegram's front end does when the Bot API is down;
+- answers after `latency` seconds (a far-away Bot API round trip).
 
     async with FakeTelegram() as tg:
         settings.telegram.base_url = tg.base_url; token = tg.token
@@ -84,6 +87,7 @@ FAULTS = {
     "429": (429, "Too Many Requests: retry after {retry_after}"),
     "migrate": (400, "Bad Request: group chat was upgraded to a supergroup chat"),
     "5xx": (502, "Bad Gateway"),
+    "401": (401, "Unauthorized"),  # the token was revoked while the bot runs
 }
 
 
@@ -216,6 +220,8 @@ class FakeTelegram:
         self.chat_actions: list[tuple[int, str]] = []
         self.admins: dict[int, set[int]] = {}
         self.faults: list[Fault] = []
+        self.down_until = 0.0  # clock time until which every call answers 502
+        self.outage_502s = 0
         # Update queue.
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
@@ -439,6 +445,14 @@ class FakeTelegram:
             )
         )
 
+    def outage(self, seconds: float) -> None:
+        """Every call answers 502 Bad Gateway for the next `seconds`."""
+        self.down_until = self._clock() + seconds
+
+    @property
+    def down(self) -> bool:
+        return self._clock() < self.down_until
+
     # -------------------------------------------------- test helpers: outgoing
 
     def messages_to(self, chat_id: int) -> list[SentMessage]:
@@ -488,12 +502,17 @@ class FakeTelegram:
         self.calls[method] += 1
         if self.latency:
             await asyncio.sleep(self.latency)
+        if self.down:
+            self.outage_502s += 1
+            await self._notify()
+            return _error(502, "Bad Gateway")
         handler = getattr(self, f"_m_{name}", None)
         if handler is None:
             return _error(404, "Not Found: method not found")
         chat_id = params.get("chat_id")
         fault = self._take_fault(name, chat_id)
         if fault is not None:
+            await self._notify()  # so tests can wait on `injected`
             return fault
         if name in FLOOD_METHODS and self.enforce_limits:
             limited = self._flood_check(chat_id)
