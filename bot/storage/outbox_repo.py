@@ -257,6 +257,25 @@ async def release_claims(
     return res.rowcount or 0
 
 
+async def due_now(session: AsyncSession, ids: Sequence[int], now_ms: int) -> int:
+    """Make these pending, unclaimed rows due now (Telegram is back after an outage)."""
+    done = 0
+    for i in range(0, len(ids), 500):
+        res = await session.execute(
+            update(Delivery)
+            .where(
+                Delivery.id.in_(list(ids[i : i + 500])),
+                Delivery.status == "pending",
+                Delivery.reason.is_(None),
+                Delivery.next_attempt_ms > now_ms,
+            )
+            .values(next_attempt_ms=now_ms),
+            execution_options={"synchronize_session": False},
+        )
+        done += res.rowcount or 0
+    return done
+
+
 async def expire_stale(session: AsyncSession, cutoff_ms: int) -> int:
     """Drop pending rows created before `cutoff_ms` (reason `stale`). Claimed rows are
     left to the dispatcher that holds them: it drops them itself when it sees their age."""
@@ -302,6 +321,7 @@ __all__ = [
     "ClaimedGroup",
     "claim_due",
     "delivery_counts",
+    "due_now",
     "expire_stale",
     "load_chats",
     "load_items",

@@ -73,6 +73,7 @@ logger = logging.getLogger(__name__)
 HOUR_MS = 3_600_000
 ASSUMED_RTT = 0.25  # seconds: a far-away Bot API round trip, to size the in-flight window
 RECORD_BACKOFF_MAX = 5.0  # seconds between tries to record a send that Telegram accepted
+PROBE_INTERVAL = 5.0  # seconds between getMe probes while Telegram is unreachable
 
 
 def default_in_flight(messages_per_second: float, upper: int = 32) -> int:
@@ -134,6 +135,11 @@ class Dispatcher:
         self._sweep_interval = sweep_interval
         self._next_sweep = 0.0
         self._outage: str | None = None  # the cause, while sends fail with transient errors
+        # Deliveries backed off by this outage: due again the moment Telegram answers.
+        self._backed_off: set[int] = set()
+        self._recovered = False
+        self._probe: asyncio.Task[None] | None = None
+        self._next_probe = 0.0
         # Called with the number of deliveries dropped as stale: the metrics hook.
         self.on_stale: Callable[[int], None] | None = None
         self._release_on_start = release_on_start
@@ -171,6 +177,9 @@ class Dispatcher:
             while not stop.is_set():
                 self._wake.clear()
                 try:
+                    self._maybe_probe()
+                    if self._recovered:
+                        await self._resume_backed_off()
                     await self._sweep()
                     claimed = await self._claim_and_start()
                 except Exception as exc:  # a locked or unreachable DB must not kill delivery
@@ -195,6 +204,8 @@ class Dispatcher:
             raise
         finally:
             stop_wait.cancel()
+            if self._probe is not None:
+                self._probe.cancel()
             await self._shutdown()
 
     async def _wait(
@@ -374,6 +385,34 @@ class Dispatcher:
         if self._outage is not None:
             logger.info("telegram reachable again; pending deliveries are going out")
             self._outage = None
+            self._recovered = True
+            self._wake.set()
+
+    def _maybe_probe(self) -> None:
+        """While Telegram is down, ask getMe every few seconds: the backoff may hold a
+        delivery back for up to a minute, the probe notices recovery within seconds."""
+        now = time.monotonic()
+        if self._outage is None or self._probe is not None or now < self._next_probe:
+            return
+        self._next_probe = now + PROBE_INTERVAL
+        self._probe = asyncio.create_task(self._run_probe())
+
+    async def _run_probe(self) -> None:
+        try:
+            await self._sender.probe()
+        except Exception as exc:
+            logger.debug("telegram still unreachable: %s", _short(exc, 200))
+        else:
+            self._telegram_ok()
+        finally:
+            self._probe = None
+
+    async def _resume_backed_off(self) -> None:
+        ids = sorted(self._backed_off)
+        async with self._sessions() as session, session.begin():
+            await outbox_repo.due_now(session, ids, self._now_ms())
+        self._backed_off.difference_update(ids)
+        self._recovered = False
 
     async def _record_sent(self, ids: Sequence[int]) -> None:
         """Telegram accepted the message: record it, retrying until it lands. Giving up
@@ -415,6 +454,7 @@ class Dispatcher:
                     self._expiry_ms / HOUR_MS,
                 )
             self._outage = _short(exc, 200)
+            self._backed_off.update(ids)
         if count and group.attempts >= self._max_attempts:
             logger.warning(
                 "giving up on %d deliveries to %s after %d attempts: %s",

@@ -500,6 +500,10 @@ class Sender:
         except BadRequest as exc:  # query too old: the button still worked
             logger.debug("answerCallbackQuery failed: %s", exc)
 
+    async def probe(self) -> None:
+        """getMe: is the Bot API answering? Not a message, so not paced."""
+        await self.bot.get_me()
+
     async def get_chat_member_status(self, chat_id: int, user_id: int) -> str:
         member = await self.bot.get_chat_member(chat_id, user_id)
         return str(member.status)
