@@ -52,7 +52,13 @@ class TelegramSettings(_Section):
     max_messages_per_second: float = Field(default=30.0, gt=0)
     private_chat_interval_seconds: float = Field(default=1.0, ge=0)
     group_messages_per_minute: int = Field(default=20, ge=1)
+    # Tries for a delivery that fails with an unexpected Telegram error (not a network
+    # error, 5xx, timeout or flood wait: those are retried until the delivery expires).
     max_send_attempts: int = Field(default=5, ge=1)
+    # A pending delivery older than this is dropped (reason "stale") instead of sent.
+    delivery_expiry_hours: float = Field(default=6.0, gt=0)
+    # Cap of the retry backoff after a failed send, so a push leaves soon after recovery.
+    retry_backoff_max_seconds: float = Field(default=60.0, gt=0)
     subscriptions_per_chat: int = Field(default=200, ge=1)
     commands_per_minute: int = Field(default=20, ge=1)
     # Commands per minute one group accepts from all its members together; beyond it the

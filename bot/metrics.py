@@ -39,6 +39,11 @@ class Metrics:
         self.deliveries = Gauge(
             "pressurebot_deliveries", "Outbox rows by status", ["status"], registry=r
         )
+        self.deliveries_stale = Counter(
+            "pressurebot_deliveries_dropped_stale",
+            "Deliveries dropped unsent because older than [telegram] delivery_expiry_hours",
+            registry=r,
+        )
         self.send_seconds = Histogram(
             "pressurebot_send_latency_seconds",
             "Telegram send latency",

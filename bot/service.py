@@ -135,7 +135,9 @@ async def run_service(settings: Settings, stop: asyncio.Event | None = None) -> 
     token = settings.telegram.token.get_secret_value() if settings.telegram.token else None
     health = HealthState()
     async with open_parts(settings) as parts, contextlib.AsyncExitStack() as stack:
-        alerts = AlertEngine(settings, log_events=token is None)
+        # Headless: alerts are logged, and no deliveries are queued for chats nobody can
+        # send to (a token added later would otherwise flush the whole backlog).
+        alerts = AlertEngine(settings, log_events=token is None, deliver=token is not None)
         scorer = Scorer(parts.adapter, parts.sessions, settings, on_cycle=alerts.on_cycle)
         metrics = Metrics()
         if settings.http.port:
@@ -148,6 +150,7 @@ async def run_service(settings: Settings, stop: asyncio.Event | None = None) -> 
             bot = await start_bot(settings, parts.sessions)
             stack.push_async_callback(bot.stop)
             bot.deps.sender.on_sent = metrics.send_seconds.observe
+            bot.dispatcher.on_stale = metrics.deliveries_stale.inc
         else:
             logger.warning(TOKEN_HINT)
         watchers: list[asyncio.Task[None]] = []

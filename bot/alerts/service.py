@@ -51,9 +51,12 @@ def format_alert_line(event: Event) -> str:
 
 class AlertEngine:
     """Per-cycle alerting. `log_events=True` is headless mode (no Telegram token): each
-    event the default subscriber would receive is also logged as one INFO line."""
+    event the default subscriber would receive is also logged as one INFO line.
+    `deliver=False` (headless too) stores events but queues no deliveries."""
 
-    def __init__(self, settings: Settings, *, log_events: bool = False) -> None:
+    def __init__(
+        self, settings: Settings, *, log_events: bool = False, deliver: bool = True
+    ) -> None:
         a = settings.alerts
         self.rules = Hysteresis(
             points=a.hysteresis_points,
@@ -67,6 +70,7 @@ class AlertEngine:
         )
         self.min_fetched_share = a.min_fetched_share
         self.log_events = log_events
+        self.deliver = deliver
 
     async def on_cycle(self, session: AsyncSession, cycle: CycleResult) -> int:
         """Advance state, store new events and their deliveries; return events created."""
@@ -105,7 +109,11 @@ class AlertEngine:
         planned: list[PlannedDelivery] = []
         symbols = {event.symbol for _, event in created}
         needed = needed_subscriptions(event for _, event in created)
-        subs, chats = await alert_repo.subscriptions_for(session, exchange, needed)
+        subs, chats = (
+            await alert_repo.subscriptions_for(session, exchange, needed)
+            if self.deliver
+            else ([], {})
+        )
         if subs:
             window = max(cooldown_ms(chat, self.fanout_rules) for chat in chats.values())
             last = (

@@ -11,6 +11,8 @@ The alert engine writes `deliveries` rows (status pending). The dispatcher:
    (`mark_sent`, `mark_retry`, `mark_failed`, `mark_dropped`), so a crash loses nothing.
 3. on start-up (single dispatcher), `release_claims` makes rows claimed by a dead
    process due again: at most the messages in flight at the crash are sent twice.
+4. `expire_stale` drops pending rows older than the expiry (reason `stale`): an alert
+   hours late is noise, and a long outage must not end in a flood of old pushes.
 
 Every function takes an open `AsyncSession`; the caller commits.
 """
@@ -23,9 +25,10 @@ from dataclasses import dataclass, field
 from sqlalchemy import and_, case, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.storage.models import AlertEvent, Chat, Delivery, ScoreSnapshot
+from bot.storage.models import AlertEvent, Chat, Delivery, ScoreSnapshot, Subscription
 
 CLAIM_REASON = "claimed"
+STALE_REASON = "stale"
 
 
 @dataclass(slots=True)
@@ -36,6 +39,7 @@ class ClaimedGroup:
     cycle_id: int
     delivery_ids: list[int] = field(default_factory=list)
     attempts: int = 0  # the highest attempt number among the rows, this one included
+    created_ms: int = 0  # the oldest row's: the group's age decides its expiry
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +62,9 @@ class AlertItem:
     oi_24h_pct: float | None
     funding_8h_pct: float | None
     basis_pct: float | None
+    event_ms: int = 0  # when the event happened (its cycle's end)
+    # The chat subscribed to this symbol itself (not only market-wide): listed first.
+    own: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,23 +98,42 @@ async def claim_due(
             next_attempt_ms=now_ms + lease_ms,
             reason=CLAIM_REASON,
         )
-        .returning(Delivery.id, Delivery.chat_id, Delivery.cycle_id, Delivery.attempts)
+        .returning(
+            Delivery.id, Delivery.chat_id, Delivery.cycle_id, Delivery.attempts, Delivery.created_ms
+        )
     )
     result = await session.execute(stmt, execution_options={"synchronize_session": False})
     out: dict[tuple[int, int], ClaimedGroup] = {}
-    for delivery_id, chat_id, cycle_id, attempts in sorted(result.all()):
-        group = out.setdefault((chat_id, cycle_id), ClaimedGroup(chat_id, cycle_id))
+    for delivery_id, chat_id, cycle_id, attempts, created_ms in sorted(result.all()):
+        group = out.get((chat_id, cycle_id))
+        if group is None:
+            group = out[(chat_id, cycle_id)] = ClaimedGroup(
+                chat_id, cycle_id, created_ms=created_ms
+            )
         group.delivery_ids.append(delivery_id)
         group.attempts = max(group.attempts, attempts)
+        group.created_ms = min(group.created_ms, created_ms)
     return sorted(out.values(), key=lambda g: g.delivery_ids[0])
 
 
 async def load_items(session: AsyncSession, delivery_ids: Collection[int]) -> list[AlertItem]:
     """The events behind these deliveries, with OI 24h, funding 8h and basis from the
-    event's own cycle (None if that snapshot is gone)."""
+    event's own cycle (None if that snapshot is gone), and whether the chat subscribed to
+    the event's symbol by name (`own`) rather than only market-wide. `own` is read from
+    the subscriptions now, not stored at fan-out: one indexed EXISTS per row, no schema
+    change, and an unsubscribe since then is honoured."""
     if not delivery_ids:
         return []
     snap = ScoreSnapshot
+    own = (
+        select(Subscription.id)
+        .where(
+            Subscription.chat_id == Delivery.chat_id,
+            Subscription.exchange == AlertEvent.exchange,
+            Subscription.symbol == AlertEvent.symbol,
+        )
+        .exists()
+    )
     stmt = (
         select(
             Delivery.id,
@@ -115,6 +141,7 @@ async def load_items(session: AsyncSession, delivery_ids: Collection[int]) -> li
             snap.oi_24h_pct,
             snap.funding_8h_pct,
             snap.basis_pct,
+            own,
         )
         .join(AlertEvent, AlertEvent.id == Delivery.event_id)
         .outerjoin(
@@ -129,7 +156,7 @@ async def load_items(session: AsyncSession, delivery_ids: Collection[int]) -> li
         .order_by(Delivery.id)
     )
     items = []
-    for delivery_id, ev, oi24, f8, basis in (await session.execute(stmt)).all():
+    for delivery_id, ev, oi24, f8, basis, is_own in (await session.execute(stmt)).all():
         items.append(
             AlertItem(
                 delivery_id=delivery_id,
@@ -148,6 +175,8 @@ async def load_items(session: AsyncSession, delivery_ids: Collection[int]) -> li
                 oi_24h_pct=oi24,
                 funding_8h_pct=f8,
                 basis_pct=basis,
+                event_ms=ev.created_ms,
+                own=bool(is_own),
             )
         )
     return items
@@ -228,6 +257,41 @@ async def release_claims(
     return res.rowcount or 0
 
 
+async def due_now(session: AsyncSession, ids: Sequence[int], now_ms: int) -> int:
+    """Make these pending, unclaimed rows due now (Telegram is back after an outage)."""
+    done = 0
+    for i in range(0, len(ids), 500):
+        res = await session.execute(
+            update(Delivery)
+            .where(
+                Delivery.id.in_(list(ids[i : i + 500])),
+                Delivery.status == "pending",
+                Delivery.reason.is_(None),
+                Delivery.next_attempt_ms > now_ms,
+            )
+            .values(next_attempt_ms=now_ms),
+            execution_options={"synchronize_session": False},
+        )
+        done += res.rowcount or 0
+    return done
+
+
+async def expire_stale(session: AsyncSession, cutoff_ms: int) -> int:
+    """Drop pending rows created before `cutoff_ms` (reason `stale`). Claimed rows are
+    left to the dispatcher that holds them: it drops them itself when it sees their age."""
+    res = await session.execute(
+        update(Delivery)
+        .where(
+            Delivery.status == "pending",
+            Delivery.created_ms < cutoff_ms,
+            (Delivery.reason.is_(None)) | (Delivery.reason != CLAIM_REASON),
+        )
+        .values(status="dropped", reason=STALE_REASON),
+        execution_options={"synchronize_session": False},
+    )
+    return res.rowcount or 0
+
+
 async def next_due_ms(session: AsyncSession) -> int | None:
     value = await session.scalar(
         select(func.min(Delivery.next_attempt_ms)).where(Delivery.status == "pending")
@@ -251,11 +315,14 @@ async def pending_for_chat(session: AsyncSession, chat_id: int) -> int:
 
 __all__ = [
     "CLAIM_REASON",
+    "STALE_REASON",
     "AlertItem",
     "ChatInfo",
     "ClaimedGroup",
     "claim_due",
     "delivery_counts",
+    "due_now",
+    "expire_stale",
     "load_chats",
     "load_items",
     "mark_dropped",

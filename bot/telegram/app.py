@@ -176,6 +176,12 @@ def register_handlers(app: Application) -> None:  # type: ignore[type-arg]
     app.add_error_handler(commands.on_error)
 
 
+def _polling_error(exc: TelegramError) -> None:
+    """getUpdates failed (PTB retries with backoff). An outage is not a bug: one line
+    with the cause, not PTB's default traceback per failed poll."""
+    logger.warning("polling for updates failed: %s: %s", exc.__class__.__name__, exc)
+
+
 @dataclass
 class BotRuntime:
     application: Application  # type: ignore[type-arg]
@@ -237,7 +243,9 @@ async def start_bot(
     await app.start()
     assert app.updater is not None
     await app.updater.start_polling(
-        timeout=settings.telegram.poll_timeout_seconds, allowed_updates=ALLOWED_UPDATES
+        timeout=settings.telegram.poll_timeout_seconds,
+        allowed_updates=ALLOWED_UPDATES,
+        error_callback=_polling_error,
     )
     dispatcher = Dispatcher(sessions, deps.sender, settings, **(dispatcher_options or {}))
     stop = asyncio.Event()

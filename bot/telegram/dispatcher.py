@@ -1,24 +1,37 @@
 """Drains the outbox: pending deliveries -> one digest message per (chat, cycle).
 
 A single task (`run`) claims due groups (`outbox_repo.claim_due`, one statement) and
-starts one small task per group, at most `max_in_flight` at a time; the `Sender` paces
+starts one small task per group, at most `in_flight` at a time; the `Sender` paces
 them under Telegram's flood limits. Each group's outcome is committed on its own right
 after its send, so a crash loses nothing:
 
-- sent -> `sent`;
+- sent -> `sent`; recording that is retried until it lands (it is idempotent), so a
+  locked or briefly unreachable database never makes a delivered message go out again;
 - RetryAfter -> the sender waits as told and retries (nothing lost, nothing counted);
 - Forbidden / "chat not found" -> the chat is deactivated and its pending rows dropped;
 - ChatMigrated -> the chat id is rewritten (chat, subscriptions, pending rows) and the
   message is sent to the new id;
-- TimedOut / NetworkError / other Telegram errors -> retried with bounded exponential
-  backoff via `next_attempt_ms`; `failed` after `max_send_attempts` attempts;
+- TimedOut / NetworkError / 5xx (transient: Telegram or the network is down) -> retried
+  with exponential backoff capped at `retry_backoff_max_seconds` (60 s), never counted
+  against `max_send_attempts`: an outage of any length ends with every push delivered;
+- other Telegram errors (Conflict, unknown) -> the same backoff, `failed` after
+  `max_send_attempts` attempts;
 - any other BadRequest (a message Telegram rejects) -> `failed` at once.
+
+Expiry: a pending delivery older than `delivery_expiry_hours` (6 h) is dropped with
+reason `stale` instead of sent (a swept batch is logged and counted in /metrics). A
+message sent later than one scoring cycle after its event says how long ago it happened.
+
+In-flight window: at most `in_flight` groups are claimed and on their way at once, by
+default ceil(max_messages_per_second x 0.25 s), between 2 and 32: 8 at 30 msg/s. That is
+Little's law for a 250 ms Bot API round trip: enough to keep the full rate, and no more,
+because it is also the bound on repeats after kill -9 (below).
 
 Stopping: `stop` is an asyncio.Event. Sends still waiting for a slot are aborted (never
 handed to Telegram) and their claims released; sends already on the wire finish and
 are recorded. After kill -9 the next start releases the dead process's claims
-(`release_on_start`), so every pending delivery goes out; only a message that was on the
-wire at the kill, sent but not yet recorded, can arrive twice.
+(`release_on_start`), so every pending delivery goes out; only messages that were on
+the wire at the kill, sent but not yet recorded, can arrive twice: at most `in_flight`.
 """
 
 from __future__ import annotations
@@ -26,13 +39,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
 
 from bot.config import Settings
 from bot.storage import outbox_repo
@@ -48,6 +70,22 @@ from bot.telegram.sender import (
 
 logger = logging.getLogger(__name__)
 
+HOUR_MS = 3_600_000
+ASSUMED_RTT = 0.25  # seconds: a far-away Bot API round trip, to size the in-flight window
+RECORD_BACKOFF_MAX = 5.0  # seconds between tries to record a send that Telegram accepted
+PROBE_INTERVAL = 5.0  # seconds between getMe probes while Telegram is unreachable
+
+
+def default_in_flight(messages_per_second: float, upper: int = 32) -> int:
+    """Groups on their way at once: rate x round trip (Little's law), within [2, upper]."""
+    return max(2, min(upper, math.ceil(messages_per_second * ASSUMED_RTT)))
+
+
+def is_transient(exc: Exception) -> bool:
+    """Telegram or the network is down (5xx, timeouts, connection errors), not the
+    message's or the chat's fault: retry for as long as the delivery is fresh."""
+    return isinstance(exc, NetworkError) and not isinstance(exc, BadRequest)
+
 
 @dataclass
 class DispatchStats:
@@ -56,7 +94,9 @@ class DispatchStats:
     retried: int = 0
     failed: int = 0
     dropped: int = 0
+    stale: int = 0  # dropped because older than the expiry (part of `dropped`)
     suppressed: int = 0
+    record_retries: int = 0  # failed tries to record an accepted send
 
 
 class Dispatcher:
@@ -67,23 +107,41 @@ class Dispatcher:
         settings: Settings,
         *,
         poll_interval: float = 5.0,
-        max_in_flight: int = 32,
+        max_in_flight: int | None = None,
         lease_ms: int = 600_000,
         backoff_base: float = 2.0,
-        backoff_max: float = 300.0,
+        backoff_max: float | None = None,
         release_on_start: bool = True,
         stop_timeout: float = 10.0,
+        sweep_interval: float = 60.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        tg = settings.telegram
         self._sessions = sessions
         self._sender = sender
-        self._max_attempts = settings.telegram.max_send_attempts
+        self._max_attempts = tg.max_send_attempts
+        self._expiry_ms = int(tg.delivery_expiry_hours * HOUR_MS)
+        self._late_ms = int(settings.scorer.interval_seconds * 1000)
         self._quotes = tuple(settings.exchange.quote_assets)
         self._poll = poll_interval
-        self._max_in_flight = max_in_flight
+        self._max_in_flight = (
+            max_in_flight
+            if max_in_flight is not None
+            else default_in_flight(tg.max_messages_per_second)
+        )
         self._lease_ms = lease_ms
         self._backoff_base = backoff_base
-        self._backoff_max = backoff_max
+        self._backoff_max = backoff_max if backoff_max is not None else tg.retry_backoff_max_seconds
+        self._sweep_interval = sweep_interval
+        self._next_sweep = 0.0
+        self._outage: str | None = None  # the cause, while sends fail with transient errors
+        # Deliveries backed off by this outage: due again the moment Telegram answers.
+        self._backed_off: set[int] = set()
+        self._recovered = False
+        self._probe: asyncio.Task[None] | None = None
+        self._next_probe = 0.0
+        # Called with the number of deliveries dropped as stale: the metrics hook.
+        self.on_stale: Callable[[int], None] | None = None
         self._release_on_start = release_on_start
         self._stop_timeout = stop_timeout
         self._clock = clock
@@ -91,6 +149,7 @@ class Dispatcher:
         self._abort = asyncio.Event()
         self._tasks: dict[asyncio.Task[None], ClaimedGroup] = {}
         self._inflight: set[int] = set()
+        self._unrecorded: set[int] = set()  # accepted by Telegram, not yet recorded sent
         self.stats = DispatchStats()
         self.idle = asyncio.Event()  # set whenever nothing is due and nothing in flight
 
@@ -118,9 +177,14 @@ class Dispatcher:
             while not stop.is_set():
                 self._wake.clear()
                 try:
+                    self._maybe_probe()
+                    if self._recovered:
+                        await self._resume_backed_off()
+                    await self._sweep()
                     claimed = await self._claim_and_start()
-                except Exception:  # a locked or unreachable DB must not kill delivery
-                    logger.exception("claiming deliveries failed; retrying")
+                except Exception as exc:  # a locked or unreachable DB must not kill delivery
+                    logger.warning("claiming deliveries failed (%s); retrying", _short(exc, 200))
+                    logger.debug("claim failure", exc_info=True)
                     await self._wait(stop_wait, False, self._poll)
                     continue
                 at_capacity = len(self._tasks) >= self._max_in_flight
@@ -128,8 +192,8 @@ class Dispatcher:
                 if not claimed and not self._tasks:
                     try:
                         timeout = await self._until_next_due()
-                    except Exception:
-                        logger.exception("reading the outbox failed; retrying")
+                    except Exception as exc:
+                        logger.warning("reading the outbox failed (%s); retrying", _short(exc, 200))
                     if timeout > 0:
                         self.idle.set()
                 elif claimed and not at_capacity:
@@ -140,6 +204,8 @@ class Dispatcher:
             raise
         finally:
             stop_wait.cancel()
+            if self._probe is not None:
+                self._probe.cancel()
             await self._shutdown()
 
     async def _wait(
@@ -157,6 +223,31 @@ class Dispatcher:
             await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:
             wake.cancel()
+
+    @property
+    def in_flight(self) -> int:
+        """The in-flight window: also the most messages a kill -9 can repeat."""
+        return self._max_in_flight
+
+    async def _sweep(self) -> None:
+        """Drop pending deliveries past their expiry, at most once per sweep interval."""
+        now = time.monotonic()
+        if now < self._next_sweep:
+            return
+        async with self._sessions() as session, session.begin():
+            dropped = await outbox_repo.expire_stale(session, self._now_ms() - self._expiry_ms)
+        self._next_sweep = now + self._sweep_interval
+        if dropped:
+            self._stale(dropped)
+
+    def _stale(self, n: int) -> None:
+        self.stats.stale += n
+        self.stats.dropped += n
+        logger.warning(
+            "dropped %d deliveries older than %.1f h (stale)", n, self._expiry_ms / HOUR_MS
+        )
+        if self.on_stale is not None:
+            self.on_stale(n)
 
     async def _until_next_due(self) -> float:
         async with self._sessions() as session:
@@ -189,8 +280,12 @@ class Dispatcher:
         group = self._tasks.pop(task, None)
         if group is not None:
             self._inflight.difference_update(group.delivery_ids)
-        if not task.cancelled() and task.exception() is not None:
-            logger.error("delivery task failed", exc_info=task.exception())
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            if isinstance(exc, SQLAlchemyError):  # a DB blip: the claim lapses, then retried
+                logger.warning("delivery task failed: %s", _short(exc, 200))
+                logger.debug("delivery task failure", exc_info=exc)
+            else:
+                logger.error("delivery task failed", exc_info=exc)
         self._wake.set()
 
     async def _shutdown(self) -> None:
@@ -205,6 +300,14 @@ class Dispatcher:
                 task.cancel()
             with contextlib.suppress(Exception):
                 await asyncio.gather(*pending, return_exceptions=True)
+            unrecorded = self._unrecorded.intersection(uncertain)
+            uncertain = [i for i in uncertain if i not in unrecorded]
+            if unrecorded:
+                logger.error(
+                    "%d deliveries were sent but the database did not take the record "
+                    "before stop; the next start sends them again",
+                    len(unrecorded),
+                )
             if uncertain:
                 await self._release(uncertain, undo_attempt=False)
         self._abort.clear()
@@ -213,11 +316,14 @@ class Dispatcher:
 
     async def _deliver(self, group: ClaimedGroup) -> None:
         ids = group.delivery_ids
+        now_ms = self._now_ms()
+        if self._expired(group, now_ms):
+            await self._drop_stale(ids)
+            return
         async with self._sessions() as session:
             items = await outbox_repo.load_items(session, ids)
             chats = await outbox_repo.load_chats(session, [group.chat_id])
         chat = chats.get(group.chat_id)
-        now_ms = self._now_ms()
         if chat is None or not chat.active:
             await self._drop(ids, "chat inactive")
             return
@@ -228,7 +334,7 @@ class Dispatcher:
         if not items:
             await self._drop(ids, "event gone")
             return
-        text = render.alert_message(items, self._quotes)
+        text = render.alert_message(items, self._quotes, now_ms=now_ms, late_after_ms=self._late_ms)
         markup = render.alert_keyboard(items, self._quotes)
         try:
             await self._sender.send_text(
@@ -255,22 +361,100 @@ class Dispatcher:
                 self.stats.failed += len(ids)
                 await self._record(outbox_repo.mark_failed, ids, _short(exc, 500))
             return
-        except TelegramError as exc:  # TimedOut, NetworkError, Conflict, ...
-            await self._retry(group, exc)
+        except TelegramError as exc:  # TimedOut, NetworkError, 5xx, Conflict, ...
+            await self._retry(group, exc, count=not is_transient(exc))
             return
         except Exception as exc:
             logger.exception("unexpected error delivering to %s", group.chat_id)
             self.stats.failed += len(ids)
             await self._record(outbox_repo.mark_failed, ids, _short(exc, 500))
             return
+        self._telegram_ok()
         self.stats.messages += 1
         self.stats.delivered += len(ids)
-        await self._record(outbox_repo.mark_sent, ids, self._now_ms())
+        await self._record_sent(ids)
+
+    def _expired(self, group: ClaimedGroup, now_ms: int) -> bool:
+        return bool(group.created_ms) and now_ms - group.created_ms > self._expiry_ms
+
+    async def _drop_stale(self, ids: Sequence[int]) -> None:
+        await self._record(outbox_repo.mark_dropped, ids, outbox_repo.STALE_REASON)
+        self._stale(len(ids))
+
+    def _telegram_ok(self) -> None:
+        if self._outage is not None:
+            logger.info("telegram reachable again; pending deliveries are going out")
+            self._outage = None
+            self._recovered = True
+            self._wake.set()
+
+    def _maybe_probe(self) -> None:
+        """While Telegram is down, ask getMe every few seconds: the backoff may hold a
+        delivery back for up to a minute, the probe notices recovery within seconds."""
+        now = time.monotonic()
+        if self._outage is None or self._probe is not None or now < self._next_probe:
+            return
+        self._next_probe = now + PROBE_INTERVAL
+        self._probe = asyncio.create_task(self._run_probe())
+
+    async def _run_probe(self) -> None:
+        try:
+            await self._sender.probe()
+        except Exception as exc:
+            logger.debug("telegram still unreachable: %s", _short(exc, 200))
+        else:
+            self._telegram_ok()
+        finally:
+            self._probe = None
+
+    async def _resume_backed_off(self) -> None:
+        ids = sorted(self._backed_off)
+        async with self._sessions() as session, session.begin():
+            await outbox_repo.due_now(session, ids, self._now_ms())
+        self._backed_off.difference_update(ids)
+        self._recovered = False
+
+    async def _record_sent(self, ids: Sequence[int]) -> None:
+        """Telegram accepted the message: record it, retrying until it lands. Giving up
+        would let the claim lapse and the message go out twice; the UPDATE is idempotent."""
+        delay = 0.1
+        self._unrecorded.update(ids)
+        while True:
+            try:
+                await self._record(outbox_repo.mark_sent, ids, self._now_ms())
+                self._unrecorded.difference_update(ids)
+                return
+            except Exception as exc:
+                self.stats.record_retries += 1
+                log = logger.warning if self.stats.record_retries % 20 == 1 else logger.debug
+                log(
+                    "recording %d sent deliveries failed (%s); retrying in %.1f s",
+                    len(ids),
+                    _short(exc, 200),
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(RECORD_BACKOFF_MAX, delay * 2)
 
     async def _retry(
         self, group: ClaimedGroup, exc: Exception, delay: float | None = None, count: bool = True
     ) -> None:
         ids = group.delivery_ids
+        if self._expired(group, self._now_ms()):
+            await self._drop_stale(ids)
+            return
+        if is_transient(exc):
+            # One line per outage, not one per delivery: the cause is the same for all.
+            if self._outage is None:
+                logger.warning(
+                    "telegram unreachable (%s); deliveries are retried (backoff up to %.0f s) "
+                    "for up to %.1f h",
+                    _short(exc, 200),
+                    self._backoff_max,
+                    self._expiry_ms / HOUR_MS,
+                )
+            self._outage = _short(exc, 200)
+            self._backed_off.update(ids)
         if count and group.attempts >= self._max_attempts:
             logger.warning(
                 "giving up on %d deliveries to %s after %d attempts: %s",
@@ -283,9 +467,9 @@ class Dispatcher:
             await self._record(outbox_repo.mark_failed, ids, _short(exc, 500))
             return
         if delay is None:
-            delay = min(self._backoff_max, self._backoff_base * 2 ** max(0, group.attempts - 1))
-            delay *= random.uniform(0.8, 1.2)
-        if not count:
+            delay = self._backoff_base * 2 ** max(0, min(group.attempts - 1, 30))
+            delay = min(self._backoff_max, delay * random.uniform(0.8, 1.2))
+        if not count and not is_transient(exc):
             await self._release(ids, undo_attempt=True)  # not the chat's fault
         self.stats.retried += len(ids)
         next_ms = self._now_ms() + int(delay * 1000)

@@ -770,12 +770,31 @@ def _alert_line(item: Any, quotes: Sequence[str]) -> str:
     )
 
 
-def alert_message(items: Sequence[Any], quotes: Sequence[str] = ("USDT",)) -> str:
-    """One alert, or a digest of one cycle's alerts for one chat, as ONE message."""
+def _digest_order(items: Sequence[Any]) -> list[Any]:
+    """The chat's own per-symbol alerts first (so truncation never hides them behind
+    market-wide ones), then by score."""
+    return sorted(items, key=lambda i: (not getattr(i, "own", False), -i.score, i.symbol))
+
+
+def alert_message(
+    items: Sequence[Any],
+    quotes: Sequence[str] = ("USDT",),
+    *,
+    now_ms: int | None = None,
+    late_after_ms: int | None = None,
+) -> str:
+    """One alert, or a digest of one cycle's alerts for one chat, as ONE message. Sent
+    more than `late_after_ms` after its event (an outage, a backlog), it says how long
+    ago it happened, so an old move is not read as news."""
+    when = _late(items, now_ms, late_after_ms)
     if len(items) == 1:
-        return "\n".join(_alert_block(items[0], quotes))
-    ordered = sorted(items, key=lambda i: (-i.score, i.symbol))
-    lines = [f"<b>{len(items)} alerts</b> from the latest scan"]
+        lines = _alert_block(items[0], quotes)
+        if when:
+            lines.append(f"⏱ {when}")
+        return "\n".join(lines)
+    ordered = _digest_order(items)
+    source = f"from the scan {when}" if when else "from the latest scan"
+    lines = [f"<b>{len(items)} alerts</b> {source}"]
     if len(items) <= DIGEST_FULL:
         for item in ordered:
             lines.append("")
@@ -788,9 +807,19 @@ def alert_message(items: Sequence[Any], quotes: Sequence[str] = ("USDT",)) -> st
     return "\n".join(lines)
 
 
+def _late(items: Sequence[Any], now_ms: int | None, late_after_ms: int | None) -> str | None:
+    """'12 min ago' when the oldest event is more than `late_after_ms` old, else None."""
+    if now_ms is None or late_after_ms is None:
+        return None
+    times = [t for t in (getattr(i, "event_ms", 0) for i in items) if t]
+    if not times or now_ms - min(times) <= late_after_ms:
+        return None
+    return f"{age(max(60.0, (now_ms - min(times)) / 1000))} ago"
+
+
 def alert_keyboard(items: Sequence[Any], quotes: Sequence[str] = ("USDT",)) -> InlineKeyboardMarkup:
     symbols = []
-    for item in sorted(items, key=lambda i: (-i.score, i.symbol)):
+    for item in _digest_order(items):
         if item.symbol not in symbols:
             symbols.append(item.symbol)
     buttons = [

@@ -11,7 +11,13 @@ per-private-chat limit and re-raises RetryAfter, so pacing lives here:
 - groups and channels (id < 0): at most `group_messages_per_minute` in any minute.
 
 Replies to commands jump the queue ahead of broadcast (`Priority.REPLY`). A RetryAfter
-pauses everything for as long as Telegram says, then the call is retried. ChatMigrated
+pauses the chat it came from for as long as Telegram says, then the call is retried: a
+group over its 20/min must not hold up private chats. Only a *global flood signal*
+pauses every send: RetryAfter answers for `global_flood_chats` (3) distinct chats within
+`global_flood_window` (10 s). Our own pacing keeps each chat under its limit, so 429s
+on several chats at once mean the bot-wide budget is what ran out (Telegram's limit is
+lower than configured, or another process shares the token); a single chat's 429 is
+that chat's own limit. ChatMigrated
 and unreachable chats (Forbidden, "chat not found") are reported to `ChatEvents`, so
 command replies and the dispatcher treat them alike.
 
@@ -185,6 +191,10 @@ class FloodControl:
     _private: dict[int, tuple[float, float]] = field(default_factory=dict)  # tokens, at
     _groups: dict[int, deque[Slot]] = field(default_factory=dict)
     _chat_paused: dict[int, float] = field(default_factory=dict)
+    # A global flood signal: RetryAfter from this many distinct chats within the window.
+    global_flood_chats: int = 3
+    global_flood_window: float = 10.0
+    _flood_hits: deque[tuple[float, int]] = field(default_factory=deque)  # (at, chat)
 
     @property
     def _n(self) -> int:
@@ -246,11 +256,23 @@ class FloodControl:
             if at <= now:
                 self._private[slot.chat_id] = (tokens, now)
 
-    def pause(self, seconds: float, now: float, chat_id: int | None = None) -> None:
+    def pause(self, seconds: float, now: float, chat_id: int | None = None) -> bool:
+        """A RetryAfter: pause its chat; pause every send on a global flood signal
+        (no chat, or 429s from `global_flood_chats` distinct chats within the window).
+        Returns True when the pause is global."""
         until = now + seconds
-        self._paused_until = max(self._paused_until, until)
-        if chat_id is not None:
-            self._chat_paused[chat_id] = max(self._chat_paused.get(chat_id, 0.0), until)
+        if chat_id is None:
+            self._paused_until = max(self._paused_until, until)
+            return True
+        self._chat_paused[chat_id] = max(self._chat_paused.get(chat_id, 0.0), until)
+        hits = self._flood_hits
+        hits.append((now, chat_id))
+        while hits and hits[0][0] < now - self.global_flood_window:
+            hits.popleft()
+        if len({c for _, c in hits}) >= self.global_flood_chats:
+            self._paused_until = max(self._paused_until, until)
+            return True
+        return False
 
     def _prune(self, now: float) -> None:
         full = [c for c in self._private if self._tokens(c, now) >= self.private_burst]
@@ -371,8 +393,13 @@ class Sender:
                 seconds = retry_after_seconds(exc)
                 self.stats.retry_after += 1
                 self.stats.retry_after_seconds += seconds
-                logger.warning("telegram flood wait %.1f s (chat %s)", seconds, chat_id)
-                self.flood.pause(seconds, self._clock(), chat_id)
+                pause_all = self.flood.pause(seconds, self._clock(), chat_id)
+                logger.warning(
+                    "telegram flood wait %.1f s (chat %s%s)",
+                    seconds,
+                    chat_id,
+                    "; pausing every chat" if pause_all else "",
+                )
                 flood_waits += 1
                 if flood_waits > self.max_flood_waits:
                     raise
@@ -522,6 +549,10 @@ class Sender:
             await self.bot.answer_callback_query(query_id, text=text, show_alert=show_alert)
         except BadRequest as exc:  # query too old: the button still worked
             logger.debug("answerCallbackQuery failed: %s", exc)
+
+    async def probe(self) -> None:
+        """getMe: is the Bot API answering? Not a message, so not paced."""
+        await self.bot.get_me()
 
     async def get_chat_member_status(self, chat_id: int, user_id: int) -> str:
         member = await self.bot.get_chat_member(chat_id, user_id)

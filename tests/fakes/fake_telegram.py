@@ -14,8 +14,11 @@ Like Telegram it:
   characters (after entity parsing), callback data over 64 bytes, and edits that
   change nothing;
 - injects faults per chat and method for the next N calls: 403 blocked, 400 chat not
-  found, 429, migrate (`parameters.migrate_to_chat_id`), 5xx;
-- answers 401 Unauthorized to every method once the token is revoked (`revoke_token()`).
+  found, 429, migrate (`parameters.migrate_to_chat_id`), 5xx, 401;
+- answers 401 Unauthorized to every method once the token is revoked (`revoke_token()`);
+- goes down for a while (`outage`): every call, polling included, answers 502 Bad
+  Gateway, as Telegram's front end does when the Bot API is down;
+- answers after `latency` seconds (a far-away Bot API round trip).
 
     async with FakeTelegram() as tg:
         settings.telegram.base_url = tg.base_url; token = tg.token
@@ -85,6 +88,7 @@ FAULTS = {
     "429": (429, "Too Many Requests: retry after {retry_after}"),
     "migrate": (400, "Bad Request: group chat was upgraded to a supergroup chat"),
     "5xx": (502, "Bad Gateway"),
+    "401": (401, "Unauthorized"),  # the token was revoked while the bot runs
 }
 
 
@@ -218,6 +222,8 @@ class FakeTelegram:
         self.admins: dict[int, set[int]] = {}
         self.faults: list[Fault] = []
         self.revoked = False
+        self.down_until = 0.0  # clock time until which every call answers 502
+        self.outage_502s = 0
         # Update queue.
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
@@ -446,6 +452,14 @@ class FakeTelegram:
         token, answers 401 Unauthorized, as Telegram does."""
         self.revoked = True
 
+    def outage(self, seconds: float) -> None:
+        """Every call answers 502 Bad Gateway for the next `seconds`."""
+        self.down_until = self._clock() + seconds
+
+    @property
+    def down(self) -> bool:
+        return self._clock() < self.down_until
+
     # -------------------------------------------------- test helpers: outgoing
 
     def messages_to(self, chat_id: int) -> list[SentMessage]:
@@ -495,12 +509,17 @@ class FakeTelegram:
         self.calls[method] += 1
         if self.latency:
             await asyncio.sleep(self.latency)
+        if self.down:
+            self.outage_502s += 1
+            await self._notify()
+            return _error(502, "Bad Gateway")
         handler = getattr(self, f"_m_{name}", None)
         if handler is None:
             return _error(404, "Not Found: method not found")
         chat_id = params.get("chat_id")
         fault = self._take_fault(name, chat_id)
         if fault is not None:
+            await self._notify()  # so tests can wait on `injected`
             return fault
         if name in FLOOD_METHODS and self.enforce_limits:
             limited = self._flood_check(chat_id)

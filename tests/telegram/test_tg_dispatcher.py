@@ -201,19 +201,35 @@ async def test_network_errors_back_off_then_succeed(
     assert list(done.values()) == [("sent", None, 3)]
 
 
-async def test_network_errors_are_bounded_then_failed(
+async def test_network_errors_never_exhaust_a_delivery(
     start, make_settings, sessions, fake_tg: FakeTelegram
 ):
+    """5xx is transient: more failures than max_send_attempts, and it still arrives."""
     cycle = await empty_cycle(sessions)
     await add_deliveries(sessions, cycle, [72], [BTC_UP])
-    fake_tg.fail("5xx", chat_id=72, times=100)
+    fake_tg.fail("5xx", chat_id=72, times=6)
+    await start(make_settings(max_send_attempts=3), backoff_base=0.02, backoff_max=0.1)
+    [msg] = await fake_tg.wait_for_messages(72, 1)
+    done = await wait_settled(sessions)
+    assert [(s, a) for s, _, a in done.values()] == [("sent", 7)]
+    assert fake_tg.injected["5xx"] == 6 and "BTCUSDT" in msg.visible
+
+
+async def test_unexpected_errors_are_bounded_then_failed(
+    start, make_settings, sessions, fake_tg: FakeTelegram
+):
+    """max_send_attempts still bounds errors that are not network trouble (a revoked
+    token answers 401 to every send)."""
+    cycle = await empty_cycle(sessions)
+    await add_deliveries(sessions, cycle, [72], [BTC_UP])
+    fake_tg.fail("401", chat_id=72, times=100)
     await start(make_settings(max_send_attempts=3), backoff_base=0.05)
     done = await wait_settled(sessions)
     assert [(s, a) for s, _, a in done.values()] == [("failed", 3)]
     async with sessions() as s:
         error = (await s.scalars(select(Delivery.last_error))).one()
-    assert "Bad Gateway" in error
-    assert fake_tg.injected["5xx"] == 3
+    assert "Unauthorized" in error
+    assert fake_tg.injected["401"] == 3
 
 
 async def test_other_bad_request_fails_without_retrying(
