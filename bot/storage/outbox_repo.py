@@ -58,6 +58,9 @@ class AlertItem:
     oi_24h_pct: float | None
     funding_8h_pct: float | None
     basis_pct: float | None
+    # What the row shows (deliveries.kind): "alert", "catchup" (the event is the
+    # symbol's current state) or "cap_note" (held by the daily cap).
+    note: str = "alert"
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +118,7 @@ async def load_items(session: AsyncSession, delivery_ids: Collection[int]) -> li
             snap.oi_24h_pct,
             snap.funding_8h_pct,
             snap.basis_pct,
+            Delivery.kind,
         )
         .join(AlertEvent, AlertEvent.id == Delivery.event_id)
         .outerjoin(
@@ -129,7 +133,7 @@ async def load_items(session: AsyncSession, delivery_ids: Collection[int]) -> li
         .order_by(Delivery.id)
     )
     items = []
-    for delivery_id, ev, oi24, f8, basis in (await session.execute(stmt)).all():
+    for delivery_id, ev, oi24, f8, basis, note in (await session.execute(stmt)).all():
         items.append(
             AlertItem(
                 delivery_id=delivery_id,
@@ -148,6 +152,7 @@ async def load_items(session: AsyncSession, delivery_ids: Collection[int]) -> li
                 oi_24h_pct=oi24,
                 funding_8h_pct=f8,
                 basis_pct=basis,
+                note=note or "alert",
             )
         )
     return items
@@ -202,6 +207,24 @@ async def mark_dropped(
 
 
 async def mark_suppressed(session: AsyncSession, ids: Sequence[int], reason: str) -> int:
+    """Withhold rows at send time (the chat muted itself meanwhile). They are held, so
+    their chats are owed a catch-up (chats.held_since_ms, docs/alerts.md).
+
+    Writes only, no read first: a deferred SQLite transaction that reads and then
+    writes fails at once if another connection committed in between."""
+    if ids:
+        rows = select(Delivery.chat_id).where(Delivery.id.in_(list(ids)))
+        first = (
+            select(func.min(Delivery.created_ms))
+            .where(Delivery.id.in_(list(ids)), Delivery.chat_id == Chat.id)
+            .scalar_subquery()
+        )
+        await session.execute(
+            update(Chat)
+            .where(Chat.id.in_(rows), Chat.held_since_ms.is_(None))
+            .values(held_since_ms=first),
+            execution_options={"synchronize_session": False},
+        )
     return await _set(session, ids, status="suppressed", reason=reason[:64])
 
 

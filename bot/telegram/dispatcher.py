@@ -228,7 +228,7 @@ class Dispatcher:
         if not items:
             await self._drop(ids, "event gone")
             return
-        text = render.alert_message(items, self._quotes)
+        text = render.outbox_message(items, self._quotes)
         markup = render.alert_keyboard(items, self._quotes)
         try:
             await self._sender.send_text(
