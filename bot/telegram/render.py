@@ -210,7 +210,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("unsubscribe", "Stop alerts for a symbol"),
     ("subscriptions", "What this chat is subscribed to"),
     ("market", "Market-wide alerts"),
-    ("settings", "Minimum band, direction, quiet hours, mute"),
+    ("settings", "Minimum band, direction, time zone, quiet hours, mute, daily cap"),
     ("help", "How it works, all commands"),
 ]
 USAGE = {
@@ -220,8 +220,8 @@ USAGE = {
     "unsubscribe": "/unsubscribe BTC, or /unsubscribe all",
     "subscriptions": "/subscriptions",
     "market": "/market stressed|stretched|squeeze|off",
-    "settings": "/settings band lean · /settings direction up|both · /settings quiet 22-07|off "
-    "· /settings mute 8|off",
+    "settings": "/settings band lean · /settings direction up|both · /settings tz Europe/Berlin "
+    "· /settings quiet 22-07|off · /settings mute 8|off · /settings cap 20|off",
     "help": "/help",
 }
 
