@@ -25,7 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import func, insert, or_, select
+from sqlalchemy import insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.alerts import fanout as fo
@@ -206,17 +206,27 @@ async def naive_on_cycle(session: AsyncSession, engine: AlertEngine, cycle: Cycl
             if chat.id in done or not chat.active or not fo.matches(event, s, prefs, rules):
                 continue
             done.add(chat.id)
-            last = await session.scalar(
-                select(func.max(Delivery.created_ms))
-                .join(AlertEvent, AlertEvent.id == Delivery.event_id)
-                .where(
-                    Delivery.chat_id == chat.id,
-                    AlertEvent.symbol == event.symbol,
-                    AlertEvent.kind == event.kind.value,
-                    Delivery.status.in_(["pending", "sent"]),
+            found = (
+                await session.execute(
+                    select(Delivery.created_ms, AlertEvent.direction, AlertEvent.to_regime)
+                    .join(AlertEvent, AlertEvent.id == Delivery.event_id)
+                    .where(
+                        Delivery.chat_id == chat.id,
+                        AlertEvent.symbol == event.symbol,
+                        AlertEvent.kind == event.kind.value,
+                        Delivery.status.in_(["pending", "sent"]),
+                    )
+                    .order_by(Delivery.created_ms.desc())
+                    .limit(1)
                 )
+            ).first()
+            last = (
+                None
+                if found is None
+                else fo.LastAlert(found[0], fo.transition_sig(event.kind.value, found[1], found[2]))
             )
-            reason = fo.suppression(prefs, last, now, rules)
+            sig = fo.transition_sig(event.kind, event.direction, event.to_regime)
+            reason = fo.suppression(prefs, last, now, rules, sig)
             await session.execute(
                 insert(Delivery).values(
                     event_id=event_id,
@@ -306,7 +316,10 @@ async def main() -> None:
             "insert_events",
             "subscriptions_for",
             "last_alert_times",
+            "day_pushes",
+            "held_chats",
             "insert_deliveries",
+            "mark_held",
         ):
             setattr(alert_repo, name, timer.wrap(name, getattr(alert_repo, name)))
         svc.plan_deliveries = timer.wrap("plan_deliveries", fo.plan_deliveries)

@@ -146,6 +146,9 @@ class AlertSettings(_Section):
     default_min_band: BandName = "stressed"
     default_market_min_band: BandName = "stressed"
     cooldown_minutes: int = Field(default=240, ge=0)
+    # Pushes (messages) per chat per local day; past it one note, then alerts are held
+    # until the chat's next local day (docs/alerts.md). 0: no cap. Chats may override.
+    daily_cap: int = Field(default=20, ge=0)
     # Cycles that fetched less than this share of the universe emit no alerts.
     min_fetched_share: float = Field(default=0.8, ge=0, le=1)
     event_retention_days: int = Field(default=7, ge=1)

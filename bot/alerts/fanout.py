@@ -12,7 +12,15 @@ Who gets what (docs/alerts.md has the table):
 - a chat with direction "up" gets only escalations: no downward moves, no exits.
 
 One row per (event, chat), however many subscriptions matched. A row is `pending`, or
-`suppressed` with a reason (muted, quiet_hours, cooldown), so nothing is silently lost.
+`suppressed` with a reason (muted, quiet_hours, cooldown, daily_cap), so nothing is
+silently lost.
+
+A cooldown holds back only a *repeat* of the transition last delivered to the chat for
+that symbol and kind: a reversal (down after up, exit after entry, entry after exit, a
+switch of squeeze side) always goes out, so the chat's last word is never contradicted
+by the state for hours. Quiet hours are in the chat's own time zone. Alerts held by mute,
+quiet hours or the daily cap owe the chat one catch-up (`catchup_symbols`) once it can
+be pushed again: the current state of each symbol whose state changed meanwhile.
 """
 
 from __future__ import annotations
@@ -20,11 +28,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from enum import StrEnum
 from typing import NamedTuple
 
 from bot.alerts.engine import Direction, Event, EventKind
-from bot.scoring import Band
+from bot.scoring import Band, Regime
 
 MARKET = "*"  # Subscription.symbol for a market-wide subscription
 MINUTE_MS = 60_000
@@ -48,10 +57,24 @@ class SuppressReason(StrEnum):
     MUTED = "muted"
     QUIET_HOURS = "quiet_hours"
     COOLDOWN = "cooldown"
+    DAILY_CAP = "daily_cap"
+
+
+class DeliveryKind(StrEnum):
+    """What a delivery row shows. The outbox groups rows by (chat, cycle) whatever the
+    kind, so a catch-up or a cap note shares its cycle's one message."""
+
+    ALERT = "alert"  # the event itself
+    CATCHUP = "catchup"  # the symbol's current state, after alerts were held
+    CAP_NOTE = "cap_note"  # held by the daily cap; the rows of one cycle form the note
 
 
 # Deliveries that start a cooldown: what was (or is about to be) pushed to the chat.
 COOLDOWN_STATUSES = (DeliveryStatus.PENDING, DeliveryStatus.SENT)
+# Suppressed for these reasons, an alert is only held: it owes the chat a catch-up.
+HOLD_REASONS = (SuppressReason.MUTED, SuppressReason.QUIET_HOURS, SuppressReason.DAILY_CAP)
+# The transition signature of a catch-up: a state message, never a repeat of anything.
+STATE_SIG = "state"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +82,7 @@ class FanoutRules:
     default_min_band: Band = Band.STRETCHED
     market_min_band: Band = Band.STRESSED
     cooldown_minutes: int = 30
+    daily_cap: int = 20  # pushes (messages) per local day; 0: no cap
 
 
 # Records built per subscription and per delivery (tens of thousands a busy cycle) are
@@ -69,9 +93,11 @@ class ChatPrefs(NamedTuple):
     min_band: Band | None = None  # None: FanoutRules.default_min_band
     up_only: bool = False
     cooldown_minutes: int | None = None  # None: FanoutRules.cooldown_minutes
-    quiet_start_min: int | None = None  # minutes after 00:00 UTC; window may wrap
+    quiet_start_min: int | None = None  # minutes after local midnight; may wrap
     quiet_end_min: int | None = None
     muted_until_ms: int | None = None
+    tz: tzinfo | None = None  # None: UTC
+    daily_cap: int | None = None  # None: FanoutRules.daily_cap; 0: no cap
 
 
 class Sub(NamedTuple):
@@ -86,10 +112,27 @@ class PlannedDelivery(NamedTuple):
     chat_id: int
     status: DeliveryStatus
     reason: SuppressReason | None = None
+    kind: DeliveryKind = DeliveryKind.ALERT
 
 
-# (chat_id, symbol, event kind) -> created_ms of the latest pending/sent delivery
+# (chat_id, symbol, event kind)
 CooldownKey = tuple[int, str, str]
+
+
+class LastAlert(NamedTuple):
+    """The latest pending/sent delivery for a cooldown key: when, and which transition
+    (`transition_sig`). A bare int (time only) is read as a repeat of anything."""
+
+    created_ms: int
+    sig: str
+
+
+def transition_sig(kind: str, direction: str, to_regime: str | None = None) -> str:
+    """What "the same transition" means for the cooldown: the same direction, and for a
+    squeeze entry the same squeeze (Long -> Short squeeze reverses the last entry)."""
+    if kind == EventKind.SQUEEZE and direction == Direction.ENTER:
+        return f"enter:{to_regime}"
+    return str(direction)
 
 
 def matches(event: Event, sub: Sub, chat: ChatPrefs, rules: FanoutRules) -> bool:
@@ -139,12 +182,36 @@ def _admits(a: _Admission, sub: Sub, chat: ChatPrefs, market: bool, rules: Fanou
     return a.rank >= _RANK[sub.min_band or chat.min_band or rules.default_min_band]
 
 
-def in_quiet_hours(now_ms: int, start_min: int | None, end_min: int | None) -> bool:
-    """[start, end) in UTC minutes of the day; start > end wraps past midnight;
-    start == end (or either unset) means no quiet hours."""
+def local_minute(now_ms: int, tz: tzinfo | None = None) -> int:
+    """Minutes after local midnight in `tz` (None: UTC)."""
+    if tz is None:
+        return (now_ms // MINUTE_MS) % DAY_MIN
+    local = datetime.fromtimestamp(now_ms / 1000, tz)
+    return local.hour * 60 + local.minute
+
+
+def local_day_start_ms(now_ms: int, tz: tzinfo | None = None) -> int:
+    """Epoch ms of the latest local midnight in `tz` (DST-aware; None: UTC)."""
+    zone = tz or UTC
+    day = datetime.fromtimestamp(now_ms / 1000, zone).date()
+    start = datetime.combine(day, time(0), zone)
+    return int(start.timestamp() * 1000)
+
+
+def next_local_day_ms(now_ms: int, tz: tzinfo | None = None) -> int:
+    zone = tz or UTC
+    day = datetime.fromtimestamp(now_ms / 1000, zone).date() + timedelta(days=1)
+    return int(datetime.combine(day, time(0), zone).timestamp() * 1000)
+
+
+def in_quiet_hours(
+    now_ms: int, start_min: int | None, end_min: int | None, tz: tzinfo | None = None
+) -> bool:
+    """[start, end) in minutes of the local day in `tz` (None: UTC); start > end wraps
+    past midnight; start == end (or either unset) means no quiet hours."""
     if start_min is None or end_min is None or start_min == end_min:
         return False
-    minute = (now_ms // MINUTE_MS) % DAY_MIN
+    minute = local_minute(now_ms, tz)
     if start_min < end_min:
         return start_min <= minute < end_min
     return minute >= start_min or minute < end_min
@@ -156,15 +223,28 @@ def cooldown_ms(chat: ChatPrefs, rules: FanoutRules) -> int:
 
 
 def suppression(
-    chat: ChatPrefs, last_alert_ms: int | None, now_ms: int, rules: FanoutRules
+    chat: ChatPrefs,
+    last_alert_ms: int | LastAlert | None,
+    now_ms: int,
+    rules: FanoutRules,
+    sig: str | None = None,
 ) -> SuppressReason | None:
     """Why this chat must not be pushed now, if at all. Mute wins over quiet hours over
-    cooldown, so the recorded reason is the one the user set most deliberately."""
+    cooldown, so the recorded reason is the one the user set most deliberately.
+
+    `sig` is this event's `transition_sig`: the cooldown applies only when the last
+    delivery (`LastAlert`) was the same transition, never to a reversal."""
     if chat.muted_until_ms is not None and now_ms < chat.muted_until_ms:
         return SuppressReason.MUTED
-    if in_quiet_hours(now_ms, chat.quiet_start_min, chat.quiet_end_min):
+    if in_quiet_hours(now_ms, chat.quiet_start_min, chat.quiet_end_min, chat.tz):
         return SuppressReason.QUIET_HOURS
-    if last_alert_ms is not None and now_ms - last_alert_ms < cooldown_ms(chat, rules):
+    if last_alert_ms is None:
+        return None
+    if isinstance(last_alert_ms, LastAlert):
+        if sig is not None and last_alert_ms.sig != sig:
+            return None  # a reversal (or the first alert after a catch-up)
+        last_alert_ms = last_alert_ms.created_ms
+    if now_ms - last_alert_ms < cooldown_ms(chat, rules):
         return SuppressReason.COOLDOWN
     return None
 
@@ -196,11 +276,12 @@ def plan_deliveries(
     events: Sequence[tuple[int, Event]],
     subs: Iterable[Sub],
     chats: Mapping[int, ChatPrefs],
-    last_alert_ms: Mapping[CooldownKey, int],
+    last_alert_ms: Mapping[CooldownKey, int | LastAlert],
     now_ms: int,
     rules: FanoutRules = FanoutRules(),
 ) -> list[PlannedDelivery]:
-    """One row per (event id, chat) that some subscription of an active chat matches."""
+    """One row per (event id, chat) that some subscription of an active chat matches.
+    The daily cap is applied afterwards (`apply_daily_cap`): it needs the chats' counts."""
     by_key = index_subs(subs)
     # Mute and quiet hours depend on the chat and the time only: decide once per chat.
     blocked: dict[int, SuppressReason | None] = {}
@@ -208,6 +289,7 @@ def plan_deliveries(
     for event_id, event in events:
         kind = sub_kind_for(event)
         cooldown_kind = event.kind.value
+        sig = transition_sig(event.kind, event.direction, event.to_regime)
         adm = _Admission.of(event)
         chosen: set[int] = set()
         for market, group in ((False, event.symbol), (True, MARKET)):
@@ -225,10 +307,130 @@ def plan_deliveries(
                 if reason is None:
                     last = last_alert_ms.get((chat_id, event.symbol, cooldown_kind))
                     if last is not None:
-                        reason = suppression(chat, last, now_ms, rules)
+                        reason = suppression(chat, last, now_ms, rules, sig)
                 status = DeliveryStatus.PENDING if reason is None else DeliveryStatus.SUPPRESSED
                 out.append(PlannedDelivery(event_id, chat_id, status, reason))
     return out
+
+
+# ---------------------------------------------------------------- daily cap
+
+
+class DayPush(NamedTuple):
+    """One earlier push (a cycle with a pending/sent row) to a chat: when, and whether
+    it was the daily-cap note."""
+
+    created_ms: int
+    cap_note: bool
+
+
+def daily_cap(chat: ChatPrefs, rules: FanoutRules) -> int:
+    return rules.daily_cap if chat.daily_cap is None else max(0, chat.daily_cap)
+
+
+def pushes_today(chat: ChatPrefs, pushes: Iterable[DayPush], now_ms: int) -> tuple[int, bool]:
+    """(pushes since local midnight, was the cap note one of them)."""
+    start = local_day_start_ms(now_ms, chat.tz)
+    today = [p for p in pushes if p.created_ms >= start]
+    return len(today), any(p.cap_note for p in today)
+
+
+def over_cap(chat: ChatPrefs, pushes: Iterable[DayPush], now_ms: int, rules: FanoutRules) -> bool:
+    cap = daily_cap(chat, rules)
+    return cap > 0 and pushes_today(chat, pushes, now_ms)[0] >= cap
+
+
+def apply_daily_cap(
+    planned: Sequence[PlannedDelivery],
+    chats: Mapping[int, ChatPrefs],
+    pushes: Mapping[int, Sequence[DayPush]],
+    now_ms: int,
+    rules: FanoutRules = FanoutRules(),
+) -> list[PlannedDelivery]:
+    """A cycle's pending rows for a chat are one push. Past the chat's cap for its local
+    day, the first over-cap cycle's rows become the cap note (sent, one message), and
+    every later one that day is suppressed `daily_cap`; both count as held, so the next
+    local day starts with a catch-up. `pushes`: earlier cycles only, not this one."""
+    pending = {p.chat_id for p in planned if p.status is DeliveryStatus.PENDING}
+    capped: dict[int, DeliveryKind | None] = {}
+    for chat_id in pending:
+        chat = chats.get(chat_id)
+        if chat is None:
+            continue
+        cap = daily_cap(chat, rules)
+        if cap <= 0:
+            continue
+        count, noted = pushes_today(chat, pushes.get(chat_id, ()), now_ms)
+        if count >= cap:
+            capped[chat_id] = None if noted else DeliveryKind.CAP_NOTE
+    if not capped:
+        return list(planned)
+    out: list[PlannedDelivery] = []
+    for p in planned:
+        if p.status is DeliveryStatus.PENDING and p.chat_id in capped:
+            kind = capped[p.chat_id]
+            if kind is None:
+                p = p._replace(status=DeliveryStatus.SUPPRESSED, reason=SuppressReason.DAILY_CAP)
+            else:
+                p = p._replace(kind=kind)
+        out.append(p)
+    return out
+
+
+def holds(planned: Iterable[PlannedDelivery]) -> set[int]:
+    """Chats some of whose alerts this cycle are held (not merely cooled down)."""
+    return {
+        p.chat_id for p in planned if p.reason in HOLD_REASONS or p.kind is DeliveryKind.CAP_NOTE
+    }
+
+
+# ---------------------------------------------------------------- catch-up
+
+
+class HeldAlert(NamedTuple):
+    """A held delivery to one chat, with what its event changed from."""
+
+    symbol: str
+    kind: str  # "band" | "squeeze" | "state" (a held catch-up)
+    from_band: str | None
+    from_regime: str | None
+
+
+class SymbolNow(NamedTuple):
+    band: str
+    regime: str
+
+
+def _squeeze_of(regime: str | None) -> str | None:
+    return regime if regime in _SQUEEZES else None
+
+
+_SQUEEZES = frozenset({Regime.LONG_SQUEEZE.value, Regime.SHORT_SQUEEZE.value})
+
+
+def catchup_symbols(held: Iterable[HeldAlert], current: Mapping[str, SymbolNow]) -> list[str]:
+    """Symbols whose confirmed state now differs from before their first held alert: a
+    band back where it started, or a squeeze that began and ended, is not news. `held`
+    in event order (oldest first)."""
+    first_band: dict[str, str | None] = {}
+    first_squeeze: dict[str, str | None] = {}
+    changed: set[str] = set()
+    for h in held:
+        if h.kind == "band":
+            first_band.setdefault(h.symbol, h.from_band)
+        elif h.kind == "squeeze":
+            first_squeeze.setdefault(h.symbol, _squeeze_of(h.from_regime))
+        else:
+            changed.add(h.symbol)  # a catch-up that was itself held: show it again
+    for symbol, band in first_band.items():
+        now = current.get(symbol)
+        if now is not None and now.band != band:
+            changed.add(symbol)
+    for symbol, squeeze in first_squeeze.items():
+        now = current.get(symbol)
+        if now is not None and _squeeze_of(now.regime) != squeeze:
+            changed.add(symbol)
+    return sorted(s for s in changed if s in current)
 
 
 def digest_key(chat_id: int, cycle_id: int) -> tuple[int, int]:

@@ -3,7 +3,9 @@
 `AlertEngine.on_cycle` matches `bot.cycle.CycleHook`. The scorer calls it inside the
 cycle's transaction, after the Cycle row is flushed; it never commits. A whole cycle
 costs a fixed handful of queries: load states, save states, insert events (+ read back
-their ids), one joined subscription query, one grouped cooldown query, insert deliveries.
+their ids), one joined subscription query, one grouped cooldown query, one grouped
+daily-cap count, insert deliveries, mark held chats; plus one query for chats owed a
+catch-up (and, when some are due, a few more to build it).
 """
 
 from __future__ import annotations
@@ -12,22 +14,33 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.alerts.engine import Direction, Event, EventKind, Hysteresis, run_cycle
+from bot.alerts.engine import Direction, Event, EventKind, Hysteresis, SymbolState, run_cycle
 from bot.alerts.fanout import (
+    MARKET,
+    DeliveryKind,
     DeliveryStatus,
     FanoutRules,
     PlannedDelivery,
+    SymbolNow,
+    apply_daily_cap,
+    catchup_symbols,
     cooldown_ms,
+    daily_cap,
     default_subscriber_wants,
+    holds,
     needed_subscriptions,
+    over_cap,
     plan_deliveries,
+    suppression,
 )
 from bot.config import Settings
 from bot.cycle import CycleResult
-from bot.scoring import Band
+from bot.scoring import Band, Score
 from bot.storage import alert_repo
 
 logger = logging.getLogger("bot.alerts")
+# How far back a chat's local day can start (25 h on a DST day), for the daily cap.
+DAY_LOOKBACK_MS = 26 * 3_600_000
 
 
 def format_alert_line(event: Event) -> str:
@@ -67,6 +80,7 @@ class AlertEngine:
             default_min_band=Band(a.default_min_band),
             market_min_band=Band(a.default_market_min_band),
             cooldown_minutes=a.cooldown_minutes,
+            daily_cap=a.daily_cap,
         )
         self.min_fetched_share = a.min_fetched_share
         self.log_events = log_events
@@ -103,6 +117,9 @@ class AlertEngine:
         created = await alert_repo.insert_events(
             session, exchange, cycle.cycle_id, now_ms, outcome.events
         )
+        # Before this cycle's fan-out, so its catch-ups see only earlier held alerts.
+        scores = {s.symbol: s.score for s in cycle.scores if s.exchange == exchange}
+        await self._catch_up(session, cycle, now_ms, {**states, **outcome.states}, scores)
         if not created:
             return 0
 
@@ -122,7 +139,21 @@ class AlertEngine:
                 else {}
             )
             planned = plan_deliveries(created, subs, chats, last, now_ms, self.fanout_rules)
+            capped = {
+                p.chat_id
+                for p in planned
+                if p.status is DeliveryStatus.PENDING
+                and daily_cap(chats[p.chat_id], self.fanout_rules) > 0
+            }
+            if capped:
+                pushes = await alert_repo.day_pushes(
+                    session, capped, now_ms - DAY_LOOKBACK_MS, cycle.cycle_id
+                )
+                planned = apply_daily_cap(planned, chats, pushes, now_ms, self.fanout_rules)
             await alert_repo.insert_deliveries(session, cycle.cycle_id, now_ms, planned)
+            held = holds(planned)
+            if held:
+                await alert_repo.mark_held(session, held, now_ms)
 
         suppressed = sum(p.status is DeliveryStatus.SUPPRESSED for p in planned)
         logger.debug(
@@ -137,3 +168,76 @@ class AlertEngine:
                 if default_subscriber_wants(event, self.fanout_rules):
                     logger.info("%s", format_alert_line(event))
         return len(created)
+
+    async def _catch_up(
+        self,
+        session: AsyncSession,
+        cycle: CycleResult,
+        now_ms: int,
+        current: dict[str, SymbolState],
+        scores: dict[str, Score],
+    ) -> int:
+        """Chats whose alerts were held (mute, quiet hours, daily cap) and that can be
+        pushed again get one catch-up in this cycle's digest: the current state of each
+        followed symbol whose state changed meanwhile. The catch-up rows and the cleared
+        marker commit with the cycle, so a restart can neither lose nor repeat it.
+        Returns the number of chats caught up."""
+        held = await alert_repo.held_chats(session)
+        rules = self.fanout_rules
+        unblocked = {
+            chat_id: (prefs, since)
+            for chat_id, (prefs, since) in held.items()
+            if suppression(prefs, None, now_ms, rules) is None
+        }
+        if not unblocked:
+            return 0
+        with_cap = [c for c, (prefs, _) in unblocked.items() if daily_cap(prefs, rules) > 0]
+        pushes = (
+            await alert_repo.day_pushes(session, with_cap, now_ms - DAY_LOOKBACK_MS, cycle.cycle_id)
+            if with_cap
+            else {}
+        )
+        ready = {
+            chat_id: since
+            for chat_id, (prefs, since) in unblocked.items()
+            if not over_cap(prefs, pushes.get(chat_id, ()), now_ms, rules)
+        }
+        if not ready:
+            return 0
+        exchange = cycle.exchange
+        held_rows, fallback = await alert_repo.held_alerts(session, exchange, ready)
+        follows = await alert_repo.subscribed_symbols(session, exchange, ready)
+        now_states = {s: SymbolNow(st.band.value, st.regime.value) for s, st in current.items()}
+        per_chat: dict[int, list[str]] = {}
+        for chat_id in ready:
+            mine = follows.get(chat_id, set())
+            changed = catchup_symbols(held_rows.get(chat_id, ()), now_states)
+            symbols = [s for s in changed if s in mine or MARKET in mine]
+            if symbols:
+                per_chat[chat_id] = symbols
+        state_rows: dict[str, tuple[str, str, int, str]] = {}
+        for symbol in sorted({s for symbols in per_chat.values() for s in symbols}):
+            st = current[symbol]
+            score = scores.get(symbol)
+            if score is not None:
+                value, bias = score.score, str(score.bias)
+            elif symbol in fallback:
+                value, bias = fallback[symbol]
+            else:
+                continue
+            state_rows[symbol] = (st.band.value, st.regime.value, value, bias)
+        ids = await alert_repo.insert_state_events(
+            session, exchange, cycle.cycle_id, now_ms, state_rows
+        )
+        planned = [
+            PlannedDelivery(ids[s], chat_id, DeliveryStatus.PENDING, None, DeliveryKind.CATCHUP)
+            for chat_id, symbols in per_chat.items()
+            for s in symbols
+            if s in ids
+        ]
+        await alert_repo.insert_deliveries(session, cycle.cycle_id, now_ms, planned)
+        await alert_repo.clear_held(session, ready)
+        caught_up = len({p.chat_id for p in planned})
+        if caught_up:
+            logger.debug("cycle %d: catch-up for %d chats", cycle.cycle_id, caught_up)
+        return caught_up

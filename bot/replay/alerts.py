@@ -8,7 +8,7 @@ cycle's `failed` symbols: they keep their state, and a cycle that fetched less t
 
 One simulated default subscriber: a chat created as the bot creates chats on first
 contact (min band `alerts.default_min_band`, direction both, no quiet hours, the default
-cooldown), subscribed to `bands` and `squeeze` on every replayed symbol. Its delivery
+cooldown, no daily cap), subscribed to `bands` and `squeeze` on every replayed symbol. Its delivery
 rows are the pushes (`pending`) and the withheld ones (`suppressed`, with the reason).
 
 Between days, what live does between cycles: the dispatcher sends the pending rows (the
@@ -356,6 +356,9 @@ async def _drive(
         await chat_repo.upsert_chat(
             session, SUBSCRIBER_CHAT_ID, "private", "replay", t0, settings.alerts.default_min_band
         )
+        # The replay measures the engine's alert rate per symbol; the per-chat daily cap
+        # (docs/alerts.md) is a delivery limit on top of it, so the subscriber has none.
+        await chat_repo.update_chat_settings(session, SUBSCRIBER_CHAT_ID, daily_cap=0)
         for symbol in symbols:
             await chat_repo.subscribe(
                 session, SUBSCRIBER_CHAT_ID, EXCHANGE, symbol, SUB_KINDS, t0, cap=len(symbols)

@@ -11,24 +11,44 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import fields
 from typing import Any
 
-from sqlalchemy import func, insert, select, union_all, update
+from sqlalchemy import and_, func, insert, or_, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.alerts.engine import Event, SymbolState
+from bot.alerts.engine import Event, EventKind, SymbolState
 from bot.alerts.fanout import (
     COOLDOWN_STATUSES,
+    HOLD_REASONS,
+    STATE_SIG,
     ChatPrefs,
     CooldownKey,
+    DayPush,
+    DeliveryKind,
     DeliveryStatus,
+    HeldAlert,
+    LastAlert,
     PlannedDelivery,
     Sub,
     SubKind,
     SuppressReason,
+    transition_sig,
 )
 from bot.scoring import Band, Regime
 from bot.storage.models import AlertEvent, AlertState, Base, Chat, Delivery, Subscription
 from bot.storage.repo import insert_ignore
+from bot.zones import zone
+
+# Event kind of a catch-up's event: the symbol's current state, shared by every chat
+# caught up in that cycle (unique per exchange, symbol, kind, cycle like any event).
+STATE_KIND = "state"
+# Longest bind list per statement: SQLite and asyncpg cap parameters at ~32k.
+_CHUNK = 5000
+
+
+def _chunks(ids: Collection[int]) -> list[list[int]]:
+    ordered = sorted(ids)
+    return [ordered[i : i + _CHUNK] for i in range(0, len(ordered), _CHUNK)]
+
 
 # ---------------------------------------------------------------- state
 
@@ -151,6 +171,8 @@ async def subscriptions_for(
         Chat.quiet_start_min,
         Chat.quiet_end_min,
         Chat.muted_until_ms,
+        Chat.tz,
+        Chat.daily_cap,
     )
     # One SELECT per kind, glued by UNION ALL: each branch can use the full
     # (exchange, symbol, kind) index, where an OR of them made SQLite scan the exchange.
@@ -171,15 +193,51 @@ async def subscriptions_for(
     # Tens of thousands of rows on a busy cycle: fetch all at once, unpack tuples, and
     # look enums up in dicts.
     rows = (await session.execute(stmt)).all()
-    for chat_id, symbol, kind, min_band, chat_min, direction, cool, q_start, q_end, mute in rows:
+    for chat_id, symbol, kind, min_band, *prefs in rows:
         subs.append(Sub(chat_id, symbol, _SUB_KINDS[kind], _BANDS.get(min_band)))
         if chat_id not in chats:
-            up_only = direction == "up"
-            chat_band = _BANDS.get(chat_min)
-            chats[chat_id] = ChatPrefs(
-                chat_id, True, chat_band, up_only, cool, q_start, q_end, mute
-            )
+            chats[chat_id] = _prefs(chat_id, True, *prefs)
     return subs, chats
+
+
+def _prefs(
+    chat_id: int,
+    active: bool,
+    min_band: str | None,
+    direction: str,
+    cooldown: int | None,
+    quiet_start: int | None,
+    quiet_end: int | None,
+    muted_until: int | None,
+    tz: str | None,
+    cap: int | None,
+) -> ChatPrefs:
+    return ChatPrefs(
+        chat_id,
+        active,
+        _BANDS.get(min_band),
+        direction == "up",
+        cooldown,
+        quiet_start,
+        quiet_end,
+        muted_until,
+        zone(tz),
+        cap,
+    )
+
+
+_PREF_COLUMNS = (
+    Chat.id,
+    Chat.active,
+    Chat.min_band,
+    Chat.direction,
+    Chat.cooldown_minutes,
+    Chat.quiet_start_min,
+    Chat.quiet_end_min,
+    Chat.muted_until_ms,
+    Chat.tz,
+    Chat.daily_cap,
+)
 
 
 _BANDS: dict[str | None, Band] = {b.value: b for b in Band}
@@ -191,12 +249,15 @@ _SUB_KINDS: dict[str, SubKind] = {k.value: k for k in SubKind}
 
 async def last_alert_times(
     session: AsyncSession, exchange: str, symbols: Iterable[str], since_ms: int
-) -> dict[CooldownKey, int]:
-    """Latest pending/sent delivery per (chat, symbol, event kind) since `since_ms`.
+) -> dict[CooldownKey, LastAlert]:
+    """Latest pending/sent delivery per (chat, symbol, event kind) since `since_ms`, with
+    the transition it showed (`fanout.transition_sig`), so the fan-out can tell a repeat
+    (cooled down) from a reversal (always sent).
 
     One grouped query, from alert_events by symbol into deliveries by event_id. Status is
     filtered here, not in SQL: a status condition lures SQLite (no statistics) into
-    walking ix_deliveries_pending over every sent row kept for a week.
+    walking ix_deliveries_pending over every sent row kept for a week. A catch-up (a
+    state event) counts for both kinds of its symbol: whatever comes next is news.
     """
     wanted = sorted(set(symbols))
     if not wanted:
@@ -206,7 +267,10 @@ async def last_alert_times(
             Delivery.chat_id,
             AlertEvent.symbol,
             AlertEvent.kind,
+            AlertEvent.direction,
+            AlertEvent.to_regime,
             Delivery.status,
+            Delivery.kind,
             func.max(Delivery.created_ms),
         )
         .select_from(AlertEvent)
@@ -216,15 +280,194 @@ async def last_alert_times(
             AlertEvent.symbol.in_(wanted),
             AlertEvent.created_ms >= since_ms,
         )
-        .group_by(Delivery.chat_id, AlertEvent.symbol, AlertEvent.kind, Delivery.status)
+        .group_by(
+            Delivery.chat_id,
+            AlertEvent.symbol,
+            AlertEvent.kind,
+            AlertEvent.direction,
+            AlertEvent.to_regime,
+            Delivery.status,
+            Delivery.kind,
+        )
     )
     counted = {s.value for s in COOLDOWN_STATUSES}
-    latest: dict[CooldownKey, int] = {}
-    for chat_id, symbol, kind, status, last in (await session.execute(stmt)).all():
-        if status in counted:
-            key = (chat_id, symbol, kind)
-            latest[key] = max(latest.get(key, 0), int(last))
+    latest: dict[CooldownKey, LastAlert] = {}
+    rows = (await session.execute(stmt)).all()
+    for chat_id, symbol, kind, direction, to_regime, status, dkind, last in rows:
+        if status not in counted or dkind == DeliveryKind.CAP_NOTE:
+            continue  # a cap note showed no transition
+        if kind == STATE_KIND:
+            keys, sig = [(chat_id, symbol, k.value) for k in EventKind], STATE_SIG
+        else:
+            keys, sig = [(chat_id, symbol, kind)], transition_sig(kind, direction, to_regime)
+        created = int(last)
+        for key in keys:
+            seen = latest.get(key)
+            # A catch-up and an alert in one cycle: the alert is the newer word.
+            newer = seen is None or created > seen.created_ms
+            tie_won = seen is not None and created == seen.created_ms and sig != STATE_SIG
+            if newer or tie_won:
+                latest[key] = LastAlert(created, sig)
     return latest
+
+
+async def day_pushes(
+    session: AsyncSession, chat_ids: Collection[int], since_ms: int, cycle_id: int
+) -> dict[int, list[DayPush]]:
+    """Earlier pushes to these chats since `since_ms` (one per cycle with a pending or
+    sent row), for the daily cap; `cycle_id` (this one) is left out. Served by
+    ix_deliveries_chat; a chat's rows per day are bounded by its cap."""
+    out: dict[int, dict[int, DayPush]] = {}
+    counted = {s.value for s in COOLDOWN_STATUSES}
+    for chunk in _chunks(chat_ids):
+        stmt = (
+            select(
+                Delivery.chat_id,
+                Delivery.cycle_id,
+                Delivery.status,
+                Delivery.kind,
+                func.max(Delivery.created_ms),
+            )
+            .where(Delivery.chat_id.in_(chunk), Delivery.created_ms >= since_ms)
+            .group_by(Delivery.chat_id, Delivery.cycle_id, Delivery.status, Delivery.kind)
+        )
+        for chat_id, cyc, status, kind, created in (await session.execute(stmt)).all():
+            if status not in counted or cyc == cycle_id:
+                continue
+            pushes = out.setdefault(chat_id, {})
+            note = kind == DeliveryKind.CAP_NOTE
+            prev = pushes.get(cyc)
+            pushes[cyc] = DayPush(int(created), note or (prev is not None and prev.cap_note))
+    return {chat_id: list(p.values()) for chat_id, p in out.items()}
+
+
+# ---------------------------------------------------------------- held alerts, catch-up
+
+
+async def mark_held(session: AsyncSession, chat_ids: Collection[int], now_ms: int) -> None:
+    """These chats had alerts held: they owe a catch-up (kept from the first hold)."""
+    for chunk in _chunks(chat_ids):
+        await session.execute(
+            update(Chat)
+            .where(Chat.id.in_(chunk), Chat.held_since_ms.is_(None))
+            .values(held_since_ms=now_ms),
+            execution_options={"synchronize_session": False},
+        )
+
+
+async def held_chats(session: AsyncSession) -> dict[int, tuple[ChatPrefs, int]]:
+    """Active chats owed a catch-up: their preferences and since when alerts were held."""
+    stmt = select(*_PREF_COLUMNS, Chat.held_since_ms).where(
+        Chat.held_since_ms.is_not(None), Chat.active.is_(True)
+    )
+    out: dict[int, tuple[ChatPrefs, int]] = {}
+    for *prefs, since in (await session.execute(stmt)).all():
+        out[prefs[0]] = (_prefs(*prefs), int(since))
+    return out
+
+
+async def clear_held(session: AsyncSession, chat_ids: Collection[int]) -> None:
+    for chunk in _chunks(chat_ids):
+        await session.execute(
+            update(Chat).where(Chat.id.in_(chunk)).values(held_since_ms=None),
+            execution_options={"synchronize_session": False},
+        )
+
+
+async def held_alerts(
+    session: AsyncSession, exchange: str, since: Mapping[int, int]
+) -> tuple[dict[int, list[HeldAlert]], dict[str, tuple[int, str]]]:
+    """Held deliveries per chat since its `since` (oldest first), and the latest held
+    score and bias per symbol (a fallback for a symbol not scored this cycle)."""
+    held: dict[int, list[HeldAlert]] = {}
+    latest: dict[str, tuple[int, int, str]] = {}
+    hold = [r.value for r in HOLD_REASONS]
+    for chunk in _chunks(since):
+        stmt = (
+            select(
+                Delivery.chat_id,
+                Delivery.created_ms,
+                AlertEvent.id,
+                AlertEvent.symbol,
+                AlertEvent.kind,
+                AlertEvent.from_band,
+                AlertEvent.from_regime,
+                AlertEvent.score,
+                AlertEvent.bias,
+            )
+            .join(AlertEvent, AlertEvent.id == Delivery.event_id)
+            .where(
+                Delivery.chat_id.in_(chunk),
+                Delivery.created_ms >= min(since[c] for c in chunk),
+                AlertEvent.exchange == exchange,
+                or_(
+                    and_(Delivery.status == "suppressed", Delivery.reason.in_(hold)),
+                    Delivery.kind == DeliveryKind.CAP_NOTE.value,
+                ),
+            )
+            .order_by(AlertEvent.id)
+        )
+        for chat_id, created, ev_id, symbol, kind, frm_band, frm_regime, score, bias in (
+            await session.execute(stmt)
+        ).all():
+            if created < since[chat_id]:
+                continue
+            held.setdefault(chat_id, []).append(HeldAlert(symbol, kind, frm_band, frm_regime))
+            if symbol not in latest or latest[symbol][0] < ev_id:
+                latest[symbol] = (ev_id, score, bias)
+    return held, {s: (score, bias) for s, (_, score, bias) in latest.items()}
+
+
+async def subscribed_symbols(
+    session: AsyncSession, exchange: str, chat_ids: Collection[int]
+) -> dict[int, set[str]]:
+    """Symbols each chat follows (MARKET for a market-wide subscription)."""
+    out: dict[int, set[str]] = {}
+    for chunk in _chunks(chat_ids):
+        stmt = select(Subscription.chat_id, Subscription.symbol).where(
+            Subscription.chat_id.in_(chunk), Subscription.exchange == exchange
+        )
+        for chat_id, symbol in (await session.execute(stmt)).all():
+            out.setdefault(chat_id, set()).add(symbol)
+    return out
+
+
+async def insert_state_events(
+    session: AsyncSession,
+    exchange: str,
+    cycle_id: int,
+    created_ms: int,
+    states: Mapping[str, tuple[str, str, int, str]],
+) -> dict[str, int]:
+    """One `state` event per symbol (band, regime, score, bias) for this cycle's
+    catch-ups; returns their ids. Idempotent like every event."""
+    if not states:
+        return {}
+    rows = [
+        {
+            "exchange": exchange,
+            "cycle_id": cycle_id,
+            "created_ms": created_ms,
+            "symbol": symbol,
+            "kind": STATE_KIND,
+            "direction": "now",
+            "from_band": None,
+            "to_band": band,
+            "from_regime": None,
+            "to_regime": regime,
+            "score": score,
+            "bias": bias,
+            "regime": regime,
+        }
+        for symbol, (band, regime, score, bias) in sorted(states.items())
+    ]
+    await insert_ignore(session, AlertEvent, rows)
+    stmt = select(AlertEvent.symbol, AlertEvent.id).where(
+        AlertEvent.exchange == exchange,
+        AlertEvent.cycle_id == cycle_id,
+        AlertEvent.kind == STATE_KIND,
+    )
+    return {symbol: ev_id for symbol, ev_id in (await session.execute(stmt)).all()}
 
 
 _DELIVERY_COLUMNS = (
@@ -236,6 +479,7 @@ _DELIVERY_COLUMNS = (
     "attempts",
     "created_ms",
     "next_attempt_ms",
+    "kind",
 )
 
 
@@ -249,10 +493,24 @@ async def insert_deliveries(
     all rows for one chat with one cycle_id go out as one message."""
     # Plain tuples and str() once per distinct value: a busy cycle writes ~50k rows, and
     # dicts plus enum `.value` lookups alone cost ~100 ms of that (bench/fanout.py).
-    text = {**{s: str(s) for s in DeliveryStatus}, **{r: str(r) for r in SuppressReason}}
+    text: dict[object, str | None] = {
+        **{s: str(s) for s in DeliveryStatus},
+        **{r: str(r) for r in SuppressReason},
+        **{k: str(k) for k in DeliveryKind},
+    }
     text[None] = None
     rows = [
-        (p.event_id, p.chat_id, cycle_id, text[p.status], text[p.reason], 0, created_ms, created_ms)
+        (
+            p.event_id,
+            p.chat_id,
+            cycle_id,
+            text[p.status],
+            text[p.reason],
+            0,
+            created_ms,
+            created_ms,
+            text[p.kind],
+        )
         for p in planned
     ]
     await insert_ignore_many(session, Delivery, _DELIVERY_COLUMNS, rows)

@@ -25,6 +25,8 @@ CHAT_SETTINGS = frozenset(
         "quiet_start_min",
         "quiet_end_min",
         "muted_until_ms",
+        "tz",
+        "daily_cap",
     }
 )
 

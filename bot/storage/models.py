@@ -186,10 +186,16 @@ class Chat(Base):
     min_band: Mapped[str] = mapped_column(String(12), default="stretched")
     direction: Mapped[str] = mapped_column(String(8), default="both")  # both | up
     cooldown_minutes: Mapped[int | None] = mapped_column(Integer)
-    quiet_start_min: Mapped[int | None] = mapped_column(SmallInteger)  # minutes after 00:00 UTC
+    # Minutes after local midnight in `tz`.
+    quiet_start_min: Mapped[int | None] = mapped_column(SmallInteger)
     quiet_end_min: Mapped[int | None] = mapped_column(SmallInteger)
     muted_until_ms: Mapped[int | None] = mapped_column(BigInteger)
     created_ms: Mapped[int] = mapped_column(BigInteger)
+    tz: Mapped[str | None] = mapped_column(String(64))  # IANA name; null: UTC
+    daily_cap: Mapped[int | None] = mapped_column(Integer)  # null: alerts.daily_cap; 0: none
+    # Set when an alert to this chat is held (mute, quiet hours, daily cap); the cycle
+    # that finds the chat pushable again queues its catch-up and clears it.
+    held_since_ms: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class Subscription(Base):
@@ -232,6 +238,8 @@ class Delivery(Base):
     created_ms: Mapped[int] = mapped_column(BigInteger)
     next_attempt_ms: Mapped[int] = mapped_column(BigInteger)
     sent_ms: Mapped[int | None] = mapped_column(BigInteger)
+    # alert | catchup (the event is the symbol's current state) | cap_note (fanout.py).
+    kind: Mapped[str] = mapped_column(String(12), default="alert", server_default="alert")
 
     __table_args__ = (
         UniqueConstraint("event_id", "chat_id", name="uq_deliveries_key"),

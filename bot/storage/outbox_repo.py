@@ -65,6 +65,9 @@ class AlertItem:
     event_ms: int = 0  # when the event happened (its cycle's end)
     # The chat subscribed to this symbol itself (not only market-wide): listed first.
     own: bool = False
+    # What the row shows (deliveries.kind): "alert", "catchup" (the event is the
+    # symbol's current state) or "cap_note" (held by the daily cap).
+    note: str = "alert"
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +145,7 @@ async def load_items(session: AsyncSession, delivery_ids: Collection[int]) -> li
             snap.funding_8h_pct,
             snap.basis_pct,
             own,
+            Delivery.kind,
         )
         .join(AlertEvent, AlertEvent.id == Delivery.event_id)
         .outerjoin(
@@ -156,7 +160,7 @@ async def load_items(session: AsyncSession, delivery_ids: Collection[int]) -> li
         .order_by(Delivery.id)
     )
     items = []
-    for delivery_id, ev, oi24, f8, basis, is_own in (await session.execute(stmt)).all():
+    for delivery_id, ev, oi24, f8, basis, is_own, note in (await session.execute(stmt)).all():
         items.append(
             AlertItem(
                 delivery_id=delivery_id,
@@ -177,6 +181,7 @@ async def load_items(session: AsyncSession, delivery_ids: Collection[int]) -> li
                 basis_pct=basis,
                 event_ms=ev.created_ms,
                 own=bool(is_own),
+                note=note or "alert",
             )
         )
     return items
@@ -231,6 +236,24 @@ async def mark_dropped(
 
 
 async def mark_suppressed(session: AsyncSession, ids: Sequence[int], reason: str) -> int:
+    """Withhold rows at send time (the chat muted itself meanwhile). They are held, so
+    their chats are owed a catch-up (chats.held_since_ms, docs/alerts.md).
+
+    Writes only, no read first: a deferred SQLite transaction that reads and then
+    writes fails at once if another connection committed in between."""
+    if ids:
+        rows = select(Delivery.chat_id).where(Delivery.id.in_(list(ids)))
+        first = (
+            select(func.min(Delivery.created_ms))
+            .where(Delivery.id.in_(list(ids)), Delivery.chat_id == Chat.id)
+            .scalar_subquery()
+        )
+        await session.execute(
+            update(Chat)
+            .where(Chat.id.in_(rows), Chat.held_since_ms.is_(None))
+            .values(held_since_ms=first),
+            execution_options={"synchronize_session": False},
+        )
     return await _set(session, ids, status="suppressed", reason=reason[:64])
 
 

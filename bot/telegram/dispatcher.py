@@ -334,7 +334,9 @@ class Dispatcher:
         if not items:
             await self._drop(ids, "event gone")
             return
-        text = render.alert_message(items, self._quotes, now_ms=now_ms, late_after_ms=self._late_ms)
+        text = render.outbox_message(
+            items, self._quotes, now_ms=now_ms, late_after_ms=self._late_ms
+        )
         markup = render.alert_keyboard(items, self._quotes)
         try:
             await self._sender.send_text(

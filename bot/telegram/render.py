@@ -210,7 +210,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("unsubscribe", "Stop alerts for a symbol"),
     ("subscriptions", "What this chat is subscribed to"),
     ("market", "Market-wide alerts"),
-    ("settings", "Minimum band, direction, quiet hours, mute"),
+    ("settings", "Minimum band, direction, time zone, quiet hours, mute, daily cap"),
     ("help", "How it works, all commands"),
 ]
 USAGE = {
@@ -220,8 +220,8 @@ USAGE = {
     "unsubscribe": "/unsubscribe BTC, or /unsubscribe all",
     "subscriptions": "/subscriptions",
     "market": "/market stressed|stretched|squeeze|off",
-    "settings": "/settings band lean · /settings direction up|both · /settings quiet 22-07|off "
-    "· /settings mute 8|off",
+    "settings": "/settings band lean · /settings direction up|both · /settings tz Europe/Berlin "
+    "· /settings quiet 22-07|off · /settings mute 8|off · /settings cap 20|off",
     "help": "/help",
 }
 
@@ -623,9 +623,10 @@ def _hhmm(minutes: int) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
-def settings_text(chat: Any, now_ms: int) -> str:
+def settings_text(chat: Any, now_ms: int, default_cap: int = 20) -> str:
+    tz = getattr(chat, "tz", None) or "UTC"
     if chat.quiet_start_min is not None and chat.quiet_end_min is not None:
-        quiet = f"{_hhmm(chat.quiet_start_min)}-{_hhmm(chat.quiet_end_min)} UTC"
+        quiet = f"{_hhmm(chat.quiet_start_min)}-{_hhmm(chat.quiet_end_min)} {esc(tz)}"
     else:
         quiet = "off"
     if chat.muted_until_ms and chat.muted_until_ms > now_ms:
@@ -633,17 +634,22 @@ def settings_text(chat: Any, now_ms: int) -> str:
     else:
         mute = "no"
     direction = "upward only" if chat.direction == "up" else "up and down"
+    cap = getattr(chat, "daily_cap", None)
+    cap = default_cap if cap is None else cap
+    cap_text = f"{cap} messages a day" if cap > 0 else "off"
     return "\n".join(
         [
             "<b>Settings</b> for this chat",
             f"Minimum band: <b>{esc(chat.min_band)}</b>",
             f"Band changes: <b>{direction}</b>",
+            f"Time zone: <b>{esc(tz)}</b>",
             f"Quiet hours: <b>{quiet}</b>",
             f"Muted: <b>{mute}</b>",
+            f"Daily cap: <b>{cap_text}</b>",
             "",
             "Tap below, or send /settings band lean · /settings direction up · "
-            "/settings quiet 22-07 · /settings quiet off · /settings mute 8 · "
-            "/settings mute off",
+            "/settings tz Europe/Berlin · /settings quiet 22-07 · /settings quiet off · "
+            "/settings mute 8 · /settings mute off · /settings cap 20 · /settings cap off",
         ]
     )
 
@@ -685,6 +691,26 @@ def settings_keyboard(chat: Any, now_ms: int) -> InlineKeyboardMarkup:
 
 def settings_changed(what: str) -> str:
     return f"✓ {esc(what)}"
+
+
+def quiet_hours_set(value: str, tz: str | None) -> str:
+    return f"Quiet hours {value} {tz or 'UTC'}"
+
+
+def timezone_set(tz: str) -> str:
+    return f"Time zone: {tz}"
+
+
+def daily_cap_set(cap: int) -> str:
+    return f"Daily cap: {cap} messages" if cap > 0 else "Daily cap off"
+
+
+def unknown_timezone(value: str) -> str:
+    return (
+        f"I don't know the time zone <b>{esc(value[:64])}</b>. Use a name like "
+        "Europe/Berlin, America/New_York or Asia/Singapore, or UTC: "
+        "/settings tz Europe/Berlin"
+    )
 
 
 def muted_for(hours: int) -> str:
@@ -815,6 +841,63 @@ def _late(items: Sequence[Any], now_ms: int | None, late_after_ms: int | None) -
     if not times or now_ms - min(times) <= late_after_ms:
         return None
     return f"{age(max(60.0, (now_ms - min(times)) / 1000))} ago"
+
+
+CATCHUP_LINES = 20  # symbols listed in a catch-up; more are counted
+
+
+def catchup_text(items: Sequence[Any], quotes: Sequence[str] = ("USDT",)) -> str:
+    """The current state of symbols that changed while alerts were held (mute, quiet
+    hours, daily cap). Items are state events: to_band/to_regime are now."""
+    ordered = sorted(items, key=lambda i: (-i.score, i.symbol))
+    lines = ["🔔 <b>Catch-up</b>: what changed while alerts were held"]
+    for item in ordered[:CATCHUP_LINES]:
+        band = str(item.to_band)
+        lines.append(
+            f"{BAND_ICON.get(band, '')} <b>{esc(short_symbol(item.symbol, quotes))}</b> "
+            f"now {esc(band)} · score {item.score} · {esc(item.bias)} · {esc(item.regime)}"
+        )
+    if len(ordered) > CATCHUP_LINES:
+        lines.append(f"…and {len(ordered) - CATCHUP_LINES} more. /top shows the whole market.")
+    return "\n".join(lines)
+
+
+def cap_note(items: Sequence[Any], quotes: Sequence[str] = ("USDT",)) -> str:
+    """Sent once, at the first push past the chat's daily cap."""
+    n = len(items)
+    names = sorted({short_symbol(i.symbol, quotes) for i in items})
+    shown = ", ".join(esc(x) for x in names[:10]) + (" …" if len(names) > 10 else "")
+    alerts = "alert" if n == 1 else "alerts"
+    verb = "is" if n == 1 else "are"
+    return (
+        f"⏸ Daily limit reached: {n} more {alerts} today {verb} held until tomorrow "
+        f"({shown}), and so is anything later today. Tomorrow starts with one catch-up "
+        "of what changed. /settings cap changes the limit."
+    )
+
+
+def outbox_message(
+    items: Sequence[Any],
+    quotes: Sequence[str] = ("USDT",),
+    *,
+    now_ms: int | None = None,
+    late_after_ms: int | None = None,
+) -> str:
+    """One (chat, cycle) digest from the outbox: a catch-up first (it sets the scene),
+    then the alerts, then the daily-cap note; each part only if present."""
+    by_note: dict[str, list[Any]] = {}
+    for item in items:
+        by_note.setdefault(getattr(item, "note", "alert"), []).append(item)
+    parts = []
+    if by_note.get("catchup"):
+        parts.append(catchup_text(by_note["catchup"], quotes))
+    if by_note.get("alert"):
+        parts.append(
+            alert_message(by_note["alert"], quotes, now_ms=now_ms, late_after_ms=late_after_ms)
+        )
+    if by_note.get("cap_note"):
+        parts.append(cap_note(by_note["cap_note"], quotes))
+    return "\n\n".join(parts)
 
 
 def alert_keyboard(items: Sequence[Any], quotes: Sequence[str] = ("USDT",)) -> InlineKeyboardMarkup:

@@ -19,6 +19,7 @@ from bot.telegram import render
 from bot.telegram.auth import can_manage_chat, group_admin_only
 from bot.telegram.deps import Deps, get_deps, reply
 from bot.telegram.symbols import clean, resolve
+from bot.zones import canonical
 
 KIND_WORDS = {
     "bands": ["bands"],
@@ -29,6 +30,8 @@ KIND_WORDS = {
     "all": ["bands", "squeeze"],
 }
 MUTE_MAX_HOURS = 24 * 7
+DAILY_CAP_MAX = 500
+TZ_WORDS = ("tz", "timezone", "time_zone", "zone")
 _QUIET = re.compile(r"^(\d{1,2})(?::(\d{2}))?-(\d{1,2})(?::(\d{2}))?$")
 
 
@@ -139,6 +142,19 @@ async def apply_setting(deps: Deps, chat_id: int, args: list[str]) -> str | None
     if key == "mute" and value.isascii() and value.isdigit() and 1 <= int(value) <= MUTE_MAX_HOURS:
         until = deps.now_ms() + int(value) * 3_600_000
         return await _set(deps, chat_id, f"Muted for {int(value)} h", muted_until_ms=until)
+    if key in TZ_WORDS and len(args) >= 2:
+        typed = args[1]  # zone names are matched case-insensitively, shown canonically
+        tz = canonical(typed)
+        if tz is None:
+            return render.unknown_timezone(typed)
+        return await _set(deps, chat_id, render.timezone_set(tz), tz=tz)
+    if key in ("cap", "dailycap", "daily_cap", "limit"):
+        if value in ("off", "none", "no", "0"):
+            return await _set(deps, chat_id, render.daily_cap_set(0), daily_cap=0)
+        if value.isascii() and value.isdigit() and 1 <= int(value) <= DAILY_CAP_MAX:
+            cap = int(value)
+            return await _set(deps, chat_id, render.daily_cap_set(cap), daily_cap=cap)
+        return None
     if key == "quiet":
         if value in ("off", "no", "none"):
             return await _set(
@@ -152,10 +168,12 @@ async def apply_setting(deps: Deps, chat_id: int, args: list[str]) -> str | None
             # 0-24 would wrap to an empty 0-0 window, which means "no quiet hours".
             if minutes_ok and start <= 24 * 60 and end <= 24 * 60 and start % 1440 != end % 1440:
                 start, end = start % 1440, end % 1440
+                async with deps.sessions() as session:
+                    chat = await chat_repo.get_chat(session, chat_id)
                 return await _set(
                     deps,
                     chat_id,
-                    f"Quiet hours {value} UTC",
+                    render.quiet_hours_set(value, chat.tz if chat else None),
                     quiet_start_min=start,
                     quiet_end_min=end,
                 )
@@ -173,7 +191,8 @@ async def settings_view(deps: Deps, chat_id: int) -> tuple[str, object]:
         chat = await chat_repo.get_chat(session, chat_id)
     assert chat is not None
     now = deps.now_ms()
-    return render.settings_text(chat, now), render.settings_keyboard(chat, now)
+    cap = deps.settings.alerts.daily_cap
+    return render.settings_text(chat, now, cap), render.settings_keyboard(chat, now)
 
 
 # ---------------------------------------------------------------- commands

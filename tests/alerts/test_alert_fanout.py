@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -9,19 +11,30 @@ from hypothesis import strategies as st
 from bot.alerts.engine import Direction, Event, EventKind
 from bot.alerts.fanout import (
     MARKET,
+    STATE_SIG,
     ChatPrefs,
+    DayPush,
+    DeliveryKind,
     DeliveryStatus,
     FanoutRules,
+    HeldAlert,
+    LastAlert,
     PlannedDelivery,
     Sub,
     SubKind,
     SuppressReason,
+    SymbolNow,
+    apply_daily_cap,
+    catchup_symbols,
     default_subscriber_wants,
+    holds,
     in_quiet_hours,
+    local_day_start_ms,
     matches,
     plan_deliveries,
 )
 from bot.scoring import Band, Bias, Regime
+from bot.zones import zone
 from tests.alerts.helpers import MIN, T0
 
 N, L, S, X = Band.NEUTRAL, Band.LEAN, Band.STRETCHED, Band.STRESSED
@@ -263,6 +276,136 @@ def test_mute() -> None:
     everything = muted._replace(quiet_start_min=0, quiet_end_min=23 * 60)
     [row] = plan(band_event(L, X), sub, everything, {COOLDOWN_KEY: NOON - MIN})
     assert row.reason is SuppressReason.MUTED
+
+
+# ----------------------------------------------------------------------------- reversal
+
+
+def squeeze_to(regime: Regime, symbol: str = "BTCUSDT") -> Event:
+    return replace(squeeze_event(True, symbol), to_regime=regime, regime=regime)
+
+
+@pytest.mark.parametrize(
+    ("last_sig", "event", "status"),
+    [
+        ("up", band_event(S, X), DeliveryStatus.SUPPRESSED),  # a repeat
+        ("up", band_event(X, S), DeliveryStatus.PENDING),  # down after up
+        ("down", band_event(S, X), DeliveryStatus.PENDING),  # up after down
+        ("down", band_event(X, S), DeliveryStatus.SUPPRESSED),
+        ("enter:Long squeeze risk", squeeze_event(False), DeliveryStatus.PENDING),  # over
+        ("exit", squeeze_event(True), DeliveryStatus.PENDING),  # re-entry after exit
+        ("exit", squeeze_event(False), DeliveryStatus.SUPPRESSED),
+        ("enter:Long squeeze risk", squeeze_event(True), DeliveryStatus.SUPPRESSED),
+        # Long -> Short squeeze contradicts "entered Long squeeze": not a repeat.
+        ("enter:Long squeeze risk", squeeze_to(Regime.SHORT_SQUEEZE), DeliveryStatus.PENDING),
+        (STATE_SIG, band_event(S, X), DeliveryStatus.PENDING),  # first news after a catch-up
+    ],
+)
+def test_cooldown_holds_repeats_never_reversals(
+    last_sig: str, event: Event, status: DeliveryStatus
+) -> None:
+    subs = [Sub(1, "BTCUSDT", BANDS), Sub(1, "BTCUSDT", SQUEEZE)]
+    key = (1, "BTCUSDT", event.kind.value)
+    [row] = plan(event, subs, last={key: LastAlert(NOON - MIN, last_sig)})  # type: ignore[dict-item]
+    assert row.status is status
+
+
+# ----------------------------------------------------------------------------- time zones
+
+BERLIN = zone("Europe/Berlin")  # T0 is in January: UTC+1
+
+
+@pytest.mark.parametrize(
+    ("now_ms", "quiet"),
+    [
+        (hhmm(21, 30), True),  # 22:30 in Berlin, 21:30 UTC: quiet in Berlin only
+        (hhmm(6, 30), False),  # 07:30 in Berlin: quiet is over there, not yet in UTC
+        (hhmm(5, 59), True),  # 06:59 in Berlin
+        (hhmm(20, 59), False),  # 21:59 in Berlin
+    ],
+)
+def test_quiet_hours_are_in_the_chats_time_zone(now_ms: int, quiet: bool) -> None:
+    chat = ChatPrefs(1, quiet_start_min=22 * 60, quiet_end_min=7 * 60, tz=BERLIN)
+    [row] = plan(band_event(L, X), [Sub(1, "BTCUSDT", BANDS)], chat, now_ms=now_ms)
+    assert (row.reason is SuppressReason.QUIET_HOURS) is quiet
+    assert in_quiet_hours(now_ms, 22 * 60, 7 * 60, BERLIN) is quiet
+
+
+def test_local_day_start_follows_dst() -> None:
+    summer = T0 + 180 * 24 * 60 * MIN + 12 * 60 * MIN  # 2026-06-30 12:00 UTC
+    assert local_day_start_ms(summer, BERLIN) == summer - 14 * 60 * MIN  # 00:00 CEST
+    assert local_day_start_ms(NOON, BERLIN) == NOON - 13 * 60 * MIN  # 00:00 CET
+    assert local_day_start_ms(NOON) == T0
+
+
+# ----------------------------------------------------------------------------- daily cap
+
+
+def capped(pushes: list[DayPush], chat: ChatPrefs, now_ms: int = NOON) -> list[PlannedDelivery]:
+    planned = [
+        PlannedDelivery(7, chat.chat_id, DeliveryStatus.PENDING),
+        PlannedDelivery(8, chat.chat_id, DeliveryStatus.PENDING),
+        PlannedDelivery(9, chat.chat_id, DeliveryStatus.SUPPRESSED, SuppressReason.COOLDOWN),
+    ]
+    return apply_daily_cap(planned, {chat.chat_id: chat}, {chat.chat_id: pushes}, now_ms)
+
+
+def test_daily_cap_note_then_held() -> None:
+    chat = ChatPrefs(1, daily_cap=2)
+    two = [DayPush(NOON - 60 * MIN, False), DayPush(NOON - 30 * MIN, False)]
+    assert [(p.status, p.kind) for p in capped(two[:1], chat)][:2] == [
+        (DeliveryStatus.PENDING, DeliveryKind.ALERT)
+    ] * 2
+    # The first cycle past the cap becomes the note (one message), held for the catch-up.
+    note = capped(two, chat)
+    assert [(p.status, p.kind) for p in note] == [
+        (DeliveryStatus.PENDING, DeliveryKind.CAP_NOTE),
+        (DeliveryStatus.PENDING, DeliveryKind.CAP_NOTE),
+        (DeliveryStatus.SUPPRESSED, DeliveryKind.ALERT),
+    ]
+    assert holds(note) == {1}
+    # After the note, the rest of the day is held without a message.
+    after = capped([*two, DayPush(NOON - MIN, True)], chat)
+    assert [(p.status, p.reason) for p in after][:2] == [
+        (DeliveryStatus.SUPPRESSED, SuppressReason.DAILY_CAP)
+    ] * 2
+    # 0 turns the cap off; the default comes from FanoutRules (20).
+    assert capped([*two, DayPush(NOON - MIN, True)], chat._replace(daily_cap=0))[0].kind is (
+        DeliveryKind.ALERT
+    )
+    assert capped(two, ChatPrefs(1))[0].kind is DeliveryKind.ALERT
+
+
+def test_daily_cap_counts_the_chats_local_day() -> None:
+    # Pushed at 23:30 and 23:40 UTC on Dec 31: yesterday for a UTC chat, but already
+    # Jan 1 (00:30, 00:40) in Berlin, so they count towards a Berlin chat's day.
+    late = [DayPush(T0 - 30 * MIN, False), DayPush(T0 - 20 * MIN, False)]
+    assert capped(late, ChatPrefs(1, daily_cap=2))[0].kind is DeliveryKind.ALERT
+    assert capped(late, ChatPrefs(1, daily_cap=2, tz=BERLIN))[0].kind is DeliveryKind.CAP_NOTE
+
+
+# ----------------------------------------------------------------------------- catch-up
+
+
+def test_catch_up_lists_symbols_whose_state_changed() -> None:
+    held = [
+        HeldAlert("BTCUSDT", "band", "lean", None),  # lean -> stressed, still stressed
+        HeldAlert("ETHUSDT", "band", "stretched", None),  # up and back down: no news
+        HeldAlert("ETHUSDT", "band", "stressed", None),
+        HeldAlert("SOLUSDT", "squeeze", None, "Net long bias building"),  # squeeze began
+        HeldAlert("XRPUSDT", "squeeze", None, "Net long bias building"),  # began and ended
+        HeldAlert("XRPUSDT", "squeeze", None, "Long squeeze risk"),
+        HeldAlert("ADAUSDT", "state", None, None),  # a catch-up that was itself held
+    ]
+    now = {
+        "BTCUSDT": SymbolNow("stressed", "Net long bias building"),
+        "ETHUSDT": SymbolNow("stretched", "Net long bias building"),
+        "SOLUSDT": SymbolNow("stretched", "Long squeeze risk"),
+        "XRPUSDT": SymbolNow("lean", "Neutral"),
+        "ADAUSDT": SymbolNow("lean", "Neutral"),
+    }
+    assert catchup_symbols(held, now) == ["ADAUSDT", "BTCUSDT", "SOLUSDT"]
+    assert catchup_symbols([], now) == []
 
 
 def test_default_subscriber() -> None:

@@ -175,18 +175,22 @@ async def test_squeeze_entry_and_exit(sessions: Sessions, engine: AlertEngine) -
 
 
 async def test_cooldown_across_cycles(sessions: Sessions, engine: AlertEngine) -> None:
-    await setup_chats(sessions, (1, {}, [("BTCUSDT", "bands")]))
+    """The cooldown (30 min here) holds back repeats of the last delivered direction;
+    a reversal always goes out (tests/alerts/test_alert_semantics.py has more)."""
+    await setup_chats(sessions, (1, {"min_band": "lean"}, [("BTCUSDT", "bands")]))
     await run_cycle(sessions, engine, 0, {"BTCUSDT": 20})
-    c1, _ = await run_cycle(sessions, engine, 5, {"BTCUSDT": 72})  # lean -> stressed
-    c2, _ = await run_cycle(sessions, engine, 10, {"BTCUSDT": 40})  # 5 min later: back down
-    c3, _ = await run_cycle(sessions, engine, 20, {"BTCUSDT": 72})  # still < 30 min after c1
-    c4, _ = await run_cycle(sessions, engine, 40, {"BTCUSDT": 40})  # 35 min after c1
-    got = [await deliveries(sessions, c) for c in (c1, c2, c3, c4)]
+    c1, _ = await run_cycle(sessions, engine, 5, {"BTCUSDT": 40})  # lean -> stretched
+    c2, _ = await run_cycle(sessions, engine, 10, {"BTCUSDT": 72})  # up again: a repeat
+    c3, _ = await run_cycle(sessions, engine, 20, {"BTCUSDT": 40})  # down: a reversal
+    c4, _ = await run_cycle(sessions, engine, 25, {"BTCUSDT": 20})  # down again: a repeat
+    c5, _ = await run_cycle(sessions, engine, 55, {"BTCUSDT": 5})  # 35 min after c3
+    got = [await deliveries(sessions, c) for c in (c1, c2, c3, c4, c5)]
     assert [[(s, r) for *_, s, r in rows] for rows in got] == [
         [("pending", None)],
         [("suppressed", "cooldown")],
-        [("suppressed", "cooldown")],  # suppressed rows do not extend the cooldown
         [("pending", None)],
+        [("suppressed", "cooldown")],
+        [("pending", None)],  # suppressed rows do not extend the cooldown
     ]
 
 

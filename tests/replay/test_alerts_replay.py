@@ -115,16 +115,16 @@ async def test_squeeze_entry_and_exit(tmp_path: Path) -> None:
     ]
 
 
-async def test_cooldown_suppresses_a_second_push(tmp_path: Path) -> None:
-    settings = Settings(alerts={"default_min_band": "stretched", "cooldown_minutes": 180})
-    result = await run(tmp_path, [level(i, v) for i, v in enumerate(PLAN)], settings)
-    # 3: push; 5: 2h later, suppressed; 8: 5h after the last push, pushed; 10: suppressed.
-    assert [(e[0], e[4]) for e in events(result)] == [
-        (3, "pending"),
-        (5, "suppressed"),
-        (6, None),
-        (8, "pending"),
-        (10, "suppressed"),
+async def test_cooldown_holds_a_repeat_but_never_a_reversal(tmp_path: Path) -> None:
+    settings = Settings(alerts={"default_min_band": "lean", "cooldown_minutes": 180})  # type: ignore[arg-type]
+    plan = [0, 0, 0, 25, 50, 0, 0, 0]
+    result = await run(tmp_path, [level(i, v) for i, v in enumerate(plan)], settings)
+    # 3: up, pushed; 4: up again 1h later, a repeat: suppressed; 5: down 2h after the
+    # push, inside the cooldown, but it reverses the last push: pushed.
+    assert [(e[0], e[2], e[4]) for e in events(result)] == [
+        (3, "band up", "pending"),
+        (4, "band up", "suppressed"),
+        (5, "band down", "pending"),
     ]
     assert {r.reason for r in result.alerts.records if r.delivery == "suppressed"} == {"cooldown"}
 
