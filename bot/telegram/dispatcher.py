@@ -13,7 +13,9 @@ after its send, so a crash loses nothing:
   message is sent to the new id;
 - TimedOut / NetworkError / 5xx (transient: Telegram or the network is down) -> retried
   with exponential backoff capped at `retry_backoff_max_seconds` (60 s), never counted
-  against `max_send_attempts`: an outage of any length ends with every push delivered;
+  against `max_send_attempts`: an outage of any length ends with every push delivered.
+  Meanwhile a getMe probe every 5 s notices the recovery, and the deliveries backed off
+  by the outage are due at once. One WARNING line per outage, one INFO at its end;
 - other Telegram errors (Conflict, unknown) -> the same backoff, `failed` after
   `max_send_attempts` attempts;
 - any other BadRequest (a message Telegram rejects) -> `failed` at once.
@@ -167,8 +169,8 @@ class Dispatcher:
             try:
                 async with self._sessions() as session, session.begin():
                     released = await outbox_repo.release_claims(session, self._now_ms())
-            except Exception:  # they come due when their lease ends anyway
-                logger.exception("releasing claims of a previous run failed")
+            except Exception as exc:  # they come due when their lease ends anyway
+                logger.warning("releasing claims of a previous run failed: %s", _short(exc, 200))
             else:
                 if released:
                     logger.info("released %d deliveries claimed by a previous run", released)
