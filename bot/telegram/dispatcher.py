@@ -140,6 +140,7 @@ class Dispatcher:
         # Deliveries backed off by this outage: due again the moment Telegram answers.
         self._backed_off: set[int] = set()
         self._recovered = False
+        self._outage_confirmed = False  # a getMe probe failed too: not one chat's trouble
         self._probe: asyncio.Task[None] | None = None
         self._next_probe = 0.0
         # Called with the number of deliveries dropped as stale: the metrics hook.
@@ -384,11 +385,17 @@ class Dispatcher:
         self._stale(len(ids))
 
     def _telegram_ok(self) -> None:
-        if self._outage is not None:
+        """A call succeeded. If getMe had failed too (Telegram itself was down, not one
+        chat), the deliveries backed off meanwhile are due now. A 5xx for one chat only
+        never triggers that, or its rows would be retried after every other success."""
+        if self._outage is None:
+            return
+        if self._outage_confirmed:
             logger.info("telegram reachable again; pending deliveries are going out")
-            self._outage = None
             self._recovered = True
             self._wake.set()
+        self._outage = None
+        self._outage_confirmed = False
 
     def _maybe_probe(self) -> None:
         """While Telegram is down, ask getMe every few seconds: the backoff may hold a
@@ -403,6 +410,7 @@ class Dispatcher:
         try:
             await self._sender.probe()
         except Exception as exc:
+            self._outage_confirmed = True
             logger.debug("telegram still unreachable: %s", _short(exc, 200))
         else:
             self._telegram_ok()
