@@ -64,7 +64,7 @@ async def test_a_locked_database_after_the_send_does_not_resend(
         settings, bot_sessions, dispatcher_options={"poll_interval": 0.1, "lease_ms": 400}
     )
     path = db_url.split("///", 1)[1]
-    locker = sqlite3.connect(path, isolation_level=None, timeout=5)
+    locker = sqlite3.connect(path, isolation_level=None, timeout=5, check_same_thread=False)
     caplog.set_level(logging.DEBUG, logger="bot.telegram.dispatcher")
 
     def logged(text: str) -> int:
@@ -75,7 +75,9 @@ async def test_a_locked_database_after_the_send_does_not_resend(
 
     try:
         await wait_for(lambda: fake_tg.calls["sendMessage"] >= 1, 10, "the send to start")
-        locker.execute("BEGIN IMMEDIATE")
+        # In a thread: if the dispatcher is mid-write, waiting here must not block the
+        # loop its commit needs.
+        await asyncio.to_thread(locker.execute, "BEGIN IMMEDIATE")
         await fake_tg.wait_for_messages(301, 1, timeout=5)  # Telegram has accepted it
         # Held until recording has failed and the claim's lease ran out several times
         # over (each failed claim is a busy_timeout plus a poll).
