@@ -180,6 +180,7 @@ def _polling_error(exc: TelegramError) -> None:
     """getUpdates failed (PTB retries with backoff). An outage is not a bug: one line
     with the cause, not PTB's default traceback per failed poll."""
     logger.warning("polling for updates failed: %s: %s", exc.__class__.__name__, exc)
+    logger.debug("polling failure", exc_info=exc)
 
 
 @dataclass

@@ -13,7 +13,9 @@ after its send, so a crash loses nothing:
   message is sent to the new id;
 - TimedOut / NetworkError / 5xx (transient: Telegram or the network is down) -> retried
   with exponential backoff capped at `retry_backoff_max_seconds` (60 s), never counted
-  against `max_send_attempts`: an outage of any length ends with every push delivered;
+  against `max_send_attempts`: an outage of any length ends with every push delivered.
+  Meanwhile a getMe probe every 5 s notices the recovery, and the deliveries backed off
+  by the outage are due at once. One WARNING line per outage, one INFO at its end;
 - other Telegram errors (Conflict, unknown) -> the same backoff, `failed` after
   `max_send_attempts` attempts;
 - any other BadRequest (a message Telegram rejects) -> `failed` at once.
@@ -138,6 +140,7 @@ class Dispatcher:
         # Deliveries backed off by this outage: due again the moment Telegram answers.
         self._backed_off: set[int] = set()
         self._recovered = False
+        self._outage_confirmed = False  # a getMe probe failed too: not one chat's trouble
         self._probe: asyncio.Task[None] | None = None
         self._next_probe = 0.0
         # Called with the number of deliveries dropped as stale: the metrics hook.
@@ -167,8 +170,8 @@ class Dispatcher:
             try:
                 async with self._sessions() as session, session.begin():
                     released = await outbox_repo.release_claims(session, self._now_ms())
-            except Exception:  # they come due when their lease ends anyway
-                logger.exception("releasing claims of a previous run failed")
+            except Exception as exc:  # they come due when their lease ends anyway
+                logger.warning("releasing claims of a previous run failed: %s", _short(exc, 200))
             else:
                 if released:
                     logger.info("released %d deliveries claimed by a previous run", released)
@@ -384,11 +387,17 @@ class Dispatcher:
         self._stale(len(ids))
 
     def _telegram_ok(self) -> None:
-        if self._outage is not None:
+        """A call succeeded. If getMe had failed too (Telegram itself was down, not one
+        chat), the deliveries backed off meanwhile are due now. A 5xx for one chat only
+        never triggers that, or its rows would be retried after every other success."""
+        if self._outage is None:
+            return
+        if self._outage_confirmed:
             logger.info("telegram reachable again; pending deliveries are going out")
-            self._outage = None
             self._recovered = True
             self._wake.set()
+        self._outage = None
+        self._outage_confirmed = False
 
     def _maybe_probe(self) -> None:
         """While Telegram is down, ask getMe every few seconds: the backoff may hold a
@@ -403,6 +412,7 @@ class Dispatcher:
         try:
             await self._sender.probe()
         except Exception as exc:
+            self._outage_confirmed = True
             logger.debug("telegram still unreachable: %s", _short(exc, 200))
         else:
             self._telegram_ok()

@@ -116,8 +116,10 @@ async def test_kill_9_mid_broadcast_then_restart_delivers_everything(tmp_path: P
     per_chat = {c: len(tg.messages_to(c)) for c in chats}
     assert all(n >= 1 for n in per_chat.values()), "a delivery was lost"
     doubled = [c for c, n in per_chat.items() if n > 1]
-    # Only a message on the wire at the instant of the kill may repeat (docs/alerts.md).
-    assert len(doubled) <= 1, f"{len(doubled)} chats got the alert twice"
+    # Only messages on the wire at the instant of the kill may repeat: at most the
+    # in-flight window, 8 at 30 msg/s (docs/alerts.md, Delivery guarantees). On a
+    # loopback Bot API that is usually one or two.
+    assert len(doubled) <= 8, f"{len(doubled)} chats got the alert twice"
     assert tg.flood_429s == 0
     with sqlite3.connect(tmp_path / "service.db") as conn:
         statuses = dict(conn.execute("SELECT status, count(*) FROM deliveries GROUP BY status"))

@@ -64,7 +64,7 @@ async def test_a_locked_database_after_the_send_does_not_resend(
         settings, bot_sessions, dispatcher_options={"poll_interval": 0.1, "lease_ms": 400}
     )
     path = db_url.split("///", 1)[1]
-    locker = sqlite3.connect(path, isolation_level=None, timeout=5)
+    locker = sqlite3.connect(path, isolation_level=None, timeout=5, check_same_thread=False)
     caplog.set_level(logging.DEBUG, logger="bot.telegram.dispatcher")
 
     def logged(text: str) -> int:
@@ -75,7 +75,9 @@ async def test_a_locked_database_after_the_send_does_not_resend(
 
     try:
         await wait_for(lambda: fake_tg.calls["sendMessage"] >= 1, 10, "the send to start")
-        locker.execute("BEGIN IMMEDIATE")
+        # In a thread: if the dispatcher is mid-write, waiting here must not block the
+        # loop its commit needs.
+        await asyncio.to_thread(locker.execute, "BEGIN IMMEDIATE")
         await fake_tg.wait_for_messages(301, 1, timeout=5)  # Telegram has accepted it
         # Held until recording has failed and the claim's lease ran out several times
         # over (each failed claim is a busy_timeout plus a poll).
@@ -236,3 +238,21 @@ async def test_a_big_digest_leads_with_the_chats_own_symbol(
     assert msg.buttons()[0] == ("📊 KAS", "sym:KASUSDT")
     done = await wait_settled(sessions)
     assert {s for s, _, _ in done.values()} == {"sent"} and len(fake_tg.sent) == 1
+
+
+async def test_one_chats_5xx_keeps_its_backoff_while_others_succeed(
+    start, settings, sessions, fake_tg: FakeTelegram
+) -> None:
+    """A 5xx for one chat only is not an outage: the other chats' successes must not
+    make its deliveries due again each time (getMe still answers, so no recovery)."""
+    cycle = await empty_cycle(sessions)
+    await add_deliveries(sessions, cycle, [-701], [BTC_UP])
+    fake_tg.fail("5xx", chat_id=-701, times=1000)
+    for _ in range(6):  # 3 at once, then 1/s: about 4 s of successes
+        cycle = await empty_cycle(sessions)
+        await add_deliveries(sessions, cycle, [702], [BTC_UP])
+    runtime = await start(settings, backoff_base=3.0)
+    await fake_tg.wait_for_messages(702, 6, timeout=15)
+    # Backoff 3 s, then 6 s: two or three tries over the broadcast, not one per success.
+    assert fake_tg.injected["5xx"] <= 3, fake_tg.injected["5xx"]
+    assert runtime.dispatcher.stats.retried >= 1
