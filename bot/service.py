@@ -244,12 +244,12 @@ async def scorer_loop(
             # with the cause, repeated at most once a minute, and /healthz unhealthy.
             delay = min(backoff, interval)
             backoff = min(backoff * 2, 300.0)
-            cause = (str(exc.orig or exc).splitlines() or [repr(exc)])[0]
-            message = f"cycle failed: database write failed: {cause}; retrying"
-            if health is not None:
-                health.set_problem("database", message)
+            if health is not None:  # the message stays the same, so it repeats once a minute
+                health.set_problem(
+                    "database", f"cycle failed ({_cause(exc)}): database write failed; retrying"
+                )
             else:
-                logger.error("%s", message)
+                _log_cycle_failure(exc, delay)
             if metrics is not None:
                 metrics.observe_failed_cycle()
         except Exception as exc:

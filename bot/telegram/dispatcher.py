@@ -155,6 +155,8 @@ class Dispatcher:
         self._unrecorded: set[int] = set()  # accepted by Telegram, not yet recorded sent
         self.stats = DispatchStats()
         self.idle = asyncio.Event()  # set whenever nothing is due and nothing in flight
+        self._claim_error: str | None = None  # the last claim failure logged, and when
+        self._claim_error_at = 0.0
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -185,8 +187,14 @@ class Dispatcher:
                         await self._resume_backed_off()
                     await self._sweep()
                     claimed = await self._claim_and_start()
+                    self._claim_error = None
                 except Exception as exc:  # a locked or unreachable DB must not kill delivery
-                    logger.warning("claiming deliveries failed (%s); retrying", _short(exc, 200))
+                    # A read-only or vanished database fails every poll: one line a minute.
+                    cause = _short(exc, 200)
+                    now = time.monotonic()
+                    if cause != self._claim_error or now - self._claim_error_at >= 60:
+                        logger.warning("claiming deliveries failed (%s); retrying", cause)
+                        self._claim_error, self._claim_error_at = cause, now
                     logger.debug("claim failure", exc_info=True)
                     await self._wait(stop_wait, False, self._poll)
                     continue
