@@ -8,7 +8,7 @@ Each scenario starts from a fresh outbox of chats x cycles pending deliveries (o
 per (chat, cycle), so one message each) and drains it with a *separate sending process*
 against the loopback fake Bot API, which enforces Telegram's flood limits:
 
-- outage:  every send is answered 502 for the first 60 s of the broadcast;
+- outage:  every call (sends, getMe) is answered 502 for the first 60 s of the broadcast;
 - flood:   20% of sends are answered 429 (retry_after 1 s), at random;
 - errors:  5% of sends are answered 502, at random;
 - blocked: 10 chats answer 403 (blocked the bot): their deliveries are rightly dropped,
@@ -24,8 +24,9 @@ on any error, `failed` (no retry). Figures, per scenario and latency:
 - p95 delay: seconds from the end of the fault (the outage's end; otherwise the start of
   the broadcast) to each first arrival; the target is <= 60 s after an outage.
 
-The lock-contention figures (200 concurrent commands with a cycle write and a broadcast)
-come from bench/locks.py and are printed in the same table when it is present.
+The lock-contention figures (200 commands in one instant, a cycle write and a 30 msg/s
+broadcast at once; naive = every transaction on a deferred BEGIN) come from
+bench/locks.py, run in the same process, and close the table.
 """
 
 from __future__ import annotations
@@ -85,17 +86,14 @@ class FaultyTelegram(FakeTelegram):
             # Faults and delays count from the moment the sender is up, not from the
             # seconds a fresh Python process spends importing.
             self.ready_at = self._clock()
-            if self.scenario == "outage":
+            if self.scenario == "outage":  # every call, getMe and polling too, gets 502
+                self.outage(OUTAGE_SECONDS)
                 self.outage_until = self.ready_at + OUTAGE_SECONDS
         return await super()._m_getme(params)
 
     def _take_fault(self, name: str, chat_id: int | None) -> web.Response | None:
         if name not in SEND_METHODS:
             return super()._take_fault(name, chat_id)
-        now = self._clock()
-        if self.scenario == "outage" and now < self.outage_until:
-            self.answered["502"] += 1
-            return _error(502, "Bad Gateway")
         if self.scenario == "flood" and self.rng.random() < 0.20:
             self.answered["429"] += 1
             return _error(429, "Too Many Requests: retry after 1", {"retry_after": 1})
@@ -349,7 +347,7 @@ async def run_one(
         p95_delay_s=round(delays[int(0.95 * (len(delays) - 1))], 1) if delays else 0.0,
         max_delay_s=round(delays[-1], 1) if delays else 0.0,
         wall_s=round(wall, 1),
-        answered=dict(tg.answered),
+        answered=dict(tg.answered, **({"502": tg.outage_502s} if tg.outage_502s else {})),
         statuses=statuses,
     )
 
@@ -357,7 +355,7 @@ async def run_one(
 # ---------------------------------------------------------------- report
 
 
-def report(runs: list[Run], args: argparse.Namespace) -> None:
+def report(runs: list[Run], locks: dict[str, Any], args: argparse.Namespace) -> None:
     print(
         f"\nDelivery under faults: {args.chats} private chats x {args.cycles} cycles = "
         f"{args.chats * args.cycles} messages per run; fake Bot API enforcing 30 msg/s"
@@ -372,6 +370,17 @@ def report(runs: list[Run], args: argparse.Namespace) -> None:
             f"{r.p95_delay_s:>10.1f}s{r.max_delay_s:>10.1f}s{r.wall_s:>7.1f}s  {r.answered}"
         )
     ours = [r for r in runs if r.mode == "ours"]
+    if locks:
+        head = f"{'lock test':22}{'peer':7}{'lock errors':>12}{'sorry':>7}{'answered':>10}"
+        print(f"\n{head}{'p95':>9}")
+        for engine, by in locks.items():
+            for peer in ("ours", "naive"):
+                f = by[peer]
+                print(
+                    f"{engine + ' 200 commands':22}{peer:7}{f['lock_errors']:>12}"
+                    f"{f['sorry_replies']:>7}{f['answered']:>6}/{f['commands']:<3}"
+                    f"{f['p95_ms']:>7.0f}ms"
+                )
     print()
     print(f"{'PASS' if all(r.lost == 0 for r in ours) else 'FAIL'}  ours: 0 lost in every scenario")
     outage = [r for r in ours if r.scenario == "outage"]
@@ -388,6 +397,7 @@ async def main() -> int:
     parser.add_argument("--latency-ms", default="0,250")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--no-naive", action="store_true")
+    parser.add_argument("--no-locks", action="store_true", help="skip bench/locks.py's test")
     parser.add_argument("--worker", choices=("ours", "naive"), help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
@@ -409,7 +419,12 @@ async def main() -> int:
                         flush=True,
                     )
                     runs.append(run)
-    report(runs, args)
+    locks: dict[str, Any] = {}
+    if not args.no_locks:
+        from locks import measure  # bench/locks.py: the same machine, the same run
+
+        locks = await measure()
+    report(runs, locks, args)
     return 0 if all(r.lost == 0 for r in runs if r.mode == "ours") else 1
 
 
