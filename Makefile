@@ -26,8 +26,15 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Every benchmark, each printing the naive peer beside ours (README, Performance).
+# faults.py runs locks.py's lock test too. Takes about half an hour on 2 cores.
 bench: $(STAMP)
 	$(BIN)/python bench/scan_cycle.py
+	$(BIN)/python bench/storage.py
+	$(BIN)/python bench/fanout.py
+	$(BIN)/python bench/delivery.py
+	$(BIN)/python bench/commands.py
+	$(BIN)/python bench/faults.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis *.egg-info
