@@ -142,6 +142,9 @@ class Settings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     scorer: ScorerSettings = ScorerSettings()
     scoring: ScoringParams = ScoringParams()
+    alerts: AlertSettings = AlertSettings()
+    http: HttpSettings = HttpSettings()
+    logging: LoggingSettings = LoggingSettings()
 
     @field_validator("scoring")
     @classmethod
@@ -150,10 +153,6 @@ class Settings(BaseSettings):
         if problem is not None:
             raise _KeyError(*problem)
         return v
-
-    alerts: AlertSettings = AlertSettings()
-    http: HttpSettings = HttpSettings()
-    logging: LoggingSettings = LoggingSettings()
 
     @classmethod
     def settings_customise_sources(
