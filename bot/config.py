@@ -125,8 +125,9 @@ class DatabaseSettings(_Section):
 
 class ScorerSettings(_Section):
     interval_seconds: float = Field(default=300, ge=1)
-    # A stored sample counts for a window when it is at most this much older than the
-    # window's target time (now - 1h/4h/24h). Older means the window is unknown (null).
+    # A window (1h/4h/24h) is anchored at the stored sample closest to its target time
+    # (now - 1h/4h/24h), earlier or later by at most this much, and never less than half
+    # the interval plus a minute (bot/oi_windows.py). None there: unknown (null), never 0.
     window_tolerance_seconds: int = Field(default=900, ge=60)
     oi_sample_retention_hours: int = Field(default=48, ge=25)
     snapshot_retention_days: int = Field(default=30, ge=1)
@@ -184,6 +185,9 @@ class Settings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     scorer: ScorerSettings = ScorerSettings()
     scoring: ScoringParams = ScoringParams()
+    alerts: AlertSettings = AlertSettings()
+    http: HttpSettings = HttpSettings()
+    logging: LoggingSettings = LoggingSettings()
 
     @field_validator("scoring")
     @classmethod
@@ -192,10 +196,6 @@ class Settings(BaseSettings):
         if problem is not None:
             raise _KeyError(*problem)
         return v
-
-    alerts: AlertSettings = AlertSettings()
-    http: HttpSettings = HttpSettings()
-    logging: LoggingSettings = LoggingSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -54,6 +54,11 @@ DEFAULT_RETRY_AFTER_SECONDS = 1.0
 # transient failures (5xx, 429, timeout, unreachable; retries included) every history
 # request fails fast until the pause ends. The pause doubles on each trip in a row and
 # resets after a success.
+# Budget and breaker are per process: a `pressurebot scan` next to the service has its
+# own. It only backfills windows missing from the shared database (none, next to a
+# healthy service) and, against a failing endpoint, sends one wave before its breaker
+# trips. Two processes starting cold at once can exceed Binance's 1000 per 5 min together;
+# Binance then answers 429, which pauses both (docs/operations.md, "History budget").
 HISTORY_BREAKER_FAILURES = 3
 HISTORY_PAUSE_SECONDS = 60.0
 HISTORY_PAUSE_MAX_SECONDS = 900.0

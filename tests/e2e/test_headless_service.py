@@ -106,15 +106,17 @@ async def test_stop_mid_cycle_then_restart_commits_nothing_partial_and_alerts_on
         first = await ServiceProcess(env).start()
         try:
             await first.wait_for(r"cycle \d+: ok", n=2)
-            # Make the next cycle slow, move the market, and stop it while it fetches.
-            fake.latency = 1.0
+            # Make the next cycle hang in openInterest, move the market, and stop it while
+            # it fetches. (Slowing every endpoint would not do: the cycle deadline, 80% of
+            # the 1 s interval, would end it before it reached openInterest.)
+            fake.fault(OPEN_INTEREST, "timeout", times=None, delay=5.0)
             stress_btc(fake)
             fake.reset_counters()
             await fake.wait_for_calls(OPEN_INTEREST, 1, within=10)
             code = await first.stop(sig)
         finally:
             await first.kill()
-        fake.latency = 0.0
+        fake.clear_faults()
         logged_cycles = first.count(r"cycle \d+: ")
         events, cycles, check = await _db_counts(tmp_path / "service.db")
         assert check == "ok"
