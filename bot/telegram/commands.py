@@ -19,6 +19,7 @@ from bot.storage import chat_repo, outbox_repo, repo
 from bot.telegram import render
 from bot.telegram.auth import Verdict, admin_only
 from bot.telegram.deps import Deps, get_deps, reply
+from bot.telegram.message_limits import fits_caption
 from bot.telegram.sender import Priority
 from bot.telegram.subscriptions import ensure_chat
 from bot.telegram.symbols import resolve
@@ -207,7 +208,7 @@ async def send_symbol_card(
             await sender.send_text(chat_id, card, reply_markup=keyboard, reply_to=reply_to)
             return
         png = await deps.charts.get(symbol, history)
-        if render.fits_caption(card):
+        if fits_caption(card):
             await sender.send_photo(
                 chat_id, png, caption=card, reply_markup=keyboard, reply_to=reply_to
             )

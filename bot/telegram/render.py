@@ -3,11 +3,8 @@
 Rules that hold for every function here:
 - Parse mode is HTML. Every value that comes from outside (symbols, chat titles, user
   input, error text) goes through `esc()`; numbers are formatted here, never elsewhere.
-- Only `<pre>` spans several lines, so `split_message` can cut between lines and only
-  needs to re-balance `<pre>`.
-- Text stays under 4096 characters per message (`split_message`), captions under 1024
-  (`fits_caption`). Lengths are counted on the raw HTML in UTF-16 units, which is never
-  less than what Telegram counts after parsing.
+- Only `<pre>` spans several lines, so `bot/telegram/message_limits.py` can split a long
+  text between lines and only needs to re-balance `<pre>`.
 - Rows are duck-typed (`bot.market_view.MarketRow`, `bot.storage.outbox_repo.AlertItem`):
   this module imports no storage and does no I/O.
 """
@@ -16,7 +13,6 @@ from __future__ import annotations
 
 import html
 import math
-import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -24,8 +20,6 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.scoring import DEFAULT_PARAMS, Regime, ScoringParams
 
-MAX_TEXT = 4096
-MAX_CAPTION = 1024
 TABLE_WIDTH = 40
 DASH = "—"
 BAND_ORDER = ("neutral", "lean", "stretched", "stressed")
@@ -56,22 +50,6 @@ REGIME_WHY = {
 def esc(value: object) -> str:
     """Escape anything from outside for HTML parse mode."""
     return html.escape(str(value), quote=False)
-
-
-def utf16_len(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
-
-
-_TAG = re.compile(r"<[^<>]+>")
-
-
-def visible_len(html_text: str) -> int:
-    """Length as Telegram counts it: after our own tags and entities are parsed."""
-    return utf16_len(html.unescape(_TAG.sub("", html_text)))
-
-
-def fits_caption(text: str) -> bool:
-    return visible_len(text) <= MAX_CAPTION
 
 
 def short_symbol(symbol: str, quotes: Sequence[str] = ("USDT",)) -> str:
@@ -139,66 +117,6 @@ def age(seconds: float) -> str:
 
 def _row_age(ts_ms: int, now_ms: int) -> str:
     return age((now_ms - ts_ms) / 1000)
-
-
-# ---------------------------------------------------------------- splitting
-
-
-def split_message(text: str, limit: int = MAX_TEXT) -> list[str]:
-    """Cut on line boundaries into parts of at most `limit`; close and reopen `<pre>`
-    around a cut inside a table. A single line longer than the limit is cut hard."""
-    if utf16_len(text) <= limit:
-        return [text]
-    reserve = len("<pre></pre>")
-    parts: list[str] = []
-    current: list[str] = []
-    size = 0
-    in_pre = False
-    pre_at_start = False
-
-    def flush() -> None:
-        nonlocal current, size, pre_at_start
-        if not current:
-            return
-        body = "\n".join(current)
-        if pre_at_start:
-            body = "<pre>" + body
-        if in_pre:
-            body += "</pre>"
-        if body.strip() and body not in ("<pre></pre>",):
-            parts.append(body)
-        current, size = [], 0
-        pre_at_start = in_pre
-
-    for line in _hard_wrap(text.split("\n"), limit - reserve):
-        cost = utf16_len(line) + 1
-        if current and size + cost + reserve > limit:
-            flush()
-        current.append(line)
-        size += cost
-        opens, closes = line.count("<pre>"), line.count("</pre>")
-        if opens > closes:
-            in_pre = True
-        elif closes > opens:
-            in_pre = False
-    in_pre = False
-    flush()
-    return parts
-
-
-def _hard_wrap(lines: Iterable[str], width: int) -> Iterable[str]:
-    for line in lines:
-        while utf16_len(line) > width:
-            cut = width
-            # Never cut inside an HTML entity or tag.
-            amp, lt = line.rfind("&", 0, cut), line.rfind("<", 0, cut)
-            for pos, end in ((amp, ";"), (lt, ">")):
-                if pos != -1 and line.find(end, pos) >= cut:
-                    cut = pos
-            cut = max(cut, 1)
-            yield line[:cut]
-            line = line[cut:]
-        yield line
 
 
 # ---------------------------------------------------------------- onboarding and help

@@ -50,7 +50,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter
 
 from bot.config import TelegramSettings
-from bot.telegram.render import fits_caption, split_message
+from bot.telegram.message_limits import fits_caption, split_message
 
 logger = logging.getLogger(__name__)
 

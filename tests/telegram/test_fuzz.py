@@ -67,7 +67,7 @@ from telegram import Update
 from telegram.ext import Application
 
 from bot.config import BAND_NAMES, Settings
-from bot.telegram import render
+from bot.telegram import message_limits, render
 from bot.telegram.app import build_application
 from bot.telegram.auth import CommandLimiter, Verdict
 from bot.telegram.charts import ChartCache
@@ -1193,7 +1193,7 @@ def _content(visible: str) -> str:
 @fuzz("split_message")
 @given(text=document, limit=st.integers(160, 1_500))
 def test_fuzz_message_splitting(text: str, limit: int) -> None:
-    parts = render.split_message(text, limit)
+    parts = message_limits.split_message(text, limit)
     if utf16_len(text) <= limit:
         assert parts == [text]
     whole = _content(parse_html(text))
@@ -1293,10 +1293,10 @@ async def test_quiet_minutes_out_of_range_are_refused(harness: Harness) -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="BUG 3: render.split_message hard-wraps an over-long line by code points, not "
+    reason="BUG 3: message_limits.split_message hard-wraps an over-long line by code points, not "
     "UTF-16 units: a line of emoji gives parts up to twice the limit, which Telegram "
     "rejects as too long (latent: no reply echoes that much user text today)",
 )
 def test_known_bug_split_message_counts_code_points() -> None:
-    parts = render.split_message("😀" * 5_000)
+    parts = message_limits.split_message("😀" * 5_000)
     assert all(utf16_len(p) <= 4096 for p in parts), [utf16_len(p) for p in parts]

@@ -18,7 +18,7 @@ from telegram.error import RetryAfter
 
 from bot.storage import chat_repo, outbox_repo
 from bot.storage.models import Chat, Delivery, Subscription
-from bot.telegram import render
+from bot.telegram import message_limits, render
 from bot.telegram.auth import CommandLimiter, Verdict
 from bot.telegram.sender import (
     FloodControl,
@@ -56,7 +56,7 @@ maybe = st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True), fin
 def test_long_messages_split_on_line_boundaries_and_keep_pre_balanced():
     lines = [f"line {i} " + "x" * 50 for i in range(300)]
     text = "<b>head</b>\n<pre>" + "\n".join(lines) + "</pre>\nfooter"
-    parts = render.split_message(text)
+    parts = message_limits.split_message(text)
     assert len(parts) > 1
     for part in parts:
         assert utf16_len(part) <= 4096
@@ -66,14 +66,14 @@ def test_long_messages_split_on_line_boundaries_and_keep_pre_balanced():
 
 
 def test_short_message_is_not_split():
-    assert render.split_message("hello\nworld") == ["hello\nworld"]
+    assert message_limits.split_message("hello\nworld") == ["hello\nworld"]
 
 
 @given(st.text(min_size=0, max_size=20000))
 @settings(max_examples=60, deadline=None)
 def test_split_never_exceeds_the_limit(raw):
     text = render.esc(raw)
-    parts = render.split_message(text, limit=500)
+    parts = message_limits.split_message(text, limit=500)
     assert all(utf16_len(p) <= 500 for p in parts)
     for p in parts:
         parse_html(p)  # never cut inside an entity
@@ -150,7 +150,7 @@ def test_symbol_card_always_fits_a_caption(symbol, o1, o4, o24, f, basis, interv
     )
     card = render.symbol_card(row, 10**13, cycle_id=123456, subscribed=True)
     visible = parse_html(card)
-    assert utf16_len(visible) <= 1024 and render.fits_caption(card)
+    assert utf16_len(visible) <= 1024 and message_limits.fits_caption(card)
 
 
 def test_unknown_values_render_as_dash():
@@ -187,7 +187,7 @@ def test_big_digest_is_still_one_message():
         for i in range(150)
     ]
     text = render.alert_message(items)
-    assert render.split_message(text) == [text]
+    assert message_limits.split_message(text) == [text]
     visible = parse_html(text)
     assert visible.startswith("150 alerts") and "…and 110 more" in visible
     assert len(render.alert_keyboard(items).inline_keyboard[0]) == 3
@@ -433,7 +433,7 @@ def test_two_hundred_subscriptions_list_is_one_message():
     ]
     subs.append(SimpleNamespace(symbol="*", kind="bands", min_band="stressed"))
     text = render.subscriptions_text(subs, "stretched")
-    assert render.split_message(text) == [text]
+    assert message_limits.split_message(text) == [text]
     visible = parse_html(text)
     assert "Subscriptions (200)" in visible and "any symbol entering stressed" in visible
     keyboard = render.subscriptions_keyboard(subs)
