@@ -1,10 +1,6 @@
-"""Inline buttons. Callback data is 'action:arg:...' (render.cb), at most 64 bytes.
-
-top:N:which   send a /top table              topf:N:which  re-filter a table in place
-sym:SYMBOL    send a symbol card             sub:/uns:SYMBOL  (un)subscribe from a card
-rm:SYMBOL     remove from /subscriptions ('*' = market-wide), list edited in place
-mkt:ARG       market-wide stretched|stressed|squeeze|off, /market message edited
-set:KEY:VAL   a /settings change, message edited    mute:H  mute from an alert
+"""Inline buttons: what a tap does. What a button carries, and its wire format, is
+`bot/telegram/callback_data.py`; each handler takes its typed action and returns the
+toast to show (None for none).
 """
 
 from __future__ import annotations
@@ -12,6 +8,7 @@ from __future__ import annotations
 import html
 import logging
 import re
+from typing import assert_never
 
 from telegram import Update
 from telegram.error import TelegramError
@@ -20,7 +17,21 @@ from telegram.ext import ContextTypes
 from bot.storage import chat_repo
 from bot.telegram import render
 from bot.telegram.auth import can_manage_chat
-from bot.telegram.commands import TOP_MAX, send_symbol_card, top_text
+from bot.telegram.callback_data import (
+    Action,
+    ChangeSetting,
+    FilterTop,
+    MuteFromAlert,
+    RemoveSubscription,
+    SetMarket,
+    ShowSymbol,
+    ShowTop,
+    SubscribeSymbol,
+    UnsubscribeSymbol,
+    changes_chat,
+    unpack,
+)
+from bot.telegram.commands import TOP_DEFAULT, TOP_MAX, send_symbol_card, top_text
 from bot.telegram.deps import Deps, get_deps
 from bot.telegram.subscriptions import (
     apply_market,
@@ -36,8 +47,6 @@ from bot.telegram.symbols import resolve
 
 logger = logging.getLogger(__name__)
 
-CHANGES = frozenset({"sub", "uns", "rm", "mkt", "set", "mute"})
-
 
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
@@ -45,16 +54,39 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if query is None or chat is None:
         return
     deps = get_deps(context)
-    action, args = render.parse_cb(query.data)
-    if action in CHANGES and not await can_manage_chat(update, context):
+    if changes_chat(query.data) and not await can_manage_chat(update, context):
         await deps.sender.answer_callback(query.id, render.group_admins_only(), show_alert=True)
         return
-    handler = _ACTIONS.get(action)
-    if handler is None or not args:
+    action = unpack(query.data)
+    if action is None:
         await deps.sender.answer_callback(query.id, render.stale_button())
         return
-    toast = await handler(deps, update, args)
+    toast = await _run(deps, update, action)
     await deps.sender.answer_callback(query.id, toast)
+
+
+async def _run(deps: Deps, update: Update, action: Action) -> str | None:
+    match action:
+        case ShowTop():
+            return await _top(deps, update, action.n, action.which, edit=False)
+        case FilterTop():
+            return await _top(deps, update, action.n, action.which, edit=True)
+        case ShowSymbol():
+            return await symbol_card(deps, update, action)
+        case SubscribeSymbol():
+            return await card_subscribe(deps, update, action)
+        case UnsubscribeSymbol():
+            return await card_unsubscribe(deps, update, action)
+        case RemoveSubscription():
+            return await remove(deps, update, action)
+        case SetMarket():
+            return await market(deps, update, action)
+        case ChangeSetting():
+            return await setting(deps, update, action)
+        case MuteFromAlert():
+            return await mute(deps, update, action)
+        case _:  # a new action without a handler fails the type check here
+            assert_never(action)
 
 
 def _message_id(update: Update) -> int | None:
@@ -73,10 +105,9 @@ async def _edit(deps: Deps, update: Update, text: str, keyboard: object) -> None
         logger.warning("edit in chat %s failed: %s", chat.id, exc)
 
 
-async def _top(deps: Deps, update: Update, args: list[str], *, edit: bool) -> str | None:
-    n = int(args[0]) if args[0].isascii() and args[0].isdigit() else 10
-    n = max(1, min(TOP_MAX, n))
-    which = args[1] if len(args) > 1 and args[1] in render.FILTER_TITLES else "all"
+async def _top(deps: Deps, update: Update, n: int | None, which: str, *, edit: bool) -> str | None:
+    n = max(1, min(TOP_MAX, TOP_DEFAULT if n is None else n))
+    which = which if which in render.FILTER_TITLES else "all"
     text = await top_text(deps, n, which)
     keyboard = render.top_keyboard(which, n)
     chat = update.effective_chat
@@ -91,21 +122,13 @@ async def _top(deps: Deps, update: Update, args: list[str], *, edit: bool) -> st
     return None
 
 
-async def top_new(deps: Deps, update: Update, args: list[str]) -> str | None:
-    return await _top(deps, update, args, edit=False)
-
-
-async def top_filter(deps: Deps, update: Update, args: list[str]) -> str | None:
-    return await _top(deps, update, args, edit=True)
-
-
 async def _known(deps: Deps, raw: str) -> str | None:
     universe = await deps.market.universe()
     return resolve(raw, universe, deps.quotes).symbol
 
 
-async def symbol_card(deps: Deps, update: Update, args: list[str]) -> str | None:
-    symbol = await _known(deps, args[0])
+async def symbol_card(deps: Deps, update: Update, action: ShowSymbol) -> str | None:
+    symbol = await _known(deps, action.symbol)
     chat = update.effective_chat
     if symbol is None or chat is None:
         return render.stale_button()
@@ -113,10 +136,10 @@ async def symbol_card(deps: Deps, update: Update, args: list[str]) -> str | None
     return None
 
 
-async def card_subscribe(deps: Deps, update: Update, args: list[str]) -> str | None:
+async def card_subscribe(deps: Deps, update: Update, action: SubscribeSymbol) -> str | None:
     chat = update.effective_chat
     assert chat is not None
-    symbol = await _known(deps, args[0])
+    symbol = await _known(deps, action.symbol)
     if symbol is None:
         return render.stale_button()
     await ensure_chat(deps, update)
@@ -125,11 +148,11 @@ async def card_subscribe(deps: Deps, update: Update, args: list[str]) -> str | N
     return _plain(text)
 
 
-async def card_unsubscribe(deps: Deps, update: Update, args: list[str]) -> str | None:
+async def card_unsubscribe(deps: Deps, update: Update, action: UnsubscribeSymbol) -> str | None:
     chat = update.effective_chat
     assert chat is not None
-    text = await apply_unsubscribe(deps, chat.id, args[0])
-    await _swap_card_button(deps, update, args[0])
+    text = await apply_unsubscribe(deps, chat.id, action.symbol)
+    await _swap_card_button(deps, update, action.symbol)
     return _plain(text)
 
 
@@ -147,20 +170,20 @@ async def _swap_card_button(deps: Deps, update: Update, symbol: str) -> None:
         logger.warning("edit of card buttons in %s failed: %s", chat.id, exc)
 
 
-async def remove(deps: Deps, update: Update, args: list[str]) -> str | None:
+async def remove(deps: Deps, update: Update, action: RemoveSubscription) -> str | None:
     chat = update.effective_chat
     assert chat is not None
-    text = await apply_unsubscribe(deps, chat.id, args[0])
+    text = await apply_unsubscribe(deps, chat.id, action.symbol)
     view, keyboard = await subscriptions_view(deps, chat.id)
     await _edit(deps, update, view, keyboard)
     return _plain(text)
 
 
-async def market(deps: Deps, update: Update, args: list[str]) -> str | None:
+async def market(deps: Deps, update: Update, action: SetMarket) -> str | None:
     chat = update.effective_chat
     assert chat is not None
     await ensure_chat(deps, update)
-    outcome = await apply_market(deps, chat.id, args[0])
+    outcome = await apply_market(deps, chat.id, action.choice)
     if outcome is None:
         return render.stale_button()
     text, keyboard = await market_view_text(deps, chat.id)
@@ -168,11 +191,11 @@ async def market(deps: Deps, update: Update, args: list[str]) -> str | None:
     return None if outcome == "ok" else _plain(outcome)
 
 
-async def setting(deps: Deps, update: Update, args: list[str]) -> str | None:
+async def setting(deps: Deps, update: Update, action: ChangeSetting) -> str | None:
     chat = update.effective_chat
     assert chat is not None
     await ensure_chat(deps, update)
-    confirmation = await apply_setting(deps, chat.id, args)
+    confirmation = await apply_setting(deps, chat.id, list(action.words))
     if confirmation is None:
         return render.stale_button()
     text, keyboard = await settings_view(deps, chat.id)
@@ -180,27 +203,14 @@ async def setting(deps: Deps, update: Update, args: list[str]) -> str | None:
     return _plain(confirmation)
 
 
-async def mute(deps: Deps, update: Update, args: list[str]) -> str | None:
+async def mute(deps: Deps, update: Update, action: MuteFromAlert) -> str | None:
     chat = update.effective_chat
     assert chat is not None
     await ensure_chat(deps, update)
-    confirmation = await apply_setting(deps, chat.id, ["mute", args[0]])
+    confirmation = await apply_setting(deps, chat.id, ["mute", action.hours])
     return _plain(confirmation) if confirmation else render.stale_button()
 
 
 def _plain(html_text: str) -> str:
     """Callback toasts are plain text (no parse mode), at most 200 characters."""
     return html.unescape(re.sub(r"<[^>]+>", "", html_text))[:200]
-
-
-_ACTIONS = {
-    "top": top_new,
-    "topf": top_filter,
-    "sym": symbol_card,
-    "sub": card_subscribe,
-    "uns": card_unsubscribe,
-    "rm": remove,
-    "mkt": market,
-    "set": setting,
-    "mute": mute,
-}

@@ -18,6 +18,7 @@ from bot import market_view
 from bot.storage import chat_repo, outbox_repo, repo
 from bot.telegram import render
 from bot.telegram.auth import Verdict, admin_only
+from bot.telegram.callback_data import ShowSymbol, ShowTop
 from bot.telegram.deps import Deps, get_deps, reply
 from bot.telegram.message_limits import fits_caption
 from bot.telegram.sender import Priority
@@ -97,8 +98,8 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     user = update.effective_user
     keyboard = InlineKeyboardMarkup(
         [
-            [InlineKeyboardButton("📈 Show top 10", callback_data=render.cb("top", 10, "all"))],
-            [InlineKeyboardButton("🔍 BTC card", callback_data=render.cb("sym", "BTCUSDT"))],
+            [InlineKeyboardButton("📈 Show top 10", callback_data=ShowTop(10, "all").pack())],
+            [InlineKeyboardButton("🔍 BTC card", callback_data=ShowSymbol("BTCUSDT").pack())],
         ]
     )
     await reply(update, context, render.start_text(user.first_name if user else None), keyboard)

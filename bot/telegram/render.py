@@ -5,6 +5,7 @@ Rules that hold for every function here:
   input, error text) goes through `esc()`; numbers are formatted here, never elsewhere.
 - Only `<pre>` spans several lines, so `bot/telegram/message_limits.py` can split a long
   text between lines and only needs to re-balance `<pre>`.
+- Button data is packed by `bot/telegram/callback_data.py`, never spelled out here.
 - Rows are duck-typed (`bot.market_view.MarketRow`, `bot.storage.outbox_repo.AlertItem`):
   this module imports no storage and does no I/O.
 """
@@ -19,6 +20,16 @@ from typing import Any
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.scoring import DEFAULT_PARAMS, Regime, ScoringParams
+from bot.telegram.callback_data import (
+    ChangeSetting,
+    FilterTop,
+    MuteFromAlert,
+    RemoveSubscription,
+    SetMarket,
+    ShowSymbol,
+    SubscribeSymbol,
+    UnsubscribeSymbol,
+)
 
 TABLE_WIDTH = 40
 DASH = "—"
@@ -242,7 +253,7 @@ def suggestion_keyboard(suggestions: Sequence[str]) -> InlineKeyboardMarkup | No
     if not suggestions:
         return None
     return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(s, callback_data=cb("sym", s)) for s in suggestions[:3]]]
+        [[InlineKeyboardButton(s, callback_data=ShowSymbol(s).pack()) for s in suggestions[:3]]]
     )
 
 
@@ -311,7 +322,7 @@ def top_keyboard(which: str, n: int) -> InlineKeyboardMarkup:
         [
             [
                 InlineKeyboardButton(
-                    ("• " if key == which else "") + label, callback_data=cb("topf", n, key)
+                    ("• " if key == which else "") + label, callback_data=FilterTop(n, key).pack()
                 )
                 for key, label in choices
             ]
@@ -397,9 +408,11 @@ def symbol_card(
 
 def symbol_keyboard(symbol: str, subscribed: bool) -> InlineKeyboardMarkup:
     if subscribed:
-        button = InlineKeyboardButton("🔕 Unsubscribe", callback_data=cb("uns", symbol))
+        button = InlineKeyboardButton(
+            "🔕 Unsubscribe", callback_data=UnsubscribeSymbol(symbol).pack()
+        )
     else:
-        button = InlineKeyboardButton("🔔 Subscribe", callback_data=cb("sub", symbol))
+        button = InlineKeyboardButton("🔔 Subscribe", callback_data=SubscribeSymbol(symbol).pack())
     return InlineKeyboardMarkup([[button]])
 
 
@@ -486,12 +499,14 @@ def subscriptions_keyboard(
 ) -> InlineKeyboardMarkup | None:
     symbols = sorted({s.symbol for s in subs if s.symbol != "*"})
     buttons = [
-        InlineKeyboardButton(f"✖ {short_symbol(s, quotes)}", callback_data=cb("rm", s))
+        InlineKeyboardButton(
+            f"✖ {short_symbol(s, quotes)}", callback_data=RemoveSubscription(s).pack()
+        )
         for s in symbols[:MAX_REMOVE_BUTTONS]
     ]
     rows = [buttons[i : i + 3] for i in range(0, len(buttons), 3)]
     if any(s.symbol == "*" for s in subs):
-        rows.append([InlineKeyboardButton("✖ Market-wide", callback_data=cb("mkt", "off"))])
+        rows.append([InlineKeyboardButton("✖ Market-wide", callback_data=SetMarket("off").pack())])
     return InlineKeyboardMarkup(rows) if rows else None
 
 
@@ -522,14 +537,18 @@ def market_keyboard(subs: Sequence[Any]) -> InlineKeyboardMarkup:
         [
             [
                 InlineKeyboardButton(
-                    mark(bands == "stretched", "Stretched+"), callback_data=cb("mkt", "stretched")
+                    mark(bands == "stretched", "Stretched+"),
+                    callback_data=SetMarket("stretched").pack(),
                 ),
                 InlineKeyboardButton(
-                    mark(bands == "stressed", "Stressed"), callback_data=cb("mkt", "stressed")
+                    mark(bands == "stressed", "Stressed"),
+                    callback_data=SetMarket("stressed").pack(),
                 ),
-                InlineKeyboardButton(mark(squeeze, "Squeeze"), callback_data=cb("mkt", "squeeze")),
+                InlineKeyboardButton(
+                    mark(squeeze, "Squeeze"), callback_data=SetMarket("squeeze").pack()
+                ),
             ],
-            [InlineKeyboardButton("Off", callback_data=cb("mkt", "off"))],
+            [InlineKeyboardButton("Off", callback_data=SetMarket("off").pack())],
         ]
     )
 
@@ -581,28 +600,35 @@ def settings_keyboard(chat: Any, now_ms: int) -> InlineKeyboardMarkup:
         [
             [
                 InlineKeyboardButton(
-                    mark(chat.min_band == b, b), callback_data=cb("set", "band", b)
+                    mark(chat.min_band == b, b), callback_data=ChangeSetting(("band", b)).pack()
                 )
                 for b in BAND_ORDER
             ],
             [
                 InlineKeyboardButton(
-                    mark(chat.direction == "up", "Up only"), callback_data=cb("set", "dir", "up")
+                    mark(chat.direction == "up", "Up only"),
+                    callback_data=ChangeSetting(("dir", "up")).pack(),
                 ),
                 InlineKeyboardButton(
                     mark(chat.direction != "up", "Up and down"),
-                    callback_data=cb("set", "dir", "both"),
+                    callback_data=ChangeSetting(("dir", "both")).pack(),
                 ),
             ],
             [
-                InlineKeyboardButton("Mute 1h", callback_data=cb("set", "mute", 1)),
-                InlineKeyboardButton("Mute 8h", callback_data=cb("set", "mute", 8)),
-                InlineKeyboardButton("Mute 24h", callback_data=cb("set", "mute", 24)),
+                InlineKeyboardButton("Mute 1h", callback_data=ChangeSetting(("mute", "1")).pack()),
+                InlineKeyboardButton("Mute 8h", callback_data=ChangeSetting(("mute", "8")).pack()),
                 InlineKeyboardButton(
-                    mark(not muted, "Unmuted"), callback_data=cb("set", "mute", 0)
+                    "Mute 24h", callback_data=ChangeSetting(("mute", "24")).pack()
+                ),
+                InlineKeyboardButton(
+                    mark(not muted, "Unmuted"), callback_data=ChangeSetting(("mute", "0")).pack()
                 ),
             ],
-            [InlineKeyboardButton("Quiet hours off", callback_data=cb("set", "quiet", "off"))],
+            [
+                InlineKeyboardButton(
+                    "Quiet hours off", callback_data=ChangeSetting(("quiet", "off")).pack()
+                )
+            ],
         ]
     )
 
@@ -824,28 +850,12 @@ def alert_keyboard(items: Sequence[Any], quotes: Sequence[str] = ("USDT",)) -> I
         if item.symbol not in symbols:
             symbols.append(item.symbol)
     buttons = [
-        InlineKeyboardButton(f"📊 {short_symbol(s, quotes)}", callback_data=cb("sym", s))
+        InlineKeyboardButton(f"📊 {short_symbol(s, quotes)}", callback_data=ShowSymbol(s).pack())
         for s in symbols[:3]
     ]
     return InlineKeyboardMarkup(
-        [buttons, [InlineKeyboardButton("🔕 Mute 8h", callback_data=cb("mute", 8))]]
+        [buttons, [InlineKeyboardButton("🔕 Mute 8h", callback_data=MuteFromAlert("8").pack())]]
     )
-
-
-# ---------------------------------------------------------------- callback data
-
-
-def cb(action: str, *args: object) -> str:
-    """Callback data: 'action:arg:arg', at most 64 bytes (Telegram's limit)."""
-    data = ":".join([action, *(str(a) for a in args)])
-    if len(data.encode()) > 64:
-        raise ValueError(f"callback data too long: {data!r}")
-    return data
-
-
-def parse_cb(data: str | None) -> tuple[str, list[str]]:
-    parts = (data or "").split(":")
-    return parts[0], parts[1:]
 
 
 def stale_button() -> str:

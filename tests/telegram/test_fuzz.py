@@ -67,6 +67,7 @@ from telegram import Update
 from telegram.ext import Application
 
 from bot.config import BAND_NAMES, Settings
+from bot.telegram import callback_data as button_data
 from bot.telegram import message_limits, render
 from bot.telegram.app import build_application
 from bot.telegram.auth import CommandLimiter, Verdict
@@ -142,7 +143,7 @@ COMMANDS = (
     "status",
 )
 ACTIONS = ("top", "topf", "sym", "sub", "uns", "rm", "mkt", "set", "mute")
-# What the bot's own keyboards carry (render.cb), so valid taps are fuzzed too.
+# What the bot's own keyboards carry (callback_data), so valid taps are fuzzed too.
 OWN_BUTTONS = (
     "top:10:all",
     "topf:5:short",
@@ -1214,16 +1215,18 @@ def test_fuzz_message_splitting(text: str, limit: int) -> None:
     raw=st.one_of(st.none(), _text(80)),
 )
 def test_fuzz_callback_data(action: str, args: list[str], raw: str | None) -> None:
-    action_, args_ = render.parse_cb(raw)  # never raises, whatever a client sends
+    action_, args_ = button_data.parse_cb(raw)  # never raises, whatever a client sends
     assert isinstance(action_, str) and all(isinstance(a, str) for a in args_)
+    unpacked = button_data.unpack(raw)  # the typed view never raises either
+    assert unpacked is None or action_ == unpacked.TAG
     expected = ":".join([action, *args])
     if len(expected.encode()) > 64:
         with pytest.raises(ValueError):
-            render.cb(action, *args)
+            button_data.cb(action, *args)
         return
-    data = render.cb(action, *args)
+    data = button_data.cb(action, *args)
     assert data == expected
-    assert render.parse_cb(data) == (action, args)
+    assert button_data.parse_cb(data) == (action, args)
 
 
 @fuzz("command_limiter")

@@ -18,7 +18,7 @@ from telegram.error import RetryAfter
 
 from bot.storage import chat_repo, outbox_repo
 from bot.storage.models import Chat, Delivery, Subscription
-from bot.telegram import message_limits, render
+from bot.telegram import callback_data, message_limits, render
 from bot.telegram.auth import CommandLimiter, Verdict
 from bot.telegram.sender import (
     FloodControl,
@@ -194,10 +194,43 @@ def test_big_digest_is_still_one_message():
 
 
 def test_callback_data_is_bounded():
-    assert render.cb("sub", "BTCUSDT") == "sub:BTCUSDT"
+    assert callback_data.cb("sub", "BTCUSDT") == "sub:BTCUSDT"
     with pytest.raises(ValueError):
-        render.cb("sub", "X" * 80)
-    assert render.parse_cb("set:band:lean") == ("set", ["band", "lean"])
+        callback_data.cb("sub", "X" * 80)
+    assert callback_data.parse_cb("set:band:lean") == ("set", ["band", "lean"])
+
+
+def test_typed_callback_actions_keep_the_wire_format():
+    """Buttons already sitting in chats carry these strings: each must still unpack to
+    the action it meant, and packing that action must give the same string back."""
+    cd = callback_data
+    wire = {
+        "top:10:all": cd.ShowTop(10, "all"),
+        "topf:5:short": cd.FilterTop(5, "short"),
+        "sym:BTCUSDT": cd.ShowSymbol("BTCUSDT"),
+        "sub:BTCUSDT": cd.SubscribeSymbol("BTCUSDT"),
+        "uns:ETHUSDT": cd.UnsubscribeSymbol("ETHUSDT"),
+        "rm:DOGEUSDT": cd.RemoveSubscription("DOGEUSDT"),
+        "rm:*": cd.RemoveSubscription("*"),
+        "mkt:stretched": cd.SetMarket("stretched"),
+        "set:band:lean": cd.ChangeSetting(("band", "lean")),
+        "set:mute:24": cd.ChangeSetting(("mute", "24")),
+        "mute:8": cd.MuteFromAlert("8"),
+    }
+    for data, action in wire.items():
+        assert cd.unpack(data) == action, data
+        assert action.pack() == data
+    # Forged or old: a non-number size leaves the default to the handler; no arguments
+    # or an unknown tag is no action at all.
+    assert cd.unpack("top:abc:long") == cd.ShowTop(None, "long")
+    assert cd.unpack("top:7") == cd.ShowTop(7, "")
+    for data in (None, "", "top", "sym", "nope:1", "set"):
+        assert cd.unpack(data) is None, data
+    # Whether a tap changes the chat is read from the tag alone, arguments or not.
+    assert cd.changes_chat("set") and cd.changes_chat("rm:*") and cd.changes_chat("mute:8")
+    assert not cd.changes_chat("sym:BTCUSDT") and not cd.changes_chat("top:10:all")
+    with pytest.raises(ValueError):
+        cd.ShowSymbol("X" * 80).pack()
 
 
 # ---------------------------------------------------------------- symbols
