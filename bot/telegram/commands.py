@@ -7,10 +7,9 @@ send through `deps.reply` / the sender. Subscription commands live in `subscript
 
 from __future__ import annotations
 
-import html
 import logging
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, MessageEntity, Update
+from telegram import MessageEntity, Update
 from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
@@ -18,7 +17,6 @@ from bot import market_view
 from bot.storage import chat_repo, outbox_repo, repo
 from bot.telegram import render
 from bot.telegram.auth import Verdict, admin_only
-from bot.telegram.callback_data import ShowSymbol, ShowTop
 from bot.telegram.deps import Deps, get_deps, reply
 from bot.telegram.message_limits import fits_caption
 from bot.telegram.sender import Priority
@@ -96,13 +94,8 @@ async def gatekeeper(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await ensure_chat(get_deps(context), update)
     user = update.effective_user
-    keyboard = InlineKeyboardMarkup(
-        [
-            [InlineKeyboardButton("📈 Show top 10", callback_data=ShowTop(10, "all").pack())],
-            [InlineKeyboardButton("🔍 BTC card", callback_data=ShowSymbol("BTCUSDT").pack())],
-        ]
-    )
-    await reply(update, context, render.start_text(user.first_name if user else None), keyboard)
+    text = render.start_text(user.first_name if user else None)
+    await reply(update, context, text, render.start_keyboard())
 
 
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -190,11 +183,7 @@ async def send_symbol_card(
     sender = deps.sender
     try:
         if row is None:
-            await sender.send_text(
-                chat_id,
-                f"No score for <b>{html.escape(symbol)}</b> yet: it has not been scanned.",
-                reply_to=reply_to,
-            )
+            await sender.send_text(chat_id, render.symbol_not_scanned(symbol), reply_to=reply_to)
             return
         card = render.symbol_card(
             row,

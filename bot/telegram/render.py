@@ -27,6 +27,7 @@ from bot.telegram.callback_data import (
     RemoveSubscription,
     SetMarket,
     ShowSymbol,
+    ShowTop,
     SubscribeSymbol,
     UnsubscribeSymbol,
 )
@@ -164,6 +165,15 @@ def start_text(first_name: str | None) -> str:
         "Try it: tap <b>Show top 10</b> below, or send /symbol BTC.\n"
         "Get pushed when a symbol crosses into a higher band: /subscribe BTC\n"
         "Everything else: /help"
+    )
+
+
+def start_keyboard() -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton("📈 Show top 10", callback_data=ShowTop(10, "all").pack())],
+            [InlineKeyboardButton("🔍 BTC card", callback_data=ShowSymbol("BTCUSDT").pack())],
+        ]
     )
 
 
@@ -420,6 +430,10 @@ def chart_unavailable() -> str:
     return "(Not enough history for a chart yet.)"
 
 
+def symbol_not_scanned(symbol: str) -> str:
+    return f"No score for <b>{esc(symbol)}</b> yet: it has not been scanned."
+
+
 # ---------------------------------------------------------------- subscriptions
 
 
@@ -635,6 +649,29 @@ def settings_keyboard(chat: Any, now_ms: int) -> InlineKeyboardMarkup:
 
 def settings_changed(what: str) -> str:
     return f"✓ {esc(what)}"
+
+
+# The labels below are plain text: `settings_changed` escapes them once.
+
+
+def min_band_set(band: str) -> str:
+    return f"Minimum band: {band}"
+
+
+def direction_set(direction: str) -> str:
+    return "Band changes: upward only" if direction == "up" else "Band changes: up and down"
+
+
+def unmuted() -> str:
+    return "Unmuted"
+
+
+def mute_set(hours: int) -> str:
+    return f"Muted for {hours} h"
+
+
+def quiet_hours_off() -> str:
+    return "Quiet hours off"
 
 
 def quiet_hours_set(value: str, tz: str | None) -> str:

@@ -130,18 +130,17 @@ async def apply_setting(deps: Deps, chat_id: int, args: list[str]) -> str | None
     if words and words[0] in ("band", "min", "minband", "min_band"):
         words = words[1:]
     if len(words) == 1 and words[0] in BAND_NAMES:
-        return await _set(deps, chat_id, f"Minimum band: {words[0]}", min_band=words[0])
+        return await _set(deps, chat_id, render.min_band_set(words[0]), min_band=words[0])
     key, value = ([*words, "", ""])[:2]
     if key in ("direction", "dir"):
         key, value = value, ""
     if key in ("up", "both") and not value:
-        label = "Band changes: upward only" if key == "up" else "Band changes: up and down"
-        return await _set(deps, chat_id, label, direction=key)
+        return await _set(deps, chat_id, render.direction_set(key), direction=key)
     if key == "unmute" or (key == "mute" and value in ("off", "0", "no")):
-        return await _set(deps, chat_id, "Unmuted", muted_until_ms=None)
+        return await _set(deps, chat_id, render.unmuted(), muted_until_ms=None)
     if key == "mute" and value.isascii() and value.isdigit() and 1 <= int(value) <= MUTE_MAX_HOURS:
         until = deps.now_ms() + int(value) * 3_600_000
-        return await _set(deps, chat_id, f"Muted for {int(value)} h", muted_until_ms=until)
+        return await _set(deps, chat_id, render.mute_set(int(value)), muted_until_ms=until)
     if key in TZ_WORDS and len(args) >= 2:
         typed = args[1]  # zone names are matched case-insensitively, shown canonically
         tz = canonical(typed)
@@ -158,7 +157,7 @@ async def apply_setting(deps: Deps, chat_id: int, args: list[str]) -> str | None
     if key == "quiet":
         if value in ("off", "no", "none"):
             return await _set(
-                deps, chat_id, "Quiet hours off", quiet_start_min=None, quiet_end_min=None
+                deps, chat_id, render.quiet_hours_off(), quiet_start_min=None, quiet_end_min=None
             )
         m = _QUIET.match(value)
         if m:

@@ -233,6 +233,27 @@ def test_typed_callback_actions_keep_the_wire_format():
         cd.ShowSymbol("X" * 80).pack()
 
 
+def test_every_rendered_button_unpacks_within_telegram_limit():
+    chat = SimpleNamespace(min_band="lean", direction="up", muted_until_ms=None)
+    subs = [SimpleNamespace(symbol=s, kind="bands", min_band=None) for s in ("BTCUSDT", "*")]
+    keyboards = [
+        render.start_keyboard(),
+        render.top_keyboard("squeeze", 50),
+        render.symbol_keyboard("1000SHIBUSDT", subscribed=True),
+        render.symbol_keyboard("1000SHIBUSDT", subscribed=False),
+        render.suggestion_keyboard(["BTCUSDT", "ETHUSDT"]),
+        render.subscriptions_keyboard(subs),
+        render.market_keyboard(subs),
+        render.settings_keyboard(chat, 0),
+    ]
+    buttons = [b for k in keyboards if k for row in k.inline_keyboard for b in row]
+    assert len(buttons) > 20
+    for button in buttons:
+        data = button.callback_data
+        assert isinstance(data, str) and len(data.encode()) <= 64, data
+        assert callback_data.unpack(data) is not None, data
+
+
 # ---------------------------------------------------------------- symbols
 
 
