@@ -1,0 +1,185 @@
+"""Every word the bot sends: HTML text and inline keyboards, and nothing else.
+
+One module per screen; this package re-exports them so callers write `render.xxx(...)`
+without knowing which screen a text belongs to:
+
+- `format`: escaping, numbers, ages, bands and icons, shared by every screen
+- `start`: /start, /help, usage and unknown input
+- `replies`: limits, refusals, errors and expired buttons, for any command
+- `market`: /top and the /symbol card
+- `preferences`: subscriptions, /market, /settings
+- `status`: /status
+- `alerts`: alerts, digests, catch-up, the daily-cap note, and their buttons
+
+Rules that hold for every module here:
+- Parse mode is HTML. Every value that comes from outside (symbols, chat titles, user
+  input, error text) goes through `esc()`; numbers are formatted in `format`, never
+  elsewhere.
+- Only `<pre>` spans several lines, so `bot/telegram/message_limits.py` can split a long
+  text between lines and only needs to re-balance `<pre>`.
+- Button data is packed by `bot/telegram/callback_data.py`, never spelled out here.
+- Rows are duck-typed (`bot.market_view.MarketRow`, `bot.storage.outbox_repo.AlertItem`):
+  this package imports no storage and does no I/O.
+"""
+
+from __future__ import annotations
+
+from bot.telegram.render.alerts import (
+    CATCHUP_LINES,
+    DIGEST_FULL,
+    DIGEST_LINES,
+    alert_keyboard,
+    alert_message,
+    cap_note,
+    catchup_text,
+    outbox_message,
+)
+from bot.telegram.render.format import (
+    BAND_ICON,
+    BAND_ORDER,
+    BAND_RANGES,
+    BIAS_LETTER,
+    DASH,
+    age,
+    compact_pct,
+    esc,
+    pct,
+    price,
+    short_symbol,
+)
+from bot.telegram.render.market import (
+    FILTER_TITLES,
+    REGIME_WHY,
+    TABLE_WIDTH,
+    chart_unavailable,
+    suggestion_keyboard,
+    summary_line,
+    symbol_card,
+    symbol_keyboard,
+    symbol_not_scanned,
+    top_keyboard,
+    top_message,
+    top_table,
+    unknown_symbol,
+)
+from bot.telegram.render.preferences import (
+    MAX_REMOVE_BUTTONS,
+    daily_cap_set,
+    direction_set,
+    kinds_text,
+    market_keyboard,
+    market_text,
+    min_band_set,
+    mute_set,
+    muted_for,
+    quiet_hours_off,
+    quiet_hours_set,
+    settings_changed,
+    settings_keyboard,
+    settings_text,
+    subscribed,
+    subscription_cap,
+    subscriptions_keyboard,
+    subscriptions_text,
+    timezone_set,
+    unknown_timezone,
+    unmuted,
+    unsubscribed,
+)
+from bot.telegram.render.replies import (
+    argument_too_long,
+    group_admins_only,
+    group_rate_limited,
+    internal_error,
+    no_data,
+    not_admin,
+    rate_limited,
+    stale_button,
+)
+from bot.telegram.render.start import (
+    COMMANDS,
+    USAGE,
+    bad_argument,
+    help_text,
+    nudge,
+    start_keyboard,
+    start_text,
+    unknown_command,
+    usage,
+)
+from bot.telegram.render.status import status_text
+
+__all__ = [
+    "BAND_ICON",
+    "BAND_ORDER",
+    "BAND_RANGES",
+    "BIAS_LETTER",
+    "CATCHUP_LINES",
+    "COMMANDS",
+    "DASH",
+    "DIGEST_FULL",
+    "DIGEST_LINES",
+    "FILTER_TITLES",
+    "MAX_REMOVE_BUTTONS",
+    "REGIME_WHY",
+    "TABLE_WIDTH",
+    "USAGE",
+    "age",
+    "alert_keyboard",
+    "alert_message",
+    "argument_too_long",
+    "bad_argument",
+    "cap_note",
+    "catchup_text",
+    "chart_unavailable",
+    "compact_pct",
+    "daily_cap_set",
+    "direction_set",
+    "esc",
+    "group_admins_only",
+    "group_rate_limited",
+    "help_text",
+    "internal_error",
+    "kinds_text",
+    "market_keyboard",
+    "market_text",
+    "min_band_set",
+    "mute_set",
+    "muted_for",
+    "no_data",
+    "not_admin",
+    "nudge",
+    "outbox_message",
+    "pct",
+    "price",
+    "quiet_hours_off",
+    "quiet_hours_set",
+    "rate_limited",
+    "settings_changed",
+    "settings_keyboard",
+    "settings_text",
+    "short_symbol",
+    "stale_button",
+    "start_keyboard",
+    "start_text",
+    "status_text",
+    "subscribed",
+    "subscription_cap",
+    "subscriptions_keyboard",
+    "subscriptions_text",
+    "suggestion_keyboard",
+    "summary_line",
+    "symbol_card",
+    "symbol_keyboard",
+    "symbol_not_scanned",
+    "timezone_set",
+    "top_keyboard",
+    "top_message",
+    "top_table",
+    "unknown_command",
+    "unknown_symbol",
+    "unknown_timezone",
+    "unmuted",
+    "unsubscribed",
+    "usage",
+]

@@ -1,0 +1,222 @@
+"""/top and /symbol: the market table, one symbol's card, and their buttons.
+
+Rows are duck-typed (`bot.market_view.MarketRow`): rendering imports no storage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.scoring import DEFAULT_PARAMS, Regime, ScoringParams
+from bot.telegram.callback_data import FilterTop, ShowSymbol, SubscribeSymbol, UnsubscribeSymbol
+from bot.telegram.render.format import (
+    BAND_ICON,
+    BAND_RANGES,
+    BIAS_LETTER,
+    compact_pct,
+    esc,
+    finite,
+    pct,
+    price,
+    row_age,
+    short_symbol,
+)
+
+TABLE_WIDTH = 40
+FILTER_TITLES = {
+    "all": "Top",
+    "long": "Top long bias",
+    "short": "Top short bias",
+    "squeeze": "Squeeze risk",
+}
+REGIME_WHY = {
+    Regime.LONG_SQUEEZE.value: "longs pay while the perp trades under index and OI builds",
+    Regime.SHORT_SQUEEZE.value: "shorts pay while the perp trades over index and OI builds",
+    Regime.LONG_CROWDED.value: "longs heavily stacked",
+    Regime.SHORT_RAMP.value: "shorts heavily stacked",
+    Regime.DELEVERAGING.value: "open interest is being closed out",
+    Regime.NET_LONG.value: "funding and basis lean long",
+    Regime.NET_SHORT.value: "funding and basis lean short",
+    Regime.NEUTRAL.value: "nothing remarkable",
+}
+
+
+def unknown_symbol(query: str, suggestions: Sequence[str]) -> str:
+    text = f"I don't know the symbol “{esc(query)}”."
+    if suggestions:
+        text += " Did you mean " + ", ".join(f"<b>{esc(s)}</b>" for s in suggestions) + "?"
+    else:
+        text += " Check the spelling; /top lists what I track."
+    return text
+
+
+def suggestion_keyboard(suggestions: Sequence[str]) -> InlineKeyboardMarkup | None:
+    if not suggestions:
+        return None
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(s, callback_data=ShowSymbol(s).pack()) for s in suggestions[:3]]]
+    )
+
+
+def summary_line(summary: Any) -> str:
+    return (
+        f"Avg stress {summary.avg_score:.0f} · Long bias {summary.long} · "
+        f"Short bias {summary.short} · Neutral {summary.neutral}"
+    )
+
+
+def top_table(rows: Sequence[Any], quotes: Sequence[str] = ("USDT",), start: int = 1) -> str:
+    """A `<pre>` table of at most TABLE_WIDTH columns."""
+    header = f"{'#':>2} {'Symbol':<10}{'Sc':>3} B {'OI1h':>6}{'OI24h':>6} {'F8h':>6}"
+    lines = [header]
+    for i, row in enumerate(rows, start):
+        sym = short_symbol(row.symbol, quotes)
+        if len(sym) > 10:
+            sym = sym[:9] + "…"
+        f8 = row.funding_8h_pct
+        f8s = f"{f8:+.3f}" if finite(f8) and abs(f8) < 10 else compact_pct(f8)
+        lines.append(
+            f"{i:>2} {sym:<10}{row.score:>3} {BIAS_LETTER.get(str(row.bias), '?')} "
+            f"{compact_pct(row.oi_1h_pct):>6}{compact_pct(row.oi_24h_pct):>6} {f8s:>6}"
+        )
+    return "<pre>" + esc("\n".join(lines)) + "</pre>"
+
+
+def top_message(
+    snapshot: Any,
+    rows: Sequence[Any],
+    which: str,
+    now_ms: int,
+    quotes: Sequence[str] = ("USDT",),
+) -> str:
+    summary = snapshot.summary
+    title = FILTER_TITLES.get(which, "Top")
+    lines = [
+        f"<b>{esc(summary_line(summary))}</b>",
+        f"{title} {len(rows)} of {summary.symbols} · data {row_age(snapshot.generated_ms, now_ms)}"
+        " old",
+    ]
+    if getattr(snapshot, "status", "ok") != "ok":
+        lines.append("⚠️ Partial scan: some symbols failed to fetch this cycle.")
+    if not rows:
+        lines.append("")
+        lines.append(
+            "No symbol is in a squeeze-risk regime right now."
+            if which == "squeeze"
+            else "No symbols match."
+        )
+        return "\n".join(lines)
+    lines.append(top_table(rows, quotes))
+    lines.append(
+        "Sc score · B bias (L long, S short) · OI % change · F8h funding %/8h · "
+        "— unknown\nDetails: /symbol " + esc(short_symbol(rows[0].symbol, quotes))
+    )
+    return "\n".join(lines)
+
+
+def top_keyboard(which: str, n: int) -> InlineKeyboardMarkup:
+    choices = [("all", "All"), ("long", "Long"), ("short", "Short"), ("squeeze", "Squeeze")]
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    ("• " if key == which else "") + label, callback_data=FilterTop(n, key).pack()
+                )
+                for key, label in choices
+            ]
+        ]
+    )
+
+
+def _why_lines(row: Any, params: ScoringParams) -> list[str]:
+    oi_pts = 100 * params.oi_weight * row.oi_build
+    price_w = 100 * (1 - params.oi_weight)
+    f_pts = price_w * params.funding_weight * row.funding_st
+    b_pts = price_w * (1 - params.funding_weight) * row.basis_st
+    if row.oi_build >= 0.5:
+        oi_why = "open interest is piling in"
+    elif row.oi_build >= 0.15:
+        oi_why = "open interest is growing"
+    else:
+        oi_why = "open interest flat or falling"
+    premium = row.funding_8h_pct - params.funding_base_8h
+    if row.funding_st < 0.2 or abs(premium) < 1e-9:
+        f_why = "funding near its neutral 0.01%/8h"
+    elif premium > 0:
+        f_why = "longs pay a premium"
+    elif row.funding_8h_pct < 0:
+        f_why = "shorts pay longs"
+    else:
+        f_why = "funding below its neutral base"
+    if row.basis_st < 0.2:
+        b_why = "perp in line with index"
+    elif row.basis_pct > 0:
+        b_why = "perp trades above index"
+    else:
+        b_why = "perp trades below index"
+    return [
+        f"• OI build {row.oi_build:.0%} → {oi_pts:.0f} pts: {oi_why}",
+        f"• Funding {row.funding_st:.0%} → {f_pts:.0f} pts: {f_why}",
+        f"• Basis {row.basis_st:.0%} → {b_pts:.0f} pts: {b_why}",
+    ]
+
+
+def _funding_line(raw: float, interval: int, per_8h: float) -> str:
+    if interval == 8:
+        return f"Funding <b>{pct(per_8h, 4)}</b> per 8h (settles every 8h)"
+    return f"Funding {pct(raw, 4)} per {interval}h = <b>{pct(per_8h, 4)}</b> per 8h"
+
+
+def symbol_card(
+    row: Any,
+    now_ms: int,
+    *,
+    cycle_id: int | None = None,
+    subscribed: bool = False,
+    params: ScoringParams = DEFAULT_PARAMS,
+    quotes: Sequence[str] = ("USDT",),
+) -> str:
+    band = str(row.band)
+    regime = str(row.regime)
+    interval = row.funding_interval_hours
+    lines = [
+        f"<b>{esc(row.symbol)}</b> · Binance perp",
+        f"{BAND_ICON.get(band, '')} Score <b>{row.score}</b>/100 · <b>{esc(band)}</b> "
+        f"({BAND_RANGES.get(band, '?')})",
+        f"Bias <b>{esc(row.bias)}</b> · {esc(regime)}",
+        f"<i>{esc(REGIME_WHY.get(regime, ''))}</i>",
+        "",
+        f"OI 1h {pct(row.oi_1h_pct)} · 4h {pct(row.oi_4h_pct)} · 24h {pct(row.oi_24h_pct)}",
+        _funding_line(row.funding_pct, interval, row.funding_8h_pct),
+        f"Basis {pct(row.basis_pct, 3)} · mark {price(row.mark_price)} / "
+        f"index {price(row.index_price)}",
+        "",
+        "<b>Why</b>",
+        *_why_lines(row, params),
+        "",
+        f"Data {row_age(row.ts_ms, now_ms)} old"
+        + (f" (cycle {cycle_id})" if cycle_id is not None else "")
+        + (" · 🔔 subscribed" if subscribed else ""),
+    ]
+    return "\n".join(lines)
+
+
+def symbol_keyboard(symbol: str, subscribed: bool) -> InlineKeyboardMarkup:
+    if subscribed:
+        button = InlineKeyboardButton(
+            "🔕 Unsubscribe", callback_data=UnsubscribeSymbol(symbol).pack()
+        )
+    else:
+        button = InlineKeyboardButton("🔔 Subscribe", callback_data=SubscribeSymbol(symbol).pack())
+    return InlineKeyboardMarkup([[button]])
+
+
+def chart_unavailable() -> str:
+    return "(Not enough history for a chart yet.)"
+
+
+def symbol_not_scanned(symbol: str) -> str:
+    return f"No score for <b>{esc(symbol)}</b> yet: it has not been scanned."

@@ -1,0 +1,90 @@
+"""/start, /help, and the replies that teach the commands (usage, unknown input)."""
+
+from __future__ import annotations
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.telegram.callback_data import ShowSymbol, ShowTop
+from bot.telegram.render.format import esc
+
+COMMANDS: list[tuple[str, str]] = [
+    ("top", "Most stressed symbols"),
+    ("symbol", "Card and chart for one symbol"),
+    ("subscribe", "Alerts for a symbol"),
+    ("unsubscribe", "Stop alerts for a symbol"),
+    ("subscriptions", "What this chat is subscribed to"),
+    ("market", "Market-wide alerts"),
+    ("settings", "Minimum band, direction, time zone, quiet hours, mute, daily cap"),
+    ("help", "How it works, all commands"),
+]
+
+USAGE = {
+    "top": "/top [N] [long|short|squeeze], e.g. /top 20 short",
+    "symbol": "/symbol BTC",
+    "subscribe": "/subscribe BTC [bands|squeeze] (both when omitted)",
+    "unsubscribe": "/unsubscribe BTC, or /unsubscribe all",
+    "subscriptions": "/subscriptions",
+    "market": "/market stressed|stretched|squeeze|off",
+    "settings": "/settings band lean · /settings direction up|both · /settings tz Europe/Berlin "
+    "· /settings quiet 22-07|off · /settings mute 8|off · /settings cap 20|off",
+    "help": "/help",
+}
+
+
+def start_text(first_name: str | None) -> str:
+    hello = f"Hi {esc(first_name)}!" if first_name else "Hi!"
+    return (
+        f"{hello} I score every Binance perpetual 0-100 for <b>derivatives stress</b>: "
+        "open-interest build-up, funding and basis, in one number.\n\n"
+        "⚪ 0-14 neutral · 🟡 15-34 lean · 🟠 35-59 stretched · 🔴 60-100 stressed\n\n"
+        "Try it: tap <b>Show top 10</b> below, or send /symbol BTC.\n"
+        "Get pushed when a symbol crosses into a higher band: /subscribe BTC\n"
+        "Everything else: /help"
+    )
+
+
+def start_keyboard() -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton("📈 Show top 10", callback_data=ShowTop(10, "all").pack())],
+            [InlineKeyboardButton("🔍 BTC card", callback_data=ShowSymbol("BTCUSDT").pack())],
+        ]
+    )
+
+
+def help_text() -> str:
+    lines = ["<b>Commands</b>"]
+    lines += [f"{esc(USAGE[name])}: {esc(desc.lower())}" for name, desc in COMMANDS]
+    lines.append("/status: operators only")
+    lines += [
+        "",
+        "<b>The score</b> blends the open-interest change over 1h, 4h and 24h with the "
+        "funding rate (normalised to 8h) and the perp-index basis. High means crowded "
+        "positioning; the bias says which side is crowded. <i>Squeeze risk</i> means open "
+        "interest builds against the side funding favours.",
+        "",
+        "Symbols are forgiving: btc, $BTC, BTCUSDT and 1000shib all work.",
+        "In groups, only admins can change subscriptions and settings.",
+    ]
+    return "\n".join(lines)
+
+
+def unknown_command(command: str) -> str:
+    return f"I don't know {esc(command)}. Send /help for the list of commands."
+
+
+def nudge() -> str:
+    return (
+        "Send /top for the most stressed symbols, /symbol BTC for one symbol, "
+        "or /help for everything."
+    )
+
+
+def usage(command: str) -> str:
+    if command in USAGE:
+        return f"Usage: {esc(USAGE[command])}"
+    return "Send /help for the list of commands."
+
+
+def bad_argument(arg: str, command: str) -> str:
+    return f"I didn't understand “{esc(arg)}”. {usage(command)}"

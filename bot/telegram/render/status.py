@@ -1,0 +1,35 @@
+"""/status, for the bot's operators: the last cycle, deliveries, chats."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.telegram.render.format import esc, row_age
+
+
+def status_text(info: Any, now_ms: int) -> str:
+    cycle = info.cycle
+    lines = ["<b>Status</b>"]
+    if cycle is None:
+        lines.append("No cycle has run yet.")
+    else:
+        lines += [
+            f"Last cycle <b>#{cycle.id}</b> ({esc(cycle.status)}) · "
+            f"{row_age(cycle.finished_ms, now_ms)} ago · took "
+            f"{(cycle.finished_ms - cycle.started_ms) / 1000:.1f} s",
+            f"Symbols {cycle.symbols_fetched}/{cycle.symbols_attempted} fetched, "
+            f"{cycle.symbols_failed} failed · weight {cycle.weight_used} · "
+            f"alerts {cycle.alerts_emitted}",
+        ]
+        if cycle.errors:
+            first = str(cycle.errors).splitlines()[0][:200]
+            lines.append(f"Errors: <code>{esc(first)}</code>")
+    d = info.deliveries
+    lines += [
+        "Deliveries: "
+        + " · ".join(f"{k} {d.get(k, 0)}" for k in ("pending", "sent", "failed", "dropped"))
+        + f" · suppressed {d.get('suppressed', 0)}",
+        f"Chats: {info.chats_active} active / {info.chats_total} · "
+        f"subscriptions {info.subscriptions}",
+    ]
+    return "\n".join(lines)
