@@ -48,6 +48,11 @@ from pathlib import Path
 HOUR_MS = 3_600_000
 COLUMNS = ("ts", "symbol", "perp_close", "index_price", "funding_8h", "open_interest")
 FUNDING_INTERVAL_HOURS = 8  # funding_8h is already per 8h
+# The recorded history shipped with the repository (data/README.md): what
+# `pressurebot replay` reads when no path is given. Found next to the source tree, so it
+# works from a clone (editable install) whatever the working directory; a wheel does not
+# carry it, and then the CLI asks for a path.
+SHIPPED_HISTORY = Path(__file__).resolve().parents[2] / "data" / "perp_hourly_5coins.csv.gz"
 
 
 class ReplayInputError(Exception):
