@@ -11,8 +11,8 @@ Expected columns, exactly these (any order; an unknown or missing column is an e
 | `funding_8h`    | funding, fraction per 8h (0.0001 = 0.01%) | 100x: percent, interval 8h   |
 | `open_interest` | open interest in contracts at ts          | contracts at ts              |
 
-Time alignment (the one non-obvious mapping). On the shared file
-(`perp_hourly_5coins.csv.gz`) the close of row t and the index of row t are one hour
+Time alignment (the one non-obvious mapping). On the shipped file
+(`data/perp_hourly_5coins.csv.gz`) the close of row t and the index of row t are one hour
 apart: chart candles are labelled by their opening time, the index by its sampling time.
 The evidence, per symbol: the median |close_t / index_t - 1| is 0.25-0.47%, and that
 same-row "basis" correlates 0.80-0.99 with the hour's own price change (it is mostly the
