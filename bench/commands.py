@@ -1,4 +1,4 @@
-"""P5 command benchmark (design §8): reply times of /top and /symbol for 50 users.
+"""P5 command benchmark (README, Performance): reply times of /top and /symbol for 50 users.
 
 50 concurrent users send /top and /symbol to the real bot (PTB Application, handlers,
 market cache, chart cache, Sender) polling the loopback fake Bot API; target p95 reply

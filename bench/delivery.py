@@ -1,4 +1,4 @@
-"""P4 delivery benchmark (design §8): drain an outbox of N deliveries to many private
+"""P4 delivery benchmark (README, Performance): drain an outbox of N deliveries to many private
 chats through the real dispatcher + sender + PTB Bot, against the loopback fake Bot API
 that enforces Telegram's flood limits (30 msg/s overall, 1/s per private chat with a
 burst of 3, 20/min per group) and answers 429 when they are exceeded.

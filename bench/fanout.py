@@ -1,4 +1,4 @@
-"""P3 fan-out benchmark (design §8): one busy cycle's alert events fanned out to 100k
+"""P3 fan-out benchmark (README, Performance): one busy cycle's alert events fanned out to 100k
 subscriptions of 20k chats, computed AND written, in a temp-file SQLite DB.
 
     PYTHONPATH=. .venv/bin/python bench/fanout.py [--chats N] [--subs N] [--no-naive]

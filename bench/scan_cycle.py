@@ -1,4 +1,4 @@
-"""P1 scan-cycle benchmark (design §8, issue #2): one scoring cycle over the full Binance
+"""P1 scan-cycle benchmark (README, Performance; issue #2): one scoring cycle over the full Binance
 universe on the loopback fake exchange with injected latency, next to a naive peer.
 
     .venv/bin/python bench/scan_cycle.py [--symbols 600] [--latency-ms 25]
@@ -66,7 +66,7 @@ BULK_PATHS = (EXCHANGE_INFO, PREMIUM_INDEX, FUNDING_INFO, TICKER_24H)
 BIG_WEIGHT_LIMIT = 10_000_000  # see "Method" above
 HISTORY_HOURS = 25
 
-# Targets (design §8 P1, issue #2).
+# Targets (README, Performance, P1; issue #2).
 MAX_WEIGHT = 700
 MAX_CPU_S = 0.5
 MAX_BOUND_RATIO = 2.0

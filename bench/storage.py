@@ -1,4 +1,4 @@
-"""P2 storage benchmark (design §8): 30 days of 5-minute cycles for 600 symbols in a
+"""P2 storage benchmark (README, Performance): 30 days of 5-minute cycles for 600 symbols in a
 temp-file SQLite DB, the `/top` and `/symbol` queries, one cycle's write, retention.
 
     .venv/bin/python bench/storage.py [--days 30] [--symbols 600] [--runs 200]

@@ -52,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     replay = sub.add_parser(
         "replay", parents=[common], help="replay recorded market history (see docs)"
     )
-    replay.add_argument("path")
+    replay.add_argument(
+        "path", nargs="?", help="CSV or CSV.GZ of hourly history (default: data/ in the repo)"
+    )
     replay.add_argument("--symbols", nargs="*")
     replay.add_argument("--from", dest="date_from")
     replay.add_argument("--to", dest="date_to")

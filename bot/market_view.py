@@ -20,7 +20,7 @@ from bot.storage.models import ScoreSnapshot
 
 RowFilter = Literal["all", "long", "short", "squeeze"]
 
-# The row keys design §2 promises to other tools, in order.
+# The row keys the README (`scan --json`) promises to other tools, in order.
 JSON_ROW_KEYS = (
     "symbol",
     "score",
@@ -189,11 +189,11 @@ async def known_symbols(session: AsyncSession, exchange: str) -> list[str]:
     return await repo.active_symbols(session, exchange)
 
 
-# ---------------------------------------------------------------- JSON (design §2)
+# ---------------------------------------------------------------- JSON (README)
 
 
 def row_to_json(row: MarketRow) -> dict[str, Any]:
-    """The §2 row keys first, in their documented order, then the extras."""
+    """The promised row keys first, in their documented order, then the extras."""
     d = asdict(row)
     keys = JSON_ROW_KEYS
     out: dict[str, Any] = {k: d.pop(k) for k in keys}

@@ -49,7 +49,7 @@ class Regime(StrEnum):
 
 @dataclass(frozen=True)
 class ScoringParams:
-    """Reference model v1 (design §3). Percent units throughout (0.01 means 0.01%)."""
+    """Reference model v1 (docs/scoring.md). Percent units throughout (0.01 means 0.01%)."""
 
     # Saturation scales: the change at which each term reaches tanh(1) ~ 76% of its cap.
     oi_1h_scale: float = 3.0

@@ -1,4 +1,4 @@
-"""Configuration: the names other tools rely on (design §2) and one-line errors."""
+"""Configuration: the names other tools rely on (README, Configuration) and one-line errors."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Design §9: exchange faults run through full cycles (scorer + real alert engine).
+"""Reliability (README): exchange faults run through full cycles (scorer + real alert engine).
 
 Each fault must leave the service standing: the cycle completes or fails cleanly, a
 partial cycle is flagged, and no alert comes from stale or partial data.

@@ -1,4 +1,4 @@
-"""Retention (design §6): the DB stays bounded, and nothing still needed is pruned."""
+"""Retention (docs/operations.md): the DB stays bounded, and nothing still needed is pruned."""
 
 from __future__ import annotations
 

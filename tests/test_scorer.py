@@ -1,6 +1,6 @@
 """The scoring cycle against the fake exchange and a real database.
 
-Figures are checked exactly against design §3: deltas from stored or backfilled samples,
+Figures are checked exactly against docs/scoring.md: deltas from stored or backfilled samples,
 funding_8h = funding * 8 / h, basis = (mark - index) / index * 100.
 """
 

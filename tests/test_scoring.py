@@ -1,4 +1,4 @@
-"""Tests for the Derivatives Pressure Score (design §3, docs/scoring.md).
+"""Tests for the Derivatives Pressure Score (docs/scoring.md).
 
 The worked examples in docs/scoring.md are the `REGIME_EXAMPLES` below; keep them in step.
 """
@@ -44,7 +44,7 @@ def score_of(
 
 
 # --------------------------------------------------------------------------------------
-# Reference screen acceptance (brief.md table, design §3 "Acceptance")
+# Reference screen acceptance (docs/scoring.md, Reference screen check)
 # --------------------------------------------------------------------------------------
 
 # symbol, screen score, OI 1h %, OI 24h %, funding % per interval, basis %
@@ -73,7 +73,7 @@ REFERENCE_SCREEN: list[tuple[str, int, float, float, float, float]] = [
 
 
 def reference_inputs(oi_1h: float, oi_24h: float, funding: float, basis: float) -> ScoreInputs:
-    # The screen has no 4h column: design §3 fills it as oi_24h/4 + oi_1h. Binance shows
+    # The screen has no 4h column: docs/scoring.md fills it as oi_24h/4 + oi_1h. Binance shows
     # raw per-interval funding; the 0.005%-and-below rows are 4h-interval symbols.
     interval = 4 if funding <= 0.005 else 8
     return ScoreInputs(oi_1h, oi_24h / 4 + oi_1h, oi_24h, funding, interval, basis)
@@ -356,7 +356,7 @@ def test_premium_flip_does_not_flip_bias() -> None:
 
 
 # --------------------------------------------------------------------------------------
-# Properties (design §3)
+# Properties (docs/scoring.md)
 # --------------------------------------------------------------------------------------
 
 oi_changes = st.one_of(st.none(), st.floats(-99, 1000))

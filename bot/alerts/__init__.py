@@ -1,4 +1,4 @@
-"""Alerts (design §4): band and squeeze transitions, fanned out to the outbox.
+"""Alerts (docs/alerts.md): band and squeeze transitions, fanned out to the outbox.
 
 - `engine`: the per-symbol state machine (pure);
 - `fanout`: events x subscriptions x chat preferences -> delivery rows (pure);

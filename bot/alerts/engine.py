@@ -1,4 +1,4 @@
-"""Per-symbol alert state machine: pure, no I/O, no clock (design §4, docs/alerts.md).
+"""Per-symbol alert state machine: pure, no I/O, no clock (docs/alerts.md).
 
 Each cycle, every scored symbol's previous *confirmed* state meets its new `Score`.
 The output is the next state plus at most one band event and one squeeze event.

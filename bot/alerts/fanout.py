@@ -1,4 +1,4 @@
-"""Events x subscriptions x chat preferences -> delivery rows: pure, no I/O (design §4).
+"""Events x subscriptions x chat preferences -> delivery rows: pure, no I/O (docs/alerts.md).
 
 Who gets what (docs/alerts.md has the table):
 - per-symbol `bands`: an upward move whose *to* band reaches the threshold, or a

@@ -17,7 +17,7 @@ One transaction per simulated day: the engine reads its state back inside the
 transaction, so commit boundaries change nothing but speed.
 
 Speed. A cycle with events costs the engine about ten statements, ~2 ms on a small
-machine, and the shared file has ~35k hourly cycles. Two things bring a whole-file
+machine, and the shipped file (data/) has ~35k hourly cycles. Two things bring a whole-file
 replay near a minute on two cores: connections without aiosqlite's worker thread
 (`sqlite_inline`), and splitting the timeline into contiguous chunks run in parallel
 processes. A chunk after the first starts `WARMUP_CYCLES` early, fresh, and its

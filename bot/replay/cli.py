@@ -1,6 +1,7 @@
-"""`pressurebot replay PATH [--symbols ...] [--from DATE] [--to DATE] [--split DATE]
+"""`pressurebot replay [PATH] [--symbols ...] [--from DATE] [--to DATE] [--split DATE]
 [--smooth-hours N | --no-smooth-basis] [--same-row-basis] [--json]`.
 
+Without PATH it replays the history shipped in the repository (data/README.md).
 Prints the report (bot.replay.report) on stdout. Bad input (a missing or unreadable
 file, a wrong header, a bad date, an unknown symbol) is one line on stderr and exit 2.
 `--from` is inclusive and `--to` exclusive; both are UTC dates or date-times.
@@ -16,7 +17,13 @@ import time
 from typing import Any
 
 from bot.config import Settings
-from bot.replay.data import History, ReplayInputError, parse_time, read_history
+from bot.replay.data import (
+    SHIPPED_HISTORY,
+    History,
+    ReplayInputError,
+    parse_time,
+    read_history,
+)
 from bot.replay.report import build_report, render_text
 from bot.replay.run import DEFAULT_SMOOTH_HOURS, BasisOptions, replay
 
@@ -26,14 +33,15 @@ EXIT_INPUT = 2
 async def run_replay(settings: Settings, args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
+        path = _path(args.path)
         options = _options(args)
         history = read_history(
-            args.path,
+            path,
             symbols=options["symbols"],
             start_ms=options["start_ms"],
             end_ms=options["end_ms"],
         )
-        _check_found(history, options["symbols"], args.path)
+        _check_found(history, options["symbols"], path)
     except ReplayInputError as exc:
         print(f"pressurebot: {exc}", file=sys.stderr)
         return EXIT_INPUT
@@ -53,7 +61,7 @@ async def run_replay(settings: Settings, args: argparse.Namespace) -> int:
         result.scored,
         result.alerts.records,
         split_ms=options["split_ms"],
-        meta=_meta(args, settings, history, options["basis"], result),
+        meta=_meta(path, settings, history, options["basis"], result),
     )
     report["timing_seconds"] = {
         "read": round(read_seconds, 1),
@@ -67,6 +75,17 @@ async def run_replay(settings: Settings, args: argparse.Namespace) -> int:
         print(render_text(report))
         print("\ntiming (s): " + ", ".join(f"{k} {v}" for k, v in report["timing_seconds"].items()))
     return 0
+
+
+def _path(given: str | None) -> str:
+    if given is not None:
+        return given
+    if not SHIPPED_HISTORY.is_file():
+        raise ReplayInputError(
+            f"no PATH given and the shipped history is not at {SHIPPED_HISTORY} "
+            "(it comes with a clone of the repository, in data/); pass a CSV path"
+        )
+    return str(SHIPPED_HISTORY)
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
@@ -112,7 +131,7 @@ def _check_found(history: History, symbols: list[str] | None, path: str) -> None
 
 
 def _meta(
-    args: argparse.Namespace,
+    path: str,
     settings: Settings,
     history: History,
     basis: BasisOptions,
@@ -120,7 +139,7 @@ def _meta(
 ) -> dict[str, Any]:
     a = settings.alerts
     return {
-        "file": str(args.path),
+        "file": path,
         "rows": history.row_count,
         "rows_skipped_empty": history.skipped_empty,
         "symbols": sorted(history.rows),

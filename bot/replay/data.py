@@ -11,8 +11,8 @@ Expected columns, exactly these (any order; an unknown or missing column is an e
 | `funding_8h`    | funding, fraction per 8h (0.0001 = 0.01%) | 100x: percent, interval 8h   |
 | `open_interest` | open interest in contracts at ts          | contracts at ts              |
 
-Time alignment (the one non-obvious mapping). On the shared file
-(`perp_hourly_5coins.csv.gz`) the close of row t and the index of row t are one hour
+Time alignment (the one non-obvious mapping). On the shipped file
+(`data/perp_hourly_5coins.csv.gz`) the close of row t and the index of row t are one hour
 apart: chart candles are labelled by their opening time, the index by its sampling time.
 The evidence, per symbol: the median |close_t / index_t - 1| is 0.25-0.47%, and that
 same-row "basis" correlates 0.80-0.99 with the hour's own price change (it is mostly the
@@ -48,6 +48,11 @@ from pathlib import Path
 HOUR_MS = 3_600_000
 COLUMNS = ("ts", "symbol", "perp_close", "index_price", "funding_8h", "open_interest")
 FUNDING_INTERVAL_HOURS = 8  # funding_8h is already per 8h
+# The recorded history shipped with the repository (data/README.md): what
+# `pressurebot replay` reads when no path is given. Found next to the source tree, so it
+# works from a clone (editable install) whatever the working directory; a wheel does not
+# carry it, and then the CLI asks for a path.
+SHIPPED_HISTORY = Path(__file__).resolve().parents[2] / "data" / "perp_hourly_5coins.csv.gz"
 
 
 class ReplayInputError(Exception):

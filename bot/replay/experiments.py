@@ -6,7 +6,7 @@ Every choice is made on the fit period (before the split) and then reported on t
 verify period (from it on), never the other way round:
 - `alignment`: which close pairs with which index (data.py's mapping);
 - `basis_windows`: the basis smoothing window (run.py's default);
-- `squeeze_comparison`: design §3's squeeze rule against a funding-extreme variant
+- `squeeze_comparison`: the shipped squeeze rule against a funding-extreme variant
   (|funding premium| >= a threshold while OI builds, no basis condition), judged by
   p90 |24h move| after a label over p90 over all hours; the variant's threshold is
   fitted; plus signed moves after Long vs Short labels (violence or direction?);

@@ -83,7 +83,7 @@ async def save_states(
     """Insert new rows and update those in `existing`, each as one batched statement.
 
     Plain INSERT and UPDATE-by-primary-key rather than an upsert: dialect-neutral, and
-    the single scorer leader (design §10) is the only writer of this table.
+    the single scorer (docs/operations.md, Scaling up) is the only writer of this table.
     """
     new = [_state_row(exchange, s, st) for s, st in states.items() if s not in existing]
     old = [_state_row(exchange, s, st) for s, st in states.items() if s in existing]

@@ -1,5 +1,5 @@
 """The whole product as a trader meets it: `pressurebot run` as a subprocess against the
-fake exchange and the fake Telegram Bot API (design §7)."""
+fake exchange and the fake Telegram Bot API (README, Development)."""
 
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
+from bot.replay import cli
 from tests.replay.helpers import Rec, write_csv
 from tests.replay.test_alerts_replay import PLAN, level
 
@@ -99,3 +100,32 @@ def test_bad_input_is_one_line_and_exit_2(
     assert captured.out == ""
     assert captured.err.startswith("pressurebot: ") and message in captured.err
     assert captured.err.count("\n") == 1
+
+
+def test_without_a_path_it_replays_the_history_shipped_in_data() -> None:
+    # A clone has the file (data/README.md) and the CLI finds it from any directory.
+    shipped = Path(__file__).resolve().parents[2] / "data" / "perp_hourly_5coins.csv.gz"
+    assert shipped == cli.SHIPPED_HISTORY
+    assert shipped.is_file()
+
+
+def test_without_a_path_the_default_file_is_read(
+    config: str, data: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Pointed at the small file: the real one is replayed whole in test_shared_file.py.
+    monkeypatch.setattr(cli, "SHIPPED_HISTORY", Path(data))
+    assert replay(config, "--json") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["meta"]["file"] == data
+    assert report["meta"]["symbols"] == ["AAAUSDT", "BBBUSDT"]
+
+
+def test_without_a_path_and_without_the_shipped_file_is_one_line(
+    config: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(cli, "SHIPPED_HISTORY", tmp_path / "gone.csv.gz")
+    assert replay(config) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("pressurebot: no PATH given")
+    assert "pass a CSV path" in captured.err and captured.err.count("\n") == 1

@@ -1,4 +1,4 @@
-"""Fuzzing every way a user can talk to the bot (issue #5; design §5 and §9 "Bad input").
+"""Fuzzing every way a user can talk to the bot (issue #5; "bad input" in README, Reliability).
 
 Two layers, both hypothesis, derandomized and without an example database, so CI runs
 the same examples every time:
