@@ -5,6 +5,7 @@ Each test also runs on PostgreSQL when PRESSUREBOT_TEST_POSTGRES_URL is set."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -60,3 +61,32 @@ async def test_reads_do_not_wait_for_an_open_write(
         async with sessions() as r:
             chat = await asyncio.wait_for(r.get(Chat, 1), 2.0)
     assert chat is not None and chat.title is None  # the last committed state
+
+
+async def test_a_crowd_of_writers_queues_instead_of_timing_out(tmp_path: Path) -> None:
+    """200 chats subscribe at once on a loaded machine: together their writes take
+    longer than busy_timeout. SQLite's busy handler serves waiters in no order, so some
+    gave up with "database is locked"; the process's write queue serves them in turn."""
+    from bot.config import DatabaseSettings
+    from bot.storage.db import create_engine, migrate, session_factory
+
+    engine = create_engine(
+        DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path}/crowd.db", busy_timeout_ms=100)
+    )
+    await migrate(engine)
+    sessions = session_factory(engine)
+    try:
+
+        async def write(chat_id: int) -> None:
+            async with sessions() as s, s.begin():
+                s.add(Chat(id=chat_id, type="private", created_ms=0))
+                await s.flush()
+                await asyncio.sleep(0.002)  # the transaction is open this long, as under load
+
+        results = await asyncio.gather(*(write(i) for i in range(1, 201)), return_exceptions=True)
+        failures = [r for r in results if isinstance(r, BaseException)]
+        assert failures == []
+        async with sessions() as s:
+            assert len((await s.scalars(select(Chat.id))).all()) == 200
+    finally:
+        await engine.dispose()

@@ -4,11 +4,12 @@ Transactions: an explicit `session.begin()` on a session from `session_factory` 
 a write transaction; reads use the session's autobegin (`async with sessions() as s:`
 with no `begin()`). On SQLite the two start differently:
 
-- a write transaction starts with `BEGIN IMMEDIATE`, taking the single write lock up
-  front and waiting for it up to `busy_timeout`. A deferred transaction that reads
-  first and writes later fails at once with SQLITE_BUSY_SNAPSHOT ("database is
-  locked") when another connection committed in between, and `busy_timeout` cannot
-  help it (docs/operations.md, "SQLite write locking");
+- a write transaction first queues, in arrival order, behind this process's other
+  writes (`QueuedWriteSession`), then starts with `BEGIN IMMEDIATE`, taking the single
+  write lock up front (waiting up to `busy_timeout` for another process). A deferred
+  transaction that reads first and writes later fails at once with
+  SQLITE_BUSY_SNAPSHOT ("database is locked") when another connection committed in
+  between, and `busy_timeout` cannot help it (docs/operations.md, "SQLite write locking");
 - a read starts with a deferred `BEGIN`, so readers (/top) never queue behind a
   writer such as the cycle's transaction (WAL lets them read the last commit).
 
@@ -17,7 +18,9 @@ PostgreSQL ignores the distinction: its writers wait on row locks, not on one lo
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +28,11 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
+    AsyncSessionTransaction,
     async_sessionmaker,
     create_async_engine,
 )
@@ -114,8 +118,71 @@ class WriteIntentSession(Session):
         return trans
 
 
+# How long a write waits for its turn in the process's queue before it gives up like a
+# busy database would. Generous: the queue is FIFO and each write is short, so only a
+# stuck writer (or a write opened inside another write, a bug) ever reaches it.
+WRITE_QUEUE_TIMEOUT_SECONDS = 60.0
+
+
+class _QueuedBegin:
+    """`session.begin()` on SQLite: wait for this process's write queue, then BEGIN
+    IMMEDIATE. SQLite's busy handler polls with growing sleeps and serves no one in
+    order, so 200 writers arriving together could each time out behind the others
+    (busy_timeout) on a loaded machine; an asyncio.Lock hands the write lock over in
+    arrival order with no polling. busy_timeout still covers other processes (scan)."""
+
+    def __init__(self, session: AsyncSession, gate: asyncio.Lock) -> None:
+        self._session = session
+        self._gate = gate
+        self._transaction: AsyncSessionTransaction | None = None
+
+    async def __aenter__(self) -> AsyncSessionTransaction:
+        try:
+            await asyncio.wait_for(self._gate.acquire(), WRITE_QUEUE_TIMEOUT_SECONDS)
+        except TimeoutError:
+            raise OperationalError(
+                "BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked")
+            ) from None
+        try:
+            self._transaction = AsyncSession.begin(self._session)
+            return await self._transaction.__aenter__()
+        except BaseException:
+            self._gate.release()
+            raise
+
+    async def __aexit__(self, *exc: Any) -> None:
+        try:
+            assert self._transaction is not None
+            await self._transaction.__aexit__(*exc)
+        finally:
+            self._gate.release()
+
+
+class QueuedWriteSession(AsyncSession):
+    """An AsyncSession whose `begin()` queues for the write lock (SQLite only)."""
+
+    write_gate: asyncio.Lock | None = None
+
+    def begin(self) -> Any:
+        if self.write_gate is None:
+            return super().begin()
+        return _QueuedBegin(self, self.write_gate)
+
+
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=WriteIntentSession)
+    if is_sqlite(engine):
+        # One queue per factory: the service builds one factory per database.
+        session_class: type[AsyncSession] = type(
+            "SqliteSession", (QueuedWriteSession,), {"write_gate": asyncio.Lock()}
+        )
+    else:
+        session_class = AsyncSession
+    return async_sessionmaker(
+        engine,
+        class_=session_class,
+        expire_on_commit=False,
+        sync_session_class=WriteIntentSession,
+    )
 
 
 def alembic_config() -> Config:
