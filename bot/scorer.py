@@ -145,7 +145,7 @@ class Scorer:
             return {}, []
         tasks = {asyncio.ensure_future(c): key for key, c in calls.items()}
         loop = asyncio.get_running_loop()
-        done: set[asyncio.Future[T]] = set()
+        done: set[asyncio.Task[T]] = set()
         try:
             done, _ = await asyncio.wait(tasks, timeout=max(0.0, deadline - loop.time()))
         finally:

@@ -318,7 +318,7 @@ class BinanceAdapter:
         cursor = start
         while cursor <= end_ms:
             page_end = min(end_ms, cursor + HISTORY_PAGE_SPAN_MS - 1)
-            params = {
+            params: dict[str, str | int] = {
                 "symbol": symbol,
                 "period": "5m",
                 "limit": HISTORY_PAGE_LIMIT,

@@ -381,7 +381,7 @@ class ExchangeHttpClient:
         self._history_calls += 1
 
     def _backoff(self, attempt: int) -> float:
-        ceiling = min(self._backoff_cap, self._backoff_base * 2**attempt)
+        ceiling: float = min(self._backoff_cap, self._backoff_base * 2**attempt)
         # Half fixed, half random: spreads concurrent retries without ever retrying at once.
         return ceiling * self._rng.uniform(0.5, 1.0)
 

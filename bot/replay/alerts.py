@@ -184,13 +184,13 @@ async def replay_alerts(
     symbols = sorted({s.symbol for _, c in cycles for s in c.scores})
     chunks = _chunks(len(cycles), workers, settings)
     log = AlertLog(cycles=len(cycles), workers=len(chunks))
-    if len(chunks) == 1:
-        result = await _run_chunk(settings, cycles, symbols, None, inline_db)
-    else:
+    result: _ChunkResult | None = None
+    if len(chunks) > 1:
         result = await _run_parallel(settings, cycles, symbols, chunks, inline_db)
         if result is None:
             log.fallback, log.workers = True, 1
-            result = await _run_chunk(settings, cycles, symbols, None, inline_db)
+    if result is None:
+        result = await _run_chunk(settings, cycles, symbols, None, inline_db)
     log.records = [r for _, r in result.records]
     log.partial_cycles = result.partial_cycles
     log.seconds = time.perf_counter() - started

@@ -40,7 +40,7 @@ import csv
 import gzip
 import io
 import math
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -156,7 +156,7 @@ def _records(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
         raise ReplayInputError(f"cannot read {path}: {exc}") from None
 
 
-def _check_header(path: Path, header: list[str] | None) -> None:
+def _check_header(path: Path, header: Sequence[str] | None) -> None:
     if not header:
         raise ReplayInputError(f"{path.name} is empty: expected a header {','.join(COLUMNS)}")
     unknown = [h for h in header if h not in COLUMNS]

@@ -192,7 +192,11 @@ def before_after(scored: Sequence[ScoredHour], split_ms: int) -> dict[str, Any]:
     """Median |24h move| into each band's hours (t-24h to t) and out of them (t to t+24h)."""
     mark = {(h.symbol, h.ts_ms): h.mark for h in scored}
     out: dict[str, Any] = {}
-    for name, keep in (("fit", lambda t: t < split_ms), ("verify", lambda t: t >= split_ms)):
+    halves: tuple[tuple[str, Callable[[int], bool]], ...] = (
+        ("fit", lambda t: t < split_ms),
+        ("verify", lambda t: t >= split_ms),
+    )
+    for name, keep in halves:
         rows = {}
         for band in Band:
             hours = [h for h in scored if keep(h.ts_ms) and h.score.band is band]
@@ -227,7 +231,9 @@ async def alert_grid(
         log = await replay_alerts(trial, cycles)
         row: dict[str, Any] = {"overrides": overrides, "seconds": round(log.seconds, 1)}
         for name, hours in (("fit", fit), ("verify", verify)):
-            keep = (lambda t: t < split_ms) if name == "fit" else (lambda t: t >= split_ms)
+            keep: Callable[[int], bool] = (
+                (lambda t: t < split_ms) if name == "fit" else (lambda t: t >= split_ms)
+            )
             rates = alert_rates(
                 hours, [r for r in log.records if keep(r.ts_ms)], len({h.ts_ms for h in hours})
             )

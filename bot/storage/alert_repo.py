@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import fields
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, func, insert, or_, select, union_all, update
+from sqlalchemy import Table, and_, func, insert, or_, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -156,8 +156,8 @@ async def subscriptions_for(
     """
     by_kind: dict[str, list[str]] = {}
     for symbol, kinds in needed.items():
-        for kind in kinds:
-            by_kind.setdefault(kind.value, []).append(symbol)
+        for sub_kind in kinds:
+            by_kind.setdefault(sub_kind.value, []).append(symbol)
     if not by_kind:
         return [], {}
     columns = (
@@ -533,7 +533,8 @@ async def insert_ignore_many(
         return
     conn = await session.connection()
     insert_fn = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = insert_fn(model.__table__).on_conflict_do_nothing()
+    # A declarative model's __table__ is a Table; SQLAlchemy types it as any FromClause.
+    stmt = insert_fn(cast(Table, model.__table__)).on_conflict_do_nothing()
     # for_executemany: no implicit RETURNING (PostgreSQL would add one for a single row).
     compiled = stmt.compile(dialect=conn.dialect, column_keys=list(columns), for_executemany=True)
     keys = list(compiled.positiontup or compiled.params)

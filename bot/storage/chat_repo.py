@@ -13,7 +13,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.models import Chat, Delivery, Subscription
-from bot.storage.repo import insert_ignore
+from bot.storage.repo import insert_ignore, rowcount
 
 MARKET = "*"  # Subscription.symbol of a market-wide subscription
 KINDS = ("bands", "squeeze")
@@ -93,7 +93,7 @@ async def deactivate_chat(session: AsyncSession, chat_id: int, reason: str) -> i
         .where(Delivery.chat_id == chat_id, Delivery.status == "pending")
         .values(status="dropped", reason=reason)
     )
-    return res.rowcount or 0
+    return rowcount(res)
 
 
 async def reactivate_chat(session: AsyncSession, chat_id: int) -> None:
@@ -243,7 +243,7 @@ async def unsubscribe(
     if kinds is not None:
         stmt = stmt.where(Subscription.kind.in_(list(kinds)))
     res = await session.execute(stmt)
-    return res.rowcount or 0
+    return rowcount(res)
 
 
 async def list_subscriptions(

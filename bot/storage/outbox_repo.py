@@ -22,10 +22,11 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, case, func, select, tuple_, update
+from sqlalchemy import ColumnElement, and_, case, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.models import AlertEvent, Chat, Delivery, ScoreSnapshot, Subscription
+from bot.storage.repo import rowcount
 
 CLAIM_REASON = "claimed"
 STALE_REASON = "stale"
@@ -78,7 +79,7 @@ class ChatInfo:
     muted_until_ms: int | None
 
 
-def _due(now_ms: int) -> tuple:  # type: ignore[type-arg]
+def _due(now_ms: int) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
     return (Delivery.status == "pending", Delivery.next_attempt_ms <= now_ms)
 
 
@@ -205,7 +206,7 @@ async def _set(session: AsyncSession, ids: Sequence[int], **values: object) -> i
         update(Delivery).where(Delivery.id.in_(list(ids))).values(**values),
         execution_options={"synchronize_session": False},
     )
-    return res.rowcount or 0
+    return rowcount(res)
 
 
 async def mark_sent(session: AsyncSession, ids: Sequence[int], now_ms: int) -> int:
@@ -277,7 +278,7 @@ async def release_claims(
     res = await session.execute(
         stmt.values(**values), execution_options={"synchronize_session": False}
     )
-    return res.rowcount or 0
+    return rowcount(res)
 
 
 async def due_now(session: AsyncSession, ids: Sequence[int], now_ms: int) -> int:
@@ -295,7 +296,7 @@ async def due_now(session: AsyncSession, ids: Sequence[int], now_ms: int) -> int
             .values(next_attempt_ms=now_ms),
             execution_options={"synchronize_session": False},
         )
-        done += res.rowcount or 0
+        done += rowcount(res)
     return done
 
 
@@ -312,7 +313,7 @@ async def expire_stale(session: AsyncSession, cutoff_ms: int) -> int:
         .values(status="dropped", reason=STALE_REASON),
         execution_options={"synchronize_session": False},
     )
-    return res.rowcount or 0
+    return rowcount(res)
 
 
 async def next_due_ms(session: AsyncSession) -> int | None:

@@ -7,9 +7,9 @@ subscription queries live in `bot.storage.alert_repo`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import CursorResult, Result, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +22,14 @@ from bot.storage.models import (
     OiSample,
     ScoreSnapshot,
 )
+
+
+def rowcount(result: Result[*tuple[Any, ...]]) -> int:
+    """Rows an UPDATE or DELETE matched (0 when the driver does not say).
+
+    `AsyncSession.execute` is typed to return a plain Result, but for DML it returns a
+    CursorResult, which is the one that has `rowcount` (SQLAlchemy's documented cast)."""
+    return cast(CursorResult[*tuple[Any, ...]], result).rowcount or 0
 
 
 async def insert_ignore(
@@ -217,29 +225,29 @@ async def prune(
     """Delete rows past their retention. Pending deliveries are never pruned."""
     deleted: dict[str, int] = {}
     res = await session.execute(delete(OiSample).where(OiSample.ts_ms < oi_before_ms))
-    deleted["oi_samples"] = res.rowcount or 0
+    deleted["oi_samples"] = rowcount(res)
     res = await session.execute(
         delete(ScoreSnapshot).where(ScoreSnapshot.ts_ms < snapshots_before_ms)
     )
-    deleted["score_snapshots"] = res.rowcount or 0
+    deleted["score_snapshots"] = rowcount(res)
     old_events = select(AlertEvent.id).where(AlertEvent.created_ms < events_before_ms)
     pending_events = select(Delivery.event_id).where(Delivery.status == "pending")
     res = await session.execute(
         delete(Delivery).where(Delivery.event_id.in_(old_events), Delivery.status != "pending")
     )
-    deleted["deliveries"] = res.rowcount or 0
+    deleted["deliveries"] = rowcount(res)
     res = await session.execute(
         delete(AlertEvent).where(
             AlertEvent.created_ms < events_before_ms, AlertEvent.id.not_in(pending_events)
         )
     )
-    deleted["alert_events"] = res.rowcount or 0
+    deleted["alert_events"] = rowcount(res)
     # Cycles are tiny, but unbounded; keep them as long as the snapshots.
     referenced = select(AlertEvent.cycle_id)
     res = await session.execute(
         delete(Cycle).where(Cycle.finished_ms < snapshots_before_ms, Cycle.id.not_in(referenced))
     )
-    deleted["cycles"] = res.rowcount or 0
+    deleted["cycles"] = rowcount(res)
     return deleted
 
 

@@ -142,6 +142,7 @@ async def check_writable(engine: AsyncEngine) -> None:
                 # BEGIN IMMEDIATE waits (busy_timeout) for a running service's write to
                 # finish, where a deferred BEGIN could fail at once (SQLITE_BUSY_SNAPSHOT).
                 raw = (await conn.get_raw_connection()).driver_connection
+                assert raw is not None  # an open connection always has its driver's
                 await raw.execute("BEGIN IMMEDIATE")
                 try:
                     await raw.execute(probe)

@@ -18,11 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Update
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import (
-    Application,
     ApplicationBuilder,
     CallbackQueryHandler,
     ChatMemberHandler,
     CommandHandler,
+    ContextTypes,
     MessageHandler,
     TypeHandler,
     filters,
@@ -31,11 +31,11 @@ from telegram.request import HTTPXRequest
 
 from bot.config import Settings
 from bot.telegram import callbacks, commands, membership, render, subscriptions
-from bot.telegram.auth import CommandLimiter
 from bot.telegram.chat_events import ChatStore
-from bot.telegram.deps import Deps
+from bot.telegram.deps import BotApplication, BotContext, Deps
 from bot.telegram.dispatcher import Dispatcher
 from bot.telegram.market_cache import MarketCache
+from bot.telegram.rate_limits import CommandLimiter
 from bot.telegram.sender import Sender
 
 logger = logging.getLogger(__name__)
@@ -108,14 +108,15 @@ def build_application(
     sessions: async_sessionmaker[AsyncSession],
     *,
     concurrent_updates: int = 64,
-) -> Application:  # type: ignore[type-arg]
-    if settings.telegram.token is None:
-        raise BotStartError("no Telegram token configured")
+) -> BotApplication:
     tg = settings.telegram
+    if tg.token is None:
+        raise BotStartError("no Telegram token configured")
     watch = AuthWatch()
     app = (
         ApplicationBuilder()
-        .token(tg.token.get_secret_value())  # type: ignore[union-attr]
+        .context_types(ContextTypes(context=BotContext))
+        .token(tg.token.get_secret_value())
         .base_url(tg.base_url)
         .request(
             _AuthWatchingRequest(
@@ -147,7 +148,7 @@ def build_application(
     return app
 
 
-def register_handlers(app: Application) -> None:  # type: ignore[type-arg]
+def register_handlers(app: BotApplication) -> None:
     app.add_handler(TypeHandler(Update, commands.gatekeeper), group=-1)
     for name, callback in (
         ("start", commands.start),
@@ -185,19 +186,21 @@ def _polling_error(exc: TelegramError) -> None:
 
 @dataclass
 class BotRuntime:
-    application: Application  # type: ignore[type-arg]
+    application: BotApplication
     dispatcher: Dispatcher
     _stop: asyncio.Event
     _task: asyncio.Task[None]
 
     @property
     def deps(self) -> Deps:
-        return self.application.bot_data["deps"]  # type: ignore[no-any-return]
+        deps: Deps = self.application.bot_data["deps"]
+        return deps
 
     @property
     def auth_failed(self) -> asyncio.Event:
         """Set when Telegram answered 401: the token no longer works."""
-        return self.application.bot_data["auth_watch"].failed  # type: ignore[no-any-return]
+        watch: AuthWatch = self.application.bot_data["auth_watch"]
+        return watch.failed
 
     def notify(self) -> None:
         """Call after committing new deliveries: the dispatcher looks at once."""

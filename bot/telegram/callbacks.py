@@ -12,7 +12,6 @@ from typing import assert_never
 
 from telegram import Update
 from telegram.error import TelegramError
-from telegram.ext import ContextTypes
 
 from bot.storage import chat_repo
 from bot.telegram import render
@@ -32,7 +31,7 @@ from bot.telegram.callback_data import (
     unpack,
 )
 from bot.telegram.commands import TOP_DEFAULT, TOP_MAX, send_symbol_card, top_text
-from bot.telegram.deps import Deps, get_deps
+from bot.telegram.deps import BotContext, Deps
 from bot.telegram.subscriptions import (
     apply_market,
     apply_setting,
@@ -48,12 +47,12 @@ from bot.telegram.symbols import resolve
 logger = logging.getLogger(__name__)
 
 
-async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_button(update: Update, context: BotContext) -> None:
     query = update.callback_query
     chat = update.effective_chat
     if query is None or chat is None:
         return
-    deps = get_deps(context)
+    deps = context.deps
     if changes_chat(query.data) and not await can_manage_chat(update, context):
         await deps.sender.answer_callback(query.id, render.group_admins_only(), show_alert=True)
         return

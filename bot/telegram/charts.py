@@ -45,9 +45,10 @@ def render_chart(symbol: str, points: Sequence[tuple[int, int]]) -> bytes:
             ha="right",
         )
     if len(points) == 1:
-        ax.plot(times, scores, "o", color="#1a237e", zorder=2)
+        # matplotlib plots datetimes through its unit converters; its ArrayLike hint omits them.
+        ax.plot(times, scores, "o", color="#1a237e", zorder=2)  # type: ignore[arg-type]
     else:
-        ax.plot(times, scores, color="#1a237e", linewidth=1.6, zorder=2)
+        ax.plot(times, scores, color="#1a237e", linewidth=1.6, zorder=2)  # type: ignore[arg-type]
     ax.set_ylim(0, 100)
     ax.set_yticks([0, 15, 35, 60, 100])
     ax.set_ylabel("score")

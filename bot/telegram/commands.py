@@ -11,14 +11,15 @@ import logging
 
 from telegram import MessageEntity, Update
 from telegram.error import TelegramError
-from telegram.ext import ApplicationHandlerStop, ContextTypes
+from telegram.ext import ApplicationHandlerStop
 
 from bot import market_view
 from bot.storage import chat_repo, outbox_repo, repo
 from bot.telegram import render
-from bot.telegram.auth import Verdict, admin_only
-from bot.telegram.deps import Deps, get_deps, reply
+from bot.telegram.auth import admin_only
+from bot.telegram.deps import BotContext, Deps, reply
 from bot.telegram.message_limits import fits_caption
+from bot.telegram.rate_limits import Verdict
 from bot.telegram.sender import Priority
 from bot.telegram.subscriptions import ensure_chat
 from bot.telegram.symbols import resolve
@@ -43,10 +44,10 @@ FILTER_WORDS = {
 # ---------------------------------------------------------------- gatekeeper
 
 
-async def gatekeeper(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def gatekeeper(update: Update, context: BotContext) -> None:
     """Group -1: per-user and per-group rate limits and argument caps for every command
     and button."""
-    deps = get_deps(context)
+    deps = context.deps
     user = update.effective_user
     message = update.message
     is_command = bool(message and message.text and message.text.startswith("/"))
@@ -91,14 +92,14 @@ async def gatekeeper(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
 # ---------------------------------------------------------------- onboarding
 
 
-async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await ensure_chat(get_deps(context), update)
+async def start(update: Update, context: BotContext) -> None:
+    await ensure_chat(context.deps, update)
     user = update.effective_user
     text = render.start_text(user.first_name if user else None)
     await reply(update, context, text, render.start_keyboard())
 
 
-async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def help_command(update: Update, context: BotContext) -> None:
     await reply(update, context, render.help_text())
 
 
@@ -132,13 +133,13 @@ async def top_text(deps: Deps, n: int, which: str) -> str:
     return render.top_message(snapshot, rows, which, deps.now_ms(), deps.quotes)
 
 
-async def top(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def top(update: Update, context: BotContext) -> None:
     parsed = parse_top_args(context.args or [])
     if isinstance(parsed, str):
         await reply(update, context, render.bad_argument(parsed, "top"))
         return
     n, which = parsed
-    deps = get_deps(context)
+    deps = context.deps
     text = await top_text(deps, n, which)
     await reply(update, context, text, render.top_keyboard(which, n))
 
@@ -146,7 +147,7 @@ async def top(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 # ---------------------------------------------------------------- /symbol
 
 
-async def symbol(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def symbol(update: Update, context: BotContext) -> None:
     args = context.args or []
     if not args:
         await reply(update, context, render.usage("symbol"))
@@ -154,7 +155,7 @@ async def symbol(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     chat = update.effective_chat
     if chat is None:
         return
-    deps = get_deps(context)
+    deps = context.deps
     universe = await deps.market.universe()
     match = resolve(" ".join(args[:1]), universe, deps.quotes)
     if match.symbol is None:
@@ -222,8 +223,8 @@ class StatusInfo:
 
 
 @admin_only
-async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    deps = get_deps(context)
+async def status(update: Update, context: BotContext) -> None:
+    deps = context.deps
     async with deps.sessions() as session:
         cycle = await repo.last_attempted_cycle(session, deps.exchange)
         deliveries = await outbox_repo.delivery_counts(session)
@@ -250,7 +251,7 @@ def addressed_elsewhere(update: Update, bot_username: str | None) -> bool:
     return False
 
 
-async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def unknown_command(update: Update, context: BotContext) -> None:
     message = update.effective_message
     if message is None or not message.text:
         return
@@ -260,22 +261,22 @@ async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     await reply(update, context, render.unknown_command(command))
 
 
-async def plain_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def plain_text(update: Update, context: BotContext) -> None:
     """Private chats only: a nudge towards the commands."""
     await reply(update, context, render.nudge())
 
 
-async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_error(update: object, context: BotContext) -> None:
     logger.error("error while handling an update", exc_info=context.error)
     if not isinstance(update, Update) or update.effective_chat is None:
         return
     try:
         if update.callback_query is not None:
-            await get_deps(context).sender.answer_callback(
+            await context.deps.sender.answer_callback(
                 update.callback_query.id, render.internal_error()
             )
         else:
-            await get_deps(context).sender.send_text(
+            await context.deps.sender.send_text(
                 update.effective_chat.id, render.internal_error(), priority=Priority.REPLY
             )
     except Exception:  # the error handler must never raise

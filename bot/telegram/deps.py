@@ -1,4 +1,5 @@
-"""What every handler needs, kept in `application.bot_data["deps"]`, and the reply helper.
+"""What every handler needs, kept in `application.bot_data["deps"]`, the typed handler
+context that reads it (`BotContext.deps`), and the reply helper.
 
 Handlers stay free of process state that replicas would not share: chats,
 subscriptions and settings are read from and written to the DB on every command.
@@ -15,13 +16,13 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Message, Update
 from telegram.error import TelegramError
-from telegram.ext import ContextTypes
+from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.config import Settings
-from bot.telegram.auth import CommandLimiter
 from bot.telegram.charts import ChartCache
 from bot.telegram.chat_events import ChatStore
 from bot.telegram.market_cache import MarketCache
+from bot.telegram.rate_limits import CommandLimiter
 from bot.telegram.sender import Priority, Sender
 
 logger = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ class Deps:
     chats: ChatStore
     limiter: CommandLimiter
     market: MarketCache
-    # Per group: all its members' commands together (auth.py).
+    # Per group: all its members' commands together (rate_limits.py).
     chat_limiter: CommandLimiter
     charts: ChartCache = field(default_factory=ChartCache)
     clock: Callable[[], float] = time.time
@@ -53,8 +54,22 @@ class Deps:
         return int(self.clock() * 1000)
 
 
-def get_deps(context: ContextTypes.DEFAULT_TYPE) -> Deps:
-    return context.bot_data["deps"]  # type: ignore[no-any-return]
+# bot_data, chat_data and user_data stay PTB's plain dicts: only bot_data is used, for Deps.
+_Data = dict[Any, Any]
+
+
+class BotContext(CallbackContext[ExtBot[None], _Data, _Data, _Data]):
+    """The `context` every handler receives (registered in app.py through
+    `ContextTypes(context=BotContext)`), so handlers get typed `deps`."""
+
+    @property
+    def deps(self) -> Deps:
+        deps: Deps = self.bot_data["deps"]
+        return deps
+
+
+# No job queue (app.py builds with `.job_queue(None)`) and no PTB rate limiter.
+BotApplication = Application[ExtBot[None], BotContext, _Data, _Data, _Data, None]
 
 
 def _reply_to(update: Update) -> int | None:
@@ -68,7 +83,7 @@ def _reply_to(update: Update) -> int | None:
 
 async def reply(
     update: Update,
-    context: ContextTypes.DEFAULT_TYPE,
+    context: BotContext,
     text: str,
     reply_markup: Any = None,
 ) -> list[Message]:
@@ -78,7 +93,7 @@ async def reply(
     if chat is None:
         return []
     try:
-        return await get_deps(context).sender.send_text(
+        return await context.deps.sender.send_text(
             chat.id,
             text,
             reply_markup=reply_markup,

@@ -46,6 +46,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -199,7 +200,7 @@ class Dispatcher:
                     await self._wait(stop_wait, False, self._poll)
                     continue
                 at_capacity = len(self._tasks) >= self._max_in_flight
-                timeout: float | None = self._poll
+                timeout: float = self._poll
                 if not claimed and not self._tasks:
                     try:
                         timeout = await self._until_next_due()
@@ -225,7 +226,7 @@ class Dispatcher:
         if timeout == 0:
             await asyncio.sleep(0)
             return
-        waiters: set[asyncio.Future[object]] = {stop_wait}
+        waiters: set[asyncio.Future[Any]] = {stop_wait}
         wake = asyncio.create_task(self._wake.wait())
         waiters.add(wake)
         if at_capacity:

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from telegram import Update
-from telegram.ext import ContextTypes
 
-from bot.telegram.deps import get_deps
+from bot.telegram.deps import BotContext
 
 
-async def on_my_chat_member(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_my_chat_member(update: Update, context: BotContext) -> None:
     """A user blocked or unblocked the bot, or a group kicked or re-added it."""
     change = update.my_chat_member
     if change is None:
         return
-    deps = get_deps(context)
+    deps = context.deps
     chat = change.chat
     await deps.chats.membership_changed(
         chat.id,
@@ -25,12 +24,12 @@ async def on_my_chat_member(update: Update, context: ContextTypes.DEFAULT_TYPE) 
     )
 
 
-async def on_migrate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_migrate(update: Update, context: BotContext) -> None:
     """A group became a supergroup: its id changes; carry everything over."""
     message = update.effective_message
     if message is None:
         return
-    chats = get_deps(context).chats
+    chats = context.deps.chats
     if message.migrate_to_chat_id:
         await chats.chat_migrated(message.chat_id, message.migrate_to_chat_id)
     elif message.migrate_from_chat_id:

@@ -443,7 +443,9 @@ class Sender:
                 else None
             )
 
-            async def call(cid: int, part: str = part, last: bool = last, params: Any = params):
+            async def call(
+                cid: int, part: str = part, last: bool = last, params: Any = params
+            ) -> Message:
                 return await self.bot.send_message(
                     cid,
                     part,

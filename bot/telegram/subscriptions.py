@@ -10,14 +10,13 @@ from __future__ import annotations
 import re
 
 from telegram import Update
-from telegram.ext import ContextTypes
 
 from bot.config import BAND_NAMES
 from bot.storage import chat_repo
 from bot.storage.chat_repo import MARKET
 from bot.telegram import render
 from bot.telegram.auth import can_manage_chat, group_admin_only
-from bot.telegram.deps import Deps, get_deps, reply
+from bot.telegram.deps import BotContext, Deps, reply
 from bot.telegram.symbols import clean, resolve
 from bot.zones import canonical
 
@@ -209,12 +208,12 @@ def _split_kinds(args: list[str]) -> tuple[list[str], list[str]]:
 
 
 @group_admin_only
-async def subscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def subscribe(update: Update, context: BotContext) -> None:
     symbols, kinds = _split_kinds(context.args or [])
     if not symbols:
         await reply(update, context, render.usage("subscribe"))
         return
-    deps = get_deps(context)
+    deps = context.deps
     chat = update.effective_chat
     assert chat is not None
     universe = await deps.market.universe()
@@ -236,12 +235,12 @@ async def subscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 @group_admin_only
-async def unsubscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def unsubscribe(update: Update, context: BotContext) -> None:
     args = context.args or []
     if not args:
         await reply(update, context, render.usage("unsubscribe"))
         return
-    deps = get_deps(context)
+    deps = context.deps
     chat = update.effective_chat
     assert chat is not None
     if args[0].lower() == "all":
@@ -263,16 +262,16 @@ async def unsubscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     await reply(update, context, await apply_unsubscribe(deps, chat.id, match.symbol))
 
 
-async def subscriptions(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    deps = get_deps(context)
+async def subscriptions(update: Update, context: BotContext) -> None:
+    deps = context.deps
     chat = update.effective_chat
     assert chat is not None
     text, keyboard = await subscriptions_view(deps, chat.id)
     await reply(update, context, text, keyboard)
 
 
-async def market(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    deps = get_deps(context)
+async def market(update: Update, context: BotContext) -> None:
+    deps = context.deps
     chat = update.effective_chat
     assert chat is not None
     args = context.args or []
@@ -292,8 +291,8 @@ async def market(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await reply(update, context, text, keyboard)
 
 
-async def settings(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    deps = get_deps(context)
+async def settings(update: Update, context: BotContext) -> None:
+    deps = context.deps
     chat = update.effective_chat
     assert chat is not None
     args = context.args or []

@@ -70,9 +70,9 @@ from bot.config import BAND_NAMES, Settings
 from bot.telegram import callback_data as button_data
 from bot.telegram import message_limits, render
 from bot.telegram.app import build_application
-from bot.telegram.auth import CommandLimiter, Verdict
 from bot.telegram.charts import ChartCache
 from bot.telegram.commands import TOP_MAX, parse_top_args
+from bot.telegram.rate_limits import CommandLimiter, Verdict
 from bot.telegram.symbols import MAX_SYMBOL_LENGTH, clean, resolve
 from tests.fakes.fake_telegram import FakeTelegram, SentMessage, parse_html, utf16_len
 from tests.telegram.helpers import ADMIN_ID, REFERENCE, add_cycle, band_of, reference_rows

@@ -19,7 +19,7 @@ import pytest
 
 from bot.telegram import render
 from bot.telegram.app import BotRuntime
-from bot.telegram.auth import CommandLimiter, Verdict
+from bot.telegram.rate_limits import CommandLimiter, Verdict
 from tests.fakes.fake_telegram import FakeTelegram
 from tests.telegram.helpers import add_market
 

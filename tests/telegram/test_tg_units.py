@@ -19,7 +19,7 @@ from telegram.error import RetryAfter
 from bot.storage import chat_repo, outbox_repo
 from bot.storage.models import Chat, Delivery, Subscription
 from bot.telegram import callback_data, message_limits, render
-from bot.telegram.auth import CommandLimiter, Verdict
+from bot.telegram.rate_limits import CommandLimiter, Verdict
 from bot.telegram.sender import (
     FloodControl,
     Priority,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Sequence
+from typing import TypeGuard
 
 DASH = "—"
 BAND_ORDER = ("neutral", "lean", "stretched", "stressed")
@@ -29,8 +30,10 @@ def short_symbol(symbol: str, quotes: Sequence[str] = ("USDT",)) -> str:
     return symbol
 
 
-def finite(x: float | None) -> bool:
-    """None, NaN and infinities all mean "unknown" here; only the rest is shown."""
+def finite(x: float | None) -> TypeGuard[float]:
+    """None, NaN and infinities all mean "unknown" here; only the rest is shown.
+
+    TypeGuard, not TypeIs: False does not mean None (NaN is a float too)."""
     return x is not None and isinstance(x, int | float) and math.isfinite(x)
 
 

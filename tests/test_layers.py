@@ -1,0 +1,116 @@
+"""Structure checks on bot/ that are cheap to keep true and costly to find broken later.
+
+No import cycles: two modules importing each other only work through function-level
+imports and import order, and make it unclear which one is the lower layer. The graph
+is read statically (ast), so it counts imports inside functions and under
+`TYPE_CHECKING` too: hiding an import there does not remove the dependency.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+BOT = Path(__file__).resolve().parent.parent / "bot"
+
+
+def _module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def import_graph(root: Path = BOT) -> dict[str, set[str]]:
+    """Each module of the package at `root` -> the modules of that package it imports.
+
+    `from a.b import c` counts as importing `a.b.c` when that is a module, else `a.b`.
+    A module does not depend on its own parent packages through this edge: importing
+    `a.b.c` runs `a/b/__init__.py` first, but that is Python's package machinery, not
+    a dependency the code chose.
+    """
+    files = {_module_name(p, root): p for p in root.rglob("*.py")}
+    package = root.name
+    graph: dict[str, set[str]] = {name: set() for name in files}
+    for name, path in files.items():
+        is_package = path.name == "__init__.py"
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = name.split(".")
+                    drop = node.level - 1 if is_package else node.level
+                    anchor = anchor[: len(anchor) - drop] if drop else anchor
+                    base = ".".join([*anchor, base] if base else anchor)
+                targets = [
+                    f"{base}.{alias.name}" if f"{base}.{alias.name}" in files else base
+                    for alias in node.names
+                ]
+            for target in targets:
+                if target != package and not target.startswith(package + "."):
+                    continue
+                # `import a.b.c.d` where d is a name: walk up to the nearest module.
+                while target not in files and "." in target:
+                    target = target.rsplit(".", 1)[0]
+                if target in files and target != name:
+                    graph[name].add(target)
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan), sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(graph[node]):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return sorted(found)
+
+
+def test_the_cycle_finder_sees_a_function_level_import_cycle(tmp_path: Path) -> None:
+    # The shape bot/telegram/auth.py and deps.py had: a top-level import one way, a
+    # function-level import back.
+    pkg = tmp_path / "pkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "sub" / "__init__.py").write_text("")
+    (pkg / "sub" / "a.py").write_text("from pkg.sub.b import thing\n")
+    (pkg / "sub" / "b.py").write_text("def thing():\n    from pkg.sub import a\n")
+    (pkg / "sub" / "c.py").write_text("from . import a\n")
+    graph = import_graph(pkg)
+    assert graph["pkg.sub.c"] == {"pkg.sub.a"}
+    assert cycles(graph) == [["pkg.sub.a", "pkg.sub.b"]]
+
+
+def test_bot_has_no_import_cycles() -> None:
+    graph = import_graph()
+    assert "bot.telegram.deps" in graph and graph["bot.telegram.auth"]
+    assert cycles(graph) == []
