@@ -224,15 +224,16 @@ class Scorer:
             )
         return _Fetched(instruments, premium, intervals, oi, failed)
 
-    async def _anchors(self, fetched: _Fetched, now_ms: int, deadline: float) -> _Anchors:
-        wins = self._windows(now_ms)
-        async with self._sessions() as session:
-            samples = await repo.oi_samples_between(
-                session, self._adapter.name, [(w.earliest_ms, w.latest_ms) for w in wins]
-            )
-        out = _Anchors(samples)
-        if not self._settings.scorer.backfill:
-            return out
+    def _backfill_todo(
+        self,
+        fetched: _Fetched,
+        wins: list[oi_windows.Window],
+        samples: dict[str, list[tuple[int, float]]],
+        now_ms: int,
+    ) -> dict[str, int]:
+        """Symbols with a window that could have a sample but has none stored, each with
+        the earliest start to fetch; a symbol tried recently waits (the answer would not
+        have changed, and history calls are the expensive ones)."""
         todo: dict[str, int] = {}
         for symbol in fetched.oi:
             onboard = fetched.instruments[symbol].onboard_ms
@@ -245,6 +246,18 @@ class Scorer:
             tried = self._backfill_tried.get(symbol)
             if missing and (tried is None or now_ms - tried >= BACKFILL_RETRY_MS):
                 todo[symbol] = min(w.earliest_ms for w in missing)
+        return todo
+
+    async def _anchors(self, fetched: _Fetched, now_ms: int, deadline: float) -> _Anchors:
+        wins = self._windows(now_ms)
+        async with self._sessions() as session:
+            samples = await repo.oi_samples_between(
+                session, self._adapter.name, [(w.earliest_ms, w.latest_ms) for w in wins]
+            )
+        out = _Anchors(samples)
+        if not self._settings.scorer.backfill:
+            return out
+        todo = self._backfill_todo(fetched, wins, samples, now_ms)
         if not todo:
             return out
         results, late = await self._until(
