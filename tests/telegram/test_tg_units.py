@@ -20,13 +20,8 @@ from bot.storage import chat_repo, outbox_repo
 from bot.storage.models import Chat, Delivery, Subscription
 from bot.telegram import callback_data, message_limits, render
 from bot.telegram.auth import CommandLimiter, Verdict
-from bot.telegram.sender import (
-    FloodControl,
-    Priority,
-    Slot,
-    _PriorityGate,
-    retry_after_seconds,
-)
+from bot.telegram.flood_control import FloodControl, PriorityGate, Slot
+from bot.telegram.sender import Priority, retry_after_seconds
 from bot.telegram.symbols import resolve
 from tests.fakes.fake_telegram import HtmlError, _Window, parse_html, utf16_len
 from tests.telegram.helpers import Alert, add_chat, add_deliveries, empty_cycle
@@ -374,7 +369,7 @@ def test_retry_after_read_as_int_or_timedelta():
 
 
 async def test_replies_jump_the_broadcast_queue():
-    gate, order = _PriorityGate(), []
+    gate, order = PriorityGate(), []
     await gate.acquire(Priority.BROADCAST)
 
     async def wait(name: str, prio: Priority) -> None:
