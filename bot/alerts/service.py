@@ -21,18 +21,13 @@ from bot.alerts.fanout import (
     DeliveryStatus,
     FanoutRules,
     PlannedDelivery,
-    SymbolNow,
-    apply_daily_cap,
-    catchup_symbols,
     cooldown_ms,
-    daily_cap,
     default_subscriber_wants,
-    holds,
     needed_subscriptions,
-    over_cap,
     plan_deliveries,
     suppression,
 )
+from bot.alerts.held import SymbolNow, apply_daily_cap, catchup_symbols, daily_cap, holds, over_cap
 from bot.config import Settings
 from bot.cycle import CycleResult
 from bot.scoring import Band, Score

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from bot.config import Settings
 from bot.cycle import SymbolScore
 from bot.oi_windows import anchor, windows
-from bot.replay.alerts import AlertLog, PlannedCycle, plan_cycles, replay_alerts, symbol_score
+from bot.replay.alerts import AlertLog, replay_alerts
+from bot.replay.cycles import PlannedCycle, plan_cycles, symbol_score
 from bot.replay.data import FUNDING_INTERVAL_HOURS, HOUR_MS, History, Row
 from bot.scoring import (
     InvalidInput,

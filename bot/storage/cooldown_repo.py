@@ -16,11 +16,11 @@ from bot.alerts.fanout import (
     COOLDOWN_STATUSES,
     STATE_SIG,
     CooldownKey,
-    DayPush,
     DeliveryKind,
     LastAlert,
     transition_sig,
 )
+from bot.alerts.held import DayPush
 from bot.storage.alert_repo import STATE_KIND, chunked
 from bot.storage.models import AlertEvent, Delivery
 
