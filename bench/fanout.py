@@ -35,7 +35,7 @@ from bot.alerts.service import AlertEngine
 from bot.config import DatabaseSettings, Settings
 from bot.cycle import CycleResult, SymbolScore
 from bot.scoring import Band, Bias, Regime, Score, band_for
-from bot.storage import alert_repo
+from bot.storage import alert_repo, catchup_repo, cooldown_repo
 from bot.storage.db import create_engine, migrate, session_factory
 from bot.storage.models import AlertEvent, Chat, Cycle, Delivery, Subscription
 
@@ -310,18 +310,18 @@ async def main() -> None:
         )
 
         timer = Timer()
-        for name in (
-            "load_states",
-            "save_states",
-            "insert_events",
-            "subscriptions_for",
-            "last_alert_times",
-            "day_pushes",
-            "held_chats",
-            "insert_deliveries",
-            "mark_held",
+        for module, name in (
+            (alert_repo, "load_states"),
+            (alert_repo, "save_states"),
+            (alert_repo, "insert_events"),
+            (alert_repo, "subscriptions_for"),
+            (cooldown_repo, "last_alert_times"),
+            (cooldown_repo, "day_pushes"),
+            (catchup_repo, "held_chats"),
+            (alert_repo, "insert_deliveries"),
+            (catchup_repo, "mark_held"),
         ):
-            setattr(alert_repo, name, timer.wrap(name, getattr(alert_repo, name)))
+            setattr(module, name, timer.wrap(name, getattr(module, name)))
         svc.plan_deliveries = timer.wrap("plan_deliveries", fo.plan_deliveries)
         svc.run_cycle = timer.wrap("engine.run_cycle", svc.run_cycle)
         runs: list[tuple[float, float, dict[str, float]]] = []
