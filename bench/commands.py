@@ -113,8 +113,9 @@ from bot.storage.db import create_engine, migrate, session_factory
 from bot.telegram import app as app_module
 from bot.telegram import charts, commands
 from bot.telegram.app import start_bot
+from bot.telegram.flood_control import FloodControl, _window_wait
 from bot.telegram.market_cache import MarketCache
-from bot.telegram.sender import FloodControl, Sender, _window_wait
+from bot.telegram.sender import Sender
 
 EXCHANGE = "binance"
 STEP_MS = 300_000

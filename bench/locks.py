@@ -49,7 +49,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -224,56 +224,22 @@ async def run_scenario(
             fresh_engine(kind, workdir) as engine,
             FakeBinance(decoys=False) as binance,
         ):
-            binance.populate(symbols - 1)
-            binance.add_symbol(
-                "BTCUSDT", mark=90_010.0, index=90_000.0, funding_rate=0.0001, oi=8e4
-            )
-            settings = Settings(
-                telegram={  # type: ignore[arg-type]
-                    "token": fake.token,
-                    "base_url": fake.base_url,
-                    "poll_timeout_seconds": 10,
-                    "commands_per_minute": 100_000,
-                },
-                exchange={"base_url": binance.url},  # type: ignore[arg-type]
-                scorer={"backfill": False},  # type: ignore[arg-type]
-            )
+            settings = _market_and_settings(fake, binance, symbols)
             sessions = sessions_for(scenario, engine)
             async with ExchangeHttpClient(settings.exchange) as client:
                 adapter = BinanceAdapter(client, settings.exchange)
                 alerts = AlertEngine(settings)
                 scorer = Scorer(adapter, sessions, settings, on_cycle=alerts.on_cycle)
                 warm = await scorer.run_cycle()
-                write_s: list[float] = []
-                persist = scorer._persist
-
-                async def timed_persist(*args: Any) -> None:
-                    t0 = time.monotonic()
-                    try:
-                        await persist(*args)
-                    finally:
-                        write_s.append(time.monotonic() - t0)
-
-                scorer._persist = timed_persist  # type: ignore[method-assign]
+                write_s = _time_persist(scorer)
                 await add_broadcast(
                     sessions, warm.cycle_id, [base + 100_000 + i for i in range(broadcast)]
                 )
                 chats = [base + i for i in range(1, commands + 1)]
                 subscribers = [c for c in chats if (c - base) % TOP_EVERY]
                 plan = [[(0.0, c, "/subscribe BTC" if c in subscribers else "/top") for c in chats]]
-                await ask("clear")
-                runtime = await start_bot(settings, sessions)
-                try:
-                    cycle = asyncio.create_task(scorer.run_cycle())
-                    got = await ask("run", "burst", plan, 0.0, TIMEOUT_S)
-                    cycle_error = ""
-                    try:
-                        await asyncio.wait_for(cycle, TIMEOUT_S)
-                    except Exception as exc:  # a locked write fails the whole cycle
-                        cycle_error = str(exc)
-                finally:
-                    broadcast_sent = runtime.dispatcher.stats.messages
-                    await runtime.stop()
+                burst = await _burst(settings, sessions, scorer, ask, plan)
+                got, cycle_error, broadcast_sent = burst
             async with sessions() as session:
                 subscribed = await session.scalar(
                     select(func.count(func.distinct(Subscription.chat_id))).where(
@@ -302,6 +268,66 @@ async def run_scenario(
         "p95_ms": pct(latency, 0.95) * 1000,
         "wall_s": got["wall"],
     }
+
+
+async def _burst(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    scorer: Scorer,
+    ask: Callable[..., Awaitable[Any]],
+    plan: list[list[tuple[float, int, str]]],
+) -> tuple[dict[str, Any], str, int]:
+    """The measured phase: every chat's command at once while a scoring cycle writes and
+    the dispatcher broadcasts. Returns the fake's results, the cycle's error (empty when
+    it committed) and the broadcast messages sent."""
+    await ask("clear")
+    runtime = await start_bot(settings, sessions)
+    try:
+        cycle = asyncio.create_task(scorer.run_cycle())
+        got = await ask("run", "burst", plan, 0.0, TIMEOUT_S)
+        cycle_error = ""
+        try:
+            await asyncio.wait_for(cycle, TIMEOUT_S)
+        except Exception as exc:  # a locked write fails the whole cycle
+            cycle_error = str(exc)
+    finally:
+        broadcast_sent = runtime.dispatcher.stats.messages
+        await runtime.stop()
+    return got, cycle_error, broadcast_sent
+
+
+def _market_and_settings(fake: FakeTelegramProcess, binance: FakeBinance, symbols: int) -> Settings:
+    """A market of `symbols` (BTCUSDT among them, the one /subscribe asks for) and the
+    bot's settings against both fakes, with the command limit out of the way."""
+    binance.populate(symbols - 1)
+    binance.add_symbol("BTCUSDT", mark=90_010.0, index=90_000.0, funding_rate=0.0001, oi=8e4)
+    return Settings(
+        telegram={  # type: ignore[arg-type]
+            "token": fake.token,
+            "base_url": fake.base_url,
+            "poll_timeout_seconds": 10,
+            "commands_per_minute": 100_000,
+        },
+        exchange={"base_url": binance.url},  # type: ignore[arg-type]
+        scorer={"backfill": False},  # type: ignore[arg-type]
+    )
+
+
+def _time_persist(scorer: Scorer) -> list[float]:
+    """Wraps the scorer's write so the bench can report how long the cycle held the
+    write lock; the returned list fills with one duration per persisted cycle."""
+    write_s: list[float] = []
+    persist = scorer._persist
+
+    async def timed_persist(*args: Any) -> None:
+        t0 = time.monotonic()
+        try:
+            await persist(*args)
+        finally:
+            write_s.append(time.monotonic() - t0)
+
+    scorer._persist = timed_persist  # type: ignore[method-assign]
+    return write_s
 
 
 def engines_available() -> list[str]:

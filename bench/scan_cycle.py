@@ -239,10 +239,45 @@ def dir_bytes(path: str) -> int:
 # ------------------------------------------------------------------ main
 
 
+@dataclass
+class Measured:
+    """Everything one bench run measured, before any of it is printed."""
+
+    runs: list[Run]  # the cold cycle first, then the warm ones
+    profile_text: str
+    fetch_out: int  # OI answers of the adapter-only fetch
+    fetch_wall: float
+    fetch_cpu: float
+    naive_out: int
+    naive_wall: float
+    naive_cpu: float
+    naive_stats: dict[str, Any]
+    db_bytes: int
+
+
 async def bench(args: argparse.Namespace) -> int:
-    latency = args.latency_ms / 1000
     t_start = time.perf_counter()
-    fake = FakeHandle(latency)
+    m = await _measure(args)
+    _print_runs(args, m.runs)
+    ok = _check_targets(args, m)
+    _print_naive(args, m)
+    print()
+    print(
+        f"DB after {len(m.runs)} cycles: {m.db_bytes / 1e6:.1f} MB; "
+        f"total bench time {time.perf_counter() - t_start:.1f} s"
+    )
+    print(f"RESULT: {'all P1 targets met' if ok else 'some P1 targets MISSED'}")
+    if m.profile_text:
+        print()
+        what = "the cold cycle" if args.profile == "cold" else "one extra warm cycle"
+        print(f"cProfile of {what} (top 20 by {args.sort}):")
+        print(m.profile_text)
+    return 0 if ok else 1
+
+
+async def _measure(args: argparse.Namespace) -> Measured:
+    """Phase 1: the cycles (cold, then warm), the adapter's fetch alone, the naive peer."""
+    fake = FakeHandle(args.latency_ms / 1000)
     tmp = tempfile.TemporaryDirectory(prefix="pb-scan-")
     try:
         settings = Settings(
@@ -256,60 +291,77 @@ async def bench(args: argparse.Namespace) -> int:
         engine = create_engine(settings.database)
         await migrate(engine)
         sessions = session_factory(engine)
-        runs: list[Run] = []
-        profile_text = ""
         async with ExchangeHttpClient(settings.exchange) as client:
             adapter = BinanceAdapter(client, settings.exchange)
             scorer = Scorer(adapter, sessions, settings)
             fake.ask("populate", args.symbols, 1, HISTORY_HOURS)
-
-            cold_cycle = scorer.run_cycle
-            if args.profile == "cold":
-                prof = cProfile.Profile()
-
-                async def cold_cycle() -> Any:
-                    prof.enable()
-                    try:
-                        return await scorer.run_cycle()
-                    finally:
-                        prof.disable()
-
-            res, wall, cpu, fcpu, stats = await measure(fake, cold_cycle)
-            runs.append(_run_from("cold", res, wall, cpu, fcpu, stats))
-            for i in range(args.warm_cycles):
-                res, wall, cpu, fcpu, stats = await measure(fake, scorer.run_cycle)
-                runs.append(_run_from(f"warm{i + 1}", res, wall, cpu, fcpu, stats))
-
-            if args.profile == "warm":
-                prof = cProfile.Profile()
-                prof.enable()
-                await scorer.run_cycle()
-                prof.disable()
-            if args.profile:
-                buf = io.StringIO()
-                ps = pstats.Stats(prof, stream=buf).sort_stats(args.sort)
-                ps.print_stats(20)
-                profile_text = buf.getvalue()
-
+            runs, profile_text = await _run_cycles(args, fake, scorer)
             # Breakdown: the adapter's fetch alone (what run_cycle does before scoring).
             fetch_out, fetch_wall, fetch_cpu, _, _ = await measure(
                 fake, lambda: adapter_fetch(adapter)
             )
-
-        n_naive, naive_wall, naive_cpu, _, naive_stats = await measure(
-            fake, lambda: naive_fetch(fake.url)
-        )
+        naive = await measure(fake, lambda: naive_fetch(fake.url))
         db_bytes = dir_bytes(tmp.name)
         await engine.dispose()
     finally:
         fake.close()
         tmp.cleanup()
+    n_naive, naive_wall, naive_cpu, _, naive_stats = naive
+    return Measured(
+        runs,
+        profile_text,
+        fetch_out,
+        fetch_wall,
+        fetch_cpu,
+        n_naive,
+        naive_wall,
+        naive_cpu,
+        naive_stats,
+        db_bytes,
+    )
 
-    cold, warm = runs[0], runs[1:]
-    c = args.concurrency
+
+async def _run_cycles(
+    args: argparse.Namespace, fake: FakeHandle, scorer: Scorer
+) -> tuple[list[Run], str]:
+    """The cold cycle, the warm ones, and the optional cProfile of one of them."""
+    runs: list[Run] = []
+    cold_cycle = scorer.run_cycle
+    if args.profile == "cold":
+        prof = cProfile.Profile()
+
+        async def cold_cycle() -> Any:
+            prof.enable()
+            try:
+                return await scorer.run_cycle()
+            finally:
+                prof.disable()
+
+    res, wall, cpu, fcpu, stats = await measure(fake, cold_cycle)
+    runs.append(_run_from("cold", res, wall, cpu, fcpu, stats))
+    for i in range(args.warm_cycles):
+        res, wall, cpu, fcpu, stats = await measure(fake, scorer.run_cycle)
+        runs.append(_run_from(f"warm{i + 1}", res, wall, cpu, fcpu, stats))
+
+    if args.profile == "warm":
+        prof = cProfile.Profile()
+        prof.enable()
+        await scorer.run_cycle()
+        prof.disable()
+    if not args.profile:
+        return runs, ""
+    buf = io.StringIO()
+    ps = pstats.Stats(prof, stream=buf).sort_stats(args.sort)
+    ps.print_stats(20)
+    return runs, buf.getvalue()
+
+
+def _print_runs(args: argparse.Namespace, runs: list[Run]) -> None:
+    """Phase 2: one table row per cycle."""
+    latency, c = args.latency_ms / 1000, args.concurrency
     print(
         f"P1 scan cycle — {args.symbols} symbols, {args.latency_ms:g} ms latency per request, "
-        f"concurrency {c}, {len(warm)} warm cycles"
+        f"concurrency {c}, {len(runs) - 1} warm cycles"
     )
     print(f"machine: {machine()}")
     print(
@@ -333,11 +385,16 @@ async def bench(args: argparse.Namespace) -> int:
         )
     print()
 
-    ok = True
+
+def _check_targets(args: argparse.Namespace, m: Measured) -> bool:
+    """Phase 3: the P1 targets, each printed PASS or FAIL; True when all are met."""
+    latency, c = args.latency_ms / 1000, args.concurrency
+    runs = m.runs
+    cold, warm = runs[0], runs[1:]
+    results: list[bool] = []
 
     def check(name: str, value: str, target: str, passed: bool) -> None:
-        nonlocal ok
-        ok &= passed
+        results.append(passed)
         print(f"  {name:<42}{value:>14}   target {target:<10} {'PASS' if passed else 'FAIL'}")
 
     walls = [r.wall_s for r in warm]
@@ -401,39 +458,33 @@ async def bench(args: argparse.Namespace) -> int:
         f"max in flight at the fake: {max(r.max_in_flight for r in warm)})"
     )
     print(
-        f"  breakdown: adapter fetch alone (bulk + {fetch_out} OI, no scoring, no DB): "
-        f"wall {fetch_wall * 1000:.0f} ms, CPU {fetch_cpu * 1000:.0f} ms; "
-        f"so scoring + DB took about {(statistics.median(cpus) - fetch_cpu) * 1000:.0f} ms "
+        f"  breakdown: adapter fetch alone (bulk + {m.fetch_out} OI, no scoring, no DB): "
+        f"wall {m.fetch_wall * 1000:.0f} ms, CPU {m.fetch_cpu * 1000:.0f} ms; "
+        f"so scoring + DB took about {(statistics.median(cpus) - m.fetch_cpu) * 1000:.0f} ms "
         "CPU of the median warm cycle"
     )
+    return all(results)
+
+
+def _print_naive(args: argparse.Namespace, m: Measured) -> None:
+    """Phase 4: the naive peer, against pressurebot's median warm cycle."""
+    med_wall = statistics.median(r.wall_s for r in m.runs[1:])
     print()
-    naive_reqs = sum(naive_stats["calls"].values())
-    naive_bound = naive_reqs * latency
+    naive_reqs = sum(m.naive_stats["calls"].values())
+    naive_bound = naive_reqs * args.latency_ms / 1000
     print(
         f"naive peer (sequential, plain aiohttp, fetch + JSON parse only): "
-        f"{naive_reqs} requests, {n_naive} OI answers, weight {naive_stats['weight']}"
+        f"{naive_reqs} requests, {m.naive_out} OI answers, weight {m.naive_stats['weight']}"
     )
     print(
-        f"  wall {naive_wall * 1000:.0f} ms (its own bound {naive_bound * 1000:.0f} ms: "
-        f"one latency per request), CPU {naive_cpu * 1000:.0f} ms"
+        f"  wall {m.naive_wall * 1000:.0f} ms (its own bound {naive_bound * 1000:.0f} ms: "
+        f"one latency per request), CPU {m.naive_cpu * 1000:.0f} ms"
     )
     print(
-        f"  naive / pressurebot warm median wall: {naive_wall / med_wall:.1f}x "
-        f"({naive_wall * 1000:.0f} ms vs {med_wall * 1000:.0f} ms; pressurebot also scores "
+        f"  naive / pressurebot warm median wall: {m.naive_wall / med_wall:.1f}x "
+        f"({m.naive_wall * 1000:.0f} ms vs {med_wall * 1000:.0f} ms; pressurebot also scores "
         f"and writes)"
     )
-    print()
-    print(
-        f"DB after {len(runs)} cycles: {db_bytes / 1e6:.1f} MB; "
-        f"total bench time {time.perf_counter() - t_start:.1f} s"
-    )
-    print(f"RESULT: {'all P1 targets met' if ok else 'some P1 targets MISSED'}")
-    if profile_text:
-        print()
-        what = "the cold cycle" if args.profile == "cold" else "one extra warm cycle"
-        print(f"cProfile of {what} (top 20 by {args.sort}):")
-        print(profile_text)
-    return 0 if ok else 1
 
 
 def main() -> None:

@@ -5,7 +5,7 @@ cycle deadline (`cycle_deadline_share` of the interval): what has not answered b
 counts as failed for this cycle. The write is one short transaction holding the cycle,
 its snapshots, the new OI samples and, through the hook, its alert events and
 deliveries. What the scorer remembers between cycles (which backfills are done) changes
-only after that transaction commits.
+only after that transaction commits. The fetch itself lives in `bot.cycle_fetch`.
 """
 
 from __future__ import annotations
@@ -13,59 +13,27 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from typing import TypeVar
+from collections.abc import Callable, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import oi_windows
 from bot.config import Settings
 from bot.cycle import CycleHook, CycleResult, SymbolScore
-from bot.markets.base import (
-    ExchangeAdapter,
-    ExchangeError,
-    ExchangeUnavailable,
-    HistoryBudgetExhausted,
-    Instrument,
-    OiPoint,
-    OpenInterest,
-    PremiumIndex,
-    SymbolUnavailable,
-)
+from bot.cycle_fetch import CycleFetcher, Fetched
+from bot.markets.base import ExchangeAdapter, OiPoint
 from bot.scoring import InvalidInput, ScoreInputs, basis_pct, compute_score, pct_change
 from bot.storage import repo
 from bot.storage.models import Cycle, OiSample, ScoreSnapshot
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
 DEFAULT_FUNDING_INTERVAL_HOURS = 8
-# After a backfill the exchange answered (points stored, or "no such symbol"), wait this
-# long before asking for the same symbol again: a gap in the exchange's own history will
-# not heal within minutes. A backfill that failed (outage, budget, deadline) is retried
-# next cycle; the HTTP client's breaker and budget bound what that costs.
-BACKFILL_RETRY_MS = 30 * 60_000
+# The persist code below and bench/storage.py know the fetch result by this name.
+_Fetched = Fetched
+
 PRUNE_EVERY_MS = 10 * 60_000
 PRUNE_SLICE_MS = 3_600_000
-
-
-@dataclass(slots=True)
-class _Fetched:
-    instruments: dict[str, Instrument]
-    premium: dict[str, PremiumIndex]
-    intervals: dict[str, int]
-    oi: dict[str, OpenInterest]
-    failed: dict[str, str]
-
-
-@dataclass(slots=True)
-class _Anchors:
-    samples: dict[str, list[tuple[int, float]]]  # stored + backfilled, per symbol
-    points: dict[str, list[OiPoint]] = field(default_factory=dict)  # backfilled, to store
-    backfilled: list[str] = field(default_factory=list)  # mark as tried once stored
-    held: dict[str, str] = field(default_factory=dict)  # symbol -> why its history is missing
 
 
 class Scorer:
@@ -83,6 +51,8 @@ class Scorer:
         self._on_cycle = on_cycle
         self._clock = clock
         self._backfill_tried: dict[str, int] = {}
+        # Shares `_backfill_tried`: the fetch reads it, `_persist` updates it after commit.
+        self._fetcher = CycleFetcher(adapter, sessions, settings, self._backfill_tried)
         self._synced_universe: frozenset[str] = frozenset()
         self._last_prune_ms = 0
         # True while the cycle's transaction is open: a stop then waits for it (it is
@@ -100,8 +70,8 @@ class Scorer:
         # Monotonic: the wall clock may be a test's frozen one, or jump.
         deadline = asyncio.get_running_loop().time() + self.deadline_seconds
         self._adapter.reset_counters()
-        fetched = await self._fetch(deadline)
-        anchors = await self._anchors(fetched, started_ms, deadline)
+        fetched = await self._fetcher.fetch(deadline)
+        anchors = await self._fetcher.anchors(fetched, started_ms, deadline)
         result = CycleResult(
             cycle_id=0,
             exchange=self._adapter.name,
@@ -130,35 +100,7 @@ class Scorer:
         return result
 
     def _windows(self, now_ms: int) -> list[oi_windows.Window]:
-        s = self._settings.scorer
-        return oi_windows.windows(
-            now_ms,
-            s.window_tolerance_seconds * 1000,
-            interval_ms=int(s.interval_seconds * 1000),
-        )
-
-    async def _until(
-        self, calls: dict[str, Awaitable[T]], deadline: float
-    ) -> tuple[dict[str, T | BaseException], list[str]]:
-        """Run `calls` concurrently until the deadline: (results or errors, keys cut off)."""
-        if not calls:
-            return {}, []
-        tasks = {asyncio.ensure_future(c): key for key, c in calls.items()}
-        loop = asyncio.get_running_loop()
-        done: set[asyncio.Task[T]] = set()
-        try:
-            done, _ = await asyncio.wait(tasks, timeout=max(0.0, deadline - loop.time()))
-        finally:
-            late = [t for t in tasks if t not in done]
-            for t in late:
-                t.cancel()
-            await asyncio.gather(*late, return_exceptions=True)
-        results: dict[str, T | BaseException] = {}
-        for task in done:
-            exc = task.exception()
-            results[tasks[task]] = exc if exc is not None else task.result()
-        cut = [tasks[t] for t in tasks if t not in done]
-        return {k: results[k] for k in calls if k in results}, cut
+        return self._fetcher.windows(now_ms)
 
     async def record_failure(self, error: str) -> None:
         """Keep a trace of a cycle that could not run, for /status and the metrics."""
@@ -178,115 +120,6 @@ class Scorer:
                     errors=error[:2000],
                 )
             )
-
-    # ------------------------------------------------------------ fetch
-
-    async def _fetch(self, deadline: float) -> _Fetched:
-        try:
-            async with asyncio.timeout_at(deadline):
-                universe = await self._adapter.universe()
-                premium = await self._adapter.premium_index()
-                intervals = await self._adapter.funding_intervals()
-        except TimeoutError:
-            raise ExchangeUnavailable(
-                f"cycle deadline ({self.deadline_seconds:g}s) passed before the market-wide "
-                "data (exchangeInfo, premiumIndex, fundingInfo) arrived"
-            ) from None
-        instruments = {i.symbol: i for i in universe}
-        failed: dict[str, str] = {}
-        wanted = []
-        for symbol in instruments:
-            if symbol in premium:
-                wanted.append(symbol)
-            else:
-                failed[symbol] = "no usable premium index row"
-        results, late = await self._until(
-            {s: self._adapter.open_interest(s) for s in wanted}, deadline
-        )
-        oi: dict[str, OpenInterest] = {}
-        for symbol, res in results.items():
-            if isinstance(res, OpenInterest):
-                oi[symbol] = res
-            elif isinstance(res, Exception):
-                failed[symbol] = f"open interest: {res}"
-            else:  # CancelledError and friends must not be swallowed
-                raise res
-        for symbol in late:
-            failed[symbol] = (
-                f"open interest: no answer by the cycle deadline ({self.deadline_seconds:g}s)"
-            )
-        if failed:
-            logger.warning(
-                "cycle: %d of %d symbols failed (e.g. %s)",
-                len(failed),
-                len(instruments),
-                "; ".join(f"{s}: {r}" for s, r in list(failed.items())[:3]),
-            )
-        return _Fetched(instruments, premium, intervals, oi, failed)
-
-    async def _anchors(self, fetched: _Fetched, now_ms: int, deadline: float) -> _Anchors:
-        wins = self._windows(now_ms)
-        async with self._sessions() as session:
-            samples = await repo.oi_samples_between(
-                session, self._adapter.name, [(w.earliest_ms, w.latest_ms) for w in wins]
-            )
-        out = _Anchors(samples)
-        if not self._settings.scorer.backfill:
-            return out
-        todo: dict[str, int] = {}
-        for symbol in fetched.oi:
-            onboard = fetched.instruments[symbol].onboard_ms
-            missing = [
-                w
-                for w in wins
-                if oi_windows.could_exist(w, onboard)
-                and oi_windows.anchor(samples.get(symbol, []), w) is None
-            ]
-            tried = self._backfill_tried.get(symbol)
-            if missing and (tried is None or now_ms - tried >= BACKFILL_RETRY_MS):
-                todo[symbol] = min(w.earliest_ms for w in missing)
-        if not todo:
-            return out
-        results, late = await self._until(
-            {
-                s: self._adapter.open_interest_history(s, start_ms=start, end_ms=now_ms)
-                for s, start in todo.items()
-            },
-            deadline,
-        )
-        budget_hit = 0
-        for symbol, res in results.items():
-            if isinstance(res, list):
-                out.points[symbol] = res
-                merged = samples.setdefault(symbol, [])
-                merged.extend((p.time_ms, p.contracts) for p in res)
-                merged.sort()
-                out.backfilled.append(symbol)
-            elif isinstance(res, SymbolUnavailable):
-                # The exchange's own answer for this symbol: as good as an empty history.
-                logger.info("backfill %s: %s", symbol, res)
-                out.backfilled.append(symbol)
-            elif isinstance(res, ExchangeError):
-                # An outage, the budget or the breaker: the window could exist but is
-                # unknown this cycle, so the symbol's alert state is held.
-                budget_hit += isinstance(res, HistoryBudgetExhausted)
-                out.held[symbol] = f"OI history unavailable: {res}"
-            else:  # a bug, or CancelledError and friends: never swallowed
-                raise res
-        for symbol in late:
-            out.held[symbol] = "OI history not fetched by the cycle deadline"
-        if out.held:
-            causes = [self._adapter.history_trouble()]
-            if budget_hit:
-                causes.append(f"history budget spent for {budget_hit} symbol(s)")
-            if late:
-                causes.append(f"cycle deadline reached for {len(late)} symbol(s)")
-            logger.warning(
-                "%s; %d symbol(s) keep their alert state (OI windows unknown)",
-                "; ".join(c for c in causes if c) or "backfill failed",
-                len(out.held),
-            )
-        return out
 
     # ------------------------------------------------------------ score
 

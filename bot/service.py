@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.alerts.service import AlertEngine
 from bot.config import Settings
+from bot.cycle import CycleResult
 from bot.health import HealthState, start_health_server
 from bot.market_view import MarketSnapshot, latest_market
 from bot.markets.base import ExchangeError
@@ -213,71 +214,93 @@ async def scorer_loop(
     url = settings.exchange.base_url
     while not stop.is_set():
         started = time.monotonic()
-        delay = interval
         cycle = asyncio.create_task(scorer.run_cycle())
         stopper = asyncio.create_task(stop.wait())
         await asyncio.wait({cycle, stopper}, return_when=asyncio.FIRST_COMPLETED)
         stopper.cancel()
         if not cycle.done():
-            if scorer.writing:
-                with contextlib.suppress(Exception):
-                    await cycle
-                logger.info("stop requested: finished writing the in-flight cycle")
-            else:
-                cycle.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await cycle
-                logger.info("stop requested: abandoned the in-flight cycle")
+            await _end_in_flight(scorer, cycle)
             return
         try:
             result = cycle.result()
-        except ExchangeError as exc:
-            delay = min(backoff, interval)
-            backoff = min(backoff * 2, 300.0)
-            logger.warning("exchange %s unavailable: %s; retrying in %.0fs", url, exc, delay)
-            with contextlib.suppress(Exception):
-                await scorer.record_failure(str(exc))
-            if metrics is not None:
-                metrics.observe_failed_cycle()
-        except DBAPIError as exc:
-            # A database fault (read-only, disk full, I/O error) is not a bug: one line
-            # with the cause, repeated at most once a minute, and /healthz unhealthy.
-            delay = min(backoff, interval)
-            backoff = min(backoff * 2, 300.0)
-            if health is not None:  # the message stays the same, so it repeats once a minute
-                health.set_problem(
-                    "database", f"cycle failed ({_cause(exc)}): database write failed; retrying"
-                )
-            else:
-                _log_cycle_failure(exc, delay)
-            if metrics is not None:
-                metrics.observe_failed_cycle()
         except Exception as exc:
             delay = min(backoff, interval)
             backoff = min(backoff * 2, 300.0)
-            _log_cycle_failure(exc, delay)
+            await _on_cycle_failure(exc, delay, url, scorer, metrics, health)
         else:
-            if health is not None:
-                health.clear("database", "database writes work again")
             backoff = 1.0
             delay = max(0.0, interval - (time.monotonic() - started))
-            logger.info(
-                "cycle %d: %s, %d/%d symbols, %d alerts, weight %d, %d history calls, %.2fs",
-                result.cycle_id,
-                result.status,
-                result.symbols_fetched,
-                result.symbols_attempted,
-                result.alerts_emitted,
-                result.weight_used,
-                result.history_calls,
-                (result.finished_ms - result.started_ms) / 1000,
-            )
-            if on_cycle_done is not None and result.alerts_emitted:
-                on_cycle_done()
-            if metrics is not None:
-                metrics.observe_cycle(result)
+            _on_cycle_success(result, on_cycle_done, metrics, health)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=delay)
+
+
+async def _end_in_flight(scorer: Scorer, cycle: asyncio.Task[CycleResult]) -> None:
+    """On stop: a cycle already writing finishes (a half-written cycle would be a gap),
+    one still fetching is abandoned (nothing of it is stored yet)."""
+    if scorer.writing:
+        with contextlib.suppress(Exception):
+            await cycle
+        logger.info("stop requested: finished writing the in-flight cycle")
+    else:
+        cycle.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await cycle
+        logger.info("stop requested: abandoned the in-flight cycle")
+
+
+async def _on_cycle_failure(
+    exc: Exception,
+    delay: float,
+    url: str,
+    scorer: Scorer,
+    metrics: Metrics | None,
+    health: HealthState | None,
+) -> None:
+    if isinstance(exc, ExchangeError):
+        logger.warning("exchange %s unavailable: %s; retrying in %.0fs", url, exc, delay)
+        with contextlib.suppress(Exception):
+            await scorer.record_failure(str(exc))
+        if metrics is not None:
+            metrics.observe_failed_cycle()
+    elif isinstance(exc, DBAPIError):
+        # A database fault (read-only, disk full, I/O error) is not a bug: one line
+        # with the cause, repeated at most once a minute, and /healthz unhealthy.
+        if health is not None:  # the message stays the same, so it repeats once a minute
+            health.set_problem(
+                "database", f"cycle failed ({_cause(exc)}): database write failed; retrying"
+            )
+        else:
+            _log_cycle_failure(exc, delay)
+        if metrics is not None:
+            metrics.observe_failed_cycle()
+    else:
+        _log_cycle_failure(exc, delay)
+
+
+def _on_cycle_success(
+    result: CycleResult,
+    on_cycle_done: Callable[[], None] | None,
+    metrics: Metrics | None,
+    health: HealthState | None,
+) -> None:
+    if health is not None:
+        health.clear("database", "database writes work again")
+    logger.info(
+        "cycle %d: %s, %d/%d symbols, %d alerts, weight %d, %d history calls, %.2fs",
+        result.cycle_id,
+        result.status,
+        result.symbols_fetched,
+        result.symbols_attempted,
+        result.alerts_emitted,
+        result.weight_used,
+        result.history_calls,
+        (result.finished_ms - result.started_ms) / 1000,
+    )
+    if on_cycle_done is not None and result.alerts_emitted:
+        on_cycle_done()
+    if metrics is not None:
+        metrics.observe_cycle(result)
 
 
 def _log_cycle_failure(exc: Exception, delay: float) -> None:

@@ -2,6 +2,7 @@
 
 - `engine`: the per-symbol state machine (pure);
 - `fanout`: events x subscriptions x chat preferences -> delivery rows (pure);
+- `held`: the daily cap and the catch-up owed after held pushes (pure);
 - `service`: `AlertEngine.on_cycle`, the scorer's cycle hook (DB, one transaction).
 """
 

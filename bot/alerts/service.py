@@ -21,22 +21,17 @@ from bot.alerts.fanout import (
     DeliveryStatus,
     FanoutRules,
     PlannedDelivery,
-    SymbolNow,
-    apply_daily_cap,
-    catchup_symbols,
     cooldown_ms,
-    daily_cap,
     default_subscriber_wants,
-    holds,
     needed_subscriptions,
-    over_cap,
     plan_deliveries,
     suppression,
 )
+from bot.alerts.held import SymbolNow, apply_daily_cap, catchup_symbols, daily_cap, holds, over_cap
 from bot.config import Settings
 from bot.cycle import CycleResult
 from bot.scoring import Band, Score
-from bot.storage import alert_repo
+from bot.storage import alert_repo, catchup_repo, cooldown_repo
 
 logger = logging.getLogger("bot.alerts")
 # How far back a chat's local day can start (25 h on a DST day), for the daily cap.
@@ -88,17 +83,7 @@ class AlertEngine:
 
     async def on_cycle(self, session: AsyncSession, cycle: CycleResult) -> int:
         """Advance state, store new events and their deliveries; return events created."""
-        if cycle.fetched_share < self.min_fetched_share:
-            # Partial data must not alert, and must not move state either: the next good
-            # cycle then compares against the last trustworthy picture.
-            logger.warning(
-                "cycle %d fetched %d of %d symbols (%.0f%% < %.0f%%): no alerts this cycle",
-                cycle.cycle_id,
-                cycle.symbols_fetched,
-                cycle.symbols_attempted,
-                100 * cycle.fetched_share,
-                100 * self.min_fetched_share,
-            )
+        if not self._trustworthy(cycle):
             return 0
         # Event time is the cycle's, not the wall clock's: replays and tests agree.
         now_ms = cycle.finished_ms or cycle.started_ms
@@ -122,39 +107,70 @@ class AlertEngine:
         await self._catch_up(session, cycle, now_ms, {**states, **outcome.states}, scores)
         if not created:
             return 0
+        planned = await self._fan_out(session, cycle, now_ms, created) if self.deliver else []
+        self._log_created(cycle, created, planned)
+        return len(created)
 
-        planned: list[PlannedDelivery] = []
+    def _trustworthy(self, cycle: CycleResult) -> bool:
+        """Partial data must not alert, and must not move state either: the next good
+        cycle then compares against the last trustworthy picture."""
+        if cycle.fetched_share >= self.min_fetched_share:
+            return True
+        logger.warning(
+            "cycle %d fetched %d of %d symbols (%.0f%% < %.0f%%): no alerts this cycle",
+            cycle.cycle_id,
+            cycle.symbols_fetched,
+            cycle.symbols_attempted,
+            100 * cycle.fetched_share,
+            100 * self.min_fetched_share,
+        )
+        return False
+
+    async def _fan_out(
+        self,
+        session: AsyncSession,
+        cycle: CycleResult,
+        now_ms: int,
+        created: list[tuple[int, Event]],
+    ) -> list[PlannedDelivery]:
+        """Plan and store one delivery per (event, subscribed chat): cooldown, then the
+        daily cap, then the chats whose pushes were held so a catch-up follows later."""
+        exchange = cycle.exchange
         symbols = {event.symbol for _, event in created}
         needed = needed_subscriptions(event for _, event in created)
-        subs, chats = (
-            await alert_repo.subscriptions_for(session, exchange, needed)
-            if self.deliver
-            else ([], {})
+        subs, chats = await alert_repo.subscriptions_for(session, exchange, needed)
+        if not subs:
+            return []
+        window = max(cooldown_ms(chat, self.fanout_rules) for chat in chats.values())
+        last = (
+            await cooldown_repo.last_alert_times(session, exchange, symbols, now_ms - window)
+            if window > 0
+            else {}
         )
-        if subs:
-            window = max(cooldown_ms(chat, self.fanout_rules) for chat in chats.values())
-            last = (
-                await alert_repo.last_alert_times(session, exchange, symbols, now_ms - window)
-                if window > 0
-                else {}
+        planned = plan_deliveries(created, subs, chats, last, now_ms, self.fanout_rules)
+        capped = {
+            p.chat_id
+            for p in planned
+            if p.status is DeliveryStatus.PENDING
+            and daily_cap(chats[p.chat_id], self.fanout_rules) > 0
+        }
+        if capped:
+            pushes = await cooldown_repo.day_pushes(
+                session, capped, now_ms - DAY_LOOKBACK_MS, cycle.cycle_id
             )
-            planned = plan_deliveries(created, subs, chats, last, now_ms, self.fanout_rules)
-            capped = {
-                p.chat_id
-                for p in planned
-                if p.status is DeliveryStatus.PENDING
-                and daily_cap(chats[p.chat_id], self.fanout_rules) > 0
-            }
-            if capped:
-                pushes = await alert_repo.day_pushes(
-                    session, capped, now_ms - DAY_LOOKBACK_MS, cycle.cycle_id
-                )
-                planned = apply_daily_cap(planned, chats, pushes, now_ms, self.fanout_rules)
-            await alert_repo.insert_deliveries(session, cycle.cycle_id, now_ms, planned)
-            held = holds(planned)
-            if held:
-                await alert_repo.mark_held(session, held, now_ms)
+            planned = apply_daily_cap(planned, chats, pushes, now_ms, self.fanout_rules)
+        await alert_repo.insert_deliveries(session, cycle.cycle_id, now_ms, planned)
+        held = holds(planned)
+        if held:
+            await catchup_repo.mark_held(session, held, now_ms)
+        return planned
 
+    def _log_created(
+        self,
+        cycle: CycleResult,
+        created: list[tuple[int, Event]],
+        planned: list[PlannedDelivery],
+    ) -> None:
         suppressed = sum(p.status is DeliveryStatus.SUPPRESSED for p in planned)
         logger.debug(
             "cycle %d: %d events, %d deliveries (%d suppressed)",
@@ -163,11 +179,10 @@ class AlertEngine:
             len(planned),
             suppressed,
         )
-        if self.log_events:
+        if self.log_events:  # headless mode: the log is the only place alerts show up
             for _, event in created:
                 if default_subscriber_wants(event, self.fanout_rules):
                     logger.info("%s", format_alert_line(event))
-        return len(created)
 
     async def _catch_up(
         self,
@@ -182,31 +197,12 @@ class AlertEngine:
         followed symbol whose state changed meanwhile. The catch-up rows and the cleared
         marker commit with the cycle, so a restart can neither lose nor repeat it.
         Returns the number of chats caught up."""
-        held = await alert_repo.held_chats(session)
-        rules = self.fanout_rules
-        unblocked = {
-            chat_id: (prefs, since)
-            for chat_id, (prefs, since) in held.items()
-            if suppression(prefs, None, now_ms, rules) is None
-        }
-        if not unblocked:
-            return 0
-        with_cap = [c for c, (prefs, _) in unblocked.items() if daily_cap(prefs, rules) > 0]
-        pushes = (
-            await alert_repo.day_pushes(session, with_cap, now_ms - DAY_LOOKBACK_MS, cycle.cycle_id)
-            if with_cap
-            else {}
-        )
-        ready = {
-            chat_id: since
-            for chat_id, (prefs, since) in unblocked.items()
-            if not over_cap(prefs, pushes.get(chat_id, ()), now_ms, rules)
-        }
+        ready = await self._ready_for_catch_up(session, cycle, now_ms)
         if not ready:
             return 0
         exchange = cycle.exchange
-        held_rows, fallback = await alert_repo.held_alerts(session, exchange, ready)
-        follows = await alert_repo.subscribed_symbols(session, exchange, ready)
+        held_rows, fallback = await catchup_repo.held_alerts(session, exchange, ready)
+        follows = await catchup_repo.subscribed_symbols(session, exchange, ready)
         now_states = {s: SymbolNow(st.band.value, st.regime.value) for s, st in current.items()}
         per_chat: dict[int, list[str]] = {}
         for chat_id in ready:
@@ -215,18 +211,9 @@ class AlertEngine:
             symbols = [s for s in changed if s in mine or MARKET in mine]
             if symbols:
                 per_chat[chat_id] = symbols
-        state_rows: dict[str, tuple[str, str, int, str]] = {}
-        for symbol in sorted({s for symbols in per_chat.values() for s in symbols}):
-            st = current[symbol]
-            score = scores.get(symbol)
-            if score is not None:
-                value, bias = score.score, str(score.bias)
-            elif symbol in fallback:
-                value, bias = fallback[symbol]
-            else:
-                continue
-            state_rows[symbol] = (st.band.value, st.regime.value, value, bias)
-        ids = await alert_repo.insert_state_events(
+        wanted = sorted({s for symbols in per_chat.values() for s in symbols})
+        state_rows = _state_rows(wanted, current, scores, fallback)
+        ids = await catchup_repo.insert_state_events(
             session, exchange, cycle.cycle_id, now_ms, state_rows
         )
         planned = [
@@ -236,8 +223,57 @@ class AlertEngine:
             if s in ids
         ]
         await alert_repo.insert_deliveries(session, cycle.cycle_id, now_ms, planned)
-        await alert_repo.clear_held(session, ready)
+        await catchup_repo.clear_held(session, ready)
         caught_up = len({p.chat_id for p in planned})
         if caught_up:
             logger.debug("cycle %d: catch-up for %d chats", cycle.cycle_id, caught_up)
         return caught_up
+
+    async def _ready_for_catch_up(
+        self, session: AsyncSession, cycle: CycleResult, now_ms: int
+    ) -> dict[int, int]:
+        """Held chats that may be pushed again now (no mute or quiet hours, under the
+        daily cap), each with the time its hold began."""
+        held = await catchup_repo.held_chats(session)
+        rules = self.fanout_rules
+        unblocked = {
+            chat_id: (prefs, since)
+            for chat_id, (prefs, since) in held.items()
+            if suppression(prefs, None, now_ms, rules) is None
+        }
+        if not unblocked:
+            return {}
+        with_cap = [c for c, (prefs, _) in unblocked.items() if daily_cap(prefs, rules) > 0]
+        since_ms = now_ms - DAY_LOOKBACK_MS
+        pushes = (
+            await cooldown_repo.day_pushes(session, with_cap, since_ms, cycle.cycle_id)
+            if with_cap
+            else {}
+        )
+        return {
+            chat_id: since
+            for chat_id, (prefs, since) in unblocked.items()
+            if not over_cap(prefs, pushes.get(chat_id, ()), now_ms, rules)
+        }
+
+
+def _state_rows(
+    symbols: list[str],
+    current: dict[str, SymbolState],
+    scores: dict[str, Score],
+    fallback: dict[str, tuple[int, str]],
+) -> dict[str, tuple[str, str, int, str]]:
+    """(band, regime, score, bias) per symbol for the catch-up: this cycle's score, else
+    the last stored one; a symbol with neither is left out rather than shown blank."""
+    rows: dict[str, tuple[str, str, int, str]] = {}
+    for symbol in symbols:
+        st = current[symbol]
+        score = scores.get(symbol)
+        if score is not None:
+            value, bias = score.score, str(score.bias)
+        elif symbol in fallback:
+            value, bias = fallback[symbol]
+        else:
+            continue
+        rows[symbol] = (st.band.value, st.regime.value, value, bias)
+    return rows

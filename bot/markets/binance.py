@@ -24,7 +24,9 @@ from bot.markets.base import (
     PremiumIndex,
     SymbolUnavailable,
 )
-from bot.markets.http import ExchangeApiError, ExchangeHttpClient
+from bot.markets.binance_rows import int_or_none, number, parse_premium, to_int
+from bot.markets.http import ExchangeHttpClient
+from bot.markets.http_errors import ExchangeApiError
 
 logger = logging.getLogger(__name__)
 
@@ -153,7 +155,7 @@ class BinanceAdapter:
                     symbol=row["symbol"],
                     base_asset=str(row.get("baseAsset", "")),
                     quote_asset=row["quoteAsset"],
-                    onboard_ms=_int_or_none(row.get("onboardDate")),
+                    onboard_ms=int_or_none(row.get("onboardDate")),
                 )
             )
         if not found:
@@ -172,7 +174,7 @@ class BinanceAdapter:
         volumes: dict[str, float] = {}
         for row in data:
             try:
-                volumes[row["symbol"]] = _number(row, "quoteVolume", minimum=0.0)
+                volumes[row["symbol"]] = number(row, "quoteVolume", minimum=0.0)
             except (ValueError, TypeError, KeyError):
                 continue  # no volume figure: the symbol falls under the floor
         return volumes
@@ -196,7 +198,7 @@ class BinanceAdapter:
         bad: list[str] = []
         for row in data:
             try:
-                record = _parse_premium(row, now_ms)
+                record = parse_premium(row, now_ms)
             except (ValueError, TypeError) as exc:
                 symbol = row.get("symbol") if isinstance(row, dict) else None
                 if known is None or symbol in known:
@@ -266,7 +268,7 @@ class BinanceAdapter:
         conflicts: dict[str, list[int]] = {}
         for row in data:
             try:
-                hours = _int(row["fundingIntervalHours"])
+                hours = to_int(row["fundingIntervalHours"])
                 symbol = row["symbol"]
             except (ValueError, TypeError, KeyError):
                 continue
@@ -299,10 +301,10 @@ class BinanceAdapter:
             symbol, OPEN_INTEREST, {"symbol": symbol}, WEIGHT_OPEN_INTEREST
         )
         try:
-            contracts = _number(data, "openInterest", minimum=0.0)
+            contracts = number(data, "openInterest", minimum=0.0)
         except (ValueError, TypeError) as exc:
             raise SymbolUnavailable(f"{symbol}: unusable openInterest answer ({exc})") from None
-        time_ms = _int_or_none(data.get("time")) or int(self._clock() * 1000)
+        time_ms = int_or_none(data.get("time")) or int(self._clock() * 1000)
         return OpenInterest(symbol=symbol, contracts=contracts, time_ms=time_ms)
 
     async def open_interest_history(
@@ -332,8 +334,8 @@ class BinanceAdapter:
                 raise SymbolUnavailable(f"{symbol}: {OPEN_INTEREST_HIST} did not answer a list")
             for row in rows:
                 try:
-                    at = _int(row["timestamp"])
-                    contracts = _number(row, "sumOpenInterest", minimum=0.0)
+                    at = to_int(row["timestamp"])
+                    contracts = number(row, "sumOpenInterest", minimum=0.0)
                 except (ValueError, TypeError, KeyError):
                     self.skipped_rows += 1
                     continue
@@ -360,58 +362,3 @@ class BinanceAdapter:
             raise
         except MalformedResponse as exc:
             raise SymbolUnavailable(f"{symbol}: {exc}") from None
-
-
-def _parse_premium(row: Any, now_ms: int) -> PremiumIndex:
-    if not isinstance(row, dict) or not isinstance(row.get("symbol"), str):
-        raise ValueError("row without a symbol")
-    return PremiumIndex(
-        symbol=row["symbol"],
-        mark_price=_number(row, "markPrice", minimum=0.0, strict=True),
-        index_price=_number(row, "indexPrice", minimum=0.0, strict=True),
-        funding_rate=_number(row, "lastFundingRate"),
-        time_ms=_int_or_none(row.get("time")) or now_ms,
-    )
-
-
-def _number(row: Any, key: str, *, minimum: float | None = None, strict: bool = False) -> float:
-    """row[key] as a finite float; `minimum` is a floor (exclusive when `strict`)."""
-    if not isinstance(row, dict) or row.get(key) is None:
-        raise ValueError(f"{key} missing")
-    raw = row[key]
-    if isinstance(raw, bool) or not isinstance(raw, str | int | float):
-        raise ValueError(f"{key}={raw!r}")
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{key}={raw!r}") from None
-    if not math.isfinite(value):
-        raise ValueError(f"{key}={raw!r}")
-    if minimum is not None and (value <= minimum if strict else value < minimum):
-        raise ValueError(f"{key}={raw!r}")
-    return value
-
-
-def _int(raw: Any) -> int:
-    """Epoch ms or a count, sent as an int or a string of one."""
-    if isinstance(raw, bool):
-        raise ValueError(f"not an integer: {raw!r}")
-    if isinstance(raw, int):
-        return raw
-    if isinstance(raw, str):
-        try:
-            return int(raw)
-        except ValueError:
-            pass  # "1.7e12" and the like: fall through to float
-    if isinstance(raw, str | float):
-        value = float(raw)
-        if math.isfinite(value):
-            return int(value)
-    raise ValueError(f"not an integer: {raw!r}")
-
-
-def _int_or_none(raw: Any) -> int | None:
-    try:
-        return _int(raw)
-    except (ValueError, TypeError):
-        return None

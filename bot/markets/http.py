@@ -11,9 +11,7 @@ import asyncio
 import json
 import logging
 import math
-import os
 import random
-import socket
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping
@@ -23,11 +21,18 @@ import aiohttp
 
 from bot.config import ExchangeSettings
 from bot.markets.base import (
-    ExchangeError,
     ExchangeUnavailable,
     HistoryBudgetExhausted,
     HistoryPaused,
     MalformedResponse,
+)
+from bot.markets.http_errors import (
+    ExchangeApiError,
+    describe_client_error,
+    error_body,
+    failure_summary,
+    parse_retry_after,
+    utc_clock,
 )
 
 logger = logging.getLogger(__name__)
@@ -62,17 +67,6 @@ DEFAULT_RETRY_AFTER_SECONDS = 1.0
 HISTORY_BREAKER_FAILURES = 3
 HISTORY_PAUSE_SECONDS = 60.0
 HISTORY_PAUSE_MAX_SECONDS = 900.0
-
-
-class ExchangeApiError(ExchangeError):
-    """A 4xx answer other than 429/418, with Binance's error code and message if any."""
-
-    def __init__(self, url: str, status: int, code: int | None, msg: str) -> None:
-        self.url = url
-        self.status = status
-        self.code = code
-        self.msg = msg
-        super().__init__(f"{url}: HTTP {status} (code {code}): {msg}")
 
 
 class _Retry(Exception):
@@ -240,7 +234,7 @@ class ExchangeHttpClient:
                     self._note_server_weight(resp.headers)
                     body = await resp.read()
                     status = resp.status
-                    retry_after = _parse_retry_after(resp.headers.get("Retry-After"))
+                    retry_after = parse_retry_after(resp.headers.get("Retry-After"))
             except TimeoutError:
                 raise _Retry(
                     f"cannot reach {url}: no answer within "
@@ -248,7 +242,7 @@ class ExchangeHttpClient:
                     cause="timeout",
                 ) from None
             except aiohttp.ClientError as exc:
-                reason = _describe(exc)
+                reason = describe_client_error(exc)
                 raise _Retry(f"cannot reach {url}: {reason}", cause=reason) from None
         return self._interpret(url, status, retry_after, body)
 
@@ -258,7 +252,7 @@ class ExchangeHttpClient:
         if status >= 500:
             raise _Retry(f"{url} keeps failing: HTTP {status}", cause=f"HTTP {status}")
         if status >= 300:
-            code, msg = _error_body(body)
+            code, msg = error_body(body)
             raise ExchangeApiError(url, status, code, msg)
         try:
             return json.loads(body)
@@ -344,8 +338,8 @@ class ExchangeHttpClient:
         if self._history_paused_until > self._clock():
             until = self.history_paused_until() or self._wall_clock()
             raise HistoryPaused(
-                f"{url}: not sending, backfill paused until {_utc(until)} after "
-                f"{_summary(self._history_failures)}",
+                f"{url}: not sending, backfill paused until {utc_clock(until)} after "
+                f"{failure_summary(self._history_failures)}",
                 until_s=until,
             )
 
@@ -358,7 +352,7 @@ class ExchangeHttpClient:
             logger.debug(
                 "openInterestHist breaker open for %.0fs after %s",
                 self._history_pause,
-                _summary(self._history_failures),
+                failure_summary(self._history_failures),
             )
             self._history_pause = min(self._history_pause * 2, HISTORY_PAUSE_MAX_SECONDS)
             self._history_streak = 0
@@ -393,43 +387,3 @@ class ExchangeHttpClient:
             )
             self._owns_session = True
         return self._session
-
-
-def _summary(failures: Counter[str]) -> str:
-    return ", ".join(f"{cause} ×{n}" for cause, n in failures.most_common()) or "failures"
-
-
-def _utc(epoch_s: float) -> str:
-    return time.strftime("%H:%M:%S UTC", time.gmtime(epoch_s))
-
-
-def _parse_retry_after(raw: str | None) -> float | None:
-    if raw is None:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) and value >= 0 else None
-
-
-def _error_body(body: bytes) -> tuple[int | None, str]:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return None, body[:200].decode("utf-8", "replace").strip() or "no body"
-    if isinstance(data, dict):
-        code = data.get("code")
-        return (code if isinstance(code, int) else None), str(data.get("msg", ""))
-    return None, str(data)[:200]
-
-
-def _describe(exc: aiohttp.ClientError) -> str:
-    """A short reason: 'Connection refused' beats aiohttp's full repr in a log line."""
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        os_error = exc.os_error
-        if os_error.errno and not isinstance(os_error, socket.gaierror):
-            # asyncio words refusals as "Connect call failed (...)"; the errno says it better.
-            return os.strerror(os_error.errno)
-        return os_error.strerror or str(os_error) or type(os_error).__name__
-    return str(exc) or type(exc).__name__

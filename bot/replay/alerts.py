@@ -39,7 +39,7 @@ import pickle
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -50,17 +50,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from bot.alerts.engine import SymbolState
 from bot.alerts.service import AlertEngine
 from bot.config import DatabaseSettings, Settings
-from bot.cycle import CycleResult, SymbolScore
-from bot.replay.data import FUNDING_INTERVAL_HOURS, HOUR_MS
+from bot.replay.cycles import EXCHANGE, PlannedCycle
+from bot.replay.data import HOUR_MS
 from bot.replay.sqlite_inline import create_inline_engine
-from bot.scoring import Score, ScoreInputs
 from bot.storage import alert_repo, chat_repo, outbox_repo, repo
 from bot.storage.db import create_engine, migrate, session_factory
 from bot.storage.models import AlertEvent, Cycle, Delivery
 
 logger = logging.getLogger(__name__)
 
-EXCHANGE = "replay"
 SUBSCRIBER_CHAT_ID = 1
 SUB_KINDS = ("bands", "squeeze")
 PENDING = "pending"
@@ -102,72 +100,12 @@ class WorkerError(Exception):
     """A worker process failed; the replay then runs sequentially."""
 
 
-# (Cycle row, CycleResult) for one hour; ids are global and in time order.
-PlannedCycle = tuple[dict[str, Any], CycleResult]
-
-
 @dataclass(slots=True)
 class _ChunkResult:
     records: list[tuple[int, AlertRecord]]  # (cycle id, record)
     partial_cycles: int
     state_at_seam: dict[str, SymbolState] | None  # after the cycle `seam_id`
     final_state: dict[str, SymbolState]
-
-
-def plan_cycles(hours: Iterable[tuple[int, Sequence[SymbolScore]]]) -> list[PlannedCycle]:
-    """One cycle per (hour, scores), hours ascending. A symbol is listed from its first to
-    its last scored hour; listed but unscored at an hour means it failed that cycle."""
-    grouped = [(ts, list(scores)) for ts, scores in hours]
-    spans: dict[str, tuple[int, int]] = {}
-    for ts, scores in grouped:
-        for s in scores:
-            spans[s.symbol] = (spans.get(s.symbol, (ts, ts))[0], ts)
-    planned: list[PlannedCycle] = []
-    for number, (ts, scores) in enumerate(grouped, start=1):
-        listed = [s for s, (first, last) in spans.items() if first <= ts <= last]
-        have = {s.symbol for s in scores}
-        failed = {s: "no recorded row for this hour" for s in listed if s not in have}
-        result = CycleResult(
-            cycle_id=number,  # a fresh database: ids are ours to give, in time order
-            exchange=EXCHANGE,
-            started_ms=ts,
-            finished_ms=ts,
-            symbols_attempted=len(listed),
-            scores=scores,
-            failed=failed,
-        )
-        row = {
-            "id": number,
-            "exchange": EXCHANGE,
-            "started_ms": ts,
-            "finished_ms": ts,
-            "status": result.status,
-            "symbols_attempted": result.symbols_attempted,
-            "symbols_fetched": result.symbols_fetched,
-            "symbols_failed": len(failed),
-        }
-        planned.append((row, result))
-    return planned
-
-
-def symbol_score(
-    symbol: str, score: Score, inputs: ScoreInputs, *, oi: float, mark: float, index: float
-) -> SymbolScore:
-    """What the live scorer hands the engine for one symbol."""
-    return SymbolScore(
-        exchange=EXCHANGE,
-        symbol=symbol,
-        score=score,
-        oi_contracts=oi,
-        oi_1h_pct=inputs.oi_1h,
-        oi_4h_pct=inputs.oi_4h,
-        oi_24h_pct=inputs.oi_24h,
-        funding_pct=inputs.funding_pct,
-        funding_interval_hours=FUNDING_INTERVAL_HOURS,
-        mark_price=mark,
-        index_price=index,
-        basis_pct=inputs.basis_pct,
-    )
 
 
 async def replay_alerts(

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from bot.config import Settings
 from bot.cycle import SymbolScore
 from bot.oi_windows import anchor, windows
-from bot.replay.alerts import AlertLog, PlannedCycle, plan_cycles, replay_alerts, symbol_score
+from bot.replay.alerts import AlertLog, replay_alerts
+from bot.replay.cycles import PlannedCycle, plan_cycles, symbol_score
 from bot.replay.data import FUNDING_INTERVAL_HOURS, HOUR_MS, History, Row
 from bot.scoring import (
     InvalidInput,
@@ -93,16 +94,8 @@ def _score_symbol(
 ) -> tuple[list[ScoredHour], int]:
     times = [r.ts_ms for r in rows]
     samples = [(r.ts_ms, r.open_interest) for r in rows]
-    # mark(T): the perp price at the instant T.
-    if opts.same_row:
-        marks = {r.ts_ms: r.perp_close for r in rows}
-    else:
-        marks = {r.ts_ms + HOUR_MS: r.perp_close for r in rows}
-    raw: dict[int, float] = {}
-    for r in rows:
-        mark = marks.get(r.ts_ms)
-        if mark is not None and mark > 0 and r.index_price > 0:
-            raw[r.ts_ms] = basis_pct(mark, r.index_price)
+    marks = _marks(rows, opts)
+    raw = _raw_basis(rows, marks)
 
     out: list[ScoredHour] = []
     invalid = 0
@@ -111,11 +104,7 @@ def _score_symbol(
         if t not in raw:
             continue  # no price at T (gap before it): the symbol failed this hour
         window = [raw[t - k * HOUR_MS] for k in range(opts.smooth_hours) if t - k * HOUR_MS in raw]
-        deltas: list[float | None] = []
-        for w in windows(t, tolerance_ms, interval_ms=HOUR_MS):  # one row per hour
-            lo, hi = bisect_left(times, w.earliest_ms), bisect_right(times, w.latest_ms)
-            base = anchor(samples[lo:hi], w)
-            deltas.append(None if base is None else pct_change(base, r.open_interest))
+        deltas = _oi_deltas(t, r.open_interest, times, samples, tolerance_ms)
         inputs = ScoreInputs(
             oi_1h=deltas[0],
             oi_4h=deltas[1],
@@ -146,6 +135,40 @@ def _score_symbol(
             )
         )
     return out, invalid
+
+
+def _marks(rows: Sequence[Row], opts: BasisOptions) -> dict[int, float]:
+    """mark(T): the perp price at the instant T (a row's close is the price at the end
+    of its hour unless the data set says it belongs to the row's own time)."""
+    if opts.same_row:
+        return {r.ts_ms: r.perp_close for r in rows}
+    return {r.ts_ms + HOUR_MS: r.perp_close for r in rows}
+
+
+def _raw_basis(rows: Sequence[Row], marks: dict[int, float]) -> dict[int, float]:
+    """Unsmoothed basis per hour; an hour without a usable price is left out."""
+    raw: dict[int, float] = {}
+    for r in rows:
+        mark = marks.get(r.ts_ms)
+        if mark is not None and mark > 0 and r.index_price > 0:
+            raw[r.ts_ms] = basis_pct(mark, r.index_price)
+    return raw
+
+
+def _oi_deltas(
+    t: int,
+    open_interest: float,
+    times: list[int],
+    samples: list[tuple[int, float]],
+    tolerance_ms: int,
+) -> list[float | None]:
+    """OI change over each scoring window, anchored as the live scorer anchors it."""
+    deltas: list[float | None] = []
+    for w in windows(t, tolerance_ms, interval_ms=HOUR_MS):  # one row per hour
+        lo, hi = bisect_left(times, w.earliest_ms), bisect_right(times, w.latest_ms)
+        base = anchor(samples[lo:hi], w)
+        deltas.append(None if base is None else pct_change(base, open_interest))
+    return deltas
 
 
 def _move(start: float, end: float | None) -> float | None:

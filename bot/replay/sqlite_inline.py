@@ -10,6 +10,14 @@ else runs on its event loop, so here each call runs inline instead: about 0.03 m
 Only the transport changes. The SQL, the SQLAlchemy session and dialect (aiosqlite), the
 pragmas (`bot.storage.db`), the migrations and the alert engine are the live ones, and
 `tests/replay` checks that a replay on the stock engine gives identical records.
+
+This leans on aiosqlite internals (`Connection._tx`, `_connect`, the `(future, function)`
+requests `_execute` queues), so pyproject.toml pins aiosqlite to the minor this was
+written for (0.22) and tests/replay/test_sqlite_inline.py fails, rather than a replay
+hanging, if an upgrade changes them. Kept over a synchronous replay engine because the
+alert engine and the repositories are async-only: a sync engine would mean a second
+copy of every query the replay runs, and the ~4x speed is what keeps a whole-file
+replay near a minute.
 """
 
 from __future__ import annotations

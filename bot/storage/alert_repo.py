@@ -1,4 +1,7 @@
-"""Named queries for the alert engine: state, events, subscriptions, cooldowns, outbox rows.
+"""Named queries for the alert engine: state, events, subscriptions, outbox rows.
+
+Cooldown and daily-cap reads live in `bot.storage.cooldown_repo`, held alerts and
+catch-ups in `bot.storage.catchup_repo`; both share this module's helpers.
 
 Every function takes an open `AsyncSession` and never commits: the scorer owns the cycle's
 single transaction. Each is one (batched) statement, never one per symbol or per
@@ -7,31 +10,23 @@ subscription, so a cycle's fan-out is a handful of round trips (bench/fanout.py)
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import fields
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, func, insert, or_, select, union_all, update
+from sqlalchemy import Table, insert, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.alerts.engine import Event, EventKind, SymbolState
+from bot.alerts.engine import Event, SymbolState
 from bot.alerts.fanout import (
-    COOLDOWN_STATUSES,
-    HOLD_REASONS,
-    STATE_SIG,
     ChatPrefs,
-    CooldownKey,
-    DayPush,
     DeliveryKind,
     DeliveryStatus,
-    HeldAlert,
-    LastAlert,
     PlannedDelivery,
     Sub,
     SubKind,
     SuppressReason,
-    transition_sig,
 )
 from bot.scoring import Band, Regime
 from bot.storage.models import AlertEvent, AlertState, Base, Chat, Delivery, Subscription
@@ -45,7 +40,7 @@ STATE_KIND = "state"
 _CHUNK = 5000
 
 
-def _chunks(ids: Collection[int]) -> list[list[int]]:
+def chunked(ids: Collection[int]) -> list[list[int]]:
     ordered = sorted(ids)
     return [ordered[i : i + _CHUNK] for i in range(0, len(ordered), _CHUNK)]
 
@@ -196,11 +191,11 @@ async def subscriptions_for(
     for chat_id, symbol, kind, min_band, *prefs in rows:
         subs.append(Sub(chat_id, symbol, _SUB_KINDS[kind], _BANDS.get(min_band)))
         if chat_id not in chats:
-            chats[chat_id] = _prefs(chat_id, True, *prefs)
+            chats[chat_id] = chat_prefs(chat_id, True, *prefs)
     return subs, chats
 
 
-def _prefs(
+def chat_prefs(
     chat_id: int,
     active: bool,
     min_band: str | None,
@@ -226,7 +221,7 @@ def _prefs(
     )
 
 
-_PREF_COLUMNS = (
+PREF_COLUMNS = (
     Chat.id,
     Chat.active,
     Chat.min_band,
@@ -242,232 +237,6 @@ _PREF_COLUMNS = (
 
 _BANDS: dict[str | None, Band] = {b.value: b for b in Band}
 _SUB_KINDS: dict[str, SubKind] = {k.value: k for k in SubKind}
-
-
-# ---------------------------------------------------------------- cooldown and outbox
-
-
-async def last_alert_times(
-    session: AsyncSession, exchange: str, symbols: Iterable[str], since_ms: int
-) -> dict[CooldownKey, LastAlert]:
-    """Latest pending/sent delivery per (chat, symbol, event kind) since `since_ms`, with
-    the transition it showed (`fanout.transition_sig`), so the fan-out can tell a repeat
-    (cooled down) from a reversal (always sent).
-
-    One grouped query, from alert_events by symbol into deliveries by event_id. Status is
-    filtered here, not in SQL: a status condition lures SQLite (no statistics) into
-    walking ix_deliveries_pending over every sent row kept for a week. A catch-up (a
-    state event) counts for both kinds of its symbol: whatever comes next is news.
-    """
-    wanted = sorted(set(symbols))
-    if not wanted:
-        return {}
-    stmt = (
-        select(
-            Delivery.chat_id,
-            AlertEvent.symbol,
-            AlertEvent.kind,
-            AlertEvent.direction,
-            AlertEvent.to_regime,
-            Delivery.status,
-            Delivery.kind,
-            func.max(Delivery.created_ms),
-        )
-        .select_from(AlertEvent)
-        .join(Delivery, Delivery.event_id == AlertEvent.id)
-        .where(
-            AlertEvent.exchange == exchange,
-            AlertEvent.symbol.in_(wanted),
-            AlertEvent.created_ms >= since_ms,
-        )
-        .group_by(
-            Delivery.chat_id,
-            AlertEvent.symbol,
-            AlertEvent.kind,
-            AlertEvent.direction,
-            AlertEvent.to_regime,
-            Delivery.status,
-            Delivery.kind,
-        )
-    )
-    counted = {s.value for s in COOLDOWN_STATUSES}
-    latest: dict[CooldownKey, LastAlert] = {}
-    rows = (await session.execute(stmt)).all()
-    for chat_id, symbol, kind, direction, to_regime, status, dkind, last in rows:
-        if status not in counted or dkind == DeliveryKind.CAP_NOTE:
-            continue  # a cap note showed no transition
-        if kind == STATE_KIND:
-            keys, sig = [(chat_id, symbol, k.value) for k in EventKind], STATE_SIG
-        else:
-            keys, sig = [(chat_id, symbol, kind)], transition_sig(kind, direction, to_regime)
-        created = int(last)
-        for key in keys:
-            seen = latest.get(key)
-            # A catch-up and an alert in one cycle: the alert is the newer word.
-            newer = seen is None or created > seen.created_ms
-            tie_won = seen is not None and created == seen.created_ms and sig != STATE_SIG
-            if newer or tie_won:
-                latest[key] = LastAlert(created, sig)
-    return latest
-
-
-async def day_pushes(
-    session: AsyncSession, chat_ids: Collection[int], since_ms: int, cycle_id: int
-) -> dict[int, list[DayPush]]:
-    """Earlier pushes to these chats since `since_ms` (one per cycle with a pending or
-    sent row), for the daily cap; `cycle_id` (this one) is left out. Served by
-    ix_deliveries_chat; a chat's rows per day are bounded by its cap."""
-    out: dict[int, dict[int, DayPush]] = {}
-    counted = {s.value for s in COOLDOWN_STATUSES}
-    for chunk in _chunks(chat_ids):
-        stmt = (
-            select(
-                Delivery.chat_id,
-                Delivery.cycle_id,
-                Delivery.status,
-                Delivery.kind,
-                func.max(Delivery.created_ms),
-            )
-            .where(Delivery.chat_id.in_(chunk), Delivery.created_ms >= since_ms)
-            .group_by(Delivery.chat_id, Delivery.cycle_id, Delivery.status, Delivery.kind)
-        )
-        for chat_id, cyc, status, kind, created in (await session.execute(stmt)).all():
-            if status not in counted or cyc == cycle_id:
-                continue
-            pushes = out.setdefault(chat_id, {})
-            note = kind == DeliveryKind.CAP_NOTE
-            prev = pushes.get(cyc)
-            pushes[cyc] = DayPush(int(created), note or (prev is not None and prev.cap_note))
-    return {chat_id: list(p.values()) for chat_id, p in out.items()}
-
-
-# ---------------------------------------------------------------- held alerts, catch-up
-
-
-async def mark_held(session: AsyncSession, chat_ids: Collection[int], now_ms: int) -> None:
-    """These chats had alerts held: they owe a catch-up (kept from the first hold)."""
-    for chunk in _chunks(chat_ids):
-        await session.execute(
-            update(Chat)
-            .where(Chat.id.in_(chunk), Chat.held_since_ms.is_(None))
-            .values(held_since_ms=now_ms),
-            execution_options={"synchronize_session": False},
-        )
-
-
-async def held_chats(session: AsyncSession) -> dict[int, tuple[ChatPrefs, int]]:
-    """Active chats owed a catch-up: their preferences and since when alerts were held."""
-    stmt = select(*_PREF_COLUMNS, Chat.held_since_ms).where(
-        Chat.held_since_ms.is_not(None), Chat.active.is_(True)
-    )
-    out: dict[int, tuple[ChatPrefs, int]] = {}
-    for *prefs, since in (await session.execute(stmt)).all():
-        out[prefs[0]] = (_prefs(*prefs), int(since))
-    return out
-
-
-async def clear_held(session: AsyncSession, chat_ids: Collection[int]) -> None:
-    for chunk in _chunks(chat_ids):
-        await session.execute(
-            update(Chat).where(Chat.id.in_(chunk)).values(held_since_ms=None),
-            execution_options={"synchronize_session": False},
-        )
-
-
-async def held_alerts(
-    session: AsyncSession, exchange: str, since: Mapping[int, int]
-) -> tuple[dict[int, list[HeldAlert]], dict[str, tuple[int, str]]]:
-    """Held deliveries per chat since its `since` (oldest first), and the latest held
-    score and bias per symbol (a fallback for a symbol not scored this cycle)."""
-    held: dict[int, list[HeldAlert]] = {}
-    latest: dict[str, tuple[int, int, str]] = {}
-    hold = [r.value for r in HOLD_REASONS]
-    for chunk in _chunks(since):
-        stmt = (
-            select(
-                Delivery.chat_id,
-                Delivery.created_ms,
-                AlertEvent.id,
-                AlertEvent.symbol,
-                AlertEvent.kind,
-                AlertEvent.from_band,
-                AlertEvent.from_regime,
-                AlertEvent.score,
-                AlertEvent.bias,
-            )
-            .join(AlertEvent, AlertEvent.id == Delivery.event_id)
-            .where(
-                Delivery.chat_id.in_(chunk),
-                Delivery.created_ms >= min(since[c] for c in chunk),
-                AlertEvent.exchange == exchange,
-                or_(
-                    and_(Delivery.status == "suppressed", Delivery.reason.in_(hold)),
-                    Delivery.kind == DeliveryKind.CAP_NOTE.value,
-                ),
-            )
-            .order_by(AlertEvent.id)
-        )
-        for chat_id, created, ev_id, symbol, kind, frm_band, frm_regime, score, bias in (
-            await session.execute(stmt)
-        ).all():
-            if created < since[chat_id]:
-                continue
-            held.setdefault(chat_id, []).append(HeldAlert(symbol, kind, frm_band, frm_regime))
-            if symbol not in latest or latest[symbol][0] < ev_id:
-                latest[symbol] = (ev_id, score, bias)
-    return held, {s: (score, bias) for s, (_, score, bias) in latest.items()}
-
-
-async def subscribed_symbols(
-    session: AsyncSession, exchange: str, chat_ids: Collection[int]
-) -> dict[int, set[str]]:
-    """Symbols each chat follows (MARKET for a market-wide subscription)."""
-    out: dict[int, set[str]] = {}
-    for chunk in _chunks(chat_ids):
-        stmt = select(Subscription.chat_id, Subscription.symbol).where(
-            Subscription.chat_id.in_(chunk), Subscription.exchange == exchange
-        )
-        for chat_id, symbol in (await session.execute(stmt)).all():
-            out.setdefault(chat_id, set()).add(symbol)
-    return out
-
-
-async def insert_state_events(
-    session: AsyncSession,
-    exchange: str,
-    cycle_id: int,
-    created_ms: int,
-    states: Mapping[str, tuple[str, str, int, str]],
-) -> dict[str, int]:
-    """One `state` event per symbol (band, regime, score, bias) for this cycle's
-    catch-ups; returns their ids. Idempotent like every event."""
-    if not states:
-        return {}
-    rows = [
-        {
-            "exchange": exchange,
-            "cycle_id": cycle_id,
-            "created_ms": created_ms,
-            "symbol": symbol,
-            "kind": STATE_KIND,
-            "direction": "now",
-            "from_band": None,
-            "to_band": band,
-            "from_regime": None,
-            "to_regime": regime,
-            "score": score,
-            "bias": bias,
-            "regime": regime,
-        }
-        for symbol, (band, regime, score, bias) in sorted(states.items())
-    ]
-    await insert_ignore(session, AlertEvent, rows)
-    stmt = select(AlertEvent.symbol, AlertEvent.id).where(
-        AlertEvent.exchange == exchange,
-        AlertEvent.cycle_id == cycle_id,
-        AlertEvent.kind == STATE_KIND,
-    )
-    return {symbol: ev_id for symbol, ev_id in (await session.execute(stmt)).all()}
 
 
 _DELIVERY_COLUMNS = (

@@ -160,32 +160,39 @@ async def load_items(session: AsyncSession, delivery_ids: Collection[int]) -> li
         .where(Delivery.id.in_(list(delivery_ids)))
         .order_by(Delivery.id)
     )
-    items = []
-    for delivery_id, ev, oi24, f8, basis, is_own, note in (await session.execute(stmt)).all():
-        items.append(
-            AlertItem(
-                delivery_id=delivery_id,
-                event_id=ev.id,
-                exchange=ev.exchange,
-                symbol=ev.symbol,
-                kind=ev.kind,
-                direction=ev.direction,
-                from_band=ev.from_band,
-                to_band=ev.to_band,
-                from_regime=ev.from_regime,
-                to_regime=ev.to_regime,
-                score=ev.score,
-                bias=ev.bias,
-                regime=ev.regime,
-                oi_24h_pct=oi24,
-                funding_8h_pct=f8,
-                basis_pct=basis,
-                event_ms=ev.created_ms,
-                own=bool(is_own),
-                note=note or "alert",
-            )
-        )
-    return items
+    return [_alert_item(*row) for row in (await session.execute(stmt)).all()]
+
+
+def _alert_item(
+    delivery_id: int,
+    ev: AlertEvent,
+    oi24: float | None,
+    f8: float | None,
+    basis: float | None,
+    is_own: bool | None,
+    note: str | None,
+) -> AlertItem:
+    return AlertItem(
+        delivery_id=delivery_id,
+        event_id=ev.id,
+        exchange=ev.exchange,
+        symbol=ev.symbol,
+        kind=ev.kind,
+        direction=ev.direction,
+        from_band=ev.from_band,
+        to_band=ev.to_band,
+        from_regime=ev.from_regime,
+        to_regime=ev.to_regime,
+        score=ev.score,
+        bias=ev.bias,
+        regime=ev.regime,
+        oi_24h_pct=oi24,
+        funding_8h_pct=f8,
+        basis_pct=basis,
+        event_ms=ev.created_ms,
+        own=bool(is_own),
+        note=note or "alert",
+    )
 
 
 async def load_chats(session: AsyncSession, chat_ids: Collection[int]) -> dict[int, ChatInfo]:

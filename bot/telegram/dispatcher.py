@@ -34,6 +34,9 @@ handed to Telegram) and their claims released; sends already on the wire finish 
 are recorded. After kill -9 the next start releases the dead process's claims
 (`release_on_start`), so every pending delivery goes out; only messages that were on
 the wire at the kill, sent but not yet recorded, can arrive twice: at most `in_flight`.
+
+Outcome recording lives in `bot.telegram.outcomes`, outage tracking and the getMe probe
+in `bot.telegram.outage`; this module claims groups and sends them.
 """
 
 from __future__ import annotations
@@ -42,10 +45,8 @@ import asyncio
 import contextlib
 import logging
 import math
-import random
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -54,15 +55,16 @@ from telegram.error import (
     BadRequest,
     ChatMigrated,
     Forbidden,
-    NetworkError,
     RetryAfter,
     TelegramError,
 )
 
 from bot.config import Settings
 from bot.storage import outbox_repo
-from bot.storage.outbox_repo import ClaimedGroup
+from bot.storage.outbox_repo import AlertItem, ClaimedGroup
 from bot.telegram import render
+from bot.telegram.outage import TelegramOutage, is_transient, short_error
+from bot.telegram.outcomes import HOUR_MS, DispatchStats, Outcomes, RetryPolicy
 from bot.telegram.sender import (
     Priority,
     SendAborted,
@@ -73,33 +75,12 @@ from bot.telegram.sender import (
 
 logger = logging.getLogger(__name__)
 
-HOUR_MS = 3_600_000
 ASSUMED_RTT = 0.25  # seconds: a far-away Bot API round trip, to size the in-flight window
-RECORD_BACKOFF_MAX = 5.0  # seconds between tries to record a send that Telegram accepted
-PROBE_INTERVAL = 5.0  # seconds between getMe probes while Telegram is unreachable
 
 
 def default_in_flight(messages_per_second: float, upper: int = 32) -> int:
     """Groups on their way at once: rate x round trip (Little's law), within [2, upper]."""
     return max(2, min(upper, math.ceil(messages_per_second * ASSUMED_RTT)))
-
-
-def is_transient(exc: Exception) -> bool:
-    """Telegram or the network is down (5xx, timeouts, connection errors), not the
-    message's or the chat's fault: retry for as long as the delivery is fresh."""
-    return isinstance(exc, NetworkError) and not isinstance(exc, BadRequest)
-
-
-@dataclass
-class DispatchStats:
-    messages: int = 0
-    delivered: int = 0  # delivery rows marked sent
-    retried: int = 0
-    failed: int = 0
-    dropped: int = 0
-    stale: int = 0  # dropped because older than the expiry (part of `dropped`)
-    suppressed: int = 0
-    record_retries: int = 0  # failed tries to record an accepted send
 
 
 class Dispatcher:
@@ -122,7 +103,6 @@ class Dispatcher:
         tg = settings.telegram
         self._sessions = sessions
         self._sender = sender
-        self._max_attempts = tg.max_send_attempts
         self._expiry_ms = int(tg.delivery_expiry_hours * HOUR_MS)
         self._late_ms = int(settings.scorer.interval_seconds * 1000)
         self._quotes = tuple(settings.exchange.quote_assets)
@@ -133,17 +113,9 @@ class Dispatcher:
             else default_in_flight(tg.max_messages_per_second)
         )
         self._lease_ms = lease_ms
-        self._backoff_base = backoff_base
         self._backoff_max = backoff_max if backoff_max is not None else tg.retry_backoff_max_seconds
         self._sweep_interval = sweep_interval
         self._next_sweep = 0.0
-        self._outage: str | None = None  # the cause, while sends fail with transient errors
-        # Deliveries backed off by this outage: due again the moment Telegram answers.
-        self._backed_off: set[int] = set()
-        self._recovered = False
-        self._outage_confirmed = False  # a getMe probe failed too: not one chat's trouble
-        self._probe: asyncio.Task[None] | None = None
-        self._next_probe = 0.0
         # Called with the number of deliveries dropped as stale: the metrics hook.
         self.on_stale: Callable[[int], None] | None = None
         self._release_on_start = release_on_start
@@ -153,8 +125,17 @@ class Dispatcher:
         self._abort = asyncio.Event()
         self._tasks: dict[asyncio.Task[None], ClaimedGroup] = {}
         self._inflight: set[int] = set()
-        self._unrecorded: set[int] = set()  # accepted by Telegram, not yet recorded sent
         self.stats = DispatchStats()
+        self._outage = TelegramOutage(sender.probe, self._wake)
+        policy = RetryPolicy(
+            max_attempts=tg.max_send_attempts,
+            backoff_base=backoff_base,
+            backoff_max=self._backoff_max,
+            expiry_ms=self._expiry_ms,
+        )
+        self._outcomes = Outcomes(
+            sessions, self.stats, self._outage, policy, now_ms=self._now_ms, on_stale=self._stale
+        )
         self.idle = asyncio.Event()  # set whenever nothing is due and nothing in flight
         self._claim_error: str | None = None  # the last claim failure logged, and when
         self._claim_error_at = 0.0
@@ -174,7 +155,9 @@ class Dispatcher:
                 async with self._sessions() as session, session.begin():
                     released = await outbox_repo.release_claims(session, self._now_ms())
             except Exception as exc:  # they come due when their lease ends anyway
-                logger.warning("releasing claims of a previous run failed: %s", _short(exc, 200))
+                logger.warning(
+                    "releasing claims of a previous run failed: %s", short_error(exc, 200)
+                )
             else:
                 if released:
                     logger.info("released %d deliveries claimed by a previous run", released)
@@ -183,15 +166,15 @@ class Dispatcher:
             while not stop.is_set():
                 self._wake.clear()
                 try:
-                    self._maybe_probe()
-                    if self._recovered:
+                    self._outage.maybe_probe()
+                    if self._outage.recovered:
                         await self._resume_backed_off()
                     await self._sweep()
                     claimed = await self._claim_and_start()
                     self._claim_error = None
                 except Exception as exc:  # a locked or unreachable DB must not kill delivery
                     # A read-only or vanished database fails every poll: one line a minute.
-                    cause = _short(exc, 200)
+                    cause = short_error(exc, 200)
                     now = time.monotonic()
                     if cause != self._claim_error or now - self._claim_error_at >= 60:
                         logger.warning("claiming deliveries failed (%s); retrying", cause)
@@ -205,7 +188,9 @@ class Dispatcher:
                     try:
                         timeout = await self._until_next_due()
                     except Exception as exc:
-                        logger.warning("reading the outbox failed (%s); retrying", _short(exc, 200))
+                        logger.warning(
+                            "reading the outbox failed (%s); retrying", short_error(exc, 200)
+                        )
                     if timeout > 0:
                         self.idle.set()
                 elif claimed and not at_capacity:
@@ -216,8 +201,7 @@ class Dispatcher:
             raise
         finally:
             stop_wait.cancel()
-            if self._probe is not None:
-                self._probe.cancel()
+            self._outage.stop()
             await self._shutdown()
 
     async def _wait(
@@ -294,7 +278,7 @@ class Dispatcher:
             self._inflight.difference_update(group.delivery_ids)
         if not task.cancelled() and (exc := task.exception()) is not None:
             if isinstance(exc, SQLAlchemyError):  # a DB blip: the claim lapses, then retried
-                logger.warning("delivery task failed: %s", _short(exc, 200))
+                logger.warning("delivery task failed: %s", short_error(exc, 200))
                 logger.debug("delivery task failure", exc_info=exc)
             else:
                 logger.error("delivery task failed", exc_info=exc)
@@ -312,7 +296,7 @@ class Dispatcher:
                 task.cancel()
             with contextlib.suppress(Exception):
                 await asyncio.gather(*pending, return_exceptions=True)
-            unrecorded = self._unrecorded.intersection(uncertain)
+            unrecorded = self._outcomes.unrecorded.intersection(uncertain)
             uncertain = [i for i in uncertain if i not in unrecorded]
             if unrecorded:
                 logger.error(
@@ -321,7 +305,7 @@ class Dispatcher:
                     len(unrecorded),
                 )
             if uncertain:
-                await self._release(uncertain, undo_attempt=False)
+                await self._outcomes.release(uncertain, undo_attempt=False)
         self._abort.clear()
 
     # -------------------------------------------------- one group
@@ -329,22 +313,8 @@ class Dispatcher:
     async def _deliver(self, group: ClaimedGroup) -> None:
         ids = group.delivery_ids
         now_ms = self._now_ms()
-        if self._expired(group, now_ms):
-            await self._drop_stale(ids)
-            return
-        async with self._sessions() as session:
-            items = await outbox_repo.load_items(session, ids)
-            chats = await outbox_repo.load_chats(session, [group.chat_id])
-        chat = chats.get(group.chat_id)
-        if chat is None or not chat.active:
-            await self._drop(ids, "chat inactive")
-            return
-        if chat.muted_until_ms is not None and chat.muted_until_ms > now_ms:
-            self.stats.suppressed += len(ids)
-            await self._record(outbox_repo.mark_suppressed, ids, "muted")
-            return
+        items = await self._deliverable(group, now_ms)
         if not items:
-            await self._drop(ids, "event gone")
             return
         text = render.outbox_message(
             items, self._quotes, now_ms=now_ms, late_after_ms=self._late_ms
@@ -358,161 +328,61 @@ class Dispatcher:
                 priority=Priority.BROADCAST,
                 abort=self._abort,
             )
-        except SendAborted:
-            await self._release(ids, undo_attempt=True)
-            return
-        except RetryAfter as exc:  # the sender already waited several times
-            await self._retry(group, exc, delay=retry_after_seconds(exc), count=False)
-            return
-        except ChatMigrated as exc:  # migrated twice in a row: try again shortly
-            await self._retry(group, exc, delay=1.0, count=False)
-            return
-        except (Forbidden, BadRequest) as exc:
-            if is_unreachable(exc):
-                await self._drop(ids, _short(exc))  # the sender deactivated the chat
-            else:
-                logger.warning("telegram rejected a delivery to %s: %s", group.chat_id, exc)
-                self.stats.failed += len(ids)
-                await self._record(outbox_repo.mark_failed, ids, _short(exc, 500))
-            return
-        except TelegramError as exc:  # TimedOut, NetworkError, 5xx, Conflict, ...
-            await self._retry(group, exc, count=not is_transient(exc))
-            return
         except Exception as exc:
-            logger.exception("unexpected error delivering to %s", group.chat_id)
-            self.stats.failed += len(ids)
-            await self._record(outbox_repo.mark_failed, ids, _short(exc, 500))
+            await self._send_failed(group, exc)
             return
-        self._telegram_ok()
+        self._outage.ok()
         self.stats.messages += 1
         self.stats.delivered += len(ids)
-        await self._record_sent(ids)
+        await self._outcomes.sent(ids)
 
-    def _expired(self, group: ClaimedGroup, now_ms: int) -> bool:
-        return bool(group.created_ms) and now_ms - group.created_ms > self._expiry_ms
+    async def _deliverable(self, group: ClaimedGroup, now_ms: int) -> list[AlertItem]:
+        """The group's items, or [] after recording why it is not sent (stale, chat
+        inactive or muted, events gone)."""
+        ids = group.delivery_ids
+        outcomes = self._outcomes
+        if outcomes.expired(group, now_ms):
+            await outcomes.drop_stale(ids)
+            return []
+        async with self._sessions() as session:
+            items = await outbox_repo.load_items(session, ids)
+            chats = await outbox_repo.load_chats(session, [group.chat_id])
+        chat = chats.get(group.chat_id)
+        if chat is None or not chat.active:
+            await outcomes.drop(ids, "chat inactive")
+            return []
+        if chat.muted_until_ms is not None and chat.muted_until_ms > now_ms:
+            self.stats.suppressed += len(ids)
+            await outcomes.record(outbox_repo.mark_suppressed, ids, "muted")
+            return []
+        if not items:
+            await outcomes.drop(ids, "event gone")
+        return items
 
-    async def _drop_stale(self, ids: Sequence[int]) -> None:
-        await self._record(outbox_repo.mark_dropped, ids, outbox_repo.STALE_REASON)
-        self._stale(len(ids))
-
-    def _telegram_ok(self) -> None:
-        """A call succeeded. If getMe had failed too (Telegram itself was down, not one
-        chat), the deliveries backed off meanwhile are due now. A 5xx for one chat only
-        never triggers that, or its rows would be retried after every other success."""
-        if self._outage is None:
-            return
-        if self._outage_confirmed:
-            logger.info("telegram reachable again; pending deliveries are going out")
-            self._recovered = True
-            self._wake.set()
-        self._outage = None
-        self._outage_confirmed = False
-
-    def _maybe_probe(self) -> None:
-        """While Telegram is down, ask getMe every few seconds: the backoff may hold a
-        delivery back for up to a minute, the probe notices recovery within seconds."""
-        now = time.monotonic()
-        if self._outage is None or self._probe is not None or now < self._next_probe:
-            return
-        self._next_probe = now + PROBE_INTERVAL
-        self._probe = asyncio.create_task(self._run_probe())
-
-    async def _run_probe(self) -> None:
-        try:
-            await self._sender.probe()
-        except Exception as exc:
-            self._outage_confirmed = True
-            logger.debug("telegram still unreachable: %s", _short(exc, 200))
+    async def _send_failed(self, group: ClaimedGroup, exc: Exception) -> None:
+        """Records the outcome of a send Telegram did not accept (see the module doc)."""
+        ids = group.delivery_ids
+        outcomes = self._outcomes
+        if isinstance(exc, SendAborted):
+            await outcomes.release(ids, undo_attempt=True)
+        elif isinstance(exc, RetryAfter):  # the sender already waited several times
+            await outcomes.retry(group, exc, delay=retry_after_seconds(exc), count=False)
+        elif isinstance(exc, ChatMigrated):  # migrated twice in a row: try again shortly
+            await outcomes.retry(group, exc, delay=1.0, count=False)
+        elif isinstance(exc, Forbidden | BadRequest):
+            if is_unreachable(exc):
+                await outcomes.drop(ids, short_error(exc))  # the sender deactivated the chat
+            else:
+                logger.warning("telegram rejected a delivery to %s: %s", group.chat_id, exc)
+                await outcomes.failed(ids, exc)
+        elif isinstance(exc, TelegramError):  # TimedOut, NetworkError, 5xx, Conflict, ...
+            await outcomes.retry(group, exc, count=not is_transient(exc))
         else:
-            self._telegram_ok()
-        finally:
-            self._probe = None
+            logger.error("unexpected error delivering to %s", group.chat_id, exc_info=exc)
+            await outcomes.failed(ids, exc)
 
     async def _resume_backed_off(self) -> None:
-        ids = sorted(self._backed_off)
+        ids = sorted(self._outage.backed_off)
         async with self._sessions() as session, session.begin():
             await outbox_repo.due_now(session, ids, self._now_ms())
-        self._backed_off.difference_update(ids)
-        self._recovered = False
-
-    async def _record_sent(self, ids: Sequence[int]) -> None:
-        """Telegram accepted the message: record it, retrying until it lands. Giving up
-        would let the claim lapse and the message go out twice; the UPDATE is idempotent."""
-        delay = 0.1
-        self._unrecorded.update(ids)
-        while True:
-            try:
-                await self._record(outbox_repo.mark_sent, ids, self._now_ms())
-                self._unrecorded.difference_update(ids)
-                return
-            except Exception as exc:
-                self.stats.record_retries += 1
-                log = logger.warning if self.stats.record_retries % 20 == 1 else logger.debug
-                log(
-                    "recording %d sent deliveries failed (%s); retrying in %.1f s",
-                    len(ids),
-                    _short(exc, 200),
-                    delay,
-                )
-                await asyncio.sleep(delay)
-                delay = min(RECORD_BACKOFF_MAX, delay * 2)
-
-    async def _retry(
-        self, group: ClaimedGroup, exc: Exception, delay: float | None = None, count: bool = True
-    ) -> None:
-        ids = group.delivery_ids
-        if self._expired(group, self._now_ms()):
-            await self._drop_stale(ids)
-            return
-        if is_transient(exc):
-            # One line per outage, not one per delivery: the cause is the same for all.
-            if self._outage is None:
-                logger.warning(
-                    "telegram unreachable (%s); deliveries are retried (backoff up to %.0f s) "
-                    "for up to %.1f h",
-                    _short(exc, 200),
-                    self._backoff_max,
-                    self._expiry_ms / HOUR_MS,
-                )
-            self._outage = _short(exc, 200)
-            self._backed_off.update(ids)
-        if count and group.attempts >= self._max_attempts:
-            logger.warning(
-                "giving up on %d deliveries to %s after %d attempts: %s",
-                len(ids),
-                group.chat_id,
-                group.attempts,
-                exc,
-            )
-            self.stats.failed += len(ids)
-            await self._record(outbox_repo.mark_failed, ids, _short(exc, 500))
-            return
-        if delay is None:
-            delay = self._backoff_base * 2 ** max(0, min(group.attempts - 1, 30))
-            delay = min(self._backoff_max, delay * random.uniform(0.8, 1.2))
-        if not count and not is_transient(exc):
-            await self._release(ids, undo_attempt=True)  # not the chat's fault
-        self.stats.retried += len(ids)
-        next_ms = self._now_ms() + int(delay * 1000)
-        await self._record(outbox_repo.mark_retry, ids, next_ms, _short(exc, 500))
-
-    async def _release(self, ids: Sequence[int], *, undo_attempt: bool) -> None:
-        async with self._sessions() as session, session.begin():
-            await outbox_repo.release_claims(
-                session, self._now_ms(), ids, undo_attempt=undo_attempt
-            )
-
-    async def _drop(self, ids: Sequence[int], reason: str) -> None:
-        self.stats.dropped += len(ids)
-        await self._record(outbox_repo.mark_dropped, ids, reason)
-
-    async def _record(
-        self, fn: Callable[..., object], ids: Sequence[int], *args: object, **kwargs: object
-    ) -> None:
-        async with self._sessions() as session, session.begin():
-            await fn(session, ids, *args, **kwargs)  # type: ignore[misc]
-
-
-def _short(exc: Exception, limit: int = 64) -> str:
-    text = str(exc).strip() or exc.__class__.__name__
-    return f"{exc.__class__.__name__}: {text}"[:limit]
+        self._outage.resumed(ids)

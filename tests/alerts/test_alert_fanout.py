@@ -13,26 +13,21 @@ from bot.alerts.fanout import (
     MARKET,
     STATE_SIG,
     ChatPrefs,
-    DayPush,
     DeliveryKind,
     DeliveryStatus,
     FanoutRules,
-    HeldAlert,
     LastAlert,
     PlannedDelivery,
     Sub,
     SubKind,
     SuppressReason,
-    SymbolNow,
-    apply_daily_cap,
-    catchup_symbols,
     default_subscriber_wants,
-    holds,
     in_quiet_hours,
     local_day_start_ms,
     matches,
     plan_deliveries,
 )
+from bot.alerts.held import DayPush, HeldAlert, SymbolNow, apply_daily_cap, catchup_symbols, holds
 from bot.scoring import Band, Bias, Regime
 from bot.zones import zone
 from tests.alerts.helpers import MIN, T0

@@ -17,7 +17,7 @@ from bot.config import DatabaseSettings, Settings
 from bot.storage.db import create_engine, session_factory
 from bot.storage.models import Subscription
 from bot.telegram.app import start_bot
-from bot.telegram.sender import FloodControl
+from bot.telegram.flood_control import FloodControl
 from tests.fakes.fake_telegram import FakeTelegram
 from tests.telegram.helpers import Alert, add_deliveries, empty_cycle
 from tests.telegram.test_tg_dispatcher import BTC_UP, wait_settled

@@ -1,0 +1,50 @@
+"""Chat migration and the subscription cap (bot/storage/chat_repo.py)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from bot.storage import chat_repo
+from bot.storage.models import Chat, Delivery, Subscription
+from tests.telegram.helpers import Alert, add_chat, add_deliveries, empty_cycle
+
+pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
+
+
+async def test_migrate_into_an_existing_chat_merges(sessions):
+    cycle = await empty_cycle(sessions)
+    await add_chat(sessions, -10, min_band="lean")
+    await add_chat(sessions, -100010, "supergroup")
+    async with sessions() as s, s.begin():
+        for chat_id, symbol in ((-10, "BTCUSDT"), (-10, "ETHUSDT"), (-100010, "BTCUSDT")):
+            await chat_repo.subscribe(s, chat_id, "binance", symbol, ["bands"], 0, cap=10)
+    await add_deliveries(sessions, cycle, [-10], [Alert("BTCUSDT")])
+    async with sessions() as s, s.begin():
+        await chat_repo.migrate_chat(s, -10, -100010)
+    async with sessions() as s:
+        subs = sorted((x.chat_id, x.symbol) for x in (await s.scalars(select(Subscription))))
+        old = await s.get(Chat, -10)
+        deliveries = (await s.scalars(select(Delivery))).all()
+    assert subs == [(-100010, "BTCUSDT"), (-100010, "ETHUSDT")]
+    assert old is not None and not old.active and "migrated" in (old.deactivated_reason or "")
+    assert [(d.chat_id, d.status) for d in deliveries] == [(-100010, "pending")]
+
+
+async def test_subscription_cap_counts_symbols(sessions):
+    await add_chat(sessions, 5)
+    async with sessions() as s, s.begin():
+        a = await chat_repo.subscribe(s, 5, "binance", "BTCUSDT", ["bands", "squeeze"], 0, cap=2)
+        b = await chat_repo.subscribe(
+            s, 5, "binance", "*", ["bands"], 0, cap=2, min_band="stressed"
+        )
+        c = await chat_repo.subscribe(s, 5, "binance", "ETHUSDT", ["bands"], 0, cap=2)
+        d = await chat_repo.subscribe(s, 5, "binance", "*", ["bands"], 0, cap=2, min_band="lean")
+        subs = await chat_repo.list_subscriptions(s, 5)
+    assert a.added == ["bands", "squeeze"] and b.added == ["bands"]
+    assert c.over_cap and d.existing == ["bands"]
+    assert [(x.symbol, x.kind, x.min_band) for x in subs] == [
+        ("*", "bands", "lean"),
+        ("BTCUSDT", "bands", None),
+        ("BTCUSDT", "squeeze", None),
+    ]
