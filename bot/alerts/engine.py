@@ -6,9 +6,11 @@ The output is the next state plus at most one band event and one squeeze event.
 Band confirmation (hysteresis). The score's raw band R differs from the confirmed B:
 - R is confirmed at once when the score is at least `points` inside it (>= floor+points
   going up, <= ceiling-points going down);
-- otherwise a candidate streak counts consecutive cycles on that side of B. The candidate
-  is the band nearest B seen during the streak (the score has been *at least* that far
-  for the whole streak); it is confirmed when the streak reaches `confirm_cycles`.
+- otherwise a streak records the raw band of each consecutive cycle on that side of B.
+  When it reaches `confirm_cycles` cycles, the band nearest B among them is confirmed
+  (the score has been *at least* that far for the whole streak); the streak's trailing
+  cycles beyond that band carry over, so a score that stays in a farther band is
+  confirmed there after `confirm_cycles` cycles in it.
 A move of several bands is one event (from -> to), never one per band crossed.
 
 Squeeze regime. Entering Long/Short squeeze risk is confirmed at once: it is the most
@@ -66,6 +68,9 @@ class SymbolState:
     last_cycle_id: int
     candidate_band: Band | None = None
     candidate_count: int = 0
+    # The streak itself: the raw band of each cycle since the score left the confirmed
+    # band, oldest first (at most confirm_cycles). candidate_band/count summarise it.
+    candidate_bands: tuple[Band, ...] = ()
     # While a squeeze is confirmed: the latest non-squeeze regime and the streak length.
     candidate_regime: Regime | None = None
     candidate_regime_count: int = 0
@@ -162,28 +167,28 @@ def _step_band(
     confirmed = state.band
     raw = band_for(score.score, rules.params)
     if raw == confirmed:
-        return replace(state, candidate_band=None, candidate_count=0), None
+        return _with_streak(state, ()), None
 
     upward = raw.rank > confirmed.rank
-    cand = state.candidate_band
-    if cand is not None and (cand.rank > confirmed.rank) == upward:
-        # The streak continues on the same side; keep the band nearest the confirmed one.
-        nearest = (
-            min(cand, raw, key=lambda b: b.rank) if upward else max(cand, raw, key=lambda b: b.rank)
-        )
-        cand, count = nearest, state.candidate_count + 1
-    else:
-        cand, count = raw, 1
+    streak = state.candidate_bands
+    if not streak or (streak[0].rank > confirmed.rank) != upward:
+        streak = ()  # a new streak, or the score crossed to the other side
+    streak = (*streak, raw)[-rules.confirm_cycles :]
 
     if is_deep_inside(score.score, raw, upward, rules):
         target = raw
-    elif count >= rules.confirm_cycles:
-        target = cand
+    elif len(streak) >= rules.confirm_cycles:
+        target = _nearest(streak, upward)  # the band every cycle of the streak reached
     else:
-        return replace(state, candidate_band=cand, candidate_count=count), None
+        return _with_streak(state, streak), None
 
-    # Confirmed short of the raw band: this cycle already counts towards the raw band.
-    left_cand, left_count = (None, 0) if target == raw else (raw, 1)
+    # Cycles of the streak beyond the confirmed band already count towards the next one,
+    # so a score that stays there is confirmed after `confirm_cycles` cycles, not later.
+    left: tuple[Band, ...] = ()
+    for band in reversed(streak):
+        if (band.rank > target.rank) != upward or band == target:
+            break
+        left = (band, *left)
     event = Event(
         symbol=symbol,
         kind=EventKind.BAND,
@@ -194,14 +199,25 @@ def _step_band(
         from_band=confirmed,
         to_band=target,
     )
-    new = replace(
-        state,
-        band=target,
-        band_since_ms=now_ms,
-        candidate_band=left_cand,
-        candidate_count=left_count,
-    )
+    new = replace(_with_streak(state, left), band=target, band_since_ms=now_ms)
     return new, event
+
+
+def _nearest(bands: tuple[Band, ...], upward: bool) -> Band:
+    return min(bands, key=lambda b: b.rank) if upward else max(bands, key=lambda b: b.rank)
+
+
+def _with_streak(state: SymbolState, streak: tuple[Band, ...]) -> SymbolState:
+    """The streak, plus the summary kept in candidate_band/candidate_count."""
+    if not streak:
+        return replace(state, candidate_bands=(), candidate_band=None, candidate_count=0)
+    upward = streak[0].rank > state.band.rank
+    return replace(
+        state,
+        candidate_bands=streak,
+        candidate_band=_nearest(streak, upward),
+        candidate_count=len(streak),
+    )
 
 
 def _step_regime(

@@ -63,6 +63,7 @@ async def load_states(
         try:
             for name, enum in _STATE_ENUMS.items():
                 values[name] = enum(values[name]) if values[name] else None
+            values["candidate_bands"] = _streak(row)
         except ValueError:
             continue
         states[row["symbol"]] = SymbolState(**values)
@@ -98,7 +99,16 @@ def _state_row(exchange: str, symbol: str, st: SymbolState) -> dict[str, Any]:
     for name in _STATE_FIELDS:
         value = getattr(st, name)
         row[name] = str(value) if name in _STATE_ENUMS and value is not None else value
+    row["candidate_bands"] = ",".join(st.candidate_bands) or None
     return row
+
+
+def _streak(row: Any) -> tuple[Band, ...]:
+    """The stored streak; a row written before it was stored has only its summary."""
+    if row["candidate_bands"]:
+        return tuple(Band(b) for b in row["candidate_bands"].split(","))
+    band = row["candidate_band"]
+    return (Band(band),) * int(row["candidate_count"] or 0) if band else ()
 
 
 # ---------------------------------------------------------------- events

@@ -142,6 +142,8 @@ class AlertState(Base):
     regime_since_ms: Mapped[int] = mapped_column(BigInteger)
     candidate_band: Mapped[str | None] = mapped_column(String(12))
     candidate_count: Mapped[int] = mapped_column(Integer, default=0)
+    # The hysteresis streak, comma-separated bands oldest first (bot/alerts/engine.py).
+    candidate_bands: Mapped[str | None] = mapped_column(String(64))
     candidate_regime: Mapped[str | None] = mapped_column(String(32))
     candidate_regime_count: Mapped[int] = mapped_column(Integer, default=0)
     last_cycle_id: Mapped[int] = mapped_column(Integer)

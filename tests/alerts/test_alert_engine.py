@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from bot.alerts.engine import (
@@ -205,6 +205,9 @@ def test_flapping_across_a_boundary_never_alerts(boundary: Band, start_above: bo
     points=st.integers(0, 5),
     confirm=st.integers(1, 4),
 )
+# Found by hypothesis: a streak through lean confirmed lean, then stressed needed three
+# more cycles although the score had already stayed in stressed for three.
+@example(seq=[(0, NL), (15, NL)], last=60, points=1, confirm=3)
 def test_a_held_score_is_eventually_confirmed(
     seq: list[tuple[int, Regime]], last: int, points: int, confirm: int
 ) -> None:
