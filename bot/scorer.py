@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import oi_windows
@@ -35,6 +36,7 @@ from bot.markets.base import (
 )
 from bot.scoring import InvalidInput, ScoreInputs, basis_pct, compute_score, pct_change
 from bot.storage import repo
+from bot.storage.db import checkpoint_wal
 from bot.storage.models import Cycle, OiSample, ScoreSnapshot
 
 logger = logging.getLogger(__name__)
@@ -127,7 +129,17 @@ class Scorer:
             await self._persist(result, fetched, anchors.points, anchors.backfilled)
         finally:
             self.writing = False
+        await self._checkpoint()
         return result
+
+    async def _checkpoint(self) -> None:
+        """Fold the cycle's WAL back into the database after its commit, so the commit
+        itself never pays for a checkpoint (bot/storage/db.py, WAL checkpoints). A
+        failure here loses nothing: the cycle is stored, and the next one retries."""
+        try:
+            await checkpoint_wal(self._sessions)
+        except SQLAlchemyError as exc:
+            logger.warning("WAL checkpoint after the cycle failed: %s", exc)
 
     def _windows(self, now_ms: int) -> list[oi_windows.Window]:
         s = self._settings.scorer
