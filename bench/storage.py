@@ -34,7 +34,8 @@ Method:
   scorer runs after each cycle) timed on its own; `Scorer._prune` timed separately every
   second cycle as in service (10 min). Two /top readers run throughout, 20 ms apart
   (about 100 /top a second), on the bot's read path: `MarketCache.snapshot`, the latest
-  cycle id per command and the rows once per new cycle. NAIVE, interleaved cycle by
+  cycle id read from the DB per command (its 1 s reuse off) and the rows once per new
+  cycle. NAIVE, interleaved cycle by
   cycle in a shuffled order: the same write on an engine with SQLite's default
   1000-page autocheckpoint and no explicit checkpoint, so the checkpoint lands inside
   the commit (the bot before the change).
@@ -835,7 +836,9 @@ async def bench(args: argparse.Namespace, workdir: Path) -> int:
     wal_mb: list[float] = []
     reading = True
 
-    market_cache = MarketCache(sessions, EXCHANGE)
+    # cycle_ttl=0: every /top reads the latest cycle id from the DB (the bot reuses it
+    # for a second), so the readers really read while the cycle writes.
+    market_cache = MarketCache(sessions, EXCHANGE, cycle_ttl=0.0)
 
     async def reader() -> None:
         # The bot's /top read path: the latest cycle id per command, the 600 rows once
