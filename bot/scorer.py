@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import oi_windows
@@ -24,6 +25,7 @@ from bot.cycle_fetch import CycleFetcher, Fetched
 from bot.markets.base import ExchangeAdapter, OiPoint
 from bot.scoring import InvalidInput, ScoreInputs, basis_pct, compute_score, pct_change
 from bot.storage import repo
+from bot.storage.db import checkpoint_wal
 from bot.storage.models import Cycle, OiSample, ScoreSnapshot
 
 logger = logging.getLogger(__name__)
@@ -97,7 +99,17 @@ class Scorer:
             await self._persist(result, fetched, anchors.points, anchors.backfilled)
         finally:
             self.writing = False
+        await self._checkpoint()
         return result
+
+    async def _checkpoint(self) -> None:
+        """Fold the cycle's WAL back into the database after its commit, so the commit
+        itself never pays for a checkpoint (bot/storage/db.py, WAL checkpoints). A
+        failure here loses nothing: the cycle is stored, and the next one retries."""
+        try:
+            await checkpoint_wal(self._sessions)
+        except SQLAlchemyError as exc:
+            logger.warning("WAL checkpoint after the cycle failed: %s", exc)
 
     def _windows(self, now_ms: int) -> list[oi_windows.Window]:
         return self._fetcher.windows(now_ms)

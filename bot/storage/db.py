@@ -14,6 +14,14 @@ with no `begin()`). On SQLite the two start differently:
   writer such as the cycle's transaction (WAL lets them read the last commit).
 
 PostgreSQL ignores the distinction: its writers wait on row locks, not on one lock.
+
+WAL checkpoints (SQLite): a cycle writes about 5 MB of WAL, past SQLite's default
+1000-page autocheckpoint, so the default would copy the WAL back inside the cycle's
+commit and add tens of ms to it. The automatic threshold is raised to a safety net
+(`WAL_AUTOCHECKPOINT_PAGES`) and the scorer calls `checkpoint_wal` once the cycle is
+stored: a PASSIVE checkpoint, which never waits for or blocks readers, so the WAL is
+copied back and restarted every cycle, off the write path. `journal_size_limit`
+truncates the file afterwards, so it stays bounded (bench/storage.py, P2).
 """
 
 from __future__ import annotations
@@ -46,6 +54,10 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent.parent / "migrations"
 # Execution option on a connection whose transaction will write; the SQLite `begin`
 # listener turns it into BEGIN IMMEDIATE. Other dialects never look at it.
 WRITE_OPTION = "pressurebot_write"
+# Pages (4 KiB) of WAL before a commit checkpoints by itself: about 40 MB, several
+# cycles' worth, so only a process that never calls `checkpoint_wal` (a CLI command, a
+# stalled scorer) pays for it, and the WAL still stays bounded then.
+WAL_AUTOCHECKPOINT_PAGES = 10_000
 
 
 class DatabaseError(Exception):
@@ -91,6 +103,7 @@ def _install_sqlite_pragmas(engine: AsyncEngine, busy_timeout_ms: int) -> None:
         cur.execute("PRAGMA synchronous=NORMAL")
         # A catch-up prune can leave a large WAL behind; truncate it after checkpoints.
         cur.execute("PRAGMA journal_size_limit=67108864")
+        cur.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
         cur.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -167,6 +180,18 @@ class QueuedWriteSession(AsyncSession):
         if self.write_gate is None:
             return super().begin()
         return _QueuedBegin(self, self.write_gate)
+
+
+async def checkpoint_wal(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Copy the WAL back into the database without waiting for or blocking anyone
+    (SQLite only; a no-op elsewhere). Call it after a large write has committed, outside
+    any write transaction (see the module docstring)."""
+    async with sessions() as session:
+        if session.get_bind().dialect.name != "sqlite":
+            return
+        # PASSIVE: copies what no reader still needs and returns; a later call or the
+        # autocheckpoint safety net picks up the rest.
+        await session.execute(text("PRAGMA wal_checkpoint(PASSIVE)"))
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -31,6 +31,8 @@ from telegram.request import HTTPXRequest
 
 from bot.config import Settings
 from bot.telegram import callbacks, commands, membership, render, subscriptions
+from bot.telegram.chart_prerender import ChartPrerenderer
+from bot.telegram.charts import ChartCache
 from bot.telegram.chat_events import ChatStore
 from bot.telegram.deps import BotApplication, BotContext, Deps
 from bot.telegram.dispatcher import Dispatcher
@@ -134,15 +136,29 @@ def build_application(
     )
     chats = ChatStore(sessions)
     sender = Sender(app.bot, tg, events=chats)
-    app.bot_data["deps"] = Deps(
+    market = MarketCache(sessions, settings.exchange.name, cycle_ttl=tg.latest_cycle_cache_seconds)
+    deps = Deps(
         settings=settings,
         sessions=sessions,
         sender=sender,
         chats=chats,
         limiter=CommandLimiter(tg.commands_per_minute),
         chat_limiter=CommandLimiter(tg.group_commands_per_minute, notice_interval=60.0),
-        market=MarketCache(sessions, settings.exchange.name),
+        market=market,
+        # Room for every pre-rendered chart plus the ones drawn on request.
+        charts=ChartCache(size=tg.chart_prerender_symbols + 64),
     )
+    prerender = ChartPrerenderer(
+        sessions,
+        market,
+        deps.charts,
+        settings.exchange.name,
+        hours=deps.chart_hours,
+        limit=tg.chart_prerender_symbols,
+    )
+    market.on_new_cycle = prerender.schedule
+    app.bot_data["deps"] = deps
+    app.bot_data["chart_prerender"] = prerender
     app.bot_data["auth_watch"] = watch
     register_handlers(app)
     return app
@@ -190,6 +206,7 @@ class BotRuntime:
     dispatcher: Dispatcher
     _stop: asyncio.Event
     _task: asyncio.Task[None]
+    _poll: asyncio.Task[None]
 
     @property
     def deps(self) -> Deps:
@@ -202,6 +219,11 @@ class BotRuntime:
         watch: AuthWatch = self.application.bot_data["auth_watch"]
         return watch.failed
 
+    @property
+    def chart_prerender(self) -> ChartPrerenderer:
+        prerender: ChartPrerenderer = self.application.bot_data["chart_prerender"]
+        return prerender
+
     def notify(self) -> None:
         """Call after committing new deliveries: the dispatcher looks at once."""
         self.dispatcher.notify()
@@ -209,6 +231,10 @@ class BotRuntime:
     async def stop(self) -> None:
         """Dispatcher first (its stop event), then polling, then PTB; idempotent."""
         self._stop.set()
+        self._poll.cancel()
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await self._poll
+        await self.chart_prerender.stop()
         with contextlib.suppress(Exception, asyncio.CancelledError):
             await self._task
         app = self.application
@@ -254,5 +280,7 @@ async def start_bot(
     dispatcher = Dispatcher(sessions, deps.sender, settings, **(dispatcher_options or {}))
     stop = asyncio.Event()
     task = asyncio.create_task(dispatcher.run(stop), name="telegram-dispatcher")
+    prerender: ChartPrerenderer = app.bot_data["chart_prerender"]
+    poll = asyncio.create_task(prerender.poll(), name="chart-prerender-poll")
     logger.info("telegram bot @%s started", app.bot.username)
-    return BotRuntime(app, dispatcher, stop, task)
+    return BotRuntime(app, dispatcher, stop, task, poll)

@@ -1,13 +1,15 @@
 """Score-history chart for /symbol: a small PNG with the four bands shaded.
 
 Uses matplotlib's object API on the Agg canvas (no pyplot, no global state), so it is
-safe to render in a worker thread (`render_chart_async`). Charts are cached per
-(symbol, newest point): a chart only changes when a new cycle lands.
+safe to render in a worker thread. Charts are cached per (symbol, newest point): a
+chart only changes when a new cycle lands; bot/telegram/chart_prerender.py draws the
+likely ones ahead after each cycle.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -64,35 +66,43 @@ def render_chart(symbol: str, points: Sequence[tuple[int, int]]) -> bytes:
 
 
 class ChartCache:
-    """A few recent charts, keyed by (symbol, newest ts, points): pure derived data, so
-    an in-process cache is safe with several replicas. Concurrent requests for the same
-    chart share one rendering."""
+    """Recent charts, least recently used first out, keyed by (symbol, newest point's ts,
+    number of points): a new cycle adds a point, so its key differs and the old chart is
+    never served for it. Pure derived data, so an in-process cache is safe with several
+    replicas. Concurrent requests for the same chart share one rendering."""
 
     def __init__(self, size: int = 64) -> None:
         self._size = size
         self._items: OrderedDict[tuple[str, int, int], bytes] = OrderedDict()
-        self._pending: dict[tuple[str, int, int], asyncio.Future[bytes]] = {}
+        self._pending: dict[tuple[str, int, int], asyncio.Task[bytes]] = {}
 
     async def get(self, symbol: str, points: Sequence[tuple[int, int]]) -> bytes:
         key = (symbol, points[-1][0] if points else 0, len(points))
-        if key in self._items:
+        png = self._items.get(key)
+        if png is not None:
             self._items.move_to_end(key)
-            return self._items[key]
-        pending = self._pending.get(key)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        self._pending[key] = future
-        try:
-            png = await asyncio.to_thread(render_chart, symbol, list(points))
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: no "never retrieved" warning
-            raise
-        finally:
-            self._pending.pop(key, None)
-        future.set_result(png)
-        self._items[key] = png
+            return png
+        task = self._pending.get(key)
+        if task is None:
+            # A task of its own, not the caller's: a caller that goes away (a cancelled
+            # pre-render, a stopped handler) neither cancels it nor fails the others.
+            task = asyncio.get_running_loop().create_task(
+                asyncio.to_thread(render_chart, symbol, list(points))
+            )
+            self._pending[key] = task
+            task.add_done_callback(functools.partial(self._store, key))
+        return await asyncio.shield(task)
+
+    def __contains__(self, key: tuple[str, int, int]) -> bool:
+        return key in self._items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def _store(self, key: tuple[str, int, int], task: asyncio.Task[bytes]) -> None:
+        self._pending.pop(key, None)
+        if task.cancelled() or task.exception() is not None:  # retrieved: no warning
+            return
+        self._items[key] = task.result()
         while len(self._items) > self._size:
             self._items.popitem(last=False)
-        return png

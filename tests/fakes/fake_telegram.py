@@ -144,6 +144,7 @@ class SentMessage:
     photo_bytes: int = 0
     reply_to: int | None = None
     ts: float = 0.0
+    photo: bytes = b""  # the image as uploaded, to compare what users saw
 
     @property
     def visible(self) -> str:
@@ -679,6 +680,7 @@ class FakeTelegram:
         message: dict[str, Any],
         text: str | None,
         photo_bytes: int = 0,
+        photo: bytes = b"",
     ) -> SentMessage:
         reply = params.get("reply_parameters") or {}
         return SentMessage(
@@ -691,6 +693,7 @@ class FakeTelegram:
             photo_bytes=photo_bytes,
             reply_to=reply.get("message_id"),
             ts=self._clock(),
+            photo=photo,
         )
 
     def _new_message(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -744,7 +747,7 @@ class FakeTelegram:
         if caption is not None:
             message["caption"] = visible
         self._messages[(params["chat_id"], message["message_id"])] = message
-        self.sent.append(self._record("sendPhoto", params, message, caption, len(photo)))
+        self.sent.append(self._record("sendPhoto", params, message, caption, len(photo), photo))
         return message
 
     def _stored(self, params: dict[str, Any]) -> dict[str, Any]:

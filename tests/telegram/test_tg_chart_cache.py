@@ -1,0 +1,115 @@
+"""Per-cycle caches behind /top and /symbol (P5, README Performance): charts drawn
+ahead after each cycle, the latest cycle id reused for a moment. A new cycle must never
+show a user the previous cycle's chart or table."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import warnings
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot import market_view
+from bot.telegram.charts import render_chart
+from bot.telegram.market_cache import MarketCache
+from tests.fakes.fake_telegram import FakeTelegram
+from tests.telegram.helpers import EXCHANGE, add_cycle, add_market, band_of, reference_rows
+
+USER = 42
+
+
+async def ask(fake: FakeTelegram, text: str) -> Any:
+    before = len(fake.messages_to(USER))
+    fake.push_message(USER, text)
+    return (await fake.wait_for_messages(USER, before + 1))[before]
+
+
+async def chart_points(
+    sessions: async_sessionmaker[AsyncSession], symbol: str
+) -> list[tuple[int, int]]:
+    async with sessions() as s:
+        _, history = await market_view.symbol_detail(s, EXCHANGE, symbol, 48)
+    return history
+
+
+def expected_chart(symbol: str, points: list[tuple[int, int]]) -> bytes:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # AutoDateLocator on a few points
+        return render_chart(symbol, points)
+
+
+async def test_a_new_cycle_never_serves_the_previous_chart(
+    start: Any,
+    make_settings: Any,
+    sessions: async_sessionmaker[AsyncSession],
+    fake_tg: FakeTelegram,
+) -> None:
+    await add_market(sessions)
+    runtime = await start(make_settings(latest_cycle_cache_seconds=0))
+    prerender, charts = runtime.chart_prerender, runtime.deps.charts
+
+    first = await ask(fake_tg, "/symbol btc")
+    old_points = await chart_points(sessions, "BTCUSDT")
+    assert first.method == "sendPhoto"
+    assert first.photo == expected_chart("BTCUSDT", old_points)
+    # The cycle's charts are drawn ahead, every symbol of it (12 < the default limit).
+    await asyncio.wait_for(prerender.idle.wait(), 30)
+    assert len(charts) == len(reference_rows())
+
+    # The next cycle: BTC jumps to 90.
+    rows = reference_rows()
+    btc = next(r for r in rows if r["symbol"] == "BTCUSDT")
+    btc["score"], btc["band"] = 90, band_of(90)
+    await add_cycle(sessions, rows, ts_ms=int(time.time() * 1000) + 1_000)
+
+    top = await ask(fake_tg, "/top 3")
+    table = (top.text or "").split("<pre>", 1)[1].split("\n")
+    assert table[1].split()[:3] == ["1", "BTC", "90"]  # the new cycle's table
+    # That /top noticed the cycle: its charts are drawn ahead again.
+    await asyncio.wait_for(prerender.idle.wait(), 30)
+    new_points = await chart_points(sessions, "BTCUSDT")
+    assert new_points[-1][1] == 90
+    assert ("BTCUSDT", new_points[-1][0], len(new_points)) in charts
+
+    second = await ask(fake_tg, "/symbol btc")
+    assert "Score 90/100" in second.visible
+    assert second.photo == expected_chart("BTCUSDT", new_points)
+    assert second.photo != first.photo
+
+
+async def test_latest_cycle_id_is_reused_only_for_its_ttl(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """One DB read serves every command for `cycle_ttl` seconds; after that a new cycle
+    is seen, and announced once to `on_new_cycle`."""
+    now = [100.0]
+    cache = MarketCache(sessions, EXCHANGE, cycle_ttl=1.0, clock=lambda: now[0])
+    seen: list[int] = []
+    cache.on_new_cycle = seen.append
+    first = await add_market(sessions, history=1)
+    assert await cache.latest_cycle_id() == first
+    snapshot = await cache.snapshot()
+    assert snapshot is not None and snapshot.cycle_id == first
+
+    second = await add_cycle(sessions, reference_rows(), ts_ms=int(time.time() * 1000) + 1_000)
+    now[0] += 0.5
+    assert await cache.latest_cycle_id() == first  # within the TTL
+    now[0] += 0.6
+    assert await cache.latest_cycle_id() == second
+    snapshot = await cache.snapshot()
+    assert snapshot is not None and snapshot.cycle_id == second
+    assert await cache.latest_cycle_id() == second
+    assert seen == [first, second]
+
+
+async def test_concurrent_commands_share_one_cycle_read(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    first = await add_market(sessions, history=1)
+    cache = MarketCache(sessions, EXCHANGE, cycle_ttl=60.0)
+    seen: list[int] = []
+    cache.on_new_cycle = seen.append
+    ids = await asyncio.gather(*(cache.latest_cycle_id() for _ in range(20)))
+    assert ids == [first] * 20 and seen == [first]
