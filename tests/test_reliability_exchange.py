@@ -54,11 +54,11 @@ def stress(fake: FakeBinance, symbol: str) -> None:
 @pytest.fixture
 async def rig(sessions) -> AsyncIterator[tuple[FakeBinance, Scorer, Clock]]:
     clock = Clock()
-    async with FakeBinance(now_ms=clock.ms, decoys=False, timeout_delay=1.0) as fake:
+    async with FakeBinance(now_ms=clock.ms, decoys=False, timeout_delay=3.0) as fake:
         for s in SYMBOLS:
             lean(fake, s)
         settings = Settings(
-            exchange={"base_url": fake.url, "max_retries": 1, "request_timeout_seconds": 0.3}  # type: ignore[arg-type]
+            exchange={"base_url": fake.url, "max_retries": 1, "request_timeout_seconds": 1.0}  # type: ignore[arg-type]
         )
 
         async def no_sleep(_: float) -> None:

@@ -69,9 +69,10 @@ def make_scorer(
 
 @pytest.fixture
 async def client(fake: FakeBinance) -> AsyncIterator[ExchangeHttpClient]:
-    # A short timeout so the "timeout" fault costs a fraction of a second.
+    # A short timeout so the "timeout" fault costs little, yet long enough that a loaded
+    # CI machine (four test workers on two cores) never turns a slow answer into one.
     settings = Settings(
-        exchange={"base_url": fake.url, "max_retries": 1, "request_timeout_seconds": 0.3}  # type: ignore[arg-type]
+        exchange={"base_url": fake.url, "max_retries": 1, "request_timeout_seconds": 2.0}  # type: ignore[arg-type]
     )
 
     async def no_sleep(_: float) -> None:
@@ -177,7 +178,7 @@ async def test_symbol_fault_flags_that_symbol_and_completes_the_cycle(
     fake, sessions, client, endpoint, kind, reason
 ) -> None:
     fake.populate(5, seed=1, history_hours=25)
-    fake.timeout_delay = 1.0
+    fake.timeout_delay = 3.0
     fake.fault(endpoint, kind, times=None, symbol="SYM0002USDT")
     result = await make_scorer(fake, sessions, client).run_cycle()
     assert result.status == "partial"

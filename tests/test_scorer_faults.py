@@ -82,7 +82,7 @@ class Rig:
 
 def make_rig_settings(url: str, **scorer: object) -> Settings:
     return Settings(
-        exchange={"base_url": url, "max_retries": 1, "request_timeout_seconds": 0.3},  # type: ignore[arg-type]
+        exchange={"base_url": url, "max_retries": 1, "request_timeout_seconds": 1.0},  # type: ignore[arg-type]
         scorer=scorer,  # type: ignore[arg-type]
     )
 
@@ -90,7 +90,7 @@ def make_rig_settings(url: str, **scorer: object) -> Settings:
 @pytest.fixture
 async def rig(sessions) -> AsyncIterator[Rig]:
     clock = Clock()
-    async with FakeBinance(now_ms=clock.ms, decoys=False, timeout_delay=1.0) as fake:
+    async with FakeBinance(now_ms=clock.ms, decoys=False, timeout_delay=3.0) as fake:
         r = Rig(fake, clock, sessions, make_rig_settings(fake.url), [])
         async with sessions() as session, session.begin():
             session.add(Chat(id=42, type="private", created_ms=NOW))

@@ -56,7 +56,7 @@ async def fake(clock: FakeClock) -> AsyncIterator[FakeBinance]:
 def make_settings(fake: FakeBinance, **overrides: object) -> ExchangeSettings:
     values: dict[str, object] = {
         "base_url": fake.url,
-        "request_timeout_seconds": 0.3,
+        "request_timeout_seconds": 1.0,
         "max_retries": 2,
         "concurrency": 8,
     }

@@ -128,7 +128,7 @@ async def test_timeout_is_retried(client: ExchangeHttpClient, fake: FakeBinance)
 
 async def test_timeouts_forever_name_the_url(client: ExchangeHttpClient, fake: FakeBinance) -> None:
     fake.fault(EXCHANGE_INFO, "timeout", times=None)
-    with pytest.raises(ExchangeUnavailable, match=r"no answer within 0\.3s") as info:
+    with pytest.raises(ExchangeUnavailable, match=r"no answer within 1(\.0)?s") as info:
         await client.get_json(EXCHANGE_INFO, weight=1)
     assert fake.url in str(info.value)
 
