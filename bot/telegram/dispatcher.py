@@ -125,6 +125,7 @@ class Dispatcher:
         self._abort = asyncio.Event()
         self._tasks: dict[asyncio.Task[None], ClaimedGroup] = {}
         self._inflight: set[int] = set()
+        self._chat_last: dict[int, asyncio.Task[None]] = {}  # each chat's newest digest task
         self.stats = DispatchStats()
         self._outage = TelegramOutage(sender.probe, self._wake)
         policy = RetryPolicy(
@@ -266,7 +267,9 @@ class Dispatcher:
                 continue  # a lease ran out under a very long wait: the first task owns it
             self.idle.clear()
             self._inflight.update(group.delivery_ids)
-            task = asyncio.create_task(self._deliver(group))
+            previous = self._chat_last.get(group.chat_id)  # one chat's digests leave in order
+            task = asyncio.create_task(self._deliver_after(previous, group))
+            self._chat_last[group.chat_id] = task
             self._tasks[task] = group
             task.add_done_callback(self._task_done)
             started += 1
@@ -276,6 +279,8 @@ class Dispatcher:
         group = self._tasks.pop(task, None)
         if group is not None:
             self._inflight.difference_update(group.delivery_ids)
+            if self._chat_last.get(group.chat_id) is task:
+                del self._chat_last[group.chat_id]
         if not task.cancelled() and (exc := task.exception()) is not None:
             if isinstance(exc, SQLAlchemyError):  # a DB blip: the claim lapses, then retried
                 logger.warning("delivery task failed: %s", short_error(exc, 200))
@@ -309,6 +314,13 @@ class Dispatcher:
         self._abort.clear()
 
     # -------------------------------------------------- one group
+
+    async def _deliver_after(
+        self, previous: asyncio.Task[None] | None, group: ClaimedGroup
+    ) -> None:
+        if previous is not None and not previous.done():  # only the order matters, not its outcome
+            await asyncio.wait({previous})
+        await self._deliver(group)
 
     async def _deliver(self, group: ClaimedGroup) -> None:
         ids = group.delivery_ids
