@@ -604,7 +604,7 @@ class Bench:
             runtime = await start_bot(
                 self.settings(sc.pacing, sc.cached),
                 sessions,
-                dispatcher_options={"poll_interval": 5.0},
+                worker_options={"poll_interval": 5.0},
             )
         prof = cProfile.Profile() if sc.profile else None
         try:

@@ -28,10 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.alerts import engine as svc
 from bot.alerts import fanout as fo
-from bot.alerts import service as svc
-from bot.alerts.engine import run_cycle
-from bot.alerts.service import AlertEngine
+from bot.alerts.engine import AlertEngine
+from bot.alerts.transitions import run_cycle
 from bot.config import DatabaseSettings, Settings
 from bot.cycle import CycleResult, SymbolScore
 from bot.scoring import Band, Bias, Regime, Score, band_for

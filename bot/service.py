@@ -1,4 +1,4 @@
-"""Wires the parts into one asyncio process: scorer + alerts + bot + dispatcher.
+"""Wires the parts into one asyncio process: scorer + alerts + bot + outbox worker.
 
 `pressurebot run` and `pressurebot scan` both start here. Every part receives the
 settings and the session factory explicitly.
@@ -18,7 +18,7 @@ from typing import Literal
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.alerts.service import AlertEngine
+from bot.alerts.engine import AlertEngine
 from bot.config import Settings
 from bot.cycle import CycleResult
 from bot.health import HealthState, start_health_server
@@ -151,7 +151,7 @@ async def run_service(settings: Settings, stop: asyncio.Event | None = None) -> 
             bot = await start_bot(settings, parts.sessions)
             stack.push_async_callback(bot.stop)
             bot.deps.sender.on_sent = metrics.send_seconds.observe
-            bot.dispatcher.on_stale = metrics.deliveries_stale.inc
+            bot.outbox_worker.on_stale = metrics.deliveries_stale.inc
         else:
             logger.warning(TOKEN_HINT)
         watchers: list[asyncio.Task[None]] = []
@@ -292,12 +292,12 @@ def _on_cycle_success(
         result.status,
         result.symbols_fetched,
         result.symbols_attempted,
-        result.alerts_emitted,
+        result.events_created,
         result.weight_used,
         result.history_calls,
         (result.finished_ms - result.started_ms) / 1000,
     )
-    if on_cycle_done is not None and result.alerts_emitted:
+    if on_cycle_done is not None and result.events_created:
         on_cycle_done()
     if metrics is not None:
         metrics.observe_cycle(result)

@@ -19,7 +19,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.alerts.service import AlertEngine
+from bot.alerts.engine import AlertEngine
 from bot.config import Settings
 from bot.markets.base import ExchangeUnavailable
 from bot.markets.binance import BinanceAdapter
@@ -150,7 +150,7 @@ async def test_history_outage_after_a_gap_holds_alert_state_instead_of_calming_d
     assert row.oi_24h_pct == pytest.approx(30.0)
     assert row.score.score == 52  # what the old code alerted on
     assert set(gap.held) == {"AAAUSDT"} and gap.status == "ok"
-    assert gap.alerts_emitted == 0
+    assert gap.events_created == 0
     assert await rig.counts() == (1, 1)  # no "stressed -> stretched" push
     [line] = [r.getMessage() for r in caplog.records if "keep their alert state" in r.message]
     # One symbol, two attempts: the cause is named; too few failures to trip the breaker.
@@ -279,7 +279,7 @@ async def test_a_hanging_open_interest_ends_at_the_cycle_deadline(sessions) -> N
     assert set(result.failed) == set(symbols[7:])
     assert all("cycle deadline (1.6s)" in reason for reason in result.failed.values())
     assert result.status == "partial" and result.symbols_fetched == 7
-    assert result.alerts_emitted == 0  # 70% fetched < min_fetched_share: no alerts
+    assert result.events_created == 0  # 70% fetched < min_fetched_share: no alerts
 
 
 async def test_market_wide_data_past_the_deadline_fails_the_cycle(sessions) -> None:

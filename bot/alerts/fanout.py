@@ -32,7 +32,7 @@ from datetime import UTC, datetime, time, timedelta, tzinfo
 from enum import StrEnum
 from typing import NamedTuple
 
-from bot.alerts.engine import Direction, Event, EventKind
+from bot.alerts.transitions import Direction, Event, EventKind
 from bot.scoring import Band
 
 MARKET = "*"  # Subscription.symbol for a market-wide subscription

@@ -11,7 +11,7 @@ contact (min band `alerts.default_min_band`, direction both, no quiet hours, the
 cooldown, no daily cap), subscribed to `bands` and `squeeze` on every replayed symbol. Its delivery
 rows are the pushes (`pending`) and the withheld ones (`suppressed`, with the reason).
 
-Between days, what live does between cycles: the dispatcher sends the pending rows (the
+Between days, what live does between cycles: the outbox worker sends the pending rows (the
 cooldown counts pending and sent alike) and the scorer prunes events past retention.
 One transaction per simulated day: the engine reads its state back inside the
 transaction, so commit boundaries change nothing but speed.
@@ -47,13 +47,13 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from bot.alerts.engine import SymbolState
-from bot.alerts.service import AlertEngine
+from bot.alerts.engine import AlertEngine
+from bot.alerts.transitions import SymbolState
 from bot.config import DatabaseSettings, Settings
 from bot.replay.cycles import EXCHANGE, PlannedCycle
 from bot.replay.data import HOUR_MS
 from bot.replay.sqlite_inline import create_inline_engine
-from bot.storage import alert_repo, chat_repo, outbox_repo, repo
+from bot.storage import alert_repo, chat_repo, market_repo, outbox_repo
 from bot.storage.db import create_engine, migrate, session_factory
 from bot.storage.models import AlertEvent, Cycle, Delivery
 
@@ -321,7 +321,7 @@ async def _drive(
                 await outbox_repo.mark_sent(session, pushed, last.finished_ms)
                 if day % PRUNE_EVERY_DAYS == PRUNE_EVERY_DAYS - 1:
                     cutoff = last.finished_ms - retention_ms
-                    await repo.prune(
+                    await market_repo.prune(
                         session,
                         oi_before_ms=cutoff,
                         snapshots_before_ms=cutoff,

@@ -11,7 +11,6 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.alerts.engine import EventKind
 from bot.alerts.fanout import (
     COOLDOWN_STATUSES,
     STATE_SIG,
@@ -21,6 +20,7 @@ from bot.alerts.fanout import (
     transition_sig,
 )
 from bot.alerts.held import DayPush
+from bot.alerts.transitions import EventKind
 from bot.storage.alert_repo import STATE_KIND, chunked
 from bot.storage.models import AlertEvent, Delivery
 

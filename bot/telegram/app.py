@@ -35,8 +35,8 @@ from bot.telegram.chart_prerender import ChartPrerenderer
 from bot.telegram.charts import ChartCache
 from bot.telegram.chat_events import ChatStore
 from bot.telegram.deps import BotApplication, BotContext, Deps
-from bot.telegram.dispatcher import Dispatcher
 from bot.telegram.market_cache import MarketCache
+from bot.telegram.outbox_worker import OutboxWorker
 from bot.telegram.rate_limits import CommandLimiter
 from bot.telegram.sender import Sender
 
@@ -203,7 +203,7 @@ def _polling_error(exc: TelegramError) -> None:
 @dataclass
 class BotRuntime:
     application: BotApplication
-    dispatcher: Dispatcher
+    outbox_worker: OutboxWorker
     _stop: asyncio.Event
     _task: asyncio.Task[None]
     _poll: asyncio.Task[None]
@@ -225,11 +225,11 @@ class BotRuntime:
         return prerender
 
     def notify(self) -> None:
-        """Call after committing new deliveries: the dispatcher looks at once."""
-        self.dispatcher.notify()
+        """Call after committing new deliveries: the outbox worker looks at once."""
+        self.outbox_worker.notify()
 
     async def stop(self) -> None:
-        """Dispatcher first (its stop event), then polling, then PTB; idempotent."""
+        """OutboxWorker first (its stop event), then polling, then PTB; idempotent."""
         self._stop.set()
         self._poll.cancel()
         with contextlib.suppress(Exception, asyncio.CancelledError):
@@ -251,7 +251,7 @@ async def start_bot(
     settings: Settings,
     sessions: async_sessionmaker[AsyncSession],
     *,
-    dispatcher_options: dict[str, Any] | None = None,
+    worker_options: dict[str, Any] | None = None,
 ) -> BotRuntime:
     quiet_token_loggers()
     app = build_application(settings, sessions)
@@ -277,10 +277,10 @@ async def start_bot(
         allowed_updates=ALLOWED_UPDATES,
         error_callback=_polling_error,
     )
-    dispatcher = Dispatcher(sessions, deps.sender, settings, **(dispatcher_options or {}))
+    worker = OutboxWorker(sessions, deps.sender, settings, **(worker_options or {}))
     stop = asyncio.Event()
-    task = asyncio.create_task(dispatcher.run(stop), name="telegram-dispatcher")
+    task = asyncio.create_task(worker.run(stop), name="telegram-outbox-worker")
     prerender: ChartPrerenderer = app.bot_data["chart_prerender"]
     poll = asyncio.create_task(prerender.poll(), name="chart-prerender-poll")
     logger.info("telegram bot @%s started", app.bot.username)
-    return BotRuntime(app, dispatcher, stop, task, poll)
+    return BotRuntime(app, worker, stop, task, poll)

@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.alerts.engine import Direction, Event, EventKind
 from bot.alerts.fanout import (
     MARKET,
     STATE_SIG,
@@ -28,6 +27,7 @@ from bot.alerts.fanout import (
     plan_deliveries,
 )
 from bot.alerts.held import DayPush, HeldAlert, SymbolNow, apply_daily_cap, catchup_symbols, holds
+from bot.alerts.transitions import Direction, Event, EventKind
 from bot.scoring import Band, Bias, Regime
 from bot.zones import zone
 from tests.alerts.helpers import MIN, T0

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.alerts.service import AlertEngine
+from bot.alerts.engine import AlertEngine
 from bot.config import Settings
 from bot.scoring import Regime
 from bot.storage import outbox_repo
@@ -190,7 +190,7 @@ async def test_mute_end_brings_a_catch_up(sessions: Sessions) -> None:
 
 
 async def test_muted_at_send_time_is_held_too(sessions: Sessions) -> None:
-    """The dispatcher withholds a pending alert when the chat muted itself after the
+    """The outbox worker withholds a pending alert when the chat muted itself after the
     cycle; once unmuted, the next cycle catches the chat up."""
     engine = AlertEngine(MECHANICS)
     await setup(sessions, 1, [("BTCUSDT", "bands")])

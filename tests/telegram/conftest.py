@@ -59,12 +59,12 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 async def start(
     sessions: async_sessionmaker[AsyncSession], fake_tg: FakeTelegram
 ) -> AsyncIterator[Callable[..., Any]]:
-    """start(settings, **dispatcher_options) -> BotRuntime; stopped after the test."""
+    """start(settings, **worker_options) -> BotRuntime; stopped after the test."""
     started: list[BotRuntime] = []
 
     async def go(settings: Settings, **options: Any) -> BotRuntime:
         options.setdefault("poll_interval", 0.2)
-        runtime = await start_bot(settings, sessions, dispatcher_options=options)
+        runtime = await start_bot(settings, sessions, worker_options=options)
         started.append(runtime)
         return runtime
 

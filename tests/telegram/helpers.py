@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.storage.market_repo import insert_ignore
 from bot.storage.models import AlertEvent, Chat, Cycle, Delivery, Instrument, ScoreSnapshot
-from bot.storage.repo import insert_ignore
 
 EXCHANGE = "binance"
 ADMIN_ID = 777
@@ -121,7 +121,7 @@ async def add_cycle(
             symbols_failed=failed,
             weight_used=650,
             history_calls=0,
-            alerts_emitted=0,
+            events_created=0,
             errors="DOGEUSDT: open interest: timeout" if failed else None,
         )
         session.add(cycle)

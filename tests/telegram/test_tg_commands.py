@@ -451,7 +451,7 @@ async def test_blocking_and_unblocking_the_bot(
 ):
     cycle = await empty_cycle(sessions)
     ids = await add_deliveries(sessions, cycle, [77], [Alert("BTCUSDT")])
-    runtime.dispatcher._wake.clear()  # don't let the dispatcher race the block
+    runtime.outbox_worker._wake.clear()  # don't let the outbox worker race the block
     fake_tg.push_my_chat_member(77, "kicked")
     await fake_tg.wait_until_polled()
     await _wait_for(sessions, lambda chat: chat is not None and not chat.active, 77)

@@ -1,6 +1,6 @@
 """Time zone and daily cap in /settings, and the catch-up and cap-note messages as a chat
 receives them: the real AlertEngine writes the outbox, the real PTB Application and
-dispatcher deliver it to the fake Bot API (docs/alerts.md)."""
+outbox worker deliver it to the fake Bot API (docs/alerts.md)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.alerts.service import AlertEngine
+from bot.alerts.engine import AlertEngine
 from bot.config import Settings
 from bot.storage import chat_repo
 from bot.telegram.app import BotRuntime

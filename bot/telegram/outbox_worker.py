@@ -83,7 +83,7 @@ def default_in_flight(messages_per_second: float, upper: int = 32) -> int:
     return max(2, min(upper, math.ceil(messages_per_second * ASSUMED_RTT)))
 
 
-class Dispatcher:
+class OutboxWorker:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
@@ -197,7 +197,7 @@ class Dispatcher:
                     timeout = 0  # there may be more due right now
                 await self._wait(stop_wait, at_capacity, timeout)
         except Exception:
-            logger.exception("dispatcher loop crashed")
+            logger.exception("outbox worker loop crashed")
             raise
         finally:
             stop_wait.cancel()
