@@ -318,7 +318,9 @@ async def _prepare(
         await session.execute(insert(Subscription), subs)
     for minute, values in ((0, base), (5, warm)):
         async with session_factory(engine)() as session, session.begin():
-            await alerts.on_cycle(session, await add_cycle(session, T0 + minute * MIN, values))
+            await alerts.in_cycle_transaction(
+                session, await add_cycle(session, T0 + minute * MIN, values)
+            )
     await engine.dispose()  # checkpoints the WAL: the file alone is the whole DB
     market = sum(s["symbol"] == fo.MARKET for s in subs)
     print(
@@ -329,7 +331,7 @@ async def _prepare(
 
 
 def _install_timer() -> Timer:
-    """Times each query and the pure steps of on_cycle by patching the module attributes
+    """Times each query and the pure steps of in_cycle_transaction by patching the module attributes
     the engine calls through (the bench process only)."""
     timer = Timer()
     for module, name in (
@@ -352,7 +354,7 @@ def _install_timer() -> Timer:
 async def _run_batched(
     tmp: Path, before: Path, busy: dict, repeat: int, alerts: AlertEngine
 ) -> tuple[float, set[tuple]]:
-    """Phase 2: the live on_cycle, `repeat` times; returns its median seconds and the
+    """Phase 2: the live in_cycle_transaction, `repeat` times; returns its median seconds and the
     delivery rows of the last run (the naive run must produce the same)."""
     timer = _install_timer()
     runs: list[tuple[float, float, dict[str, float]]] = []
@@ -360,7 +362,7 @@ async def _run_batched(
         db = tmp / f"run{i}.db"
         shutil.copy(before, db)
         timer.spent = {}
-        hook_s, commit_s, n_events, cycle_id = await run_one(db, busy, alerts.on_cycle)
+        hook_s, commit_s, n_events, cycle_id = await run_one(db, busy, alerts.in_cycle_transaction)
         runs.append((hook_s, commit_s, timer.spent))
     fast_rows = await delivery_set(db, cycle_id)
     pending = sum(r[3] == "pending" for r in fast_rows)
@@ -372,7 +374,7 @@ async def _run_batched(
     hooks = sorted(r[0] for r in runs)
     med = statistics.median(hooks)
     print(
-        f"batched  on_cycle (state + events + fan-out, compute + write): median "
+        f"batched  in_cycle_transaction (state + events + fan-out, compute + write): median "
         f"{med * 1000:.0f} ms, min {hooks[0] * 1000:.0f}, max {hooks[-1] * 1000:.0f} "
         f"over {len(runs)} runs; commit {statistics.median(r[1] for r in runs) * 1000:.0f} ms"
         f"   [target < 1000 ms]"
@@ -400,7 +402,7 @@ async def _run_naive(
     naive_rows = await delivery_set(naive_db, n_cycle)
     same = "same rows" if naive_rows == fast_rows else "ROWS DIFFER"
     print(
-        f"naive    on_cycle (subscription query per event, cooldown query + INSERT "
+        f"naive    in_cycle_transaction (subscription query per event, cooldown query + INSERT "
         f"per delivery): {n_hook_s * 1000:.0f} ms; commit {n_commit_s * 1000:.0f} ms"
         f" ({same})"
     )

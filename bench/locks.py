@@ -74,8 +74,8 @@ from bot.storage.db import create_engine, migrate, session_factory
 from bot.storage.market_repo import insert_ignore
 from bot.storage.models import AlertEvent, Chat, Delivery, Subscription
 from bot.telegram import render
-from bot.telegram.app import start_bot
 from tests.fakes.fake_binance import FakeBinance
+from tests.telegram.helpers import start_bot_with_worker
 
 POSTGRES_ENV = "PRESSUREBOT_TEST_POSTGRES_URL"
 EXCHANGE = "binance"
@@ -229,7 +229,9 @@ async def run_scenario(
             async with ExchangeHttpClient(settings.exchange) as client:
                 adapter = BinanceAdapter(client, settings.exchange)
                 alerts = AlertEngine(settings)
-                scorer = Scorer(adapter, sessions, settings, on_cycle=alerts.on_cycle)
+                scorer = Scorer(
+                    adapter, sessions, settings, in_cycle_transaction=alerts.in_cycle_transaction
+                )
                 warm = await scorer.run_cycle()
                 write_s = _time_persist(scorer)
                 await add_broadcast(
@@ -281,7 +283,7 @@ async def _burst(
     the outbox worker broadcasts. Returns the fake's results, the cycle's error (empty when
     it committed) and the broadcast messages sent."""
     await ask("clear")
-    runtime = await start_bot(settings, sessions)
+    runtime = await start_bot_with_worker(settings, sessions)
     try:
         cycle = asyncio.create_task(scorer.run_cycle())
         got = await ask("run", "burst", plan, 0.0, TIMEOUT_S)

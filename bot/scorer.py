@@ -44,13 +44,13 @@ class Scorer:
         adapter: ExchangeAdapter,
         sessions: async_sessionmaker[AsyncSession],
         settings: Settings,
-        on_cycle: CycleHook | None = None,
+        in_cycle_transaction: CycleHook | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._adapter = adapter
         self._sessions = sessions
         self._settings = settings
-        self._on_cycle = on_cycle
+        self._in_cycle_transaction = in_cycle_transaction
         self._clock = clock
         self._backfill_tried: dict[str, int] = {}
         # Shares `_backfill_tried`: the fetch reads it, `_persist` updates it after commit.
@@ -212,8 +212,8 @@ class Scorer:
             await market_repo.insert_ignore(
                 session, OiSample, _sample_rows(exchange, fetched, hist)
             )
-            if self._on_cycle is not None:
-                result.events_created = await self._on_cycle(session, result)
+            if self._in_cycle_transaction is not None:
+                result.events_created = await self._in_cycle_transaction(session, result)
                 cycle.events_created = result.events_created
         self._synced_universe = frozenset(fetched.instruments)
         # Only now are the backfilled points stored: after a rolled-back write the next

@@ -67,7 +67,13 @@ async def rig(sessions) -> AsyncIterator[tuple[FakeBinance, Scorer, Clock]]:
         async with ExchangeHttpClient(settings.exchange, sleep=no_sleep) as client:
             adapter = BinanceAdapter(client, settings.exchange, clock=clock.time)
             alerts = AlertEngine(settings)
-            scorer = Scorer(adapter, sessions, settings, on_cycle=alerts.on_cycle, clock=clock.time)
+            scorer = Scorer(
+                adapter,
+                sessions,
+                settings,
+                in_cycle_transaction=alerts.in_cycle_transaction,
+                clock=clock.time,
+            )
             async with sessions() as session, session.begin():
                 session.add(Chat(id=42, type="private", created_ms=NOW))
                 await session.flush()

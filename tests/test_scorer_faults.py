@@ -70,8 +70,10 @@ class Rig:
         )
         self.clients.append(client)
         adapter = BinanceAdapter(client, self.settings.exchange, clock=self.clock.time)
-        hook = AlertEngine(self.settings).on_cycle if alerts else None
-        return Scorer(adapter, self.sessions, self.settings, on_cycle=hook, clock=self.clock.time)
+        hook = AlertEngine(self.settings).in_cycle_transaction if alerts else None
+        return Scorer(
+            adapter, self.sessions, self.settings, in_cycle_transaction=hook, clock=self.clock.time
+        )
 
     async def counts(self) -> tuple[int, int]:
         async with self.sessions() as session:
@@ -264,7 +266,13 @@ async def test_a_hanging_open_interest_ends_at_the_cycle_deadline(sessions) -> N
         async with ExchangeHttpClient(settings.exchange, sleep=no_sleep) as client:
             adapter = BinanceAdapter(client, settings.exchange, clock=clock.time)
             alerts = AlertEngine(settings)
-            scorer = Scorer(adapter, sessions, settings, on_cycle=alerts.on_cycle, clock=clock.time)
+            scorer = Scorer(
+                adapter,
+                sessions,
+                settings,
+                in_cycle_transaction=alerts.in_cycle_transaction,
+                clock=clock.time,
+            )
             await scorer.run_cycle()
             clock.now += 300
             for s in symbols:

@@ -1,6 +1,6 @@
 """The alert engine as the scorer's cycle hook: state -> events -> outbox, one transaction.
 
-`AlertEngine.on_cycle` matches `bot.cycle.CycleHook`. The scorer calls it inside the
+`AlertEngine.in_cycle_transaction` matches `bot.cycle.CycleHook`. The scorer calls it inside the
 cycle's transaction, after the Cycle row is flushed; it never commits. A whole cycle
 costs a fixed handful of queries: load states, save states, insert events (+ read back
 their ids), one joined subscription query, one grouped cooldown query, one grouped
@@ -81,7 +81,7 @@ class AlertEngine:
         self.log_events = log_events
         self.deliver = deliver
 
-    async def on_cycle(self, session: AsyncSession, cycle: CycleResult) -> int:
+    async def in_cycle_transaction(self, session: AsyncSession, cycle: CycleResult) -> int:
         """Advance state, store new events and their deliveries; return events created."""
         if not self._trustworthy(cycle):
             return 0

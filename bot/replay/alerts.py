@@ -1,7 +1,7 @@
-"""Drive the live alert engine (`AlertEngine.on_cycle`) over scored history.
+"""Drive the live alert engine (`AlertEngine.in_cycle_transaction`) over scored history.
 
 Each recorded hour is one cycle, in time order, with its own `Cycle` row inserted before
-`on_cycle` sees it, on a temporary SQLite database migrated like the live one. Symbols
+`in_cycle_transaction` sees it, on a temporary SQLite database migrated like the live one. Symbols
 listed at that hour (between their first and last scored hour) without a score are the
 cycle's `failed` symbols: they keep their state, and a cycle that fetched less than
 `alerts.min_fetched_share` emits nothing, exactly as live.
@@ -312,7 +312,7 @@ async def _drive(
                 for _, cycle in batch:
                     if cycle.fetched_share < alerts.min_fetched_share:
                         out.partial_cycles += 1
-                    await alerts.on_cycle(session, cycle)
+                    await alerts.in_cycle_transaction(session, cycle)
                     if cycle.cycle_id == seam_id:
                         out.state_at_seam = (await alert_repo.load_states(session, EXCHANGE))[0]
                 first, last = batch[0][1], batch[-1][1]

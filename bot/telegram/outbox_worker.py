@@ -98,6 +98,7 @@ class OutboxWorker:
         release_on_start: bool = True,
         stop_timeout: float = 10.0,
         sweep_interval: float = 60.0,
+        on_stale: Callable[[int], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         tg = settings.telegram
@@ -117,7 +118,7 @@ class OutboxWorker:
         self._sweep_interval = sweep_interval
         self._next_sweep = 0.0
         # Called with the number of deliveries dropped as stale: the metrics hook.
-        self.on_stale: Callable[[int], None] | None = None
+        self.on_stale = on_stale
         self._release_on_start = release_on_start
         self._stop_timeout = stop_timeout
         self._clock = clock

@@ -135,6 +135,7 @@ class Sender:
         margin: float = 0.01,
         max_flood_waits: int = 5,
         reply_max_wait: float | None = None,
+        on_sent: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.bot = bot
@@ -152,7 +153,7 @@ class Sender:
         self.reply_max_wait: float | None = max_wait or None
         self.stats = SenderStats()
         # Called with each successful Bot API call's latency (seconds): the metrics hook.
-        self.on_sent: Callable[[float], None] | None = None
+        self.on_sent = on_sent
         self._clock = clock
         self._gate = PriorityGate()
 

@@ -1,4 +1,4 @@
-"""AlertEngine.on_cycle against a real database: SQLite always, PostgreSQL when configured.
+"""AlertEngine.in_cycle_transaction on a real database: SQLite always, PostgreSQL when set.
 
 Each cycle runs in its own transaction, as the scorer does: add the Cycle row, call the
 hook, commit.
@@ -39,7 +39,7 @@ async def run_cycle(
     """One committed cycle at T0 + minute; returns (cycle id, events created)."""
     async with sessions() as session, session.begin():
         cycle = await add_cycle(session, T0 + minute * MIN, scores, **kw)  # type: ignore[arg-type]
-        created = await engine.on_cycle(session, cycle)
+        created = await engine.in_cycle_transaction(session, cycle)
     return cycle.cycle_id, created
 
 
@@ -127,12 +127,12 @@ async def test_replaying_a_cycle_creates_nothing_new(
     await run_cycle(sessions, engine, 0, {"BTCUSDT": 20})
     async with sessions() as session, session.begin():
         cycle = await add_cycle(session, T0 + 5 * MIN, {"BTCUSDT": (72, LSQ)})
-        assert await engine.on_cycle(session, cycle) == 2
+        assert await engine.in_cycle_transaction(session, cycle) == 2
     before = await deliveries(sessions)
     assert len(before) == 2
     for _ in range(3):  # the scorer (or an operator) re-runs the same cycle
         async with sessions() as session, session.begin():
-            assert await engine.on_cycle(session, cycle) == 0
+            assert await engine.in_cycle_transaction(session, cycle) == 0
     assert await deliveries(sessions) == before
     assert await count_rows_of(sessions, AlertEvent) == 2
 
@@ -145,11 +145,11 @@ async def test_replay_with_lost_state_still_does_not_duplicate(
     await run_cycle(sessions, engine, 0, {"BTCUSDT": 20})
     async with sessions() as session, session.begin():
         cycle = await add_cycle(session, T0 + 5 * MIN, {"BTCUSDT": 72})
-        assert await engine.on_cycle(session, cycle) == 1
+        assert await engine.in_cycle_transaction(session, cycle) == 1
     async with sessions() as session, session.begin():
         await session.execute(update(AlertState).values(band="lean", last_cycle_id=1))
     async with sessions() as session, session.begin():
-        assert await engine.on_cycle(session, cycle) == 0
+        assert await engine.in_cycle_transaction(session, cycle) == 0
     assert len(await deliveries(sessions)) == 1
 
 

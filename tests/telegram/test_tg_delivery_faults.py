@@ -16,10 +16,9 @@ import pytest
 from bot.config import DatabaseSettings, Settings
 from bot.storage.db import create_engine, session_factory
 from bot.storage.models import Subscription
-from bot.telegram.app import start_bot
 from bot.telegram.flood_control import FloodControl
 from tests.fakes.fake_telegram import FakeTelegram
-from tests.telegram.helpers import Alert, add_deliveries, empty_cycle
+from tests.telegram.helpers import Alert, add_deliveries, empty_cycle, start_bot_with_worker
 from tests.telegram.test_tg_outbox_worker import BTC_UP, wait_settled
 
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
@@ -60,9 +59,7 @@ async def test_a_locked_database_after_the_send_does_not_resend(
     bot_sessions = session_factory(engine)
     fake_tg.latency = 0.3  # the lock is taken while the send is on the wire
     settings = make_settings()
-    runtime = await start_bot(
-        settings, bot_sessions, worker_options={"poll_interval": 0.1, "lease_ms": 400}
-    )
+    runtime = await start_bot_with_worker(settings, bot_sessions, poll_interval=0.1, lease_ms=400)
     path = db_url.split("///", 1)[1]
     locker = sqlite3.connect(path, isolation_level=None, timeout=5, check_same_thread=False)
     caplog.set_level(logging.DEBUG, logger="bot.telegram.outbox_worker")

@@ -85,7 +85,12 @@ async def test_200_commands_during_a_cycle_and_a_broadcast_all_succeed(
     settings = load_settings(fake_tg, binance)
     async with ExchangeHttpClient(settings.exchange) as client:
         adapter = BinanceAdapter(client, settings.exchange)
-        scorer = Scorer(adapter, sessions, settings, on_cycle=AlertEngine(settings).on_cycle)
+        scorer = Scorer(
+            adapter,
+            sessions,
+            settings,
+            in_cycle_transaction=AlertEngine(settings).in_cycle_transaction,
+        )
         first = await scorer.run_cycle()  # the market /top shows and /subscribe resolves
         assert first.status == "ok"
         broadcast = [100_000 + i for i in range(BROADCAST_CHATS)]
