@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.alerts import engine as svc
 from bot.alerts import fanout as fo
+from bot.alerts import types as dom
 from bot.alerts.engine import AlertEngine
 from bot.alerts.transitions import run_cycle
 from bot.config import DatabaseSettings, Settings
@@ -102,7 +103,7 @@ def populate_rows(
     n_market = n_subs // 25  # 4%: half bands (>= stressed), half squeeze
     subs: set[tuple[int, str, str]] = set()
     for i in range(n_market):
-        subs.add((rng.randint(1, n_chats), fo.MARKET, "bands" if i % 2 else "squeeze"))
+        subs.add((rng.randint(1, n_chats), dom.MARKET, "bands" if i % 2 else "squeeze"))
     while len(subs) < n_subs:
         sym = rng.choices(symbols, weights)[0]
         subs.add((rng.randint(1, n_chats), sym, "bands" if rng.random() < 0.7 else "squeeze"))
@@ -181,13 +182,13 @@ async def naive_on_cycle(session: AsyncSession, engine: AlertEngine, cycle: Cycl
                 .join(Chat, Chat.id == Subscription.chat_id)
                 .where(
                     Subscription.exchange == EXCHANGE,
-                    or_(Subscription.symbol == event.symbol, Subscription.symbol == fo.MARKET),
+                    or_(Subscription.symbol == event.symbol, Subscription.symbol == dom.MARKET),
                 )
             )
         ).all()
         done: set[int] = set()
         for sub, chat in rows:
-            prefs = fo.ChatPrefs(
+            prefs = dom.ChatPrefs(
                 chat.id,
                 chat.active,
                 band_or_none(chat.min_band),
@@ -197,10 +198,10 @@ async def naive_on_cycle(session: AsyncSession, engine: AlertEngine, cycle: Cycl
                 chat.quiet_end_min,
                 chat.muted_until_ms,
             )
-            s = fo.Sub(
+            s = dom.Sub(
                 sub.chat_id,
                 sub.symbol,
-                fo.SubKind(sub.kind),
+                dom.SubKind(sub.kind),
                 band_or_none(sub.min_band),
             )
             if chat.id in done or not chat.active or not fo.matches(event, s, prefs, rules):
@@ -223,9 +224,11 @@ async def naive_on_cycle(session: AsyncSession, engine: AlertEngine, cycle: Cycl
             last = (
                 None
                 if found is None
-                else fo.LastAlert(found[0], fo.transition_sig(event.kind.value, found[1], found[2]))
+                else dom.LastAlert(
+                    found[0], dom.transition_sig(event.kind.value, found[1], found[2])
+                )
             )
-            sig = fo.transition_sig(event.kind, event.direction, event.to_regime)
+            sig = dom.transition_sig(event.kind, event.direction, event.to_regime)
             reason = fo.suppression(prefs, last, now, rules, sig)
             await session.execute(
                 insert(Delivery).values(
@@ -322,7 +325,7 @@ async def _prepare(
                 session, await add_cycle(session, T0 + minute * MIN, values)
             )
     await engine.dispose()  # checkpoints the WAL: the file alone is the whole DB
-    market = sum(s["symbol"] == fo.MARKET for s in subs)
+    market = sum(s["symbol"] == dom.MARKET for s in subs)
     print(
         f"setup: {N_SYMBOLS} symbols, {len(chats)} chats, {len(subs)} subscriptions "
         f"({market} market-wide), SQLite {sqlite3.sqlite_version}"

@@ -1,5 +1,7 @@
 """Alerts (docs/alerts.md): band and squeeze transitions, fanned out to the outbox.
 
+- `types`: events, states, subscription and delivery kinds (pure; what bot.storage
+  may import from here);
 - `transitions`: the per-symbol state machine (pure);
 - `fanout`: events x subscriptions x chat preferences -> delivery rows (pure);
 - `held`: the daily cap and the catch-up owed after held pushes (pure);
@@ -10,8 +12,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from bot.alerts.fanout import ChatPrefs, DeliveryStatus, FanoutRules, Sub, SubKind
-from bot.alerts.transitions import Direction, Event, EventKind, Hysteresis, SymbolState
+from bot.alerts.fanout import FanoutRules
+from bot.alerts.transitions import Hysteresis
+from bot.alerts.types import (
+    ChatPrefs,
+    DeliveryStatus,
+    Direction,
+    Event,
+    EventKind,
+    Sub,
+    SubKind,
+    SymbolState,
+)
 
 if TYPE_CHECKING:
     from bot.alerts.engine import AlertEngine, format_alert_line

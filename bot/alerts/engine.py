@@ -15,11 +15,7 @@ import logging
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.alerts.fanout import (
-    MARKET,
-    DeliveryKind,
-    DeliveryStatus,
     FanoutRules,
-    PlannedDelivery,
     cooldown_ms,
     default_subscriber_wants,
     needed_subscriptions,
@@ -27,7 +23,17 @@ from bot.alerts.fanout import (
     suppression,
 )
 from bot.alerts.held import SymbolNow, apply_daily_cap, catchup_symbols, daily_cap, holds, over_cap
-from bot.alerts.transitions import Direction, Event, EventKind, Hysteresis, SymbolState, run_cycle
+from bot.alerts.transitions import Hysteresis, run_cycle
+from bot.alerts.types import (
+    MARKET,
+    DeliveryKind,
+    DeliveryStatus,
+    Direction,
+    Event,
+    EventKind,
+    PlannedDelivery,
+    SymbolState,
+)
 from bot.config import Settings
 from bot.cycle import CycleResult
 from bot.scoring import Band, Score

@@ -23,12 +23,16 @@ from __future__ import annotations
 
 from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 
+from bot.alerts.types import (
+    Direction,
+    Event,
+    EventKind,
+    SymbolState,
+)
 from bot.scoring import (
     DEFAULT_PARAMS,
     Band,
-    Bias,
     Regime,
     Score,
     ScoringParams,
@@ -38,18 +42,6 @@ from bot.scoring import (
 )
 
 
-class EventKind(StrEnum):
-    BAND = "band"
-    SQUEEZE = "squeeze"
-
-
-class Direction(StrEnum):
-    UP = "up"  # band rank rose
-    DOWN = "down"  # band rank fell
-    ENTER = "enter"  # squeeze risk began (or switched side)
-    EXIT = "exit"  # squeeze risk ended
-
-
 @dataclass(frozen=True, slots=True)
 class Hysteresis:
     """Confirmation rules; built from `AlertSettings` + `ScoringParams` by the service."""
@@ -57,37 +49,6 @@ class Hysteresis:
     points: int = 2
     confirm_cycles: int = 2
     params: ScoringParams = DEFAULT_PARAMS
-
-
-@dataclass(frozen=True, slots=True)
-class SymbolState:
-    band: Band
-    band_since_ms: int
-    regime: Regime
-    regime_since_ms: int
-    last_cycle_id: int
-    candidate_band: Band | None = None
-    candidate_count: int = 0
-    # The streak itself: the raw band of each cycle since the score left the confirmed
-    # band, oldest first (at most confirm_cycles). candidate_band/count summarise it.
-    candidate_bands: tuple[Band, ...] = ()
-    # While a squeeze is confirmed: the latest non-squeeze regime and the streak length.
-    candidate_regime: Regime | None = None
-    candidate_regime_count: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    symbol: str
-    kind: EventKind
-    direction: Direction
-    score: int
-    bias: Bias
-    regime: Regime  # the regime observed this cycle
-    from_band: Band | None = None
-    to_band: Band | None = None
-    from_regime: Regime | None = None
-    to_regime: Regime | None = None
 
 
 @dataclass(slots=True)

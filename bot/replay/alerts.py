@@ -48,7 +48,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bot.alerts.engine import AlertEngine
-from bot.alerts.transitions import SymbolState
+from bot.alerts.types import SymbolState
 from bot.config import DatabaseSettings, Settings
 from bot.replay.cycles import EXCHANGE, PlannedCycle
 from bot.replay.data import HOUR_MS

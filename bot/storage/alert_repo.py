@@ -18,16 +18,17 @@ from sqlalchemy import Table, insert, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.alerts.fanout import (
+from bot.alerts.types import (
     ChatPrefs,
     DeliveryKind,
     DeliveryStatus,
+    Event,
     PlannedDelivery,
     Sub,
     SubKind,
     SuppressReason,
+    SymbolState,
 )
-from bot.alerts.transitions import Event, SymbolState
 from bot.scoring import Band, Regime
 from bot.storage.market_repo import insert_ignore
 from bot.storage.models import AlertEvent, AlertState, Base, Chat, Delivery, Subscription

@@ -6,15 +6,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from bot.alerts.transitions import (
-    Direction,
-    Event,
-    EventKind,
-    Hysteresis,
-    SymbolState,
-    run_cycle,
-    step,
-)
+from bot.alerts.transitions import Hysteresis, run_cycle, step
+from bot.alerts.types import Direction, Event, EventKind, SymbolState
 from bot.scoring import Band, Regime, band_ceiling, band_floor, band_for
 from tests.alerts.helpers import MIN, T0, make_score
 
