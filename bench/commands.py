@@ -107,9 +107,9 @@ from bot.storage import db as db_module
 from bot.storage.db import create_engine, migrate, session_factory
 from bot.telegram import app as app_module
 from bot.telegram import charts, commands
-from bot.telegram.app import start_bot
 from bot.telegram.flood_control import FloodControl, _window_wait
 from bot.telegram.sender import Sender
+from tests.telegram.helpers import start_bot_with_worker
 
 EXCHANGE = "binance"
 STEP_MS = 300_000
@@ -601,10 +601,8 @@ class Bench:
         users = [100_000 + i for i in range(a.users)]
         await self.ask("clear")
         with concurrent_updates(sc.concurrent):
-            runtime = await start_bot(
-                self.settings(sc.pacing, sc.cached),
-                sessions,
-                dispatcher_options={"poll_interval": 5.0},
+            runtime = await start_bot_with_worker(
+                self.settings(sc.pacing, sc.cached), sessions, poll_interval=5.0
             )
         prof = cProfile.Profile() if sc.profile else None
         try:

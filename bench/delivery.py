@@ -1,5 +1,5 @@
 """P4 delivery benchmark (README, Performance): drain an outbox of N deliveries to many private
-chats through the real dispatcher + sender + PTB Bot, against the loopback fake Bot API
+chats through the real outbox worker + sender + PTB Bot, against the loopback fake Bot API
 that enforces Telegram's flood limits (30 msg/s overall, 1/s per private chat with a
 burst of 3, 20/min per group) and answers 429 when they are exceeded.
 
@@ -11,7 +11,7 @@ Method:
   each with one alert event delivered to every chat, inserted cycle by cycle the way
   the alert engine writes them. Every (chat, cycle) is its own digest, so N deliveries
   are N messages: the strictest reading of P4.
-- OURS: `Dispatcher` (claim in one statement, per-row status commits, up to 32 in
+- OURS: `OutboxWorker` (claim in one statement, per-row status commits, up to 32 in
   flight) + `Sender` (flood control) + PTB `Bot` with a real HTTPXRequest.
 - NAIVE: the same outbox, same Bot, same rendering; one message after another in id
   order with `sleep(1/30)` after each send, marking each row sent; any error loses the
@@ -42,12 +42,12 @@ from telegram.request import HTTPXRequest
 from bot.config import DatabaseSettings, Settings
 from bot.storage import outbox_repo
 from bot.storage.db import create_engine, migrate, session_factory
+from bot.storage.market_repo import insert_ignore
 from bot.storage.models import AlertEvent, Chat, Cycle, Delivery
-from bot.storage.repo import insert_ignore
 from bot.telegram import render
 from bot.telegram.app import quiet_token_loggers
 from bot.telegram.chat_events import ChatStore
-from bot.telegram.dispatcher import Dispatcher
+from bot.telegram.outbox_worker import OutboxWorker
 from bot.telegram.sender import Sender
 from tests.fakes.fake_telegram import FakeTelegram
 
@@ -184,10 +184,10 @@ async def run_ours(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         bot = make_bot(fake)
         await bot.initialize()
         sender = Sender(bot, settings.telegram, events=ChatStore(sessions))
-        dispatcher = Dispatcher(sessions, sender, settings, poll_interval=0.5)
+        worker = OutboxWorker(sessions, sender, settings, poll_interval=0.5)
         stop = asyncio.Event()
         t0 = time.monotonic()
-        task = asyncio.create_task(dispatcher.run(stop))
+        task = asyncio.create_task(worker.run(stop))
         done = 0
         while done < count:  # a stall of 2 minutes means something is broken
             target = min(count, done + 1000)
@@ -195,7 +195,7 @@ async def run_ours(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             done = len(fake.sent)
             if args.progress:
                 print(f"  ours: {done}/{count} after {time.monotonic() - t0:.0f}s", flush=True)
-        await asyncio.wait_for(dispatcher.idle.wait(), timeout=60)
+        await asyncio.wait_for(worker.idle.wait(), timeout=60)
         wall = time.monotonic() - t0
         stop.set()
         await task

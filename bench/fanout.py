@@ -28,10 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.alerts import engine as svc
 from bot.alerts import fanout as fo
-from bot.alerts import service as svc
-from bot.alerts.engine import run_cycle
-from bot.alerts.service import AlertEngine
+from bot.alerts import types as dom
+from bot.alerts.engine import AlertEngine
+from bot.alerts.transitions import run_cycle
 from bot.config import DatabaseSettings, Settings
 from bot.cycle import CycleResult, SymbolScore
 from bot.scoring import Band, Bias, Regime, Score, band_for
@@ -102,7 +103,7 @@ def populate_rows(
     n_market = n_subs // 25  # 4%: half bands (>= stressed), half squeeze
     subs: set[tuple[int, str, str]] = set()
     for i in range(n_market):
-        subs.add((rng.randint(1, n_chats), fo.MARKET, "bands" if i % 2 else "squeeze"))
+        subs.add((rng.randint(1, n_chats), dom.MARKET, "bands" if i % 2 else "squeeze"))
     while len(subs) < n_subs:
         sym = rng.choices(symbols, weights)[0]
         subs.add((rng.randint(1, n_chats), sym, "bands" if rng.random() < 0.7 else "squeeze"))
@@ -181,13 +182,13 @@ async def naive_on_cycle(session: AsyncSession, engine: AlertEngine, cycle: Cycl
                 .join(Chat, Chat.id == Subscription.chat_id)
                 .where(
                     Subscription.exchange == EXCHANGE,
-                    or_(Subscription.symbol == event.symbol, Subscription.symbol == fo.MARKET),
+                    or_(Subscription.symbol == event.symbol, Subscription.symbol == dom.MARKET),
                 )
             )
         ).all()
         done: set[int] = set()
         for sub, chat in rows:
-            prefs = fo.ChatPrefs(
+            prefs = dom.ChatPrefs(
                 chat.id,
                 chat.active,
                 band_or_none(chat.min_band),
@@ -197,10 +198,10 @@ async def naive_on_cycle(session: AsyncSession, engine: AlertEngine, cycle: Cycl
                 chat.quiet_end_min,
                 chat.muted_until_ms,
             )
-            s = fo.Sub(
+            s = dom.Sub(
                 sub.chat_id,
                 sub.symbol,
-                fo.SubKind(sub.kind),
+                dom.SubKind(sub.kind),
                 band_or_none(sub.min_band),
             )
             if chat.id in done or not chat.active or not fo.matches(event, s, prefs, rules):
@@ -223,9 +224,11 @@ async def naive_on_cycle(session: AsyncSession, engine: AlertEngine, cycle: Cycl
             last = (
                 None
                 if found is None
-                else fo.LastAlert(found[0], fo.transition_sig(event.kind.value, found[1], found[2]))
+                else dom.LastAlert(
+                    found[0], dom.transition_sig(event.kind.value, found[1], found[2])
+                )
             )
-            sig = fo.transition_sig(event.kind, event.direction, event.to_regime)
+            sig = dom.transition_sig(event.kind, event.direction, event.to_regime)
             reason = fo.suppression(prefs, last, now, rules, sig)
             await session.execute(
                 insert(Delivery).values(
@@ -318,9 +321,11 @@ async def _prepare(
         await session.execute(insert(Subscription), subs)
     for minute, values in ((0, base), (5, warm)):
         async with session_factory(engine)() as session, session.begin():
-            await alerts.on_cycle(session, await add_cycle(session, T0 + minute * MIN, values))
+            await alerts.in_cycle_transaction(
+                session, await add_cycle(session, T0 + minute * MIN, values)
+            )
     await engine.dispose()  # checkpoints the WAL: the file alone is the whole DB
-    market = sum(s["symbol"] == fo.MARKET for s in subs)
+    market = sum(s["symbol"] == dom.MARKET for s in subs)
     print(
         f"setup: {N_SYMBOLS} symbols, {len(chats)} chats, {len(subs)} subscriptions "
         f"({market} market-wide), SQLite {sqlite3.sqlite_version}"
@@ -329,7 +334,7 @@ async def _prepare(
 
 
 def _install_timer() -> Timer:
-    """Times each query and the pure steps of on_cycle by patching the module attributes
+    """Times each query and the pure steps of in_cycle_transaction by patching the module attributes
     the engine calls through (the bench process only)."""
     timer = Timer()
     for module, name in (
@@ -352,7 +357,7 @@ def _install_timer() -> Timer:
 async def _run_batched(
     tmp: Path, before: Path, busy: dict, repeat: int, alerts: AlertEngine
 ) -> tuple[float, set[tuple]]:
-    """Phase 2: the live on_cycle, `repeat` times; returns its median seconds and the
+    """Phase 2: the live in_cycle_transaction, `repeat` times; returns its median seconds and the
     delivery rows of the last run (the naive run must produce the same)."""
     timer = _install_timer()
     runs: list[tuple[float, float, dict[str, float]]] = []
@@ -360,7 +365,7 @@ async def _run_batched(
         db = tmp / f"run{i}.db"
         shutil.copy(before, db)
         timer.spent = {}
-        hook_s, commit_s, n_events, cycle_id = await run_one(db, busy, alerts.on_cycle)
+        hook_s, commit_s, n_events, cycle_id = await run_one(db, busy, alerts.in_cycle_transaction)
         runs.append((hook_s, commit_s, timer.spent))
     fast_rows = await delivery_set(db, cycle_id)
     pending = sum(r[3] == "pending" for r in fast_rows)
@@ -372,7 +377,7 @@ async def _run_batched(
     hooks = sorted(r[0] for r in runs)
     med = statistics.median(hooks)
     print(
-        f"batched  on_cycle (state + events + fan-out, compute + write): median "
+        f"batched  in_cycle_transaction (state + events + fan-out, compute + write): median "
         f"{med * 1000:.0f} ms, min {hooks[0] * 1000:.0f}, max {hooks[-1] * 1000:.0f} "
         f"over {len(runs)} runs; commit {statistics.median(r[1] for r in runs) * 1000:.0f} ms"
         f"   [target < 1000 ms]"
@@ -400,7 +405,7 @@ async def _run_naive(
     naive_rows = await delivery_set(naive_db, n_cycle)
     same = "same rows" if naive_rows == fast_rows else "ROWS DIFFER"
     print(
-        f"naive    on_cycle (subscription query per event, cooldown query + INSERT "
+        f"naive    in_cycle_transaction (subscription query per event, cooldown query + INSERT "
         f"per delivery): {n_hook_s * 1000:.0f} ms; commit {n_commit_s * 1000:.0f} ms"
         f" ({same})"
     )

@@ -16,7 +16,7 @@ against the loopback fake Bot API, which enforces Telegram's flood limits:
 - kill:    the sending process is killed with SIGKILL a third of the way through the
            broadcast and started again.
 
-OURS is the real `Dispatcher` + `Sender` (what `pressurebot run` uses); NAIVE is the
+OURS is the real `OutboxWorker` + `Sender` (what `pressurebot run` uses); NAIVE is the
 obvious loop: one message after another with `sleep(1/30)`, marking each row `sent` or,
 on any error, `failed` (no retry). Figures, per scenario and latency:
 - lost: a (chat, cycle) for a reachable chat that never arrived;
@@ -56,8 +56,8 @@ from sqlalchemy import func, select, update  # noqa: E402
 from bot.config import DatabaseSettings, Settings  # noqa: E402
 from bot.storage import outbox_repo  # noqa: E402
 from bot.storage.db import create_engine, migrate, session_factory  # noqa: E402
+from bot.storage.market_repo import insert_ignore  # noqa: E402
 from bot.storage.models import AlertEvent, Chat, Cycle, Delivery  # noqa: E402
-from bot.storage.repo import insert_ignore  # noqa: E402
 from tests.fakes.fake_telegram import SEND_METHODS, FakeTelegram, _error  # noqa: E402
 
 EXCHANGE = "binance"
@@ -224,14 +224,14 @@ async def _pending(sessions: Any) -> int:
 
 async def _drain_ours(settings: Settings, sessions: Any, bot: Any) -> None:
     from bot.telegram.chat_events import ChatStore
-    from bot.telegram.dispatcher import Dispatcher
+    from bot.telegram.outbox_worker import OutboxWorker
     from bot.telegram.sender import Sender
 
     sender = Sender(bot, settings.telegram, events=ChatStore(sessions))
-    dispatcher = Dispatcher(sessions, sender, settings, poll_interval=0.5)
+    outbox = OutboxWorker(sessions, sender, settings, poll_interval=0.5)
     stop = asyncio.Event()
-    task = asyncio.create_task(dispatcher.run(stop))
-    # The dispatcher's `idle` is also set while rows wait out a backoff: ask the DB.
+    task = asyncio.create_task(outbox.run(stop))
+    # The outbox worker's `idle` is also set while rows wait out a backoff: ask the DB.
     while await _pending(sessions):  # noqa: ASYNC110
         await asyncio.sleep(0.25)
     stop.set()

@@ -17,7 +17,7 @@ Method:
   one more cycle starts in the same instant as the commands (its write lands among
   them).
 - Broadcast: `broadcast` pending deliveries to as many private chats, sent by the real
-  dispatcher through the Sender at Telegram's 30 msg/s from the moment the bot starts.
+  outbox worker through the Sender at Telegram's 30 msg/s from the moment the bot starts.
 - Commands: `commands` distinct private chats send at once (the fake Bot API pushes all
   the updates in one instant, bench/_fake_telegram_server.py, in its own process):
   seven in eight /subscribe BTC, the rest /top. The real PTB Application
@@ -28,7 +28,7 @@ Method:
   is identical. On PostgreSQL the two are the same code path (it ignores the option).
 - Figures: cycle write = the Scorer's persist step (its one write transaction, wrapped
   from outside); lock errors = exceptions mentioning "database is locked" anywhere in the
-  bot (logged by the handler's error path, the dispatcher, or raised by the cycle);
+  bot (logged by the handler's error path, the outbox worker, or raised by the cycle);
   "sorry" = commands answered "Sorry, something went wrong"; answered = commands with
   any reply within 60 s; subscribed = /subscribe chats with the row in the DB; latency
   = from the update's arrival at the fake Bot API (pushed, ready for getUpdates) to the
@@ -65,17 +65,17 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from bench._fake_telegram_server import FakeTelegramProcess
-from bot.alerts.service import AlertEngine
+from bot.alerts.engine import AlertEngine
 from bot.config import DatabaseSettings, Settings
 from bot.markets.binance import BinanceAdapter
 from bot.markets.http import ExchangeHttpClient
 from bot.scorer import Scorer
 from bot.storage.db import create_engine, migrate, session_factory
+from bot.storage.market_repo import insert_ignore
 from bot.storage.models import AlertEvent, Chat, Delivery, Subscription
-from bot.storage.repo import insert_ignore
 from bot.telegram import render
-from bot.telegram.app import start_bot
 from tests.fakes.fake_binance import FakeBinance
+from tests.telegram.helpers import start_bot_with_worker
 
 POSTGRES_ENV = "PRESSUREBOT_TEST_POSTGRES_URL"
 EXCHANGE = "binance"
@@ -229,7 +229,9 @@ async def run_scenario(
             async with ExchangeHttpClient(settings.exchange) as client:
                 adapter = BinanceAdapter(client, settings.exchange)
                 alerts = AlertEngine(settings)
-                scorer = Scorer(adapter, sessions, settings, on_cycle=alerts.on_cycle)
+                scorer = Scorer(
+                    adapter, sessions, settings, in_cycle_transaction=alerts.in_cycle_transaction
+                )
                 warm = await scorer.run_cycle()
                 write_s = _time_persist(scorer)
                 await add_broadcast(
@@ -278,10 +280,10 @@ async def _burst(
     plan: list[list[tuple[float, int, str]]],
 ) -> tuple[dict[str, Any], str, int]:
     """The measured phase: every chat's command at once while a scoring cycle writes and
-    the dispatcher broadcasts. Returns the fake's results, the cycle's error (empty when
+    the outbox worker broadcasts. Returns the fake's results, the cycle's error (empty when
     it committed) and the broadcast messages sent."""
     await ask("clear")
-    runtime = await start_bot(settings, sessions)
+    runtime = await start_bot_with_worker(settings, sessions)
     try:
         cycle = asyncio.create_task(scorer.run_cycle())
         got = await ask("run", "burst", plan, 0.0, TIMEOUT_S)
@@ -291,7 +293,7 @@ async def _burst(
         except Exception as exc:  # a locked write fails the whole cycle
             cycle_error = str(exc)
     finally:
-        broadcast_sent = runtime.dispatcher.stats.messages
+        broadcast_sent = runtime.outbox_worker.stats.messages
         await runtime.stop()
     return got, cycle_error, broadcast_sent
 

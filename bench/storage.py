@@ -16,7 +16,7 @@ Method:
   are random walks; OI windows go null after listings and in random outage spans; ~1%
   of cycles are partial. OI samples cover the last 72 h (48 h retention + 1 day).
   No ANALYZE is run: the bot never runs it, so the planner sees what it sees in service.
-- Retention: `repo.prune` with the default settings (OI 48 h, snapshots 30 d, events
+- Retention: `market_repo.prune` with the default settings (OI 48 h, snapshots 30 d, events
   7 d) at the moment the next cycle starts, which leaves exactly 30 days of cycles
   (with the default --days 30). Then a restart (engine disposed), so the WAL figures
   below are the steady state, not the catch-up prune's.
@@ -43,7 +43,7 @@ Method:
   bot/storage: latest_cycle ordered by finished_ms, an index cycles(exchange, id), /top
   rows loaded as plain columns, and a covering (exchange, symbol, ts_ms, score) index.
 - Bounded: besides the prune above, a year at reduced width (`--year-symbols`) with
-  `repo.prune` once per simulated day: rows and file size plateau at the window.
+  `market_repo.prune` once per simulated day: rows and file size plateau at the window.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ from bot.market_view import (
 from bot.markets.base import ExchangeAdapter, Instrument, OpenInterest
 from bot.scorer import Scorer, _Fetched
 from bot.scoring import Band, Bias, Regime, Score, band_for
-from bot.storage import repo
+from bot.storage import market_repo
 from bot.storage.db import create_engine, migrate, session_factory
 from bot.storage.models import Cycle, ScoreSnapshot
 from bot.telegram.market_cache import MarketCache
@@ -563,7 +563,7 @@ MARKET_ROW_COLS = [getattr(ScoreSnapshot, f.name) for f in dataclasses.fields(Ma
 
 
 async def latest_cycle_by_finished(session: AsyncSession, exchange: str) -> Cycle | None:
-    """`repo.latest_cycle` ordered the way ix_cycles_exchange_finished is: no sort."""
+    """`market_repo.latest_cycle` ordered the way ix_cycles_exchange_finished is: no sort."""
     return await session.scalar(
         select(Cycle)
         .where(Cycle.exchange == exchange, Cycle.symbols_fetched > 0)
@@ -586,7 +586,7 @@ async def market_alt(session: AsyncSession, core_rows: bool) -> MarketSnapshot |
         )
         rows = [MarketRow(*r) for r in result.all()]
     else:
-        rows = [row_from_snapshot(s) for s in await repo.cycle_snapshots(session, cycle.id)]
+        rows = [row_from_snapshot(s) for s in await market_repo.cycle_snapshots(session, cycle.id)]
     return MarketSnapshot(
         cycle_id=cycle.id,
         generated_ms=cycle.started_ms,
@@ -668,7 +668,7 @@ async def year_sim(workdir: Path, days: int, n_symbols: int, settings: Settings)
         peak = max(peak, con.execute("SELECT count(*) FROM score_snapshots").fetchone()[0])
         now = T0 + (day + 1) * DAY_MS  # the next cycle's start
         async with sessions() as session, session.begin():
-            await repo.prune(
+            await market_repo.prune(
                 session,
                 oi_before_ms=now - settings.scorer.oi_sample_retention_hours * HOUR_MS,
                 snapshots_before_ms=now - snap_days * DAY_MS,
@@ -699,9 +699,9 @@ async def year_sim(workdir: Path, days: int, n_symbols: int, settings: Settings)
 async def prune_now(
     sessions: async_sessionmaker[AsyncSession], settings: Settings, now_ms: int
 ) -> dict[str, int]:
-    """`repo.prune` with the configured retention, as `Scorer._prune` computes it."""
+    """`market_repo.prune` with the configured retention, as `Scorer._prune` computes it."""
     async with sessions() as session, session.begin():
-        return await repo.prune(
+        return await market_repo.prune(
             session,
             oi_before_ms=now_ms - settings.scorer.oi_sample_retention_hours * HOUR_MS,
             snapshots_before_ms=now_ms - settings.scorer.snapshot_retention_days * DAY_MS,
@@ -775,13 +775,13 @@ async def bench(args: argparse.Namespace, workdir: Path) -> int:
         await symbol_detail(s, EXCHANGE, picks[i], history_hours=72)
 
     async def cycle_ours(s: AsyncSession, _i: int) -> None:
-        await repo.latest_cycle(s, EXCHANGE)
+        await market_repo.latest_cycle(s, EXCHANGE)
 
     await time_runs("warm-up", sessions, top_ours, 10)
     await time_runs("warm-up", sessions, sym_ours, 10)
     q_top = await time_runs("/top    latest_market", sessions, top_ours, args.runs)
     q_sym = await time_runs("/symbol symbol_detail(72h)", sessions, sym_ours, args.runs)
-    q_cyc = await time_runs("  of which repo.latest_cycle", sessions, cycle_ours, args.runs)
+    q_cyc = await time_runs("  of which market_repo.latest_cycle", sessions, cycle_ours, args.runs)
     ph.done(f"/top and /symbol x {args.runs}")
 
     # ---- naive peers; they must return what the project returns
@@ -905,7 +905,7 @@ async def bench(args: argparse.Namespace, workdir: Path) -> int:
     r_cyc, a_cyc = await time_interleaved(
         sessions,
         {
-            "  repo.latest_cycle as is (interleaved)": cycle_ours,
+            "  market_repo.latest_cycle as is (interleaved)": cycle_ours,
             "  latest_cycle by finished_ms": cycle_a,
         },
         args.runs,
@@ -987,7 +987,7 @@ async def bench(args: argparse.Namespace, workdir: Path) -> int:
         ),
         rd.line(f"{READERS} readers (MarketCache.snapshot), {READER_PAUSE_S * 1000:g} ms apart"),
         p.line(),
-        f"  prune of the 1-day backlog (repo.prune): {prune_ms:.0f} ms, deleted "
+        f"  prune of the 1-day backlog (market_repo.prune): {prune_ms:.0f} ms, deleted "
         + ", ".join(f"{k} {v:,}" for k, v in deleted.items() if v),
         f"  WAL during the write phase: max {max(wal_mb):.1f} MB (after the catch-up prune: "
         f"{size1[1]:.1f} MB until restart)",
@@ -1037,7 +1037,8 @@ async def bench(args: argparse.Namespace, workdir: Path) -> int:
         "  /symbol plans if ix_score_snapshots_symbol_ts is dropped (what the naive row forces):",
         *dropped_plan,
         "",
-        f"  bounded over {args.year_days} days ({args.year_symbols} symbols, repo.prune daily):",
+        f"  bounded over {args.year_days} days ({args.year_symbols} symbols, "
+        "market_repo.prune daily):",
         *year,
         "",
         "  phases:",

@@ -116,10 +116,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from bot.replay.cli import run_replay
 
         return await run_replay(settings, args)
-    if settings.telegram.token is None:
-        await service.run_service(settings)
-        return 0
-    from bot.telegram.app import BotStartError
+    from bot.telegram.errors import BotStartError  # loads no PTB: fine headless too
 
     try:
         await service.run_service(settings)

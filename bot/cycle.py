@@ -42,7 +42,7 @@ class CycleResult:
     held: dict[str, str] = field(default_factory=dict)
     weight_used: int = 0
     history_calls: int = 0
-    alerts_emitted: int = 0
+    events_created: int = 0
 
     @property
     def symbols_fetched(self) -> int:

@@ -27,7 +27,7 @@ from bot.markets.base import (
     PremiumIndex,
     SymbolUnavailable,
 )
-from bot.storage import repo
+from bot.storage import market_repo
 
 # The scorer's logger: the cycle's lines read as one story under one name.
 logger = logging.getLogger("bot.scorer")
@@ -180,7 +180,7 @@ class CycleFetcher:
     async def anchors(self, fetched: Fetched, now_ms: int, deadline: float) -> Anchors:
         wins = self.windows(now_ms)
         async with self._sessions() as session:
-            samples = await repo.oi_samples_between(
+            samples = await market_repo.oi_samples_between(
                 session, self._adapter.name, [(w.earliest_ms, w.latest_ms) for w in wins]
             )
         out = Anchors(samples)

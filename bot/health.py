@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import ConfigError, Settings
 from bot.metrics import Metrics
-from bot.storage import repo
+from bot.storage import market_repo
 from bot.storage.models import Delivery
 
 logger = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ async def _healthz(request: web.Request) -> web.Response:
     cycle = None
     try:
         async with request.app["sessions"]() as session:
-            cycle = await repo.latest_cycle(session, settings.exchange.name)
+            cycle = await market_repo.latest_cycle(session, settings.exchange.name)
     except SQLAlchemyError as exc:
         problems.append(f"database unreadable: {str(getattr(exc, 'orig', exc)).splitlines()[0]}")
     limit = settings.scorer.interval_seconds * settings.http.stale_after_intervals

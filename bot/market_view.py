@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cycle import SymbolScore
 from bot.scoring import Bias, Regime
-from bot.storage import repo
+from bot.storage import market_repo as repo
 from bot.storage.models import ScoreSnapshot
 
 RowFilter = Literal["all", "long", "short", "squeeze"]

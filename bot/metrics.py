@@ -58,7 +58,7 @@ class Metrics:
         self.symbols_failed.set(len(result.failed))
         self.exchange_weight.set(result.weight_used)
         self.history_calls.inc(result.history_calls)
-        self.alerts.inc(result.alerts_emitted)
+        self.alerts.inc(result.events_created)
         self.last_cycle_ts.set(result.finished_ms / 1000)
 
     def observe_failed_cycle(self) -> None:

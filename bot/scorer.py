@@ -24,7 +24,7 @@ from bot.cycle import CycleHook, CycleResult, SymbolScore
 from bot.cycle_fetch import CycleFetcher, Fetched
 from bot.markets.base import ExchangeAdapter, OiPoint
 from bot.scoring import InvalidInput, ScoreInputs, basis_pct, compute_score, pct_change
-from bot.storage import repo
+from bot.storage import market_repo
 from bot.storage.db import checkpoint_wal
 from bot.storage.models import Cycle, OiSample, ScoreSnapshot
 
@@ -44,13 +44,13 @@ class Scorer:
         adapter: ExchangeAdapter,
         sessions: async_sessionmaker[AsyncSession],
         settings: Settings,
-        on_cycle: CycleHook | None = None,
+        in_cycle_transaction: CycleHook | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._adapter = adapter
         self._sessions = sessions
         self._settings = settings
-        self._on_cycle = on_cycle
+        self._in_cycle_transaction = in_cycle_transaction
         self._clock = clock
         self._backfill_tried: dict[str, int] = {}
         # Shares `_backfill_tried`: the fetch reads it, `_persist` updates it after commit.
@@ -190,7 +190,7 @@ class Scorer:
         async with self._sessions() as session, session.begin():
             universe = frozenset(fetched.instruments)
             if universe != self._synced_universe:
-                await repo.sync_instruments(
+                await market_repo.sync_instruments(
                     session, exchange, fetched.instruments.values(), result.started_ms
                 )
             cycle = Cycle(
@@ -208,11 +208,13 @@ class Scorer:
             session.add(cycle)
             await session.flush()
             result.cycle_id = cycle.id
-            await repo.insert_ignore(session, ScoreSnapshot, _snapshot_rows(result))
-            await repo.insert_ignore(session, OiSample, _sample_rows(exchange, fetched, hist))
-            if self._on_cycle is not None:
-                result.alerts_emitted = await self._on_cycle(session, result)
-                cycle.alerts_emitted = result.alerts_emitted
+            await market_repo.insert_ignore(session, ScoreSnapshot, _snapshot_rows(result))
+            await market_repo.insert_ignore(
+                session, OiSample, _sample_rows(exchange, fetched, hist)
+            )
+            if self._in_cycle_transaction is not None:
+                result.events_created = await self._in_cycle_transaction(session, result)
+                cycle.events_created = result.events_created
         self._synced_universe = frozenset(fetched.instruments)
         # Only now are the backfilled points stored: after a rolled-back write the next
         # cycle must ask again, not wait BACKFILL_RETRY_MS with no windows.
@@ -234,7 +236,7 @@ class Scorer:
             now_ms - s.alerts.event_retention_days * 86_400_000,
         )
         async with self._sessions() as session:
-            oldest = await repo.oldest_times(session)
+            oldest = await market_repo.oldest_times(session)
         # Each table advances from its own oldest row; usually one slice covers it all.
         edges = [
             cut if old is None else min(cut, old + PRUNE_SLICE_MS)
@@ -243,7 +245,7 @@ class Scorer:
         total: dict[str, int] = {}
         while True:
             async with self._sessions() as session, session.begin():
-                deleted = await repo.prune(
+                deleted = await market_repo.prune(
                     session,
                     oi_before_ms=edges[0],
                     snapshots_before_ms=edges[1],

@@ -1,7 +1,11 @@
-"""Wires the parts into one asyncio process: scorer + alerts + bot + dispatcher.
+"""Wires the parts into one asyncio process: scorer + alerts + bot + outbox worker.
 
 `pressurebot run` and `pressurebot scan` both start here. Every part receives the
-settings and the session factory explicitly.
+settings and the session factory explicitly, and `run_service` shows the whole path from
+a score to a pushed alert: the scorer's cycle calls the alert engine inside its
+transaction (`in_cycle_transaction`: events and outbox rows commit with the cycle), and
+after the commit (`after_commit`) the outbox worker is woken to send them through the
+bot's sender. Metrics are handed to each part as it is built.
 """
 
 from __future__ import annotations
@@ -13,12 +17,12 @@ import signal
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.alerts.service import AlertEngine
+from bot.alerts.engine import AlertEngine
 from bot.config import Settings
 from bot.cycle import CycleResult
 from bot.health import HealthState, start_health_server
@@ -40,6 +44,11 @@ from bot.storage.sqlite_guard import (
     sqlite_file,
     sqlite_library_version,
 )
+from bot.telegram.errors import AUTH_FAILED, TelegramAuthError
+
+if TYPE_CHECKING:  # headless needs no PTB: the Telegram side is imported lazily
+    from bot.telegram.app import BotRuntime
+    from bot.telegram.outbox_worker import OutboxWorker
 
 logger = logging.getLogger(__name__)
 
@@ -135,47 +144,82 @@ async def run_service(settings: Settings, stop: asyncio.Event | None = None) -> 
     stop = stop or _stop_on_signals()
     token = settings.telegram.token.get_secret_value() if settings.telegram.token else None
     health = HealthState()
+    metrics = Metrics()
     async with open_parts(settings) as parts, contextlib.AsyncExitStack() as stack:
         # Headless: alerts are logged, and no deliveries are queued for chats nobody can
         # send to (a token added later would otherwise flush the whole backlog).
         alerts = AlertEngine(settings, log_events=token is None, deliver=token is not None)
-        scorer = Scorer(parts.adapter, parts.sessions, settings, on_cycle=alerts.on_cycle)
-        metrics = Metrics()
+        hook = alerts.in_cycle_transaction
+        scorer = Scorer(parts.adapter, parts.sessions, settings, in_cycle_transaction=hook)
         if settings.http.port:
             runner = await start_health_server(settings, parts.sessions, metrics, health)
             stack.push_async_callback(runner.cleanup)
-        bot = None
+        bot: BotRuntime | None = None
+        worker: OutboxWorker | None = None
         if token:
-            from bot.telegram.app import start_bot  # imported lazily: headless needs no PTB
-
-            bot = await start_bot(settings, parts.sessions)
-            stack.push_async_callback(bot.stop)
-            bot.deps.sender.on_sent = metrics.send_seconds.observe
-            bot.dispatcher.on_stale = metrics.deliveries_stale.inc
+            bot, worker = await _start_telegram(settings, parts.sessions, metrics, stack)
         else:
             logger.warning(TOKEN_HINT)
-        watchers: list[asyncio.Task[None]] = []
-        db = sqlite_file(settings.database.url)
-        if db is not None:
-            period = min(10.0, settings.scorer.interval_seconds)
-            watchers.append(asyncio.create_task(_watch_file(FileWatch(db), health, period)))
-        if bot is not None:
-            watchers.append(asyncio.create_task(_watch_auth(bot.auth_failed, health, stop)))
-        stack.push_async_callback(_cancel, watchers)
-        on_done = bot.notify if bot is not None else None
-        await scorer_loop(
-            scorer, settings, stop, on_cycle_done=on_done, metrics=metrics, health=health
-        )
+        _start_watchers(settings, bot, health, stop, stack)
+        wake = worker.notify if worker is not None else None
+        await scorer_loop(scorer, settings, stop, wake, metrics=metrics, health=health)
         if bot is not None and bot.auth_failed.is_set():
-            from bot.telegram.app import AUTH_FAILED, TelegramAuthError
-
             raise TelegramAuthError(AUTH_FAILED)
     logger.info("stopped cleanly")
 
 
-async def _watch_auth(failed: asyncio.Event, health: HealthState, stop: asyncio.Event) -> None:
-    from bot.telegram.app import AUTH_FAILED
+async def _start_telegram(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    metrics: Metrics,
+    stack: contextlib.AsyncExitStack,
+) -> tuple[BotRuntime, OutboxWorker]:
+    """The bot, then the outbox worker sending through its sender; the stack stops the
+    worker first (it may be mid-send), then the bot."""
+    from bot.telegram.app import start_bot
+    from bot.telegram.outbox_worker import OutboxWorker
 
+    bot = await start_bot(settings, sessions, on_sent=metrics.send_seconds.observe)
+    stack.push_async_callback(bot.stop)
+    worker = OutboxWorker(
+        sessions, bot.deps.sender, settings, on_stale=metrics.deliveries_stale.inc
+    )
+    await stack.enter_async_context(outbox_running(worker))
+    return bot, worker
+
+
+@contextlib.asynccontextmanager
+async def outbox_running(worker: OutboxWorker) -> AsyncIterator[OutboxWorker]:
+    """Run `worker` until the block ends; in-flight sends finish (its stop_timeout)."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop), name="outbox-worker")
+    try:
+        yield worker
+    finally:
+        stop.set()
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await task
+
+
+def _start_watchers(
+    settings: Settings,
+    bot: BotRuntime | None,
+    health: HealthState,
+    stop: asyncio.Event,
+    stack: contextlib.AsyncExitStack,
+) -> None:
+    """Database file and Telegram token watchers, cancelled when the stack unwinds."""
+    watchers: list[asyncio.Task[None]] = []
+    db = sqlite_file(settings.database.url)
+    if db is not None:
+        period = min(10.0, settings.scorer.interval_seconds)
+        watchers.append(asyncio.create_task(_watch_file(FileWatch(db), health, period)))
+    if bot is not None:
+        watchers.append(asyncio.create_task(_watch_auth(bot.auth_failed, health, stop)))
+    stack.push_async_callback(_cancel, watchers)
+
+
+async def _watch_auth(failed: asyncio.Event, health: HealthState, stop: asyncio.Event) -> None:
     await failed.wait()
     health.set_problem("telegram", AUTH_FAILED)
     stop.set()
@@ -203,7 +247,7 @@ async def scorer_loop(
     scorer: Scorer,
     settings: Settings,
     stop: asyncio.Event,
-    on_cycle_done: Callable[[], None] | None = None,
+    after_commit: Callable[[], None] | None = None,
     metrics: Metrics | None = None,
     health: HealthState | None = None,
 ) -> None:
@@ -230,7 +274,7 @@ async def scorer_loop(
         else:
             backoff = 1.0
             delay = max(0.0, interval - (time.monotonic() - started))
-            _on_cycle_success(result, on_cycle_done, metrics, health)
+            _on_cycle_success(result, after_commit, metrics, health)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=delay)
 
@@ -280,7 +324,7 @@ async def _on_cycle_failure(
 
 def _on_cycle_success(
     result: CycleResult,
-    on_cycle_done: Callable[[], None] | None,
+    after_commit: Callable[[], None] | None,
     metrics: Metrics | None,
     health: HealthState | None,
 ) -> None:
@@ -292,13 +336,13 @@ def _on_cycle_success(
         result.status,
         result.symbols_fetched,
         result.symbols_attempted,
-        result.alerts_emitted,
+        result.events_created,
         result.weight_used,
         result.history_calls,
         (result.finished_ms - result.started_ms) / 1000,
     )
-    if on_cycle_done is not None and result.alerts_emitted:
-        on_cycle_done()
+    if after_commit is not None and result.events_created:
+        after_commit()
     if metrics is not None:
         metrics.observe_cycle(result)
 

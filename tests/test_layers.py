@@ -114,3 +114,66 @@ def test_bot_has_no_import_cycles() -> None:
     graph = import_graph()
     assert "bot.telegram.deps" in graph and graph["bot.telegram.auth"]
     assert cycles(graph) == []
+
+
+# The pure alert core: no database, HTTP or Telegram, so it runs (and is tested) as plain
+# functions, and bot.storage may import its types without pulling in the DB hook.
+PURE_MODULES = (
+    "bot.scoring",
+    "bot.alerts.types",
+    "bot.alerts.transitions",
+    "bot.alerts.fanout",
+    "bot.alerts.held",
+)
+IO_PACKAGES = ("sqlalchemy", "aiohttp", "telegram", "aiosqlite", "asyncpg", "httpx")
+
+
+def external_imports(root: Path = BOT) -> dict[str, set[str]]:
+    """Each module of the package at `root` -> the top-level packages outside it that it
+    imports (anywhere in the file, as for the cycle check)."""
+    files = {_module_name(p, root): p for p in root.rglob("*.py")}
+    found: dict[str, set[str]] = {name: set() for name in files}
+    for name, path in files.items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                found[name].update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                found[name].add(node.module.split(".")[0])
+    return found
+
+
+def _closure(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        for nxt in graph[todo.pop()]:
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+def test_storage_imports_only_the_pure_alert_types() -> None:
+    graph = import_graph()
+    storage = [name for name in graph if name.startswith("bot.storage")]
+    assert storage
+    wrong = {
+        f"{name} -> {target}"
+        for name in storage
+        for target in graph[name]
+        if target.startswith("bot.alerts") and target != "bot.alerts.types"
+    }
+    assert not wrong, wrong
+    # Nor through another module: the alert hook (bot.alerts.engine) sits above storage.
+    reached = {name: _closure(graph, name) for name in storage}
+    assert not {n for n, seen in reached.items() if "bot.alerts.engine" in seen}
+
+
+def test_pure_core_imports_no_io() -> None:
+    graph = import_graph()
+    external = external_imports()
+    for name in PURE_MODULES:
+        assert name in graph, name
+        for module in {name} | _closure(graph, name):
+            io = external[module] & set(IO_PACKAGES)
+            assert not io, f"{name} reaches {module}, which imports {sorted(io)}"

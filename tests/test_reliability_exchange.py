@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import func, select
 
-from bot.alerts.service import AlertEngine
+from bot.alerts.engine import AlertEngine
 from bot.config import Settings
 from bot.markets.base import ExchangeError
 from bot.markets.binance import BinanceAdapter
@@ -67,7 +67,13 @@ async def rig(sessions) -> AsyncIterator[tuple[FakeBinance, Scorer, Clock]]:
         async with ExchangeHttpClient(settings.exchange, sleep=no_sleep) as client:
             adapter = BinanceAdapter(client, settings.exchange, clock=clock.time)
             alerts = AlertEngine(settings)
-            scorer = Scorer(adapter, sessions, settings, on_cycle=alerts.on_cycle, clock=clock.time)
+            scorer = Scorer(
+                adapter,
+                sessions,
+                settings,
+                in_cycle_transaction=alerts.in_cycle_transaction,
+                clock=clock.time,
+            )
             async with sessions() as session, session.begin():
                 session.add(Chat(id=42, type="private", created_ms=NOW))
                 await session.flush()
@@ -111,7 +117,7 @@ async def test_partial_cycle_below_80_percent_is_flagged_and_alerts_nothing(
     result = await scorer.run_cycle()
 
     assert result.status == "partial" and result.symbols_fetched == 7
-    assert result.alerts_emitted == 0
+    assert result.events_created == 0
     assert await counts(sessions) == (0, 0)
     async with sessions() as session:
         cycle = await session.get(Cycle, result.cycle_id)
@@ -121,7 +127,7 @@ async def test_partial_cycle_below_80_percent_is_flagged_and_alerts_nothing(
     fake.clear_faults()
     clock.now += 300
     recovered = await scorer.run_cycle()
-    assert recovered.status == "ok" and recovered.alerts_emitted == 1
+    assert recovered.status == "ok" and recovered.events_created == 1
     assert await counts(sessions) == (1, 1)
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.alerts.service import AlertEngine
+from bot.alerts.engine import AlertEngine
 from bot.config import Settings
 from bot.markets.base import ExchangeUnavailable
 from bot.markets.binance import BinanceAdapter
@@ -70,8 +70,10 @@ class Rig:
         )
         self.clients.append(client)
         adapter = BinanceAdapter(client, self.settings.exchange, clock=self.clock.time)
-        hook = AlertEngine(self.settings).on_cycle if alerts else None
-        return Scorer(adapter, self.sessions, self.settings, on_cycle=hook, clock=self.clock.time)
+        hook = AlertEngine(self.settings).in_cycle_transaction if alerts else None
+        return Scorer(
+            adapter, self.sessions, self.settings, in_cycle_transaction=hook, clock=self.clock.time
+        )
 
     async def counts(self) -> tuple[int, int]:
         async with self.sessions() as session:
@@ -150,7 +152,7 @@ async def test_history_outage_after_a_gap_holds_alert_state_instead_of_calming_d
     assert row.oi_24h_pct == pytest.approx(30.0)
     assert row.score.score == 52  # what the old code alerted on
     assert set(gap.held) == {"AAAUSDT"} and gap.status == "ok"
-    assert gap.alerts_emitted == 0
+    assert gap.events_created == 0
     assert await rig.counts() == (1, 1)  # no "stressed -> stretched" push
     [line] = [r.getMessage() for r in caplog.records if "keep their alert state" in r.message]
     # One symbol, two attempts: the cause is named; too few failures to trip the breaker.
@@ -264,7 +266,13 @@ async def test_a_hanging_open_interest_ends_at_the_cycle_deadline(sessions) -> N
         async with ExchangeHttpClient(settings.exchange, sleep=no_sleep) as client:
             adapter = BinanceAdapter(client, settings.exchange, clock=clock.time)
             alerts = AlertEngine(settings)
-            scorer = Scorer(adapter, sessions, settings, on_cycle=alerts.on_cycle, clock=clock.time)
+            scorer = Scorer(
+                adapter,
+                sessions,
+                settings,
+                in_cycle_transaction=alerts.in_cycle_transaction,
+                clock=clock.time,
+            )
             await scorer.run_cycle()
             clock.now += 300
             for s in symbols:
@@ -279,7 +287,7 @@ async def test_a_hanging_open_interest_ends_at_the_cycle_deadline(sessions) -> N
     assert set(result.failed) == set(symbols[7:])
     assert all("cycle deadline (1.6s)" in reason for reason in result.failed.values())
     assert result.status == "partial" and result.symbols_fetched == 7
-    assert result.alerts_emitted == 0  # 70% fetched < min_fetched_share: no alerts
+    assert result.events_created == 0  # 70% fetched < min_fetched_share: no alerts
 
 
 async def test_market_wide_data_past_the_deadline_fails_the_cycle(sessions) -> None:

@@ -1,259 +1,285 @@
-"""Per-symbol alert state machine: pure, no I/O, no clock (docs/alerts.md).
+"""The alert engine as the scorer's cycle hook: state -> events -> outbox, one transaction.
 
-Each cycle, every scored symbol's previous *confirmed* state meets its new `Score`.
-The output is the next state plus at most one band event and one squeeze event.
-
-Band confirmation (hysteresis). The score's raw band R differs from the confirmed B:
-- R is confirmed at once when the score is at least `points` inside it (>= floor+points
-  going up, <= ceiling-points going down);
-- otherwise a streak records the raw band of each consecutive cycle on that side of B.
-  When it reaches `confirm_cycles` cycles, the band nearest B among them is confirmed
-  (the score has been *at least* that far for the whole streak); the streak's trailing
-  cycles beyond that band carry over, so a score that stays in a farther band is
-  confirmed there after `confirm_cycles` cycles in it.
-A move of several bands is one event (from -> to), never one per band crossed.
-
-Squeeze regime. Entering Long/Short squeeze risk is confirmed at once: it is the most
-time-critical alert and its inputs (multi-hour OI build) already change slowly. Leaving
-it needs `confirm_cycles` consecutive non-squeeze cycles, so one noisy cycle does not
-produce an exit followed by a re-entry. Changes between non-squeeze regimes are silent.
+`AlertEngine.in_cycle_transaction` matches `bot.cycle.CycleHook`. The scorer calls it inside the
+cycle's transaction, after the Cycle row is flushed; it never commits. A whole cycle
+costs a fixed handful of queries: load states, save states, insert events (+ read back
+their ids), one joined subscription query, one grouped cooldown query, one grouped
+daily-cap count, insert deliveries, mark held chats; plus one query for chats owed a
+catch-up (and, when some are due, a few more to build it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable, Mapping
-from dataclasses import dataclass, field, replace
-from enum import StrEnum
+import logging
 
-from bot.scoring import (
-    DEFAULT_PARAMS,
-    Band,
-    Bias,
-    Regime,
-    Score,
-    ScoringParams,
-    band_ceiling,
-    band_floor,
-    band_for,
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.alerts.fanout import (
+    FanoutRules,
+    cooldown_ms,
+    default_subscriber_wants,
+    needed_subscriptions,
+    plan_deliveries,
+    suppression,
 )
+from bot.alerts.held import SymbolNow, apply_daily_cap, catchup_symbols, daily_cap, holds, over_cap
+from bot.alerts.transitions import Hysteresis, run_cycle
+from bot.alerts.types import (
+    MARKET,
+    DeliveryKind,
+    DeliveryStatus,
+    Direction,
+    Event,
+    EventKind,
+    PlannedDelivery,
+    SymbolState,
+)
+from bot.config import Settings
+from bot.cycle import CycleResult
+from bot.scoring import Band, Score
+from bot.storage import alert_repo, catchup_repo, cooldown_repo
+
+logger = logging.getLogger("bot.alerts")
+# How far back a chat's local day can start (25 h on a DST day), for the daily cap.
+DAY_LOOKBACK_MS = 26 * 3_600_000
 
 
-class EventKind(StrEnum):
-    BAND = "band"
-    SQUEEZE = "squeeze"
+def format_alert_line(event: Event) -> str:
+    """The headless log line; stable, parsed by end-to-end tests. One of:
 
-
-class Direction(StrEnum):
-    UP = "up"  # band rank rose
-    DOWN = "down"  # band rank fell
-    ENTER = "enter"  # squeeze risk began (or switched side)
-    EXIT = "exit"  # squeeze risk ended
-
-
-@dataclass(frozen=True, slots=True)
-class Hysteresis:
-    """Confirmation rules; built from `AlertSettings` + `ScoringParams` by the service."""
-
-    points: int = 2
-    confirm_cycles: int = 2
-    params: ScoringParams = DEFAULT_PARAMS
-
-
-@dataclass(frozen=True, slots=True)
-class SymbolState:
-    band: Band
-    band_since_ms: int
-    regime: Regime
-    regime_since_ms: int
-    last_cycle_id: int
-    candidate_band: Band | None = None
-    candidate_count: int = 0
-    # The streak itself: the raw band of each cycle since the score left the confirmed
-    # band, oldest first (at most confirm_cycles). candidate_band/count summarise it.
-    candidate_bands: tuple[Band, ...] = ()
-    # While a squeeze is confirmed: the latest non-squeeze regime and the streak length.
-    candidate_regime: Regime | None = None
-    candidate_regime_count: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    symbol: str
-    kind: EventKind
-    direction: Direction
-    score: int
-    bias: Bias
-    regime: Regime  # the regime observed this cycle
-    from_band: Band | None = None
-    to_band: Band | None = None
-    from_regime: Regime | None = None
-    to_regime: Regime | None = None
-
-
-@dataclass(slots=True)
-class CycleOutcome:
-    states: dict[str, SymbolState] = field(default_factory=dict)  # new or changed only
-    events: list[Event] = field(default_factory=list)
-
-
-def initial_state(score: Score, *, cycle_id: int, now_ms: int) -> SymbolState:
-    """First sighting: adopt what we see, silently (no history means no transition)."""
-    return SymbolState(
-        band=score.band,
-        band_since_ms=now_ms,
-        regime=score.regime,
-        regime_since_ms=now_ms,
-        last_cycle_id=cycle_id,
+    ALERT BTCUSDT lean -> stressed score 72 LONG Long crowded
+    ALERT BTCUSDT squeeze enter Long squeeze risk score 66 LONG
+    ALERT BTCUSDT squeeze exit Long squeeze risk score 40 LONG
+    """
+    if event.kind is EventKind.BAND:
+        return (
+            f"ALERT {event.symbol} {event.from_band} -> {event.to_band} "
+            f"score {event.score} {event.bias} {event.regime}"
+        )
+    # Enter names the squeeze now on; exit names the squeeze that ended.
+    which = event.to_regime if event.direction is Direction.ENTER else event.from_regime
+    return (
+        f"ALERT {event.symbol} squeeze {event.direction} {which} score {event.score} {event.bias}"
     )
 
 
-def step(
-    prev: SymbolState | None,
-    symbol: str,
-    score: Score,
-    *,
-    cycle_id: int,
-    now_ms: int,
-    rules: Hysteresis = Hysteresis(),
-) -> tuple[SymbolState, list[Event]]:
-    """Advance one symbol by one cycle. A cycle already applied (replay) changes nothing."""
-    if prev is None:
-        return initial_state(score, cycle_id=cycle_id, now_ms=now_ms), []
-    if cycle_id <= prev.last_cycle_id:
-        return prev, []
-    state = replace(prev, last_cycle_id=cycle_id)
-    events: list[Event] = []
-    state, band_event = _step_band(state, symbol, score, now_ms, rules)
-    if band_event is not None:
-        events.append(band_event)
-    state, squeeze_event = _step_regime(state, symbol, score, now_ms, rules)
-    if squeeze_event is not None:
-        events.append(squeeze_event)
-    return state, events
+class AlertEngine:
+    """Per-cycle alerting. `log_events=True` is headless mode (no Telegram token): each
+    event the default subscriber would receive is also logged as one INFO line.
+    `deliver=False` (headless too) stores events but queues no deliveries."""
+
+    def __init__(
+        self, settings: Settings, *, log_events: bool = False, deliver: bool = True
+    ) -> None:
+        a = settings.alerts
+        self.rules = Hysteresis(
+            points=a.hysteresis_points,
+            confirm_cycles=a.confirm_cycles,
+            params=settings.scoring,
+        )
+        self.fanout_rules = FanoutRules(
+            default_min_band=Band(a.default_min_band),
+            market_min_band=Band(a.default_market_min_band),
+            cooldown_minutes=a.cooldown_minutes,
+            daily_cap=a.daily_cap,
+        )
+        self.min_fetched_share = a.min_fetched_share
+        self.log_events = log_events
+        self.deliver = deliver
+
+    async def in_cycle_transaction(self, session: AsyncSession, cycle: CycleResult) -> int:
+        """Advance state, store new events and their deliveries; return events created."""
+        if not self._trustworthy(cycle):
+            return 0
+        # Event time is the cycle's, not the wall clock's: replays and tests agree.
+        now_ms = cycle.finished_ms or cycle.started_ms
+        exchange = cycle.exchange
+
+        states, stored = await alert_repo.load_states(session, exchange)
+        outcome = run_cycle(
+            states,
+            ((s.symbol, s.score) for s in cycle.scores if s.exchange == exchange),
+            cycle_id=cycle.cycle_id,
+            now_ms=now_ms,
+            rules=self.rules,
+            skip=cycle.hold_alert_state,
+        )
+        await alert_repo.save_states(session, exchange, outcome.states, stored)
+        created = await alert_repo.insert_events(
+            session, exchange, cycle.cycle_id, now_ms, outcome.events
+        )
+        # Before this cycle's fan-out, so its catch-ups see only earlier held alerts.
+        scores = {s.symbol: s.score for s in cycle.scores if s.exchange == exchange}
+        await self._catch_up(session, cycle, now_ms, {**states, **outcome.states}, scores)
+        if not created:
+            return 0
+        planned = await self._fan_out(session, cycle, now_ms, created) if self.deliver else []
+        self._log_created(cycle, created, planned)
+        return len(created)
+
+    def _trustworthy(self, cycle: CycleResult) -> bool:
+        """Partial data must not alert, and must not move state either: the next good
+        cycle then compares against the last trustworthy picture."""
+        if cycle.fetched_share >= self.min_fetched_share:
+            return True
+        logger.warning(
+            "cycle %d fetched %d of %d symbols (%.0f%% < %.0f%%): no alerts this cycle",
+            cycle.cycle_id,
+            cycle.symbols_fetched,
+            cycle.symbols_attempted,
+            100 * cycle.fetched_share,
+            100 * self.min_fetched_share,
+        )
+        return False
+
+    async def _fan_out(
+        self,
+        session: AsyncSession,
+        cycle: CycleResult,
+        now_ms: int,
+        created: list[tuple[int, Event]],
+    ) -> list[PlannedDelivery]:
+        """Plan and store one delivery per (event, subscribed chat): cooldown, then the
+        daily cap, then the chats whose pushes were held so a catch-up follows later."""
+        exchange = cycle.exchange
+        symbols = {event.symbol for _, event in created}
+        needed = needed_subscriptions(event for _, event in created)
+        subs, chats = await alert_repo.subscriptions_for(session, exchange, needed)
+        if not subs:
+            return []
+        window = max(cooldown_ms(chat, self.fanout_rules) for chat in chats.values())
+        last = (
+            await cooldown_repo.last_alert_times(session, exchange, symbols, now_ms - window)
+            if window > 0
+            else {}
+        )
+        planned = plan_deliveries(created, subs, chats, last, now_ms, self.fanout_rules)
+        capped = {
+            p.chat_id
+            for p in planned
+            if p.status is DeliveryStatus.PENDING
+            and daily_cap(chats[p.chat_id], self.fanout_rules) > 0
+        }
+        if capped:
+            pushes = await cooldown_repo.day_pushes(
+                session, capped, now_ms - DAY_LOOKBACK_MS, cycle.cycle_id
+            )
+            planned = apply_daily_cap(planned, chats, pushes, now_ms, self.fanout_rules)
+        await alert_repo.insert_deliveries(session, cycle.cycle_id, now_ms, planned)
+        held = holds(planned)
+        if held:
+            await catchup_repo.mark_held(session, held, now_ms)
+        return planned
+
+    def _log_created(
+        self,
+        cycle: CycleResult,
+        created: list[tuple[int, Event]],
+        planned: list[PlannedDelivery],
+    ) -> None:
+        suppressed = sum(p.status is DeliveryStatus.SUPPRESSED for p in planned)
+        logger.debug(
+            "cycle %d: %d events, %d deliveries (%d suppressed)",
+            cycle.cycle_id,
+            len(created),
+            len(planned),
+            suppressed,
+        )
+        if self.log_events:  # headless mode: the log is the only place alerts show up
+            for _, event in created:
+                if default_subscriber_wants(event, self.fanout_rules):
+                    logger.info("%s", format_alert_line(event))
+
+    async def _catch_up(
+        self,
+        session: AsyncSession,
+        cycle: CycleResult,
+        now_ms: int,
+        current: dict[str, SymbolState],
+        scores: dict[str, Score],
+    ) -> int:
+        """Chats whose alerts were held (mute, quiet hours, daily cap) and that can be
+        pushed again get one catch-up in this cycle's digest: the current state of each
+        followed symbol whose state changed meanwhile. The catch-up rows and the cleared
+        marker commit with the cycle, so a restart can neither lose nor repeat it.
+        Returns the number of chats caught up."""
+        ready = await self._ready_for_catch_up(session, cycle, now_ms)
+        if not ready:
+            return 0
+        exchange = cycle.exchange
+        held_rows, fallback = await catchup_repo.held_alerts(session, exchange, ready)
+        follows = await catchup_repo.subscribed_symbols(session, exchange, ready)
+        now_states = {s: SymbolNow(st.band.value, st.regime.value) for s, st in current.items()}
+        per_chat: dict[int, list[str]] = {}
+        for chat_id in ready:
+            mine = follows.get(chat_id, set())
+            changed = catchup_symbols(held_rows.get(chat_id, ()), now_states)
+            symbols = [s for s in changed if s in mine or MARKET in mine]
+            if symbols:
+                per_chat[chat_id] = symbols
+        wanted = sorted({s for symbols in per_chat.values() for s in symbols})
+        state_rows = _state_rows(wanted, current, scores, fallback)
+        ids = await catchup_repo.insert_state_events(
+            session, exchange, cycle.cycle_id, now_ms, state_rows
+        )
+        planned = [
+            PlannedDelivery(ids[s], chat_id, DeliveryStatus.PENDING, None, DeliveryKind.CATCHUP)
+            for chat_id, symbols in per_chat.items()
+            for s in symbols
+            if s in ids
+        ]
+        await alert_repo.insert_deliveries(session, cycle.cycle_id, now_ms, planned)
+        await catchup_repo.clear_held(session, ready)
+        caught_up = len({p.chat_id for p in planned})
+        if caught_up:
+            logger.debug("cycle %d: catch-up for %d chats", cycle.cycle_id, caught_up)
+        return caught_up
+
+    async def _ready_for_catch_up(
+        self, session: AsyncSession, cycle: CycleResult, now_ms: int
+    ) -> dict[int, int]:
+        """Held chats that may be pushed again now (no mute or quiet hours, under the
+        daily cap), each with the time its hold began."""
+        held = await catchup_repo.held_chats(session)
+        rules = self.fanout_rules
+        unblocked = {
+            chat_id: (prefs, since)
+            for chat_id, (prefs, since) in held.items()
+            if suppression(prefs, None, now_ms, rules) is None
+        }
+        if not unblocked:
+            return {}
+        with_cap = [c for c, (prefs, _) in unblocked.items() if daily_cap(prefs, rules) > 0]
+        since_ms = now_ms - DAY_LOOKBACK_MS
+        pushes = (
+            await cooldown_repo.day_pushes(session, with_cap, since_ms, cycle.cycle_id)
+            if with_cap
+            else {}
+        )
+        return {
+            chat_id: since
+            for chat_id, (prefs, since) in unblocked.items()
+            if not over_cap(prefs, pushes.get(chat_id, ()), now_ms, rules)
+        }
 
 
-def run_cycle(
-    states: Mapping[str, SymbolState],
-    scores: Iterable[tuple[str, Score]],
-    *,
-    cycle_id: int,
-    now_ms: int,
-    rules: Hysteresis = Hysteresis(),
-    skip: Container[str] = (),
-) -> CycleOutcome:
-    """Step every scored symbol; symbols in `skip` (failed this cycle) are left untouched."""
-    out = CycleOutcome()
-    for symbol, score in scores:
-        if symbol in skip:
+def _state_rows(
+    symbols: list[str],
+    current: dict[str, SymbolState],
+    scores: dict[str, Score],
+    fallback: dict[str, tuple[int, str]],
+) -> dict[str, tuple[str, str, int, str]]:
+    """(band, regime, score, bias) per symbol for the catch-up: this cycle's score, else
+    the last stored one; a symbol with neither is left out rather than shown blank."""
+    rows: dict[str, tuple[str, str, int, str]] = {}
+    for symbol in symbols:
+        st = current[symbol]
+        score = scores.get(symbol)
+        if score is not None:
+            value, bias = score.score, str(score.bias)
+        elif symbol in fallback:
+            value, bias = fallback[symbol]
+        else:
             continue
-        prev = states.get(symbol)
-        new, events = step(prev, symbol, score, cycle_id=cycle_id, now_ms=now_ms, rules=rules)
-        if new is not prev:
-            out.states[symbol] = new
-        out.events.extend(events)
-    return out
-
-
-def is_deep_inside(score: int, band: Band, upward: bool, rules: Hysteresis) -> bool:
-    """Is the score at least `points` past the boundary it crossed to enter `band`?"""
-    if upward:
-        return score >= band_floor(band, rules.params) + rules.points
-    return score <= band_ceiling(band, rules.params) - rules.points
-
-
-def _step_band(
-    state: SymbolState, symbol: str, score: Score, now_ms: int, rules: Hysteresis
-) -> tuple[SymbolState, Event | None]:
-    confirmed = state.band
-    raw = band_for(score.score, rules.params)
-    if raw == confirmed:
-        return _with_streak(state, ()), None
-
-    upward = raw.rank > confirmed.rank
-    streak = state.candidate_bands
-    if not streak or (streak[0].rank > confirmed.rank) != upward:
-        streak = ()  # a new streak, or the score crossed to the other side
-    streak = (*streak, raw)[-rules.confirm_cycles :]
-
-    if is_deep_inside(score.score, raw, upward, rules):
-        target = raw
-    elif len(streak) >= rules.confirm_cycles:
-        target = _nearest(streak, upward)  # the band every cycle of the streak reached
-    else:
-        return _with_streak(state, streak), None
-
-    # Cycles of the streak beyond the confirmed band already count towards the next one,
-    # so a score that stays there is confirmed after `confirm_cycles` cycles, not later.
-    left: tuple[Band, ...] = ()
-    for band in reversed(streak):
-        if (band.rank > target.rank) != upward or band == target:
-            break
-        left = (band, *left)
-    event = Event(
-        symbol=symbol,
-        kind=EventKind.BAND,
-        direction=Direction.UP if upward else Direction.DOWN,
-        score=score.score,
-        bias=score.bias,
-        regime=score.regime,
-        from_band=confirmed,
-        to_band=target,
-    )
-    new = replace(_with_streak(state, left), band=target, band_since_ms=now_ms)
-    return new, event
-
-
-def _nearest(bands: tuple[Band, ...], upward: bool) -> Band:
-    return min(bands, key=lambda b: b.rank) if upward else max(bands, key=lambda b: b.rank)
-
-
-def _with_streak(state: SymbolState, streak: tuple[Band, ...]) -> SymbolState:
-    """The streak, plus the summary kept in candidate_band/candidate_count."""
-    if not streak:
-        return replace(state, candidate_bands=(), candidate_band=None, candidate_count=0)
-    upward = streak[0].rank > state.band.rank
-    return replace(
-        state,
-        candidate_bands=streak,
-        candidate_band=_nearest(streak, upward),
-        candidate_count=len(streak),
-    )
-
-
-def _step_regime(
-    state: SymbolState, symbol: str, score: Score, now_ms: int, rules: Hysteresis
-) -> tuple[SymbolState, Event | None]:
-    confirmed, seen = state.regime, score.regime
-    cleared = replace(state, candidate_regime=None, candidate_regime_count=0)
-
-    if seen.is_squeeze and seen != confirmed:
-        # Entry (or a switch of side) is immediate.
-        new = replace(cleared, regime=seen, regime_since_ms=now_ms)
-        return new, _squeeze_event(symbol, score, Direction.ENTER, confirmed, seen)
-    if seen == confirmed:
-        return cleared, None
-    if not confirmed.is_squeeze:
-        # Non-squeeze to non-squeeze: track it silently; nobody is alerted on it.
-        return replace(cleared, regime=seen, regime_since_ms=now_ms), None
-
-    # A confirmed squeeze, not seen this cycle: exit only after a streak.
-    count = state.candidate_regime_count + 1
-    if count < rules.confirm_cycles:
-        return replace(state, candidate_regime=seen, candidate_regime_count=count), None
-    new = replace(cleared, regime=seen, regime_since_ms=now_ms)
-    return new, _squeeze_event(symbol, score, Direction.EXIT, confirmed, seen)
-
-
-def _squeeze_event(
-    symbol: str, score: Score, direction: Direction, old: Regime, new: Regime
-) -> Event:
-    return Event(
-        symbol=symbol,
-        kind=EventKind.SQUEEZE,
-        direction=direction,
-        score=score.score,
-        bias=score.bias,
-        regime=score.regime,
-        from_regime=old,
-        to_regime=new,
-    )
+        rows[symbol] = (st.band.value, st.regime.value, value, bias)
+    return rows

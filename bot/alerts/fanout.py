@@ -29,52 +29,26 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta, tzinfo
-from enum import StrEnum
-from typing import NamedTuple
 
-from bot.alerts.engine import Direction, Event, EventKind
+from bot.alerts.types import (
+    MARKET,
+    ChatPrefs,
+    CooldownKey,
+    DeliveryStatus,
+    Direction,
+    Event,
+    EventKind,
+    LastAlert,
+    PlannedDelivery,
+    Sub,
+    SubKind,
+    SuppressReason,
+    transition_sig,
+)
 from bot.scoring import Band
 
-MARKET = "*"  # Subscription.symbol for a market-wide subscription
 MINUTE_MS = 60_000
 DAY_MIN = 24 * 60
-
-
-class SubKind(StrEnum):
-    BANDS = "bands"
-    SQUEEZE = "squeeze"
-
-
-class DeliveryStatus(StrEnum):
-    PENDING = "pending"
-    SENT = "sent"
-    FAILED = "failed"
-    DROPPED = "dropped"
-    SUPPRESSED = "suppressed"
-
-
-class SuppressReason(StrEnum):
-    MUTED = "muted"
-    QUIET_HOURS = "quiet_hours"
-    COOLDOWN = "cooldown"
-    DAILY_CAP = "daily_cap"
-
-
-class DeliveryKind(StrEnum):
-    """What a delivery row shows. The outbox groups rows by (chat, cycle) whatever the
-    kind, so a catch-up or a cap note shares its cycle's one message."""
-
-    ALERT = "alert"  # the event itself
-    CATCHUP = "catchup"  # the symbol's current state, after alerts were held
-    CAP_NOTE = "cap_note"  # held by the daily cap; the rows of one cycle form the note
-
-
-# Deliveries that start a cooldown: what was (or is about to be) pushed to the chat.
-COOLDOWN_STATUSES = (DeliveryStatus.PENDING, DeliveryStatus.SENT)
-# Suppressed for these reasons, an alert is only held: it owes the chat a catch-up.
-HOLD_REASONS = (SuppressReason.MUTED, SuppressReason.QUIET_HOURS, SuppressReason.DAILY_CAP)
-# The transition signature of a catch-up: a state message, never a repeat of anything.
-STATE_SIG = "state"
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,56 +57,6 @@ class FanoutRules:
     market_min_band: Band = Band.STRESSED
     cooldown_minutes: int = 30
     daily_cap: int = 20  # pushes (messages) per local day; 0: no cap
-
-
-# Records built per subscription and per delivery (tens of thousands a busy cycle) are
-# NamedTuples: immutable, and three times cheaper to build than frozen dataclasses.
-class ChatPrefs(NamedTuple):
-    chat_id: int
-    active: bool = True
-    min_band: Band | None = None  # None: FanoutRules.default_min_band
-    up_only: bool = False
-    cooldown_minutes: int | None = None  # None: FanoutRules.cooldown_minutes
-    quiet_start_min: int | None = None  # minutes after local midnight; may wrap
-    quiet_end_min: int | None = None
-    muted_until_ms: int | None = None
-    tz: tzinfo | None = None  # None: UTC
-    daily_cap: int | None = None  # None: FanoutRules.daily_cap; 0: no cap
-
-
-class Sub(NamedTuple):
-    chat_id: int
-    symbol: str  # or MARKET
-    kind: SubKind
-    min_band: Band | None = None
-
-
-class PlannedDelivery(NamedTuple):
-    event_id: int
-    chat_id: int
-    status: DeliveryStatus
-    reason: SuppressReason | None = None
-    kind: DeliveryKind = DeliveryKind.ALERT
-
-
-# (chat_id, symbol, event kind)
-CooldownKey = tuple[int, str, str]
-
-
-class LastAlert(NamedTuple):
-    """The latest pending/sent delivery for a cooldown key: when, and which transition
-    (`transition_sig`). A bare int (time only) is read as a repeat of anything."""
-
-    created_ms: int
-    sig: str
-
-
-def transition_sig(kind: str, direction: str, to_regime: str | None = None) -> str:
-    """What "the same transition" means for the cooldown: the same direction, and for a
-    squeeze entry the same squeeze (Long -> Short squeeze reverses the last entry)."""
-    if kind == EventKind.SQUEEZE and direction == Direction.ENTER:
-        return f"enter:{to_regime}"
-    return str(direction)
 
 
 def matches(event: Event, sub: Sub, chat: ChatPrefs, rules: FanoutRules) -> bool:

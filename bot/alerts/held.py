@@ -8,27 +8,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
-from bot.alerts.fanout import (
+from bot.alerts.fanout import FanoutRules, local_day_start_ms
+from bot.alerts.types import (
     HOLD_REASONS,
     ChatPrefs,
+    DayPush,
     DeliveryKind,
     DeliveryStatus,
-    FanoutRules,
+    HeldAlert,
     PlannedDelivery,
     SuppressReason,
-    local_day_start_ms,
 )
 from bot.scoring import Regime
 
 DEFAULT_RULES = FanoutRules()  # frozen: one shared default is safe
-
-
-class DayPush(NamedTuple):
-    """One earlier push (a cycle with a pending/sent row) to a chat: when, and whether
-    it was the daily-cap note."""
-
-    created_ms: int
-    cap_note: bool
 
 
 def daily_cap(chat: ChatPrefs, rules: FanoutRules) -> int:
@@ -89,15 +82,6 @@ def holds(planned: Iterable[PlannedDelivery]) -> set[int]:
     return {
         p.chat_id for p in planned if p.reason in HOLD_REASONS or p.kind is DeliveryKind.CAP_NOTE
     }
-
-
-class HeldAlert(NamedTuple):
-    """A held delivery to one chat, with what its event changed from."""
-
-    symbol: str
-    kind: str  # "band" | "squeeze" | "state" (a held catch-up)
-    from_band: str | None
-    from_regime: str | None
 
 
 class SymbolNow(NamedTuple):

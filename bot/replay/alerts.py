@@ -1,7 +1,7 @@
-"""Drive the live alert engine (`AlertEngine.on_cycle`) over scored history.
+"""Drive the live alert engine (`AlertEngine.in_cycle_transaction`) over scored history.
 
 Each recorded hour is one cycle, in time order, with its own `Cycle` row inserted before
-`on_cycle` sees it, on a temporary SQLite database migrated like the live one. Symbols
+`in_cycle_transaction` sees it, on a temporary SQLite database migrated like the live one. Symbols
 listed at that hour (between their first and last scored hour) without a score are the
 cycle's `failed` symbols: they keep their state, and a cycle that fetched less than
 `alerts.min_fetched_share` emits nothing, exactly as live.
@@ -11,7 +11,7 @@ contact (min band `alerts.default_min_band`, direction both, no quiet hours, the
 cooldown, no daily cap), subscribed to `bands` and `squeeze` on every replayed symbol. Its delivery
 rows are the pushes (`pending`) and the withheld ones (`suppressed`, with the reason).
 
-Between days, what live does between cycles: the dispatcher sends the pending rows (the
+Between days, what live does between cycles: the outbox worker sends the pending rows (the
 cooldown counts pending and sent alike) and the scorer prunes events past retention.
 One transaction per simulated day: the engine reads its state back inside the
 transaction, so commit boundaries change nothing but speed.
@@ -47,13 +47,13 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from bot.alerts.engine import SymbolState
-from bot.alerts.service import AlertEngine
+from bot.alerts.engine import AlertEngine
+from bot.alerts.types import SymbolState
 from bot.config import DatabaseSettings, Settings
 from bot.replay.cycles import EXCHANGE, PlannedCycle
 from bot.replay.data import HOUR_MS
 from bot.replay.sqlite_inline import create_inline_engine
-from bot.storage import alert_repo, chat_repo, outbox_repo, repo
+from bot.storage import alert_repo, chat_repo, market_repo, outbox_repo
 from bot.storage.db import create_engine, migrate, session_factory
 from bot.storage.models import AlertEvent, Cycle, Delivery
 
@@ -312,7 +312,7 @@ async def _drive(
                 for _, cycle in batch:
                     if cycle.fetched_share < alerts.min_fetched_share:
                         out.partial_cycles += 1
-                    await alerts.on_cycle(session, cycle)
+                    await alerts.in_cycle_transaction(session, cycle)
                     if cycle.cycle_id == seam_id:
                         out.state_at_seam = (await alert_repo.load_states(session, EXCHANGE))[0]
                 first, last = batch[0][1], batch[-1][1]
@@ -321,7 +321,7 @@ async def _drive(
                 await outbox_repo.mark_sent(session, pushed, last.finished_ms)
                 if day % PRUNE_EVERY_DAYS == PRUNE_EVERY_DAYS - 1:
                     cutoff = last.finished_ms - retention_ms
-                    await repo.prune(
+                    await market_repo.prune(
                         session,
                         oi_before_ms=cutoff,
                         snapshots_before_ms=cutoff,

@@ -18,19 +18,20 @@ from sqlalchemy import Table, insert, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.alerts.engine import Event, SymbolState
-from bot.alerts.fanout import (
+from bot.alerts.types import (
     ChatPrefs,
     DeliveryKind,
     DeliveryStatus,
+    Event,
     PlannedDelivery,
     Sub,
     SubKind,
     SuppressReason,
+    SymbolState,
 )
 from bot.scoring import Band, Regime
+from bot.storage.market_repo import insert_ignore
 from bot.storage.models import AlertEvent, AlertState, Base, Chat, Delivery, Subscription
-from bot.storage.repo import insert_ignore
 from bot.zones import zone
 
 # Event kind of a catch-up's event: the symbol's current state, shared by every chat

@@ -10,11 +10,10 @@ from collections.abc import Collection, Mapping
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.alerts.fanout import HOLD_REASONS, ChatPrefs, DeliveryKind
-from bot.alerts.held import HeldAlert
+from bot.alerts.types import HOLD_REASONS, ChatPrefs, DeliveryKind, HeldAlert
 from bot.storage.alert_repo import PREF_COLUMNS, STATE_KIND, chat_prefs, chunked
+from bot.storage.market_repo import insert_ignore
 from bot.storage.models import AlertEvent, Chat, Delivery, Subscription
-from bot.storage.repo import insert_ignore
 
 
 async def mark_held(session: AsyncSession, chat_ids: Collection[int], now_ms: int) -> None:

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.storage.market_repo import insert_ignore, rowcount
 from bot.storage.models import Chat, Delivery, Subscription
-from bot.storage.repo import insert_ignore, rowcount
 
 MARKET = "*"  # Subscription.symbol of a market-wide subscription
 KINDS = ("bands", "squeeze")

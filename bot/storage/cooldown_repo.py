@@ -11,16 +11,16 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.alerts.engine import EventKind
-from bot.alerts.fanout import (
+from bot.alerts.types import (
     COOLDOWN_STATUSES,
     STATE_SIG,
     CooldownKey,
+    DayPush,
     DeliveryKind,
+    EventKind,
     LastAlert,
     transition_sig,
 )
-from bot.alerts.held import DayPush
 from bot.storage.alert_repo import STATE_KIND, chunked
 from bot.storage.models import AlertEvent, Delivery
 
@@ -29,7 +29,7 @@ async def last_alert_times(
     session: AsyncSession, exchange: str, symbols: Iterable[str], since_ms: int
 ) -> dict[CooldownKey, LastAlert]:
     """Latest pending/sent delivery per (chat, symbol, event kind) since `since_ms`, with
-    the transition it showed (`fanout.transition_sig`), so the fan-out can tell a repeat
+    the transition it showed (`types.transition_sig`), so the fan-out can tell a repeat
     (cooled down) from a reversal (always sent).
 
     One grouped query, from alert_events by symbol into deliveries by event_id. Status is

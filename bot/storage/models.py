@@ -83,7 +83,8 @@ class Cycle(Base):
     symbols_failed: Mapped[int] = mapped_column(Integer)
     weight_used: Mapped[int] = mapped_column(Integer, default=0)
     history_calls: Mapped[int] = mapped_column(Integer, default=0)
-    alerts_emitted: Mapped[int] = mapped_column(Integer, default=0)
+    # Column keeps its first name (no migration for a rename); it counts events.
+    events_created: Mapped[int] = mapped_column("alerts_emitted", Integer, default=0)
     errors: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_cycles_exchange_finished", "exchange", "finished_ms"),)
@@ -142,7 +143,7 @@ class AlertState(Base):
     regime_since_ms: Mapped[int] = mapped_column(BigInteger)
     candidate_band: Mapped[str | None] = mapped_column(String(12))
     candidate_count: Mapped[int] = mapped_column(Integer, default=0)
-    # The hysteresis streak, comma-separated bands oldest first (bot/alerts/engine.py).
+    # The hysteresis streak, comma-separated bands oldest first (bot/alerts/transitions.py).
     candidate_bands: Mapped[str | None] = mapped_column(String(64))
     candidate_regime: Mapped[str | None] = mapped_column(String(32))
     candidate_regime_count: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,15 +1,15 @@
 """The delivery outbox seen from the sending side: claim, load, and record outcomes.
 
-The alert engine writes `deliveries` rows (status pending). The dispatcher:
+The alert engine writes `deliveries` rows (status pending). The outbox worker:
 
 1. claims due rows with ONE statement (`claim_due`): whole (chat, cycle) groups, since
    one group is one digest message. The claim bumps `attempts`, pushes
-   `next_attempt_ms` out by a lease and tags `reason='claimed'`, so a second dispatcher
+   `next_attempt_ms` out by a lease and tags `reason='claimed'`, so a second outbox worker
    (PostgreSQL, later) skips them: its UPDATE re-checks `next_attempt_ms <= now` after
    the first commits. On PostgreSQL the inner select can take `FOR UPDATE SKIP LOCKED`.
 2. sends, then records the outcome per group in its own short transaction
    (`mark_sent`, `mark_retry`, `mark_failed`, `mark_dropped`), so a crash loses nothing.
-3. on start-up (single dispatcher), `release_claims` makes rows claimed by a dead
+3. on start-up (single outbox worker), `release_claims` makes rows claimed by a dead
    process due again: at most the messages in flight at the crash are sent twice.
 4. `expire_stale` drops pending rows older than the expiry (reason `stale`): an alert
    hours late is noise, and a long outage must not end in a flood of old pushes.
@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import ColumnElement, and_, case, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.storage.market_repo import rowcount
 from bot.storage.models import AlertEvent, Chat, Delivery, ScoreSnapshot, Subscription
-from bot.storage.repo import rowcount
 
 CLAIM_REASON = "claimed"
 STALE_REASON = "stale"
@@ -272,7 +272,7 @@ async def release_claims(
     *,
     undo_attempt: bool = False,
 ) -> int:
-    """Make claimed rows due now. Without `ids`: every claim (a single dispatcher at
+    """Make claimed rows due now. Without `ids`: every claim (a single outbox worker at
     start-up: claims left by a crashed process). `undo_attempt` when nothing was sent."""
     stmt = update(Delivery).where(Delivery.status == "pending", Delivery.reason == CLAIM_REASON)
     if ids is not None:
@@ -309,7 +309,7 @@ async def due_now(session: AsyncSession, ids: Sequence[int], now_ms: int) -> int
 
 async def expire_stale(session: AsyncSession, cutoff_ms: int) -> int:
     """Drop pending rows created before `cutoff_ms` (reason `stale`). Claimed rows are
-    left to the dispatcher that holds them: it drops them itself when it sees their age."""
+    left to the outbox worker that holds them: it drops them itself when it sees their age."""
     res = await session.execute(
         update(Delivery)
         .where(

@@ -1,5 +1,6 @@
 """The Telegram side: commands, buttons, rendering, and outbox delivery.
 
-Entry point for the service: `bot.telegram.app.start_bot(settings, sessions)` returns a
-`BotRuntime` with `notify()` and `stop()`.
+Entry points for the service (bot/service.py): `bot.telegram.app.start_bot(settings,
+sessions)` returns a `BotRuntime` with `stop()`; `bot.telegram.outbox_worker.OutboxWorker`
+drains the outbox through that runtime's sender.
 """

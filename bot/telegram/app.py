@@ -1,8 +1,9 @@
 """Build the PTB Application, register handlers, and run it inside the caller's loop.
 
-The service calls `start_bot(settings, sessions)` and later `await runtime.stop()`; it
-calls `runtime.notify()` after a cycle that created deliveries. No `run_polling`: the
-scorer owns the loop (initialize / start / updater.start_polling, and back down).
+The service (bot/service.py) calls `start_bot(settings, sessions)` and later
+`await runtime.stop()`; it builds and starts the outbox worker itself, on
+`runtime.deps.sender`. No `run_polling`: the scorer owns the loop (initialize / start /
+updater.start_polling, and back down).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -35,7 +37,7 @@ from bot.telegram.chart_prerender import ChartPrerenderer
 from bot.telegram.charts import ChartCache
 from bot.telegram.chat_events import ChatStore
 from bot.telegram.deps import BotApplication, BotContext, Deps
-from bot.telegram.dispatcher import Dispatcher
+from bot.telegram.errors import BotStartError
 from bot.telegram.market_cache import MarketCache
 from bot.telegram.rate_limits import CommandLimiter
 from bot.telegram.sender import Sender
@@ -43,20 +45,6 @@ from bot.telegram.sender import Sender
 logger = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
-
-
-AUTH_FAILED = (
-    "Telegram rejected the bot token (401 Unauthorized) while running: it was revoked or "
-    "changed in @BotFather; set the new one in telegram.token"
-)
-
-
-class BotStartError(Exception):
-    """The bot could not start; the message is one clear line without the token."""
-
-
-class TelegramAuthError(BotStartError):
-    """The Bot API answered 401 at run time: polling has stopped for good (exit 5)."""
 
 
 class AuthWatch:
@@ -110,6 +98,7 @@ def build_application(
     sessions: async_sessionmaker[AsyncSession],
     *,
     concurrent_updates: int = 64,
+    on_sent: Callable[[float], None] | None = None,
 ) -> BotApplication:
     tg = settings.telegram
     if tg.token is None:
@@ -135,7 +124,7 @@ def build_application(
         .build()
     )
     chats = ChatStore(sessions)
-    sender = Sender(app.bot, tg, events=chats)
+    sender = Sender(app.bot, tg, events=chats, on_sent=on_sent)
     market = MarketCache(sessions, settings.exchange.name, cycle_ttl=tg.latest_cycle_cache_seconds)
     deps = Deps(
         settings=settings,
@@ -203,9 +192,6 @@ def _polling_error(exc: TelegramError) -> None:
 @dataclass
 class BotRuntime:
     application: BotApplication
-    dispatcher: Dispatcher
-    _stop: asyncio.Event
-    _task: asyncio.Task[None]
     _poll: asyncio.Task[None]
 
     @property
@@ -224,19 +210,13 @@ class BotRuntime:
         prerender: ChartPrerenderer = self.application.bot_data["chart_prerender"]
         return prerender
 
-    def notify(self) -> None:
-        """Call after committing new deliveries: the dispatcher looks at once."""
-        self.dispatcher.notify()
-
     async def stop(self) -> None:
-        """Dispatcher first (its stop event), then polling, then PTB; idempotent."""
-        self._stop.set()
+        """Polling, then PTB; idempotent. Stop the outbox worker first: it sends
+        through this bot."""
         self._poll.cancel()
         with contextlib.suppress(Exception, asyncio.CancelledError):
             await self._poll
         await self.chart_prerender.stop()
-        with contextlib.suppress(Exception, asyncio.CancelledError):
-            await self._task
         app = self.application
         if app.updater is not None and app.updater.running:
             # A polling loop that ended on InvalidToken re-raises it here.
@@ -251,10 +231,11 @@ async def start_bot(
     settings: Settings,
     sessions: async_sessionmaker[AsyncSession],
     *,
-    dispatcher_options: dict[str, Any] | None = None,
+    on_sent: Callable[[float], None] | None = None,
 ) -> BotRuntime:
+    """PTB started and polling; `on_sent` gets each Bot API call's latency (seconds)."""
     quiet_token_loggers()
-    app = build_application(settings, sessions)
+    app = build_application(settings, sessions, on_sent=on_sent)
     try:
         await app.initialize()  # getMe
     except TelegramError as exc:
@@ -277,10 +258,7 @@ async def start_bot(
         allowed_updates=ALLOWED_UPDATES,
         error_callback=_polling_error,
     )
-    dispatcher = Dispatcher(sessions, deps.sender, settings, **(dispatcher_options or {}))
-    stop = asyncio.Event()
-    task = asyncio.create_task(dispatcher.run(stop), name="telegram-dispatcher")
     prerender: ChartPrerenderer = app.bot_data["chart_prerender"]
     poll = asyncio.create_task(prerender.poll(), name="chart-prerender-poll")
     logger.info("telegram bot @%s started", app.bot.username)
-    return BotRuntime(app, dispatcher, stop, task, poll)
+    return BotRuntime(app, poll)

@@ -1,6 +1,6 @@
 """What the bot learns about chats while sending, written to the DB at once.
 
-One implementation of `sender.ChatEvents`, shared by command replies and the dispatcher,
+One implementation of `sender.ChatEvents`, shared by command replies and the outbox worker,
 plus the `my_chat_member` logic (blocked, kicked, re-added).
 """
 

@@ -14,7 +14,8 @@ from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop
 
 from bot import market_view
-from bot.storage import chat_repo, outbox_repo, repo
+from bot.storage import chat_repo, outbox_repo
+from bot.storage import market_repo as repo
 from bot.telegram import render
 from bot.telegram.auth import admin_only
 from bot.telegram.deps import BotContext, Deps, reply

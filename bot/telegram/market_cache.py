@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import market_view
 from bot.market_view import MarketSnapshot
-from bot.storage import repo
+from bot.storage import market_repo
 
 
 class MarketCache:
@@ -61,7 +61,7 @@ class MarketCache:
             if cached is not None:
                 return cached[1]
             async with self._sessions() as session:
-                cycle = await repo.latest_cycle(session, self._exchange)
+                cycle = await market_repo.latest_cycle(session, self._exchange)
             cycle_id = cycle.id if cycle is not None else None
             previous = self._cycle[1] if self._cycle is not None else None
             self._cycle = (self._clock(), cycle_id)

@@ -1,6 +1,6 @@
-"""Telegram outages, as the dispatcher sees them: which errors mean "Telegram or the
+"""Telegram outages, as the outbox worker sees them: which errors mean "Telegram or the
 network is down", and the state of one outage (its cause, the deliveries it backed off,
-the getMe probe that notices the recovery). Kept apart from `bot.telegram.dispatcher`
+the getMe probe that notices the recovery). Kept apart from `bot.telegram.outbox_worker`
 so the claim loop reads as a loop; the rules are described in that module's docstring.
 """
 
@@ -13,8 +13,8 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from telegram.error import BadRequest, NetworkError
 
-# The dispatcher's logger: operators (and tests) filter delivery logs by that one name.
-logger = logging.getLogger("bot.telegram.dispatcher")
+# The outbox worker's logger: operators (and tests) filter delivery logs by that one name.
+logger = logging.getLogger("bot.telegram.outbox_worker")
 
 PROBE_INTERVAL = 5.0  # seconds between getMe probes while Telegram is unreachable
 
@@ -37,7 +37,7 @@ class TelegramOutage:
 
     def __init__(self, probe: Callable[[], Awaitable[object]], wake: asyncio.Event) -> None:
         self._probe_call = probe
-        self._wake = wake  # set on recovery: the dispatcher looks for due rows at once
+        self._wake = wake  # set on recovery: the outbox worker looks for due rows at once
         self.cause: str | None = None  # while sends fail with transient errors
         # Deliveries backed off by this outage: due again the moment Telegram answers.
         self.backed_off: set[int] = set()

@@ -1,6 +1,6 @@
-"""How the dispatcher records what happened to a claimed group: sent, retried later,
+"""How the outbox worker records what happened to a claimed group: sent, retried later,
 failed, dropped or released. Each outcome commits on its own right after the send, so
-a crash loses nothing; the rules are described in `bot.telegram.dispatcher`.
+a crash loses nothing; the rules are described in `bot.telegram.outbox_worker`.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from bot.storage import outbox_repo
 from bot.storage.outbox_repo import ClaimedGroup
 from bot.telegram.outage import TelegramOutage, is_transient, short_error
 
-# The dispatcher's logger: operators (and tests) filter delivery logs by that one name.
-logger = logging.getLogger("bot.telegram.dispatcher")
+# The outbox worker's logger: operators (and tests) filter delivery logs by that one name.
+logger = logging.getLogger("bot.telegram.outbox_worker")
 
 HOUR_MS = 3_600_000
 RECORD_BACKOFF_MAX = 5.0  # seconds between tries to record a send that Telegram accepted

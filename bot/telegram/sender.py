@@ -19,7 +19,7 @@ on several chats at once mean the bot-wide budget is what ran out (Telegram's li
 lower than configured, or another process shares the token); a single chat's 429 is
 that chat's own limit. ChatMigrated
 and unreachable chats (Forbidden, "chat not found") are reported to `ChatEvents`, so
-command replies and the dispatcher treat them alike.
+command replies and the outbox worker treat them alike.
 
 A reply runs inside one of PTB's concurrent update slots, so it must not wait long: when
 its chat's budget (or a flood pause) would hold it more than `reply_max_wait` seconds,
@@ -135,6 +135,7 @@ class Sender:
         margin: float = 0.01,
         max_flood_waits: int = 5,
         reply_max_wait: float | None = None,
+        on_sent: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.bot = bot
@@ -152,7 +153,7 @@ class Sender:
         self.reply_max_wait: float | None = max_wait or None
         self.stats = SenderStats()
         # Called with each successful Bot API call's latency (seconds): the metrics hook.
-        self.on_sent: Callable[[float], None] | None = None
+        self.on_sent = on_sent
         self._clock = clock
         self._gate = PriorityGate()
 

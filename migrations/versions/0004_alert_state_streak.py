@@ -2,7 +2,7 @@
 
 A streak that passed through a nearer band confirmed that band, then needed
 confirm_cycles more cycles for the farther band the score had already stayed in
-(bot/alerts/engine.py). Existing rows keep working: their streak is rebuilt from
+(bot/alerts/transitions.py). Existing rows keep working: their streak is rebuilt from
 candidate_band and candidate_count.
 
 Revision ID: 0004

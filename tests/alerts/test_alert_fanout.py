@@ -8,26 +8,32 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.alerts.engine import Direction, Event, EventKind
 from bot.alerts.fanout import (
-    MARKET,
-    STATE_SIG,
-    ChatPrefs,
-    DeliveryKind,
-    DeliveryStatus,
     FanoutRules,
-    LastAlert,
-    PlannedDelivery,
-    Sub,
-    SubKind,
-    SuppressReason,
     default_subscriber_wants,
     in_quiet_hours,
     local_day_start_ms,
     matches,
     plan_deliveries,
 )
-from bot.alerts.held import DayPush, HeldAlert, SymbolNow, apply_daily_cap, catchup_symbols, holds
+from bot.alerts.held import SymbolNow, apply_daily_cap, catchup_symbols, holds
+from bot.alerts.types import (
+    MARKET,
+    STATE_SIG,
+    ChatPrefs,
+    DayPush,
+    DeliveryKind,
+    DeliveryStatus,
+    Direction,
+    Event,
+    EventKind,
+    HeldAlert,
+    LastAlert,
+    PlannedDelivery,
+    Sub,
+    SubKind,
+    SuppressReason,
+)
 from bot.scoring import Band, Bias, Regime
 from bot.zones import zone
 from tests.alerts.helpers import MIN, T0

@@ -1,7 +1,7 @@
 """What a chat is told, over many cycles: cooldown vs reversal, quiet hours in the chat's
 time zone, the catch-up after held alerts, and the daily cap (docs/alerts.md).
 
-AlertEngine.on_cycle on a real database (SQLite, and PostgreSQL when configured); each
+AlertEngine.in_cycle_transaction on a real database (SQLite, and PostgreSQL when configured); each
 cycle is its own committed transaction, as the scorer runs it.
 """
 
@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.alerts.service import AlertEngine
+from bot.alerts.engine import AlertEngine
 from bot.config import Settings
 from bot.scoring import Regime
 from bot.storage import outbox_repo
@@ -30,7 +30,7 @@ async def run_cycle(
 ) -> int:
     async with sessions() as session, session.begin():
         cycle = await add_cycle(session, T0 + minute * MIN, scores)
-        await engine.on_cycle(session, cycle)
+        await engine.in_cycle_transaction(session, cycle)
     return cycle.cycle_id
 
 
@@ -154,7 +154,7 @@ async def test_quiet_hours_end_in_the_chats_time_zone_with_one_catch_up(
     async with sessions() as session, session.begin():
         again = await add_cycle(session, T0 + 365 * MIN, CALM)
         again.cycle_id = woke
-        await engine.on_cycle(session, again)
+        await engine.in_cycle_transaction(session, again)
     assert len(await rows(sessions, woke)) == 2
 
 
@@ -169,7 +169,9 @@ async def test_a_catch_up_lost_with_its_cycle_comes_with_the_next(sessions: Sess
 
     with pytest.raises(Crash):
         async with sessions() as session, session.begin():
-            await engine.on_cycle(session, await add_cycle(session, T0 + 365 * MIN, CALM))
+            await engine.in_cycle_transaction(
+                session, await add_cycle(session, T0 + 365 * MIN, CALM)
+            )
             raise Crash
     assert await held_since(sessions, 1) == T0 + 5 * MIN
     woke = await run_cycle(sessions, engine, 370, CALM)
@@ -190,7 +192,7 @@ async def test_mute_end_brings_a_catch_up(sessions: Sessions) -> None:
 
 
 async def test_muted_at_send_time_is_held_too(sessions: Sessions) -> None:
-    """The dispatcher withholds a pending alert when the chat muted itself after the
+    """The outbox worker withholds a pending alert when the chat muted itself after the
     cycle; once unmuted, the next cycle catches the chat up."""
     engine = AlertEngine(MECHANICS)
     await setup(sessions, 1, [("BTCUSDT", "bands")])

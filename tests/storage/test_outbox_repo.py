@@ -1,4 +1,4 @@
-"""The outbox queries the dispatcher's reliability rests on, on SQLite and PostgreSQL:
+"""The outbox queries the outbox worker's reliability rests on, on SQLite and PostgreSQL:
 expiry, making backed-off rows due, the group's age, and the chat's own symbols."""
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ async def test_expiry_drops_old_unclaimed_rows_only(
         assert await outbox_repo.expire_stale(s, now - 6 * HOUR_MS) == 1
     state = await rows(sessions)
     assert state[old[0]] == ("dropped", "stale")
-    assert state[claimed[0]] == ("pending", "claimed")  # its dispatcher decides
+    assert state[claimed[0]] == ("pending", "claimed")  # its outbox worker decides
     assert state[fresh[0]] == ("pending", None)
 
 

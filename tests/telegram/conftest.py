@@ -10,9 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import DatabaseSettings, Settings
 from bot.storage.db import create_engine, migrate, session_factory
-from bot.telegram.app import BotRuntime, start_bot
 from tests.fakes.fake_telegram import FakeTelegram
-from tests.telegram.helpers import ADMIN_ID, add_market
+from tests.telegram.helpers import ADMIN_ID, BotWithWorker, add_market, start_bot_with_worker
 
 
 @pytest.fixture
@@ -59,12 +58,12 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 async def start(
     sessions: async_sessionmaker[AsyncSession], fake_tg: FakeTelegram
 ) -> AsyncIterator[Callable[..., Any]]:
-    """start(settings, **dispatcher_options) -> BotRuntime; stopped after the test."""
-    started: list[BotRuntime] = []
+    """start(settings, **worker_options) -> BotWithWorker; stopped after the test."""
+    started: list[BotWithWorker] = []
 
-    async def go(settings: Settings, **options: Any) -> BotRuntime:
+    async def go(settings: Settings, **options: Any) -> BotWithWorker:
         options.setdefault("poll_interval", 0.2)
-        runtime = await start_bot(settings, sessions, dispatcher_options=options)
+        runtime = await start_bot_with_worker(settings, sessions, **options)
         started.append(runtime)
         return runtime
 
@@ -76,6 +75,6 @@ async def start(
 @pytest.fixture
 async def runtime(
     start: Callable[..., Any], settings: Settings, sessions: async_sessionmaker[AsyncSession]
-) -> BotRuntime:
+) -> BotWithWorker:
     await add_market(sessions)
     return await start(settings)

@@ -18,10 +18,9 @@ from typing import Any
 import pytest
 
 from bot.telegram import render
-from bot.telegram.app import BotRuntime
 from bot.telegram.rate_limits import CommandLimiter, Verdict
 from tests.fakes.fake_telegram import FakeTelegram
-from tests.telegram.helpers import add_market
+from tests.telegram.helpers import BotWithWorker, add_market
 
 GROUP = -500
 USER = 42
@@ -29,7 +28,7 @@ BURST = 64  # as many as PTB's concurrent update slots
 PROMPT_S = 3.0  # "within a few seconds"
 
 
-async def idle(runtime: BotRuntime, fake: FakeTelegram, timeout: float = 10.0) -> None:
+async def idle(runtime: BotWithWorker, fake: FakeTelegram, timeout: float = 10.0) -> None:
     """Until every pushed update was fetched and fully handled."""
     await fake.wait_until_polled(timeout)
     app = runtime.application

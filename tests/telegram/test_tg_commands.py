@@ -12,9 +12,8 @@ from bot import market_view
 from bot.config import Settings
 from bot.storage import chat_repo
 from bot.storage.models import Chat, Subscription
-from bot.telegram.app import BotRuntime
 from tests.fakes.fake_telegram import FakeTelegram
-from tests.telegram.helpers import ADMIN_ID, Alert, add_deliveries, empty_cycle
+from tests.telegram.helpers import ADMIN_ID, Alert, BotWithWorker, add_deliveries, empty_cycle
 
 USER = 42
 
@@ -45,7 +44,7 @@ def pre_lines(text: str) -> list[str]:
 # ---------------------------------------------------------------- start, help, menu
 
 
-async def test_command_menu_is_registered_at_start(runtime: BotRuntime, fake_tg: FakeTelegram):
+async def test_command_menu_is_registered_at_start(runtime: BotWithWorker, fake_tg: FakeTelegram):
     names = [c["command"] for c in fake_tg.commands]
     assert names == [
         "top",
@@ -61,7 +60,7 @@ async def test_command_menu_is_registered_at_start(runtime: BotRuntime, fake_tg:
 
 
 async def test_start_onboards_with_one_tap_example(
-    runtime: BotRuntime, fake_tg: FakeTelegram, sessions
+    runtime: BotWithWorker, fake_tg: FakeTelegram, sessions
 ):
     reply = await ask(fake_tg, "/start")
     assert "derivatives stress" in reply.visible
@@ -76,7 +75,7 @@ async def test_start_onboards_with_one_tap_example(
     assert table.visible.startswith("Avg stress")
 
 
-async def test_help_lists_commands(runtime: BotRuntime, fake_tg: FakeTelegram):
+async def test_help_lists_commands(runtime: BotWithWorker, fake_tg: FakeTelegram):
     reply = await ask(fake_tg, "/help")
     for command in ("/top", "/symbol BTC", "/subscribe", "/unsubscribe", "/market", "/settings"):
         assert command in reply.visible
@@ -86,7 +85,7 @@ async def test_help_lists_commands(runtime: BotRuntime, fake_tg: FakeTelegram):
 
 
 async def test_top_shows_summary_and_a_phone_width_table(
-    runtime: BotRuntime, fake_tg: FakeTelegram
+    runtime: BotWithWorker, fake_tg: FakeTelegram
 ):
     reply = await ask(fake_tg, "/top")
     print("\n--- /top reply (visible) ---\n" + reply.visible)
@@ -101,13 +100,13 @@ async def test_top_shows_summary_and_a_phone_width_table(
     assert [b for b, _ in reply.buttons()] == ["• All", "Long", "Short", "Squeeze"]
 
 
-async def test_top_unknown_oi_is_a_dash_never_zero(runtime: BotRuntime, fake_tg: FakeTelegram):
+async def test_top_unknown_oi_is_a_dash_never_zero(runtime: BotWithWorker, fake_tg: FakeTelegram):
     reply = await ask(fake_tg, "/top 12")
     eth = next(line for line in pre_lines(reply.text or "") if " ETH " in line)
     assert eth.count("—") == 2 and "+0.00 " not in eth
 
 
-async def test_top_arguments(runtime: BotRuntime, fake_tg: FakeTelegram):
+async def test_top_arguments(runtime: BotWithWorker, fake_tg: FakeTelegram):
     reply = await ask(fake_tg, "/top 3 long")
     rows = pre_lines(reply.text or "")[1:]
     assert len(rows) == 3 and all(" L " in r for r in rows)
@@ -120,7 +119,7 @@ async def test_top_arguments(runtime: BotRuntime, fake_tg: FakeTelegram):
     assert "didn't understand “banana”" in reply.visible and "/top [N]" in reply.visible
 
 
-async def test_top_filter_buttons_edit_in_place(runtime: BotRuntime, fake_tg: FakeTelegram):
+async def test_top_filter_buttons_edit_in_place(runtime: BotWithWorker, fake_tg: FakeTelegram):
     reply = await ask(fake_tg, "/top 5")
     await tap(fake_tg, USER, "topf:5:short", message_id=reply.message_id)
     [edit] = await fake_tg.wait_for_edits(USER, 1)
@@ -137,7 +136,7 @@ async def test_top_without_data_is_polite(start, settings, fake_tg: FakeTelegram
 
 
 async def test_symbol_card_is_a_chart_with_the_card_as_caption(
-    runtime: BotRuntime, fake_tg: FakeTelegram
+    runtime: BotWithWorker, fake_tg: FakeTelegram
 ):
     reply = await ask(fake_tg, "/symbol kas")
     assert reply.method == "sendPhoto" and reply.photo_bytes > 1000
@@ -165,7 +164,7 @@ async def test_symbol_card_is_a_chart_with_the_card_as_caption(
 
 
 async def test_card_buttons_subscribe_and_unsubscribe(
-    runtime: BotRuntime, fake_tg: FakeTelegram, sessions
+    runtime: BotWithWorker, fake_tg: FakeTelegram, sessions
 ):
     card = await ask(fake_tg, "/symbol BTCUSDT")
     answer = await tap(fake_tg, USER, "sub:BTCUSDT", message_id=card.message_id)
@@ -194,12 +193,14 @@ async def test_card_buttons_subscribe_and_unsubscribe(
         ("BTCUSDT.P", "BTCUSDT"),
     ],
 )
-async def test_symbol_input_is_forgiving(runtime: BotRuntime, fake_tg: FakeTelegram, typed, symbol):
+async def test_symbol_input_is_forgiving(
+    runtime: BotWithWorker, fake_tg: FakeTelegram, typed, symbol
+):
     reply = await ask(fake_tg, f"/symbol {typed}")
     assert reply.visible.startswith(f"{symbol} · Binance perp")
 
 
-async def test_unknown_symbol_gets_did_you_mean(runtime: BotRuntime, fake_tg: FakeTelegram):
+async def test_unknown_symbol_gets_did_you_mean(runtime: BotWithWorker, fake_tg: FakeTelegram):
     reply = await ask(fake_tg, "/symbol btcc")
     assert "I don't know the symbol “BTCC”" in reply.visible
     assert "Did you mean BTCUSDT" in reply.visible
@@ -212,7 +213,7 @@ async def test_unknown_symbol_gets_did_you_mean(runtime: BotRuntime, fake_tg: Fa
     assert "Check the spelling" in reply.visible and reply.buttons() == []
 
 
-async def test_symbol_without_argument_shows_usage(runtime: BotRuntime, fake_tg: FakeTelegram):
+async def test_symbol_without_argument_shows_usage(runtime: BotWithWorker, fake_tg: FakeTelegram):
     reply = await ask(fake_tg, "/symbol")
     assert reply.visible == "Usage: /symbol BTC"
 
@@ -220,7 +221,7 @@ async def test_symbol_without_argument_shows_usage(runtime: BotRuntime, fake_tg:
 # ---------------------------------------------------------------- subscriptions
 
 
-async def test_subscribe_list_and_remove(runtime: BotRuntime, fake_tg: FakeTelegram, sessions):
+async def test_subscribe_list_and_remove(runtime: BotWithWorker, fake_tg: FakeTelegram, sessions):
     reply = await ask(fake_tg, "/subscribe eth squeeze")
     assert reply.visible == "🔔 Subscribed to ETHUSDT: squeeze risk."
     reply = await ask(fake_tg, "/subscribe doge")
@@ -247,7 +248,7 @@ async def test_subscribe_list_and_remove(runtime: BotRuntime, fake_tg: FakeTeleg
         assert (await s.scalars(select(Subscription))).all() == []
 
 
-async def test_subscribe_unknown_symbol_suggests(runtime: BotRuntime, fake_tg: FakeTelegram):
+async def test_subscribe_unknown_symbol_suggests(runtime: BotWithWorker, fake_tg: FakeTelegram):
     reply = await ask(fake_tg, "/subscribe dogge")
     assert "Did you mean DOGEUSDT" in reply.visible
 
@@ -265,7 +266,7 @@ async def test_subscription_cap_per_chat(start, make_settings, sessions, fake_tg
     assert "Already subscribed" in reply.visible
 
 
-async def test_market_wide_subscription(runtime: BotRuntime, fake_tg: FakeTelegram, sessions):
+async def test_market_wide_subscription(runtime: BotWithWorker, fake_tg: FakeTelegram, sessions):
     reply = await ask(fake_tg, "/market")
     assert "Market-wide alerts: off" in reply.visible
     reply = await ask(fake_tg, "/market stretched")
@@ -283,7 +284,7 @@ async def test_market_wide_subscription(runtime: BotRuntime, fake_tg: FakeTelegr
     assert "didn't understand" in reply.visible
 
 
-async def test_settings_show_and_change(runtime: BotRuntime, fake_tg: FakeTelegram, sessions):
+async def test_settings_show_and_change(runtime: BotWithWorker, fake_tg: FakeTelegram, sessions):
     reply = await ask(fake_tg, "/settings")
     assert f"Minimum band: {DEFAULT_BAND}" in reply.visible and "Quiet hours: off" in reply.visible
     assert (f"✓ {DEFAULT_BAND}", f"set:band:{DEFAULT_BAND}") in reply.buttons()
@@ -313,7 +314,7 @@ async def test_settings_show_and_change(runtime: BotRuntime, fake_tg: FakeTelegr
 # ---------------------------------------------------------------- authorisation
 
 
-async def test_status_is_for_operators_only(runtime: BotRuntime, fake_tg: FakeTelegram):
+async def test_status_is_for_operators_only(runtime: BotWithWorker, fake_tg: FakeTelegram):
     reply = await ask(fake_tg, "/status")
     assert reply.visible == "Sorry, that command is for the bot's operators only."
     reply = await ask(fake_tg, "/status", chat_id=ADMIN_ID)
@@ -325,7 +326,7 @@ async def test_status_is_for_operators_only(runtime: BotRuntime, fake_tg: FakeTe
     assert "Chats: " in text and "subscriptions 0" in text
 
 
-async def test_group_commands_addressed_with_botname(runtime: BotRuntime, fake_tg: FakeTelegram):
+async def test_group_commands_addressed_with_botname(runtime: BotWithWorker, fake_tg: FakeTelegram):
     group = -1001
     reply = await ask(fake_tg, "/top@pressure_test_bot 3", chat_id=group, user_id=5)
     assert reply.visible.startswith("Avg stress") and reply.reply_to is not None
@@ -337,7 +338,7 @@ async def test_group_commands_addressed_with_botname(runtime: BotRuntime, fake_t
 
 
 async def test_only_group_admins_change_group_subscriptions(
-    runtime: BotRuntime, fake_tg: FakeTelegram, sessions
+    runtime: BotWithWorker, fake_tg: FakeTelegram, sessions
 ):
     group, member, admin = -1002, 5, 6
     fake_tg.set_admins(group, admin)
@@ -370,14 +371,14 @@ async def test_only_group_admins_change_group_subscriptions(
 # ---------------------------------------------------------------- bad input
 
 
-async def test_unknown_command_and_plain_text(runtime: BotRuntime, fake_tg: FakeTelegram):
+async def test_unknown_command_and_plain_text(runtime: BotWithWorker, fake_tg: FakeTelegram):
     reply = await ask(fake_tg, "/frobnicate now")
     assert reply.visible == "I don't know /frobnicate. Send /help for the list of commands."
     reply = await ask(fake_tg, "hello bot")
     assert "/top" in reply.visible and "/help" in reply.visible
 
 
-async def test_arguments_are_length_capped(runtime: BotRuntime, fake_tg: FakeTelegram):
+async def test_arguments_are_length_capped(runtime: BotWithWorker, fake_tg: FakeTelegram):
     reply = await ask(fake_tg, "/symbol " + "A" * 65)
     assert "longer than I accept (64 characters" in reply.visible
     reply = await ask(fake_tg, "/subscribe " + " ".join(["btc"] * 20))
@@ -398,7 +399,7 @@ async def test_per_user_command_rate_limit(start, make_settings, sessions, fake_
 
 
 async def test_errors_reply_politely(
-    runtime: BotRuntime, fake_tg: FakeTelegram, monkeypatch, caplog
+    runtime: BotWithWorker, fake_tg: FakeTelegram, monkeypatch, caplog
 ):
     async def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("database exploded")
@@ -434,7 +435,9 @@ NASTY = [
 ]
 
 
-async def test_nasty_input_always_gets_a_polite_reply(runtime: BotRuntime, fake_tg: FakeTelegram):
+async def test_nasty_input_always_gets_a_polite_reply(
+    runtime: BotWithWorker, fake_tg: FakeTelegram
+):
     for i, text in enumerate(NASTY):
         chat_id = 5000 + i
         reply = await ask(fake_tg, text, chat_id=chat_id)
@@ -447,11 +450,11 @@ async def test_nasty_input_always_gets_a_polite_reply(runtime: BotRuntime, fake_
 
 
 async def test_blocking_and_unblocking_the_bot(
-    runtime: BotRuntime, fake_tg: FakeTelegram, sessions
+    runtime: BotWithWorker, fake_tg: FakeTelegram, sessions
 ):
     cycle = await empty_cycle(sessions)
     ids = await add_deliveries(sessions, cycle, [77], [Alert("BTCUSDT")])
-    runtime.dispatcher._wake.clear()  # don't let the dispatcher race the block
+    runtime.outbox_worker._wake.clear()  # don't let the outbox worker race the block
     fake_tg.push_my_chat_member(77, "kicked")
     await fake_tg.wait_until_polled()
     await _wait_for(sessions, lambda chat: chat is not None and not chat.active, 77)
@@ -467,7 +470,7 @@ async def test_blocking_and_unblocking_the_bot(
 
 
 async def test_group_migration_service_message(
-    runtime: BotRuntime, fake_tg: FakeTelegram, sessions
+    runtime: BotWithWorker, fake_tg: FakeTelegram, sessions
 ):
     group, supergroup = -3003, -1003003
     fake_tg.set_admins(group, 6)

@@ -16,11 +16,10 @@ import pytest
 from bot.config import DatabaseSettings, Settings
 from bot.storage.db import create_engine, session_factory
 from bot.storage.models import Subscription
-from bot.telegram.app import start_bot
 from bot.telegram.flood_control import FloodControl
 from tests.fakes.fake_telegram import FakeTelegram
-from tests.telegram.helpers import Alert, add_deliveries, empty_cycle
-from tests.telegram.test_tg_dispatcher import BTC_UP, wait_settled
+from tests.telegram.helpers import Alert, add_deliveries, empty_cycle, start_bot_with_worker
+from tests.telegram.test_tg_outbox_worker import BTC_UP, wait_settled
 
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 
@@ -60,12 +59,10 @@ async def test_a_locked_database_after_the_send_does_not_resend(
     bot_sessions = session_factory(engine)
     fake_tg.latency = 0.3  # the lock is taken while the send is on the wire
     settings = make_settings()
-    runtime = await start_bot(
-        settings, bot_sessions, dispatcher_options={"poll_interval": 0.1, "lease_ms": 400}
-    )
+    runtime = await start_bot_with_worker(settings, bot_sessions, poll_interval=0.1, lease_ms=400)
     path = db_url.split("///", 1)[1]
     locker = sqlite3.connect(path, isolation_level=None, timeout=5, check_same_thread=False)
-    caplog.set_level(logging.DEBUG, logger="bot.telegram.dispatcher")
+    caplog.set_level(logging.DEBUG, logger="bot.telegram.outbox_worker")
 
     def logged(text: str) -> int:
         return sum(
@@ -75,7 +72,7 @@ async def test_a_locked_database_after_the_send_does_not_resend(
 
     try:
         await wait_for(lambda: fake_tg.calls["sendMessage"] >= 1, 10, "the send to start")
-        # In a thread: if the dispatcher is mid-write, waiting here must not block the
+        # In a thread: if the outbox worker is mid-write, waiting here must not block the
         # loop its commit needs.
         await asyncio.to_thread(locker.execute, "BEGIN IMMEDIATE")
         await fake_tg.wait_for_messages(301, 1, timeout=5)  # Telegram has accepted it
@@ -85,17 +82,17 @@ async def test_a_locked_database_after_the_send_does_not_resend(
         locker.execute("COMMIT")
         done = await wait_settled(sessions, timeout=10)
         assert [s for s, _, _ in done.values()] == ["sent"]
-        # A resend would need one more claim: give the dispatcher several polls.
+        # A resend would need one more claim: give the outbox worker several polls.
         for _ in range(3):
             runtime.notify()
-            await asyncio.wait_for(runtime.dispatcher.idle.wait(), 5)
-            runtime.dispatcher.idle.clear()
+            await asyncio.wait_for(runtime.outbox_worker.idle.wait(), 5)
+            runtime.outbox_worker.idle.clear()
     finally:
         locker.close()
         await runtime.stop()
         await engine.dispose()
     assert len(fake_tg.messages_to(301)) == 1, "the accepted message was sent again"
-    assert runtime.dispatcher.stats.record_retries >= 1
+    assert runtime.outbox_worker.stats.record_retries >= 1
 
 
 # ------------------------------------------------------------------ one chat's 429
@@ -158,7 +155,7 @@ async def test_stale_deliveries_are_dropped_not_sent(
     done = await wait_settled(sessions)
     assert {done[i][:2] for i in stale_ids} == {("dropped", "stale")}
     assert [m.chat_id for m in fake_tg.sent] == [404]
-    assert runtime.dispatcher.stats.stale == 3
+    assert runtime.outbox_worker.stats.stale == 3
 
 
 async def test_a_delivery_that_expires_while_retrying_is_dropped(
@@ -172,7 +169,7 @@ async def test_a_delivery_that_expires_while_retrying_is_dropped(
     runtime = await start(make_settings(), backoff_base=1.5)
     done = await wait_settled(sessions, timeout=10)
     assert [(s, r) for s, r, _ in done.values()] == [("dropped", "stale")]
-    assert fake_tg.sent == [] and runtime.dispatcher.stats.stale == 1
+    assert fake_tg.sent == [] and runtime.outbox_worker.stats.stale == 1
 
 
 async def test_a_late_alert_says_when_it_happened(
@@ -255,4 +252,4 @@ async def test_one_chats_5xx_keeps_its_backoff_while_others_succeed(
     await fake_tg.wait_for_messages(702, 6, timeout=15)
     # Backoff 3 s, then 6 s: two or three tries over the broadcast, not one per success.
     assert fake_tg.injected["5xx"] <= 3, fake_tg.injected["5xx"]
-    assert runtime.dispatcher.stats.retried >= 1
+    assert runtime.outbox_worker.stats.retried >= 1

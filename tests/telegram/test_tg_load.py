@@ -1,8 +1,8 @@
 """Commands under real load (issue 9): many chats at once, while a scorer cycle writes
-and the dispatcher broadcasts, on SQLite and on PostgreSQL.
+and the outbox worker broadcasts, on SQLite and on PostgreSQL.
 
 Everything is real except Telegram and Binance, which are the loopback fakes: the PTB
-Application (concurrent_updates=64), handlers, Sender pacing (30 msg/s), dispatcher,
+Application (concurrent_updates=64), handlers, Sender pacing (30 msg/s), outbox worker,
 Scorer with the alert engine, and the database.
 """
 
@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.alerts.service import AlertEngine
+from bot.alerts.engine import AlertEngine
 from bot.config import Settings
 from bot.markets.binance import BinanceAdapter
 from bot.markets.http import ExchangeHttpClient
@@ -85,13 +85,18 @@ async def test_200_commands_during_a_cycle_and_a_broadcast_all_succeed(
     settings = load_settings(fake_tg, binance)
     async with ExchangeHttpClient(settings.exchange) as client:
         adapter = BinanceAdapter(client, settings.exchange)
-        scorer = Scorer(adapter, sessions, settings, on_cycle=AlertEngine(settings).on_cycle)
+        scorer = Scorer(
+            adapter,
+            sessions,
+            settings,
+            in_cycle_transaction=AlertEngine(settings).in_cycle_transaction,
+        )
         first = await scorer.run_cycle()  # the market /top shows and /subscribe resolves
         assert first.status == "ok"
         broadcast = [100_000 + i for i in range(BROADCAST_CHATS)]
         await add_deliveries(sessions, first.cycle_id, broadcast, [Alert("SYM0001USDT")])
 
-        await start(settings)  # the dispatcher starts broadcasting at once
+        await start(settings)  # the outbox worker starts broadcasting at once
         chats = list(range(1, COMMANDS + 1))
         subscribers = [c for c in chats if c % TOP_EVERY]
         t0 = time.monotonic()

@@ -1,6 +1,6 @@
 """Time zone and daily cap in /settings, and the catch-up and cap-note messages as a chat
 receives them: the real AlertEngine writes the outbox, the real PTB Application and
-dispatcher deliver it to the fake Bot API (docs/alerts.md)."""
+outbox worker deliver it to the fake Bot API (docs/alerts.md)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from bot.alerts.service import AlertEngine
+from bot.alerts.engine import AlertEngine
 from bot.config import Settings
 from bot.storage import chat_repo
-from bot.telegram.app import BotRuntime
 from tests.alerts.helpers import add_chat, add_cycle, add_sub
 from tests.fakes.fake_telegram import FakeTelegram
+from tests.telegram.helpers import BotWithWorker
 from tests.telegram.test_tg_commands import USER, ask
 
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
@@ -22,7 +22,7 @@ MIN = 60_000
 
 
 async def test_settings_time_zone_and_daily_cap(
-    runtime: BotRuntime, fake_tg: FakeTelegram, sessions: Any
+    runtime: BotWithWorker, fake_tg: FakeTelegram, sessions: Any
 ) -> None:
     reply = await ask(fake_tg, "/settings")
     assert "Time zone: UTC" in reply.visible
@@ -77,7 +77,9 @@ async def test_cap_note_and_catch_up_reach_the_chat(
         (25, {"AUSDT": 72, "BUSDT": 72}),  # muted: the mute is over, one catch-up
     ):
         async with sessions() as session, session.begin():
-            await engine.on_cycle(session, await add_cycle(session, base + minute * MIN, scores))
+            await engine.in_cycle_transaction(
+                session, await add_cycle(session, base + minute * MIN, scores)
+            )
 
     await start(settings)
     first, note = await fake_tg.wait_for_messages(capped, 2)
@@ -108,7 +110,7 @@ async def test_cap_note_and_catch_up_reach_the_chat(
     ],
 )
 async def test_bad_time_zone_or_cap_gets_a_polite_reply(
-    runtime: BotRuntime, fake_tg: FakeTelegram, sessions: Any, text: str
+    runtime: BotWithWorker, fake_tg: FakeTelegram, sessions: Any, text: str
 ) -> None:
     reply = await ask(fake_tg, text)
     assert "I don't know the time zone" in reply.visible or "didn't understand" in reply.visible

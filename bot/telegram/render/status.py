@@ -19,7 +19,7 @@ def status_text(info: Any, now_ms: int) -> str:
             f"{(cycle.finished_ms - cycle.started_ms) / 1000:.1f} s",
             f"Symbols {cycle.symbols_fetched}/{cycle.symbols_attempted} fetched, "
             f"{cycle.symbols_failed} failed · weight {cycle.weight_used} · "
-            f"alerts {cycle.alerts_emitted}",
+            f"alerts {cycle.events_created}",
         ]
         if cycle.errors:
             first = str(cycle.errors).splitlines()[0][:200]

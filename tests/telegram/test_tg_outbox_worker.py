@@ -100,7 +100,7 @@ async def test_one_cycle_is_one_digest_per_chat(start, settings, sessions, fake_
     assert len(fake_tg.sent) == 2
 
 
-async def test_notify_wakes_the_dispatcher(start, settings, sessions, fake_tg: FakeTelegram):
+async def test_notify_wakes_the_outbox_worker(start, settings, sessions, fake_tg: FakeTelegram):
     runtime = await start(settings, poll_interval=60)
     cycle = await empty_cycle(sessions)
     await add_deliveries(sessions, cycle, [31], [BTC_UP])

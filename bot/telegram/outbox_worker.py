@@ -83,7 +83,7 @@ def default_in_flight(messages_per_second: float, upper: int = 32) -> int:
     return max(2, min(upper, math.ceil(messages_per_second * ASSUMED_RTT)))
 
 
-class Dispatcher:
+class OutboxWorker:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
@@ -98,6 +98,7 @@ class Dispatcher:
         release_on_start: bool = True,
         stop_timeout: float = 10.0,
         sweep_interval: float = 60.0,
+        on_stale: Callable[[int], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         tg = settings.telegram
@@ -117,7 +118,7 @@ class Dispatcher:
         self._sweep_interval = sweep_interval
         self._next_sweep = 0.0
         # Called with the number of deliveries dropped as stale: the metrics hook.
-        self.on_stale: Callable[[int], None] | None = None
+        self.on_stale = on_stale
         self._release_on_start = release_on_start
         self._stop_timeout = stop_timeout
         self._clock = clock
@@ -198,7 +199,7 @@ class Dispatcher:
                     timeout = 0  # there may be more due right now
                 await self._wait(stop_wait, at_capacity, timeout)
         except Exception:
-            logger.exception("dispatcher loop crashed")
+            logger.exception("outbox worker loop crashed")
             raise
         finally:
             stop_wait.cancel()
