@@ -9,6 +9,7 @@ without knowing which screen a text belongs to:
 - `market`: /top and the /symbol card
 - `preferences`: subscriptions, /market, /settings
 - `status`: /status
+- `results`: what `bot/actions.py` returns or refuses, as messages and as toasts
 - `alerts`: alerts, digests, catch-up, the daily-cap note, and their buttons
 
 Rules that hold for every module here:
@@ -96,6 +97,13 @@ from bot.telegram.render.replies import (
     rate_limited,
     stale_button,
 )
+from bot.telegram.render.results import (
+    setting_changed,
+    setting_label,
+    subscribe_result,
+    unsubscribe_result,
+    user_error,
+)
 from bot.telegram.render.start import (
     COMMANDS,
     USAGE,
@@ -155,6 +163,8 @@ __all__ = [
     "quiet_hours_off",
     "quiet_hours_set",
     "rate_limited",
+    "setting_changed",
+    "setting_label",
     "settings_changed",
     "settings_keyboard",
     "settings_text",
@@ -163,6 +173,7 @@ __all__ = [
     "start_keyboard",
     "start_text",
     "status_text",
+    "subscribe_result",
     "subscribed",
     "subscription_cap",
     "subscriptions_keyboard",
@@ -180,6 +191,8 @@ __all__ = [
     "unknown_symbol",
     "unknown_timezone",
     "unmuted",
+    "unsubscribe_result",
     "unsubscribed",
     "usage",
+    "user_error",
 ]

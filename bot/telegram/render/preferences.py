@@ -22,14 +22,21 @@ def kinds_text(kinds: Iterable[str]) -> str:
     return " and ".join(names.get(k, k) for k in sorted(kinds))
 
 
-def subscribed(symbol: str, kinds: Sequence[str], min_band: str, already: bool) -> str:
+def _bold(text: str, plain: bool) -> str:
+    """Bold HTML for messages; callback toasts have no parse mode, so plain text."""
+    return text if plain else f"<b>{esc(text)}</b>"
+
+
+def subscribed(
+    symbol: str, kinds: Sequence[str], min_band: str, already: bool, *, plain: bool = False
+) -> str:
     what = kinds_text(kinds)
     if already:
-        return f"Already subscribed to <b>{esc(symbol)}</b> ({what})."
+        return f"Already subscribed to {_bold(symbol, plain)} ({what})."
     extra = ""
     if "bands" in kinds:
-        extra = f"\nBand alerts start at <b>{esc(min_band)}</b>; change it in /settings."
-    return f"🔔 Subscribed to <b>{esc(symbol)}</b>: {what}.{extra}"
+        extra = f"\nBand alerts start at {_bold(min_band, plain)}; change it in /settings."
+    return f"🔔 Subscribed to {_bold(symbol, plain)}: {what}.{extra}"
 
 
 def subscription_cap(cap: int) -> str:
@@ -39,14 +46,14 @@ def subscription_cap(cap: int) -> str:
     )
 
 
-def unsubscribed(symbol: str | None, removed: int) -> str:
+def unsubscribed(symbol: str | None, removed: int, *, plain: bool = False) -> str:
     if symbol is None:
         return (
             f"Removed all {removed} subscriptions." if removed else "There was nothing to remove."
         )
     if not removed:
-        return f"This chat wasn't subscribed to <b>{esc(symbol)}</b>."
-    return f"🔕 Unsubscribed from <b>{esc(symbol)}</b>."
+        return f"This chat wasn't subscribed to {_bold(symbol, plain)}."
+    return f"🔕 Unsubscribed from {_bold(symbol, plain)}."
 
 
 def subscriptions_text(
@@ -230,8 +237,8 @@ def settings_keyboard(chat: Any, now_ms: int) -> InlineKeyboardMarkup:
     )
 
 
-def settings_changed(what: str) -> str:
-    return f"✓ {esc(what)}"
+def settings_changed(what: str, *, plain: bool = False) -> str:
+    return f"✓ {what}" if plain else f"✓ {esc(what)}"
 
 
 # The labels below are plain text: `settings_changed` escapes them once.
@@ -269,9 +276,9 @@ def daily_cap_set(cap: int) -> str:
     return f"Daily cap: {cap} messages" if cap > 0 else "Daily cap off"
 
 
-def unknown_timezone(value: str) -> str:
+def unknown_timezone(value: str, *, plain: bool = False) -> str:
     return (
-        f"I don't know the time zone <b>{esc(value[:64])}</b>. Use a name like "
+        f"I don't know the time zone {_bold(value[:64], plain)}. Use a name like "
         "Europe/Berlin, America/New_York or Asia/Singapore, or UTC: "
         "/settings tz Europe/Berlin"
     )
