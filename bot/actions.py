@@ -16,11 +16,11 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import market_view
+from bot.alerts.fanout import MARKET
 from bot.config import BAND_NAMES, Settings
 from bot.market_view import MarketRow, MarketSnapshot, RowFilter
 from bot.scoring import Band
 from bot.storage import chat_repo, repo
-from bot.storage.chat_repo import MARKET
 from bot.storage.models import Chat, Subscription
 from bot.zones import canonical
 

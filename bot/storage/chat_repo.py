@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.alerts.fanout import DeliveryStatus
+from bot.scoring import Band
 from bot.storage.models import Chat, Delivery, Subscription
 from bot.storage.repo import insert_ignore, rowcount
 
-MARKET = "*"  # Subscription.symbol of a market-wide subscription
 KINDS = ("bands", "squeeze")
 CHAT_SETTINGS = frozenset(
     {
@@ -40,7 +41,7 @@ async def upsert_chat(
     chat_type: str,
     title: str | None,
     now_ms: int,
-    default_min_band: str = "stretched",
+    default_min_band: str = Band.STRETCHED,
     *,
     reactivate: bool = True,
 ) -> Chat:
@@ -90,8 +91,8 @@ async def deactivate_chat(session: AsyncSession, chat_id: int, reason: str) -> i
     )
     res = await session.execute(
         update(Delivery)
-        .where(Delivery.chat_id == chat_id, Delivery.status == "pending")
-        .values(status="dropped", reason=reason)
+        .where(Delivery.chat_id == chat_id, Delivery.status == DeliveryStatus.PENDING)
+        .values(status=DeliveryStatus.DROPPED, reason=reason)
     )
     return rowcount(res)
 
@@ -137,15 +138,15 @@ async def migrate_chat(session: AsyncSession, old_id: int, new_id: int) -> None:
         update(Delivery)
         .where(
             Delivery.chat_id == old_id,
-            Delivery.status == "pending",
+            Delivery.status == DeliveryStatus.PENDING,
             Delivery.event_id.not_in(dup_events),
         )
         .values(chat_id=new_id)
     )
     await session.execute(
         update(Delivery)
-        .where(Delivery.chat_id == old_id, Delivery.status == "pending")
-        .values(status="dropped", reason="migrated (duplicate)")
+        .where(Delivery.chat_id == old_id, Delivery.status == DeliveryStatus.PENDING)
+        .values(status=DeliveryStatus.DROPPED, reason="migrated (duplicate)")
     )
     await session.execute(
         update(Chat)

@@ -11,6 +11,8 @@ from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.alerts.fanout import MARKET
+from bot.scoring import Band
 from bot.telegram.callback_data import ChangeSetting, RemoveSubscription, SetMarket
 from bot.telegram.render.format import BAND_ORDER, age, esc, short_symbol
 
@@ -66,7 +68,7 @@ def subscriptions_text(
     kinds: dict[str, set[str]] = {}
     market = []
     for sub in subs:
-        if sub.symbol == "*":
+        if sub.symbol == MARKET:
             market.append(sub)
         else:
             kinds.setdefault(sub.symbol, set()).add(sub.kind)
@@ -98,7 +100,7 @@ MAX_REMOVE_BUTTONS = 60
 def subscriptions_keyboard(
     subs: Sequence[Any], quotes: Sequence[str] = ("USDT",)
 ) -> InlineKeyboardMarkup | None:
-    symbols = sorted({s.symbol for s in subs if s.symbol != "*"})
+    symbols = sorted({s.symbol for s in subs if s.symbol != MARKET})
     buttons = [
         InlineKeyboardButton(
             f"✖ {short_symbol(s, quotes)}", callback_data=RemoveSubscription(s).pack()
@@ -106,7 +108,7 @@ def subscriptions_keyboard(
         for s in symbols[:MAX_REMOVE_BUTTONS]
     ]
     rows = [buttons[i : i + 3] for i in range(0, len(buttons), 3)]
-    if any(s.symbol == "*" for s in subs):
+    if any(s.symbol == MARKET for s in subs):
         rows.append([InlineKeyboardButton("✖ Market-wide", callback_data=SetMarket("off").pack())])
     return InlineKeyboardMarkup(rows) if rows else None
 
@@ -141,12 +143,12 @@ def market_keyboard(subs: Sequence[Any]) -> InlineKeyboardMarkup:
         [
             [
                 InlineKeyboardButton(
-                    mark(bands == "stretched", "Stretched+"),
-                    callback_data=SetMarket("stretched").pack(),
+                    mark(bands == Band.STRETCHED, "Stretched+"),
+                    callback_data=SetMarket(Band.STRETCHED).pack(),
                 ),
                 InlineKeyboardButton(
-                    mark(bands == "stressed", "Stressed"),
-                    callback_data=SetMarket("stressed").pack(),
+                    mark(bands == Band.STRESSED, "Stressed"),
+                    callback_data=SetMarket(Band.STRESSED).pack(),
                 ),
                 InlineKeyboardButton(
                     mark(squeeze, "Squeeze"), callback_data=SetMarket("squeeze").pack()
