@@ -97,7 +97,7 @@ async def gatekeeper(update: Update, context: BotContext) -> None:
 async def start(update: Update, context: BotContext) -> None:
     await ensure_chat(context.deps, update)
     user = update.effective_user
-    text = render.start_text(user.first_name if user else None)
+    text = render.start_text(user.first_name if user else None, context.deps.settings.scoring)
     await reply(update, context, text, render.start_keyboard())
 
 

@@ -38,10 +38,10 @@ from bot.telegram.render.alerts import (
 from bot.telegram.render.format import (
     BAND_ICON,
     BAND_ORDER,
-    BAND_RANGES,
     BIAS_LETTER,
     DASH,
     age,
+    band_range,
     compact_pct,
     esc,
     pct,
@@ -120,7 +120,6 @@ from bot.telegram.render.status import status_text
 __all__ = [
     "BAND_ICON",
     "BAND_ORDER",
-    "BAND_RANGES",
     "BIAS_LETTER",
     "CATCHUP_LINES",
     "COMMANDS",
@@ -137,6 +136,7 @@ __all__ = [
     "alert_message",
     "argument_too_long",
     "bad_argument",
+    "band_range",
     "cap_note",
     "catchup_text",
     "chart_unavailable",
