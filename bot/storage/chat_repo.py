@@ -97,12 +97,6 @@ async def deactivate_chat(session: AsyncSession, chat_id: int, reason: str) -> i
     return rowcount(res)
 
 
-async def reactivate_chat(session: AsyncSession, chat_id: int) -> None:
-    await session.execute(
-        update(Chat).where(Chat.id == chat_id).values(active=True, deactivated_reason=None)
-    )
-
-
 async def migrate_chat(session: AsyncSession, old_id: int, new_id: int) -> None:
     """A group became a supergroup: move the chat row, its subscriptions and its
     pending deliveries to the new id. Works whether or not the new id exists yet."""
