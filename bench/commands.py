@@ -53,7 +53,7 @@ Method:
   - steady / steady-before: ours and before under the steady load (P5's first target).
   Variants are made from the outside: concurrent_updates through a wrapped
   `bot.telegram.app.build_application`, the caches through the bot's settings.
-- Breakdown: handlers, `top_text`, `market_view.symbol_detail`, `ChartCache.get`,
+- Breakdown: handlers, `actions.top`, `market_view.symbol_detail`, `ChartCache.get`,
   `render_chart` (CPU via thread_time, it runs in a worker thread), every aiosqlite
   call (round trip to its thread, and the sqlite CPU in it, counted per command),
   `Sender._acquire` (pacing wait) and `Sender.send_*` are wrapped to time each stage;
@@ -100,7 +100,7 @@ from _machine import machine  # bench/ is sys.path[0] when a script runs
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bench._fake_telegram_server import FakeTelegramProcess
-from bot import market_view
+from bot import actions, market_view
 from bot.config import DatabaseSettings, Settings
 from bot.scoring import Regime, band_for
 from bot.storage import db as db_module
@@ -371,7 +371,7 @@ def install_probes() -> None:
     aiosqlite.core.Connection._connect = counted_connect  # type: ignore[method-assign]
     commands.top = _handler(commands.top)  # register_handlers reads these at build time
     commands.symbol = _handler(commands.symbol)
-    commands.top_text = _timed("top_text (cache + render)", commands.top_text)
+    actions.top = _timed("actions.top (cache)", actions.top)
     market_view.symbol_detail = _timed("symbol_detail (DB)", market_view.symbol_detail)
     market_view.latest_market = _timed("latest_market (DB, cache miss)", market_view.latest_market)
     charts.ChartCache.get = _timed("ChartCache.get", charts.ChartCache.get)  # type: ignore[method-assign]

@@ -9,14 +9,13 @@ from collections.abc import Callable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.alerts.types import DeliveryStatus
 from bot.config import ConfigError, Settings
 from bot.metrics import Metrics
-from bot.storage import market_repo
-from bot.storage.models import Delivery
+from bot.storage import market_repo, outbox_repo
 
 logger = logging.getLogger(__name__)
 
@@ -110,12 +109,9 @@ async def _healthz(request: web.Request) -> web.Response:
 async def _metrics(request: web.Request) -> web.Response:
     metrics: Metrics = request.app["metrics"]
     async with request.app["sessions"]() as session:
-        rows = await session.execute(
-            select(Delivery.status, func.count()).group_by(Delivery.status)
-        )
-        counts = dict(rows.all())
-    for status in ("pending", "sent", "failed", "dropped", "suppressed"):
-        metrics.deliveries.labels(status).set(counts.get(status, 0))
+        counts = await outbox_repo.delivery_counts(session)
+    for status in DeliveryStatus:
+        metrics.deliveries.labels(status.value).set(counts.get(status, 0))
     return web.Response(
         body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
     )

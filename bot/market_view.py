@@ -13,7 +13,6 @@ from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.cycle import SymbolScore
 from bot.scoring import Bias, Regime
 from bot.storage import market_repo as repo
 from bot.storage.models import ScoreSnapshot
@@ -106,36 +105,6 @@ def row_from_snapshot(s: ScoreSnapshot) -> MarketRow:
         bias_value=s.bias_value,
         ts_ms=int(s.ts_ms),
     )
-
-
-def row_from_score(s: SymbolScore, ts_ms: int) -> MarketRow:
-    sc = s.score
-    return MarketRow(
-        symbol=s.symbol,
-        score=sc.score,
-        band=sc.band.value,
-        bias=sc.bias.value,
-        regime=sc.regime.value,
-        oi_1h_pct=s.oi_1h_pct,
-        oi_4h_pct=s.oi_4h_pct,
-        oi_24h_pct=s.oi_24h_pct,
-        funding_pct=s.funding_pct,
-        funding_interval_hours=s.funding_interval_hours,
-        funding_8h_pct=sc.funding_8h_pct,
-        basis_pct=s.basis_pct,
-        mark_price=s.mark_price,
-        index_price=s.index_price,
-        oi_contracts=s.oi_contracts,
-        oi_build=sc.oi_build,
-        funding_st=sc.funding_st,
-        basis_st=sc.basis_st,
-        bias_value=sc.bias_value,
-        ts_ms=ts_ms,
-    )
-
-
-def sort_rows(rows: Iterable[MarketRow]) -> list[MarketRow]:
-    return sorted(rows, key=lambda r: (-r.score, r.symbol))
 
 
 def summarize(rows: Sequence[MarketRow]) -> Summary:

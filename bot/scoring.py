@@ -85,6 +85,18 @@ class ScoringParams:
 
 DEFAULT_PARAMS = ScoringParams()
 
+
+def band_ranges(params: ScoringParams = DEFAULT_PARAMS) -> dict[Band, tuple[int, int]]:
+    """Each band's inclusive score range under `params`: every screen that names a range
+    (/start, the card, the chart) reads it here, so `[scoring]` changes show everywhere."""
+    return {
+        Band.NEUTRAL: (0, params.lean_from - 1),
+        Band.LEAN: (params.lean_from, params.stretched_from - 1),
+        Band.STRETCHED: (params.stretched_from, params.stressed_from - 1),
+        Band.STRESSED: (params.stressed_from, 100),
+    }
+
+
 # Divisors in the formula: zero or negative would crash or invert a term.
 _POSITIVE = (
     "oi_1h_scale",

@@ -42,7 +42,3 @@ def zone(name: str | None) -> tzinfo | None:
         return zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
         return None
-
-
-def display(name: str | None) -> str:
-    return name or UTC_NAME

@@ -11,8 +11,8 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar
 
 from bot.config import ExchangeSettings
 from bot.markets.base import (
@@ -29,6 +29,7 @@ from bot.markets.http import ExchangeHttpClient
 from bot.markets.http_errors import ExchangeApiError
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 EXCHANGE_INFO = "/fapi/v1/exchangeInfo"
 TICKER_24H = "/fapi/v1/ticker/24hr"
@@ -57,6 +58,37 @@ INVALID_SYMBOL = -1121
 MAX_SYMBOLS_LOGGED = 20
 
 
+class TtlCache(Generic[T]):
+    """A value fetched again at most every `ttl` seconds. A failed refresh keeps the last
+    good copy (with a warning) rather than failing the cycle; with no copy yet it raises.
+    A fetch that answers None had nothing usable: the copy is kept (or `fallback` stands
+    in) and the next call asks again."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.value: T | None = None
+        self._at = -math.inf
+        self._lock = asyncio.Lock()
+
+    async def get(
+        self, now: float, ttl: float, fetch: Callable[[], Awaitable[T | None]], fallback: T
+    ) -> T:
+        async with self._lock:
+            if self.value is None or now - self._at >= ttl:
+                try:
+                    fresh = await fetch()
+                except ExchangeError as exc:
+                    if self.value is None:
+                        raise
+                    logger.warning("%s refresh failed, keeping the cached one: %s", self.name, exc)
+                else:
+                    if fresh is not None:
+                        self.value, self._at = fresh, now
+            if self.value is None:
+                self.value = fallback
+            return self.value
+
+
 class BinanceAdapter:
     """The ExchangeAdapter for Binance USDⓈ-M perpetuals.
 
@@ -76,12 +108,8 @@ class BinanceAdapter:
         self._client = client
         self._settings = settings
         self._clock = clock
-        self._universe: list[Instrument] | None = None
-        self._universe_at = -math.inf
-        self._universe_lock = asyncio.Lock()
-        self._funding: dict[str, int] | None = None
-        self._funding_at = -math.inf
-        self._funding_lock = asyncio.Lock()
+        self._universe: TtlCache[list[Instrument]] = TtlCache("universe")
+        self._funding: TtlCache[dict[str, int]] = TtlCache("fundingInfo")
         self._funding_empty_warned = False
         self._funding_conflicts_logged: frozenset[tuple[str, tuple[int, ...]]] = frozenset()
         # Symbols whose premiumIndex row was unusable in the last call.
@@ -119,18 +147,8 @@ class BinanceAdapter:
 
     async def universe(self) -> list[Instrument]:
         """Trading perpetuals in the configured quote assets, sorted by symbol."""
-        async with self._universe_lock:
-            now = self._clock()
-            ttl = self._settings.universe_ttl_seconds
-            if self._universe is None or now - self._universe_at >= ttl:
-                try:
-                    self._universe = await self._fetch_universe()
-                    self._universe_at = now
-                except ExchangeError as exc:
-                    if self._universe is None:
-                        raise
-                    logger.warning("universe refresh failed, keeping the cached one: %s", exc)
-            return list(self._universe)
+        ttl = self._settings.universe_ttl_seconds
+        return list(await self._universe.get(self._clock(), ttl, self._fetch_universe, []))
 
     async def _fetch_universe(self) -> list[Instrument]:
         data = await self._client.get_json(EXCHANGE_INFO, weight=WEIGHT_EXCHANGE_INFO)
@@ -192,7 +210,7 @@ class BinanceAdapter:
             raise MalformedResponse(f"{PREMIUM_INDEX}: expected a list")
         now_ms = int(self._clock() * 1000)
         # Quarterly contracts come with empty funding fields; only our symbols are news.
-        known = {i.symbol for i in self._universe} if self._universe else None
+        known = {i.symbol for i in self._universe.value} if self._universe.value else None
         result: dict[str, PremiumIndex] = {}
         skipped: list[str] = []
         bad: list[str] = []
@@ -224,36 +242,27 @@ class BinanceAdapter:
         A symbol absent from the result is on the default 8h; the caller applies that.
         Cached for at most funding_info_ttl_seconds (≤ 1h): intervals do change.
         """
-        async with self._funding_lock:
-            now = self._clock()
-            ttl = self._settings.funding_info_ttl_seconds
-            if self._funding is None or now - self._funding_at >= ttl:
-                try:
-                    fresh = await self._fetch_funding_intervals()
-                except ExchangeError as exc:
-                    if self._funding is None:
-                        raise
-                    logger.warning("fundingInfo refresh failed, keeping the cached one: %s", exc)
-                else:
-                    if fresh:
-                        self._funding, self._funding_at = fresh, now
-                        self._funding_empty_warned = False
-                    else:
-                        # Binance lists 150+ adjusted symbols; no usable row is a bad answer,
-                        # not "every symbol is back on 8h". Keep the last good copy and ask
-                        # again next cycle (_funding_at stays old).
-                        if not self._funding_empty_warned:
-                            self._funding_empty_warned = True
-                            logger.warning(
-                                "%s answered no usable row; %s",
-                                FUNDING_INFO,
-                                "keeping the cached intervals"
-                                if self._funding
-                                else "every symbol counts as 8h until it does",
-                            )
-                        if self._funding is None:
-                            self._funding = {}
-            return dict(self._funding)
+        ttl = self._settings.funding_info_ttl_seconds
+        fetch = self._fresh_funding_intervals
+        return dict(await self._funding.get(self._clock(), ttl, fetch, {}))
+
+    async def _fresh_funding_intervals(self) -> dict[str, int] | None:
+        fresh = await self._fetch_funding_intervals()
+        if fresh:
+            self._funding_empty_warned = False
+            return fresh
+        # Binance lists 150+ adjusted symbols; no usable row is a bad answer, not "every
+        # symbol is back on 8h". Keep the last good copy and ask again next cycle.
+        if not self._funding_empty_warned:
+            self._funding_empty_warned = True
+            logger.warning(
+                "%s answered no usable row; %s",
+                FUNDING_INFO,
+                "keeping the cached intervals"
+                if self._funding.value
+                else "every symbol counts as 8h until it does",
+            )
+        return None
 
     async def _fetch_funding_intervals(self) -> dict[str, int]:
         """Symbol -> interval hours, from rows that parse.

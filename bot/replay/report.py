@@ -27,6 +27,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from bot.alerts.types import DeliveryStatus
 from bot.replay.alerts import AlertRecord
 from bot.replay.data import format_time
 from bot.scoring import Band, Regime
@@ -104,8 +105,8 @@ def alert_rates(
 ) -> dict[str, Any]:
     symbol_days = len(scored) / HOURS_PER_DAY
     band = [r for r in records if r.kind == "band"]
-    pushes = [r for r in records if r.delivery == "pending"]
-    suppressed = Counter(r.reason for r in records if r.delivery == "suppressed")
+    pushes = [r for r in records if r.delivery == DeliveryStatus.PENDING]
+    suppressed = Counter(r.reason for r in records if r.delivery == DeliveryStatus.SUPPRESSED)
     hours_per_symbol = Counter(h.symbol for h in scored)
     pushes_per_symbol = Counter(r.symbol for r in pushes)
     per_symbol_day = Counter((r.symbol, r.ts_ms // (HOURS_PER_DAY * 3_600_000)) for r in pushes)

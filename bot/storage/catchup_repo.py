@@ -10,7 +10,7 @@ from collections.abc import Collection, Mapping
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.alerts.types import HOLD_REASONS, ChatPrefs, DeliveryKind, HeldAlert
+from bot.alerts.types import HOLD_REASONS, ChatPrefs, DeliveryKind, DeliveryStatus, HeldAlert
 from bot.storage.alert_repo import PREF_COLUMNS, STATE_KIND, chat_prefs, chunked
 from bot.storage.market_repo import insert_ignore
 from bot.storage.models import AlertEvent, Chat, Delivery, Subscription
@@ -73,7 +73,7 @@ async def held_alerts(
                 Delivery.created_ms >= min(since[c] for c in chunk),
                 AlertEvent.exchange == exchange,
                 or_(
-                    and_(Delivery.status == "suppressed", Delivery.reason.in_(hold)),
+                    and_(Delivery.status == DeliveryStatus.SUPPRESSED, Delivery.reason.in_(hold)),
                     Delivery.kind == DeliveryKind.CAP_NOTE.value,
                 ),
             )

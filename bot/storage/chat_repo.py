@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.alerts.types import DeliveryStatus
+from bot.scoring import Band
 from bot.storage.market_repo import insert_ignore, rowcount
 from bot.storage.models import Chat, Delivery, Subscription
 
-MARKET = "*"  # Subscription.symbol of a market-wide subscription
 KINDS = ("bands", "squeeze")
 CHAT_SETTINGS = frozenset(
     {
@@ -40,7 +41,7 @@ async def upsert_chat(
     chat_type: str,
     title: str | None,
     now_ms: int,
-    default_min_band: str = "stretched",
+    default_min_band: str = Band.STRETCHED,
     *,
     reactivate: bool = True,
 ) -> Chat:
@@ -90,16 +91,10 @@ async def deactivate_chat(session: AsyncSession, chat_id: int, reason: str) -> i
     )
     res = await session.execute(
         update(Delivery)
-        .where(Delivery.chat_id == chat_id, Delivery.status == "pending")
-        .values(status="dropped", reason=reason)
+        .where(Delivery.chat_id == chat_id, Delivery.status == DeliveryStatus.PENDING)
+        .values(status=DeliveryStatus.DROPPED, reason=reason)
     )
     return rowcount(res)
-
-
-async def reactivate_chat(session: AsyncSession, chat_id: int) -> None:
-    await session.execute(
-        update(Chat).where(Chat.id == chat_id).values(active=True, deactivated_reason=None)
-    )
 
 
 async def migrate_chat(session: AsyncSession, old_id: int, new_id: int) -> None:
@@ -137,15 +132,15 @@ async def migrate_chat(session: AsyncSession, old_id: int, new_id: int) -> None:
         update(Delivery)
         .where(
             Delivery.chat_id == old_id,
-            Delivery.status == "pending",
+            Delivery.status == DeliveryStatus.PENDING,
             Delivery.event_id.not_in(dup_events),
         )
         .values(chat_id=new_id)
     )
     await session.execute(
         update(Delivery)
-        .where(Delivery.chat_id == old_id, Delivery.status == "pending")
-        .values(status="dropped", reason="migrated (duplicate)")
+        .where(Delivery.chat_id == old_id, Delivery.status == DeliveryStatus.PENDING)
+        .values(status=DeliveryStatus.DROPPED, reason="migrated (duplicate)")
     )
     await session.execute(
         update(Chat)

@@ -236,14 +236,6 @@ def _upgrade(conn: Connection) -> None:
     command.upgrade(cfg, "head")
 
 
-async def check_connection(engine: AsyncEngine) -> None:
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-    except (DBAPIError, OSError) as exc:
-        raise DatabaseError(describe_db_error(engine, exc)) from exc
-
-
 def safe_url(engine: AsyncEngine) -> str:
     return engine.url.render_as_string(hide_password=True)
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import ColumnElement, and_, case, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.alerts.types import DeliveryStatus
 from bot.storage.market_repo import rowcount
 from bot.storage.models import AlertEvent, Chat, Delivery, ScoreSnapshot, Subscription
 
@@ -80,7 +81,7 @@ class ChatInfo:
 
 
 def _due(now_ms: int) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
-    return (Delivery.status == "pending", Delivery.next_attempt_ms <= now_ms)
+    return (Delivery.status == DeliveryStatus.PENDING, Delivery.next_attempt_ms <= now_ms)
 
 
 async def claim_due(
@@ -217,7 +218,9 @@ async def _set(session: AsyncSession, ids: Sequence[int], **values: object) -> i
 
 
 async def mark_sent(session: AsyncSession, ids: Sequence[int], now_ms: int) -> int:
-    return await _set(session, ids, status="sent", sent_ms=now_ms, reason=None, last_error=None)
+    return await _set(
+        session, ids, status=DeliveryStatus.SENT, sent_ms=now_ms, reason=None, last_error=None
+    )
 
 
 async def mark_retry(
@@ -226,7 +229,7 @@ async def mark_retry(
     return await _set(
         session,
         ids,
-        status="pending",
+        status=DeliveryStatus.PENDING,
         reason=None,
         next_attempt_ms=next_attempt_ms,
         last_error=error[:500],
@@ -234,13 +237,17 @@ async def mark_retry(
 
 
 async def mark_failed(session: AsyncSession, ids: Sequence[int], error: str) -> int:
-    return await _set(session, ids, status="failed", reason=None, last_error=error[:500])
+    return await _set(
+        session, ids, status=DeliveryStatus.FAILED, reason=None, last_error=error[:500]
+    )
 
 
 async def mark_dropped(
     session: AsyncSession, ids: Sequence[int], reason: str, error: str | None = None
 ) -> int:
-    return await _set(session, ids, status="dropped", reason=reason[:64], last_error=error)
+    return await _set(
+        session, ids, status=DeliveryStatus.DROPPED, reason=reason[:64], last_error=error
+    )
 
 
 async def mark_suppressed(session: AsyncSession, ids: Sequence[int], reason: str) -> int:
@@ -262,7 +269,7 @@ async def mark_suppressed(session: AsyncSession, ids: Sequence[int], reason: str
             .values(held_since_ms=first),
             execution_options={"synchronize_session": False},
         )
-    return await _set(session, ids, status="suppressed", reason=reason[:64])
+    return await _set(session, ids, status=DeliveryStatus.SUPPRESSED, reason=reason[:64])
 
 
 async def release_claims(
@@ -274,7 +281,9 @@ async def release_claims(
 ) -> int:
     """Make claimed rows due now. Without `ids`: every claim (a single outbox worker at
     start-up: claims left by a crashed process). `undo_attempt` when nothing was sent."""
-    stmt = update(Delivery).where(Delivery.status == "pending", Delivery.reason == CLAIM_REASON)
+    stmt = update(Delivery).where(
+        Delivery.status == DeliveryStatus.PENDING, Delivery.reason == CLAIM_REASON
+    )
     if ids is not None:
         if not ids:
             return 0
@@ -296,7 +305,7 @@ async def due_now(session: AsyncSession, ids: Sequence[int], now_ms: int) -> int
             update(Delivery)
             .where(
                 Delivery.id.in_(list(ids[i : i + 500])),
-                Delivery.status == "pending",
+                Delivery.status == DeliveryStatus.PENDING,
                 Delivery.reason.is_(None),
                 Delivery.next_attempt_ms > now_ms,
             )
@@ -313,11 +322,11 @@ async def expire_stale(session: AsyncSession, cutoff_ms: int) -> int:
     res = await session.execute(
         update(Delivery)
         .where(
-            Delivery.status == "pending",
+            Delivery.status == DeliveryStatus.PENDING,
             Delivery.created_ms < cutoff_ms,
             (Delivery.reason.is_(None)) | (Delivery.reason != CLAIM_REASON),
         )
-        .values(status="dropped", reason=STALE_REASON),
+        .values(status=DeliveryStatus.DROPPED, reason=STALE_REASON),
         execution_options={"synchronize_session": False},
     )
     return rowcount(res)
@@ -325,7 +334,7 @@ async def expire_stale(session: AsyncSession, cutoff_ms: int) -> int:
 
 async def next_due_ms(session: AsyncSession) -> int | None:
     value = await session.scalar(
-        select(func.min(Delivery.next_attempt_ms)).where(Delivery.status == "pending")
+        select(func.min(Delivery.next_attempt_ms)).where(Delivery.status == DeliveryStatus.PENDING)
     )
     return int(value) if value is not None else None
 
@@ -338,7 +347,9 @@ async def delivery_counts(session: AsyncSession) -> dict[str, int]:
 async def pending_for_chat(session: AsyncSession, chat_id: int) -> int:
     return int(
         await session.scalar(
-            select(func.count()).where(Delivery.chat_id == chat_id, Delivery.status == "pending")
+            select(func.count()).where(
+                Delivery.chat_id == chat_id, Delivery.status == DeliveryStatus.PENDING
+            )
         )
         or 0
     )

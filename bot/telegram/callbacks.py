@@ -5,15 +5,14 @@ toast to show (None for none).
 
 from __future__ import annotations
 
-import html
 import logging
-import re
 from typing import assert_never
 
 from telegram import Update
 from telegram.error import TelegramError
 
-from bot.storage import chat_repo
+from bot import actions
+from bot.actions import UserError
 from bot.telegram import render
 from bot.telegram.auth import can_manage_chat
 from bot.telegram.callback_data import (
@@ -30,18 +29,9 @@ from bot.telegram.callback_data import (
     changes_chat,
     unpack,
 )
-from bot.telegram.commands import TOP_DEFAULT, TOP_MAX, send_symbol_card, top_text
+from bot.telegram.commands import TOP_DEFAULT, TOP_MAX, send_symbol_card, top_reply
 from bot.telegram.deps import BotContext, Deps
-from bot.telegram.subscriptions import (
-    apply_market,
-    apply_setting,
-    apply_subscribe,
-    apply_unsubscribe,
-    ensure_chat,
-    market_view_text,
-    settings_view,
-    subscriptions_view,
-)
+from bot.telegram.subscriptions import ensure_chat
 from bot.telegram.symbols import resolve
 
 logger = logging.getLogger(__name__)
@@ -107,7 +97,7 @@ async def _edit(deps: Deps, update: Update, text: str, keyboard: object) -> None
 async def _top(deps: Deps, update: Update, n: int | None, which: str, *, edit: bool) -> str | None:
     n = max(1, min(TOP_MAX, TOP_DEFAULT if n is None else n))
     which = which if which in render.FILTER_TITLES else "all"
-    text = await top_text(deps, n, which)
+    text = top_reply(await actions.top(deps, n, which), deps.quotes)
     keyboard = render.top_keyboard(which, n)
     chat = update.effective_chat
     assert chat is not None
@@ -142,25 +132,27 @@ async def card_subscribe(deps: Deps, update: Update, action: SubscribeSymbol) ->
     if symbol is None:
         return render.stale_button()
     await ensure_chat(deps, update)
-    text = await apply_subscribe(deps, chat.id, symbol, ["bands", "squeeze"])
+    try:
+        toast = render.subscribe_result(await actions.subscribe(deps, chat.id, symbol), plain=True)
+    except UserError as error:
+        toast = _refusal(error)
     await _swap_card_button(deps, update, symbol)
-    return _plain(text)
+    return toast
 
 
 async def card_unsubscribe(deps: Deps, update: Update, action: UnsubscribeSymbol) -> str | None:
     chat = update.effective_chat
     assert chat is not None
-    text = await apply_unsubscribe(deps, chat.id, action.symbol)
+    result = await actions.unsubscribe(deps, chat.id, action.symbol)
     await _swap_card_button(deps, update, action.symbol)
-    return _plain(text)
+    return render.unsubscribe_result(result, plain=True)
 
 
 async def _swap_card_button(deps: Deps, update: Update, symbol: str) -> None:
     chat, message_id = update.effective_chat, _message_id(update)
     if chat is None or message_id is None:
         return
-    async with deps.sessions() as session:
-        subscribed = await chat_repo.is_subscribed(session, chat.id, deps.exchange, symbol)
+    subscribed = await actions.is_subscribed(deps, chat.id, symbol)
     try:
         await deps.sender.edit_markup(
             chat.id, message_id, render.symbol_keyboard(symbol, subscribed)
@@ -172,44 +164,57 @@ async def _swap_card_button(deps: Deps, update: Update, symbol: str) -> None:
 async def remove(deps: Deps, update: Update, action: RemoveSubscription) -> str | None:
     chat = update.effective_chat
     assert chat is not None
-    text = await apply_unsubscribe(deps, chat.id, action.symbol)
-    view, keyboard = await subscriptions_view(deps, chat.id)
-    await _edit(deps, update, view, keyboard)
-    return _plain(text)
+    result = await actions.unsubscribe(deps, chat.id, action.symbol)
+    view = await actions.subscriptions(deps, chat.id)
+    text = render.subscriptions_text(view.subs, view.min_band, deps.quotes)
+    await _edit(deps, update, text, render.subscriptions_keyboard(view.subs, deps.quotes))
+    return render.unsubscribe_result(result, plain=True)
 
 
 async def market(deps: Deps, update: Update, action: SetMarket) -> str | None:
     chat = update.effective_chat
     assert chat is not None
     await ensure_chat(deps, update)
-    outcome = await apply_market(deps, chat.id, action.choice)
-    if outcome is None:
-        return render.stale_button()
-    text, keyboard = await market_view_text(deps, chat.id)
-    await _edit(deps, update, text, keyboard)
-    return None if outcome == "ok" else _plain(outcome)
+    toast = None
+    try:
+        await actions.set_market(deps, chat.id, action.choice)
+    except UserError as error:
+        if error.code == "not_understood":
+            return render.stale_button()
+        toast = _refusal(error)
+    view = await actions.market(deps, chat.id)
+    await _edit(deps, update, render.market_text(view.subs), render.market_keyboard(view.subs))
+    return toast
 
 
 async def setting(deps: Deps, update: Update, action: ChangeSetting) -> str | None:
     chat = update.effective_chat
     assert chat is not None
     await ensure_chat(deps, update)
-    confirmation = await apply_setting(deps, chat.id, list(action.words))
-    if confirmation is None:
-        return render.stale_button()
-    text, keyboard = await settings_view(deps, chat.id)
-    await _edit(deps, update, text, keyboard)
-    return _plain(confirmation)
+    try:
+        change = await actions.apply_setting(deps, chat.id, action.words)
+    except UserError as error:
+        return _refusal(error)
+    view = await actions.settings(deps, chat.id)
+    text = render.settings_text(view.chat, view.now_ms, view.default_cap)
+    await _edit(deps, update, text, render.settings_keyboard(view.chat, view.now_ms))
+    return render.setting_changed(change, plain=True)
 
 
 async def mute(deps: Deps, update: Update, action: MuteFromAlert) -> str | None:
     chat = update.effective_chat
     assert chat is not None
     await ensure_chat(deps, update)
-    confirmation = await apply_setting(deps, chat.id, ["mute", action.hours])
-    return _plain(confirmation) if confirmation else render.stale_button()
+    try:
+        change = await actions.apply_setting(deps, chat.id, ["mute", action.hours])
+    except UserError as error:
+        return _refusal(error)
+    return render.setting_changed(change, plain=True)
 
 
-def _plain(html_text: str) -> str:
-    """Callback toasts are plain text (no parse mode), at most 200 characters."""
-    return html.unescape(re.sub(r"<[^>]+>", "", html_text))[:200]
+def _refusal(error: UserError) -> str:
+    """A button only carries words the bot wrote, so words it does not understand mean
+    the button is from an older version."""
+    if error.code == "not_understood":
+        return render.stale_button()
+    return render.user_error(error, "settings", plain=True)

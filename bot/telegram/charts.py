@@ -19,22 +19,36 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.dates import AutoDateLocator, DateFormatter
 from matplotlib.figure import Figure
 
-BANDS = (
-    (0, 15, "#e8f5e9", "neutral"),
-    (15, 35, "#fff8e1", "lean"),
-    (35, 60, "#ffe0b2", "stretched"),
-    (60, 100, "#ffcdd2", "stressed"),
-)
+from bot.scoring import DEFAULT_PARAMS, Band, ScoringParams, band_ranges
+
+BAND_COLOR = {
+    Band.NEUTRAL: "#e8f5e9",
+    Band.LEAN: "#fff8e1",
+    Band.STRETCHED: "#ffe0b2",
+    Band.STRESSED: "#ffcdd2",
+}
 
 
-def render_chart(symbol: str, points: Sequence[tuple[int, int]]) -> bytes:
-    """PNG bytes of score over time. `points` are (ts_ms, score), oldest first."""
+def band_spans(params: ScoringParams = DEFAULT_PARAMS) -> list[tuple[int, int, str, str]]:
+    """(low, high, colour, name) per band, touching: a band ends where the next starts."""
+    return [
+        (lo, hi if band is Band.STRESSED else hi + 1, BAND_COLOR[band], str(band))
+        for band, (lo, hi) in band_ranges(params).items()
+    ]
+
+
+def render_chart(
+    symbol: str, points: Sequence[tuple[int, int]], params: ScoringParams = DEFAULT_PARAMS
+) -> bytes:
+    """PNG bytes of score over time. `points` are (ts_ms, score), oldest first; the band
+    shading follows `params` (the configured `[scoring]` band bounds)."""
     fig = Figure(figsize=(6.4, 3.2), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     times = [datetime.fromtimestamp(ts / 1000, tz=UTC) for ts, _ in points]
     scores = [s for _, s in points]
-    for lo, hi, color, name in BANDS:
+    spans = band_spans(params)
+    for lo, hi, color, name in spans:
         ax.axhspan(lo, hi, color=color, zorder=0)
         ax.text(
             0.99,
@@ -52,7 +66,7 @@ def render_chart(symbol: str, points: Sequence[tuple[int, int]]) -> bytes:
     else:
         ax.plot(times, scores, color="#1a237e", linewidth=1.6, zorder=2)  # type: ignore[arg-type]
     ax.set_ylim(0, 100)
-    ax.set_yticks([0, 15, 35, 60, 100])
+    ax.set_yticks([*(lo for lo, _, _, _ in spans), 100])
     ax.set_ylabel("score")
     ax.set_title(f"{symbol} · derivatives pressure (UTC)", fontsize=10)
     ax.xaxis.set_major_locator(AutoDateLocator(maxticks=6))
@@ -71,8 +85,9 @@ class ChartCache:
     never served for it. Pure derived data, so an in-process cache is safe with several
     replicas. Concurrent requests for the same chart share one rendering."""
 
-    def __init__(self, size: int = 64) -> None:
+    def __init__(self, size: int = 64, params: ScoringParams = DEFAULT_PARAMS) -> None:
         self._size = size
+        self.params = params  # Deps sets the configured ones; one set per process
         self._items: OrderedDict[tuple[str, int, int], bytes] = OrderedDict()
         self._pending: dict[tuple[str, int, int], asyncio.Task[bytes]] = {}
 
@@ -87,7 +102,7 @@ class ChartCache:
             # A task of its own, not the caller's: a caller that goes away (a cancelled
             # pre-render, a stopped handler) neither cancels it nor fails the others.
             task = asyncio.get_running_loop().create_task(
-                asyncio.to_thread(render_chart, symbol, list(points))
+                asyncio.to_thread(render_chart, symbol, list(points), self.params)
             )
             self._pending[key] = task
             task.add_done_callback(functools.partial(self._store, key))

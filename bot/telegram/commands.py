@@ -1,8 +1,9 @@
 """Read-only commands (/start, /help, /top, /symbol, /status), the gatekeeper that runs
 before every update, unknown input, and the error handler.
 
-Handlers are thin: parse, ask `bot.market_view` or a repo, hand the result to `render`,
-send through `deps.reply` / the sender. Subscription commands live in `subscriptions.py`.
+Handlers are thin: parse, call `bot/actions.py` (or a repo for the admin's /status), hand
+the result to `render`, send through `deps.reply` / the sender. Subscription commands
+live in `subscriptions.py`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from telegram import MessageEntity, Update
 from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop
 
-from bot import market_view
+from bot import actions
+from bot.actions import SymbolCard
 from bot.storage import chat_repo, outbox_repo
 from bot.storage import market_repo as repo
 from bot.telegram import render
@@ -96,7 +98,7 @@ async def gatekeeper(update: Update, context: BotContext) -> None:
 async def start(update: Update, context: BotContext) -> None:
     await ensure_chat(context.deps, update)
     user = update.effective_user
-    text = render.start_text(user.first_name if user else None)
+    text = render.start_text(user.first_name if user else None, context.deps.settings.scoring)
     await reply(update, context, text, render.start_keyboard())
 
 
@@ -126,12 +128,10 @@ def parse_top_args(args: list[str]) -> tuple[int, str] | str:
     return n, which
 
 
-async def top_text(deps: Deps, n: int, which: str) -> str:
-    snapshot = await deps.market.snapshot()
-    if snapshot is None:
+def top_reply(view: actions.TopView, quotes: tuple[str, ...]) -> str:
+    if view.snapshot is None:
         return render.no_data()
-    rows = market_view.filter_rows(snapshot.rows, which)[:n]  # type: ignore[arg-type]
-    return render.top_message(snapshot, rows, which, deps.now_ms(), deps.quotes)
+    return render.top_message(view.snapshot, view.rows, view.which, view.now_ms, quotes)
 
 
 async def top(update: Update, context: BotContext) -> None:
@@ -141,8 +141,8 @@ async def top(update: Update, context: BotContext) -> None:
         return
     n, which = parsed
     deps = context.deps
-    text = await top_text(deps, n, which)
-    await reply(update, context, text, render.top_keyboard(which, n))
+    view = await actions.top(deps, n, which)
+    await reply(update, context, top_reply(view, deps.quotes), render.top_keyboard(which, n))
 
 
 # ---------------------------------------------------------------- /symbol
@@ -176,39 +176,38 @@ async def send_symbol_card(
     deps: Deps, chat_id: int, symbol: str, *, reply_to: int | None = None
 ) -> None:
     """The card as a chart photo with the card as caption (or as text without history)."""
-    async with deps.sessions() as session:
-        row, history = await market_view.symbol_detail(
-            session, deps.exchange, symbol, deps.chart_hours
-        )
-        subscribed = await chat_repo.is_subscribed(session, chat_id, deps.exchange, symbol)
-        cycle = await repo.latest_cycle(session, deps.exchange)
-    sender = deps.sender
+    card = await actions.symbol_card(deps, chat_id, symbol)
     try:
-        if row is None:
-            await sender.send_text(chat_id, render.symbol_not_scanned(symbol), reply_to=reply_to)
-            return
-        card = render.symbol_card(
-            row,
-            deps.now_ms(),
-            cycle_id=cycle.id if cycle else None,
-            subscribed=subscribed,
-            params=deps.settings.scoring,
-            quotes=deps.quotes,
-        )
-        keyboard = render.symbol_keyboard(symbol, subscribed)
-        if not history:
-            await sender.send_text(chat_id, card, reply_markup=keyboard, reply_to=reply_to)
-            return
-        png = await deps.charts.get(symbol, history)
-        if fits_caption(card):
-            await sender.send_photo(
-                chat_id, png, caption=card, reply_markup=keyboard, reply_to=reply_to
-            )
-        else:
-            await sender.send_photo(chat_id, png, reply_to=reply_to)
-            await sender.send_text(chat_id, card, reply_markup=keyboard)
+        await _send_card(deps, chat_id, card, reply_to)
     except TelegramError as exc:
         logger.warning("symbol card to %s failed: %s", chat_id, exc)
+
+
+async def _send_card(deps: Deps, chat_id: int, card: SymbolCard, reply_to: int | None) -> None:
+    sender = deps.sender
+    if card.row is None:
+        await sender.send_text(chat_id, render.symbol_not_scanned(card.symbol), reply_to=reply_to)
+        return
+    text = render.symbol_card(
+        card.row,
+        card.now_ms,
+        cycle_id=card.cycle_id,
+        subscribed=card.subscribed,
+        params=deps.settings.scoring,
+        quotes=deps.quotes,
+    )
+    keyboard = render.symbol_keyboard(card.symbol, card.subscribed)
+    if not card.history:
+        await sender.send_text(chat_id, text, reply_markup=keyboard, reply_to=reply_to)
+        return
+    png = await deps.charts.get(card.symbol, card.history)
+    if fits_caption(text):
+        await sender.send_photo(
+            chat_id, png, caption=text, reply_markup=keyboard, reply_to=reply_to
+        )
+    else:
+        await sender.send_photo(chat_id, png, reply_to=reply_to)
+        await sender.send_text(chat_id, text, reply_markup=keyboard)
 
 
 # ---------------------------------------------------------------- /status

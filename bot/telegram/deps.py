@@ -42,6 +42,10 @@ class Deps:
     clock: Callable[[], float] = time.time
     chart_hours: int = 48
 
+    def __post_init__(self) -> None:
+        # The chart shades the configured bands, like /start and the card.
+        self.charts.params = self.settings.scoring
+
     @property
     def exchange(self) -> str:
         return self.settings.exchange.name

@@ -19,10 +19,11 @@ after its send, so a crash loses nothing:
 - other Telegram errors (Conflict, unknown) -> the same backoff, `failed` after
   `max_send_attempts` attempts;
 - any other BadRequest (a message Telegram rejects) -> `failed` at once.
+One chat's digests leave in cycle order: each waits for the chat's previous one.
 
 Expiry: a pending delivery older than `delivery_expiry_hours` (6 h) is dropped with
-reason `stale` instead of sent (a swept batch is logged and counted in /metrics). A
-message sent later than one scoring cycle after its event says how long ago it happened.
+reason `stale` instead of sent (logged, counted in /metrics). A message sent later than
+one scoring cycle after its event says how long ago it happened.
 
 In-flight window: at most `in_flight` groups are claimed and on their way at once, by
 default ceil(max_messages_per_second x 0.25 s), between 2 and 32: 8 at 30 msg/s. That is
@@ -35,8 +36,7 @@ are recorded. After kill -9 the next start releases the dead process's claims
 (`release_on_start`), so every pending delivery goes out; only messages that were on
 the wire at the kill, sent but not yet recorded, can arrive twice: at most `in_flight`.
 
-Outcome recording lives in `bot.telegram.outcomes`, outage tracking and the getMe probe
-in `bot.telegram.outage`; this module claims groups and sends them.
+Outcome recording: `bot.telegram.outcomes`; outage tracking, getMe probe: `outage`.
 """
 
 from __future__ import annotations

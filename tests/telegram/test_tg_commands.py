@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from bot import market_view
 from bot.config import Settings
+from bot.scoring import ScoringParams
 from bot.storage import chat_repo
 from bot.storage.models import Chat, Subscription
 from tests.fakes.fake_telegram import FakeTelegram
@@ -493,3 +494,23 @@ async def _wait_for(sessions, predicate, chat_id: int, timeout: float = 5.0) -> 
             await asyncio.sleep(0.02)
 
     await asyncio.wait_for(poll(), timeout)
+
+
+async def test_band_ranges_follow_the_configured_scoring_bounds(
+    start, make_settings, sessions, fake_tg: FakeTelegram
+):
+    """`[scoring] lean_from = 20`: /start, the /symbol card and the chart all say 20."""
+    from bot.telegram.charts import band_spans
+    from tests.telegram.helpers import add_market
+
+    await add_market(sessions)
+    settings = make_settings().model_copy(
+        update={"scoring": ScoringParams(lean_from=20, stretched_from=35, stressed_from=60)}
+    )
+    runtime = await start(settings)
+    welcome = (await ask(fake_tg, "/start")).visible
+    assert "⚪ 0-19 neutral · 🟡 20-34 lean · 🟠 35-59 stretched · 🔴 60-100 stressed" in welcome
+    card = (await ask(fake_tg, "/symbol kas")).visible
+    assert "Score 24/100 · lean (20-34)" in card
+    assert runtime.deps.charts.params.lean_from == 20
+    assert [lo for lo, *_ in band_spans(runtime.deps.charts.params)] == [0, 20, 35, 60]

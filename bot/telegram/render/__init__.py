@@ -9,6 +9,7 @@ without knowing which screen a text belongs to:
 - `market`: /top and the /symbol card
 - `preferences`: subscriptions, /market, /settings
 - `status`: /status
+- `results`: what `bot/actions.py` returns or refuses, as messages and as toasts
 - `alerts`: alerts, digests, catch-up, the daily-cap note, and their buttons
 
 Rules that hold for every module here:
@@ -37,10 +38,10 @@ from bot.telegram.render.alerts import (
 from bot.telegram.render.format import (
     BAND_ICON,
     BAND_ORDER,
-    BAND_RANGES,
     BIAS_LETTER,
     DASH,
     age,
+    band_range,
     compact_pct,
     esc,
     pct,
@@ -96,6 +97,13 @@ from bot.telegram.render.replies import (
     rate_limited,
     stale_button,
 )
+from bot.telegram.render.results import (
+    setting_changed,
+    setting_label,
+    subscribe_result,
+    unsubscribe_result,
+    user_error,
+)
 from bot.telegram.render.start import (
     COMMANDS,
     USAGE,
@@ -112,7 +120,6 @@ from bot.telegram.render.status import status_text
 __all__ = [
     "BAND_ICON",
     "BAND_ORDER",
-    "BAND_RANGES",
     "BIAS_LETTER",
     "CATCHUP_LINES",
     "COMMANDS",
@@ -129,6 +136,7 @@ __all__ = [
     "alert_message",
     "argument_too_long",
     "bad_argument",
+    "band_range",
     "cap_note",
     "catchup_text",
     "chart_unavailable",
@@ -155,6 +163,8 @@ __all__ = [
     "quiet_hours_off",
     "quiet_hours_set",
     "rate_limited",
+    "setting_changed",
+    "setting_label",
     "settings_changed",
     "settings_keyboard",
     "settings_text",
@@ -163,6 +173,7 @@ __all__ = [
     "start_keyboard",
     "start_text",
     "status_text",
+    "subscribe_result",
     "subscribed",
     "subscription_cap",
     "subscriptions_keyboard",
@@ -180,6 +191,8 @@ __all__ = [
     "unknown_symbol",
     "unknown_timezone",
     "unmuted",
+    "unsubscribe_result",
     "unsubscribed",
     "usage",
+    "user_error",
 ]

@@ -11,11 +11,17 @@ import math
 from collections.abc import Sequence
 from typing import TypeGuard
 
+from bot.scoring import DEFAULT_PARAMS, Band, Bias, ScoringParams, band_ranges
+
 DASH = "—"
-BAND_ORDER = ("neutral", "lean", "stretched", "stressed")
-BAND_RANGES = {"neutral": "0-14", "lean": "15-34", "stretched": "35-59", "stressed": "60-100"}
-BAND_ICON = {"neutral": "⚪", "lean": "🟡", "stretched": "🟠", "stressed": "🔴"}
-BIAS_LETTER = {"LONG": "L", "SHORT": "S", "NEUTRAL": "·"}
+BAND_ORDER = (Band.NEUTRAL, Band.LEAN, Band.STRETCHED, Band.STRESSED)
+BAND_ICON: dict[str, str] = {
+    Band.NEUTRAL: "⚪",
+    Band.LEAN: "🟡",
+    Band.STRETCHED: "🟠",
+    Band.STRESSED: "🔴",
+}
+BIAS_LETTER: dict[str, str] = {Bias.LONG: "L", Bias.SHORT: "S", Bias.NEUTRAL: "·"}
 
 
 def esc(value: object) -> str:
@@ -91,3 +97,12 @@ def age(seconds: float) -> str:
 
 def row_age(ts_ms: int, now_ms: int) -> str:
     return age((now_ms - ts_ms) / 1000)
+
+
+def band_range(band: str, params: ScoringParams = DEFAULT_PARAMS) -> str:
+    """'15-34': the configured range of `band`, '?' for a name that is not a band."""
+    ranges = {str(b): r for b, r in band_ranges(params).items()}
+    if band not in ranges:
+        return "?"
+    lo, hi = ranges[band]
+    return f"{lo}-{hi}"

@@ -14,8 +14,8 @@ from bot.scoring import DEFAULT_PARAMS, Regime, ScoringParams
 from bot.telegram.callback_data import FilterTop, ShowSymbol, SubscribeSymbol, UnsubscribeSymbol
 from bot.telegram.render.format import (
     BAND_ICON,
-    BAND_RANGES,
     BIAS_LETTER,
+    band_range,
     compact_pct,
     esc,
     finite,
@@ -185,7 +185,7 @@ def symbol_card(
     lines = [
         f"<b>{esc(row.symbol)}</b> · Binance perp",
         f"{BAND_ICON.get(band, '')} Score <b>{row.score}</b>/100 · <b>{esc(band)}</b> "
-        f"({BAND_RANGES.get(band, '?')})",
+        f"({band_range(band, params)})",
         f"Bias <b>{esc(row.bias)}</b> · {esc(regime)}",
         f"<i>{esc(REGIME_WHY.get(regime, ''))}</i>",
         "",

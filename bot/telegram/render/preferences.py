@@ -11,6 +11,8 @@ from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.alerts.types import MARKET
+from bot.scoring import Band
 from bot.telegram.callback_data import ChangeSetting, RemoveSubscription, SetMarket
 from bot.telegram.render.format import BAND_ORDER, age, esc, short_symbol
 
@@ -22,14 +24,21 @@ def kinds_text(kinds: Iterable[str]) -> str:
     return " and ".join(names.get(k, k) for k in sorted(kinds))
 
 
-def subscribed(symbol: str, kinds: Sequence[str], min_band: str, already: bool) -> str:
+def _bold(text: str, plain: bool) -> str:
+    """Bold HTML for messages; callback toasts have no parse mode, so plain text."""
+    return text if plain else f"<b>{esc(text)}</b>"
+
+
+def subscribed(
+    symbol: str, kinds: Sequence[str], min_band: str, already: bool, *, plain: bool = False
+) -> str:
     what = kinds_text(kinds)
     if already:
-        return f"Already subscribed to <b>{esc(symbol)}</b> ({what})."
+        return f"Already subscribed to {_bold(symbol, plain)} ({what})."
     extra = ""
     if "bands" in kinds:
-        extra = f"\nBand alerts start at <b>{esc(min_band)}</b>; change it in /settings."
-    return f"🔔 Subscribed to <b>{esc(symbol)}</b>: {what}.{extra}"
+        extra = f"\nBand alerts start at {_bold(min_band, plain)}; change it in /settings."
+    return f"🔔 Subscribed to {_bold(symbol, plain)}: {what}.{extra}"
 
 
 def subscription_cap(cap: int) -> str:
@@ -39,14 +48,14 @@ def subscription_cap(cap: int) -> str:
     )
 
 
-def unsubscribed(symbol: str | None, removed: int) -> str:
+def unsubscribed(symbol: str | None, removed: int, *, plain: bool = False) -> str:
     if symbol is None:
         return (
             f"Removed all {removed} subscriptions." if removed else "There was nothing to remove."
         )
     if not removed:
-        return f"This chat wasn't subscribed to <b>{esc(symbol)}</b>."
-    return f"🔕 Unsubscribed from <b>{esc(symbol)}</b>."
+        return f"This chat wasn't subscribed to {_bold(symbol, plain)}."
+    return f"🔕 Unsubscribed from {_bold(symbol, plain)}."
 
 
 def subscriptions_text(
@@ -59,7 +68,7 @@ def subscriptions_text(
     kinds: dict[str, set[str]] = {}
     market = []
     for sub in subs:
-        if sub.symbol == "*":
+        if sub.symbol == MARKET:
             market.append(sub)
         else:
             kinds.setdefault(sub.symbol, set()).add(sub.kind)
@@ -91,7 +100,7 @@ MAX_REMOVE_BUTTONS = 60
 def subscriptions_keyboard(
     subs: Sequence[Any], quotes: Sequence[str] = ("USDT",)
 ) -> InlineKeyboardMarkup | None:
-    symbols = sorted({s.symbol for s in subs if s.symbol != "*"})
+    symbols = sorted({s.symbol for s in subs if s.symbol != MARKET})
     buttons = [
         InlineKeyboardButton(
             f"✖ {short_symbol(s, quotes)}", callback_data=RemoveSubscription(s).pack()
@@ -99,7 +108,7 @@ def subscriptions_keyboard(
         for s in symbols[:MAX_REMOVE_BUTTONS]
     ]
     rows = [buttons[i : i + 3] for i in range(0, len(buttons), 3)]
-    if any(s.symbol == "*" for s in subs):
+    if any(s.symbol == MARKET for s in subs):
         rows.append([InlineKeyboardButton("✖ Market-wide", callback_data=SetMarket("off").pack())])
     return InlineKeyboardMarkup(rows) if rows else None
 
@@ -134,12 +143,12 @@ def market_keyboard(subs: Sequence[Any]) -> InlineKeyboardMarkup:
         [
             [
                 InlineKeyboardButton(
-                    mark(bands == "stretched", "Stretched+"),
-                    callback_data=SetMarket("stretched").pack(),
+                    mark(bands == Band.STRETCHED, "Stretched+"),
+                    callback_data=SetMarket(Band.STRETCHED).pack(),
                 ),
                 InlineKeyboardButton(
-                    mark(bands == "stressed", "Stressed"),
-                    callback_data=SetMarket("stressed").pack(),
+                    mark(bands == Band.STRESSED, "Stressed"),
+                    callback_data=SetMarket(Band.STRESSED).pack(),
                 ),
                 InlineKeyboardButton(
                     mark(squeeze, "Squeeze"), callback_data=SetMarket("squeeze").pack()
@@ -230,8 +239,8 @@ def settings_keyboard(chat: Any, now_ms: int) -> InlineKeyboardMarkup:
     )
 
 
-def settings_changed(what: str) -> str:
-    return f"✓ {esc(what)}"
+def settings_changed(what: str, *, plain: bool = False) -> str:
+    return f"✓ {what}" if plain else f"✓ {esc(what)}"
 
 
 # The labels below are plain text: `settings_changed` escapes them once.
@@ -269,9 +278,9 @@ def daily_cap_set(cap: int) -> str:
     return f"Daily cap: {cap} messages" if cap > 0 else "Daily cap off"
 
 
-def unknown_timezone(value: str) -> str:
+def unknown_timezone(value: str, *, plain: bool = False) -> str:
     return (
-        f"I don't know the time zone <b>{esc(value[:64])}</b>. Use a name like "
+        f"I don't know the time zone {_bold(value[:64], plain)}. Use a name like "
         "Europe/Berlin, America/New_York or Asia/Singapore, or UTC: "
         "/settings tz Europe/Berlin"
     )

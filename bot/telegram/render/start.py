@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.scoring import DEFAULT_PARAMS, ScoringParams
 from bot.telegram.callback_data import ShowSymbol, ShowTop
-from bot.telegram.render.format import esc
+from bot.telegram.render.format import BAND_ICON, BAND_ORDER, band_range, esc
 
 COMMANDS: list[tuple[str, str]] = [
     ("top", "Most stressed symbols"),
@@ -31,12 +32,13 @@ USAGE = {
 }
 
 
-def start_text(first_name: str | None) -> str:
+def start_text(first_name: str | None, params: ScoringParams = DEFAULT_PARAMS) -> str:
     hello = f"Hi {esc(first_name)}!" if first_name else "Hi!"
+    bands = " · ".join(f"{BAND_ICON[b]} {band_range(b, params)} {b}" for b in BAND_ORDER)
     return (
         f"{hello} I score every Binance perpetual 0-100 for <b>derivatives stress</b>: "
         "open-interest build-up, funding and basis, in one number.\n\n"
-        "⚪ 0-14 neutral · 🟡 15-34 lean · 🟠 35-59 stretched · 🔴 60-100 stressed\n\n"
+        f"{bands}\n\n"
         "Try it: tap <b>Show top 10</b> below, or send /symbol BTC.\n"
         "Get pushed when a symbol crosses into a higher band: /subscribe BTC\n"
         "Everything else: /help"

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.alerts.types import DeliveryStatus
 from bot.telegram.render.format import esc, row_age
+
+# Suppressed rows are counted apart: they were never meant to be sent.
+STATUS_SHOWN = (
+    DeliveryStatus.PENDING,
+    DeliveryStatus.SENT,
+    DeliveryStatus.FAILED,
+    DeliveryStatus.DROPPED,
+)
 
 
 def status_text(info: Any, now_ms: int) -> str:
@@ -27,8 +36,8 @@ def status_text(info: Any, now_ms: int) -> str:
     d = info.deliveries
     lines += [
         "Deliveries: "
-        + " · ".join(f"{k} {d.get(k, 0)}" for k in ("pending", "sent", "failed", "dropped"))
-        + f" · suppressed {d.get('suppressed', 0)}",
+        + " · ".join(f"{k} {d.get(k, 0)}" for k in STATUS_SHOWN)
+        + f" · suppressed {d.get(DeliveryStatus.SUPPRESSED, 0)}",
         f"Chats: {info.chats_active} active / {info.chats_total} · "
         f"subscriptions {info.subscriptions}",
     ]
