@@ -26,9 +26,8 @@ reason `stale` instead of sent (logged, counted in /metrics). A message sent lat
 one scoring cycle after its event says how long ago it happened.
 
 In-flight window: at most `in_flight` groups are claimed and on their way at once, by
-default ceil(max_messages_per_second x 0.25 s), between 2 and 32: 8 at 30 msg/s. That is
-Little's law for a 250 ms Bot API round trip: enough to keep the full rate, and no more,
-because it is also the bound on repeats after kill -9 (below).
+default ceil(max_messages_per_second x 0.25 s), between 2 and 32: 8 at 30 msg/s. Little's
+law for a 250 ms round trip: the full rate and no more, as it bounds repeats (below).
 
 Stopping: `stop` is an asyncio.Event. Sends still waiting for a slot are aborted (never
 handed to Telegram) and their claims released; sends already on the wire finish and
