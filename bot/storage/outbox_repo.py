@@ -207,12 +207,16 @@ async def load_chats(session: AsyncSession, chat_ids: Collection[int]) -> dict[i
     return {r.id: ChatInfo(r.id, r.type, bool(r.active), r.muted_until_ms) for r in rows.all()}
 
 
-async def _set(session: AsyncSession, ids: Sequence[int], **values: object) -> int:
+async def _set(
+    session: AsyncSession, ids: Sequence[int], *, only_pending: bool = False, **values: object
+) -> int:
     if not ids:
         return 0
+    stmt = update(Delivery).where(Delivery.id.in_(list(ids)))
+    if only_pending:
+        stmt = stmt.where(Delivery.status == DeliveryStatus.PENDING)
     res = await session.execute(
-        update(Delivery).where(Delivery.id.in_(list(ids))).values(**values),
-        execution_options={"synchronize_session": False},
+        stmt.values(**values), execution_options={"synchronize_session": False}
     )
     return rowcount(res)
 
@@ -245,8 +249,14 @@ async def mark_failed(session: AsyncSession, ids: Sequence[int], error: str) -> 
 async def mark_dropped(
     session: AsyncSession, ids: Sequence[int], reason: str, error: str | None = None
 ) -> int:
+    # A row already settled (dropped when its chat was deactivated) keeps its reason.
     return await _set(
-        session, ids, status=DeliveryStatus.DROPPED, reason=reason[:64], last_error=error
+        session,
+        ids,
+        only_pending=True,
+        status=DeliveryStatus.DROPPED,
+        reason=reason[:64],
+        last_error=error,
     )
 
 
