@@ -36,10 +36,10 @@ import asyncio
 import json
 import os
 import random
+import re
 import signal
 import sys
 import tempfile
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,18 +51,20 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from _machine import machine  # noqa: E402
 from aiohttp import web  # noqa: E402
+from delivery import build_outbox as fill_outbox  # noqa: E402
+from delivery import symbol_for  # noqa: E402
 from sqlalchemy import func, select, update  # noqa: E402
 
 from bot.config import DatabaseSettings, Settings  # noqa: E402
 from bot.storage import outbox_repo  # noqa: E402
 from bot.storage.db import create_engine, migrate, session_factory  # noqa: E402
-from bot.storage.market_repo import insert_ignore  # noqa: E402
-from bot.storage.models import AlertEvent, Chat, Cycle, Delivery  # noqa: E402
+from bot.storage.models import Delivery  # noqa: E402
 from tests.fakes.fake_telegram import SEND_METHODS, FakeTelegram, _error  # noqa: E402
 
 EXCHANGE = "binance"
 OUTAGE_SECONDS = 60.0
-FIRST_CHAT = 20_000
+FIRST_CHAT = 10_000  # delivery.build_outbox's first chat id
+SYMBOL = re.compile(r"C\d{5}USDT")
 SCENARIOS = ("outage", "flood", "errors", "blocked", "kill")
 
 
@@ -109,76 +111,12 @@ class FaultyTelegram(FakeTelegram):
 # ---------------------------------------------------------------- the outbox
 
 
-def symbol_for(cycle: int) -> str:
-    return f"F{cycle:03d}USDT"
-
-
 async def build_outbox(url: str, chats: int, cycles: int) -> None:
+    """A migrated database holding chats x cycles pending digests, as delivery.py builds
+    them (chats 10_000.., one band event per cycle on C00000USDT, C00001USDT, ...)."""
     engine = create_engine(DatabaseSettings(url=url))
     await migrate(engine)
-    sessions = session_factory(engine)
-    now = int(time.time() * 1000)
-    async with sessions() as session, session.begin():
-        await insert_ignore(
-            session,
-            Chat,
-            [
-                {
-                    "id": FIRST_CHAT + c,
-                    "type": "private",
-                    "title": None,
-                    "active": True,
-                    "min_band": "stretched",
-                    "direction": "both",
-                    "created_ms": now,
-                }
-                for c in range(chats)
-            ],
-        )
-    for c in range(cycles):
-        async with sessions() as session, session.begin():
-            cycle = Cycle(
-                exchange=EXCHANGE,
-                started_ms=now,
-                finished_ms=now,
-                status="ok",
-                symbols_attempted=1,
-                symbols_fetched=1,
-                symbols_failed=0,
-            )
-            session.add(cycle)
-            await session.flush()
-            event = AlertEvent(
-                cycle_id=cycle.id,
-                exchange=EXCHANGE,
-                symbol=symbol_for(c),
-                kind="band",
-                direction="up",
-                from_band="stretched",
-                to_band="stressed",
-                score=70,
-                bias="LONG",
-                regime="Long crowded",
-                created_ms=now,
-            )
-            session.add(event)
-            await session.flush()
-            await insert_ignore(
-                session,
-                Delivery,
-                [
-                    {
-                        "event_id": event.id,
-                        "chat_id": FIRST_CHAT + i,
-                        "cycle_id": cycle.id,
-                        "status": "pending",
-                        "attempts": 0,
-                        "created_ms": now,
-                        "next_attempt_ms": now,
-                    }
-                    for i in range(chats)
-                ],
-            )
+    await fill_outbox(session_factory(engine), chats * cycles, chats)
     await engine.dispose()
 
 
@@ -325,10 +263,8 @@ async def run_one(
         first: dict[tuple[int, str], float] = {}
         for m in tg.sent:
             text = m.text or ""
-            start = text.find("F")
-            while start >= 0 and not text[start : start + 8].endswith("USDT"):
-                start = text.find("F", start + 1)
-            key = (m.chat_id, text[start : start + 8] if start >= 0 else "?")
+            found = SYMBOL.search(text)
+            key = (m.chat_id, found.group(0) if found else "?")
             got[key] += 1
             first.setdefault(key, m.ts)
         fault_end = max(tg.outage_until, tg.ready_at or started)
