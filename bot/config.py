@@ -50,6 +50,11 @@ class TelegramSettings(_Section):
     admin_ids: list[int] = Field(default_factory=list)
     # Global send budget; Telegram allows about 30 msg/s per bot.
     max_messages_per_second: float = Field(default=30.0, gt=0)
+    # Paid broadcast (Bot API 7.11): outbox digests go out with allow_paid_broadcast, on
+    # their own budget of up to 1000 msg/s, billed in Telegram Stars per message. Per-chat
+    # limits still apply; replies to commands stay on the free budget. Opt-in.
+    allow_paid_broadcast: bool = False
+    paid_broadcast_messages_per_second: float = Field(default=1000.0, gt=0, le=1000)
     private_chat_interval_seconds: float = Field(default=1.0, ge=0)
     group_messages_per_minute: int = Field(default=20, ge=1)
     # Tries for a delivery that fails with an unexpected Telegram error (not a network

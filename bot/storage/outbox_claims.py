@@ -23,9 +23,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, select, tuple_, update
+from sqlalchemy import ColumnElement, Select, case, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from bot.alerts.types import DeliveryStatus
 from bot.storage.market_repo import rowcount
@@ -48,8 +50,8 @@ class ClaimedGroup:
     created_ms: int = 0  # the oldest row's: the group's age decides its expiry
 
 
-def due(now_ms: int) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
-    return (Delivery.status == DeliveryStatus.PENDING, Delivery.next_attempt_ms <= now_ms)
+def due(now_ms: int, d: Any = Delivery) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    return (d.status == DeliveryStatus.PENDING, d.next_attempt_ms <= now_ms)
 
 
 def _dialect(session: AsyncSession) -> str:
@@ -65,21 +67,26 @@ async def claim_due(
     holder: str = "local",
 ) -> list[ClaimedGroup]:
     """Claim up to `max_groups` due (chat, cycle) groups, oldest first, in one UPDATE."""
+    d = aliased(Delivery)  # the subqueries' own table: never correlated to the UPDATE's
     groups = (
-        select(Delivery.chat_id, Delivery.cycle_id, func.min(Delivery.id).label("lead"))
-        .where(*due(now_ms))
-        .group_by(Delivery.chat_id, Delivery.cycle_id)
-        .order_by(func.min(Delivery.next_attempt_ms), func.min(Delivery.id))
+        select(d.chat_id, d.cycle_id, func.min(d.id).label("lead"))
+        .where(*due(now_ms, d))
+        .group_by(d.chat_id, d.cycle_id)
+        .order_by(func.min(d.next_attempt_ms), func.min(d.id))
     )
     if _dialect(session) == "postgresql":
         cand = groups.limit(max_groups * _OVERFETCH).subquery()
-        leads = (
-            select(Delivery.chat_id, Delivery.cycle_id)
-            .where(Delivery.id.in_(select(cand.c.lead)), *due(now_ms))
-            .order_by(Delivery.next_attempt_ms, Delivery.id)
+        lead = aliased(Delivery)
+        locked = (
+            select(lead.chat_id, lead.cycle_id)
+            .where(lead.id.in_(select(cand.c.lead)), *due(now_ms, lead))
+            .order_by(lead.next_attempt_ms, lead.id)
             .limit(max_groups)
             .with_for_update(skip_locked=True)
+            .cte("claim_leads")
+            .prefix_with("MATERIALIZED")  # locked once, not re-run per row updated
         )
+        leads: Select[tuple[int, int]] = select(locked.c.chat_id, locked.c.cycle_id)
     else:  # one writer at a time: the plain group select is enough
         sub = groups.limit(max_groups).subquery()
         leads = select(sub.c.chat_id, sub.c.cycle_id)
