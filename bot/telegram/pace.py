@@ -113,6 +113,8 @@ class SharedPace:
         self._debt = 0  # replies sent since the last reservation
         self._fallback = LocalPace(rate, margin=margin, clock=clock)
         self._failing = False
+        self._offset = float("inf")
+        self._last = float("-inf")
         self.reservations = 0
         self.reserved = 0
 
@@ -148,6 +150,10 @@ class SharedPace:
         try:
             async with self._sessions() as session, session.begin():
                 got = await pace_repo.reserve(session, self.budget, cost_ms)
+            # local clock - database clock: every sample is late by the time between the
+            # database's read and ours, so the smallest is the best estimate, and one
+            # steady offset keeps blocks from overlapping when a commit was slow.
+            self._offset = min(self._offset, self._clock() - got.now_ms / 1000)
         except Exception as exc:  # a DB blip must not stall sends already claimed
             if not self._failing:
                 logger.warning("shared send pace unavailable (%s); pacing locally", exc)
@@ -157,11 +163,12 @@ class SharedPace:
         if self._failing:
             logger.info("shared send pace is back")
             self._failing = False
-        local_now = self._clock()
         step = (got.end_ms - got.start_ms) / units
         for i in range(debt, units):
-            slot_ms = got.start_ms + i * step
-            self._slots.append(local_now + (slot_ms - got.now_ms) / 1000)
+            at = self._offset + (got.start_ms + i * step) / 1000
+            # Never closer than a gap to our previous slot, should the offset improve.
+            self._last = max(at, self._last + 1 / self.rate)
+            self._slots.append(self._last)
         self.reservations += 1
         self.reserved += k
         return True
