@@ -61,6 +61,7 @@ from telegram.error import (
 )
 
 from bot.config import Settings
+from bot.replica import replica_name
 from bot.storage import outbox_repo
 from bot.storage.outbox_repo import AlertItem, ClaimedGroup
 from bot.telegram import render
@@ -96,7 +97,7 @@ class OutboxWorker:
         poll_interval: float = 5.0,
         max_in_flight: int | None = None,
         lease_ms: int | None = None,
-        replica: str = "local",
+        replica: str | None = None,
         backoff_base: float = 2.0,
         backoff_max: float | None = None,
         release_on_start: bool = True,
@@ -115,7 +116,8 @@ class OutboxWorker:
         self._max_in_flight = (
             max_in_flight if max_in_flight is not None else default_in_flight(broadcast_rate(tg))
         )
-        self._claims = ClaimKeeper.make(sessions, settings, replica, lease_ms, clock)
+        holder = replica or replica_name(settings)  # claims are held under this name
+        self._claims = ClaimKeeper.make(sessions, settings, holder, lease_ms, clock)
         pace = broadcast_pace(sessions, tg, shared=self._claims.shared)
         if pace is not None:
             sender.pace_broadcasts(pace, paid=tg.allow_paid_broadcast)
