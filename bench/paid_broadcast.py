@@ -44,6 +44,8 @@ from delivery import build_outbox, db_statuses, expected_keys, make_bot, measure
 from sqlalchemy import select, text, update  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
+from telegram import Bot  # noqa: E402
+from telegram.request import HTTPXRequest  # noqa: E402
 
 from bot.config import DatabaseSettings, Settings  # noqa: E402
 from bot.storage import outbox_repo  # noqa: E402
@@ -52,7 +54,7 @@ from bot.storage.models import Delivery  # noqa: E402
 from bot.telegram import render  # noqa: E402
 from bot.telegram.app import quiet_token_loggers  # noqa: E402
 from bot.telegram.chat_events import ChatStore  # noqa: E402
-from bot.telegram.outbox_worker import OutboxWorker  # noqa: E402
+from bot.telegram.outbox_worker import OutboxWorker, default_in_flight  # noqa: E402
 from bot.telegram.sender import Sender  # noqa: E402
 from tests.fakes.fake_telegram import FakeTelegram  # noqa: E402
 
@@ -101,8 +103,12 @@ async def worker_main(args: argparse.Namespace) -> None:
     settings = settings_for(args.db, args.base_url, args.token, args.name)
     engine = create_engine(DatabaseSettings(url=args.db))
     sessions = session_factory(engine)
-    fake = argparse.Namespace(token=args.token, base_url=args.base_url)
-    bot = make_bot(fake)  # type: ignore[arg-type]
+    pool = default_in_flight(PAID_RATE) + 32  # as bot/telegram/app.py sizes it
+    bot = Bot(
+        args.token,
+        base_url=args.base_url,
+        request=HTTPXRequest(connection_pool_size=pool, read_timeout=10, pool_timeout=10),
+    )
     await bot.initialize()
     sender = Sender(bot, settings.telegram, events=ChatStore(sessions))
     worker = OutboxWorker(sessions, sender, settings, poll_interval=0.2)

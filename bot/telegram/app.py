@@ -39,6 +39,8 @@ from bot.telegram.chat_events import ChatStore
 from bot.telegram.deps import BotApplication, BotContext, Deps
 from bot.telegram.errors import BotStartError
 from bot.telegram.market_cache import MarketCache
+from bot.telegram.outbox_worker import default_in_flight
+from bot.telegram.pace import broadcast_rate
 from bot.telegram.rate_limits import CommandLimiter
 from bot.telegram.sender import Sender
 
@@ -112,7 +114,9 @@ def build_application(
         .request(
             _AuthWatchingRequest(
                 watch,
-                connection_pool_size=64,
+                # Room for the outbox's in-flight window (250 with paid broadcast) plus
+                # replies: a send waiting for a connection is a send not yet paced out.
+                connection_pool_size=max(64, default_in_flight(broadcast_rate(tg)) + 32),
                 read_timeout=10.0,
                 write_timeout=20.0,
                 pool_timeout=5.0,
