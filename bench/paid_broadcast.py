@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import signal
 import sys
@@ -91,7 +92,7 @@ def settings_for(db_url: str, base_url: str, token: str, name: str) -> Settings:
             "allow_paid_broadcast": True,
             "paid_broadcast_messages_per_second": PAID_RATE,
         },
-        replica={"name": name, "lease_seconds": 5},
+        replica={"name": name},
     )
 
 
@@ -100,6 +101,7 @@ def settings_for(db_url: str, base_url: str, token: str, name: str) -> Settings:
 
 async def worker_main(args: argparse.Namespace) -> None:
     """One replica's outbox worker, until SIGTERM."""
+    logging.basicConfig(level=logging.WARNING, format=f"{args.name} %(levelname)s %(message)s")
     settings = settings_for(args.db, args.base_url, args.token, args.name)
     engine = create_engine(DatabaseSettings(url=args.db))
     sessions = session_factory(engine)

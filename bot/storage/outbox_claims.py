@@ -179,6 +179,17 @@ async def renew_claims(
     return done
 
 
+async def still_held(session: AsyncSession, ids: Sequence[int], holder: str) -> bool:
+    """Whether every row of `ids` is still claimed by `holder`: false once the claim
+    lapsed and another worker took it over (it sends them now, not us)."""
+    held = await session.scalar(
+        select(func.count()).where(
+            Delivery.id.in_(list(ids)), *_claimed(), Delivery.claimed_by == holder[:128]
+        )
+    )
+    return int(held or 0) == len(ids)
+
+
 __all__ = [
     "CLAIM_REASON",
     "ClaimedGroup",
@@ -186,4 +197,5 @@ __all__ = [
     "due",
     "release_claims",
     "renew_claims",
+    "still_held",
 ]

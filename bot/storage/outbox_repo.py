@@ -35,6 +35,7 @@ from bot.storage.outbox_claims import (
     claim_due,
     release_claims,
     renew_claims,
+    still_held,
 )
 
 STALE_REASON = "stale"
@@ -318,4 +319,5 @@ __all__ = [
     "pending_for_chat",
     "release_claims",
     "renew_claims",
+    "still_held",
 ]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -94,6 +94,16 @@ class ClaimKeeper:
                 lease_ms=self.lease_ms,
                 holder=self.holder,
             )
+
+    async def held(self, session: AsyncSession, ids: Sequence[int]) -> bool:
+        """Checked just before a send: a claim that lapsed while this worker stalled
+        (longer than a lease) and was taken over must not be sent twice."""
+        if not self.shared:
+            return True
+        if await outbox_claims.still_held(session, ids, self.holder):
+            return True
+        logger.warning("a claim on %d deliveries lapsed and was taken over", len(ids))
+        return False
 
     def renew_in(self) -> float:
         """Seconds until the claims in hand need renewing."""

@@ -348,14 +348,15 @@ class OutboxWorker:
         await self._outcomes.sent(ids)
 
     async def _deliverable(self, group: ClaimedGroup, now_ms: int) -> list[AlertItem]:
-        """The group's items, or [] after recording why it is not sent (stale, chat
-        inactive or muted, events gone)."""
+        """The group's items, or [] once it is recorded why not (stale, inactive, muted...)."""
         ids = group.delivery_ids
         outcomes = self._outcomes
         if outcomes.expired(group, now_ms):
             await outcomes.drop_stale(ids)
             return []
         async with self._sessions() as session:
+            if not await self._claims.held(session, ids):
+                return []  # another worker took the lapsed claim over: it sends them
             items = await outbox_repo.load_items(session, ids)
             chats = await outbox_repo.load_chats(session, [group.chat_id])
         chat = chats.get(group.chat_id)

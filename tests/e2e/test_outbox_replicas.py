@@ -145,7 +145,7 @@ async def test_three_workers_lose_nothing_when_one_is_killed(tmp_path: Path) -> 
             # `run` (role all): no scoring to speak of during the test.
             PRESSUREBOT_SCORER__INTERVAL_SECONDS="3600",
             PRESSUREBOT_TELEGRAM__ALLOW_PAID_BROADCAST="true",
-            PRESSUREBOT_REPLICA__LEASE_SECONDS="2",
+            PRESSUREBOT_REPLICA__LEASE_SECONDS="3",
         )
         migrate = ServiceProcess(env)
         migrate.argv = ["migrate"]
