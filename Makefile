@@ -31,7 +31,8 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 # Every benchmark, each printing the naive peer beside ours (README, Performance).
-# faults.py runs locks.py's lock test too. Takes about half an hour on 2 cores.
+# faults.py runs locks.py's lock test too; paid_broadcast.py needs PostgreSQL
+# ($PRESSUREBOT_BENCH_POSTGRES_URL, else it says so and skips). About half an hour on 2 cores.
 bench: $(STAMP)
 	$(BIN)/python bench/scan_cycle.py
 	$(BIN)/python bench/storage.py
@@ -39,6 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/delivery.py
 	$(BIN)/python bench/commands.py
 	$(BIN)/python bench/faults.py
+	$(BIN)/python bench/paid_broadcast.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis *.egg-info
