@@ -119,6 +119,7 @@ async def worker_main(args: argparse.Namespace) -> None:
     await worker.run(stop)
     await bot.shutdown()
     await engine.dispose()
+    print(json.dumps({"cpu_s": time.process_time(), "messages": worker.stats.messages}))
 
 
 async def naive_main(args: argparse.Namespace) -> None:
@@ -177,6 +178,7 @@ async def spawn(mode: str, db: str, fake: FakeTelegram, name: str) -> asyncio.su
         "--name",
         name,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=asyncio.subprocess.PIPE,
     )
 
 
@@ -209,11 +211,15 @@ async def run(mode: str, workers: int, args: argparse.Namespace) -> dict[str, An
             for p in procs:
                 if p.returncode is None:
                     p.send_signal(signal.SIGTERM)
-            await asyncio.gather(*(p.wait() for p in procs))
+            outputs = await asyncio.gather(*(p.communicate() for p in procs))
         wall = time.monotonic() - t0
+        usage = [json.loads(out) for out, _ in outputs if out.strip()]
         result = measure(fake, expected_keys(count, args.chats), wall)
         result["db"] = await db_statuses(sessions)
         result["paid"] = fake.paid_messages
+        if usage:  # the workers' own CPU (process time, imports included) per message
+            cpu = sum(u["cpu_s"] for u in usage)
+            result["worker_cpu_ms_per_msg"] = round(1000 * cpu / max(1, result["messages"]), 2)
         await engine.dispose()
     return result
 
@@ -225,9 +231,12 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> bool
         f"PostgreSQL outbox, fake Bot API enforcing {PAID_RATE} paid msg/s\n"
     )
     cols = ["messages", "wall_s", "sustained_msg_s", "flood_429", "duplicates", "lost"]
-    print(f"{'':14}" + "".join(f"{c:>17}" for c in cols))
+    cols.append("worker_cpu_ms_per_msg")
+    widths = [max(17, len(c) + 2) for c in cols]
+    print(f"{'':14}" + "".join(f"{c:>{w}}" for c, w in zip(cols, widths, strict=True)))
     for name, r in results.items():
-        print(f"{name:14}" + "".join(f"{r[c]!s:>17}" for c in cols))
+        cells = (f"{r.get(c, '-')!s:>{w}}" for c, w in zip(cols, widths, strict=True))
+        print(f"{name:14}" + "".join(cells))
     one, three = results["ours 1 worker"], results["ours 3 workers"]
     naive = results.get("naive 3 copies")
     ratio = three["sustained_msg_s"] / one["sustained_msg_s"]
