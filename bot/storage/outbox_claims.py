@@ -4,12 +4,14 @@ A claim is one UPDATE on the group's pending rows: `attempts` + 1, `reason='clai
 `claimed_by` = the replica's name, `claimed_until` = `next_attempt_ms` = the lease end.
 Whole (chat, cycle) groups are claimed together: one group is one digest message.
 
-Several workers (PostgreSQL). The inner select locks each candidate group's leader row
-(its lowest due id) `FOR UPDATE SKIP LOCKED`, then the UPDATE claims every due row of
-the groups whose leader it locked. A second worker claiming at the same moment skips
-those leaders instead of waiting on them, and once the first commits its re-check of
-`next_attempt_ms <= now` (READ COMMITTED re-reads the row) finds them claimed: two
-workers never claim the same group, never split one, and never block each other.
+Several workers (PostgreSQL). A MATERIALIZED CTE locks each candidate group's leader
+row (its lowest due id) `FOR UPDATE SKIP LOCKED`, once, then the UPDATE claims every
+due row of the groups whose leader it locked. A second worker claiming at the same
+moment skips those leaders instead of waiting on them, and once the first commits its
+re-check of `next_attempt_ms <= now` (READ COMMITTED re-reads a row it locks) finds
+them claimed: two workers never claim the same group, never split one, and never block
+each other. (Without MATERIALIZED the planner may re-run the locking subquery per row
+updated, and a re-run sees the rows this very UPDATE just claimed: it picks others.)
 The holder renews its claims while it works on them (`renew_claims`); a claim whose
 lease passed (its worker died) is due again, so any worker takes it over. Lease times
 are on the database clock (`bot.storage.leases.db_now_ms`) so hosts' clocks may differ.

@@ -44,3 +44,14 @@ async def test_two_workers_sharing_a_pace_keep_the_rate_together(sessions):
     assert worst <= rate
     assert elapsed < 300 / rate * 1.5  # and not much slower: the budget is not wasted
     assert all(w.max_batch == 49 for w in workers)  # 0.25 s of budget at most per block
+
+
+async def test_replies_charged_to_the_shared_budget_delay_the_next_broadcast(sessions):
+    """Replies keep the local window (no database round trip before an answer) and are
+    charged to the shared free budget at the next reservation."""
+    pace = SharedPace(sessions, pace_repo.GLOBAL, 100.0, margin=0.0)
+    await pace.take()  # one slot reserved and spent: the budget's line is at now + 10 ms
+    pace.charge(30)  # 30 replies went out meanwhile: 0.3 s of the budget
+    started = time.monotonic()
+    await pace.take()
+    assert time.monotonic() - started >= 0.28  # the slot comes after the 30 replies' share
