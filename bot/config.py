@@ -169,6 +169,16 @@ class HttpSettings(_Section):
     stale_after_intervals: float = Field(default=3.0, gt=0)
 
 
+class ReplicaSettings(_Section):
+    # This process's name among replicas sharing one PostgreSQL database: it holds
+    # leases and outbox claims under it. Unset: "<hostname>:<pid>". A stable name (the
+    # systemd instance) lets a restarted replica release its own claims at once.
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    # How long the scorer and update leases last without renewal (renewed every third
+    # of it): a standby takes over this long after a replica dies (docs/operations.md).
+    lease_seconds: float = Field(default=15.0, ge=2, le=600)
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["text", "json"] = "text"
@@ -194,6 +204,7 @@ class Settings(BaseSettings):
     scoring: ScoringParams = ScoringParams()
     alerts: AlertSettings = AlertSettings()
     http: HttpSettings = HttpSettings()
+    replica: ReplicaSettings = ReplicaSettings()
     logging: LoggingSettings = LoggingSettings()
 
     @field_validator("scoring")
