@@ -157,3 +157,13 @@ async def test_unreachable_telegram_is_one_line_without_the_token(tmp_path: Path
     last = err.strip().splitlines()[-1]
     assert last.startswith("pressurebot: ") and "127.0.0.1:9" in last
     assert "SECRET" not in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("role", ["scorer", "bot", "worker"])
+async def test_a_role_other_than_all_on_sqlite_is_refused_in_one_line(
+    tmp_path: Path, role: str
+) -> None:
+    code, _, err = await run_cli("run", "--role", role, env=cli_env(tmp_path, "http://127.0.0.1:9"))
+    assert code == 2
+    assert err.strip().count("\n") == 0 and f"--role {role} needs PostgreSQL" in err
+    assert not (tmp_path / "cli.db").exists()  # refused before touching the database

@@ -19,6 +19,7 @@ from telegram.error import TelegramError
 from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.config import Settings
+from bot.replica import Replica
 from bot.telegram.charts import ChartCache
 from bot.telegram.chat_events import ChatStore
 from bot.telegram.market_cache import MarketCache
@@ -41,6 +42,8 @@ class Deps:
     charts: ChartCache = field(default_factory=ChartCache)
     clock: Callable[[], float] = time.time
     chart_hours: int = 48
+    # Who this process is, for /status; set by the service once the bot has started.
+    replica: Replica | None = None
 
     def __post_init__(self) -> None:
         # The chart shades the configured bands, like /start and the card.
