@@ -78,12 +78,12 @@ async def _end_in_flight(scorer: Scorer, cycle: asyncio.Task[CycleResult]) -> No
             return
         except Exception:
             logger.debug("the in-flight cycle failed while stopping", exc_info=True)
-        logger.info("stop requested: finished writing the in-flight cycle")
+        logger.info("scoring stops: finished writing the in-flight cycle")
     else:
         cycle.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await cycle
-        logger.info("stop requested: abandoned the in-flight cycle")
+        logger.info("scoring stops: abandoned the in-flight cycle")
 
 
 async def _on_cycle_failure(
