@@ -160,27 +160,23 @@ async def test_unreachable_telegram_is_one_line_without_the_token(tmp_path: Path
 
 
 @pytest.mark.slow
-async def test_piping_into_head_ends_quietly(tmp_path: Path) -> None:
-    """`pressurebot scan | head -1`: the reader leaves early; no BrokenPipe traceback."""
+async def test_a_reader_that_leaves_early_ends_quietly(tmp_path: Path) -> None:
+    """`pressurebot scan | head -1`: the reader may leave before the table is written
+    (here it leaves at once, as `| true` does); no BrokenPipe traceback, exit 0."""
     async with FakeBinance() as fake:
         fake.populate(40, seed=5, history_hours=25)
-        env = cli_env(tmp_path, fake.url)
         read, write = os.pipe()
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "bot",
             "scan",
-            env=env,
+            env=cli_env(tmp_path, fake.url),
             stdout=write,
             stderr=asyncio.subprocess.PIPE,
         )
         os.close(write)
-        with os.fdopen(read, "rb") as reader:
-            # Like head -1: one line, then the pipe closes. In a thread: the fake
-            # exchange answers on this loop.
-            first = await asyncio.to_thread(reader.readline)
+        os.close(read)
         _, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert first.startswith(b"Avg stress ")
     assert proc.returncode == 0, err.decode()
     assert b"Traceback" not in err and b"BrokenPipe" not in err
