@@ -31,6 +31,9 @@ _UNBOUNDED = 10**9
 # Longest a backfill request may wait for a free slot; beyond it the caller is told the
 # budget is spent (HistoryBudgetExhausted) and leaves those windows unknown this cycle.
 MAX_HISTORY_WAIT_SECONDS = 5.0
+# The venue's clock and ours differ, and latency varies: a slot frees a little after our
+# own count says it does, so a request never lands inside the previous window there.
+WINDOW_SLACK_SECONDS = 0.25
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,8 @@ class _SlidingWindow:
         del self._slots[:cutoff]
         if len(self._slots) < self.window.limit:
             return now
-        return max(now, self._slots[-self.window.limit] + self.window.seconds)
+        free_at = self._slots[-self.window.limit] + self.window.seconds + WINDOW_SLACK_SECONDS
+        return max(now, free_at)
 
     def book(self, at: float) -> None:
         bisect.insort(self._slots, at)

@@ -192,7 +192,9 @@ def test_venue_leaves_after_n_failed_cycles_and_returns_announced_once() -> None
     assert health.failing() == ["okx"] and health.counts("okx")
     assert health.record("okx", ok=False) is None
     line = health.record("okx", ok=False)
-    assert line == "okx unreachable for 3 cycles (HTTP 502); aggregates continue on the other venues"
+    assert (
+        line == "okx unreachable for 3 cycles (HTTP 502); aggregates continue on the other venues"
+    )
     assert not health.counts("okx") and health.failing() == []
     assert health.record("okx", ok=False) is None  # announced once
     assert health.dropped() == {"okx": "HTTP 502"}
