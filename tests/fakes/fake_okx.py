@@ -77,9 +77,11 @@ class FakeOkx(VenueFake):
         FUNDING_RATE: ("fundingRate",),
     }
 
-    def __init__(self, *, decoys: bool = True, **kwargs: Any) -> None:
+    def __init__(self, *, decoys: bool = True, window_ms: int = 2_000, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.swaps: dict[str, OkxSwap] = {}
+        # OKX's limits run over 2 s; a test on the real clock may shrink the window.
+        self.window_ms = window_ms
         if decoys:
             self._add_decoys()
 
@@ -163,7 +165,7 @@ class FakeOkx(VenueFake):
 
     def _limited(self, path: str) -> web.Response | None:
         limit = LIMITS_PER_2S.get(path, DEFAULT_LIMIT_PER_2S)
-        if self.take_slot(path, limit, 2_000):
+        if self.take_slot(path, limit, self.window_ms):
             return None
         return self._json(429, self._error("50011", "Too Many Requests"))
 
