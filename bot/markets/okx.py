@@ -294,11 +294,14 @@ class OkxAdapter(VenueCounters):
         """5-minute OI samples (coins, one side) within [start_ms, end_ms], oldest first.
 
         OKX keeps the latest 1,440 rows (5 days at 5 min) and pages backwards from `end`.
+        Whether `begin`/`end` include their own row is not documented: each page asks
+        from one millisecond beyond, and the next page ends at the oldest row seen (a
+        repeat at most, dropped by timestamp).
         """
         points: dict[int, float] = {}
-        end = end_ms
+        end = end_ms + 1
         for _ in range(HISTORY_MAX_PAGES):
-            rows = await self._history_page(symbol, start_ms, end)
+            rows = await self._history_page(symbol, start_ms - 1, end)
             swap = self._swaps.get(symbol)
             oldest = end
             for row in rows:
@@ -314,7 +317,7 @@ class OkxAdapter(VenueCounters):
                     points[at] = coins
             if len(rows) < HISTORY_PAGE or oldest <= start_ms or oldest >= end:
                 break
-            end = oldest - 1
+            end = oldest
         return [OiPoint(time_ms=t, contracts=points[t]) for t in sorted(points)]
 
     async def _history_page(self, symbol: str, begin: int, end: int) -> list[Any]:

@@ -106,6 +106,10 @@ class VenueHttpClient(ExchangeHttpClient):
         await self._pace(url, history)
         return await super()._attempt(url, params, weight, history)
 
+    def _raise_if_banned(self, url: str) -> None:
+        # The parent checks again inside the semaphore: a ban may start while we queue.
+        self._raise_if_blocked(url)
+
     async def _pace(self, url: str, history: bool) -> None:
         path = url[len(self.base_url) :]
         matching = [w for prefix, w in self._windows.items() if path.startswith(prefix)]

@@ -59,6 +59,8 @@ def test_worked_example_from_the_docs() -> None:
     assert agg.oi_usd == 7.5e9
     assert agg.oi_change_pct["1h"] == pytest.approx(2_500 / 147_500 * 100)  # +1.69%
     assert agg.funding_8h_pct == pytest.approx(0.095 / 7.5)  # 0.0127% per 8h
+    plain = sum(v.funding_8h_pct or 0.0 for v in agg.venues) / 3
+    assert round(plain, 4) == 0.0117  # what a plain average would say
     assert agg.basis_pct == pytest.approx(0.105 / 7.5)  # +0.014%
     assert [(v.venue, round(v.share, 4)) for v in agg.venues] == [
         ("binance", 0.5333),
@@ -66,6 +68,7 @@ def test_worked_example_from_the_docs() -> None:
         ("okx", 0.1333),
     ]
     assert not agg.partial
+    assert round(agg.oi_change_pct["1h"], 2) == 1.69
 
 
 def test_worked_example_venue_joining_within_the_window() -> None:
@@ -74,6 +77,7 @@ def test_worked_example_venue_joining_within_the_window() -> None:
     # OKX has no sample an hour ago: it is left out of both sums, not counted as growth.
     assert agg.oi_change_pct["1h"] == pytest.approx(1_500 / 128_500 * 100)  # +1.17%
     naive = (150_000 - 128_500) / 128_500 * 100  # +16.7%: the jump the rule avoids
+    assert round(naive, 1) == 16.7 and round(agg.oi_change_pct["1h"], 2) == 1.17
     assert agg.oi_change_pct["1h"] < naive / 10
 
 
