@@ -46,6 +46,8 @@ MARK_PRICE = "/api/v5/public/mark-price"
 INDEX_TICKERS = "/api/v5/market/index-tickers"
 FUNDING_RATE = "/api/v5/public/funding-rate"
 OI_HISTORY = "/api/v5/rubik/stat/contracts/open-interest-history"
+# No mark, index, funding or OI here; only the 24h volume for the universe's floor.
+TICKERS = "/api/v5/market/tickers"
 
 RATE_LIMITED = "50011"
 # "Instrument ID does not exist" and "... doesn't exist / is not online".
@@ -68,6 +70,7 @@ LIMITS = VenueLimits(
         MARK_PRICE: Window(5, 2.0),
         INDEX_TICKERS: Window(10, 2.0),
         FUNDING_RATE: Window(5, 2.0),
+        TICKERS: Window(10, 2.0),
         OI_HISTORY: Window(5, 2.0),
     },
     ban_statuses=frozenset({403, 451}),
@@ -149,7 +152,22 @@ class OkxAdapter(VenueCounters):
         if not found:
             raise MalformedResponse(f"{INSTRUMENTS}: no live USDT perpetual swaps")
         self._swaps = swaps
+        if self._settings.min_quote_volume_usd > 0:
+            volumes = await self._volumes_usd()
+            floor = self._settings.min_quote_volume_usd
+            found = [i for i in found if volumes.get(i.symbol, 0.0) >= floor]
         return sorted(found, key=lambda i: i.symbol)
+
+    async def _volumes_usd(self) -> dict[str, float]:
+        """24h volume in USD per swap: volCcy24h (coins) x last price."""
+        volumes: dict[str, float] = {}
+        for row in await self._rows(TICKERS, {"instType": "SWAP"}):
+            try:
+                coins = number(row, "volCcy24h", minimum=0.0)
+                volumes[str(row["instId"])] = coins * number(row, "last", minimum=0.0)
+            except (ValueError, TypeError, KeyError):
+                continue  # no volume figure: the swap falls under the floor
+        return volumes
 
     def _instrument(self, row: Any) -> tuple[Instrument, _Swap] | None:
         quotes = set(self._settings.quote_assets)

@@ -33,6 +33,7 @@ MARK_PRICE = "/api/v5/public/mark-price"
 INDEX_TICKERS = "/api/v5/market/index-tickers"
 FUNDING_RATE = "/api/v5/public/funding-rate"
 OI_HISTORY = "/api/v5/rubik/stat/contracts/open-interest-history"
+TICKERS = "/api/v5/market/tickers"
 
 LIMITS_PER_2S = {OI_HISTORY: 5}
 DEFAULT_LIMIT_PER_2S = 20
@@ -50,6 +51,7 @@ class OkxSwap:
     ct_val: float = 1.0
     funding_interval_hours: int = 8
     list_ms: int = 1_611_916_800_000
+    volume_coins: Number = 1_000_000.0  # 24h, in coins
     ct_type: str = "linear"
     state: str = "live"
     rule_type: str = "normal"
@@ -67,7 +69,15 @@ class OkxSwap:
 
 
 class FakeOkx(VenueFake):
-    PATHS = (INSTRUMENTS, OPEN_INTEREST, MARK_PRICE, INDEX_TICKERS, FUNDING_RATE, OI_HISTORY)
+    PATHS = (
+        INSTRUMENTS,
+        OPEN_INTEREST,
+        MARK_PRICE,
+        INDEX_TICKERS,
+        FUNDING_RATE,
+        OI_HISTORY,
+        TICKERS,
+    )
     SYMBOL_PARAM = "instId"
     DEFAULT_MISSING: ClassVar[dict[str, tuple[str, ...]]] = {
         INSTRUMENTS: ("ctVal",),
@@ -197,7 +207,10 @@ class FakeOkx(VenueFake):
             if entry is None or not entry.listed or inst in gone or None in gone:
                 return 200, self._error("51001", "Instrument ID does not exist")
             return 200, self._history(entry, params)
-        if path in (INSTRUMENTS, OPEN_INTEREST, MARK_PRICE) and params.get("instType") != "SWAP":
+        if (
+            path in (INSTRUMENTS, OPEN_INTEREST, MARK_PRICE, TICKERS)
+            and params.get("instType") != "SWAP"
+        ):
             return 200, self._error("51000", "Parameter instType error")
         swaps = [s for s in self.swaps.values() if s.listed and s.inst_id not in gone]
         if path == FUNDING_RATE and inst != "ANY":
@@ -211,6 +224,7 @@ class FakeOkx(VenueFake):
                 OPEN_INTEREST: self._oi_row,
                 MARK_PRICE: self._mark_row,
                 FUNDING_RATE: self._funding_row,
+                TICKERS: self._ticker_row,
             }[path]
             rows = [build(s) for s in swaps]
         self.drop_fields(rows, row_faults, "instId")
@@ -262,6 +276,25 @@ class FakeOkx(VenueFake):
             "instType": "SWAP",
             "instId": s.inst_id,
             "markPx": fmt(s.mark),
+            "ts": str(self.stamp()),
+        }
+
+    def _ticker_row(self, s: OkxSwap) -> dict[str, Any]:
+        coins = s.volume_coins
+        return {
+            "instType": "SWAP",
+            "instId": s.inst_id,
+            "last": fmt(s.mark),
+            "lastSz": "1",
+            "askPx": fmt(s.mark),
+            "bidPx": fmt(s.mark),
+            "open24h": fmt(s.mark),
+            "high24h": fmt(s.mark),
+            "low24h": fmt(s.mark),
+            "vol24h": fmt(float(coins) / s.ct_val) if not isinstance(coins, str) else coins,
+            "volCcy24h": fmt(coins),
+            "sodUtc0": fmt(s.mark),
+            "sodUtc8": fmt(s.mark),
             "ts": str(self.stamp()),
         }
 

@@ -106,6 +106,14 @@ async def test_universe_follows_the_cursor(fake: FakeBybit, clock: FakeClock) ->
     assert cursors[0] is None and all(cursors[1:])
 
 
+async def test_volume_floor_uses_the_tickers_turnover(fake: FakeBybit, clock: FakeClock) -> None:
+    fake.set_market("ETHUSDT", turnover=3_000_000.0)
+    adapter = _adapter(fake, clock, min_quote_volume_usd=5_000_000)
+    assert [i.symbol for i in await adapter.universe()] == ["1000PEPEUSDT", "BTCUSDT"]
+    await run_cycle(adapter)
+    assert fake.calls[TICKERS] == 1  # the cycle reuses the answer the universe fetched
+
+
 # One tickers call per cycle.
 
 

@@ -30,6 +30,7 @@ from tests.fakes.fake_okx import (
     MARK_PRICE,
     OI_HISTORY,
     OPEN_INTEREST,
+    TICKERS,
     FakeOkx,
 )
 from tests.markets.conftest import FakeClock
@@ -104,6 +105,14 @@ async def test_universe_keeps_live_linear_usdt_crypto_swaps(adapter: OkxAdapter)
     assert universe[0] == Instrument("okx", BTC, "BTC", "USDT", 1_611_916_800_000)
     # quoteCcy is empty on swaps; the coin comes from ctValCcy, one coin per unit.
     assert (universe[2].coin, universe[2].multiplier) == ("PEPE", 1.0)
+
+
+async def test_volume_floor_uses_24h_volume_in_usd(fake: FakeOkx, clock: FakeClock) -> None:
+    fake.set_market(ETH, volume_coins=1_000.0)  # $3m a day at 2,999
+    fake.set_market(PEPE, volume_coins=1e12)  # $12m: volume is in coins, priced per coin
+    adapter = _adapter(fake, clock, min_quote_volume_usd=5_000_000)
+    assert [i.symbol for i in await adapter.universe()] == [BTC, PEPE]
+    assert fake.calls[TICKERS] == 1
 
 
 # Four bulk calls per cycle.
