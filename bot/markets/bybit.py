@@ -10,8 +10,9 @@ relies on:
   funding rate, funding interval and OI: one request per cycle.
 - `openInterest` counts **both sides** of every position; Binance and OKX count one.
   We use `singleOpenInterest` where sent, else `openInterest / 2`, so venues add up.
-- An IP over 600 requests per 5 s gets HTTP 403 and must wait minutes; a region block is
-  a 403 (from the CDN) or 451 too. Both stop every request for a while (venue_http).
+- An IP over 600 requests per 5 s gets HTTP 403 "access too frequent" and must wait at
+  least 10 minutes (https://bybit-exchange.github.io/docs/v5/rate-limit); a region block
+  is a 403 (from the CDN) or 451 too. Both stop every request for a while (venue_http).
 """
 
 from __future__ import annotations
