@@ -20,7 +20,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from bot.markets.base import Instrument
+from bot.markets.base import Instrument, PremiumIndex
 
 ALL = "all"  # the exchange name aggregate rows are stored under, keyed by coin
 
@@ -81,6 +81,32 @@ def basis_pct(mark: float, index: float) -> float:
 def to_coins(oi: float, price: float, multiplier: float) -> tuple[float, float]:
     """(OI, price) of a multiplier contract (1000PEPE) as (coins, USD per coin)."""
     return oi * multiplier, price / multiplier
+
+
+def venue_sample(
+    instrument: Instrument,
+    premium: PremiumIndex,
+    oi: float,
+    interval_hours: float,
+    oi_then: Mapping[str, float | None] | None = None,
+) -> VenueSample:
+    """A venue's figures for one contract, in coin units.
+
+    `oi` and `oi_then` are as the adapter reports them (one side, in the symbol's
+    `base_asset` units: Binance contracts, Bybit's single side, OKX's oi x ctVal);
+    the contract's multiplier (1000PEPE) turns them into coins and its price into USD
+    per coin. Funding becomes percent per 8 hours, basis percent.
+    """
+    coins, price = to_coins(oi, premium.mark_price, instrument.multiplier)
+    then = {w: None if v is None else v * instrument.multiplier for w, v in (oi_then or {}).items()}
+    return VenueSample(
+        venue=instrument.exchange,
+        oi_coins=coins,
+        mark_price=price,
+        funding_8h_pct=funding_8h_pct(premium.funding_rate, interval_hours),
+        basis_pct=basis_pct(premium.mark_price, premium.index_price),
+        oi_then=then,
+    )
 
 
 def coins_across_venues(
