@@ -69,6 +69,9 @@ def test_worked_example_from_the_docs() -> None:
     ]
     assert not agg.partial
     assert round(agg.oi_change_pct["1h"], 2) == 1.69
+    # Bybit's both-sides figure added raw would read 200,000 BTC and a 50% share.
+    raw = {"binance": 80_000.0, "bybit": 100_000.0, "okx": 20_000.0}
+    assert sum(raw.values()) == 200_000 and raw["bybit"] / sum(raw.values()) == 0.5
 
 
 def test_worked_example_venue_joining_within_the_window() -> None:
