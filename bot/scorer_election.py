@@ -38,6 +38,11 @@ from bot.storage.leases import LeaseKeeper
 
 logger = logging.getLogger(__name__)
 
+LAPSED = (
+    "%s: the scorer lease could not be renewed in time (database slow or unreachable): "
+    "standing by until it is"
+)
+
 
 class ScorerElection:
     """The scorer lease for one replica, and the fence its cycles write under."""
@@ -93,6 +98,9 @@ async def elected_scorer_loop(
         while not stop.is_set():
             if not await _first(keeper.wait_held(), stop):
                 break
+            if not keeper.held:  # lapsed by the clock while a renewal is pending
+                await _first(keeper.wait_lost(), stop, timeout=keeper.period)
+                continue
             term = asyncio.Event()  # this replica's time as the scorer
             watch = asyncio.create_task(_end_term(term, stop, keeper))
             try:
@@ -120,6 +128,8 @@ async def _end_term(term: asyncio.Event, stop: asyncio.Event, keeper: LeaseKeepe
     by the clock, when a renewal hangs on an unreachable database."""
     while not stop.is_set() and keeper.held:
         await _first(keeper.wait_lost(), stop, timeout=keeper.period / 2)
+    if not stop.is_set() and keeper.epoch is not None:  # not lost: the renewal is late
+        logger.warning(LAPSED, keeper.holder)
     term.set()
 
 

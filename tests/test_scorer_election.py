@@ -53,15 +53,16 @@ async def _stored(sessions: async_sessionmaker[AsyncSession]) -> tuple[int, int]
 
 
 class _CycleLines(logging.Handler):
-    """Set `seen` once `n` cycles have been logged as stored."""
+    """Set `seen` once `n` lines starting with `prefix` (stored cycles) are logged."""
 
-    def __init__(self, n: int) -> None:
+    def __init__(self, n: int, prefix: str = "cycle ") -> None:
         super().__init__(logging.INFO)
         self.n = n
+        self.prefix = prefix
         self.seen = asyncio.Event()
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.getMessage().startswith("cycle "):
+        if record.getMessage().startswith(self.prefix):
             self.n -= 1
             if self.n <= 0:
                 self.seen.set()
@@ -160,3 +161,47 @@ async def test_a_lone_replica_scores_on_its_cadence_and_hands_the_lease_back_on_
     assert all(interval * 0.9 <= gap <= interval * 1.8 for gap in gaps), gaps
     assert info is not None and info.holder == "solo" and not info.live  # released
     assert not any(r.levelno >= logging.WARNING for r in caplog.records)
+
+
+@pytest.mark.postgres
+async def test_a_scorer_whose_renewals_hang_stands_by_quietly_and_resumes(
+    fake: FakeBinance, sessions: async_sessionmaker[AsyncSession], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The lease row locked by another transaction: the keeper's renewal hangs as it
+    would on an unreachable database. The scorer stops counting on its lease before it
+    could run out, waits without spinning, and scores again once renewals go through."""
+    if sessions.kw["bind"].dialect.name != "postgresql":
+        pytest.skip("row locks that make a renewal hang: PostgreSQL")
+    # Idle between cycles when the renewal hangs (a cycle writing then would wait on
+    # the same row lock in its fence).
+    settings = _settings(fake, interval=6.0, lease=2.0)
+    async with ExchangeHttpClient(settings.exchange) as client:
+        adapter = BinanceAdapter(client, settings.exchange)
+        election = ScorerElection(sessions, settings, "solo")
+        scorer = Scorer(adapter, sessions, settings, fence=election.fence)
+        stop = asyncio.Event()
+        first, again = _CycleLines(1), _CycleLines(1)
+        lapsed = _CycleLines(1, "solo: the scorer lease could not be renewed in time")
+        logging.getLogger("bot.scorer_loop").addHandler(first)
+        logging.getLogger("bot.scorer_election").addHandler(lapsed)
+        with caplog.at_level(logging.INFO):
+            loop = asyncio.create_task(elected_scorer_loop(scorer, election, stop))
+            try:
+                await asyncio.wait_for(first.seen.wait(), 15)
+                async with sessions() as blocker, blocker.begin():
+                    await blocker.execute(
+                        select(leases.Lease).where(leases.Lease.name == "scorer").with_for_update()
+                    )
+                    await asyncio.wait_for(lapsed.seen.wait(), 10)
+                    caplog.clear()
+                    await asyncio.sleep(election.keeper.period * 3)  # the window watched
+                    spins = sum("first cycle in" in r.getMessage() for r in caplog.records)
+                logging.getLogger("bot.scorer_loop").addHandler(again)
+                await asyncio.wait_for(again.seen.wait(), 15)
+            finally:
+                stop.set()
+                await asyncio.wait_for(loop, 10)
+                for handler in (first, again):
+                    logging.getLogger("bot.scorer_loop").removeHandler(handler)
+                logging.getLogger("bot.scorer_election").removeHandler(lapsed)
+    assert spins <= 1
