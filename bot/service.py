@@ -6,6 +6,11 @@ a score to a pushed alert: the scorer's cycle calls the alert engine inside its
 transaction (`in_cycle_transaction`: events and outbox rows commit with the cycle), and
 after the commit (`after_commit`) the outbox worker is woken to send them through the
 bot's sender. Metrics are handed to each part as it is built.
+
+`run --role` (bot/replica.py) picks which of those parts this process runs; the scorer
+runs only while this replica holds the scorer lease (bot/scorer_election.py), so
+several replicas can share one PostgreSQL database (docs/operations.md, "Running
+several replicas").
 """
 
 from __future__ import annotations
