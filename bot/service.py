@@ -49,6 +49,7 @@ from bot.telegram.errors import AUTH_FAILED, TelegramAuthError
 if TYPE_CHECKING:  # headless needs no PTB: the Telegram side is imported lazily
     from bot.telegram.app import BotRuntime
     from bot.telegram.outbox_worker import OutboxWorker
+    from bot.telegram.webhook import WebhookEndpoint
 
 logger = logging.getLogger(__name__)
 
@@ -151,13 +152,17 @@ async def run_service(settings: Settings, stop: asyncio.Event | None = None) -> 
         alerts = AlertEngine(settings, log_events=token is None, deliver=token is not None)
         hook = alerts.in_cycle_transaction
         scorer = Scorer(parts.adapter, parts.sessions, settings, in_cycle_transaction=hook)
+        webhook = _webhook_endpoint(settings) if token else None
         if settings.http.port:
-            runner = await start_health_server(settings, parts.sessions, metrics, health)
+            routes = [webhook.route()] if webhook is not None else []
+            runner = await start_health_server(
+                settings, parts.sessions, metrics, health, routes=routes
+            )
             stack.push_async_callback(runner.cleanup)
         bot: BotRuntime | None = None
         worker: OutboxWorker | None = None
         if token:
-            bot, worker = await _start_telegram(settings, parts.sessions, metrics, stack)
+            bot, worker = await _start_telegram(settings, parts.sessions, metrics, stack, webhook)
         else:
             logger.warning(TOKEN_HINT)
         _start_watchers(settings, bot, health, stop, stack)
@@ -173,19 +178,30 @@ async def _start_telegram(
     sessions: async_sessionmaker[AsyncSession],
     metrics: Metrics,
     stack: contextlib.AsyncExitStack,
+    webhook: WebhookEndpoint | None = None,
 ) -> tuple[BotRuntime, OutboxWorker]:
     """The bot, then the outbox worker sending through its sender; the stack stops the
     worker first (it may be mid-send), then the bot."""
     from bot.telegram.app import start_bot
     from bot.telegram.outbox_worker import OutboxWorker
 
-    bot = await start_bot(settings, sessions, on_sent=metrics.send_seconds.observe)
+    bot = await start_bot(settings, sessions, on_sent=metrics.send_seconds.observe, webhook=webhook)
     stack.push_async_callback(bot.stop)
     worker = OutboxWorker(
         sessions, bot.deps.sender, settings, on_stale=metrics.deliveries_stale.inc
     )
     await stack.enter_async_context(outbox_running(worker))
     return bot, worker
+
+
+def _webhook_endpoint(settings: Settings) -> WebhookEndpoint | None:
+    """Webhook mode: the route the health server serves from the start; it answers 503
+    until the bot is running (bot/telegram/webhook.py)."""
+    if settings.telegram.webhook_url is None:
+        return None
+    from bot.telegram.webhook import WebhookEndpoint
+
+    return WebhookEndpoint(settings.telegram)
 
 
 @contextlib.asynccontextmanager

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
+from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Update
 from telegram.error import InvalidToken, TelegramError
@@ -41,7 +42,7 @@ from bot.telegram.chat_events import ChatStore
 from bot.telegram.deps import BotApplication, BotContext, Deps
 from bot.telegram.errors import BotStartError
 from bot.telegram.market_cache import MarketCache
-from bot.telegram.rate_limits import CommandLimiter
+from bot.telegram.rate_limits import CommandLimiter, Limiter, SharedCommandLimiter
 from bot.telegram.sender import Sender
 from bot.telegram.updates import ALLOWED_UPDATES, UpdateReceiver
 from bot.telegram.webhook import WebhookEndpoint
@@ -127,6 +128,7 @@ def build_application(
         .job_queue(None)
         .build()
     )
+    limiter, chat_limiter = _limiters(settings, sessions)
     chats = ChatStore(sessions)
     sender = Sender(app.bot, tg, events=chats, on_sent=on_sent)
     market = MarketCache(sessions, settings.exchange.name, cycle_ttl=tg.latest_cycle_cache_seconds)
@@ -135,8 +137,8 @@ def build_application(
         sessions=sessions,
         sender=sender,
         chats=chats,
-        limiter=CommandLimiter(tg.commands_per_minute),
-        chat_limiter=CommandLimiter(tg.group_commands_per_minute, notice_interval=60.0),
+        limiter=limiter,
+        chat_limiter=chat_limiter,
         market=market,
         # Room for every pre-rendered chart plus the ones drawn on request.
         charts=ChartCache(size=tg.chart_prerender_symbols + 64),
@@ -155,6 +157,24 @@ def build_application(
     app.bot_data["auth_watch"] = watch
     register_handlers(app)
     return app
+
+
+def _limiters(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> tuple[Limiter, Limiter]:
+    """Per user and per group. On PostgreSQL several replicas may answer one user's
+    commands, so the counts are shared in the database; SQLite has one process, and
+    keeps them in memory (no database round trip per command)."""
+    tg = settings.telegram
+    if make_url(settings.database.url).get_backend_name().startswith("sqlite"):
+        return (
+            CommandLimiter(tg.commands_per_minute),
+            CommandLimiter(tg.group_commands_per_minute, notice_interval=60.0),
+        )
+    return (
+        SharedCommandLimiter(sessions, "user", tg.commands_per_minute),
+        SharedCommandLimiter(sessions, "group", tg.group_commands_per_minute),
+    )
 
 
 def register_handlers(app: BotApplication) -> None:
