@@ -333,7 +333,7 @@ class FakeTelegram:
         async with self._changed:
             self._changed.notify_all()
 
-    def push_message(
+    def message_update(
         self,
         chat_id: int,
         text: str,
@@ -343,7 +343,8 @@ class FakeTelegram:
         title: str | None = None,
         sender_chat_id: int | None = None,
     ) -> int:
-        """A user sends `text` (a leading /command gets its bot_command entity)."""
+        """The update Telegram would post to a webhook when a user sends `text` (a
+        leading /command gets its bot_command entity); not queued for getUpdates."""
         chat = self._chat(chat_id, chat_type, title)
         user_id = user_id if user_id is not None else (chat_id if chat_id > 0 else 1000)
         message: dict[str, Any] = {
@@ -361,7 +362,28 @@ class FakeTelegram:
                 {"type": "bot_command", "offset": 0, "length": utf16_len(command)}
             ]
         self._messages[(chat_id, message["message_id"])] = message
-        return self._push({"message": message})
+        return {"update_id": next(self._update_ids), "message": message}
+
+    def push_message(
+        self,
+        chat_id: int,
+        text: str,
+        *,
+        user_id: int | None = None,
+        chat_type: str | None = None,
+        title: str | None = None,
+        sender_chat_id: int | None = None,
+    ) -> int:
+        """A user sends `text` (a leading /command gets its bot_command entity)."""
+        update = self.message_update(
+            chat_id,
+            text,
+            user_id=user_id,
+            chat_type=chat_type,
+            title=title,
+            sender_chat_id=sender_chat_id,
+        )
+        return self._push({"message": update["message"]})
 
     def push_callback(
         self,
