@@ -13,6 +13,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, get_origin
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -96,34 +97,19 @@ class TelegramSettings(_Section):
     # with webhook_url. 1-256 characters of A-Z a-z 0-9 _ - (Telegram's rule).
     webhook_secret: SecretStr | None = None
 
-    @field_validator("webhook_url")
-    @classmethod
-    def _https_url(cls, v: str | None) -> str | None:
-        if v is None:
-            return v
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(v)
-        if parts.scheme != "https" or not parts.hostname:
-            raise ValueError("must be an https:// URL (Telegram delivers only to HTTPS)")
-        if parts.path.rstrip("/") in ("", "/healthz", "/metrics"):
-            raise ValueError("needs a path of its own, such as https://host/telegram/webhook")
-        return v
-
-    @field_validator("webhook_secret")
-    @classmethod
-    def _secret_chars(cls, v: SecretStr | None) -> SecretStr | None:
-        if v is not None and not WEBHOOK_SECRET_RE.fullmatch(v.get_secret_value()):
-            raise ValueError("must be 1-256 characters of A-Z a-z 0-9 _ - (Telegram's rule)")
-        return v
-
     @model_validator(mode="after")
-    def _secret_with_url(self) -> TelegramSettings:
-        if self.webhook_url is not None and self.webhook_secret is None:
-            raise _KeyError(
-                "webhook_secret",
-                "required with telegram.webhook_url (Telegram sends it with every update)",
-            )
+    def _webhook(self) -> TelegramSettings:
+        url, secret = self.webhook_url, self.webhook_secret
+        if url is not None:
+            parts = urlsplit(url)
+            if parts.scheme != "https" or not parts.hostname:
+                raise _KeyError("webhook_url", "must be an https:// URL (Telegram needs HTTPS)")
+            if parts.path.rstrip("/") in ("", "/healthz", "/metrics"):
+                raise _KeyError("webhook_url", "needs a path of its own, as https://host/tg/hook")
+            if secret is None:
+                raise _KeyError("webhook_secret", "required with telegram.webhook_url")
+        if secret is not None and not WEBHOOK_SECRET_RE.fullmatch(secret.get_secret_value()):
+            raise _KeyError("webhook_secret", "must be 1-256 characters of A-Z a-z 0-9 _ -")
         return self
 
 

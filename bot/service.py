@@ -152,7 +152,11 @@ async def run_service(settings: Settings, stop: asyncio.Event | None = None) -> 
         alerts = AlertEngine(settings, log_events=token is None, deliver=token is not None)
         hook = alerts.in_cycle_transaction
         scorer = Scorer(parts.adapter, parts.sessions, settings, in_cycle_transaction=hook)
-        webhook = _webhook_endpoint(settings) if token else None
+        webhook = None
+        if token and settings.telegram.webhook_url:  # served from the start; 503 until ready
+            from bot.telegram.webhook import WebhookEndpoint
+
+            webhook = WebhookEndpoint(settings.telegram)
         if settings.http.port:
             routes = [webhook.route()] if webhook is not None else []
             runner = await start_health_server(
@@ -192,16 +196,6 @@ async def _start_telegram(
     )
     await stack.enter_async_context(outbox_running(worker))
     return bot, worker
-
-
-def _webhook_endpoint(settings: Settings) -> WebhookEndpoint | None:
-    """Webhook mode: the route the health server serves from the start; it answers 503
-    until the bot is running (bot/telegram/webhook.py)."""
-    if settings.telegram.webhook_url is None:
-        return None
-    from bot.telegram.webhook import WebhookEndpoint
-
-    return WebhookEndpoint(settings.telegram)
 
 
 @contextlib.asynccontextmanager
