@@ -91,6 +91,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_dispatch(args, settings))
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `pressurebot scan | head`: the reader left, which is not an error to report.
+        # Point stdout at /dev/null so the interpreter's final flush stays quiet too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except DatabaseError as exc:
         return _fail(str(exc), EXIT_DATABASE)
     except ConfigError as exc:  # found only at start, e.g. a busy http.port
