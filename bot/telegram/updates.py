@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Protocol
 
 from sqlalchemy import make_url
@@ -83,6 +84,7 @@ class UpdateReceiver:
             self._keeper = LeaseKeeper(sessions, UPDATES, holder, settings.replica.lease_seconds)
             self._election = self._keeper
         self._tasks: list[asyncio.Task[None]] = []
+        self._set_at = 0.0  # when this process last registered the webhook (epoch s)
 
     @property
     def webhook_mode(self) -> bool:
@@ -152,7 +154,9 @@ class UpdateReceiver:
         lost = asyncio.create_task(self._election.wait_lost())
         try:
             while not lost.done():
-                await ensure_webhook(self.app.bot, tg, ALLOWED_UPDATES)
+                asked = time.time()
+                if await ensure_webhook(self.app.bot, tg, ALLOWED_UPDATES, self._set_at):
+                    self._set_at = asked
                 await asyncio.wait({lost}, timeout=WEBHOOK_CHECK_SECONDS)
         finally:
             lost.cancel()

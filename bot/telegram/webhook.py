@@ -77,6 +77,8 @@ class WebhookEndpoint:
             )
         try:
             data = await request.json()
+            if not isinstance(data, dict):
+                raise TypeError("not an object")
             update = Update.de_json(data, app.bot)
         except (ValueError, TypeError, KeyError, AttributeError):
             logger.warning("webhook: a request with a valid secret but no readable update")
@@ -100,33 +102,41 @@ class WebhookEndpoint:
             )
 
 
-def _secret_rejected_lately(info: WebhookInfo, now: float) -> bool:
+def _secret_rejected(info: WebhookInfo, now: float, since: float) -> bool:
+    """Telegram's last delivery error is a 403 from us, recent, and newer than our own
+    last setWebhook (`since`, epoch seconds): the secret it sends is not ours."""
     message = info.last_error_message or ""
-    when = info.last_error_date
+    when = info.last_error_date.timestamp() if info.last_error_date is not None else None
     return (
         "403" in message
         and when is not None
-        and now - when.timestamp() < SECRET_MISMATCH_WINDOW_SECONDS
+        and when >= int(since)  # Telegram's dates are whole seconds
+        and now - when < SECRET_MISMATCH_WINDOW_SECONDS
     )
 
 
-def webhook_differs(info: WebhookInfo, url: str, allowed: list[str], now: float) -> str | None:
+def webhook_differs(
+    info: WebhookInfo, url: str, allowed: list[str], now: float, since: float = 0.0
+) -> str | None:
     """Why the registered webhook is not ours, or None when it is."""
     if info.url != url:
         return "not set" if not info.url else "set to another URL"
     if sorted(info.allowed_updates or []) != sorted(allowed):
         return "allowed updates differ"
-    if _secret_rejected_lately(info, now):
-        return "Telegram reports 403 answers (secret token changed)"
+    if _secret_rejected(info, now, since):
+        return "Telegram reports 403 answers: the secret token changed"
     return None
 
 
-async def ensure_webhook(bot: Bot, settings: TelegramSettings, allowed: list[str]) -> bool:
+async def ensure_webhook(
+    bot: Bot, settings: TelegramSettings, allowed: list[str], since: float = 0.0
+) -> bool:
     """Register our webhook unless Telegram already has it; True when it was set now.
-    Never logs the URL (its path may itself be secret) or the token."""
+    `since`: when this process last set it (errors from before are old news). Never
+    logs the URL (its path may itself be secret) or the token."""
     assert settings.webhook_url is not None and settings.webhook_secret is not None
     info = await bot.get_webhook_info()
-    why = webhook_differs(info, settings.webhook_url, allowed, time.time())
+    why = webhook_differs(info, settings.webhook_url, allowed, time.time(), since)
     if why is None:
         return False
     await bot.set_webhook(

@@ -236,6 +236,9 @@ class FakeTelegram:
         self.pollers: Counter[str] = Counter()  # getUpdates calls per tag
         self.conflicts = 0  # 409 answers to getUpdates
         self.webhook: dict[str, Any] | None = None  # url, secret_token, allowed_updates
+        # getWebhookInfo's last_error_date (epoch s) and last_error_message, as Telegram
+        # reports its failed deliveries; tests set it.
+        self.webhook_error: tuple[int, str] | None = None
         self._poll_seq = 0  # the newest getUpdates wins; earlier waiting ones get 409
         # Update queue.
         self._updates: list[dict[str, Any]] = []
@@ -670,6 +673,8 @@ class FakeTelegram:
         }
         if self.webhook and self.webhook.get("allowed_updates") is not None:
             info["allowed_updates"] = self.webhook["allowed_updates"]
+        if self.webhook_error is not None:
+            info["last_error_date"], info["last_error_message"] = self.webhook_error
         return info
 
     def _check_poll(self, mine: int) -> None:
