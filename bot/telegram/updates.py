@@ -125,9 +125,17 @@ class UpdateReceiver:
                 await task
         self._tasks.clear()
 
-    async def _follow(self, polling: bool) -> None:
+    async def _until_held(self) -> None:
+        period = self.settings.replica.lease_seconds / 3
         while True:
             await self._election.wait_held()
+            if self.holds_updates:
+                return
+            await asyncio.sleep(period)  # held on paper, but a renewal is overdue
+
+    async def _follow(self, polling: bool) -> None:
+        while True:
+            await self._until_held()
             try:
                 if self.webhook_mode:
                     await self._keep_webhook()
@@ -146,12 +154,15 @@ class UpdateReceiver:
                     RETRY_SECONDS,
                 )
                 await asyncio.sleep(RETRY_SECONDS)
+            except Exception:  # a bug: say so, but never stop receiving for good
+                logger.exception("receiving updates failed; retrying in %.0fs", RETRY_SECONDS)
+                await asyncio.sleep(RETRY_SECONDS)
 
     async def _keep_webhook(self) -> None:
         """While held: register the webhook if Telegram has another, and look again
         now and then."""
         tg = self.settings.telegram
-        lost = asyncio.create_task(self._election.wait_lost())
+        lost = asyncio.create_task(self._until_lost())
         try:
             while not lost.done():
                 asked = time.time()
@@ -173,9 +184,19 @@ class UpdateReceiver:
         if self._keeper is not None:  # one process: nothing worth saying
             logger.info("receiving updates by polling")
 
+    async def _until_lost(self) -> None:
+        """The keeper says so at its next try; `held` also turns false once the lease
+        may have run out (a renewal stuck on an unreachable database), so look at it
+        too rather than keep polling against the new holder."""
+        period = self.settings.replica.lease_seconds / 3
+        while self.holds_updates:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._election.wait_lost(), timeout=period)
+                return
+
     async def _poll_while_held(self) -> None:
         try:
-            await self._election.wait_lost()
+            await self._until_lost()
             logger.info("stopped polling: another replica receives updates now")
         finally:
             await self._stop_polling()
