@@ -23,7 +23,9 @@ Like Telegram it:
   Gateway, as Telegram's front end does when the Bot API is down;
 - answers after `latency` seconds (a far-away Bot API round trip).
 
-Several replicas of the bot can share one fake: give each its own
+With `deliver_webhook_to(url)` it posts updates to a webhook as Telegram does (the
+registered secret in the header, in order, kept until a 2xx answer, failures reported in
+getWebhookInfo). Several replicas of the bot can share one fake: give each its own
 `base_url_for("r1")` and the fake records who called what (`calls_by`, `pollers`).
 
     async with FakeTelegram() as tg:
@@ -47,6 +49,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 TOKEN = "123456:TEST-token_for-the-fake"
@@ -239,6 +242,9 @@ class FakeTelegram:
         # getWebhookInfo's last_error_date (epoch s) and last_error_message, as Telegram
         # reports its failed deliveries; tests set it.
         self.webhook_error: tuple[int, str] | None = None
+        self.webhook_deliveries = 0  # 2xx answers to deliver_webhook_to() posts
+        self.webhook_failures = 0
+        self._delivery: asyncio.Task[None] | None = None
         self._poll_seq = 0  # the newest getUpdates wins; earlier waiting ones get 409
         # Update queue.
         self._updates: list[dict[str, Any]] = []
@@ -288,8 +294,51 @@ class FakeTelegram:
         self._closing = True
         async with self._changed:
             self._changed.notify_all()
+        if self._delivery is not None:
+            self._delivery.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._delivery
         if self._runner is not None:
             await self._runner.cleanup()
+
+    # -------------------------------------------------- webhook delivery
+
+    def deliver_webhook_to(self, url: str, retry_seconds: float = 0.2) -> None:
+        """Post queued updates, while a webhook is set, to `url` (the registered URL is a
+        public https address; tests give the replica's or the balancer's loopback URL),
+        one at a time and in order, with the registered secret in the
+        X-Telegram-Bot-Api-Secret-Token header. Like Telegram, an update stays queued
+        until a 2xx answer and a failure is reported in getWebhookInfo's last_error_*."""
+        self._delivery = asyncio.get_running_loop().create_task(self._deliver(url, retry_seconds))
+
+    async def _deliver(self, url: str, retry_seconds: float) -> None:
+        async with aiohttp.ClientSession() as http:
+            while not self._closing:
+                async with self._changed:
+                    await self._changed.wait_for(
+                        lambda: self._closing or (self.webhook is not None and bool(self._updates))
+                    )
+                if self._closing or self.webhook is None or not self._updates:
+                    continue
+                update = self._updates[0]
+                secret = self.webhook.get("secret_token")
+                headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret else {}
+                try:
+                    async with http.post(url, json=update, headers=headers) as resp:
+                        status, reason = resp.status, resp.reason
+                except aiohttp.ClientError as exc:
+                    status, reason = 0, str(exc) or type(exc).__name__
+                if 200 <= status < 300:
+                    self.webhook_deliveries += 1
+                    if self._updates and self._updates[0] is update:
+                        self._updates.pop(0)
+                    await self._notify()
+                    continue
+                error = f"Wrong response from the webhook: {status} {reason}" if status else reason
+                self.webhook_error = (int(time.time()), error)
+                self.webhook_failures += 1
+                await self._notify()
+                await asyncio.sleep(retry_seconds)
 
     async def __aenter__(self) -> FakeTelegram:
         return await self.start()

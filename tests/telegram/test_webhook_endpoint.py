@@ -7,17 +7,39 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp
+import pytest
+from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.health import start_health_server
 from bot.metrics import Metrics
-from bot.telegram.app import start_bot
+from bot.telegram import updates
+from bot.telegram.app import BotRuntime, start_bot
 from bot.telegram.webhook import SECRET_HEADER, WebhookEndpoint
 from tests.e2e.test_process_faults import free_port
 from tests.fakes.fake_telegram import FakeTelegram
 
 SECRET = "in-process_secret-1"
+HOOK = "https://bot.example.test/tg/hook"
+
+
+def webhook_settings(tg: FakeTelegram, db_url: str, port: int, secret: str) -> Settings:
+    telegram = {
+        "token": tg.token,
+        "base_url": tg.base_url,
+        "webhook_url": HOOK,
+        "webhook_secret": secret,
+    }
+    return Settings(telegram=telegram, database={"url": db_url}, http={"port": port})  # type: ignore[arg-type]
+
+
+async def serve_bot(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> tuple[web.AppRunner, BotRuntime]:
+    endpoint = WebhookEndpoint(settings.telegram)
+    runner = await start_health_server(settings, sessions, Metrics(), routes=[endpoint.route()])
+    return runner, await start_bot(settings, sessions, webhook=endpoint)
 
 
 async def test_webhook_endpoint_checks_the_secret_and_feeds_ptb(
@@ -26,13 +48,7 @@ async def test_webhook_endpoint_checks_the_secret_and_feeds_ptb(
     fake_tg: FakeTelegram,
 ) -> None:
     port = free_port()
-    telegram = {
-        "token": fake_tg.token,
-        "base_url": fake_tg.base_url,
-        "webhook_url": "https://bot.example.test/tg/hook",
-        "webhook_secret": SECRET,
-    }
-    settings = Settings(telegram=telegram, database={"url": db_url}, http={"port": port})  # type: ignore[arg-type]
+    settings = webhook_settings(fake_tg, db_url, port, SECRET)
     endpoint = WebhookEndpoint(settings.telegram)
     runner = await start_health_server(settings, sessions, Metrics(), routes=[endpoint.route()])
     url = f"http://127.0.0.1:{port}/tg/hook"
@@ -66,3 +82,35 @@ async def test_webhook_endpoint_checks_the_secret_and_feeds_ptb(
     assert len(fake_tg.messages_to(77)) == 1
     assert endpoint.rejected == 2 and endpoint.accepted == 1
     assert fake_tg.calls["setWebhook"] == 1 and fake_tg.calls["getUpdates"] == 0
+
+
+async def test_a_rotated_secret_is_registered_again_when_telegram_meets_403(
+    db_url: str,
+    sessions: async_sessionmaker[AsyncSession],
+    fake_tg: FakeTelegram,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """getWebhookInfo never shows the secret: after a restart with a new one, Telegram
+    keeps sending the old one until the lease holder sees its 403 errors and registers
+    the webhook again. The update waiting at Telegram is then delivered and answered."""
+    monkeypatch.setattr(updates, "WEBHOOK_CHECK_SECONDS", 0.3)  # 60 s in production
+    port = free_port()
+    fake_tg.deliver_webhook_to(f"http://127.0.0.1:{port}/tg/hook")
+    runner, bot = await serve_bot(webhook_settings(fake_tg, db_url, port, "old-secret"), sessions)
+    try:
+        fake_tg.push_message(1, "/help")
+        await fake_tg.wait_for_messages(1, 1)
+    finally:
+        await bot.stop()
+        await runner.cleanup()
+    runner, bot = await serve_bot(webhook_settings(fake_tg, db_url, port, "new-secret"), sessions)
+    try:
+        fake_tg.push_message(2, "/help")
+        await fake_tg.wait_for_messages(2, 1, timeout=10)
+    finally:
+        await bot.stop()
+        await runner.cleanup()
+    assert fake_tg.webhook_failures >= 1  # Telegram met our 403 first
+    assert fake_tg.webhook is not None and fake_tg.webhook["secret_token"] == "new-secret"
+    assert fake_tg.calls["setWebhook"] == 2
+    assert len(fake_tg.messages_to(2)) == 1
