@@ -235,8 +235,11 @@ async def test_polling_only_the_lease_holder_polls_and_a_standby_takes_over_afte
 ) -> None:
     async with FakeBinance() as fake, FakeTelegram() as tg:
         lean_market(fake)
+        # Left from webhook mode: the poller deletes it first, so it never meets a 409.
+        tg.webhook = {"url": WEBHOOK_URL, "secret_token": SECRET, "allowed_updates": None}
         async with replicas(tmp_path, pg_url, fake, tg, 2, webhook=False) as procs:
             await tg.wait_until(lambda: bool(tg.pollers), timeout=15)
+            assert tg.webhook is None and tg.calls["deleteWebhook"] >= 1
             chats = list(range(3001, 3031))
             for i, chat in enumerate(chats):
                 tg.push_message(chat, COMMANDS[i % len(COMMANDS)])
@@ -251,6 +254,7 @@ async def test_polling_only_the_lease_holder_polls_and_a_standby_takes_over_afte
                 next(p for n, p in by_name.items() if n != poller_name),
             )
             assert poller.count("receiving updates by polling") == 1
+            assert poller.count("switching to polling: deleting the webhook") == 1
             assert standby.count("receiving updates by polling") == 0
 
             await poller.stop(signal.SIGKILL)
