@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -63,13 +63,16 @@ async def start_health_server(
     metrics: Metrics,
     health: HealthState | None = None,
     replica: Replica | None = None,
+    routes: Sequence[web.RouteDef] = (),
 ) -> web.AppRunner:
+    """`routes`: more to serve on the same port (the Telegram webhook in webhook mode)."""
     app = web.Application()
     app["settings"], app["sessions"], app["metrics"] = settings, sessions, metrics
     app["replica"] = replica or Replica("local")
     app["health"] = health or HealthState()
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/metrics", _metrics)
+    app.router.add_routes(routes)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     host, port = settings.http.host, settings.http.port

@@ -54,6 +54,7 @@ if TYPE_CHECKING:  # headless needs no PTB: the Telegram side is imported lazily
     from bot.telegram.app import BotRuntime
     from bot.telegram.outbox_worker import OutboxWorker
     from bot.telegram.sender_only import SenderRuntime
+    from bot.telegram.webhook import WebhookEndpoint
 
 logger = logging.getLogger(__name__)
 
@@ -157,13 +158,23 @@ async def run_service(
     metrics = Metrics()
     async with open_parts(settings) as parts, contextlib.AsyncExitStack() as stack:
         logger.info("replica %s, role %s", replica.name, replica.role)
+        webhook: WebhookEndpoint | None = None
+        if token and replica.runs_bot and settings.telegram.webhook_url:
+            # Served from the start: 503 until the bot is ready, so a load balancer
+            # tries another replica meanwhile.
+            from bot.telegram.webhook import WebhookEndpoint
+
+            webhook = WebhookEndpoint(settings.telegram)
         if settings.http.port:
-            runner = await start_health_server(settings, parts.sessions, metrics, health, replica)
+            routes = [webhook.route()] if webhook is not None else []
+            runner = await start_health_server(
+                settings, parts.sessions, metrics, health, replica, routes=routes
+            )
             stack.push_async_callback(runner.cleanup)
         bot: BotRuntime | SenderRuntime | None = None
         worker: OutboxWorker | None = None
         if token and (replica.runs_bot or replica.runs_worker):
-            bot, worker = await _start_telegram(settings, parts, metrics, stack, replica)
+            bot, worker = await _start_telegram(settings, parts, metrics, stack, replica, webhook)
         elif not token:
             logger.warning(TOKEN_HINT)
         _start_watchers(settings, bot, health, stop, stack)
@@ -228,6 +239,7 @@ async def _start_telegram(
     metrics: Metrics,
     stack: contextlib.AsyncExitStack,
     replica: Replica,
+    webhook: WebhookEndpoint | None = None,
 ) -> tuple[BotRuntime | SenderRuntime, OutboxWorker | None]:
     """The bot (or, for --role worker, its sender alone), then the outbox worker sending
     through its sender; the stack stops the worker first (it may be mid-send), then the
@@ -239,7 +251,9 @@ async def _start_telegram(
     sessions, observe = parts.sessions, metrics.send_seconds.observe
     bot: BotRuntime | SenderRuntime
     if replica.runs_bot:
-        bot = await start_bot(settings, sessions, on_sent=observe)
+        bot = await start_bot(
+            settings, sessions, on_sent=observe, webhook=webhook, holder=replica.name
+        )
     else:
         bot = await start_sender(settings, sessions, on_sent=observe)
     stack.push_async_callback(bot.stop)

@@ -60,7 +60,7 @@ async def gatekeeper(update: Update, context: BotContext) -> None:
         return
     if is_command and addressed_elsewhere(update, context.bot.username):
         raise ApplicationHandlerStop  # /cmd@otherbot: not ours, not even to count
-    verdict = deps.limiter.check(user.id)
+    verdict = await deps.limiter.verdict(user.id)
     if verdict is not Verdict.ALLOW:
         per_minute = deps.settings.telegram.commands_per_minute
         if update.callback_query is not None:
@@ -72,7 +72,7 @@ async def gatekeeper(update: Update, context: BotContext) -> None:
         raise ApplicationHandlerStop
     chat = update.effective_chat
     if chat is not None and chat.type != "private":
-        verdict = deps.chat_limiter.check(chat.id)
+        verdict = await deps.chat_limiter.verdict(chat.id)
         if verdict is not Verdict.ALLOW:
             per_minute = deps.settings.telegram.group_commands_per_minute
             if update.callback_query is not None:
