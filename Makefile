@@ -31,8 +31,9 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 # Every benchmark, each printing the naive peer beside ours (README, Performance).
-# faults.py runs locks.py's lock test too; paid_broadcast.py needs PostgreSQL
-# ($PRESSUREBOT_BENCH_POSTGRES_URL, else it says so and skips). About half an hour on 2 cores.
+# faults.py runs locks.py's lock test too. Takes about half an hour on 2 cores.
+# failover.py needs PRESSUREBOT_TEST_POSTGRES_URL (it says so and skips without it);
+# paid_broadcast.py too (or PRESSUREBOT_BENCH_POSTGRES_URL).
 bench: $(STAMP)
 	$(BIN)/python bench/scan_cycle.py
 	$(BIN)/python bench/storage.py
@@ -40,6 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/delivery.py
 	$(BIN)/python bench/commands.py
 	$(BIN)/python bench/faults.py
+	$(BIN)/python bench/failover.py
 	$(BIN)/python bench/paid_broadcast.py
 
 clean:

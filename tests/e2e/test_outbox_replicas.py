@@ -142,8 +142,6 @@ async def test_three_workers_lose_nothing_when_one_is_killed(tmp_path: Path) -> 
         env = bot_env(tmp_path, fake, tg)
         env.update(
             PRESSUREBOT_DATABASE__URL=db_url,
-            # `run` (role all): no scoring to speak of during the test.
-            PRESSUREBOT_SCORER__INTERVAL_SECONDS="3600",
             PRESSUREBOT_TELEGRAM__ALLOW_PAID_BROADCAST="true",
             PRESSUREBOT_REPLICA__LEASE_SECONDS="3",
         )
@@ -153,13 +151,15 @@ async def test_three_workers_lose_nothing_when_one_is_killed(tmp_path: Path) -> 
         assert await migrate.wait_exit() == 0
 
         replicas = [ServiceProcess({**env, "PRESSUREBOT_REPLICA__NAME": f"r{i}"}) for i in range(3)]
+        for svc in replicas:
+            svc.argv = ["run", "--role", "worker"]  # outbox only: no updates, no scoring
         try:
             for svc in replicas:
                 await svc.start()
             for svc in replicas:
-                await svc.wait_for("telegram bot @", timeout=60)
+                await svc.wait_for("telegram sender @", timeout=60)
             started = time.monotonic()
-            await seed_outbox(db_url)  # every worker finds it at its next poll (5 s)
+            await seed_outbox(db_url)  # every worker finds it at its next poll (1 s)
             await tg.wait_until(lambda: len(tg.sent) >= 1000, timeout=60)
             holders = await claim_holders(db_url)
             victim_name = max(holders, key=lambda h: holders[h]) if holders else "r0"
