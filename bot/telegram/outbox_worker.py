@@ -33,11 +33,10 @@ Stopping: `stop` is an asyncio.Event. Sends still waiting for a slot are aborted
 handed to Telegram) and their claims released; sends on the wire finish and are
 recorded. After kill -9 the dead process's claims come due again (the next start of the
 same replica name releases them; other workers take them over when their lease ends),
-so every pending delivery goes out; only messages on the wire at the kill, sent but not
-recorded, can arrive twice: at most `in_flight`. Several workers (PostgreSQL) claim and
-pace through the database: `outbox_claims`, `bot.telegram.pace`, docs/alerts.md.
-
-Outcome recording: `bot.telegram.outcomes`; outage tracking, getMe probe: `outage`.
+so every pending delivery goes out; only messages on the wire at the kill (sent, not
+recorded) can arrive twice: at most `in_flight`. Several workers (PostgreSQL): claims and
+pace through the database (`outbox_claims`, `pace`, docs/alerts.md); outcome recording:
+`outcomes`; outage tracking, getMe probe: `outage`.
 """
 
 from __future__ import annotations
@@ -118,8 +117,7 @@ class OutboxWorker:
         )
         holder = replica or replica_name(settings)  # claims are held under this name
         self._claims = ClaimKeeper.make(sessions, settings, holder, lease_ms, clock)
-        pace = broadcast_pace(sessions, tg, shared=self._claims.shared)
-        if pace is not None:
+        if (pace := broadcast_pace(sessions, tg, shared=self._claims.shared)) is not None:
             sender.pace_broadcasts(pace, paid=tg.allow_paid_broadcast)
         self._backoff_max = backoff_max if backoff_max is not None else tg.retry_backoff_max_seconds
         self._sweep_interval = sweep_interval
@@ -145,6 +143,7 @@ class OutboxWorker:
         self._outcomes = Outcomes(
             sessions, self.stats, self._outage, policy, now_ms=self._now_ms, on_stale=self._stale
         )
+        self._outcomes.holder = holder if self._claims.shared else None
         self.idle = asyncio.Event()  # set whenever nothing is due and nothing in flight
         self._claim_error: str | None = None  # the last claim failure logged, and when
         self._claim_error_at = 0.0
