@@ -41,6 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import TelegramSettings
 from bot.storage import pace_repo
+from bot.telegram.outage import short_error
 
 logger = logging.getLogger(__name__)
 
@@ -170,7 +171,8 @@ class SharedPace:
             self._offset = min(self._offset, self._clock() - got.now_ms / 1000)
         except Exception as exc:  # a DB blip must not stall sends already claimed
             if not self._failing:
-                logger.warning("shared send pace unavailable (%s); pacing locally", exc)
+                cause = short_error(exc, 200)
+                logger.warning("shared send pace unavailable (%s); pacing locally", cause)
                 self._failing = True
             self._fallback.charge(debt)
             return False

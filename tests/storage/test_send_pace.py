@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import time
 
+from bot.config import DatabaseSettings
 from bot.storage import pace_repo
+from bot.storage.db import create_engine, session_factory
 from bot.telegram.pace import SharedPace
 
 
@@ -55,3 +57,17 @@ async def test_replies_charged_to_the_shared_budget_delay_the_next_broadcast(ses
     started = time.monotonic()
     await pace.take()
     assert time.monotonic() - started >= 0.28  # the slot comes after the 30 replies' share
+
+
+async def test_an_unreachable_database_falls_back_to_local_pacing(tmp_path, caplog):
+    """Sends already claimed must not stall on the pace: one WARNING, then local spacing."""
+    (tmp_path / "db").mkdir()  # a directory where the database file should be
+    engine = create_engine(DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path}/db"))
+    pace = SharedPace(session_factory(engine), pace_repo.PAID, 100.0)
+    started = time.monotonic()
+    for _ in range(5):
+        await asyncio.wait_for(pace.take(), timeout=5)
+    assert 0.03 <= time.monotonic() - started < 2
+    warnings = [r for r in caplog.records if "shared send pace unavailable" in r.getMessage()]
+    assert len(warnings) == 1
+    await engine.dispose()
