@@ -181,15 +181,11 @@ async def renew_claims(
     return done
 
 
-async def still_held(session: AsyncSession, ids: Sequence[int], holder: str) -> bool:
-    """Whether every row of `ids` is still claimed by `holder`: false once the claim
-    lapsed and another worker took it over (it sends them now, not us)."""
-    held = await session.scalar(
-        select(func.count()).where(
-            Delivery.id.in_(list(ids)), *_claimed(), Delivery.claimed_by == holder[:128]
-        )
-    )
-    return int(held or 0) == len(ids)
+def held_by(holder: str | None) -> tuple[ColumnElement[bool], ...]:
+    """Rows still claimed by `holder` (nothing to require when None)."""
+    if holder is None:
+        return ()
+    return (*_claimed(), Delivery.claimed_by == holder[:128])
 
 
 __all__ = [
@@ -197,7 +193,7 @@ __all__ = [
     "ClaimedGroup",
     "claim_due",
     "due",
+    "held_by",
     "release_claims",
     "renew_claims",
-    "still_held",
 ]

@@ -33,9 +33,9 @@ from bot.storage.outbox_claims import (
     CLAIM_REASON,
     ClaimedGroup,
     claim_due,
+    held_by,
     release_claims,
     renew_claims,
-    still_held,
 )
 
 STALE_REASON = "stale"
@@ -77,12 +77,15 @@ class ChatInfo:
     muted_until_ms: int | None
 
 
-async def load_items(session: AsyncSession, delivery_ids: Collection[int]) -> list[AlertItem]:
+async def load_items(
+    session: AsyncSession, delivery_ids: Collection[int], *, holder: str | None = None
+) -> list[AlertItem]:
     """The events behind these deliveries, with OI 24h, funding 8h and basis from the
     event's own cycle (None if that snapshot is gone), and whether the chat subscribed to
     the event's symbol by name (`own`) rather than only market-wide. `own` is read from
     the subscriptions now, not stored at fan-out: one indexed EXISTS per row, no schema
-    change, and an unsubscribe since then is honoured."""
+    change, and an unsubscribe since then is honoured. With `holder`: only rows still
+    claimed by it (several workers: a claim that lapsed and was taken over is not ours)."""
     if not delivery_ids:
         return []
     snap = ScoreSnapshot
@@ -115,6 +118,7 @@ async def load_items(session: AsyncSession, delivery_ids: Collection[int]) -> li
             ),
         )
         .where(Delivery.id.in_(list(delivery_ids)))
+        .where(*held_by(holder))
         .order_by(Delivery.id)
     )
     return [_alert_item(*row) for row in (await session.execute(stmt)).all()]
@@ -319,5 +323,4 @@ __all__ = [
     "pending_for_chat",
     "release_claims",
     "renew_claims",
-    "still_held",
 ]

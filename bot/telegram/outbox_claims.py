@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Sequence, Sized
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -95,12 +95,16 @@ class ClaimKeeper:
                 holder=self.holder,
             )
 
-    async def held(self, session: AsyncSession, ids: Sequence[int]) -> bool:
-        """Checked just before a send: a claim that lapsed while this worker stalled
-        (longer than a lease) and was taken over must not be sent twice."""
-        if not self.shared:
-            return True
-        if await outbox_claims.still_held(session, ids, self.holder):
+    @property
+    def own(self) -> str | None:
+        """Whose claims a send must still hold (shared claims only), for load_items."""
+        return self.holder if self.shared else None
+
+    def still_ours(self, ids: Sequence[int], loaded: Sized) -> bool:
+        """Checked just before a send: rows missing from what was loaded for `own` were
+        taken over after our claim lapsed (this worker stalled longer than a lease);
+        the worker that holds them now sends them, not us."""
+        if not self.shared or len(loaded) >= len(ids):
             return True
         logger.warning("a claim on %d deliveries lapsed and was taken over", len(ids))
         return False

@@ -354,10 +354,10 @@ class OutboxWorker:
             await outcomes.drop_stale(ids)
             return []
         async with self._sessions() as session:
-            if not await self._claims.held(session, ids):
-                return []  # another worker took the lapsed claim over: it sends them
-            items = await outbox_repo.load_items(session, ids)
+            items = await outbox_repo.load_items(session, ids, holder=self._claims.own)
             chats = await outbox_repo.load_chats(session, [group.chat_id])
+        if not self._claims.still_ours(ids, items):
+            return []  # another worker took the lapsed claim over: it sends them
         chat = chats.get(group.chat_id)
         if chat is None or not chat.active:
             await outcomes.drop(ids, "chat inactive")

@@ -143,8 +143,8 @@ async def test_an_expired_claim_is_taken_over(sessions):
         )
     assert taken.delivery_ids == first.delivery_ids and taken.attempts == 2
     async with sessions() as s:  # checked before a send: the stalled worker stands down
-        assert not await outbox_repo.still_held(s, first.delivery_ids, "dead")
-        assert await outbox_repo.still_held(s, first.delivery_ids, "alive")
+        assert await outbox_repo.load_items(s, first.delivery_ids, holder="dead") == []
+        assert len(await outbox_repo.load_items(s, first.delivery_ids, holder="alive")) == 2
     async with sessions() as s, s.begin():
         # The dead worker's renewal (had it only stalled) no longer matches: not its claim.
         assert await outbox_repo.renew_claims(s, first.delivery_ids, now, 1000, "dead") == 0

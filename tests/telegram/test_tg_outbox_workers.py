@@ -79,10 +79,11 @@ async def test_two_workers_share_the_budget_and_each_digest_goes_once(sessions):
     per_chat = Counter(m.chat_id for m in tg.sent)
     assert set(per_chat) == set(chats) - {theirs.chat_id}
     assert max(per_chat.values()) == 1  # no digest twice
-    # Two workers, one 30 msg/s budget: each pacing itself at 30 msg/s would draw dozens
-    # of 429s. (One is possible when this machine stalls a worker's event loop: it sends
-    # its slot late, next to the other's on time, and the sender retries it.)
-    assert tg.flood_429s <= 1
+    # Two workers, one 30 msg/s budget: each pacing itself at 30 msg/s sends 60 msg/s and
+    # draws dozens of 429s. A few remain possible on a loaded machine: slots are spaced
+    # at dispatch, and a stalled event loop (the fake's included: it stamps arrivals when
+    # it gets to them) bunches sends together; the sender retries them.
+    assert tg.flood_429s <= 10
     assert elapsed >= (len(chats) - 1) / 30 - 0.5
     by_id = {i: (status, holder) for i, status, holder in rows}
     assert by_id[theirs.delivery_ids[0]] == ("pending", "other")  # left alone
