@@ -1,7 +1,7 @@
-"""Two outbox workers on one PostgreSQL outbox, in one process, against the fake Bot API
-enforcing Telegram's 30 msg/s: together they keep the bot's budget (the pace is shared
-through the database), never send a digest twice, and leave another replica's live
-claims alone (docs/alerts.md, "Several outbox workers")."""
+"""Two outbox workers on one PostgreSQL outbox, in one process, against the fake Bot API:
+together they keep the bot's one budget (the pace is shared through the database),
+never send a digest twice, and leave another replica's live claims alone
+(docs/alerts.md, "Several outbox workers")."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import contextlib
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -32,6 +33,29 @@ pytestmark = [
 ]
 
 
+# The bot's budget, below the fake's 30 msg/s: two workers sharing it stay well clear of
+# Telegram's limit even when this machine stalls them; two each pacing only itself would
+# ask for 2 x 20 = 40 msg/s.
+RATE = 20
+
+
+class CountingTelegram(FakeTelegram):
+    """Also notes when each send reached it, accepted or answered 429."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attempts: list[float] = []
+
+    def _flood_check(self, chat_id: int | None, paid: bool = False) -> Any:
+        self.attempts.append(self._clock())
+        return super()._flood_check(chat_id, paid)
+
+
+def peak_per_second(times: list[float]) -> int:
+    times = sorted(times)
+    return max(sum(1 for t in times[i:] if t < start + 1.0) for i, start in enumerate(times))
+
+
 @pytest.fixture
 def sessions(db_engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     if db_engine.dialect.name != "postgresql":
@@ -43,7 +67,9 @@ def sessions(db_engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 async def worker(
     sessions: async_sessionmaker[AsyncSession], tg: FakeTelegram, name: str
 ) -> AsyncIterator[OutboxWorker]:
-    settings = Settings(telegram={"token": tg.token, "base_url": tg.base_url})
+    settings = Settings(
+        telegram={"token": tg.token, "base_url": tg.base_url, "max_messages_per_second": RATE}
+    )
     async with Bot(tg.token, base_url=tg.base_url) as bot:
         sender = Sender(bot, settings.telegram, events=ChatStore(sessions))
         w = OutboxWorker(sessions, sender, settings, replica=name, poll_interval=0.2)
@@ -67,7 +93,7 @@ async def test_two_workers_share_the_budget_and_each_digest_goes_once(sessions):
             s, now, max_groups=1, lease_ms=3_600_000, holder="other"
         )
         [ours] = await outbox_repo.claim_due(s, now, max_groups=1, lease_ms=3_600_000, holder="w1")
-    async with FakeTelegram() as tg:
+    async with CountingTelegram() as tg:
         started = time.monotonic()
         async with worker(sessions, tg, "w1"), worker(sessions, tg, "w2"):
             await tg.wait_until(lambda: len(tg.sent) >= len(chats) - 1, timeout=30)
@@ -79,12 +105,9 @@ async def test_two_workers_share_the_budget_and_each_digest_goes_once(sessions):
     per_chat = Counter(m.chat_id for m in tg.sent)
     assert set(per_chat) == set(chats) - {theirs.chat_id}
     assert max(per_chat.values()) == 1  # no digest twice
-    # Two workers, one 30 msg/s budget: each pacing itself at 30 msg/s sends 60 msg/s and
-    # draws dozens of 429s. A few remain possible on a loaded machine: slots are spaced
-    # at dispatch, and a stalled event loop (the fake's included: it stamps arrivals when
-    # it gets to them) bunches sends together; the sender retries them.
-    assert tg.flood_429s <= 10
-    assert elapsed >= (len(chats) - 1) / 30 - 0.5
+    assert peak_per_second(tg.attempts) <= RATE + 5  # a stalled event loop bunches a few
+    assert tg.flood_429s == 0
+    assert elapsed >= (len(chats) - 1) / RATE - 0.5
     by_id = {i: (status, holder) for i, status, holder in rows}
     assert by_id[theirs.delivery_ids[0]] == ("pending", "other")  # left alone
     assert by_id[ours.delivery_ids[0]][0] == "sent"  # released at start, then sent
