@@ -212,8 +212,9 @@ class ReplicaSettings(_Section):
     # leases and outbox claims under it. Unset: "<hostname>:<pid>". A stable name (the
     # systemd instance) lets a restarted replica release its own claims at once.
     name: str | None = Field(default=None, min_length=1, max_length=100)
-    # How long the scorer and update leases last without renewal (renewed every third
-    # of it): a standby takes over this long after a replica dies (docs/operations.md).
+    # How long the scorer and update leases, and outbox claims on PostgreSQL, last
+    # without renewal (renewed every third of it): a standby takes over this long after a
+    # replica dies (docs/operations.md).
     lease_seconds: float = Field(default=15.0, ge=2, le=600)
 
 
