@@ -167,6 +167,9 @@ class HttpSettings(_Section):
     port: int = Field(default=0, ge=0, le=65535)
     # /healthz turns unhealthy when the last good cycle is older than this many intervals.
     stale_after_intervals: float = Field(default=3.0, gt=0)
+    # The web dashboard (`/`, `/symbol/...`, `/api/v1/...`) asks for this token when set
+    # (a Bearer header, or `?token=` once, which sets a cookie); /healthz and /metrics never do.
+    dashboard_token: SecretStr | None = None
 
 
 class ReplicaSettings(_Section):

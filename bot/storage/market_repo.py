@@ -257,3 +257,21 @@ async def mark_instrument_inactive(session: AsyncSession, exchange: str, symbol:
         .where(Instrument.exchange == exchange, Instrument.symbol == symbol)
         .values(active=False)
     )
+
+
+async def snapshot_series(
+    session: AsyncSession, exchange: str, symbol: str, since_ms: int, columns: Sequence[str]
+) -> list[tuple[Any, ...]]:
+    """(ts_ms, *columns) of one symbol's snapshots since `since_ms`, oldest first: the web
+    dashboard's charts. Served by ix_score_snapshots_symbol_ts, like `score_history`."""
+    cols = [getattr(ScoreSnapshot, name) for name in columns]
+    result = await session.execute(
+        select(ScoreSnapshot.ts_ms, *cols)
+        .where(
+            ScoreSnapshot.exchange == exchange,
+            ScoreSnapshot.symbol == symbol,
+            ScoreSnapshot.ts_ms >= since_ms,
+        )
+        .order_by(ScoreSnapshot.ts_ms)
+    )
+    return [tuple(row) for row in result.all()]
