@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/fanout.py
 	$(BIN)/python bench/delivery.py
 	$(BIN)/python bench/commands.py
+	$(BIN)/python bench/web.py
 	$(BIN)/python bench/faults.py
 
 clean:

@@ -171,6 +171,14 @@ class HttpSettings(_Section):
     # (a Bearer header, or `?token=` once, which sets a cookie); /healthz and /metrics never do.
     dashboard_token: SecretStr | None = None
 
+    @field_validator("dashboard_token")
+    @classmethod
+    def _token_not_blank(cls, v: SecretStr | None) -> SecretStr | None:
+        # A blank token would read as "no token": say so rather than serve an open page.
+        if v is not None and not v.get_secret_value().strip():
+            raise ValueError("is empty; set a long random string, or remove the key")
+        return v
+
 
 class ReplicaSettings(_Section):
     # This process's name among replicas sharing one PostgreSQL database: it holds

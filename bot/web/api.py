@@ -67,9 +67,8 @@ async def top(request: web.Request) -> web.Response:
 def candidates(typed: str, quotes: list[str]) -> list[str]:
     """BTCUSDT as typed (any case); btc also finds BTCUSDT under each quote asset."""
     name = typed.strip().upper().lstrip("$")
-    out = [name]
-    out += [name + q for q in quotes if not name.endswith(q)]
-    return out
+    out = [typed, name, *(name + q for q in quotes if not name.endswith(q))]
+    return list(dict.fromkeys(out))
 
 
 async def symbol(request: web.Request) -> web.Response:
