@@ -2,7 +2,8 @@
 JSON API they read, on the aiohttp server that already carries /healthz and /metrics
 (bot/health.py). Read-only. README, "Web dashboard".
 
-    add_dashboard(app, sessions, settings)   # before the app's runner is set up
+Either hand the routes to the health server (`start_health_server(..., routes=...)`) or
+add them to an app before its runner is set up (`add_dashboard`).
 """
 
 from __future__ import annotations
@@ -12,27 +13,22 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.metrics import Metrics
-from bot.web import api
+from bot.web.api import Api
 from bot.web.data import DashboardData
 from bot.web.pages import Pages
 from bot.web.security import guarded
 
 
-def add_dashboard(
-    app: web.Application,
-    sessions: async_sessionmaker[AsyncSession],
-    settings: Settings,
-    metrics: Metrics | None = None,
-) -> None:
-    """Register every dashboard route on `app`. Each one sits behind `[http]
-    dashboard_token` when it is set; routes already on `app` are left as they are.
-    `metrics` is accepted for the service's call site; the dashboard exports none yet."""
-    del metrics
+def dashboard_routes(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings
+) -> list[web.RouteDef]:
+    """Every dashboard route, each behind `[http] dashboard_token` when it is set. The
+    routes hold their own state (caches), so they leave the app's keys alone."""
     secret = settings.http.dashboard_token
     token = secret.get_secret_value() if secret is not None else None
-    app[api.DATA_KEY] = DashboardData(sessions, settings)
+    api = Api(DashboardData(sessions, settings))
     pages = Pages(settings)
-    routes = [
+    handlers = [
         ("/", pages.index),
         ("/symbol/{symbol}", pages.symbol),
         ("/static/{name}", pages.asset),
@@ -41,5 +37,16 @@ def add_dashboard(
         ("/api/v1/symbol/{symbol}", api.symbol),
         ("/api/v1/openapi.json", api.openapi),
     ]
-    for path, handler in routes:
-        app.router.add_get(path, guarded(handler, token))
+    return [web.get(path, guarded(handler, token)) for path, handler in handlers]
+
+
+def add_dashboard(
+    app: web.Application,
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    metrics: Metrics | None = None,
+) -> None:
+    """Register every dashboard route on `app`, beside the routes already there.
+    `metrics` is accepted for the service's call site; the dashboard exports none yet."""
+    del metrics
+    app.router.add_routes(dashboard_routes(sessions, settings))

@@ -16,7 +16,6 @@ from aiohttp import web
 from bot.web.data import RANGES, Body, DashboardData, encode
 from bot.web.openapi import openapi_document
 
-DATA_KEY = web.AppKey("pressurebot_dashboard_data", DashboardData)
 MAX_LIMIT = 10_000
 
 
@@ -46,50 +45,47 @@ def _json(doc: Any) -> web.Response:
     )
 
 
-async def latest(request: web.Request) -> web.Response:
-    return _json(await request.app[DATA_KEY].latest())
-
-
-async def top(request: web.Request) -> web.Response:
-    data = request.app[DATA_KEY]
-    raw_limit = request.query.get("limit")
-    if raw_limit is None:
-        body = await data.top()
-    else:
-        if not (raw_limit.isascii() and raw_limit.isdigit() and 1 <= int(raw_limit) <= MAX_LIMIT):
-            return json_error(400, f"limit must be a whole number from 1 to {MAX_LIMIT}")
-        body = await data.top_limited(int(raw_limit))
-    if body is None:
-        return json_error(404, "no cycle has been scored yet")
-    return send(request, body)
-
-
 def candidates(typed: str, quotes: list[str]) -> list[str]:
-    """BTCUSDT as typed (any case); btc also finds BTCUSDT under each quote asset."""
+    """The name as typed first (symbols are case-sensitive in storage), then BTCUSDT in
+    capitals; btc also finds BTCUSDT under each quote asset."""
     name = typed.strip().upper().lstrip("$")
     out = [typed, name, *(name + q for q in quotes if not name.endswith(q))]
     return list(dict.fromkeys(out))
 
 
-async def symbol(request: web.Request) -> web.Response:
-    data = request.app[DATA_KEY]
-    range_key = request.query.get("range", "72h")
-    if range_key not in RANGES:
-        return json_error(400, f"range must be one of {', '.join(RANGES)}")
-    typed = request.match_info["symbol"]
-    if not typed or len(typed) > 40:
-        return json_error(404, "unknown symbol")
-    for name in candidates(typed, data.settings.exchange.quote_assets):
-        body = await data.symbol(name, range_key)
-        if body is not None:
-            return send(request, body)
-    return json_error(404, f"no score stored for {typed[:40]}")
+class Api:
+    def __init__(self, data: DashboardData) -> None:
+        self.data = data
+        self._openapi = encode(openapi_document(), "openapi-v1")
 
+    async def latest(self, request: web.Request) -> web.Response:
+        return _json(await self.data.latest())
 
-_OPENAPI: list[Body] = []
+    async def top(self, request: web.Request) -> web.Response:
+        raw_limit = request.query.get("limit")
+        if raw_limit is None:
+            body = await self.data.top()
+        else:
+            valid = raw_limit.isascii() and raw_limit.isdigit()
+            if not (valid and 1 <= int(raw_limit) <= MAX_LIMIT):
+                return json_error(400, f"limit must be a whole number from 1 to {MAX_LIMIT}")
+            body = await self.data.top_limited(int(raw_limit))
+        if body is None:
+            return json_error(404, "no cycle has been scored yet")
+        return send(request, body)
 
+    async def symbol(self, request: web.Request) -> web.Response:
+        range_key = request.query.get("range", "72h")
+        if range_key not in RANGES:
+            return json_error(400, f"range must be one of {', '.join(RANGES)}")
+        typed = request.match_info["symbol"]
+        if not typed or len(typed) > 40:
+            return json_error(404, "unknown symbol")
+        for name in candidates(typed, self.data.settings.exchange.quote_assets):
+            body = await self.data.symbol(name, range_key)
+            if body is not None:
+                return send(request, body)
+        return json_error(404, f"no score stored for {typed}")
 
-async def openapi(request: web.Request) -> web.Response:
-    if not _OPENAPI:
-        _OPENAPI.append(encode(openapi_document(), "openapi-v1"))
-    return send(request, _OPENAPI[0])
+    async def openapi(self, request: web.Request) -> web.Response:
+        return send(request, self._openapi)

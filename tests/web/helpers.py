@@ -1,6 +1,6 @@
 """A scored market for the dashboard tests: the fake exchange, real Scorer cycles into a
-real (migrated) SQLite database, and the aiohttp server the service runs, with the
-dashboard added beside /healthz and /metrics."""
+real (migrated) SQLite database, and the health server the service runs (bot/health.py),
+with the dashboard's routes beside /healthz and /metrics."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import health
@@ -22,7 +21,7 @@ from bot.markets.http import ExchangeHttpClient
 from bot.metrics import Metrics
 from bot.scorer import Scorer
 from bot.storage.db import create_engine, migrate, session_factory
-from bot.web import add_dashboard
+from bot.web import dashboard_routes
 from tests.fakes.fake_binance import FakeBinance
 
 HOUR_MS = 3_600_000
@@ -113,25 +112,16 @@ async def scored_market(
             await engine.dispose()
 
 
-def build_app(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> web.Application:
-    """What bot/health.py's start_health_server builds, plus the dashboard's one call."""
-    app = web.Application()
-    app["settings"], app["sessions"], app["metrics"] = settings, sessions, Metrics()
-    app["health"] = health.HealthState()
-    app.router.add_get("/healthz", health._healthz)
-    app.router.add_get("/metrics", health._metrics)
-    add_dashboard(app, sessions, settings)
-    return app
-
-
 @contextlib.asynccontextmanager
 async def serve(
     settings: Settings, sessions: async_sessionmaker[AsyncSession]
 ) -> AsyncIterator[str]:
-    runner = web.AppRunner(build_app(settings, sessions), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
+    """The service's own health server (bot/health.py) on a free port, with the
+    dashboard's routes on it as the service adds them."""
+    assert settings.http.port == 0  # any free port
+    runner = await health.start_health_server(
+        settings, sessions, Metrics(), routes=dashboard_routes(sessions, settings)
+    )
     host, port = runner.addresses[0][:2]
     try:
         yield f"http://{host}:{port}"
