@@ -161,3 +161,29 @@ async def test_before_any_cycle_the_api_says_so(tmp_path: Path) -> None:
                 assert r.status == 200
     finally:
         await engine.dispose()
+
+
+async def test_add_dashboard_puts_every_route_beside_the_apps_own(tmp_path: Path) -> None:
+    from aiohttp import web
+
+    from bot.config import Settings
+    from bot.storage.db import create_engine, session_factory
+    from bot.web import add_dashboard
+
+    settings = Settings(database={"url": f"sqlite+aiosqlite:///{tmp_path}/x.db"})  # type: ignore[arg-type]
+    engine = create_engine(settings.database)
+    app = web.Application()
+    app.router.add_get("/healthz", lambda request: web.Response(text="ok"))
+    add_dashboard(app, session_factory(engine), settings)
+    paths = {r.canonical for r in app.router.resources()}
+    assert paths == {
+        "/healthz",
+        "/",
+        "/symbol/{symbol}",
+        "/static/{name}",
+        "/api/v1/latest",
+        "/api/v1/top",
+        "/api/v1/symbol/{symbol}",
+        "/api/v1/openapi.json",
+    }
+    await engine.dispose()

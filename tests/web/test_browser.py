@@ -12,6 +12,7 @@ import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import pytest
@@ -91,6 +92,16 @@ async def test_dashboard_and_symbol_page_in_chromium(tmp_path: Path, browser: An
             await _check_symbol_page(page)
             if (path := _shot("symbol.png")) is not None:
                 await page.screenshot(path=str(path), full_page=True)
+
+            # The hostile symbol's own page: its name is text in the title and the card.
+            await page.goto(f"{url}/symbol/{quote(XSS_SYMBOL, safe='')}")
+            await page.wait_for_selector(".panel svg path.line")
+            assert await page.inner_text("#sym") == XSS_SYMBOL
+            assert (
+                await page.title()
+                == f"{XSS_SYMBOL} · {await page.inner_text('#score')} · pressurebot"
+            )
+            assert await page.locator("main img, main svg image").count() == 0
             assert dialogs == [] and errors == []
 
 
