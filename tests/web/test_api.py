@@ -187,3 +187,24 @@ async def test_add_dashboard_puts_every_route_beside_the_apps_own(tmp_path: Path
         "/api/v1/openapi.json",
     }
     await engine.dispose()
+
+
+async def test_how_to_read_it_shows_the_configured_band_ranges(tmp_path: Path) -> None:
+    from bot.config import Settings
+    from bot.storage.db import create_engine, migrate, session_factory
+
+    settings = Settings(
+        database={"url": f"sqlite+aiosqlite:///{tmp_path}/b.db"},  # type: ignore[arg-type]
+        scoring={"lean_from": 20, "stretched_from": 40, "stressed_from": 70},  # type: ignore[arg-type]
+    )
+    engine = create_engine(settings.database)
+    await migrate(engine)
+    try:
+        async with serve(settings, session_factory(engine)) as url, aiohttp.ClientSession() as h:
+            async with h.get(f"{url}/") as r:
+                page = await r.text()
+    finally:
+        await engine.dispose()
+    for lo, hi, band in ((0, 19, "neutral"), (20, 39, "lean"), (40, 69, "stretched")):
+        assert f'<td class="num">{lo}-{hi}</td><td><span class="band band-{band}">' in page
+    assert '<option value="stressed">stressed (70-100)</option>' in page
