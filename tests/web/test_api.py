@@ -200,9 +200,12 @@ async def test_how_to_read_it_shows_the_configured_band_ranges(tmp_path: Path) -
     engine = create_engine(settings.database)
     await migrate(engine)
     try:
-        async with serve(settings, session_factory(engine)) as url, aiohttp.ClientSession() as h:
-            async with h.get(f"{url}/") as r:
-                page = await r.text()
+        async with (
+            serve(settings, session_factory(engine)) as url,
+            aiohttp.ClientSession() as http,
+            http.get(f"{url}/") as r,
+        ):
+            page = await r.text()
     finally:
         await engine.dispose()
     for lo, hi, band in ((0, 19, "neutral"), (20, 39, "lean"), (40, 69, "stretched")):
