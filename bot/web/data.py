@@ -138,7 +138,7 @@ class DashboardData:
                 return None
             since = int(snap.ts_ms) - RANGES[range_key] * HOUR_MS
             rows = await market_repo.snapshot_series(
-                session, self.exchange, symbol, since, SERIES_COLUMNS
+                session, self.exchange, symbol, since, SERIES_COLUMNS, MAX_POINTS
             )
         row = market_view.row_from_snapshot(snap)
         doc = self._symbol_doc(row, snapshot, range_key, thin(rows))

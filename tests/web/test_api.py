@@ -211,3 +211,22 @@ async def test_how_to_read_it_shows_the_configured_band_ranges(tmp_path: Path) -
     for lo, hi, band in ((0, 19, "neutral"), (20, 39, "lean"), (40, 69, "stretched")):
         assert f'<td class="num">{lo}-{hi}</td><td><span class="band band-{band}">' in page
     assert '<option value="stressed">stressed (70-100)</option>' in page
+
+
+async def test_long_ranges_are_thinned_to_evenly_spaced_cycles_keeping_the_newest(
+    tmp_path: Path,
+) -> None:
+    from bot.storage import market_repo
+
+    async with scored_market(tmp_path, cycles=6, n=2) as market, market.sessions() as session:
+        columns = ("score", "cycle_id")
+        full = await market_repo.snapshot_series(session, "binance", "LSQZUSDT", 0, columns)
+        thinned = await market_repo.snapshot_series(
+            session, "binance", "LSQZUSDT", 0, columns, max_points=2
+        )
+        same = await market_repo.snapshot_series(
+            session, "binance", "LSQZUSDT", 0, columns, max_points=6
+        )
+    assert [r[2] for r in full] == [1, 2, 3, 4, 5, 6]
+    assert [r[2] for r in thinned] == [3, 6]
+    assert same == full
