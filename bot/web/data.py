@@ -32,7 +32,7 @@ HOUR_MS = 3_600_000
 # The chart ranges the symbol page offers, in hours.
 RANGES = {"24h": 24, "72h": 72, "30d": 720}
 # Charts draw at most this many points per series: 30 days of 5-minute cycles (8640)
-# thinned to one point per bucket, which is still finer than a screen's pixels.
+# thinned to every 12th cycle (hourly), still finer than a chart's width in pixels.
 MAX_POINTS = 720
 # Per-symbol chart series come from storage; keep the latest few per cycle in memory.
 SERIES_CACHE = 64
@@ -72,7 +72,8 @@ def _clean(x: Any) -> Any:
 
 
 def thin(rows: list[tuple[Any, ...]], max_points: int = MAX_POINTS) -> list[tuple[Any, ...]]:
-    """At most `max_points` rows, evenly spaced, always keeping the newest."""
+    """At most `max_points` rows, evenly spaced, always keeping the newest. Storage
+    already thins by cycle; this bounds what a symbol's own gaps could leave over."""
     if len(rows) <= max_points:
         return rows
     step = math.ceil(len(rows) / max_points)
