@@ -16,6 +16,7 @@ import hashlib
 import hmac
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
+from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
@@ -81,8 +82,12 @@ def _login(request: web.Request, token: str, given: str) -> web.StreamResponse:
         return unauthorized()
     query = request.rel_url.query.copy()
     query.popall("token", None)
-    target = request.rel_url.with_query(query)
-    response = web.Response(status=303, headers={"Location": str(target)})
+    # Relative ("./", "ABCUSDT"), so it also lands right behind a proxy's sub-path.
+    # Quoted whole, so a segment such as "x:y" cannot read as a URL scheme.
+    target = quote(request.rel_url.path.rsplit("/", 1)[-1], safe="") or "./"
+    if query:
+        target += "?" + urlencode(list(query.items()))
+    response = web.Response(status=303, headers={"Location": target})
     response.set_cookie(
         COOKIE,
         cookie_value(token),

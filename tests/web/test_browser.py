@@ -178,3 +178,24 @@ async def _check_symbol_page(page: Any) -> None:
     await page.click("[data-range='30d']")
     await page.wait_for_selector("body[data-loaded='30d']")
     await page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] / 2)
+
+
+async def test_a_browser_opens_a_guarded_dashboard_with_the_token_link(
+    tmp_path: Path, browser: Any
+) -> None:
+    token = "browser-test-token-0123"
+    async with (
+        scored_market(tmp_path, cycles=1, token=token, n=4) as market,
+        serve(market.settings, market.sessions) as url,
+    ):
+        page = await browser.new_page()
+        response = await page.goto(f"{url}/")
+        assert response.status == 401
+        await page.goto(f"{url}/?token={token}")
+        # The token left the address bar; the cookie carries the page's API calls.
+        assert page.url == f"{url}/"
+        await page.wait_for_selector("#market tbody tr")
+        assert await page.inner_text("#symbols") == "7"
+        cookies = await page.context.cookies()
+        assert [c["httpOnly"] for c in cookies] == [True]
+        assert token not in cookies[0]["value"]
