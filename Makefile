@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/fanout.py
 	$(BIN)/python bench/delivery.py
 	$(BIN)/python bench/commands.py
+	$(BIN)/python bench/web.py
 	$(BIN)/python bench/faults.py
 	$(BIN)/python bench/failover.py
 	$(BIN)/python bench/paid_broadcast.py

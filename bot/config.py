@@ -205,6 +205,8 @@ class HttpSettings(_Section):
     port: int = Field(default=0, ge=0, le=65535)
     # /healthz turns unhealthy when the last good cycle is older than this many intervals.
     stale_after_intervals: float = Field(default=3.0, gt=0)
+    # Asked for by the web dashboard (not /healthz, /metrics) when set: README, "Web dashboard".
+    dashboard_token: SecretStr | None = Field(default=None, min_length=16)
 
 
 class ReplicaSettings(_Section):
