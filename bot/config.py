@@ -61,9 +61,7 @@ class TelegramSettings(_Section):
     admin_ids: list[int] = Field(default_factory=list)
     # Global send budget; Telegram allows about 30 msg/s per bot.
     max_messages_per_second: float = Field(default=30.0, gt=0)
-    # Paid broadcast (Bot API 7.11): outbox digests go out with allow_paid_broadcast, on
-    # their own budget of up to 1000 msg/s, billed in Telegram Stars per message. Per-chat
-    # limits still apply; replies to commands stay on the free budget. Opt-in.
+    # Paid broadcast (Bot API 7.11, billed in Stars): alerts up to 1000 msg/s (docs/alerts.md).
     allow_paid_broadcast: bool = False
     paid_broadcast_messages_per_second: float = Field(default=1000.0, gt=0, le=1000)
     private_chat_interval_seconds: float = Field(default=1.0, ge=0)
@@ -214,9 +212,8 @@ class ReplicaSettings(_Section):
     # leases and outbox claims under it. Unset: "<hostname>:<pid>". A stable name (the
     # systemd instance) lets a restarted replica release its own claims at once.
     name: str | None = Field(default=None, min_length=1, max_length=100)
-    # How long the scorer and update leases, and outbox claims on PostgreSQL, last
-    # without renewal (renewed every third of it): a standby takes over this long after a
-    # replica dies (docs/operations.md).
+    # How long the scorer and update leases and outbox claims last without renewal (renewed
+    # every third of it): a standby takes over this long after a replica dies.
     lease_seconds: float = Field(default=15.0, ge=2, le=600)
 
 
