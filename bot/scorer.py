@@ -44,7 +44,9 @@ CycleFence = Callable[[AsyncSession], Awaitable[bool]]
 
 class LeaseLost(Exception):
     """The fence refused a write: another replica holds the scorer lease now. Nothing
-    of this cycle is stored."""
+    of this cycle is stored; `result` is the cycle as computed (`scan` prints it)."""
+
+    result: CycleResult | None = None
 
 
 class Scorer:
@@ -108,6 +110,9 @@ class Scorer:
         self.writing = True
         try:
             await self._persist(result, fetched, anchors.points, anchors.backfilled)
+        except LeaseLost as exc:
+            exc.result = result
+            raise
         finally:
             self.writing = False
         await self._checkpoint()

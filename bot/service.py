@@ -29,13 +29,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.alerts.engine import AlertEngine
 from bot.config import ConfigError, Settings
 from bot.health import HealthState, start_health_server
-from bot.market_view import MarketSnapshot, latest_market
+from bot.market_view import MarketSnapshot, latest_market, unstored_snapshot
 from bot.markets.binance import BinanceAdapter
 from bot.markets.http import ExchangeHttpClient
 from bot.metrics import Metrics
 from bot.replica import Replica, Role, replica_name
-from bot.scorer import Scorer
+from bot.scorer import LeaseLost, Scorer
 from bot.scorer_election import ScorerElection, elected_scorer_loop
+from bot.storage import leases
 from bot.storage.db import DatabaseError, create_engine, is_sqlite, migrate, session_factory
 from bot.storage.sqlite_guard import (
     DatabaseLock,
@@ -129,17 +130,37 @@ async def open_parts(
             lock.release()
 
 
+SCAN_NOT_STORED = (
+    "a replica holds the scorer lease on this database: the scan is printed, not stored "
+    "(the elected scorer's cycles are the record)"
+)
+
+
 async def scan_once(settings: Settings) -> MarketSnapshot | None:
     """Run and persist one cycle and return it as stored. Emits no alerts: a one-off
-    scan must not race a running service's alert state."""
+    scan must not race a running service's alert state. On PostgreSQL, while a replica
+    holds the scorer lease, the cycle is returned but not stored: a stray cycle would
+    move the next holder's schedule (bot/scorer_election.py) and sit between the
+    scorer's own cycles."""
     async with open_parts(settings, role="scan") as parts:
-        scorer = Scorer(parts.adapter, parts.sessions, settings)
-        result = await scorer.run_cycle()
+        fence = None if is_sqlite(parts.engine) else _no_live_scorer
+        scorer = Scorer(parts.adapter, parts.sessions, settings, fence=fence)
+        try:
+            result = await scorer.run_cycle()
+        except LeaseLost as exc:
+            if exc.result is None:
+                raise
+            logger.warning(SCAN_NOT_STORED)
+            return unstored_snapshot(exc.result) if exc.result.scores else None
         async with parts.sessions() as session:
             snapshot = await latest_market(session, settings.exchange.name)
     if snapshot is None or snapshot.cycle_id != result.cycle_id:
         return None
     return snapshot
+
+
+async def _no_live_scorer(session: AsyncSession) -> bool:
+    return await leases.is_free(session, leases.SCORER)
 
 
 async def run_service(

@@ -108,6 +108,16 @@ async def fence(session: AsyncSession, name: str, holder: str, epoch: int, ttl_m
     return (await session.execute(stmt)).first() is not None
 
 
+async def is_free(session: AsyncSession, name: str) -> bool:
+    """Inside the caller's write transaction: True when nobody holds `name` now. On
+    PostgreSQL the row stays locked until that transaction ends, so nobody takes or
+    renews the lease before the caller's write is committed (or rolled back)."""
+    now = await db_now_ms(session)
+    stmt = select(Lease.expires_ms).where(Lease.name == name).with_for_update()
+    expires = (await session.execute(stmt)).scalar_one_or_none()
+    return expires is None or expires <= now
+
+
 async def release(session: AsyncSession, name: str, holder: str) -> bool:
     """Let the lease lapse now if we hold it, so a standby takes it at its next try."""
     now = await db_now_ms(session)
