@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from bot.alerts.types import DeliveryStatus
+from bot.storage.leases import db_now_ms
 from bot.storage.market_repo import rowcount
 from bot.storage.models import Delivery
 
@@ -141,6 +142,8 @@ async def release_claims(
         if not ids:
             return 0
         stmt = stmt.where(Delivery.id.in_(list(ids)))
+    if _dialect(session) == "postgresql":  # due now for workers on the database clock
+        now_ms = min(now_ms, await db_now_ms(session))
     if holder is not None:
         stmt = stmt.where(Delivery.claimed_by == holder[:128])
     values: dict[str, object] = {

@@ -151,3 +151,48 @@ async def test_an_expired_claim_is_taken_over(sessions):
         assert await outbox_repo.renew_claims(s, first.delivery_ids, now, 5000, "alive") == 2
         rows = (await s.execute(select(Delivery.claimed_by, Delivery.claimed_until))).all()
     assert set(rows) == {("alive", now + 5000)}
+
+
+async def test_alerts_from_a_scorer_whose_clock_runs_ahead_are_due_at_once(sessions):
+    """Several hosts: the scorer's clock 10 minutes ahead of the database's must not
+    hold its alerts back 10 minutes from workers that claim on the database clock."""
+    from bot.alerts.types import DeliveryStatus, PlannedDelivery
+    from bot.storage import alert_repo
+    from bot.storage.leases import db_now_ms
+
+    if sessions.kw["bind"].dialect.name != "postgresql":
+        pytest.skip("one process on SQLite: one clock")
+    cycle = await empty_cycle(sessions)
+    ahead = int(time.time() * 1000) + 600_000
+    ids = await add_deliveries(sessions, cycle, [1], [Alert("BTCUSDT")], now_ms=ahead)
+    async with sessions() as s, s.begin():
+        event_id = await s.scalar(select(Delivery.event_id).where(Delivery.id == ids[0]))
+        await s.execute(Delivery.__table__.delete())
+        planned = [PlannedDelivery(int(event_id), 1, DeliveryStatus.PENDING)]
+        await alert_repo.insert_deliveries(s, cycle, ahead, planned)
+    async with sessions() as s, s.begin():
+        groups = await outbox_repo.claim_due(
+            s, await db_now_ms(s), max_groups=5, lease_ms=15_000, holder="w1"
+        )
+    assert [g.chat_id for g in groups] == [1]
+
+
+async def test_claims_released_by_a_worker_whose_clock_runs_ahead_are_due_at_once(sessions):
+    """A send aborted at stop is released as due 'now' by its worker's clock; another
+    worker, claiming on the database clock, must not wait for that clock."""
+    from bot.storage.leases import db_now_ms
+
+    if sessions.kw["bind"].dialect.name != "postgresql":
+        pytest.skip("one process on SQLite: one clock")
+    cycle = await empty_cycle(sessions)
+    now = int(time.time() * 1000)
+    await add_deliveries(sessions, cycle, [1], [Alert("BTCUSDT")], now_ms=now)
+    async with sessions() as s, s.begin():
+        claimed = await outbox_repo.claim_due(s, now, max_groups=5, lease_ms=15_000, holder="a")
+        ids = claimed[0].delivery_ids
+        await outbox_repo.release_claims(s, now + 600_000, ids, holder="a")
+    async with sessions() as s, s.begin():
+        groups = await outbox_repo.claim_due(
+            s, await db_now_ms(s), max_groups=5, lease_ms=15_000, holder="b"
+        )
+    assert [g.delivery_ids for g in groups] == [ids]
