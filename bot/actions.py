@@ -22,6 +22,7 @@ from bot.market_view import MarketRow, MarketSnapshot, RowFilter
 from bot.scoring import Band
 from bot.storage import chat_repo
 from bot.storage import market_repo as repo
+from bot.storage.market_repo import HistoryPoint
 from bot.storage.models import Chat, Subscription
 from bot.zones import canonical
 
@@ -121,7 +122,7 @@ class TopView:
 class SymbolCard:
     symbol: str
     row: MarketRow | None  # None: not scanned yet
-    history: list[tuple[int, int]] = field(default_factory=list)
+    history: list[HistoryPoint] = field(default_factory=list)
     subscribed: bool = False
     cycle_id: int | None = None
     now_ms: int = 0

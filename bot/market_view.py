@@ -186,7 +186,7 @@ def unstored_snapshot(result: CycleResult) -> MarketSnapshot:
 
 async def symbol_detail(
     session: AsyncSession, exchange: str, symbol: str, history_hours: int = 72
-) -> tuple[MarketRow | None, list[tuple[int, int]]]:
+) -> tuple[MarketRow | None, list[repo.HistoryPoint]]:
     snap = await repo.latest_snapshot(session, exchange, symbol)
     if snap is None:
         return None, []

@@ -7,7 +7,7 @@ subscription queries live in `bot.storage.alert_repo`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import CursorResult, Result, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -183,20 +183,31 @@ async def latest_snapshot(
     )
 
 
+class HistoryPoint(NamedTuple):
+    """One cycle of a symbol as the /symbol chart draws it (score, OI, funding, basis)."""
+
+    ts_ms: int
+    score: int
+    oi_contracts: float
+    funding_8h_pct: float
+    basis_pct: float
+
+
 async def score_history(
     session: AsyncSession, exchange: str, symbol: str, since_ms: int
-) -> list[tuple[int, int]]:
-    """(ts_ms, score) pairs for the /symbol chart, oldest first."""
+) -> list[HistoryPoint]:
+    """The /symbol chart's points, oldest first: the columns come from the same index
+    range as the score, so the extra panels cost no extra query."""
+    s = ScoreSnapshot
     result = await session.execute(
-        select(ScoreSnapshot.ts_ms, ScoreSnapshot.score)
-        .where(
-            ScoreSnapshot.exchange == exchange,
-            ScoreSnapshot.symbol == symbol,
-            ScoreSnapshot.ts_ms >= since_ms,
-        )
-        .order_by(ScoreSnapshot.ts_ms)
+        select(s.ts_ms, s.score, s.oi_contracts, s.funding_8h_pct, s.basis_pct)
+        .where(s.exchange == exchange, s.symbol == symbol, s.ts_ms >= since_ms)
+        .order_by(s.ts_ms)
     )
-    return [(int(ts), int(score)) for ts, score in result.all()]
+    return [
+        HistoryPoint(int(ts), int(score), float(oi), float(f8), float(basis))
+        for ts, score, oi, f8, basis in result.all()
+    ]
 
 
 async def count_rows(session: AsyncSession, model: type[Base]) -> int:

@@ -1,4 +1,4 @@
-"""Score-history chart for /symbol: a small PNG with the four bands shaded.
+"""The /symbol chart: score with the four bands shaded, open interest, funding and basis.
 
 Uses matplotlib's object API on the Agg canvas (no pyplot, no global state), so it is
 safe to render in a worker thread. Charts are cached per (symbol, newest point): a
@@ -15,9 +15,11 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.dates import AutoDateLocator, DateFormatter
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from bot.scoring import DEFAULT_PARAMS, Band, ScoringParams, band_ranges
 
@@ -38,16 +40,47 @@ def band_spans(params: ScoringParams = DEFAULT_PARAMS) -> list[tuple[int, int, s
 
 
 def render_chart(
-    symbol: str, points: Sequence[tuple[int, int]], params: ScoringParams = DEFAULT_PARAMS
+    symbol: str, points: Sequence[Sequence[float]], params: ScoringParams = DEFAULT_PARAMS
 ) -> bytes:
-    """PNG bytes of score over time. `points` are (ts_ms, score), oldest first; the band
-    shading follows `params` (the configured `[scoring]` band bounds)."""
-    fig = Figure(figsize=(6.4, 3.2), dpi=100)
+    """PNG bytes of the /symbol chart: score over time with the bands shaded (following
+    `params`, the configured `[scoring]` bounds), and below it on the same time axis open
+    interest and funding per 8h beside basis, the inputs the score is built from (as the
+    web dashboard's symbol page shows them). `points` are `HistoryPoint`s oldest first;
+    bare (ts_ms, score) pairs draw the score panel alone."""
+    panels = len(points[0]) >= 5 if points else False
+    fig = Figure(figsize=(6.4, 5.6 if panels else 3.2), dpi=100)
     FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 1, 1)
-    times = [datetime.fromtimestamp(ts / 1000, tz=UTC) for ts, _ in points]
-    scores = [s for _, s in points]
-    spans = band_spans(params)
+    grid = fig.add_gridspec(3 if panels else 1, 1, height_ratios=[2, 1, 1] if panels else [1])
+    ax = fig.add_subplot(grid[0])
+    times = [datetime.fromtimestamp(p[0] / 1000, tz=UTC) for p in points]
+    _score_panel(ax, times, [p[1] for p in points], band_spans(params))
+    ax.set_title(f"{symbol} · derivatives pressure (UTC)", fontsize=10)
+    bottom = ax
+    if panels:
+        oi_ax = fig.add_subplot(grid[1], sharex=ax)
+        _line(oi_ax, times, [p[2] for p in points], "#00695c", "open interest")
+        rate_ax = fig.add_subplot(grid[2], sharex=ax)
+        _line(rate_ax, times, [p[3] for p in points], "#6a1b9a", "funding 8h %")
+        _line(rate_ax, times, [p[4] for p in points], "#ef6c00", "basis %")
+        rate_ax.axhline(0, color="#999", linewidth=0.6, zorder=1)
+        rate_ax.legend(loc="upper left", fontsize=7, frameon=False, ncols=2)
+        rate_ax.set_ylabel("%", fontsize=8)
+        for upper in (ax, oi_ax):
+            upper.tick_params(labelbottom=False)
+        bottom = rate_ax
+    bottom.xaxis.set_major_locator(AutoDateLocator(maxticks=6))
+    bottom.xaxis.set_major_formatter(DateFormatter("%d %H:%M", tz=UTC))
+    fig.subplots_adjust(
+        left=0.1, right=0.97, top=0.94 if panels else 0.9, bottom=0.07 if panels else 0.12
+    )
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def _score_panel(
+    ax: Axes, times: list[datetime], scores: list[float], spans: list[tuple[int, int, str, str]]
+) -> None:
     for lo, hi, color, name in spans:
         ax.axhspan(lo, hi, color=color, zorder=0)
         ax.text(
@@ -60,7 +93,7 @@ def render_chart(
             va="center",
             ha="right",
         )
-    if len(points) == 1:
+    if len(times) == 1:
         # matplotlib plots datetimes through its unit converters; its ArrayLike hint omits them.
         ax.plot(times, scores, "o", color="#1a237e", zorder=2)  # type: ignore[arg-type]
     else:
@@ -68,15 +101,26 @@ def render_chart(
     ax.set_ylim(0, 100)
     ax.set_yticks([*(lo for lo, _, _, _ in spans), 100])
     ax.set_ylabel("score")
-    ax.set_title(f"{symbol} · derivatives pressure (UTC)", fontsize=10)
-    ax.xaxis.set_major_locator(AutoDateLocator(maxticks=6))
-    ax.xaxis.set_major_formatter(DateFormatter("%d %H:%M", tz=UTC))
     ax.tick_params(labelsize=8)
     ax.grid(axis="x", alpha=0.3)
-    fig.subplots_adjust(left=0.09, right=0.97, top=0.9, bottom=0.12)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+
+
+def _line(ax: Axes, times: list[datetime], values: list[float], color: str, label: str) -> None:
+    style = "o" if len(times) == 1 else "-"
+    ax.plot(times, values, style, color=color, linewidth=1.2, label=label)  # type: ignore[arg-type]
+    ax.tick_params(labelsize=7)
+    ax.grid(axis="x", alpha=0.3)
+    if label == "open interest":
+        ax.set_ylabel("OI", fontsize=8)
+        ax.yaxis.set_major_formatter(FuncFormatter(_compact))
+
+
+def _compact(value: float, _pos: int | None = None) -> str:
+    """1.6M rather than matplotlib's 1.6 with a detached '1e6' above the axis."""
+    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if abs(value) >= size:
+            return f"{value / size:g}{suffix}"
+    return f"{value:g}"
 
 
 class ChartCache:
@@ -91,8 +135,8 @@ class ChartCache:
         self._items: OrderedDict[tuple[str, int, int], bytes] = OrderedDict()
         self._pending: dict[tuple[str, int, int], asyncio.Task[bytes]] = {}
 
-    async def get(self, symbol: str, points: Sequence[tuple[int, int]]) -> bytes:
-        key = (symbol, points[-1][0] if points else 0, len(points))
+    async def get(self, symbol: str, points: Sequence[Sequence[float]]) -> bytes:
+        key = (symbol, int(points[-1][0]) if points else 0, len(points))
         png = self._items.get(key)
         if png is not None:
             self._items.move_to_end(key)

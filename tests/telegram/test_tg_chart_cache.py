@@ -113,3 +113,26 @@ async def test_concurrent_commands_share_one_cycle_read(
     cache.on_new_cycle = seen.append
     ids = await asyncio.gather(*(cache.latest_cycle_id() for _ in range(20)))
     assert ids == [first] * 20 and seen == [first]
+
+
+def test_the_chart_shows_open_interest_funding_and_basis_under_the_score() -> None:
+    """The /symbol photo carries the score's inputs on the same time axis: three panels
+    (a taller image) for history points, the score panel alone for bare pairs."""
+    import struct
+
+    from bot.storage.market_repo import HistoryPoint
+
+    points = [
+        HistoryPoint(1_700_000_000_000 + i * 300_000, 40 + i % 9, 1e6 + i * 500, 0.01, 0.02)
+        for i in range(48)
+    ]
+
+    def height(png: bytes) -> int:
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
+        return int(struct.unpack(">I", png[20:24])[0])
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        full = render_chart("BTCUSDT", points)
+        score_only = render_chart("BTCUSDT", [(p.ts_ms, p.score) for p in points])
+    assert height(full) == 560 and height(score_only) == 320
