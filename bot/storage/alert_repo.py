@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import fields
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, insert, select, union_all, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import insert, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.alerts.types import (
@@ -30,8 +29,8 @@ from bot.alerts.types import (
     SymbolState,
 )
 from bot.scoring import Band, Regime
-from bot.storage.market_repo import insert_ignore
-from bot.storage.models import AlertEvent, AlertState, Base, Chat, Delivery, Subscription
+from bot.storage.market_repo import insert_ignore, insert_ignore_many
+from bot.storage.models import AlertEvent, AlertState, Chat, Delivery, Subscription
 from bot.zones import zone
 
 # Event kind of a catch-up's event: the symbol's current state, shared by every chat
@@ -294,50 +293,6 @@ async def insert_deliveries(
         for p in planned
     ]
     await insert_ignore_many(session, Delivery, _DELIVERY_COLUMNS, rows)
-
-
-async def insert_ignore_many(
-    session: AsyncSession,
-    model: type[Base],
-    columns: Sequence[str],
-    rows: Sequence[tuple[Any, ...]],
-) -> None:
-    """`repo.insert_ignore` as one driver-level executemany, for tens of thousands of rows.
-
-    One multi-VALUES statement took 7.2 s for 55k deliveries on SQLite; SQLAlchemy's own
-    executemany spends as long binding as the driver spends inserting. SQLAlchemy still
-    compiles the statement for the dialect; only per-row bind processing is skipped, a
-    no-op for the plain int/str/None values written here.
-    """
-    if not rows:
-        return
-    conn = await session.connection()
-    insert_fn = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    # A declarative model's __table__ is a Table; SQLAlchemy types it as any FromClause.
-    stmt = insert_fn(cast(Table, model.__table__)).on_conflict_do_nothing()
-    # for_executemany: no implicit RETURNING (PostgreSQL would add one for a single row).
-    compiled = stmt.compile(dialect=conn.dialect, column_keys=list(columns), for_executemany=True)
-    keys = list(compiled.positiontup or compiled.params)
-    # Columns left out that have a scalar Python-side default (attempts=0): add it here,
-    # since SQLAlchemy's execution context, which would, is bypassed.
-    extra = [key for key in keys if key not in columns]
-    defaults = tuple(_scalar_default(model, key) for key in extra)
-    full = [*columns, *extra]
-    params: list[Any] = [row + defaults for row in rows] if defaults else list(rows)
-    if compiled.positional:
-        order = [full.index(key) for key in keys]
-        if order != list(range(len(full))):
-            params = [tuple(row[i] for i in order) for row in params]
-    else:
-        params = [dict(zip(full, row, strict=True)) for row in params]
-    await conn.exec_driver_sql(compiled.string, params)
-
-
-def _scalar_default(model: type[Base], key: str) -> Any:
-    default = model.__table__.c[key].default
-    if default is None or not default.is_scalar:
-        raise ValueError(f"insert_ignore_many: give {key!r} explicitly (no scalar default)")
-    return default.arg
 
 
 async def cycle_deliveries(session: AsyncSession, cycle_id: int) -> list[Delivery]:
