@@ -24,7 +24,7 @@ from bot.cycle import CycleHook, CycleResult, SymbolScore
 from bot.cycle_fetch import CycleFetcher, Fetched
 from bot.markets.base import ExchangeAdapter, OiPoint
 from bot.scoring import InvalidInput, ScoreInputs, basis_pct, compute_score, pct_change
-from bot.storage import market_repo
+from bot.storage import bulk, market_repo
 from bot.storage.db import checkpoint_wal
 from bot.storage.models import Cycle, OiSample, ScoreSnapshot
 
@@ -213,10 +213,10 @@ class Scorer:
             await session.flush()
             result.cycle_id = cycle.id
             head = (cycle.id,)
-            await market_repo.insert_ignore_many(
+            await bulk.insert_ignore_many(
                 session, ScoreSnapshot, SNAPSHOT_COLUMNS, [head + row for row in snapshots]
             )
-            await market_repo.insert_ignore_many(session, OiSample, SAMPLE_COLUMNS, samples)
+            await bulk.insert_ignore_many(session, OiSample, SAMPLE_COLUMNS, samples)
             if self._in_cycle_transaction is not None:
                 result.events_created = await self._in_cycle_transaction(session, result)
                 cycle.events_created = result.events_created

@@ -14,7 +14,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import fields
 from typing import Any
 
-from sqlalchemy import insert, select, union_all, update
+from sqlalchemy import insert, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.alerts.types import (
@@ -29,7 +29,8 @@ from bot.alerts.types import (
     SymbolState,
 )
 from bot.scoring import Band, Regime
-from bot.storage.market_repo import insert_ignore, insert_ignore_many
+from bot.storage.bulk import insert_ignore_many, update_many
+from bot.storage.market_repo import insert_ignore
 from bot.storage.models import AlertEvent, AlertState, Chat, Delivery, Subscription
 from bot.zones import zone
 
@@ -80,27 +81,54 @@ async def save_states(
 
     Plain INSERT and UPDATE-by-primary-key rather than an upsert: dialect-neutral, and
     the single scorer (docs/operations.md, Scaling up) is the only writer of this table.
+    Every symbol's row changes every cycle (`last_cycle_id`), so the update is ~600 rows:
+    plain tuples through `bulk.update_many`, not the ORM's bulk UPDATE of dicts.
     """
     new = [_state_row(exchange, s, st) for s, st in states.items() if s not in existing]
-    old = [_state_row(exchange, s, st) for s, st in states.items() if s in existing]
+    old = [(*_state_values(st), exchange, s) for s, st in states.items() if s in existing]
     if new:
         await session.execute(insert(AlertState), new)
-    if old:
-        await session.execute(update(AlertState), old)
+    await update_many(session, AlertState, _STATE_KEYS, _STATE_COLUMNS, old)
 
 
 # SymbolState fields are AlertState columns of the same names; these hold enums.
 _STATE_FIELDS = [f.name for f in fields(SymbolState)]
 _STATE_ENUMS = {"band": Band, "regime": Regime, "candidate_band": Band, "candidate_regime": Regime}
+_STATE_KEYS = ("exchange", "symbol")
+# The columns `_state_values` fills, in its order.
+_STATE_COLUMNS = (
+    "band",
+    "band_since_ms",
+    "regime",
+    "regime_since_ms",
+    "last_cycle_id",
+    "candidate_band",
+    "candidate_count",
+    "candidate_bands",
+    "candidate_regime",
+    "candidate_regime_count",
+)
+
+
+def _state_values(st: SymbolState) -> tuple[Any, ...]:
+    """_STATE_COLUMNS of one state as stored: enums by value, the streak comma-joined."""
+    return (
+        st.band.value,
+        st.band_since_ms,
+        st.regime.value,
+        st.regime_since_ms,
+        st.last_cycle_id,
+        None if st.candidate_band is None else st.candidate_band.value,
+        st.candidate_count,
+        ",".join(st.candidate_bands) or None,
+        None if st.candidate_regime is None else st.candidate_regime.value,
+        st.candidate_regime_count,
+    )
 
 
 def _state_row(exchange: str, symbol: str, st: SymbolState) -> dict[str, Any]:
-    row: dict[str, Any] = {"exchange": exchange, "symbol": symbol}
-    for name in _STATE_FIELDS:
-        value = getattr(st, name)
-        row[name] = str(value) if name in _STATE_ENUMS and value is not None else value
-    row["candidate_bands"] = ",".join(st.candidate_bands) or None
-    return row
+    values = dict(zip(_STATE_COLUMNS, _state_values(st), strict=True))
+    return {"exchange": exchange, "symbol": symbol, **values}
 
 
 def _streak(row: Any) -> tuple[Band, ...]:

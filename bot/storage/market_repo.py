@@ -7,12 +7,10 @@ subscription queries live in `bot.storage.alert_repo`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result, Table, delete, func, select, update
+from sqlalchemy import CursorResult, Result, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.models import (
@@ -49,83 +47,6 @@ async def insert_ignore(
     # batches the rows itself. A literal multi-row VALUES would be recompiled every call
     # (15 s of CPU for a 180k-row backfill, against 2 s this way).
     await session.execute(insert_fn(model).on_conflict_do_nothing(), list(rows))
-
-
-@dataclass(frozen=True, slots=True)
-class _BulkInsert:
-    """An INSERT ... ON CONFLICT DO NOTHING compiled once for one column list."""
-
-    sql: str
-    # Row positions in the driver's parameter order, or None when already in order.
-    order: tuple[int, ...] | None
-    names: tuple[str, ...]  # every row's keys, for a named paramstyle
-    positional: bool
-    defaults: tuple[Any, ...]  # scalar defaults of the columns left out
-
-
-_BULK_CACHE: dict[tuple[str, str, str, tuple[str, ...]], _BulkInsert] = {}
-
-
-def _bulk_insert(dialect: Dialect, model: type[Base], columns: tuple[str, ...]) -> _BulkInsert:
-    key = (dialect.name, str(dialect.paramstyle), model.__tablename__, columns)
-    cached = _BULK_CACHE.get(key)
-    if cached is not None:
-        return cached
-    insert_fn = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
-    # A declarative model's __table__ is a Table; SQLAlchemy types it as any FromClause.
-    stmt = insert_fn(cast(Table, model.__table__)).on_conflict_do_nothing()
-    # for_executemany: no implicit RETURNING (PostgreSQL would add one for a single row).
-    compiled = stmt.compile(dialect=dialect, column_keys=list(columns), for_executemany=True)
-    keys = tuple(compiled.positiontup or compiled.params)
-    # Columns left out that have a scalar Python-side default (attempts=0): added to every
-    # row, since SQLAlchemy's execution context, which would, is bypassed.
-    extra = [k for k in keys if k not in columns]
-    full = [*columns, *extra]
-    order = tuple(full.index(k) for k in keys)
-    built = _BulkInsert(
-        sql=compiled.string,
-        order=None if order == tuple(range(len(full))) else order,
-        names=tuple(full),
-        positional=compiled.positional,
-        defaults=tuple(_scalar_default(model, k) for k in extra),
-    )
-    _BULK_CACHE[key] = built
-    return built
-
-
-def _scalar_default(model: type[Base], key: str) -> Any:
-    default = model.__table__.c[key].default
-    if default is None or not default.is_scalar:
-        raise ValueError(f"insert_ignore_many: give {key!r} explicitly (no scalar default)")
-    return default.arg
-
-
-async def insert_ignore_many(
-    session: AsyncSession,
-    model: type[Base],
-    columns: Sequence[str],
-    rows: Sequence[tuple[Any, ...]],
-) -> None:
-    """`insert_ignore` as one driver-level executemany of plain tuples.
-
-    For the cycle's snapshots and OI samples (1,200 rows every cycle) and a busy cycle's
-    ~50k deliveries. One multi-VALUES statement took 7.2 s for 55k deliveries on SQLite;
-    the ORM's bulk insert spends as long building per-row parameter dicts as the driver
-    spends inserting (bench/storage.py, P2; bench/fanout.py, P3). The statement is
-    compiled once per dialect and column list; only per-row bind processing is skipped,
-    a no-op for the plain int/str/float/None values written here.
-    """
-    if not rows:
-        return
-    conn = await session.connection()
-    bulk = _bulk_insert(conn.dialect, model, tuple(columns))
-    params: list[Any] = [row + bulk.defaults for row in rows] if bulk.defaults else list(rows)
-    if not bulk.positional:
-        params = [dict(zip(bulk.names, row, strict=True)) for row in params]
-    elif bulk.order is not None:
-        order = bulk.order
-        params = [tuple(row[i] for i in order) for row in params]
-    await conn.exec_driver_sql(bulk.sql, params)
 
 
 # ---------------------------------------------------------------- instruments
