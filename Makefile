@@ -32,6 +32,7 @@ format: $(STAMP)
 
 # Every benchmark, each printing the naive peer beside ours (README, Performance).
 # faults.py runs locks.py's lock test too. Takes about half an hour on 2 cores.
+# failover.py needs PRESSUREBOT_TEST_POSTGRES_URL (it says so and skips without it).
 bench: $(STAMP)
 	$(BIN)/python bench/scan_cycle.py
 	$(BIN)/python bench/storage.py
@@ -39,6 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/delivery.py
 	$(BIN)/python bench/commands.py
 	$(BIN)/python bench/faults.py
+	$(BIN)/python bench/failover.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis *.egg-info

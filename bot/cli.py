@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from bot.config import ConfigError, Settings, load_settings, unknown_env_vars
 from bot.logging_setup import configure_logging
 from bot.markets.base import ExchangeError
+from bot.replica import ROLES
 from bot.storage.db import DatabaseError
 
 logger = logging.getLogger("bot.cli")
@@ -38,10 +39,18 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help=config_help)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser(
+    run = sub.add_parser(
         "run",
         parents=[common],
         help="migrate, then run scorer, alerts and the bot until stopped",
+    )
+    run.add_argument(
+        "--role",
+        choices=ROLES,
+        default="all",
+        help="which parts this replica runs: all (default), scorer (no Telegram), bot "
+        "(answers updates), worker (sends the outbox); roles other than all need "
+        "PostgreSQL (docs/operations.md, Running several replicas)",
     )
     scan = sub.add_parser(
         "scan", parents=[common], help="run one scoring cycle now and print the table"
@@ -91,6 +100,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_dispatch(args, settings))
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `pressurebot scan | head`: the reader left, which is not an error to report.
+        # Point stdout at /dev/null so the interpreter's final flush stays quiet too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except DatabaseError as exc:
         return _fail(str(exc), EXIT_DATABASE)
     except ConfigError as exc:  # found only at start, e.g. a busy http.port
@@ -119,7 +133,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     from bot.telegram.errors import BotStartError  # loads no PTB: fine headless too
 
     try:
-        await service.run_service(settings)
+        await service.run_service(settings, role=args.role)
     except BotStartError as exc:
         return _fail(str(exc), EXIT_TELEGRAM)
     return 0

@@ -8,12 +8,22 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, get_origin
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -25,6 +35,7 @@ from bot.scoring import ScoringParams, scoring_param_problem
 
 BAND_NAMES = ("neutral", "lean", "stretched", "stressed")
 BandName = Literal["neutral", "lean", "stretched", "stressed"]
+WEBHOOK_SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 class ConfigError(Exception):
@@ -78,6 +89,28 @@ class TelegramSettings(_Section):
     # Commands reuse the latest cycle id this long instead of asking the DB each time:
     # after a cycle lands, /top shows it within this many seconds.
     latest_cycle_cache_seconds: float = Field(default=1.0, ge=0)
+    # Webhook mode (docs/operations.md, "Webhook mode behind a load balancer"): the public
+    # HTTPS URL Telegram posts updates to; every replica serves its path on [http] port.
+    # None: long polling by one elected replica.
+    webhook_url: str | None = None
+    # Sent by Telegram in X-Telegram-Bot-Api-Secret-Token with every update; required
+    # with webhook_url. 1-256 characters of A-Z a-z 0-9 _ - (Telegram's rule).
+    webhook_secret: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _webhook(self) -> TelegramSettings:
+        url, secret = self.webhook_url, self.webhook_secret
+        if url is not None:
+            parts = urlsplit(url)
+            if parts.scheme != "https" or not parts.hostname:
+                raise _KeyError("webhook_url", "must be an https:// URL (Telegram needs HTTPS)")
+            if parts.path.rstrip("/") in ("", "/healthz", "/metrics"):
+                raise _KeyError("webhook_url", "needs a path of its own, as https://host/tg/hook")
+            if secret is None:
+                raise _KeyError("webhook_secret", "required with telegram.webhook_url")
+        if secret is not None and not WEBHOOK_SECRET_RE.fullmatch(secret.get_secret_value()):
+            raise _KeyError("webhook_secret", "must be 1-256 characters of A-Z a-z 0-9 _ -")
+        return self
 
 
 class ExchangeSettings(_Section):
@@ -169,6 +202,16 @@ class HttpSettings(_Section):
     stale_after_intervals: float = Field(default=3.0, gt=0)
 
 
+class ReplicaSettings(_Section):
+    # This process's name among replicas sharing one PostgreSQL database: it holds
+    # leases and outbox claims under it. Unset: "<hostname>:<pid>". A stable name (the
+    # systemd instance) lets a restarted replica release its own claims at once.
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    # How long the scorer and update leases last without renewal (renewed every third
+    # of it): a standby takes over this long after a replica dies (docs/operations.md).
+    lease_seconds: float = Field(default=15.0, ge=2, le=600)
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["text", "json"] = "text"
@@ -194,6 +237,7 @@ class Settings(BaseSettings):
     scoring: ScoringParams = ScoringParams()
     alerts: AlertSettings = AlertSettings()
     http: HttpSettings = HttpSettings()
+    replica: ReplicaSettings = ReplicaSettings()
     logging: LoggingSettings = LoggingSettings()
 
     @field_validator("scoring")
@@ -203,6 +247,16 @@ class Settings(BaseSettings):
         if problem is not None:
             raise _KeyError(*problem)
         return v
+
+    @model_validator(mode="after")
+    def _webhook_needs_port(self) -> Settings:
+        if self.telegram.webhook_url is not None and not self.http.port:
+            raise _KeyError(
+                "http.port",
+                "webhook mode (telegram.webhook_url) serves updates on the HTTP server: "
+                "set http.port",
+            )
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -323,13 +377,19 @@ def _describe(exc: ValidationError) -> str:
     cause = err.get("ctx", {}).get("error")
     if isinstance(cause, _KeyError):
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        return f"invalid config: {key}.{cause.key}: {cause.message}{more}"
+        full = f"{key}.{cause.key}" if err["loc"] else cause.key  # a check across sections
+        return f"invalid config: {full}: {cause.message}{more}"
     if err["type"] == "extra_forbidden":
         msg = "unknown key"
     msg = msg.removeprefix("Value error, ")
     value = err.get("input")
     # An unknown key may be a misspelt secret (telegram.tokn), a URL may hold a password.
-    secret = "token" in key or key == "database.url" or err["type"] == "extra_forbidden"
+    secret = (
+        "token" in key
+        or "secret" in key
+        or key == "database.url"
+        or err["type"] == "extra_forbidden"
+    )
     shown = "" if isinstance(value, dict | list) or secret else f" (got {value!r})"
     more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
     return f"invalid config: {key}: {msg}{shown}{more}"

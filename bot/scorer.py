@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -37,6 +37,15 @@ _Fetched = Fetched
 PRUNE_EVERY_MS = 10 * 60_000
 PRUNE_SLICE_MS = 3_600_000
 
+# Called first inside each of the scorer's write transactions: False means this replica
+# no longer holds the scorer lease (bot/scorer_election.py), and the write rolls back.
+CycleFence = Callable[[AsyncSession], Awaitable[bool]]
+
+
+class LeaseLost(Exception):
+    """The fence refused a write: another replica holds the scorer lease now. Nothing
+    of this cycle is stored."""
+
 
 class Scorer:
     def __init__(
@@ -46,12 +55,14 @@ class Scorer:
         settings: Settings,
         in_cycle_transaction: CycleHook | None = None,
         clock: Callable[[], float] = time.time,
+        fence: CycleFence | None = None,
     ) -> None:
         self._adapter = adapter
         self._sessions = sessions
         self._settings = settings
         self._in_cycle_transaction = in_cycle_transaction
         self._clock = clock
+        self._fence = fence
         self._backfill_tried: dict[str, int] = {}
         # Shares `_backfill_tried`: the fetch reads it, `_persist` updates it after commit.
         self._fetcher = CycleFetcher(adapter, sessions, settings, self._backfill_tried)
@@ -118,6 +129,7 @@ class Scorer:
         """Keep a trace of a cycle that could not run, for /status and the metrics."""
         now_ms = int(self._clock() * 1000)
         async with self._sessions() as session, session.begin():
+            await self._check_fence(session)
             session.add(
                 Cycle(
                     exchange=self._adapter.name,
@@ -132,6 +144,10 @@ class Scorer:
                     errors=error[:2000],
                 )
             )
+
+    async def _check_fence(self, session: AsyncSession) -> None:
+        if self._fence is not None and not await self._fence(session):
+            raise LeaseLost("another replica holds the scorer lease")
 
     # ------------------------------------------------------------ score
 
@@ -192,6 +208,9 @@ class Scorer:
         snapshots = _snapshot_values(result)
         samples = _sample_rows(exchange, fetched, hist)
         async with self._sessions() as session, session.begin():
+            # First: on PostgreSQL it also locks the lease row, so no takeover can
+            # complete while this cycle is being written (bot/storage/leases.py).
+            await self._check_fence(session)
             universe = frozenset(fetched.instruments)
             if universe != self._synced_universe:
                 await market_repo.sync_instruments(

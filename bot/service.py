@@ -6,6 +6,11 @@ a score to a pushed alert: the scorer's cycle calls the alert engine inside its
 transaction (`in_cycle_transaction`: events and outbox rows commit with the cycle), and
 after the commit (`after_commit`) the outbox worker is woken to send them through the
 bot's sender. Metrics are handed to each part as it is built.
+
+`run --role` (bot/replica.py) picks which of those parts this process runs; the scorer
+runs only while this replica holds the scorer lease (bot/scorer_election.py), so
+several replicas can share one PostgreSQL database (docs/operations.md, "Running
+several replicas").
 """
 
 from __future__ import annotations
@@ -14,25 +19,24 @@ import asyncio
 import contextlib
 import logging
 import signal
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.alerts.engine import AlertEngine
-from bot.config import Settings
-from bot.cycle import CycleResult
+from bot.config import ConfigError, Settings
 from bot.health import HealthState, start_health_server
 from bot.market_view import MarketSnapshot, latest_market
-from bot.markets.base import ExchangeError
 from bot.markets.binance import BinanceAdapter
 from bot.markets.http import ExchangeHttpClient
 from bot.metrics import Metrics
+from bot.replica import Replica, Role, replica_name
 from bot.scorer import Scorer
-from bot.storage.db import DatabaseError, create_engine, migrate, session_factory
+from bot.scorer_election import ScorerElection, elected_scorer_loop
+from bot.storage.db import DatabaseError, create_engine, is_sqlite, migrate, session_factory
 from bot.storage.sqlite_guard import (
     DatabaseLock,
     FileWatch,
@@ -49,6 +53,8 @@ from bot.telegram.errors import AUTH_FAILED, TelegramAuthError
 if TYPE_CHECKING:  # headless needs no PTB: the Telegram side is imported lazily
     from bot.telegram.app import BotRuntime
     from bot.telegram.outbox_worker import OutboxWorker
+    from bot.telegram.sender_only import SenderRuntime
+    from bot.telegram.webhook import WebhookEndpoint
 
 logger = logging.getLogger(__name__)
 
@@ -135,54 +141,132 @@ async def scan_once(settings: Settings) -> MarketSnapshot | None:
     return snapshot
 
 
-async def run_service(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """Run until `stop` is set (or SIGINT/SIGTERM when no event is given).
+async def run_service(
+    settings: Settings, stop: asyncio.Event | None = None, role: Role = "all"
+) -> None:
+    """Run until `stop` is set (or SIGINT/SIGTERM when no event is given), as the parts
+    `role` names (bot/replica.py).
 
     Start order: database (locked, migrated, writable), health server, bot. Whatever
     started is stopped again when a later step fails. A 401 from Telegram at run time
     stops the service and raises TelegramAuthError (exit 5)."""
-    stop = stop or _stop_on_signals()
+    replica = Replica(replica_name(settings), role)
     token = settings.telegram.token.get_secret_value() if settings.telegram.token else None
+    check_role(settings, replica, token is not None)
+    stop = stop or _stop_on_signals()
     health = HealthState()
     metrics = Metrics()
     async with open_parts(settings) as parts, contextlib.AsyncExitStack() as stack:
-        # Headless: alerts are logged, and no deliveries are queued for chats nobody can
-        # send to (a token added later would otherwise flush the whole backlog).
-        alerts = AlertEngine(settings, log_events=token is None, deliver=token is not None)
-        hook = alerts.in_cycle_transaction
-        scorer = Scorer(parts.adapter, parts.sessions, settings, in_cycle_transaction=hook)
+        logger.info("replica %s, role %s", replica.name, replica.role)
+        webhook: WebhookEndpoint | None = None
+        if token and replica.runs_bot and settings.telegram.webhook_url:
+            # Served from the start: 503 until the bot is ready, so a load balancer
+            # tries another replica meanwhile.
+            from bot.telegram.webhook import WebhookEndpoint
+
+            webhook = WebhookEndpoint(settings.telegram)
         if settings.http.port:
-            runner = await start_health_server(settings, parts.sessions, metrics, health)
+            routes = [webhook.route()] if webhook is not None else []
+            runner = await start_health_server(
+                settings, parts.sessions, metrics, health, replica, routes=routes
+            )
             stack.push_async_callback(runner.cleanup)
-        bot: BotRuntime | None = None
+        bot: BotRuntime | SenderRuntime | None = None
         worker: OutboxWorker | None = None
-        if token:
-            bot, worker = await _start_telegram(settings, parts.sessions, metrics, stack)
-        else:
+        if token and (replica.runs_bot or replica.runs_worker):
+            bot, worker = await _start_telegram(settings, parts, metrics, stack, replica, webhook)
+        elif not token:
             logger.warning(TOKEN_HINT)
         _start_watchers(settings, bot, health, stop, stack)
-        wake = worker.notify if worker is not None else None
-        await scorer_loop(scorer, settings, stop, wake, metrics=metrics, health=health)
+        if replica.runs_scorer:
+            wake = worker.notify if worker is not None else None
+            await _score(settings, parts, replica, stop, wake, metrics, health)
+        else:
+            await stop.wait()
         if bot is not None and bot.auth_failed.is_set():
             raise TelegramAuthError(AUTH_FAILED)
     logger.info("stopped cleanly")
 
 
+def check_role(settings: Settings, replica: Replica, has_token: bool) -> None:
+    """One readable line (exit 2) for a role this configuration cannot run."""
+    if replica.role == "all":
+        return
+    if make_url(settings.database.url).get_backend_name() == "sqlite":
+        raise ConfigError(
+            f"--role {replica.role} needs PostgreSQL: several processes cannot share a "
+            "SQLite database; use --role all (the default), or set database.url to "
+            "postgresql+asyncpg://..."
+        )
+    if replica.role in ("bot", "worker") and not has_token:
+        raise ConfigError(f"--role {replica.role} needs a Telegram token (telegram.token)")
+
+
+async def _score(
+    settings: Settings,
+    parts: Parts,
+    replica: Replica,
+    stop: asyncio.Event,
+    wake: Callable[[], None] | None,
+    metrics: Metrics,
+    health: HealthState,
+) -> None:
+    """Stand by for the scorer lease and score while this replica holds it."""
+    has_token = settings.telegram.token is not None
+    # Headless: alerts are logged, and no deliveries are queued for chats nobody can
+    # send to (a token added later would otherwise flush the whole backlog).
+    alerts = AlertEngine(settings, log_events=not has_token, deliver=has_token)
+    election = ScorerElection(parts.sessions, settings, replica.name)
+    scorer = Scorer(
+        parts.adapter,
+        parts.sessions,
+        settings,
+        in_cycle_transaction=alerts.in_cycle_transaction,
+        fence=election.fence,
+    )
+    await elected_scorer_loop(scorer, election, stop, wake, metrics=metrics, health=health)
+
+
+# The outbox worker's idle poll when the scorer may run in another process (PostgreSQL):
+# the scorer's after-commit wake reaches only a worker in its own process, so the others
+# find new deliveries by polling. SQLite keeps the worker's own 5 s (one process).
+CROSS_PROCESS_POLL_SECONDS = 1.0
+
+
 async def _start_telegram(
     settings: Settings,
-    sessions: async_sessionmaker[AsyncSession],
+    parts: Parts,
     metrics: Metrics,
     stack: contextlib.AsyncExitStack,
-) -> tuple[BotRuntime, OutboxWorker]:
-    """The bot, then the outbox worker sending through its sender; the stack stops the
-    worker first (it may be mid-send), then the bot."""
+    replica: Replica,
+    webhook: WebhookEndpoint | None = None,
+) -> tuple[BotRuntime | SenderRuntime, OutboxWorker | None]:
+    """The bot (or, for --role worker, its sender alone), then the outbox worker sending
+    through its sender; the stack stops the worker first (it may be mid-send), then the
+    bot."""
     from bot.telegram.app import start_bot
     from bot.telegram.outbox_worker import OutboxWorker
+    from bot.telegram.sender_only import start_sender
 
-    bot = await start_bot(settings, sessions, on_sent=metrics.send_seconds.observe)
+    sessions, observe = parts.sessions, metrics.send_seconds.observe
+    bot: BotRuntime | SenderRuntime
+    if replica.runs_bot:
+        bot = await start_bot(
+            settings, sessions, on_sent=observe, webhook=webhook, holder=replica.name
+        )
+    else:
+        bot = await start_sender(settings, sessions, on_sent=observe)
     stack.push_async_callback(bot.stop)
+    bot.deps.replica = replica
+    if not replica.runs_worker:
+        return bot, None
+    poll = 5.0 if is_sqlite(parts.engine) else CROSS_PROCESS_POLL_SECONDS
     worker = OutboxWorker(
-        sessions, bot.deps.sender, settings, on_stale=metrics.deliveries_stale.inc
+        sessions,
+        bot.deps.sender,
+        settings,
+        poll_interval=poll,
+        on_stale=metrics.deliveries_stale.inc,
     )
     await stack.enter_async_context(outbox_running(worker))
     return bot, worker
@@ -203,7 +287,7 @@ async def outbox_running(worker: OutboxWorker) -> AsyncIterator[OutboxWorker]:
 
 def _start_watchers(
     settings: Settings,
-    bot: BotRuntime | None,
+    bot: BotRuntime | SenderRuntime | None,
     health: HealthState,
     stop: asyncio.Event,
     stack: contextlib.AsyncExitStack,
@@ -241,137 +325,6 @@ async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
     for task in tasks:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
-
-
-async def scorer_loop(
-    scorer: Scorer,
-    settings: Settings,
-    stop: asyncio.Event,
-    after_commit: Callable[[], None] | None = None,
-    metrics: Metrics | None = None,
-    health: HealthState | None = None,
-) -> None:
-    """Cycles on a fixed cadence; backs off (capped at the interval) while the exchange
-    is unreachable. A stop abandons an in-flight fetch; a started write completes."""
-    interval = settings.scorer.interval_seconds
-    backoff = 1.0
-    url = settings.exchange.base_url
-    while not stop.is_set():
-        started = time.monotonic()
-        cycle = asyncio.create_task(scorer.run_cycle())
-        stopper = asyncio.create_task(stop.wait())
-        await asyncio.wait({cycle, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        stopper.cancel()
-        if not cycle.done():
-            await _end_in_flight(scorer, cycle)
-            return
-        try:
-            result = cycle.result()
-        except Exception as exc:
-            delay = min(backoff, interval)
-            backoff = min(backoff * 2, 300.0)
-            await _on_cycle_failure(exc, delay, url, scorer, metrics, health)
-        else:
-            backoff = 1.0
-            delay = max(0.0, interval - (time.monotonic() - started))
-            _on_cycle_success(result, after_commit, metrics, health)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=delay)
-
-
-async def _end_in_flight(scorer: Scorer, cycle: asyncio.Task[CycleResult]) -> None:
-    """On stop: a cycle already writing finishes (a half-written cycle would be a gap),
-    one still fetching is abandoned (nothing of it is stored yet)."""
-    if scorer.writing:
-        with contextlib.suppress(Exception):
-            await cycle
-        logger.info("stop requested: finished writing the in-flight cycle")
-    else:
-        cycle.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await cycle
-        logger.info("stop requested: abandoned the in-flight cycle")
-
-
-async def _on_cycle_failure(
-    exc: Exception,
-    delay: float,
-    url: str,
-    scorer: Scorer,
-    metrics: Metrics | None,
-    health: HealthState | None,
-) -> None:
-    if isinstance(exc, ExchangeError):
-        logger.warning("exchange %s unavailable: %s; retrying in %.0fs", url, exc, delay)
-        with contextlib.suppress(Exception):
-            await scorer.record_failure(str(exc))
-        if metrics is not None:
-            metrics.observe_failed_cycle()
-    elif isinstance(exc, DBAPIError):
-        # A database fault (read-only, disk full, I/O error) is not a bug: one line
-        # with the cause, repeated at most once a minute, and /healthz unhealthy.
-        if health is not None:  # the message stays the same, so it repeats once a minute
-            health.set_problem(
-                "database", f"cycle failed ({_cause(exc)}): database write failed; retrying"
-            )
-        else:
-            _log_cycle_failure(exc, delay)
-        if metrics is not None:
-            metrics.observe_failed_cycle()
-    else:
-        _log_cycle_failure(exc, delay)
-
-
-def _on_cycle_success(
-    result: CycleResult,
-    after_commit: Callable[[], None] | None,
-    metrics: Metrics | None,
-    health: HealthState | None,
-) -> None:
-    if health is not None:
-        health.clear("database", "database writes work again")
-    logger.info(
-        "cycle %d: %s, %d/%d symbols, %d alerts, weight %d, %d history calls, %.2fs",
-        result.cycle_id,
-        result.status,
-        result.symbols_fetched,
-        result.symbols_attempted,
-        result.events_created,
-        result.weight_used,
-        result.history_calls,
-        (result.finished_ms - result.started_ms) / 1000,
-    )
-    if after_commit is not None and result.events_created:
-        after_commit()
-    if metrics is not None:
-        metrics.observe_cycle(result)
-
-
-def _log_cycle_failure(exc: Exception, delay: float) -> None:
-    """One WARNING line naming the cause; a traceback only for what must be a bug.
-
-    A database that is locked, read-only or unreachable, or a disk error, is an
-    operational fault: the cause is the news, the traceback (at DEBUG) is not.
-    """
-    if isinstance(exc, SQLAlchemyError | OSError):
-        logger.warning("cycle failed (%s); retrying in %.0fs", _cause(exc), delay)
-        logger.debug("cycle failure", exc_info=exc)
-        return
-    logger.error(
-        "cycle failed (unexpected %s, a bug); retrying in %.0fs",
-        _cause(exc),
-        delay,
-        exc_info=exc,
-    )
-
-
-def _cause(exc: BaseException) -> str:
-    """'database: OperationalError: database is locked', without SQLAlchemy's SQL dump."""
-    orig = getattr(exc, "orig", None)
-    inner = orig if isinstance(orig, BaseException) else exc
-    first = str(inner).strip().splitlines()[0] if str(inner).strip() else ""
-    text = f"{type(inner).__name__}: {first}" if first else type(inner).__name__
-    return f"database: {text}" if isinstance(exc, SQLAlchemyError) else text
 
 
 def _stop_on_signals() -> asyncio.Event:

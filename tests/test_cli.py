@@ -157,3 +157,47 @@ async def test_unreachable_telegram_is_one_line_without_the_token(tmp_path: Path
     last = err.strip().splitlines()[-1]
     assert last.startswith("pressurebot: ") and "127.0.0.1:9" in last
     assert "SECRET" not in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("role", ["scorer", "bot", "worker"])
+async def test_a_role_other_than_all_on_sqlite_is_refused_in_one_line(
+    tmp_path: Path, role: str
+) -> None:
+    code, _, err = await run_cli("run", "--role", role, env=cli_env(tmp_path, "http://127.0.0.1:9"))
+    assert code == 2
+    assert err.strip().count("\n") == 0 and f"--role {role} needs PostgreSQL" in err
+    assert not (tmp_path / "cli.db").exists()  # refused before touching the database
+
+
+@pytest.mark.slow
+async def test_a_reader_that_leaves_early_ends_quietly(tmp_path: Path) -> None:
+    """`pressurebot scan | head -1`: the reader may leave before the table is written
+    (here it leaves at once, as `| true` does); no BrokenPipe traceback, exit 0."""
+    async with FakeBinance() as fake:
+        fake.populate(40, seed=5, history_hours=25)
+        read, write = os.pipe()
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "scan",
+            env=cli_env(tmp_path, fake.url),
+            stdout=write,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        os.close(write)
+        os.close(read)
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    assert b"Traceback" not in err and b"BrokenPipe" not in err
+
+
+@pytest.mark.parametrize("role", ["bot", "worker"])
+async def test_a_telegram_role_without_a_token_is_refused_in_one_line(
+    tmp_path: Path, role: str
+) -> None:
+    env = cli_env(tmp_path, "http://127.0.0.1:9")
+    env["PRESSUREBOT_DATABASE__URL"] = "postgresql+asyncpg://nobody@127.0.0.1:9/none"
+    code, _, err = await run_cli("run", "--role", role, env=env)
+    assert code == 2
+    assert err.strip().count("\n") == 0 and f"--role {role} needs a Telegram token" in err

@@ -25,7 +25,7 @@ from bot.markets.base import ExchangeUnavailable
 from bot.markets.binance import BinanceAdapter
 from bot.markets.http import HISTORY_BREAKER_FAILURES, ExchangeHttpClient
 from bot.scorer import Scorer
-from bot.service import scorer_loop
+from bot.scorer_loop import scorer_loop
 from bot.storage.models import AlertEvent, Chat, Delivery, OiSample, Subscription
 from tests.fakes.fake_binance import OPEN_INTEREST, OPEN_INTEREST_HIST, PREMIUM_INDEX, FakeBinance
 
@@ -328,16 +328,16 @@ async def test_a_failed_cycle_logs_its_cause_in_one_warning_line(
     async with rig.sessions() as session, session.begin():
         await session.execute(text("ALTER TABLE alert_state RENAME TO alert_state_away"))
     waiter = _Waiter("cycle failed")
-    logging.getLogger("bot.service").addHandler(waiter)
+    logging.getLogger("bot.scorer_loop").addHandler(waiter)
     stop = asyncio.Event()
     try:
-        with caplog.at_level(logging.INFO, logger="bot.service"):
+        with caplog.at_level(logging.INFO, logger="bot.scorer_loop"):
             loop = asyncio.create_task(scorer_loop(scorer, rig.settings, stop))
             await asyncio.wait_for(waiter.seen.wait(), timeout=10)
             stop.set()
             await asyncio.wait_for(loop, timeout=10)
     finally:
-        logging.getLogger("bot.service").removeHandler(waiter)
+        logging.getLogger("bot.scorer_loop").removeHandler(waiter)
     [record] = [r for r in caplog.records if "cycle failed" in r.getMessage()]
     assert record.levelno == logging.WARNING
     assert record.exc_info is None  # no traceback at WARNING

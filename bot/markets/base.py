@@ -6,8 +6,28 @@ float (Binance sends strings) and every time is integer epoch milliseconds, UTC.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
+
+# "1000PEPE", "1000000MOG", "1MBABYDOGE" (Binance, Bybit) and "SHIB1000" (Bybit): one unit
+# of such a contract, and its price, is 10^k coins. "1INCH" is a coin, not a multiplier:
+# a multiplier is 1 followed by at least three zeros, or "1M".
+_MULTIPLIER_PREFIX = re.compile(r"^(1000+|1M)(?=[A-Z])(.+)$")
+_MULTIPLIER_SUFFIX = re.compile(r"^([A-Z][A-Z0-9]*?[A-Z])(1000+)$")
+
+
+def split_multiplier(base_asset: str) -> tuple[str, float]:
+    """("1000PEPE") -> ("PEPE", 1000.0); ("BTC") -> ("BTC", 1.0)."""
+    match = _MULTIPLIER_PREFIX.match(base_asset)
+    if match:
+        head, coin = match.groups()
+        return coin, 1e6 if head == "1M" else float(head)
+    match = _MULTIPLIER_SUFFIX.match(base_asset)
+    if match:
+        coin, tail = match.groups()
+        return coin, float(tail)
+    return base_asset, 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +37,20 @@ class Instrument:
     base_asset: str
     quote_asset: str
     onboard_ms: int | None = None
+
+    @property
+    def coin(self) -> str:
+        """The coin this contract is on, for matching across venues ("PEPE" for 1000PEPE)."""
+        return split_multiplier(self.base_asset)[0]
+
+    @property
+    def multiplier(self) -> float:
+        """Coins per unit of this contract's quantity and price (1000 for 1000PEPEUSDT).
+
+        OI in coins = OI x multiplier; price per coin = price / multiplier. Adapters that
+        size contracts themselves (OKX's ctVal) already report OI in `base_asset` units.
+        """
+        return split_multiplier(self.base_asset)[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +66,11 @@ class PremiumIndex:
 
 @dataclass(frozen=True, slots=True)
 class OpenInterest:
+    """One side of the open interest, in units of the symbol's `base_asset`, so that
+    `contracts * mark_price` is its value in the quote asset (USD). Binance's contracts are
+    such units; Bybit's both-sides figure is halved and OKX's contracts are sized by ctVal
+    in their adapters."""
+
     symbol: str
     contracts: float
     time_ms: int
@@ -57,6 +96,17 @@ class SymbolUnavailable(ExchangeError):
 
 class MalformedResponse(ExchangeError):
     """The exchange answered, but not with the shape we expect."""
+
+
+class VenueBlocked(ExchangeUnavailable):
+    """The venue refuses this IP: a rate ban (Bybit's HTTP 403) or a region block (HTTP
+    451, or 403 from a CDN). Every request fails fast until `until_s` (epoch seconds);
+    a caller may take the venue out of an aggregate at once instead of after N cycles."""
+
+    def __init__(self, message: str, until_s: float, status: int) -> None:
+        super().__init__(message)
+        self.until_s = until_s
+        self.status = status
 
 
 class HistoryBudgetExhausted(ExchangeError):
@@ -108,3 +158,14 @@ class ExchangeAdapter(Protocol):
         ...
 
     def reset_counters(self) -> None: ...
+
+
+@runtime_checkable
+class BulkOpenInterest(Protocol):
+    """Optional: every symbol's current OI in one call (Bybit's tickers, OKX's
+    open-interest). Binance has no such endpoint and keeps `open_interest(symbol)`;
+    callers check `isinstance(adapter, BulkOpenInterest)` and fall back to per-symbol."""
+
+    async def open_interest_all(self) -> dict[str, OpenInterest]:
+        """Symbol -> OI, for every symbol the venue lists (callers filter)."""
+        ...

@@ -216,10 +216,26 @@ def alembic_config() -> Config:
     return cfg
 
 
+# PostgreSQL advisory lock key held around `alembic upgrade` (docs/operations.md,
+# "Running several replicas"): the bytes of "pbmigrat" as one bigint. Replicas that start
+# together migrate one after the other; the later ones find the schema at head.
+MIGRATION_LOCK_KEY = int.from_bytes(b"pbmigrat", "big")
+
+
 async def migrate(engine: AsyncEngine) -> None:
-    """Bring the schema to head, on the caller's loop (no nested asyncio.run)."""
+    """Bring the schema to head, on the caller's loop (no nested asyncio.run).
+
+    On PostgreSQL the upgrade runs under a transaction-level advisory lock, taken on the
+    migration's own connection and released by its commit or rollback, so several
+    replicas may migrate at once (SQLite has its file lock: sqlite_guard.py)."""
     try:
         async with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                # Before alembic reads alembic_version: a waiter then sees the winner's
+                # committed head (READ COMMITTED) and has nothing left to do.
+                await conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+                )
             await conn.run_sync(_upgrade)
     except (DBAPIError, OSError) as exc:
         # OSError: asyncpg raises ConnectionRefusedError / TimeoutError unwrapped.

@@ -2,5 +2,6 @@
 
 Entry points for the service (bot/service.py): `bot.telegram.app.start_bot(settings,
 sessions)` returns a `BotRuntime` with `stop()`; `bot.telegram.outbox_worker.OutboxWorker`
-drains the outbox through that runtime's sender.
+drains the outbox through that runtime's sender. Who receives updates (the replica
+elected to poll, or every replica's webhook) is `bot.telegram.updates`.
 """

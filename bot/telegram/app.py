@@ -2,8 +2,9 @@
 
 The service (bot/service.py) calls `start_bot(settings, sessions)` and later
 `await runtime.stop()`; it builds and starts the outbox worker itself, on
-`runtime.deps.sender`. No `run_polling`: the scorer owns the loop (initialize / start /
-updater.start_polling, and back down).
+`runtime.deps.sender`. No `run_polling`: the scorer owns the loop (initialize / start,
+and back down). Who receives updates (the elected poller, or every replica's webhook) is
+bot/telegram/updates.py.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
+from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Update
 from telegram.error import InvalidToken, TelegramError
@@ -32,6 +34,7 @@ from telegram.ext import (
 from telegram.request import HTTPXRequest
 
 from bot.config import Settings
+from bot.replica import replica_name
 from bot.telegram import callbacks, commands, membership, render, subscriptions
 from bot.telegram.chart_prerender import ChartPrerenderer
 from bot.telegram.charts import ChartCache
@@ -39,12 +42,14 @@ from bot.telegram.chat_events import ChatStore
 from bot.telegram.deps import BotApplication, BotContext, Deps
 from bot.telegram.errors import BotStartError
 from bot.telegram.market_cache import MarketCache
-from bot.telegram.rate_limits import CommandLimiter
+from bot.telegram.rate_limits import CommandLimiter, Limiter, SharedCommandLimiter
 from bot.telegram.sender import Sender
+from bot.telegram.updates import ALLOWED_UPDATES, UpdateReceiver
+from bot.telegram.webhook import WebhookEndpoint
+
+__all__ = ["ALLOWED_UPDATES", "BotRuntime", "build_application", "start_bot"]
 
 logger = logging.getLogger(__name__)
-
-ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
 
 
 class AuthWatch:
@@ -123,6 +128,7 @@ def build_application(
         .job_queue(None)
         .build()
     )
+    limiter, chat_limiter = _limiters(settings, sessions)
     chats = ChatStore(sessions)
     sender = Sender(app.bot, tg, events=chats, on_sent=on_sent)
     market = MarketCache(sessions, settings.exchange.name, cycle_ttl=tg.latest_cycle_cache_seconds)
@@ -131,8 +137,8 @@ def build_application(
         sessions=sessions,
         sender=sender,
         chats=chats,
-        limiter=CommandLimiter(tg.commands_per_minute),
-        chat_limiter=CommandLimiter(tg.group_commands_per_minute, notice_interval=60.0),
+        limiter=limiter,
+        chat_limiter=chat_limiter,
         market=market,
         # Room for every pre-rendered chart plus the ones drawn on request.
         charts=ChartCache(size=tg.chart_prerender_symbols + 64),
@@ -151,6 +157,24 @@ def build_application(
     app.bot_data["auth_watch"] = watch
     register_handlers(app)
     return app
+
+
+def _limiters(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> tuple[Limiter, Limiter]:
+    """Per user and per group. On PostgreSQL several replicas may answer one user's
+    commands, so the counts are shared in the database; SQLite has one process, and
+    keeps them in memory (no database round trip per command)."""
+    tg = settings.telegram
+    if make_url(settings.database.url).get_backend_name().startswith("sqlite"):
+        return (
+            CommandLimiter(tg.commands_per_minute),
+            CommandLimiter(tg.group_commands_per_minute, notice_interval=60.0),
+        )
+    return (
+        SharedCommandLimiter(sessions, "user", tg.commands_per_minute),
+        SharedCommandLimiter(sessions, "group", tg.group_commands_per_minute),
+    )
 
 
 def register_handlers(app: BotApplication) -> None:
@@ -182,17 +206,11 @@ def register_handlers(app: BotApplication) -> None:
     app.add_error_handler(commands.on_error)
 
 
-def _polling_error(exc: TelegramError) -> None:
-    """getUpdates failed (PTB retries with backoff). An outage is not a bug: one line
-    with the cause, not PTB's default traceback per failed poll."""
-    logger.warning("polling for updates failed: %s: %s", exc.__class__.__name__, exc)
-    logger.debug("polling failure", exc_info=exc)
-
-
 @dataclass
 class BotRuntime:
     application: BotApplication
     _poll: asyncio.Task[None]
+    receiver: UpdateReceiver
 
     @property
     def deps(self) -> Deps:
@@ -211,17 +229,15 @@ class BotRuntime:
         return prerender
 
     async def stop(self) -> None:
-        """Polling, then PTB; idempotent. Stop the outbox worker first: it sends
-        through this bot."""
+        """Updates (webhook refused, polling stopped, lease released), then PTB, which
+        still handles what was already received; idempotent. Stop the outbox worker
+        first: it sends through this bot."""
+        await self.receiver.stop()
         self._poll.cancel()
         with contextlib.suppress(Exception, asyncio.CancelledError):
             await self._poll
         await self.chart_prerender.stop()
         app = self.application
-        if app.updater is not None and app.updater.running:
-            # A polling loop that ended on InvalidToken re-raises it here.
-            with contextlib.suppress(InvalidToken):
-                await app.updater.stop()
         if app.running:
             await app.stop()
         await app.shutdown()
@@ -232,8 +248,12 @@ async def start_bot(
     sessions: async_sessionmaker[AsyncSession],
     *,
     on_sent: Callable[[float], None] | None = None,
+    webhook: WebhookEndpoint | None = None,
+    holder: str | None = None,
 ) -> BotRuntime:
-    """PTB started and polling; `on_sent` gets each Bot API call's latency (seconds)."""
+    """PTB started and receiving updates (bot/telegram/updates.py); `on_sent` gets each
+    Bot API call's latency (seconds). `webhook`: the endpoint the health server serves
+    in webhook mode; `holder`: this replica's name in the "updates" lease."""
     quiet_token_loggers()
     app = build_application(settings, sessions, on_sent=on_sent)
     try:
@@ -252,13 +272,15 @@ async def start_bot(
     except TelegramError as exc:  # the menu is cosmetic: never block start-up on it
         logger.warning("setMyCommands failed: %s", exc)
     await app.start()
-    assert app.updater is not None
-    await app.updater.start_polling(
-        timeout=settings.telegram.poll_timeout_seconds,
-        allowed_updates=ALLOWED_UPDATES,
-        error_callback=_polling_error,
-    )
+    receiver = UpdateReceiver(app, settings, sessions, holder or replica_name(settings), webhook)
+    try:
+        await receiver.start()
+    except BaseException:
+        await receiver.stop()
+        await app.stop()
+        await app.shutdown()
+        raise
     prerender: ChartPrerenderer = app.bot_data["chart_prerender"]
     poll = asyncio.create_task(prerender.poll(), name="chart-prerender-poll")
     logger.info("telegram bot @%s started", app.bot.username)
-    return BotRuntime(app, poll)
+    return BotRuntime(app, poll, receiver)

@@ -16,8 +16,10 @@ from telegram.ext import ApplicationHandlerStop
 
 from bot import actions
 from bot.actions import SymbolCard
-from bot.storage import chat_repo, outbox_repo
+from bot.replica import Replica
+from bot.storage import chat_repo, leases, outbox_repo
 from bot.storage import market_repo as repo
+from bot.storage.leases import LeaseInfo
 from bot.telegram import render
 from bot.telegram.auth import admin_only
 from bot.telegram.deps import BotContext, Deps, reply
@@ -58,7 +60,7 @@ async def gatekeeper(update: Update, context: BotContext) -> None:
         return
     if is_command and addressed_elsewhere(update, context.bot.username):
         raise ApplicationHandlerStop  # /cmd@otherbot: not ours, not even to count
-    verdict = deps.limiter.check(user.id)
+    verdict = await deps.limiter.verdict(user.id)
     if verdict is not Verdict.ALLOW:
         per_minute = deps.settings.telegram.commands_per_minute
         if update.callback_query is not None:
@@ -70,7 +72,7 @@ async def gatekeeper(update: Update, context: BotContext) -> None:
         raise ApplicationHandlerStop
     chat = update.effective_chat
     if chat is not None and chat.type != "private":
-        verdict = deps.chat_limiter.check(chat.id)
+        verdict = await deps.chat_limiter.verdict(chat.id)
         if verdict is not Verdict.ALLOW:
             per_minute = deps.settings.telegram.group_commands_per_minute
             if update.callback_query is not None:
@@ -214,12 +216,21 @@ async def _send_card(deps: Deps, chat_id: int, card: SymbolCard, reply_to: int |
 
 
 class StatusInfo:
-    def __init__(self, cycle: object, deliveries: dict[str, int], counts: object) -> None:
+    def __init__(
+        self,
+        cycle: object,
+        deliveries: dict[str, int],
+        counts: object,
+        replica: Replica | None = None,
+        lease: LeaseInfo | None = None,
+    ) -> None:
         self.cycle = cycle
         self.deliveries = deliveries
         self.chats_total = counts.chats_total  # type: ignore[attr-defined]
         self.chats_active = counts.chats_active  # type: ignore[attr-defined]
         self.subscriptions = counts.subscriptions  # type: ignore[attr-defined]
+        self.replica = replica  # the replica answering
+        self.lease = lease  # the scorer lease, as the database sees it now
 
 
 @admin_only
@@ -229,9 +240,9 @@ async def status(update: Update, context: BotContext) -> None:
         cycle = await repo.last_attempted_cycle(session, deps.exchange)
         deliveries = await outbox_repo.delivery_counts(session)
         counts = await chat_repo.chat_counts(session)
-    await reply(
-        update, context, render.status_text(StatusInfo(cycle, deliveries, counts), deps.now_ms())
-    )
+        lease = await leases.current(session, leases.SCORER)
+    info = StatusInfo(cycle, deliveries, counts, deps.replica, lease)
+    await reply(update, context, render.status_text(info, deps.now_ms()))
 
 
 # ---------------------------------------------------------------- anything else

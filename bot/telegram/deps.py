@@ -2,7 +2,10 @@
 context that reads it (`BotContext.deps`), and the reply helper.
 
 Handlers stay free of process state that replicas would not share: chats,
-subscriptions and settings are read from and written to the DB on every command.
+subscriptions and settings are read from and written to the DB on every command, and
+with PostgreSQL the command limits are counted there too (rate_limits.py). What each
+replica keeps for itself is derived data (docs/operations.md, "Webhook mode behind a
+load balancer").
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ from telegram.error import TelegramError
 from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.config import Settings
+from bot.replica import Replica
 from bot.telegram.charts import ChartCache
 from bot.telegram.chat_events import ChatStore
 from bot.telegram.market_cache import MarketCache
-from bot.telegram.rate_limits import CommandLimiter
+from bot.telegram.rate_limits import Limiter
 from bot.telegram.sender import Priority, Sender
 
 logger = logging.getLogger(__name__)
@@ -34,13 +38,15 @@ class Deps:
     sessions: async_sessionmaker[AsyncSession]
     sender: Sender
     chats: ChatStore
-    limiter: CommandLimiter
+    limiter: Limiter
     market: MarketCache
     # Per group: all its members' commands together (rate_limits.py).
-    chat_limiter: CommandLimiter
+    chat_limiter: Limiter
     charts: ChartCache = field(default_factory=ChartCache)
     clock: Callable[[], float] = time.time
     chart_hours: int = 48
+    # Who this process is, for /status; set by the service once the bot has started.
+    replica: Replica | None = None
 
     def __post_init__(self) -> None:
         # The chart shades the configured bands, like /start and the card.

@@ -2,11 +2,14 @@
 
 Serves `/bot{token}/{method}` on 127.0.0.1:0. PTB posts form fields (strings raw,
 everything else JSON-encoded) or multipart (files); both are accepted. Implements
-getMe, deleteWebhook, getUpdates (a real long poll), sendMessage, sendPhoto,
-editMessageText, editMessageReplyMarkup, answerCallbackQuery, setMyCommands,
-getMyCommands, getChatMember and sendChatAction.
+getMe, getUpdates (a real long poll), setWebhook, deleteWebhook, getWebhookInfo,
+sendMessage, sendPhoto, editMessageText, editMessageReplyMarkup, answerCallbackQuery,
+setMyCommands, getMyCommands, getChatMember and sendChatAction.
 
 Like Telegram it:
+- lets one bot instance poll: a second getUpdates while one is waiting ends the earlier
+  one with 409 "Conflict: terminated by other getUpdates request" (counted in
+  `conflicts`), and getUpdates while a webhook is set answers 409 too;
 - enforces flood limits: 30 messages/s overall, 1/s per private chat with a burst of
   3, 20/min per group, answering 429 with `parameters.retry_after` (counted in
   `flood_429s`);
@@ -19,6 +22,11 @@ Like Telegram it:
 - goes down for a while (`outage`): every call, polling included, answers 502 Bad
   Gateway, as Telegram's front end does when the Bot API is down;
 - answers after `latency` seconds (a far-away Bot API round trip).
+
+With `deliver_webhook_to(url)` it posts updates to a webhook as Telegram does (the
+registered secret in the header, in order, kept until a 2xx answer, failures reported in
+getWebhookInfo). Several replicas of the bot can share one fake: give each its own
+`base_url_for("r1")` and the fake records who called what (`calls_by`, `pollers`).
 
     async with FakeTelegram() as tg:
         settings.telegram.base_url = tg.base_url; token = tg.token
@@ -41,6 +49,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 TOKEN = "123456:TEST-token_for-the-fake"
@@ -225,6 +234,18 @@ class FakeTelegram:
         self.revoked = False
         self.down_until = 0.0  # clock time until which every call answers 502
         self.outage_502s = 0
+        # Who calls what, by the tag in `base_url_for(tag)` ("" for `base_url`).
+        self.calls_by: dict[str, Counter[str]] = {}
+        self.pollers: Counter[str] = Counter()  # getUpdates calls per tag
+        self.conflicts = 0  # 409 answers to getUpdates
+        self.webhook: dict[str, Any] | None = None  # url, secret_token, allowed_updates
+        # getWebhookInfo's last_error_date (epoch s) and last_error_message, as Telegram
+        # reports its failed deliveries; tests set it.
+        self.webhook_error: tuple[int, str] | None = None
+        self.webhook_deliveries = 0  # 2xx answers to deliver_webhook_to() posts
+        self.webhook_failures = 0
+        self._delivery: asyncio.Task[None] | None = None
+        self._poll_seq = 0  # the newest getUpdates wins; earlier waiting ones get 409
         # Update queue.
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
@@ -243,6 +264,10 @@ class FakeTelegram:
         """What to give PTB's `base_url` (PTB appends the token and the method)."""
         return f"http://127.0.0.1:{self.port}/bot"
 
+    def base_url_for(self, tag: str) -> str:
+        """`base_url` for one replica: calls through it are recorded under `tag`."""
+        return f"http://127.0.0.1:{self.port}/{tag}/bot"
+
     @property
     def bot_user(self) -> dict[str, Any]:
         return {
@@ -256,6 +281,8 @@ class FakeTelegram:
         app = web.Application(client_max_size=20 * 1024 * 1024)
         app.router.add_post("/bot{token}/{method}", self._handle)
         app.router.add_get("/bot{token}/{method}", self._handle)
+        app.router.add_post("/{tag}/bot{token}/{method}", self._handle)
+        app.router.add_get("/{tag}/bot{token}/{method}", self._handle)
         self._runner = web.AppRunner(app, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -267,8 +294,51 @@ class FakeTelegram:
         self._closing = True
         async with self._changed:
             self._changed.notify_all()
+        if self._delivery is not None:
+            self._delivery.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._delivery
         if self._runner is not None:
             await self._runner.cleanup()
+
+    # -------------------------------------------------- webhook delivery
+
+    def deliver_webhook_to(self, url: str, retry_seconds: float = 0.2) -> None:
+        """Post queued updates, while a webhook is set, to `url` (the registered URL is a
+        public https address; tests give the replica's or the balancer's loopback URL),
+        one at a time and in order, with the registered secret in the
+        X-Telegram-Bot-Api-Secret-Token header. Like Telegram, an update stays queued
+        until a 2xx answer and a failure is reported in getWebhookInfo's last_error_*."""
+        self._delivery = asyncio.get_running_loop().create_task(self._deliver(url, retry_seconds))
+
+    async def _deliver(self, url: str, retry_seconds: float) -> None:
+        async with aiohttp.ClientSession() as http:
+            while not self._closing:
+                async with self._changed:
+                    await self._changed.wait_for(
+                        lambda: self._closing or (self.webhook is not None and bool(self._updates))
+                    )
+                if self._closing or self.webhook is None or not self._updates:
+                    continue
+                update = self._updates[0]
+                secret = self.webhook.get("secret_token")
+                headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret else {}
+                try:
+                    async with http.post(url, json=update, headers=headers) as resp:
+                        status, reason = resp.status, resp.reason
+                except aiohttp.ClientError as exc:
+                    status, reason = 0, str(exc) or type(exc).__name__
+                if 200 <= status < 300:
+                    self.webhook_deliveries += 1
+                    if self._updates and self._updates[0] is update:
+                        self._updates.pop(0)
+                    await self._notify()
+                    continue
+                error = f"Wrong response from the webhook: {status} {reason}" if status else reason
+                self.webhook_error = (int(time.time()), error)
+                self.webhook_failures += 1
+                await self._notify()
+                await asyncio.sleep(retry_seconds)
 
     async def __aenter__(self) -> FakeTelegram:
         return await self.start()
@@ -315,7 +385,7 @@ class FakeTelegram:
         async with self._changed:
             self._changed.notify_all()
 
-    def push_message(
+    def message_update(
         self,
         chat_id: int,
         text: str,
@@ -325,7 +395,8 @@ class FakeTelegram:
         title: str | None = None,
         sender_chat_id: int | None = None,
     ) -> int:
-        """A user sends `text` (a leading /command gets its bot_command entity)."""
+        """The update Telegram would post to a webhook when a user sends `text` (a
+        leading /command gets its bot_command entity); not queued for getUpdates."""
         chat = self._chat(chat_id, chat_type, title)
         user_id = user_id if user_id is not None else (chat_id if chat_id > 0 else 1000)
         message: dict[str, Any] = {
@@ -343,7 +414,28 @@ class FakeTelegram:
                 {"type": "bot_command", "offset": 0, "length": utf16_len(command)}
             ]
         self._messages[(chat_id, message["message_id"])] = message
-        return self._push({"message": message})
+        return {"update_id": next(self._update_ids), "message": message}
+
+    def push_message(
+        self,
+        chat_id: int,
+        text: str,
+        *,
+        user_id: int | None = None,
+        chat_type: str | None = None,
+        title: str | None = None,
+        sender_chat_id: int | None = None,
+    ) -> int:
+        """A user sends `text` (a leading /command gets its bot_command entity)."""
+        update = self.message_update(
+            chat_id,
+            text,
+            user_id=user_id,
+            chat_type=chat_type,
+            title=title,
+            sender_chat_id=sender_chat_id,
+        )
+        return self._push({"message": update["message"]})
 
     def push_callback(
         self,
@@ -508,6 +600,10 @@ class FakeTelegram:
         name = method.lower()
         params = await _params(request)
         self.calls[method] += 1
+        tag = request.match_info.get("tag", "")
+        self.calls_by.setdefault(tag, Counter())[method] += 1
+        if name == "getupdates":
+            self.pollers[tag] += 1
         if self.latency:
             await asyncio.sleep(self.latency)
         if self.down:
@@ -591,24 +687,87 @@ class FakeTelegram:
             "supports_inline_queries": False,
         }
 
-    async def _m_deletewebhook(self, params: dict[str, Any]) -> bool:
+    async def _m_setwebhook(self, params: dict[str, Any]) -> bool:
+        url = params.get("url") or ""
+        if not url:  # Telegram: an empty url removes the webhook
+            return await self._m_deletewebhook(params)
+        if not url.startswith("https://"):
+            raise _ApiError(
+                400, "Bad Request: bad webhook: An HTTPS URL must be provided for webhook"
+            )
+        secret = params.get("secret_token")
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret):
+            raise _ApiError(400, "Bad Request: secret token contains unallowed characters")
+        self.webhook = {
+            "url": url,
+            "secret_token": secret,
+            "allowed_updates": params.get("allowed_updates"),
+        }
+        if params.get("drop_pending_updates") in (True, "true", "True"):
+            self._updates.clear()
+        await self._notify()  # a waiting getUpdates ends with 409 (webhook is active)
         return True
 
+    async def _m_deletewebhook(self, params: dict[str, Any]) -> bool:
+        self.webhook = None
+        if params.get("drop_pending_updates") in (True, "true", "True"):
+            self._updates.clear()
+        return True
+
+    async def _m_getwebhookinfo(self, params: dict[str, Any]) -> dict[str, Any]:
+        info: dict[str, Any] = {
+            "url": self.webhook["url"] if self.webhook else "",
+            "has_custom_certificate": False,
+            "pending_update_count": len(self._updates),
+        }
+        if self.webhook and self.webhook.get("allowed_updates") is not None:
+            info["allowed_updates"] = self.webhook["allowed_updates"]
+        if self.webhook_error is not None:
+            info["last_error_date"], info["last_error_message"] = self.webhook_error
+        return info
+
+    def _check_poll(self, mine: int) -> None:
+        if self.webhook is not None:
+            self.conflicts += 1
+            raise _ApiError(
+                409,
+                "Conflict: can't use getUpdates method while webhook is active; "
+                "use deleteWebhook to delete the webhook first",
+            )
+        if self._poll_seq != mine:
+            self.conflicts += 1
+            raise _ApiError(
+                409,
+                "Conflict: terminated by other getUpdates request; "
+                "make sure that only one bot instance is running",
+            )
+
     async def _m_getupdates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        self._poll_seq += 1
+        mine = self._poll_seq
+        self._check_poll(mine)
+        await self._notify()  # an earlier poll still waiting is terminated
         offset = params.get("offset")
         if offset:
             self._updates = [u for u in self._updates if u["update_id"] >= offset]
-            async with self._changed:
-                self._changed.notify_all()
+            await self._notify()
         timeout = float(params.get("timeout") or 0)
         limit = int(params.get("limit") or 100)
         if not self._updates and timeout > 0 and not self._closing:
             with contextlib.suppress(TimeoutError):
                 async with self._changed:
                     await asyncio.wait_for(
-                        self._changed.wait_for(lambda: bool(self._updates) or self._closing),
+                        self._changed.wait_for(
+                            lambda: (
+                                bool(self._updates)
+                                or self._closing
+                                or self._poll_seq != mine
+                                or self.webhook is not None
+                            )
+                        ),
                         timeout,
                     )
+        self._check_poll(mine)
         return self._updates[:limit]
 
     async def _m_setmycommands(self, params: dict[str, Any]) -> bool:

@@ -41,4 +41,24 @@ def status_text(info: Any, now_ms: int) -> str:
         f"Chats: {info.chats_active} active / {info.chats_total} · "
         f"subscriptions {info.subscriptions}",
     ]
+    lines += _replicas(info)
     return "\n".join(lines)
+
+
+def _replicas(info: Any) -> list[str]:
+    """Which replica answered, and who scores (docs/operations.md, several replicas)."""
+    lines = []
+    replica = getattr(info, "replica", None)
+    if replica is not None:
+        lines.append(f"Replica <b>{esc(replica.name)}</b> · role {esc(replica.role)}")
+    lease = getattr(info, "lease", None)
+    if lease is None:
+        lines.append("Scorer: nobody has held the scorer lease yet")
+    elif lease.live:
+        lines.append(
+            f"Scorer: <b>{esc(lease.holder)}</b> · lease expires in "
+            f"{lease.expires_in_seconds:.0f} s"
+        )
+    else:
+        lines.append(f"Scorer: nobody (lease expired; last held by {esc(lease.holder)})")
+    return lines

@@ -1,0 +1,242 @@
+"""Named leases in the database: how replicas elect the scorer and the update receiver.
+
+A lease is one row of `leases` (name, holder, epoch, expires_ms). Every time is the
+DATABASE's clock, so replicas on hosts whose clocks disagree still agree on who holds
+what. Why a lease row and not a PostgreSQL advisory lock: an advisory lock lives as long
+as its connection, and after a network partition PostgreSQL may keep a dead client's
+connection (and lock) for as long as TCP keepalive takes, minutes; a lease ends on time.
+It also works unchanged on SQLite, where one process holds every lease.
+
+- `try_acquire` takes a free or expired lease, or renews our own, in one upsert.
+- `epoch` grows each time the holder changes. A write that must only happen under the
+  lease (the scorer's cycle) calls `fence` inside its own transaction: an UPDATE that
+  matches only (name, holder, epoch). On PostgreSQL it also locks the row until that
+  transaction ends, so a replica taking over waits for the commit and then finds the
+  lease renewed; if the takeover came first, the fence matches nothing and the caller
+  rolls back. Either way at most one holder's writes commit.
+- `LeaseKeeper` keeps trying every third of the lease; it releases the lease on a clean
+  stop, so a rolling restart hands over at once instead of after the lease runs out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import case, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.storage.models import Lease
+
+logger = logging.getLogger(__name__)
+
+SCORER = "scorer"
+UPDATES = "updates"
+
+_NOW_SQL = {
+    "postgresql": "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
+    "sqlite": "SELECT CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseInfo:
+    name: str
+    holder: str
+    epoch: int
+    expires_ms: int
+    now_ms: int  # the database clock when this was read
+
+    @property
+    def live(self) -> bool:
+        return self.expires_ms > self.now_ms
+
+    @property
+    def expires_in_seconds(self) -> float:
+        return max(0.0, (self.expires_ms - self.now_ms) / 1000)
+
+
+async def db_now_ms(session: AsyncSession) -> int:
+    """The database's clock, epoch milliseconds."""
+    sql = _NOW_SQL[session.get_bind().dialect.name]
+    return int((await session.execute(text(sql))).scalar_one())
+
+
+async def try_acquire(session: AsyncSession, name: str, holder: str, ttl_ms: int) -> int | None:
+    """Take `name` if it is free or expired, or renew it if it is ours; inside a write
+    transaction. Returns the epoch now held, or None when another replica holds it.
+
+    The epoch is kept when the same holder takes its own lease back after it lapsed
+    (nobody held it in between, so nothing it fences can have been overtaken)."""
+    now = await db_now_ms(session)
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = insert(Lease).values(
+        name=name, holder=holder, epoch=1, acquired_ms=now, expires_ms=now + ttl_ms
+    )
+    ours = Lease.holder == stmt.excluded.holder
+    upsert = stmt.on_conflict_do_update(
+        index_elements=[Lease.name],
+        set_={
+            "epoch": case((ours, Lease.epoch), else_=Lease.epoch + 1),
+            "acquired_ms": case((ours, Lease.acquired_ms), else_=stmt.excluded.acquired_ms),
+            "holder": stmt.excluded.holder,
+            "expires_ms": stmt.excluded.expires_ms,
+        },
+        where=ours | (Lease.expires_ms <= now),
+    ).returning(Lease.epoch)
+    epoch = (await session.execute(upsert)).scalar_one_or_none()
+    return None if epoch is None else int(epoch)
+
+
+async def fence(session: AsyncSession, name: str, holder: str, epoch: int, ttl_ms: int) -> bool:
+    """Inside the caller's write transaction: True (and the lease extended) iff `holder`
+    still holds `name` at `epoch`. False: the lease moved on; roll back."""
+    now = await db_now_ms(session)
+    stmt = (
+        update(Lease)
+        .where(Lease.name == name, Lease.holder == holder, Lease.epoch == epoch)
+        .values(expires_ms=now + ttl_ms)
+        .returning(Lease.epoch)
+    )
+    return (await session.execute(stmt)).first() is not None
+
+
+async def release(session: AsyncSession, name: str, holder: str) -> bool:
+    """Let the lease lapse now if we hold it, so a standby takes it at its next try."""
+    now = await db_now_ms(session)
+    stmt = (
+        update(Lease)
+        .where(Lease.name == name, Lease.holder == holder)
+        .values(expires_ms=now)
+        .returning(Lease.name)
+    )
+    return (await session.execute(stmt)).first() is not None
+
+
+async def current(session: AsyncSession, name: str) -> LeaseInfo | None:
+    """Who holds `name` (or held it last), as the database sees it now."""
+    now = await db_now_ms(session)
+    row = (await session.execute(select(Lease).where(Lease.name == name))).scalar_one_or_none()
+    if row is None:
+        return None
+    return LeaseInfo(row.name, row.holder, row.epoch, row.expires_ms, now)
+
+
+class LeaseKeeper:
+    """Holds `name` for `holder` whenever it can: tries every ttl/3 while standing by,
+    renews every ttl/3 while holding. `held`/`epoch` say where it stands; `on_change`
+    is called with True on taking the lease and False on losing it.
+
+    A renewal that fails (database unreachable) keeps the lease only until the last
+    successful renewal plus the ttl minus one retry period, measured on this process's
+    monotonic clock from *before* that renewal was sent: by then another replica may
+    have taken it, so this one stops acting as the holder first."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        name: str,
+        holder: str,
+        ttl_seconds: float,
+        on_change: Callable[[bool], None] | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.name = name
+        self.holder = holder
+        self.ttl_ms = int(ttl_seconds * 1000)
+        self.period = ttl_seconds / 3
+        self.on_change = on_change
+        self.epoch: int | None = None
+        self._valid_until = 0.0  # monotonic
+        self._held = asyncio.Event()
+        self._lost = asyncio.Event()
+        self._lost.set()
+        self._error: str | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._held.is_set() and time.monotonic() < self._valid_until
+
+    async def wait_held(self) -> None:
+        await self._held.wait()
+
+    async def wait_lost(self) -> None:
+        await self._lost.wait()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        try:
+            while not stop.is_set():
+                await self.tick()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=self._next_wait())
+        finally:
+            await self._release()
+
+    def _next_wait(self) -> float:
+        if not self._held.is_set():
+            return self.period
+        # Never sleep past the point where the lease would have to be given up.
+        return max(0.05, min(self.period, self._valid_until - time.monotonic() - 0.05))
+
+    async def tick(self) -> None:
+        """One try: take or renew the lease, or notice it is gone."""
+        sent = time.monotonic()
+        try:
+            async with self.sessions() as session, session.begin():
+                epoch = await try_acquire(session, self.name, self.holder, self.ttl_ms)
+        except Exception as exc:  # the database is away: keep what is still safely ours
+            self._log_error(exc)
+            if self._held.is_set() and time.monotonic() >= self._valid_until:
+                self._set(None, 0.0)
+            return
+        if self._error is not None:
+            logger.info("lease %s: database reachable again", self.name)
+            self._error = None
+        valid_until = sent + self.ttl_ms / 1000 - self.period
+        self._set(epoch, valid_until if epoch is not None else 0.0)
+
+    def _set(self, epoch: int | None, valid_until: float) -> None:
+        was_held = self._held.is_set()
+        self.epoch, self._valid_until = epoch, valid_until
+        if epoch is not None and not was_held:
+            self._held.set()
+            self._lost.clear()
+            logger.info("%s: took the %s lease (epoch %d)", self.holder, self.name, epoch)
+            if self.on_change is not None:
+                self.on_change(True)
+        elif epoch is None and was_held:
+            self._held.clear()
+            self._lost.set()
+            logger.warning("%s: lost the %s lease", self.holder, self.name)
+            if self.on_change is not None:
+                self.on_change(False)
+
+    def _log_error(self, exc: Exception) -> None:
+        cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if cause != self._error:
+            logger.warning("lease %s: cannot reach the database (%s)", self.name, cause[:200])
+            self._error = cause
+        logger.debug("lease failure", exc_info=exc)
+
+    async def _release(self) -> None:
+        if not self._held.is_set():
+            return
+        try:
+            async with self.sessions() as session, session.begin():
+                await release(session, self.name, self.holder)
+        except Exception as exc:  # it lapses by itself at its expiry
+            logger.warning("lease %s: release failed (%s)", self.name, type(exc).__name__)
+        else:
+            logger.info("%s: released the %s lease", self.holder, self.name)
+        self.epoch, self._valid_until = None, 0.0
+        self._held.clear()
+        self._lost.set()
+        if self.on_change is not None:
+            self.on_change(False)

@@ -1,0 +1,44 @@
+"""A throwaway PostgreSQL database per test or benchmark trial.
+
+Replica tests need one database that several processes (or engines) share, which the
+schema-per-test `db_engine` fixture cannot give: each gets `CREATE DATABASE pbtest_<id>`
+through an admin connection and `DROP DATABASE ... WITH (FORCE)` afterwards, so a
+replica left connected (killed mid-test) never keeps it alive."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import make_url, text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+POSTGRES_ENV = "PRESSUREBOT_TEST_POSTGRES_URL"
+
+
+def postgres_url_or_skip() -> str:
+    url = os.environ.get(POSTGRES_ENV)
+    if not url:
+        pytest.skip(f"replica tests need PostgreSQL: set {POSTGRES_ENV} (postgresql+asyncpg://...)")
+    return url
+
+
+@contextlib.asynccontextmanager
+async def fresh_database(url: str) -> AsyncIterator[str]:
+    """Yields the URL of a new, empty database on the server `url` points at."""
+    name = f"pbtest_{uuid.uuid4().hex[:12]}"
+    # CREATE/DROP DATABASE cannot run inside a transaction block.
+    admin = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield make_url(url).set(database=name).render_as_string(hide_password=False)
+        finally:
+            async with admin.connect() as conn:
+                await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        await admin.dispose()
