@@ -30,7 +30,6 @@ from bot.alerts.types import (
 )
 from bot.scoring import Band, Regime
 from bot.storage.bulk import insert_ignore_many, update_many
-from bot.storage.market_repo import insert_ignore
 from bot.storage.models import AlertEvent, AlertState, Chat, Delivery, Subscription
 from bot.zones import zone
 
@@ -160,19 +159,23 @@ async def insert_events(
     where = (AlertEvent.exchange == exchange, AlertEvent.cycle_id == cycle_id)
     before = {(s, k) for s, k, _ in (await session.execute(select(*key).where(*where))).all()}
     fresh = [e for e in events if (e.symbol, e.kind.value) not in before]
-    rows = [_event_row(exchange, cycle_id, created_ms, e) for e in fresh]
-    await insert_ignore(session, AlertEvent, rows)
+    head = (exchange, cycle_id, created_ms)
+    await insert_ignore_many(
+        session, AlertEvent, _EVENT_COLUMNS, [head + _event_values(e) for e in fresh]
+    )
     ids = {(s, k): i for s, k, i in (await session.execute(select(*key).where(*where))).all()}
     return [(ids[(e.symbol, e.kind.value)], e) for e in fresh]
 
 
-def _event_row(exchange: str, cycle_id: int, created_ms: int, e: Event) -> dict[str, Any]:
-    # Event fields are AlertEvent columns of the same names; enums are stored as text.
-    row: dict[str, Any] = {"exchange": exchange, "cycle_id": cycle_id, "created_ms": created_ms}
-    for f in fields(Event):
-        value = getattr(e, f.name)
-        row[f.name] = value if value is None or isinstance(value, int) else str(value)
-    return row
+# Event fields are AlertEvent columns of the same names; enums are stored as text.
+_EVENT_FIELDS = tuple(f.name for f in fields(Event))
+_EVENT_COLUMNS = ("exchange", "cycle_id", "created_ms", *_EVENT_FIELDS)
+
+
+def _event_values(e: Event) -> tuple[Any, ...]:
+    """_EVENT_FIELDS of one event as stored."""
+    values = (getattr(e, name) for name in _EVENT_FIELDS)
+    return tuple(v if v is None or isinstance(v, int) else str(v) for v in values)
 
 
 # ---------------------------------------------------------------- subscriptions
