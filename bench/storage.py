@@ -1027,11 +1027,13 @@ class Writes:
     readers: Runs
     wal_mb: list[float]
     after: DbState
+    load: tuple[float, float]  # 1-minute load average as the phase starts and ends
 
 
 async def write_phase(b: Bench) -> Writes:
     """Cycles written exactly as the scorer writes them, while /top readers run; every
     variant once per 5-minute step, in a shuffled order (`Writers`)."""
+    load0 = os.getloadavg()[0]
     writers = Writers(b)
     ours = writers.scorers[OURS]
     p = Runs("prune every 10 min (Scorer._prune)")
@@ -1055,7 +1057,8 @@ async def write_phase(b: Bench) -> Writes:
     await writers.engine_n.dispose()
     n = len(WRITERS)
     b.ph.done(f"write {b.args.write_cycles} x {n} cycles (ours, naive) + prune every 10 min")
-    return Writes(writers.runs, writers.checkpoint, p, rd, writers.wal_mb, DbState.of(b.path))
+    load = (load0, os.getloadavg()[0])
+    return Writes(writers.runs, writers.checkpoint, p, rd, writers.wal_mb, DbState.of(b.path), load)
 
 
 # ---- alternatives (measured on this DB, not applied to bot/storage). After the write
@@ -1192,6 +1195,8 @@ def write_lines(wr: Writes, backlog: Backlog) -> list[str]:
         + ", ".join(f"{k} {v:,}" for k, v in backlog.deleted.items() if v),
         f"  WAL during the write phase: max {max(wr.wal_mb):.1f} MB (after the catch-up prune: "
         f"{backlog.after.size[1]:.1f} MB until restart)",
+        f"  load average 1 min during the write phase: {wr.load[0]:.2f} at start, "
+        f"{wr.load[1]:.2f} at end",
     ]
 
 
