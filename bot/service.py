@@ -49,6 +49,7 @@ from bot.storage.sqlite_guard import (
     sqlite_library_version,
 )
 from bot.telegram.errors import AUTH_FAILED, TelegramAuthError
+from bot.web import dashboard_routes
 
 if TYPE_CHECKING:  # headless needs no PTB: the Telegram side is imported lazily
     from bot.telegram.app import BotRuntime
@@ -167,6 +168,7 @@ async def run_service(
             webhook = WebhookEndpoint(settings.telegram)
         if settings.http.port:
             routes = [webhook.route()] if webhook is not None else []
+            routes += dashboard_routes(parts.sessions, settings)  # the web page, read-only
             runner = await start_health_server(
                 settings, parts.sessions, metrics, health, replica, routes=routes
             )
@@ -267,6 +269,7 @@ async def _start_telegram(
         settings,
         poll_interval=poll,
         on_stale=metrics.deliveries_stale.inc,
+        replica=replica.name,
     )
     await stack.enter_async_context(outbox_running(worker))
     return bot, worker

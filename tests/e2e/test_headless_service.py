@@ -158,9 +158,16 @@ async def test_healthz_and_metrics(tmp_path: Path) -> None:
                 async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
                     assert resp.status == 200
                     metrics = await resp.text()
+                # The web dashboard rides on the same server: its page and its API.
+                async with http.get(f"http://127.0.0.1:{port}/") as resp:
+                    assert resp.status == 200 and "text/html" in resp.content_type
+                async with http.get(f"http://127.0.0.1:{port}/api/v1/top") as resp:
+                    assert resp.status == 200
+                    top = await resp.json()
         finally:
             assert await svc.stop() == 0
     assert health["status"] == "ok" and health["last_cycle_status"] == "ok"
     assert 'pressurebot_cycles_total{status="ok"}' in metrics
     assert "pressurebot_symbols_fetched 2.0" in metrics
     assert 'pressurebot_deliveries{status="pending"} 0.0' in metrics
+    assert top["summary"]["symbols"] == 2 and len(top["rows"]) == 2

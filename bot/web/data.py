@@ -1,0 +1,180 @@
+"""What the dashboard's API serves, cached per cycle.
+
+`/api/v1/top` is the same document as `pressurebot scan --json` (bot/market_view.py
+`snapshot_to_json`): it only changes when a cycle lands, so it is serialised (and
+gzipped) once per cycle id and the bytes are reused by every request until the next one.
+The latest cycle id itself is reused for `[telegram] latest_cycle_cache_seconds` (one DB
+read a second however many browsers poll), through the same `MarketCache` /top uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import math
+from collections import OrderedDict
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot import market_view
+from bot.config import Settings
+from bot.explain import REGIME_WHY, why_parts
+from bot.market_view import MarketSnapshot
+from bot.scoring import band_ranges
+from bot.storage import market_repo
+from bot.telegram.market_cache import MarketCache
+
+HOUR_MS = 3_600_000
+# The chart ranges the symbol page offers, in hours.
+RANGES = {"24h": 24, "72h": 72, "30d": 720}
+# Charts draw at most this many points per series: 30 days of 5-minute cycles (8640)
+# thinned to every 12th cycle (hourly), still finer than a chart's width in pixels.
+MAX_POINTS = 720
+# Per-symbol chart series come from storage; keep the latest few per cycle in memory.
+SERIES_CACHE = 64
+SERIES_COLUMNS = (
+    "score",
+    "oi_contracts",
+    "oi_1h_pct",
+    "oi_4h_pct",
+    "oi_24h_pct",
+    "funding_8h_pct",
+    "basis_pct",
+    "mark_price",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Body:
+    """One serialised response: the JSON bytes, their gzip form, and an ETag."""
+
+    raw: bytes
+    gz: bytes
+    etag: str
+
+
+def encode(doc: Any, etag: str) -> Body:
+    raw = json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    return Body(raw, gzip.compress(raw, compresslevel=5), f'"{etag}"')
+
+
+def iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat()
+
+
+def _clean(x: Any) -> Any:
+    """JSON has no NaN or infinity: an unknown float is null, as in `scan --json`."""
+    return None if isinstance(x, float) and not math.isfinite(x) else x
+
+
+def thin(rows: list[tuple[Any, ...]], max_points: int = MAX_POINTS) -> list[tuple[Any, ...]]:
+    """At most `max_points` rows, evenly spaced, always keeping the newest. Storage
+    already thins by cycle; this bounds what a symbol's own gaps could leave over."""
+    if len(rows) <= max_points:
+        return rows
+    step = math.ceil(len(rows) / max_points)
+    kept = rows[::step]
+    return kept if kept[-1] is rows[-1] else [*kept, rows[-1]]
+
+
+class DashboardData:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+        self.sessions = sessions
+        self.settings = settings
+        self.exchange = settings.exchange.name
+        self.market = MarketCache(
+            sessions, self.exchange, cycle_ttl=settings.telegram.latest_cycle_cache_seconds
+        )
+        self._top: tuple[int, Body] | None = None
+        self._top_lock = asyncio.Lock()
+        self._series: OrderedDict[tuple[str, str, int], Body] = OrderedDict()
+
+    async def latest(self) -> dict[str, Any]:
+        """The tiny document pages poll to learn that a new cycle landed."""
+        snapshot = await self.market.snapshot()
+        if snapshot is None:
+            return {"cycle_id": None, "generated_at": None}
+        return {"cycle_id": snapshot.cycle_id, "generated_at": iso(snapshot.generated_ms)}
+
+    async def top(self) -> Body | None:
+        snapshot = await self.market.snapshot()
+        if snapshot is None:
+            return None
+        cached = self._top
+        if cached is not None and cached[0] == snapshot.cycle_id:
+            return cached[1]
+        async with self._top_lock:
+            cached = self._top
+            if cached is not None and cached[0] == snapshot.cycle_id:
+                return cached[1]
+            # 600 rows: a few ms of CPU, once per cycle, off the loop's other requests' way.
+            doc = market_view.snapshot_to_json(snapshot)
+            body = await asyncio.to_thread(encode, doc, f"top-{snapshot.cycle_id}")
+            self._top = (snapshot.cycle_id, body)
+            return body
+
+    async def top_limited(self, limit: int) -> Body | None:
+        snapshot = await self.market.snapshot()
+        if snapshot is None:
+            return None
+        doc = market_view.snapshot_to_json(snapshot, limit)
+        return encode(doc, f"top-{snapshot.cycle_id}-{limit}")
+
+    async def symbol(self, symbol: str, range_key: str) -> Body | None:
+        """The card and the chart series of one symbol; None when it was never scored."""
+        snapshot = await self.market.snapshot()
+        cycle_id = snapshot.cycle_id if snapshot is not None else 0
+        key = (symbol, range_key, cycle_id)
+        cached = self._series.get(key)
+        if cached is not None:
+            self._series.move_to_end(key)
+            return cached
+        async with self.sessions() as session:
+            snap = await market_repo.latest_snapshot(session, self.exchange, symbol)
+            if snap is None:
+                return None
+            since = int(snap.ts_ms) - RANGES[range_key] * HOUR_MS
+            rows = await market_repo.snapshot_series(
+                session, self.exchange, symbol, since, SERIES_COLUMNS, MAX_POINTS
+            )
+        row = market_view.row_from_snapshot(snap)
+        doc = self._symbol_doc(row, snapshot, range_key, thin(rows))
+        body = encode(doc, f"sym-{symbol}-{range_key}-{cycle_id}")
+        self._series[key] = body
+        while len(self._series) > SERIES_CACHE:
+            self._series.popitem(last=False)
+        return body
+
+    def _symbol_doc(
+        self,
+        row: market_view.MarketRow,
+        snapshot: MarketSnapshot | None,
+        range_key: str,
+        rows: list[tuple[Any, ...]],
+    ) -> dict[str, Any]:
+        params = self.settings.scoring
+        series: dict[str, list[Any]] = {"t": [r[0] for r in rows]}
+        for i, name in enumerate(SERIES_COLUMNS, start=1):
+            series[name] = [_clean(r[i]) for r in rows]
+        return {
+            "symbol": row.symbol,
+            "exchange": self.exchange,
+            "generated_at": iso(row.ts_ms),
+            "cycle": None
+            if snapshot is None
+            else {
+                "id": snapshot.cycle_id,
+                "status": snapshot.status,
+                "failed": snapshot.symbols_failed,
+            },
+            "row": {k: _clean(v) for k, v in market_view.row_to_json(row).items()},
+            "regime_why": REGIME_WHY.get(row.regime, ""),
+            "why": [{k: _clean(v) for k, v in asdict(p).items()} for p in why_parts(row, params)],
+            "bands": {str(b): list(r) for b, r in band_ranges(params).items()},
+            "range": range_key,
+            "series": series,
+        }

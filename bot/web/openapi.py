@@ -1,0 +1,207 @@
+"""The OpenAPI 3.1 description of /api/v1, served at /api/v1/openapi.json.
+
+The row schema is built from `bot.market_view.MarketRow` itself (the fields `scan --json`
+prints), so a column added there shows up here; tests/web/ validates live responses
+against this document.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Any
+
+from bot.market_view import JSON_ROW_KEYS, MarketRow
+from bot.scoring import Band, Bias, Regime
+from bot.web.data import RANGES, SERIES_COLUMNS
+
+ROW_DOCS = {
+    "symbol": "Exchange symbol, e.g. BTCUSDT",
+    "score": "Derivatives Pressure Score, 0-100 (docs/scoring.md)",
+    "band": "Band of the score under the configured [scoring] bounds",
+    "bias": "Which side is crowded",
+    "regime": "What the situation looks like (first matching rule)",
+    "oi_1h_pct": "Open-interest change over 1h, percent; null when unknown",
+    "oi_4h_pct": "Open-interest change over 4h, percent; null when unknown",
+    "oi_24h_pct": "Open-interest change over 24h, percent; null when unknown",
+    "funding_pct": "Funding rate per funding interval, percent, as the exchange shows it",
+    "funding_interval_hours": "Funding interval in hours (1, 4 or 8)",
+    "funding_8h_pct": "Funding normalised to percent per 8 hours",
+    "basis_pct": "(mark - index) / index * 100",
+}
+_ENUMS: dict[str, list[str]] = {
+    "band": [b.value for b in Band],
+    "bias": [b.value for b in Bias],
+    "regime": [r.value for r in Regime],
+}
+
+
+def _schema_of(annotation: Any) -> dict[str, Any]:
+    args = typing.get_args(annotation)
+    if type(None) in args:
+        inner = _schema_of(next(a for a in args if a is not type(None)))
+        return {"type": [inner["type"], "null"]}
+    return {"type": {int: "integer", float: "number", str: "string"}[annotation]}
+
+
+def row_schema() -> dict[str, Any]:
+    hints = typing.get_type_hints(MarketRow)
+    names = [*JSON_ROW_KEYS, *(f.name for f in dataclasses.fields(MarketRow))]
+    props: dict[str, Any] = {}
+    for name in dict.fromkeys(names):
+        if name == "ts_ms":
+            continue
+        schema = _schema_of(hints[name])
+        if name in _ENUMS:
+            schema["enum"] = _ENUMS[name]
+        if name in ROW_DOCS:
+            schema["description"] = ROW_DOCS[name]
+        props[name] = schema
+    return {
+        "type": "object",
+        "required": list(props),
+        "additionalProperties": False,
+        "properties": props,
+    }
+
+
+def _obj(props: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": required if required is not None else list(props),
+        "properties": props,
+    }
+
+
+_NUM = {"type": "number"}
+_INT = {"type": "integer"}
+_STR = {"type": "string"}
+_CYCLE = _obj({"id": _INT, "status": {"type": "string", "enum": ["ok", "partial"]}, "failed": _INT})
+
+
+def _components() -> dict[str, Any]:
+    series = {
+        name: {"type": "array", "items": {"type": ["number", "null"]}} for name in SERIES_COLUMNS
+    }
+    series["t"] = {"type": "array", "items": _INT, "description": "Unix milliseconds"}
+    return {
+        "Row": row_schema(),
+        "Cycle": _CYCLE,
+        "Top": _obj(
+            {
+                "generated_at": {**_STR, "format": "date-time"},
+                "summary": _obj(
+                    {
+                        "symbols": _INT,
+                        "avg_score": _NUM,
+                        "long": _INT,
+                        "short": _INT,
+                        "neutral": _INT,
+                    }
+                ),
+                "cycle": {"$ref": "#/components/schemas/Cycle"},
+                "rows": {"type": "array", "items": {"$ref": "#/components/schemas/Row"}},
+            }
+        ),
+        "Latest": _obj(
+            {
+                "cycle_id": {"type": ["integer", "null"]},
+                "generated_at": {"type": ["string", "null"]},
+            }
+        ),
+        "Symbol": _obj(
+            {
+                "symbol": _STR,
+                "exchange": _STR,
+                "generated_at": {**_STR, "format": "date-time"},
+                "cycle": {"oneOf": [{"$ref": "#/components/schemas/Cycle"}, {"type": "null"}]},
+                "row": {"$ref": "#/components/schemas/Row"},
+                "regime_why": _STR,
+                "why": {
+                    "type": "array",
+                    "items": _obj(
+                        {
+                            "part": {"type": "string", "enum": ["oi", "funding", "basis"]},
+                            "strength": _NUM,
+                            "points": _NUM,
+                            "reason": _STR,
+                        }
+                    ),
+                },
+                "bands": {
+                    "type": "object",
+                    "additionalProperties": {"type": "array", "items": _INT},
+                },
+                "range": {"type": "string", "enum": list(RANGES)},
+                "series": _obj(series),
+            }
+        ),
+        "Error": _obj({"error": _STR}),
+    }
+
+
+def _json_response(description: str, schema: str) -> dict[str, Any]:
+    ref = {"$ref": f"#/components/schemas/{schema}"}
+    return {"description": description, "content": {"application/json": {"schema": ref}}}
+
+
+def _paths() -> dict[str, Any]:
+    error = _json_response("Error", "Error")
+    unauthorized = {"description": "The dashboard token is set and was not given"}
+    symbol_param = {"name": "symbol", "in": "path", "required": True, "schema": _STR}
+    range_param = {
+        "name": "range",
+        "in": "query",
+        "schema": {"type": "string", "enum": list(RANGES), "default": "72h"},
+    }
+    limit_param = {"name": "limit", "in": "query", "schema": {**_INT, "minimum": 1}}
+    return {
+        "/api/v1/latest": {
+            "get": {
+                "summary": "The latest scored cycle's id (what pages poll)",
+                "responses": {"200": _json_response("Latest cycle", "Latest"), "401": unauthorized},
+            }
+        },
+        "/api/v1/top": {
+            "get": {
+                "summary": "Every symbol of the latest cycle, highest score first (scan --json)",
+                "parameters": [limit_param],
+                "responses": {
+                    "200": _json_response("Latest cycle", "Top"),
+                    "400": error,
+                    "401": unauthorized,
+                    "404": error,
+                },
+            }
+        },
+        "/api/v1/symbol/{symbol}": {
+            "get": {
+                "summary": "One symbol's card and chart series",
+                "parameters": [symbol_param, range_param],
+                "responses": {
+                    "200": _json_response("Symbol card", "Symbol"),
+                    "400": error,
+                    "401": unauthorized,
+                    "404": error,
+                },
+            }
+        },
+    }
+
+
+def openapi_document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "pressurebot dashboard API",
+            "version": "1",
+            "description": "Read-only. Send `Authorization: Bearer <token>` when "
+            "[http] dashboard_token is set.",
+        },
+        "components": {
+            "schemas": _components(),
+            "securitySchemes": {"token": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{}, {"token": []}],
+        "paths": _paths(),
+    }

@@ -1,0 +1,104 @@
+// One symbol: the card (as Telegram's /symbol shows it) and its charts over 24h, 72h or
+// 30 days, all from /api/v1/symbol/{SYMBOL}; refreshed when a new cycle lands.
+"use strict";
+(function () {
+  var symbol = document.body.dataset.symbol;
+  var range = "72h";
+  var BAND_COLOR = { neutral: "#e8f5e9", lean: "#fff8e1", stretched: "#ffe0b2", stressed: "#ffcdd2" };
+  var last = null;
+
+  function set(id, text, cls) {
+    var e = document.getElementById(id);
+    e.textContent = text;
+    if (cls !== undefined) e.className = cls;
+  }
+
+  function card(doc) {
+    var r = doc.row;
+    document.title = r.symbol + " · " + r.score + " · pressurebot";
+    set("sym", r.symbol);
+    set("venue", doc.exchange + " perp");
+    set("score", r.score);
+    set("band", r.band, "band band-" + r.band);
+    var range = doc.bands[r.band];
+    set("band-range", range ? "(" + range[0] + "-" + range[1] + ")" : "");
+    set("bias", r.bias, "bias bias-" + r.bias);
+    set("regime", r.regime);
+    set("regime-why", doc.regime_why);
+    set("oi_1h_pct", PB.pct(r.oi_1h_pct, 2), "num " + PB.signClass(r.oi_1h_pct));
+    set("oi_4h_pct", PB.pct(r.oi_4h_pct, 2), "num " + PB.signClass(r.oi_4h_pct));
+    set("oi_24h_pct", PB.pct(r.oi_24h_pct, 2), "num " + PB.signClass(r.oi_24h_pct));
+    set("funding", PB.pct(r.funding_pct, 4) + " per " + r.funding_interval_hours + "h");
+    set("funding_8h_pct", PB.pct(r.funding_8h_pct, 4));
+    set("basis_pct", PB.pct(r.basis_pct, 3), "num " + PB.signClass(r.basis_pct));
+    set("oi_contracts", PB.num(r.oi_contracts) + " contracts");
+    set("prices", PB.num(r.mark_price) + " / " + PB.num(r.index_price));
+    var why = document.getElementById("why");
+    why.replaceChildren();
+    var names = { oi: "OI build", funding: "Funding", basis: "Basis" };
+    doc.why.forEach(function (p) {
+      why.appendChild(PB.el("li", names[p.part] + " " + Math.round(p.strength * 100) + "% → " +
+        Math.round(p.points) + " pts: " + p.reason));
+    });
+    PB.setGenerated(doc.generated_at);
+    PB.status(doc.cycle && doc.cycle.status !== "ok" ? "Partial scan: some symbols failed to fetch this cycle." : "");
+  }
+
+  function panels(doc) {
+    var s = doc.series;
+    var bands = Object.keys(doc.bands).map(function (name) {
+      var b = doc.bands[name];
+      return { lo: b[0], hi: name === "stressed" ? b[1] : b[1] + 1, name: name, color: BAND_COLOR[name] || "#eee" };
+    });
+    var p2 = function (v) { return PB.pct(v, 2); };
+    var p3 = function (v) { return PB.pct(v, 3); };
+    return [
+      { id: "score", title: "Score", series: [{ label: "score", values: s.score, color: "#1a237e" }],
+        bands: bands, yMin: 0, yMax: 100, fmt: function (v) { return PB.fin(v) ? String(Math.round(v)) : "—"; } },
+      { id: "oi", title: "Open interest (contracts)", series: [{ label: "OI", values: s.oi_contracts, color: "#344054" }],
+        fmt: PB.num },
+      { id: "oi_change", title: "OI change", zero: true, fmt: p2, series: [
+        { label: "1h", values: s.oi_1h_pct, color: "#7f56d9" },
+        { label: "4h", values: s.oi_4h_pct, color: "#dc6803" },
+        { label: "24h", values: s.oi_24h_pct, color: "#067647" }] },
+      { id: "funding", title: "Funding per 8h and basis", zero: true, fmt: p3, series: [
+        { label: "funding 8h", values: s.funding_8h_pct, color: "#b42318" },
+        { label: "basis", values: s.basis_pct, color: "#1570ef" }] },
+      { id: "price", title: "Mark price", series: [{ label: "mark", values: s.mark_price, color: "#101828" }],
+        fmt: PB.num },
+    ];
+  }
+
+  function readout(doc) {
+    return function (i, hovering) {
+      var t = new Date(doc.series.t[i]).toISOString().replace("T", " ").slice(0, 16) + " UTC";
+      document.getElementById("readout").textContent = (hovering ? "" : "latest · ") + t;
+    };
+  }
+
+  function load() {
+    return PB.api("symbol/" + encodeURIComponent(symbol) + "?range=" + range).then(function (doc) {
+      last = doc;
+      card(doc);
+      PBChart.draw(document.getElementById("charts"), doc.series.t, panels(doc), readout(doc));
+      document.body.dataset.loaded = doc.range;
+    }).catch(function (err) {
+      PB.status(err.status === 404 ? "No score stored for this symbol: check the spelling, or wait for a cycle."
+        : "Could not load this symbol (" + err.message + ").");
+    });
+  }
+
+  document.querySelectorAll(".range button").forEach(function (b) {
+    b.addEventListener("click", function () {
+      range = b.dataset.range;
+      document.querySelectorAll(".range button").forEach(function (o) { o.classList.toggle("on", o === b); });
+      load();
+    });
+  });
+  var resizeTimer = null;
+  window.addEventListener("resize", function () {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(function () { if (last) PBChart.draw(document.getElementById("charts"), last.series.t, panels(last), readout(last)); }, 150);
+  });
+  PB.watchCycles(load, 5000);
+})();

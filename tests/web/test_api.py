@@ -1,0 +1,232 @@
+"""The dashboard's JSON API against a real scored market: the same document as
+`pressurebot scan --json`, described by its OpenAPI document, cached per cycle."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import jsonschema
+import pytest
+
+from bot.market_view import JSON_ROW_KEYS
+from tests.fakes.fake_binance import FakeBinance
+from tests.test_cli import cli_env, run_cli
+from tests.web.helpers import XSS_SYMBOL, rows_by_symbol, run_cycles, scored_market, serve
+from tests.web.helpers import set_up_symbols as set_up
+
+
+async def get_json(http: aiohttp.ClientSession, url: str) -> tuple[int, Any]:
+    async with http.get(url) as r:
+        return r.status, await r.json()
+
+
+@pytest.mark.slow
+async def test_top_is_scan_json_for_the_same_cycle(tmp_path: Path) -> None:
+    """`pressurebot scan --json` (a subprocess, as a user runs it), then the dashboard
+    on the same database: /api/v1/top is that document, key for key."""
+    from bot.config import Settings
+    from bot.storage.db import create_engine, session_factory
+
+    async with FakeBinance() as fake:
+        set_up(fake, int(time.time() * 1000), n=12)
+        env = cli_env(tmp_path, fake.url)
+        code, out, err = await run_cli("scan", "--json", env=env)
+        assert code == 0, err
+        scanned = json.loads(out)
+
+    settings = Settings(database={"url": env["PRESSUREBOT_DATABASE__URL"]})  # type: ignore[arg-type]
+    engine = create_engine(settings.database)
+    try:
+        async with (
+            serve(settings, session_factory(engine)) as url,
+            aiohttp.ClientSession() as http,
+        ):
+            status, top = await get_json(http, f"{url}/api/v1/top")
+            assert status == 200
+            assert top == scanned
+            for row in top["rows"]:
+                assert list(row)[: len(JSON_ROW_KEYS)] == list(JSON_ROW_KEYS)
+            # The symbol card carries the same row, key for key.
+            for symbol in ("LSQZUSDT", XSS_SYMBOL):
+                status, card = await get_json(
+                    http, f"{url}/api/v1/symbol/{aiohttp.helpers.quote(symbol, safe='')}"
+                )
+                assert status == 200, card
+                assert card["row"] == rows_by_symbol(scanned)[symbol]
+            status, limited = await get_json(http, f"{url}/api/v1/top?limit=3")
+            assert limited["rows"] == scanned["rows"][:3]
+    finally:
+        await engine.dispose()
+
+
+def validator(spec: dict[str, Any], schema: str) -> jsonschema.Draft202012Validator:
+    """The spec itself is the root, so its "#/components/..." references resolve."""
+    root = {**spec, "$ref": f"#/components/schemas/{schema}"}
+    return jsonschema.Draft202012Validator(root)
+
+
+async def test_every_response_validates_against_the_openapi_document(tmp_path: Path) -> None:
+    async with (
+        scored_market(tmp_path, cycles=3) as market,
+        serve(market.settings, market.sessions) as url,
+        aiohttp.ClientSession() as http,
+    ):
+        status, spec = await get_json(http, f"{url}/api/v1/openapi.json")
+        assert status == 200 and spec["openapi"].startswith("3.1")
+        jsonschema.Draft202012Validator.check_schema(spec["components"]["schemas"]["Top"])
+        operations = {p: list(ops) for p, ops in spec["paths"].items()}
+        assert operations == {
+            "/api/v1/latest": ["get"],
+            "/api/v1/top": ["get"],
+            "/api/v1/symbol/{symbol}": ["get"],
+        }
+        sym = "/api/v1/symbol/{symbol}"
+        checks = [
+            ("/api/v1/latest", "/api/v1/latest", 200, "Latest"),
+            ("/api/v1/top", "/api/v1/top", 200, "Top"),
+            ("/api/v1/top?limit=2", "/api/v1/top", 200, "Top"),
+            ("/api/v1/top?limit=0", "/api/v1/top", 400, "Error"),
+            ("/api/v1/symbol/SSQZUSDT", sym, 200, "Symbol"),
+            ("/api/v1/symbol/ssqz?range=30d", sym, 200, "Symbol"),
+            ("/api/v1/symbol/SSQZUSDT?range=1y", sym, 400, "Error"),
+            ("/api/v1/symbol/NOSUCHUSDT", sym, 404, "Error"),
+        ]
+        for path, documented, want, schema in checks:
+            status, body = await get_json(http, url + path)
+            assert status == want, (path, body)
+            assert str(want) in spec["paths"][documented]["get"]["responses"], path
+            validator(spec, schema).validate(body)
+
+
+async def test_symbol_series_cover_the_range_and_end_at_the_card(tmp_path: Path) -> None:
+    async with (
+        scored_market(tmp_path, cycles=4) as market,
+        serve(market.settings, market.sessions) as url,
+        aiohttp.ClientSession() as http,
+    ):
+        _, card = await get_json(http, f"{url}/api/v1/symbol/lsqzusdt?range=24h")
+    series = card["series"]
+    assert len(series["t"]) == 4 and series["t"] == sorted(series["t"])
+    assert series["score"][-1] == card["row"]["score"]
+    assert series["oi_24h_pct"][-1] == pytest.approx(card["row"]["oi_24h_pct"])
+    assert series["mark_price"][-1] == pytest.approx(card["row"]["mark_price"])
+    assert card["row"]["regime"] == "Long squeeze risk"
+    assert card["bands"]["stressed"] == [60, 100]
+    assert sum(p["points"] for p in card["why"]) == pytest.approx(card["row"]["score"], abs=0.51)
+
+
+async def test_top_is_cached_per_cycle_and_changes_when_a_cycle_lands(tmp_path: Path) -> None:
+    async with scored_market(tmp_path, cycles=2) as market:
+        # The latest cycle id is re-read at every request here (the bot reuses it 1 s).
+        market.settings.telegram.latest_cycle_cache_seconds = 0
+        async with serve(market.settings, market.sessions) as url, aiohttp.ClientSession() as http:
+            async with http.get(f"{url}/api/v1/top") as r:
+                etag, first = r.headers["ETag"], await r.json()
+                assert r.headers["Content-Encoding"] == "gzip"
+            async with http.get(f"{url}/api/v1/top", headers={"If-None-Match": etag}) as r:
+                assert r.status == 304
+            _, latest = await get_json(http, f"{url}/api/v1/latest")
+            assert latest["cycle_id"] == first["cycle"]["id"]
+
+            market.clock.now += 300
+            await run_cycles(market, 1, seed=9)
+
+            _, latest = await get_json(http, f"{url}/api/v1/latest")
+            assert latest["cycle_id"] == first["cycle"]["id"] + 1
+            async with http.get(f"{url}/api/v1/top", headers={"If-None-Match": etag}) as r:
+                assert r.status == 200 and r.headers["ETag"] != etag
+                assert (await r.json())["cycle"]["id"] == latest["cycle_id"]
+
+
+async def test_before_any_cycle_the_api_says_so(tmp_path: Path) -> None:
+    from bot.config import Settings
+    from bot.storage.db import create_engine, migrate, session_factory
+
+    settings = Settings(database={"url": f"sqlite+aiosqlite:///{tmp_path}/empty.db"})  # type: ignore[arg-type]
+    engine = create_engine(settings.database)
+    await migrate(engine)
+    try:
+        async with serve(settings, session_factory(engine)) as url, aiohttp.ClientSession() as http:
+            assert await get_json(http, f"{url}/api/v1/latest") == (
+                200,
+                {"cycle_id": None, "generated_at": None},
+            )
+            status, body = await get_json(http, f"{url}/api/v1/top")
+            assert status == 404 and "no cycle" in body["error"]
+            async with http.get(f"{url}/") as r:
+                assert r.status == 200
+    finally:
+        await engine.dispose()
+
+
+async def test_add_dashboard_puts_every_route_beside_the_apps_own(tmp_path: Path) -> None:
+    from aiohttp import web
+
+    from bot.config import Settings
+    from bot.storage.db import create_engine, session_factory
+    from bot.web import add_dashboard
+
+    settings = Settings(database={"url": f"sqlite+aiosqlite:///{tmp_path}/x.db"})  # type: ignore[arg-type]
+    engine = create_engine(settings.database)
+    app = web.Application()
+    app.router.add_get("/healthz", lambda request: web.Response(text="ok"))
+    add_dashboard(app, session_factory(engine), settings)
+    paths = {r.canonical for r in app.router.resources()}
+    assert paths == {
+        "/healthz",
+        "/",
+        "/symbol/{symbol}",
+        "/static/{name}",
+        "/api/v1/latest",
+        "/api/v1/top",
+        "/api/v1/symbol/{symbol}",
+        "/api/v1/openapi.json",
+    }
+    await engine.dispose()
+
+
+async def test_how_to_read_it_shows_the_configured_band_ranges(tmp_path: Path) -> None:
+    from bot.config import Settings
+    from bot.storage.db import create_engine, migrate, session_factory
+
+    settings = Settings(
+        database={"url": f"sqlite+aiosqlite:///{tmp_path}/b.db"},  # type: ignore[arg-type]
+        scoring={"lean_from": 20, "stretched_from": 40, "stressed_from": 70},  # type: ignore[arg-type]
+    )
+    engine = create_engine(settings.database)
+    await migrate(engine)
+    try:
+        async with (
+            serve(settings, session_factory(engine)) as url,
+            aiohttp.ClientSession() as http,
+            http.get(f"{url}/") as r,
+        ):
+            page = await r.text()
+    finally:
+        await engine.dispose()
+    for lo, hi, band in ((0, 19, "neutral"), (20, 39, "lean"), (40, 69, "stretched")):
+        assert f'<td class="num">{lo}-{hi}</td><td><span class="band band-{band}">' in page
+    assert '<option value="stressed">stressed (70-100)</option>' in page
+
+
+async def test_long_ranges_are_thinned_to_evenly_spaced_cycles_keeping_the_newest(
+    tmp_path: Path,
+) -> None:
+    from bot.storage import market_repo
+
+    async with scored_market(tmp_path, cycles=6, n=2) as market, market.sessions() as session:
+        columns = ("score", "cycle_id")
+        full = await market_repo.snapshot_series(session, "binance", "LSQZUSDT", 0, columns)
+        thinned = await market_repo.snapshot_series(
+            session, "binance", "LSQZUSDT", 0, columns, max_points=2
+        )
+        same = await market_repo.snapshot_series(
+            session, "binance", "LSQZUSDT", 0, columns, max_points=6
+        )
+    assert [r[2] for r in full] == [1, 2, 3, 4, 5, 6]
+    assert [r[2] for r in thinned] == [3, 6]
+    assert same == full
