@@ -45,7 +45,7 @@ Method:
   with SQLite's default 1000-page autocheckpoint and no explicit checkpoint, so the
   checkpoint lands inside the commit; and on that engine the write as first shipped, the
   same rows as one dict each through the ORM's bulk INSERT (`market_repo.insert_ignore`)
-  instead of tuples in one driver executemany (`market_repo.insert_ignore_many`).
+  instead of tuples in one driver executemany (`bulk.insert_ignore_many`).
 - Alternatives, measured on the same DB after the write phase and not applied to
   bot/storage: latest_cycle ordered by finished_ms, an index cycles(exchange, id), /top
   rows loaded as plain columns, and a covering (exchange, symbol, ts_ms, score) index.
