@@ -24,7 +24,7 @@ from bot.cycle import CycleHook, CycleResult, SymbolScore
 from bot.cycle_fetch import CycleFetcher, Fetched
 from bot.markets.base import ExchangeAdapter, OiPoint
 from bot.scoring import InvalidInput, ScoreInputs, basis_pct, compute_score, pct_change
-from bot.storage import market_repo
+from bot.storage import bulk, market_repo
 from bot.storage.db import checkpoint_wal
 from bot.storage.models import Cycle, OiSample, ScoreSnapshot
 
@@ -208,6 +208,10 @@ class Scorer:
         backfilled: Sequence[str] = (),
     ) -> None:
         exchange = result.exchange
+        # Rows are built before the write lock is taken, so the lock is held only while
+        # the statements run (every other writer queues behind it).
+        snapshots = _snapshot_values(result)
+        samples = _sample_rows(exchange, fetched, hist)
         async with self._sessions() as session, session.begin():
             # First: on PostgreSQL it also locks the lease row, so no takeover can
             # complete while this cycle is being written (bot/storage/leases.py).
@@ -232,10 +236,11 @@ class Scorer:
             session.add(cycle)
             await session.flush()
             result.cycle_id = cycle.id
-            await market_repo.insert_ignore(session, ScoreSnapshot, _snapshot_rows(result))
-            await market_repo.insert_ignore(
-                session, OiSample, _sample_rows(exchange, fetched, hist)
+            head = (cycle.id,)
+            await bulk.insert_ignore_many(
+                session, ScoreSnapshot, SNAPSHOT_COLUMNS, [head + row for row in snapshots]
             )
+            await bulk.insert_ignore_many(session, OiSample, SAMPLE_COLUMNS, samples)
             if self._in_cycle_transaction is not None:
                 result.events_created = await self._in_cycle_transaction(session, result)
                 cycle.events_created = result.events_created
@@ -285,63 +290,79 @@ class Scorer:
             logger.info("retention: pruned %s", total)
 
 
-def _snapshot_rows(result: CycleResult) -> list[dict[str, object]]:
-    rows = []
+# The table's own column order (cycle_id first), so the driver takes the tuples as built.
+SNAPSHOT_COLUMNS = (
+    "cycle_id",
+    "exchange",
+    "symbol",
+    "ts_ms",
+    "score",
+    "band",
+    "bias",
+    "regime",
+    "oi_contracts",
+    "oi_1h_pct",
+    "oi_4h_pct",
+    "oi_24h_pct",
+    "funding_pct",
+    "funding_interval_hours",
+    "funding_8h_pct",
+    "mark_price",
+    "index_price",
+    "basis_pct",
+    "oi_build",
+    "funding_st",
+    "basis_st",
+    "bias_value",
+)
+SAMPLE_COLUMNS = ("exchange", "symbol", "ts_ms", "contracts", "source")
+
+
+def _snapshot_values(result: CycleResult) -> list[tuple[object, ...]]:
+    """One tuple per scored symbol: SNAPSHOT_COLUMNS without the cycle id, which the
+    cycle's row gets only inside the transaction. Plain tuples, not dicts or ORM
+    objects: building those cost as much CPU as SQLite's own insert (bench/storage.py)."""
+    ts_ms = result.started_ms
+    rows: list[tuple[object, ...]] = []
     for s in result.scores:
         sc = s.score
         rows.append(
-            {
-                "cycle_id": result.cycle_id,
-                "exchange": s.exchange,
-                "symbol": s.symbol,
-                "ts_ms": result.started_ms,
-                "score": sc.score,
-                "band": sc.band.value,
-                "bias": sc.bias.value,
-                "regime": sc.regime.value,
-                "oi_contracts": s.oi_contracts,
-                "oi_1h_pct": s.oi_1h_pct,
-                "oi_4h_pct": s.oi_4h_pct,
-                "oi_24h_pct": s.oi_24h_pct,
-                "funding_pct": s.funding_pct,
-                "funding_interval_hours": s.funding_interval_hours,
-                "funding_8h_pct": sc.funding_8h_pct,
-                "mark_price": s.mark_price,
-                "index_price": s.index_price,
-                "basis_pct": s.basis_pct,
-                "oi_build": sc.oi_build,
-                "funding_st": sc.funding_st,
-                "basis_st": sc.basis_st,
-                "bias_value": sc.bias_value,
-            }
+            (
+                s.exchange,
+                s.symbol,
+                ts_ms,
+                sc.score,
+                sc.band.value,
+                sc.bias.value,
+                sc.regime.value,
+                s.oi_contracts,
+                s.oi_1h_pct,
+                s.oi_4h_pct,
+                s.oi_24h_pct,
+                s.funding_pct,
+                s.funding_interval_hours,
+                sc.funding_8h_pct,
+                s.mark_price,
+                s.index_price,
+                s.basis_pct,
+                sc.oi_build,
+                sc.funding_st,
+                sc.basis_st,
+                sc.bias_value,
+            )
         )
     return rows
 
 
 def _sample_rows(
     exchange: str, fetched: _Fetched, hist: dict[str, list[OiPoint]]
-) -> list[dict[str, object]]:
-    rows: list[dict[str, object]] = [
-        {
-            "exchange": exchange,
-            "symbol": s,
-            "ts_ms": oi.time_ms,
-            "contracts": oi.contracts,
-            "source": "live",
-        }
-        for s, oi in fetched.oi.items()
+) -> list[tuple[object, ...]]:
+    """SAMPLE_COLUMNS per OI sample: this cycle's live reading and any backfilled points."""
+    rows: list[tuple[object, ...]] = [
+        (exchange, s, oi.time_ms, oi.contracts, "live") for s, oi in fetched.oi.items()
     ]
     for symbol, points in hist.items():
-        rows.extend(
-            {
-                "exchange": exchange,
-                "symbol": symbol,
-                "ts_ms": p.time_ms,
-                "contracts": p.contracts,
-                "source": "hist",
-            }
-            for p in points
-        )
+        rows.extend((exchange, symbol, p.time_ms, p.contracts, "hist") for p in points)
     return rows
 
 

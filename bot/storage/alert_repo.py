@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import fields
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, insert, select, union_all, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import insert, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.alerts.types import (
@@ -30,9 +29,9 @@ from bot.alerts.types import (
     SymbolState,
 )
 from bot.scoring import Band, Regime
+from bot.storage.bulk import insert_ignore_many, update_many
 from bot.storage.leases import db_now_ms
-from bot.storage.market_repo import insert_ignore
-from bot.storage.models import AlertEvent, AlertState, Base, Chat, Delivery, Subscription
+from bot.storage.models import AlertEvent, AlertState, Chat, Delivery, Subscription
 from bot.zones import zone
 
 # Event kind of a catch-up's event: the symbol's current state, shared by every chat
@@ -82,27 +81,54 @@ async def save_states(
 
     Plain INSERT and UPDATE-by-primary-key rather than an upsert: dialect-neutral, and
     the single scorer (docs/operations.md, Scaling up) is the only writer of this table.
+    Every symbol's row changes every cycle (`last_cycle_id`), so the update is ~600 rows:
+    plain tuples through `bulk.update_many`, not the ORM's bulk UPDATE of dicts.
     """
     new = [_state_row(exchange, s, st) for s, st in states.items() if s not in existing]
-    old = [_state_row(exchange, s, st) for s, st in states.items() if s in existing]
+    old = [(*_state_values(st), exchange, s) for s, st in states.items() if s in existing]
     if new:
         await session.execute(insert(AlertState), new)
-    if old:
-        await session.execute(update(AlertState), old)
+    await update_many(session, AlertState, _STATE_KEYS, _STATE_COLUMNS, old)
 
 
 # SymbolState fields are AlertState columns of the same names; these hold enums.
 _STATE_FIELDS = [f.name for f in fields(SymbolState)]
 _STATE_ENUMS = {"band": Band, "regime": Regime, "candidate_band": Band, "candidate_regime": Regime}
+_STATE_KEYS = ("exchange", "symbol")
+# The columns `_state_values` fills, in its order.
+_STATE_COLUMNS = (
+    "band",
+    "band_since_ms",
+    "regime",
+    "regime_since_ms",
+    "last_cycle_id",
+    "candidate_band",
+    "candidate_count",
+    "candidate_bands",
+    "candidate_regime",
+    "candidate_regime_count",
+)
+
+
+def _state_values(st: SymbolState) -> tuple[Any, ...]:
+    """_STATE_COLUMNS of one state as stored: enums by value, the streak comma-joined."""
+    return (
+        st.band.value,
+        st.band_since_ms,
+        st.regime.value,
+        st.regime_since_ms,
+        st.last_cycle_id,
+        None if st.candidate_band is None else st.candidate_band.value,
+        st.candidate_count,
+        ",".join(st.candidate_bands) or None,
+        None if st.candidate_regime is None else st.candidate_regime.value,
+        st.candidate_regime_count,
+    )
 
 
 def _state_row(exchange: str, symbol: str, st: SymbolState) -> dict[str, Any]:
-    row: dict[str, Any] = {"exchange": exchange, "symbol": symbol}
-    for name in _STATE_FIELDS:
-        value = getattr(st, name)
-        row[name] = str(value) if name in _STATE_ENUMS and value is not None else value
-    row["candidate_bands"] = ",".join(st.candidate_bands) or None
-    return row
+    values = dict(zip(_STATE_COLUMNS, _state_values(st), strict=True))
+    return {"exchange": exchange, "symbol": symbol, **values}
 
 
 def _streak(row: Any) -> tuple[Band, ...]:
@@ -134,19 +160,23 @@ async def insert_events(
     where = (AlertEvent.exchange == exchange, AlertEvent.cycle_id == cycle_id)
     before = {(s, k) for s, k, _ in (await session.execute(select(*key).where(*where))).all()}
     fresh = [e for e in events if (e.symbol, e.kind.value) not in before]
-    rows = [_event_row(exchange, cycle_id, created_ms, e) for e in fresh]
-    await insert_ignore(session, AlertEvent, rows)
+    head = (exchange, cycle_id, created_ms)
+    await insert_ignore_many(
+        session, AlertEvent, _EVENT_COLUMNS, [head + _event_values(e) for e in fresh]
+    )
     ids = {(s, k): i for s, k, i in (await session.execute(select(*key).where(*where))).all()}
     return [(ids[(e.symbol, e.kind.value)], e) for e in fresh]
 
 
-def _event_row(exchange: str, cycle_id: int, created_ms: int, e: Event) -> dict[str, Any]:
-    # Event fields are AlertEvent columns of the same names; enums are stored as text.
-    row: dict[str, Any] = {"exchange": exchange, "cycle_id": cycle_id, "created_ms": created_ms}
-    for f in fields(Event):
-        value = getattr(e, f.name)
-        row[f.name] = value if value is None or isinstance(value, int) else str(value)
-    return row
+# Event fields are AlertEvent columns of the same names; enums are stored as text.
+_EVENT_FIELDS = tuple(f.name for f in fields(Event))
+_EVENT_COLUMNS = ("exchange", "cycle_id", "created_ms", *_EVENT_FIELDS)
+
+
+def _event_values(e: Event) -> tuple[Any, ...]:
+    """_EVENT_FIELDS of one event as stored."""
+    values = (getattr(e, name) for name in _EVENT_FIELDS)
+    return tuple(v if v is None or isinstance(v, int) else str(v) for v in values)
 
 
 # ---------------------------------------------------------------- subscriptions
@@ -301,50 +331,6 @@ async def insert_deliveries(
         for p in planned
     ]
     await insert_ignore_many(session, Delivery, _DELIVERY_COLUMNS, rows)
-
-
-async def insert_ignore_many(
-    session: AsyncSession,
-    model: type[Base],
-    columns: Sequence[str],
-    rows: Sequence[tuple[Any, ...]],
-) -> None:
-    """`repo.insert_ignore` as one driver-level executemany, for tens of thousands of rows.
-
-    One multi-VALUES statement took 7.2 s for 55k deliveries on SQLite; SQLAlchemy's own
-    executemany spends as long binding as the driver spends inserting. SQLAlchemy still
-    compiles the statement for the dialect; only per-row bind processing is skipped, a
-    no-op for the plain int/str/None values written here.
-    """
-    if not rows:
-        return
-    conn = await session.connection()
-    insert_fn = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    # A declarative model's __table__ is a Table; SQLAlchemy types it as any FromClause.
-    stmt = insert_fn(cast(Table, model.__table__)).on_conflict_do_nothing()
-    # for_executemany: no implicit RETURNING (PostgreSQL would add one for a single row).
-    compiled = stmt.compile(dialect=conn.dialect, column_keys=list(columns), for_executemany=True)
-    keys = list(compiled.positiontup or compiled.params)
-    # Columns left out that have a scalar Python-side default (attempts=0): add it here,
-    # since SQLAlchemy's execution context, which would, is bypassed.
-    extra = [key for key in keys if key not in columns]
-    defaults = tuple(_scalar_default(model, key) for key in extra)
-    full = [*columns, *extra]
-    params: list[Any] = [row + defaults for row in rows] if defaults else list(rows)
-    if compiled.positional:
-        order = [full.index(key) for key in keys]
-        if order != list(range(len(full))):
-            params = [tuple(row[i] for i in order) for row in params]
-    else:
-        params = [dict(zip(full, row, strict=True)) for row in params]
-    await conn.exec_driver_sql(compiled.string, params)
-
-
-def _scalar_default(model: type[Base], key: str) -> Any:
-    default = model.__table__.c[key].default
-    if default is None or not default.is_scalar:
-        raise ValueError(f"insert_ignore_many: give {key!r} explicitly (no scalar default)")
-    return default.arg
 
 
 async def cycle_deliveries(session: AsyncSession, cycle_id: int) -> list[Delivery]:
