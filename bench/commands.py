@@ -105,6 +105,7 @@ from bot.config import DatabaseSettings, Settings
 from bot.scoring import Regime, band_for
 from bot.storage import db as db_module
 from bot.storage.db import create_engine, migrate, session_factory
+from bot.storage.market_repo import HistoryPoint
 from bot.telegram import app as app_module
 from bot.telegram import charts, commands
 from bot.telegram.flood_control import FloodControl, _window_wait
@@ -334,10 +335,10 @@ def install_probes() -> None:
     """Wrap the stages in this process only (nothing in bot/ is edited)."""
     render = charts.render_chart
 
-    def timed_render(symbol: str, points: Any) -> bytes:
+    def timed_render(symbol: str, points: Any, *rest: Any) -> bytes:
         c0, t0 = time.thread_time(), time.monotonic()
         try:
-            return render(symbol, points)
+            return render(symbol, points, *rest)
         finally:
             PROBE.render_cpu.append(time.thread_time() - c0)
             PROBE.stages["render_chart (thread, wall)"].append(time.monotonic() - t0)
@@ -892,7 +893,16 @@ async def bench(args: argparse.Namespace) -> int:
     # One real chart, for the pre-rendered scenarios, and the isolated render cost.
     now = int(time.time() * 1000)
     rng = random.Random(args.seed)
-    points = [(now - (CHART_HOURS * 12 - i) * STEP_MS, rng.randint(0, 100)) for i in range(576)]
+    points = [
+        HistoryPoint(
+            now - (CHART_HOURS * 12 - i) * STEP_MS,
+            rng.randint(0, 100),
+            1e6 + rng.uniform(-1e4, 1e4) * i,
+            rng.uniform(-0.01, 0.03),
+            rng.uniform(-0.2, 0.2),
+        )
+        for i in range(576)
+    ]
     charts.render_chart("BTCUSDT", points)  # first call: fonts, imports
     render_s = []
     for _ in range(5):
