@@ -282,6 +282,7 @@ async def _measure(args: argparse.Namespace) -> Measured:
     try:
         settings = Settings(
             exchange={  # type: ignore[arg-type]
+                "venues": ["binance"],
                 "base_url": fake.url,
                 "concurrency": args.concurrency,
                 "weight_limit_per_minute": BIG_WEIGHT_LIMIT,
