@@ -14,6 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -42,6 +43,16 @@ PRUNE_SLICE_MS = 3_600_000
 CycleFence = Callable[[AsyncSession], Awaitable[bool]]
 
 
+@dataclass(frozen=True, slots=True)
+class VenueFetch:
+    """What one venue's cycle read, kept for the cross-venue aggregate
+    (bot/venue_cycle.py): its fetch, and per symbol the OI at each window's anchor
+    ("1h" -> OI then, None: unknown), from this venue's own samples."""
+
+    fetched: Fetched
+    oi_then: dict[str, dict[str, float | None]]
+
+
 class LeaseLost(Exception):
     """The fence refused a write: another replica holds the scorer lease now. Nothing
     of this cycle is stored."""
@@ -68,9 +79,16 @@ class Scorer:
         self._fetcher = CycleFetcher(adapter, sessions, settings, self._backfill_tried)
         self._synced_universe: frozenset[str] = frozenset()
         self._last_prune_ms = 0
+        # The last stored cycle's fetch; None until one is stored, kept after failures
+        # (its universe says which coins a failing venue lists).
+        self.last: VenueFetch | None = None
         # True while the cycle's transaction is open: a stop then waits for it (it is
         # short) instead of cancelling, so shutdown never races a commit.
         self.writing = False
+
+    @property
+    def exchange(self) -> str:
+        return self._adapter.name
 
     @property
     def deadline_seconds(self) -> float:
@@ -94,8 +112,12 @@ class Scorer:
             failed=fetched.failed,
         )
         wins = self._windows(started_ms)
+        oi_then: dict[str, dict[str, float | None]] = {}
         for symbol in sorted(fetched.oi):
-            scored = self._score_symbol(symbol, fetched, anchors.samples.get(symbol, []), wins)
+            samples = anchors.samples.get(symbol, [])
+            bases = [oi_windows.anchor(samples, w) for w in wins]
+            oi_then[symbol] = {f"{w.hours}h": b for w, b in zip(wins, bases, strict=True)}
+            scored = self._score_symbol(symbol, fetched, bases)
             if isinstance(scored, str):
                 result.failed[symbol] = scored
             else:
@@ -110,6 +132,7 @@ class Scorer:
             await self._persist(result, fetched, anchors.points, anchors.backfilled)
         finally:
             self.writing = False
+        self.last = VenueFetch(fetched, oi_then)
         await self._checkpoint()
         return result
 
@@ -155,16 +178,12 @@ class Scorer:
         self,
         symbol: str,
         fetched: _Fetched,
-        samples: Sequence[tuple[int, float]],
-        wins: Sequence[oi_windows.Window],
+        bases: Sequence[float | None],
     ) -> SymbolScore | str:
         oi = fetched.oi[symbol]
         prem = fetched.premium[symbol]
         interval = fetched.intervals.get(symbol, DEFAULT_FUNDING_INTERVAL_HOURS)
-        deltas: list[float | None] = []
-        for w in wins:
-            base = oi_windows.anchor(samples, w)
-            deltas.append(None if base is None else pct_change(base, oi.contracts))
+        deltas = [None if base is None else pct_change(base, oi.contracts) for base in bases]
         try:
             basis = basis_pct(prem.mark_price, prem.index_price)
             inputs = ScoreInputs(
@@ -227,7 +246,7 @@ class Scorer:
             session.add(cycle)
             await session.flush()
             result.cycle_id = cycle.id
-            await market_repo.insert_ignore(session, ScoreSnapshot, _snapshot_rows(result))
+            await market_repo.insert_ignore(session, ScoreSnapshot, snapshot_rows(result))
             await market_repo.insert_ignore(
                 session, OiSample, _sample_rows(exchange, fetched, hist)
             )
@@ -280,7 +299,7 @@ class Scorer:
             logger.info("retention: pruned %s", total)
 
 
-def _snapshot_rows(result: CycleResult) -> list[dict[str, object]]:
+def snapshot_rows(result: CycleResult) -> list[dict[str, object]]:
     rows = []
     for s in result.scores:
         sc = s.score

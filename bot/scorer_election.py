@@ -31,8 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.config import Settings
 from bot.health import HealthState
 from bot.metrics import Metrics
-from bot.scorer import Scorer
-from bot.scorer_loop import scorer_loop
+from bot.scorer_loop import CycleRunner, scorer_loop
 from bot.storage import leases, market_repo
 from bot.storage.leases import LeaseKeeper
 
@@ -81,7 +80,7 @@ class ScorerElection:
 
 
 async def elected_scorer_loop(
-    scorer: Scorer,
+    scorer: CycleRunner,
     election: ScorerElection,
     stop: asyncio.Event,
     after_commit: Callable[[], None] | None = None,

@@ -28,13 +28,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.alerts.engine import AlertEngine
 from bot.config import ConfigError, Settings
+from bot.cycle import CycleHook
 from bot.health import HealthState, start_health_server
 from bot.market_view import MarketSnapshot, latest_market
+from bot.markets import bybit, okx
+from bot.markets.aggregate import ALL
+from bot.markets.base import ExchangeAdapter
 from bot.markets.binance import BinanceAdapter
+from bot.markets.bybit import BybitAdapter
 from bot.markets.http import ExchangeHttpClient
+from bot.markets.okx import OkxAdapter
 from bot.metrics import Metrics
 from bot.replica import Replica, Role, replica_name
-from bot.scorer import Scorer
+from bot.scorer import CycleFence, Scorer
 from bot.scorer_election import ScorerElection, elected_scorer_loop
 from bot.storage.db import DatabaseError, create_engine, is_sqlite, migrate, session_factory
 from bot.storage.sqlite_guard import (
@@ -49,6 +55,7 @@ from bot.storage.sqlite_guard import (
     sqlite_library_version,
 )
 from bot.telegram.errors import AUTH_FAILED, TelegramAuthError
+from bot.venue_cycle import VenueScorers
 from bot.web import dashboard_routes
 
 if TYPE_CHECKING:  # headless needs no PTB: the Telegram side is imported lazily
@@ -71,8 +78,43 @@ class Parts:
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
-    client: ExchangeHttpClient
-    adapter: BinanceAdapter
+    # One per enabled venue (exchange.venues), in that order; their clients close with
+    # the parts.
+    adapters: list[ExchangeAdapter]
+
+    def scorer(
+        self, hook: CycleHook | None = None, fence: CycleFence | None = None
+    ) -> Scorer | VenueScorers:
+        """One venue: its Scorer, exactly as before venues; several: each venue's
+        Scorer and the cross-venue aggregate (bot/venue_cycle.py)."""
+        scorers = [
+            Scorer(a, self.sessions, self.settings, in_cycle_transaction=hook, fence=fence)
+            for a in self.adapters
+        ]
+        if len(scorers) == 1:
+            return scorers[0]
+        return VenueScorers(scorers, self.sessions, self.settings, hook, fence=fence)
+
+
+async def open_adapters(
+    settings: Settings, stack: contextlib.AsyncExitStack
+) -> list[ExchangeAdapter]:
+    """An adapter and its HTTP client per enabled venue; `stack` closes the clients."""
+    ex = settings.exchange
+    adapters: list[ExchangeAdapter] = []
+    for venue in ex.venues:
+        if venue == "binance":
+            client = await stack.enter_async_context(ExchangeHttpClient(ex))
+            adapters.append(BinanceAdapter(client, ex))
+        elif venue == "bybit":
+            by = bybit.make_client(ex, ex.bybit_base_url)
+            await stack.enter_async_context(by)
+            adapters.append(BybitAdapter(by, ex))
+        else:
+            ok = okx.make_client(ex, ex.okx_base_url)
+            await stack.enter_async_context(ok)
+            adapters.append(OkxAdapter(ok, ex))
+    return adapters
 
 
 @contextlib.asynccontextmanager
@@ -120,24 +162,29 @@ async def open_parts(
             lock.mark(role)
             if role != "run":  # a scan holds it only while migrating
                 lock.release()
-        async with ExchangeHttpClient(settings.exchange) as client:
-            adapter = BinanceAdapter(client, settings.exchange)
-            yield Parts(settings, engine, session_factory(engine), client, adapter)
+        async with contextlib.AsyncExitStack() as stack:
+            adapters = await open_adapters(settings, stack)
+            yield Parts(settings, engine, session_factory(engine), adapters)
     finally:
         await engine.dispose()
         if lock is not None:
             lock.release()
 
 
-async def scan_once(settings: Settings) -> MarketSnapshot | None:
-    """Run and persist one cycle and return it as stored. Emits no alerts: a one-off
-    scan must not race a running service's alert state."""
+async def scan_once(settings: Settings, exchange: str | None = None) -> MarketSnapshot | None:
+    """Run and persist one cycle and return `exchange`'s as stored (default: the one
+    venue, else the aggregate "all"). Emits no alerts: a one-off scan must not race a
+    running service's alert state."""
     async with open_parts(settings, role="scan") as parts:
-        scorer = Scorer(parts.adapter, parts.sessions, settings)
+        scorer = parts.scorer()
         result = await scorer.run_cycle()
+        results = scorer.results if isinstance(scorer, VenueScorers) else {}
+        results[result.exchange] = result
+        shown = exchange or (settings.exchange.venues[0] if len(parts.adapters) == 1 else ALL)
         async with parts.sessions() as session:
-            snapshot = await latest_market(session, settings.exchange.name)
-    if snapshot is None or snapshot.cycle_id != result.cycle_id:
+            snapshot = await latest_market(session, shown)
+    ran = results.get(shown)  # None: that venue failed in this scan
+    if snapshot is None or ran is None or snapshot.cycle_id != ran.cycle_id:
         return None
     return snapshot
 
@@ -219,13 +266,7 @@ async def _score(
     # send to (a token added later would otherwise flush the whole backlog).
     alerts = AlertEngine(settings, log_events=not has_token, deliver=has_token)
     election = ScorerElection(parts.sessions, settings, replica.name)
-    scorer = Scorer(
-        parts.adapter,
-        parts.sessions,
-        settings,
-        in_cycle_transaction=alerts.in_cycle_transaction,
-        fence=election.fence,
-    )
+    scorer = parts.scorer(alerts.in_cycle_transaction, election.fence)
     await elected_scorer_loop(scorer, election, stop, wake, metrics=metrics, health=health)
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.models import (
+    AggregateVenue,
     AlertEvent,
     Base,
     Cycle,
@@ -138,6 +139,25 @@ async def latest_cycle(session: AsyncSession, exchange: str) -> Cycle | None:
     )
 
 
+async def aggregate_parts(
+    session: AsyncSession, cycle_id: int, columns: Sequence[str]
+) -> list[tuple[Any, ...]]:
+    """(coin, *columns) of each venue's part in the cycle's aggregates, largest first,
+    missing venues last."""
+    cols = [getattr(AggregateVenue, c) for c in columns]
+    rows = await session.execute(
+        select(AggregateVenue.coin, *cols)
+        .where(AggregateVenue.cycle_id == cycle_id)
+        .order_by(
+            AggregateVenue.coin,
+            AggregateVenue.missing,
+            AggregateVenue.oi_usd.desc(),
+            AggregateVenue.venue,
+        )
+    )
+    return [tuple(r) for r in rows]
+
+
 async def last_attempted_cycle(session: AsyncSession, exchange: str) -> Cycle | None:
     return await session.scalar(
         select(Cycle)
@@ -230,6 +250,10 @@ async def prune(
         delete(ScoreSnapshot).where(ScoreSnapshot.ts_ms < snapshots_before_ms)
     )
     deleted["score_snapshots"] = rowcount(res)
+    res = await session.execute(
+        delete(AggregateVenue).where(AggregateVenue.ts_ms < snapshots_before_ms)
+    )
+    deleted["aggregate_venues"] = rowcount(res)
     old_events = select(AlertEvent.id).where(AlertEvent.created_ms < events_before_ms)
     pending_events = select(Delivery.event_id).where(Delivery.status == "pending")
     res = await session.execute(

@@ -1,0 +1,397 @@
+"""Several venues in one cycle, and one score per coin across them.
+
+Each venue keeps its own `Scorer` (bot/scorer.py): they fetch concurrently and each
+stores its own cycle, keyed (venue, symbol) as with Binance alone. A venue that fails
+(ExchangeError, VenueBlocked) stores a failed cycle and never stops the others.
+
+Then, for each coin listed on two or more venues that count (`VenueHealth`), an
+aggregate row: exchange "all", symbol the coin, from `bot.markets.aggregate` with each
+venue's OI anchors taken from that venue's own samples (never a summed series), scored
+by `scoring.py` and stored in its own cycle with one `aggregate_venues` row per venue
+(docs/scoring.md, "Across venues"). A coin whose venue failed this cycle (the whole
+venue, or that contract) is partial: stored and shown, its alert state held.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.config import Settings
+from bot.cycle import CycleHook, CycleResult, SymbolScore
+from bot.markets.aggregate import (
+    ALL,
+    Aggregate,
+    VenueHealth,
+    VenueSample,
+    aggregate,
+    coins_across_venues,
+    venue_sample,
+)
+from bot.markets.base import ExchangeError, ExchangeUnavailable, Instrument, VenueBlocked
+from bot.scorer import (
+    DEFAULT_FUNDING_INTERVAL_HOURS,
+    LeaseLost,
+    Scorer,
+    VenueFetch,
+    snapshot_rows,
+)
+from bot.scoring import InvalidInput, ScoreInputs, compute_score
+from bot.storage import market_repo
+from bot.storage.models import AggregateVenue, Cycle, ScoreSnapshot
+
+logger = logging.getLogger("bot.scorer")
+
+WINDOWS = ("1h", "4h", "24h")
+
+
+@dataclass(slots=True)
+class CoinInput:
+    """One coin's samples this cycle, and the venues that should have answered but did
+    not (whole venue failed, or its contract failed or has unknown windows)."""
+
+    samples: list[VenueSample] = field(default_factory=list)
+    symbols: dict[str, list[str]] = field(default_factory=dict)  # venue -> its contracts
+    failed: list[str] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)
+
+
+class VenueScorers:
+    """The scorer for several venues; the scorer loop drives it like one `Scorer`."""
+
+    def __init__(
+        self,
+        scorers: Sequence[Scorer],
+        sessions: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        in_cycle_transaction: CycleHook | None = None,
+        clock: Callable[[], float] = time.time,
+        fence: Callable[[AsyncSession], Awaitable[bool]] | None = None,
+    ) -> None:
+        self._scorers = {s.exchange: s for s in scorers}
+        self._sessions = sessions
+        self._settings = settings
+        self._hook = in_cycle_transaction
+        self._clock = clock
+        self._fence = fence
+        self.health = VenueHealth(self._scorers, settings.exchange.venue_drop_after_cycles)
+        self._writing = False
+        # The last cycle's stored results, by exchange ("all" too): what `scan` shows.
+        self.results: dict[str, CycleResult] = {}
+
+    @property
+    def writing(self) -> bool:
+        return self._writing or any(s.writing for s in self._scorers.values())
+
+    @property
+    def deadline_seconds(self) -> float:
+        return next(iter(self._scorers.values())).deadline_seconds
+
+    async def run_cycle(self) -> CycleResult:
+        """Every venue's cycle, then the aggregates. Raises ExchangeUnavailable only
+        when no venue could be used at all."""
+        started_ms = int(self._clock() * 1000)
+        names = list(self._scorers)
+        outcomes = await asyncio.gather(
+            *(s.run_cycle() for s in self._scorers.values()), return_exceptions=True
+        )
+        results: dict[str, CycleResult] = {}
+        errors: dict[str, ExchangeError] = {}
+        for name, outcome in zip(names, outcomes, strict=True):
+            if isinstance(outcome, CycleResult):
+                results[name] = outcome
+            elif isinstance(outcome, ExchangeError):
+                errors[name] = outcome
+            else:  # LeaseLost, a database fault, a bug, a cancellation: the loop decides
+                raise outcome
+        self.results = dict(results)
+        await self._note_health(names, results, errors)
+        if not results:
+            raise ExchangeUnavailable("; ".join(f"{name}: {exc}" for name, exc in errors.items()))
+        self._writing = True
+        try:
+            self.results[ALL] = await self._aggregate(started_ms, results, errors)
+            return self.results[ALL]
+        finally:
+            self._writing = False
+
+    async def record_failure(self, error: str) -> None:
+        """Every venue failed: each already stored its own failed cycle; this one is the
+        aggregate's, for /status and the metrics."""
+        now_ms = int(self._clock() * 1000)
+        async with self._sessions() as session, session.begin():
+            await self._check_fence(session)
+            session.add(_cycle_row(ALL, now_ms, now_ms, "failed", 0, 0, 0, error[:2000]))
+
+    async def _check_fence(self, session: AsyncSession) -> None:
+        if self._fence is not None and not await self._fence(session):
+            raise LeaseLost("another replica holds the scorer lease")
+
+    async def _note_health(
+        self, names: list[str], results: dict[str, CycleResult], errors: dict[str, ExchangeError]
+    ) -> None:
+        """One log line when a venue starts failing, leaves or rejoins the aggregates;
+        its failed cycle stored for /status."""
+        failing_before = set(self.health.failing()) | set(self.health.dropped())
+        for name in names:
+            exc = errors.get(name)
+            if exc is not None and name not in failing_before:
+                logger.warning("%s unavailable this cycle: %s", name, exc)
+            line = self.health.record(
+                name,
+                ok=exc is None,
+                blocked=isinstance(exc, VenueBlocked),
+                reason="" if exc is None else str(exc)[:200],
+            )
+            if line is not None:
+                logger.warning(line)
+            if exc is not None:
+                try:
+                    await self._scorers[name].record_failure(str(exc))
+                except SQLAlchemyError as db_exc:
+                    logger.debug("cannot store %s's failed cycle: %s", name, db_exc)
+            else:
+                r = results[name]
+                logger.info(
+                    "%s cycle %d: %s, %d/%d symbols, weight %d, %d history calls",
+                    name,
+                    r.cycle_id,
+                    r.status,
+                    r.symbols_fetched,
+                    r.symbols_attempted,
+                    r.weight_used,
+                    r.history_calls,
+                )
+
+    def coin_inputs(
+        self, results: dict[str, CycleResult], errors: dict[str, ExchangeError]
+    ) -> dict[str, CoinInput]:
+        """Per coin on two or more counted venues, what each venue answered this cycle.
+        A venue failing now is still listed through its last stored universe."""
+        universe: list[Instrument] = []
+        for name, scorer in self._scorers.items():
+            if self.health.counts(name) and scorer.last is not None:
+                universe.extend(scorer.last.fetched.instruments.values())
+        out: dict[str, CoinInput] = {}
+        for coin, venues in coins_across_venues(universe).items():
+            entry = out[coin] = CoinInput()
+            for venue, contracts in sorted(venues.items()):
+                entry.symbols[venue] = [c.symbol for c in contracts]
+                last = self._scorers[venue].last
+                result = results.get(venue)
+                if venue in errors or last is None or result is None:
+                    entry.failed.append(venue)
+                    continue
+                if any(c.symbol in result.failed for c in contracts):
+                    entry.failed.append(venue)
+                    continue
+                if any(c.symbol in result.held for c in contracts):
+                    entry.held.append(venue)
+                sample = _venue_sample(venue, contracts, last)
+                if sample is None:
+                    entry.failed.append(venue)
+                else:
+                    entry.samples.append(sample)
+        return out
+
+    async def _aggregate(
+        self, started_ms: int, results: dict[str, CycleResult], errors: dict[str, ExchangeError]
+    ) -> CycleResult:
+        inputs = self.coin_inputs(results, errors)
+        result = CycleResult(
+            cycle_id=0,
+            exchange=ALL,
+            started_ms=started_ms,
+            finished_ms=0,
+            symbols_attempted=len(inputs),
+            weight_used=sum(r.weight_used for r in results.values()),
+            history_calls=sum(r.history_calls for r in results.values()),
+        )
+        aggregates: dict[str, Aggregate] = {}
+        for coin, entry in inputs.items():
+            agg = aggregate(coin, entry.samples, windows=WINDOWS, failed=entry.failed)
+            scored = None if agg is None else score_aggregate(agg, self._settings)
+            if agg is None or isinstance(scored, str) or scored is None:
+                result.failed[coin] = scored if isinstance(scored, str) else "no venue answered"
+                continue
+            aggregates[coin] = agg
+            result.scores.append(scored)
+            if agg.partial:
+                result.held[coin] = f"partial: {', '.join(agg.missing)} failed this cycle"
+            elif entry.held:
+                result.held[coin] = f"OI history unavailable on {', '.join(entry.held)}"
+        result.finished_ms = int(self._clock() * 1000)
+        await self._persist(result, aggregates, inputs)
+        return result
+
+    async def _persist(
+        self, result: CycleResult, aggregates: dict[str, Aggregate], inputs: dict[str, CoinInput]
+    ) -> None:
+        errors = [f"{c}: {r}" for c, r in sorted({**result.failed, **result.held}.items())[:20]]
+        async with self._sessions() as session, session.begin():
+            await self._check_fence(session)
+            cycle = _cycle_row(
+                ALL,
+                result.started_ms,
+                result.finished_ms,
+                result.status,
+                result.symbols_attempted,
+                result.symbols_fetched,
+                len(result.failed),
+                "\n".join(errors) or None,
+            )
+            cycle.weight_used, cycle.history_calls = result.weight_used, result.history_calls
+            session.add(cycle)
+            await session.flush()
+            result.cycle_id = cycle.id
+            await market_repo.insert_ignore(session, ScoreSnapshot, snapshot_rows(result))
+            rows = venue_rows(cycle.id, result.started_ms, aggregates, inputs)
+            await market_repo.insert_ignore(session, AggregateVenue, rows)
+            if self._hook is not None:
+                result.events_created = await self._hook(session, result)
+                cycle.events_created = result.events_created
+
+
+def _cycle_row(
+    exchange: str,
+    started_ms: int,
+    finished_ms: int,
+    status: str,
+    attempted: int,
+    fetched: int,
+    failed: int,
+    errors: str | None,
+) -> Cycle:
+    return Cycle(
+        exchange=exchange,
+        started_ms=started_ms,
+        finished_ms=finished_ms,
+        status=status,
+        symbols_attempted=attempted,
+        symbols_fetched=fetched,
+        symbols_failed=failed,
+        weight_used=0,
+        history_calls=0,
+        errors=errors,
+    )
+
+
+def _venue_sample(
+    venue: str, contracts: Sequence[Instrument], last: VenueFetch
+) -> VenueSample | None:
+    """The venue's figures for the coin, its contracts summed (rarely more than one)."""
+    parts = []
+    fetched = last.fetched
+    for c in contracts:
+        oi, premium = fetched.oi.get(c.symbol), fetched.premium.get(c.symbol)
+        if oi is None or premium is None:
+            return None
+        interval = fetched.intervals.get(c.symbol, DEFAULT_FUNDING_INTERVAL_HOURS)
+        parts.append(venue_sample(c, premium, oi.contracts, interval, last.oi_then.get(c.symbol)))
+    if len(parts) == 1:
+        return parts[0]
+    return merge_samples(venue, parts)
+
+
+def merge_samples(venue: str, parts: Sequence[VenueSample]) -> VenueSample | None:
+    """Two contracts of one venue on one coin: OI summed, price, funding and basis
+    weighted by OI in USD; a window known only if known for every contract."""
+    coins = sum(p.oi_coins for p in parts)
+    usd = sum(p.oi_usd for p in parts)
+    if coins <= 0 or usd <= 0:
+        return None
+
+    def mean(values: list[tuple[float | None, float]]) -> float | None:
+        known = [(v, w) for v, w in values if v is not None]
+        total = sum(w for _, w in known)
+        return sum(v * w for v, w in known) / total if total > 0 else None
+
+    then: dict[str, float | None] = {}
+    for w in WINDOWS:
+        values = [p.oi_then.get(w) for p in parts]
+        then[w] = None if any(v is None for v in values) else sum(v or 0.0 for v in values)
+    return VenueSample(
+        venue=venue,
+        oi_coins=coins,
+        mark_price=usd / coins,
+        funding_8h_pct=mean([(p.funding_8h_pct, p.oi_usd) for p in parts]),
+        basis_pct=mean([(p.basis_pct, p.oi_usd) for p in parts]),
+        oi_then=then,
+    )
+
+
+def score_aggregate(agg: Aggregate, settings: Settings) -> SymbolScore | str:
+    """The aggregate scored like one symbol: OI changes in coins, funding per 8h."""
+    if agg.funding_8h_pct is None or agg.basis_pct is None or agg.mark_price is None:
+        return "no funding or basis from any venue"
+    changes = [agg.oi_change_pct.get(w) for w in WINDOWS]
+    try:
+        inputs = ScoreInputs(
+            oi_1h=changes[0],
+            oi_4h=changes[1],
+            oi_24h=changes[2],
+            funding_pct=agg.funding_8h_pct,
+            funding_interval_hours=8,
+            basis_pct=agg.basis_pct,
+        )
+        score = compute_score(inputs, settings.scoring)
+    except InvalidInput as exc:
+        return f"invalid input: {exc}"
+    return SymbolScore(
+        exchange=ALL,
+        symbol=agg.coin,
+        score=score,
+        oi_contracts=agg.oi_coins,
+        oi_1h_pct=changes[0],
+        oi_4h_pct=changes[1],
+        oi_24h_pct=changes[2],
+        funding_pct=agg.funding_8h_pct,
+        funding_interval_hours=8,
+        mark_price=agg.mark_price,
+        index_price=agg.mark_price / (1.0 + agg.basis_pct / 100.0),
+        basis_pct=agg.basis_pct,
+    )
+
+
+def venue_rows(
+    cycle_id: int, ts_ms: int, aggregates: dict[str, Aggregate], inputs: dict[str, CoinInput]
+) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
+    for coin, agg in aggregates.items():
+        symbols = inputs[coin].symbols
+        base = {"cycle_id": cycle_id, "coin": coin, "ts_ms": ts_ms}
+        for v in agg.venues:
+            rows.append(
+                {
+                    **base,
+                    "venue": v.venue,
+                    "symbols": ",".join(symbols.get(v.venue, [])),
+                    "missing": False,
+                    "oi_coins": v.oi_coins,
+                    "oi_usd": v.oi_usd,
+                    "share": v.share,
+                    "funding_8h_pct": v.funding_8h_pct,
+                    "basis_pct": v.basis_pct,
+                }
+            )
+        for venue in agg.missing:
+            rows.append(
+                {
+                    **base,
+                    "venue": venue,
+                    "symbols": ",".join(symbols.get(venue, [])),
+                    "missing": True,
+                    "oi_coins": None,
+                    "oi_usd": None,
+                    "share": None,
+                    "funding_8h_pct": None,
+                    "basis_pct": None,
+                }
+            )
+    return rows
