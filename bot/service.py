@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -97,23 +98,24 @@ class Parts:
 
 
 async def open_adapters(
-    settings: Settings, stack: contextlib.AsyncExitStack
+    settings: Settings, stack: contextlib.AsyncExitStack, clock: Callable[[], float] = time.time
 ) -> list[ExchangeAdapter]:
-    """An adapter and its HTTP client per enabled venue; `stack` closes the clients."""
+    """An adapter and its HTTP client per enabled venue; `stack` closes the clients.
+    `clock` is the adapters' wall clock (their caches), a test's to move."""
     ex = settings.exchange
     adapters: list[ExchangeAdapter] = []
     for venue in ex.venues:
         if venue == "binance":
             client = await stack.enter_async_context(ExchangeHttpClient(ex))
-            adapters.append(BinanceAdapter(client, ex))
+            adapters.append(BinanceAdapter(client, ex, clock=clock))
         elif venue == "bybit":
             by = bybit.make_client(ex, ex.bybit_base_url)
             await stack.enter_async_context(by)
-            adapters.append(BybitAdapter(by, ex))
+            adapters.append(BybitAdapter(by, ex, clock=clock))
         else:
             ok = okx.make_client(ex, ex.okx_base_url)
             await stack.enter_async_context(ok)
-            adapters.append(OkxAdapter(ok, ex))
+            adapters.append(OkxAdapter(ok, ex, clock=clock))
     return adapters
 
 

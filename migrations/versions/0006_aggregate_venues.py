@@ -41,9 +41,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("cycle_id", "coin", "venue", name=op.f("pk_aggregate_venues")),
     )
-    op.create_index(
-        op.f("ix_aggregate_venues_ts_ms"), "aggregate_venues", ["ts_ms"], unique=False
-    )
+    op.create_index(op.f("ix_aggregate_venues_ts_ms"), "aggregate_venues", ["ts_ms"], unique=False)
 
 
 def downgrade() -> None:
