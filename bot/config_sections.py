@@ -114,6 +114,12 @@ class ExchangeSettings(_Section):
     # again (at once when it refuses us: HTTP 403/451); meanwhile they show as partial.
     venue_drop_after_cycles: int = Field(default=3, ge=1)
 
+    @property
+    def default_view(self) -> str:
+        """What the bot, dashboard and health show by default: the one venue, or the
+        cross-venue aggregate ("all") when several are enabled."""
+        return self.venues[0] if len(self.venues) == 1 else "all"
+
     @field_validator("venues")
     @classmethod
     def _venues(cls, v: list[VenueName]) -> list[VenueName]:

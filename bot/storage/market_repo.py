@@ -13,6 +13,7 @@ from sqlalchemy import CursorResult, Result, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.markets.aggregate import ALL
 from bot.storage.models import (
     AggregateVenue,
     AlertEvent,
@@ -89,6 +90,16 @@ async def sync_instruments(
 
 
 async def active_symbols(session: AsyncSession, exchange: str) -> list[str]:
+    if exchange == ALL:  # no instruments of its own: the coins of its latest cycle
+        cycle = await latest_cycle(session, exchange)
+        if cycle is None:
+            return []
+        coins = await session.scalars(
+            select(ScoreSnapshot.symbol)
+            .where(ScoreSnapshot.cycle_id == cycle.id)
+            .order_by(ScoreSnapshot.symbol)
+        )
+        return list(coins.all())
     rows = await session.scalars(
         select(Instrument.symbol)
         .where(Instrument.exchange == exchange, Instrument.active.is_(True))

@@ -57,9 +57,29 @@ def row_schema() -> dict[str, Any]:
         if name in ROW_DOCS:
             schema["description"] = ROW_DOCS[name]
         props[name] = schema
+    required = list(props)
+    props["exchange"] = {
+        "type": "string",
+        "description": "binance, bybit, okx, or all: the cross-venue aggregate (symbol = coin)",
+    }
+    required.append("exchange")
+    part = {"type": ["number", "null"]}
+    props["venues"] = {
+        "type": "array",
+        "description": "aggregate rows only: each venue's part (docs/scoring.md, Across venues)",
+        "items": {
+            "type": "object",
+            "properties": {
+                "venue": {"type": "string"},
+                "symbols": {"type": "string"},
+                "missing": {"type": "boolean"},
+                **{k: part for k in ("oi_coins", "oi_usd", "share", "funding_8h_pct", "basis_pct")},
+            },
+        },
+    }
     return {
         "type": "object",
-        "required": list(props),
+        "required": required,
         "additionalProperties": False,
         "properties": props,
     }

@@ -34,7 +34,7 @@ def legend(settings: Settings) -> dict[str, object]:
         for band, (lo, hi) in band_ranges(settings.scoring).items()
     ]
     regimes = [{"name": name, "meaning": why} for name, why in REGIME_WHY.items()]
-    return {"bands": bands, "regimes": regimes, "exchange": settings.exchange.name}
+    return {"bands": bands, "regimes": regimes, "exchange": settings.exchange.default_view}
 
 
 class Pages:

@@ -38,7 +38,9 @@ async def test_top_is_scan_json_for_the_same_cycle(tmp_path: Path) -> None:
         assert code == 0, err
         scanned = json.loads(out)
 
-    settings = Settings(database={"url": env["PRESSUREBOT_DATABASE__URL"]})  # type: ignore[arg-type]
+    settings = Settings(
+        exchange={"venues": ["binance"]}, database={"url": env["PRESSUREBOT_DATABASE__URL"]}
+    )  # type: ignore[arg-type]
     engine = create_engine(settings.database)
     try:
         async with (
@@ -146,7 +148,10 @@ async def test_before_any_cycle_the_api_says_so(tmp_path: Path) -> None:
     from bot.config import Settings
     from bot.storage.db import create_engine, migrate, session_factory
 
-    settings = Settings(database={"url": f"sqlite+aiosqlite:///{tmp_path}/empty.db"})  # type: ignore[arg-type]
+    settings = Settings(
+        exchange={"venues": ["binance"]},
+        database={"url": f"sqlite+aiosqlite:///{tmp_path}/empty.db"},
+    )  # type: ignore[arg-type]
     engine = create_engine(settings.database)
     await migrate(engine)
     try:
@@ -170,7 +175,9 @@ async def test_add_dashboard_puts_every_route_beside_the_apps_own(tmp_path: Path
     from bot.storage.db import create_engine, session_factory
     from bot.web import add_dashboard
 
-    settings = Settings(database={"url": f"sqlite+aiosqlite:///{tmp_path}/x.db"})  # type: ignore[arg-type]
+    settings = Settings(
+        exchange={"venues": ["binance"]}, database={"url": f"sqlite+aiosqlite:///{tmp_path}/x.db"}
+    )  # type: ignore[arg-type]
     engine = create_engine(settings.database)
     app = web.Application()
     app.router.add_get("/healthz", lambda request: web.Response(text="ok"))
@@ -194,6 +201,7 @@ async def test_how_to_read_it_shows_the_configured_band_ranges(tmp_path: Path) -
     from bot.storage.db import create_engine, migrate, session_factory
 
     settings = Settings(
+        exchange={"venues": ["binance"]},  # type: ignore[arg-type]
         database={"url": f"sqlite+aiosqlite:///{tmp_path}/b.db"},  # type: ignore[arg-type]
         scoring={"lean_from": 20, "stretched_from": 40, "stressed_from": 70},  # type: ignore[arg-type]
     )
