@@ -131,6 +131,15 @@ class DashboardData:
             self._top = (snapshot.cycle_id, body)
             return body
 
+    async def top_of(self, exchange: str, limit: int | None) -> Body | None:
+        """Another venue than the default view's: read as asked (not cached)."""
+        async with self.sessions() as session:
+            snapshot = await market_view.latest_market(session, exchange)
+        if snapshot is None:
+            return None
+        doc = market_view.snapshot_to_json(snapshot, limit)
+        return encode(doc, f"top-{exchange}-{snapshot.cycle_id}-{limit}")
+
     async def top_limited(self, limit: int) -> Body | None:
         snapshot = await self.market.snapshot()
         if snapshot is None:

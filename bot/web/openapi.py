@@ -175,6 +175,13 @@ def _paths() -> dict[str, Any]:
         "schema": {"type": "string", "enum": list(RANGES), "default": "72h"},
     }
     limit_param = {"name": "limit", "in": "query", "schema": {**_INT, "minimum": 1}}
+    exchange_param = {
+        "name": "exchange",
+        "in": "query",
+        "description": "an enabled venue, or all (the cross-venue aggregate); "
+        "default: the one venue, else all",
+        "schema": {"type": "string", "enum": ["binance", "bybit", "okx", "all"]},
+    }
     return {
         "/api/v1/latest": {
             "get": {
@@ -185,7 +192,7 @@ def _paths() -> dict[str, Any]:
         "/api/v1/top": {
             "get": {
                 "summary": "Every symbol of the latest cycle, highest score first (scan --json)",
-                "parameters": [limit_param],
+                "parameters": [limit_param, exchange_param],
                 "responses": {
                     "200": _json_response("Latest cycle", "Top"),
                     "400": error,

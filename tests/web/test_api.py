@@ -238,3 +238,51 @@ async def test_long_ranges_are_thinned_to_evenly_spaced_cycles_keeping_the_newes
     assert [r[2] for r in full] == [1, 2, 3, 4, 5, 6]
     assert [r[2] for r in thinned] == [3, 6]
     assert same == full
+
+
+async def test_top_takes_a_venue_and_defaults_to_the_aggregate(tmp_path: Path) -> None:
+    import contextlib
+
+    from bot.config import Settings
+    from bot.scorer import Scorer
+    from bot.service import open_adapters
+    from bot.storage.db import create_engine, migrate, session_factory
+    from bot.venue_cycle import VenueScorers
+    from tests.fakes.fake_bybit import FakeBybit
+    from tests.fakes.fake_okx import FakeOkx
+    from tests.test_scan_venues import _set_up
+
+    engine = None
+    async with FakeBinance() as fb, FakeBybit() as fy, FakeOkx() as fo:
+        _set_up(fb, fy, fo)
+        settings = Settings(
+            exchange={  # type: ignore[arg-type]
+                "venues": ["binance", "bybit", "okx"],
+                "base_url": fb.url,
+                "bybit_base_url": fy.url,
+                "okx_base_url": fo.url,
+            },
+            database={"url": f"sqlite+aiosqlite:///{tmp_path}/v.db"},  # type: ignore[arg-type]
+        )
+        engine = create_engine(settings.database)
+        await migrate(engine)
+        sessions = session_factory(engine)
+        async with contextlib.AsyncExitStack() as stack:
+            adapters = await open_adapters(settings, stack, clock=time.time)
+            scorers = [Scorer(a, sessions, settings) for a in adapters]
+            await VenueScorers(scorers, sessions, settings).run_cycle()
+    try:
+        async with serve(settings, sessions) as url, aiohttp.ClientSession() as http:
+            status, doc = await get_json(http, f"{url}/api/v1/top")
+            assert status == 200
+            assert {(r["exchange"], r["symbol"]) for r in doc["rows"]} == {
+                ("all", "BTC"),
+                ("all", "PEPE"),
+            }
+            assert {v["venue"] for v in doc["rows"][0]["venues"]} == {"binance", "bybit", "okx"}
+            status, doc = await get_json(http, f"{url}/api/v1/top?exchange=okx&limit=1")
+            assert status == 200 and [r["exchange"] for r in doc["rows"]] == ["okx"]
+            status, doc = await get_json(http, f"{url}/api/v1/top?exchange=kraken")
+            assert status == 400 and "binance, bybit, okx, all" in doc["error"]
+    finally:
+        await engine.dispose()
