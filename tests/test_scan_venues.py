@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.fakes.fake_binance import FakeBinance
 from tests.fakes.fake_bybit import FakeBybit
@@ -100,12 +101,13 @@ async def test_scan_json_gives_each_venue_and_the_aggregate_as_the_formulas(
 
 
 async def test_a_failing_venue_makes_aggregates_partial_then_leaves_them(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    db_engine: AsyncEngine, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """On SQLite and, with PRESSUREBOT_TEST_POSTGRES_URL, on PostgreSQL."""
     from bot.config import Settings
     from bot.market_view import latest_market
     from bot.service import Parts, open_adapters
-    from bot.storage.db import create_engine, migrate, session_factory
+    from bot.storage.db import session_factory
     from bot.venue_cycle import VenueScorers
 
     now = [time.time()]  # the adapters' clock: a cycle later, their bulk answers are stale
@@ -121,14 +123,10 @@ async def test_a_failing_venue_makes_aggregates_partial_then_leaves_them(
                 "max_retries": 0,
                 "venue_drop_after_cycles": 2,
             },
-            database={"url": f"sqlite+aiosqlite:///{tmp_path}/v.db"},  # type: ignore[arg-type]
         )
-        engine = create_engine(settings.database)
-        await migrate(engine)
         async with contextlib.AsyncExitStack() as stack:
-            stack.push_async_callback(engine.dispose)
             adapters = await open_adapters(settings, stack, clock=lambda: now[0])
-            parts = Parts(settings, engine, session_factory(engine), adapters)
+            parts = Parts(settings, db_engine, session_factory(db_engine), adapters)
             scorer = parts.scorer()
             assert isinstance(scorer, VenueScorers)
             first = await scorer.run_cycle()
