@@ -119,7 +119,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         cause = (str(exc.orig or exc).splitlines() or [repr(exc)])[0]
         return _fail(f"database error: {cause}", EXIT_DATABASE)
     except ExchangeError as exc:
-        return _fail(f"exchange {settings.exchange.base_url} unavailable: {exc}", EXIT_EXCHANGE)
+        ex = settings.exchange
+        where = ex.base_url if len(ex.venues) == 1 else "(every venue)"
+        return _fail(f"exchange {where} unavailable: {exc}", EXIT_EXCHANGE)
 
 
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:

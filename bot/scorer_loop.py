@@ -53,7 +53,9 @@ async def scorer_loop(
     Returns on `stop`, or after one WARNING line when the fence refused a cycle."""
     interval = settings.scorer.interval_seconds
     backoff = 1.0
-    url = settings.exchange.base_url
+    # Several venues: the error names each one (bot/venue_cycle.py), not Binance's URL.
+    ex = settings.exchange
+    url = ex.base_url if len(ex.venues) == 1 else "(every venue)"
     while not stop.is_set():
         started = time.monotonic()
         cycle = asyncio.create_task(scorer.run_cycle())

@@ -67,6 +67,11 @@ async def test_scan_json_gives_each_venue_and_the_aggregate_as_the_formulas(
         assert code == 0, err
         code_by, out_by, err_by = await run_cli("scan", "--json", "--exchange", "bybit", env=env)
         assert code_by == 0, err_by
+        code_t, table, err_t = await run_cli("scan", "--limit", "1", env=env)
+        assert code_t == 0, err_t
+        code_bad, _, err_bad = await run_cli(
+            "scan", "--exchange", "okx", env=cli_env(tmp_path, fb.url)
+        )
 
     doc = json.loads(out)
     rows = {r["symbol"]: r for r in doc["rows"]}
@@ -92,6 +97,11 @@ async def test_scan_json_gives_each_venue_and_the_aggregate_as_the_formulas(
     # 1h: sum of (now - then) over sum of then, in coins: (150,000 - 147,500) / 147,500.
     assert rows["BTC"]["oi_1h_pct"] == pytest.approx(2_500 / 147_500 * 100)
     assert rows["PEPE"]["oi_1h_pct"] is None  # no history served: unknown, never 0
+
+    assert any(coin in table for coin in ("BTC", "PEPE")) and "USDT" not in table
+    # Binance alone (the test helpers' default): okx is not a venue to show.
+    assert code_bad == 2 and "--exchange okx: not in exchange.venues" in err_bad
+    assert err_bad.count("\n") == 1
 
     by = {r["symbol"]: r for r in json.loads(out_by)["rows"]}
     assert sorted(by) == ["1000PEPEUSDT", "BTCUSDT"]
