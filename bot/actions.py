@@ -182,6 +182,21 @@ async def subscriptions(
     return SubscriptionsView(list(subs), min_band)
 
 
+async def subscriptions_elsewhere(ctx: ActionContext, chat_id: int) -> dict[str, int]:
+    """Subscriptions per exchange other than the default view's (several venues only):
+    Binance ones made before venues keep alerting, and the chat should see them."""
+    venues = ctx.settings.exchange.venues
+    if len(venues) < 2:
+        return {}
+    counts: dict[str, int] = {}
+    async with ctx.sessions() as session:
+        for venue in venues:
+            subs = await chat_repo.list_subscriptions(session, chat_id, venue)
+            if subs:
+                counts[venue] = len(subs)
+    return counts
+
+
 async def followed_symbols(
     ctx: ActionContext, chat_id: int, exchange: str | None = None
 ) -> set[str]:

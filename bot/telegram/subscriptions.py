@@ -124,13 +124,17 @@ async def subscriptions(update: Update, context: BotContext) -> None:
     deps = context.deps
     chat = update.effective_chat
     assert chat is not None
-    view = await actions.subscriptions(deps, chat.id)
-    await reply(
-        update,
-        context,
-        render.subscriptions_text(view.subs, view.min_band, deps.quotes),
-        render.subscriptions_keyboard(view.subs, deps.quotes),
-    )
+    venue, _ = split_venue(deps, context.args or [])
+    view = await actions.subscriptions(deps, chat.id, venue)
+    text = render.subscriptions_text(view.subs, view.min_band, deps.quotes)
+    if venue is not None and venue != deps.exchange:
+        # The remove buttons act on the default view: another venue's list has none.
+        await reply(update, context, render.venue_subscriptions_header(venue) + "\n" + text)
+        return
+    others = await actions.subscriptions_elsewhere(deps, chat.id)
+    if others:
+        text += "\n" + render.other_venue_subscriptions(others)
+    await reply(update, context, text, render.subscriptions_keyboard(view.subs, deps.quotes))
 
 
 async def market(update: Update, context: BotContext) -> None:

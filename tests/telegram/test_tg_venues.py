@@ -102,3 +102,26 @@ async def test_subscribe_keys_by_venue_and_status_lists_the_missing_one(
     status = await ask(fake_tg, "/status", chat_id=ADMIN_ID)
     assert "Venue okx unreachable" in status.visible
     assert "binance" not in status.visible.split("Venue okx")[0].split("Deliveries")[-1]
+
+
+async def test_subscriptions_on_other_venues_are_listed(
+    venues_bot: BotWithWorker, fake_tg: FakeTelegram, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    from bot.storage import chat_repo
+
+    # A subscription from before venues: Binance's symbol.
+    async with sessions() as s, s.begin():
+        await chat_repo.upsert_chat(s, USER, "private", "me", 0)
+        await chat_repo.subscribe(s, USER, "binance", "BTCUSDT", ["bands"], 0, cap=200)
+    await ask(fake_tg, "/subscribe btc")
+    listing = await ask(fake_tg, "/subscriptions")
+    assert "BTC" in listing.visible
+    assert "Also on other venues: binance 1 (see /subscriptions binance)" in listing.visible
+    binance = await ask(fake_tg, "/subscriptions binance")
+    assert "binance subscriptions (remove one with /unsubscribe SYMBOL binance)" in binance.visible
+    assert "BTC" in binance.visible and binance.buttons() == []
+    removed = await ask(fake_tg, "/unsubscribe btcusdt binance")
+    assert "Unsubscribed from BTCUSDT" in removed.visible
+    async with sessions() as s:
+        left = await chat_repo.list_subscriptions(s, USER, "binance")
+    assert list(left) == []
