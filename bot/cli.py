@@ -159,7 +159,8 @@ async def _scan(
         return _fail("--exchange all needs two or more venues in exchange.venues", EXIT_CONFIG)
     snapshot = await service.scan_once(settings, exchange)
     if snapshot is None:
-        return _fail("the scan fetched no symbol; see the log for why", EXIT_EXCHANGE)
+        which = "" if exchange is None else f" on {exchange}"
+        return _fail(f"the scan fetched no symbol{which}; see the log for why", EXIT_EXCHANGE)
     if as_json:
         print(json.dumps(market_view.snapshot_to_json(snapshot, limit), ensure_ascii=False))
     else:
