@@ -32,7 +32,8 @@ format: $(STAMP)
 
 # Every benchmark, each printing the naive peer beside ours (README, Performance).
 # faults.py runs locks.py's lock test too. Takes about half an hour on 2 cores.
-# failover.py needs PRESSUREBOT_TEST_POSTGRES_URL (it says so and skips without it).
+# failover.py needs PRESSUREBOT_TEST_POSTGRES_URL (it says so and skips without it);
+# paid_broadcast.py too (or PRESSUREBOT_BENCH_POSTGRES_URL).
 bench: $(STAMP)
 	$(BIN)/python bench/scan_cycle.py
 	$(BIN)/python bench/storage.py
@@ -42,6 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/web.py
 	$(BIN)/python bench/faults.py
 	$(BIN)/python bench/failover.py
+	$(BIN)/python bench/paid_broadcast.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis *.egg-info

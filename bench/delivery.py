@@ -11,7 +11,7 @@ Method:
   each with one alert event delivered to every chat, inserted cycle by cycle the way
   the alert engine writes them. Every (chat, cycle) is its own digest, so N deliveries
   are N messages: the strictest reading of P4.
-- OURS: `OutboxWorker` (claim in one statement, per-row status commits, up to 32 in
+- OURS: `OutboxWorker` (claim in one statement, per-row status commits, up to 8 in
   flight) + `Sender` (flood control) + PTB `Bot` with a real HTTPXRequest.
 - NAIVE: the same outbox, same Bot, same rendering; one message after another in id
   order with `sleep(1/30)` after each send, marking each row sent; any error loses the

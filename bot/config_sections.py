@@ -38,6 +38,9 @@ class TelegramSettings(_Section):
     admin_ids: list[int] = Field(default_factory=list)
     # Global send budget; Telegram allows about 30 msg/s per bot.
     max_messages_per_second: float = Field(default=30.0, gt=0)
+    # Paid broadcast (Bot API 7.11, billed in Stars): alerts up to 1000 msg/s (docs/alerts.md).
+    allow_paid_broadcast: bool = False
+    paid_broadcast_messages_per_second: float = Field(default=1000.0, gt=0, le=1000)
     private_chat_interval_seconds: float = Field(default=1.0, ge=0)
     group_messages_per_minute: int = Field(default=20, ge=1)
     # Tries for a delivery that fails with an unexpected Telegram error (not a network
@@ -209,8 +212,8 @@ class ReplicaSettings(_Section):
     # leases and outbox claims under it. Unset: "<hostname>:<pid>". A stable name (the
     # systemd instance) lets a restarted replica release its own claims at once.
     name: str | None = Field(default=None, min_length=1, max_length=100)
-    # How long the scorer and update leases last without renewal (renewed every third
-    # of it): a standby takes over this long after a replica dies (docs/operations.md).
+    # How long the scorer and update leases and outbox claims last without renewal (renewed
+    # every third of it): a standby takes over this long after a replica dies.
     lease_seconds: float = Field(default=15.0, ge=2, le=600)
 
 

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.cycle import CycleResult
 from bot.markets.aggregate import ALL
 from bot.scoring import Bias, Regime
 from bot.storage import market_repo as repo
@@ -173,6 +174,46 @@ async def aggregate_parts(session: AsyncSession, cycle_id: int) -> dict[str, lis
     for coin, *part in await repo.aggregate_parts(session, cycle_id, _PART_FIELDS):
         out.setdefault(coin, []).append(VenuePart(*part))
     return out
+
+
+def unstored_snapshot(result: CycleResult) -> MarketSnapshot:
+    """A cycle as computed but never stored (`scan` beside a running scorer): the same
+    rows, in the same order, as `latest_market` would read back."""
+    rows = [
+        MarketRow(
+            symbol=s.symbol,
+            score=int(s.score.score),
+            band=s.score.band.value,
+            bias=s.score.bias.value,
+            regime=s.score.regime.value,
+            oi_1h_pct=s.oi_1h_pct,
+            oi_4h_pct=s.oi_4h_pct,
+            oi_24h_pct=s.oi_24h_pct,
+            funding_pct=s.funding_pct,
+            funding_interval_hours=s.funding_interval_hours,
+            funding_8h_pct=s.score.funding_8h_pct,
+            basis_pct=s.basis_pct,
+            mark_price=s.mark_price,
+            index_price=s.index_price,
+            oi_contracts=s.oi_contracts,
+            oi_build=s.score.oi_build,
+            funding_st=s.score.funding_st,
+            basis_st=s.score.basis_st,
+            bias_value=s.score.bias_value,
+            ts_ms=result.started_ms,
+        )
+        for s in result.scores
+    ]
+    rows.sort(key=lambda r: (-r.score, r.symbol))
+    return MarketSnapshot(
+        cycle_id=0,
+        generated_ms=result.started_ms,
+        status=result.status,
+        symbols_failed=len(result.failed),
+        rows=rows,
+        summary=summarize(rows),
+        exchange=result.exchange,
+    )
 
 
 async def symbol_detail(

@@ -55,7 +55,9 @@ class VenueFetch:
 
 class LeaseLost(Exception):
     """The fence refused a write: another replica holds the scorer lease now. Nothing
-    of this cycle is stored."""
+    of this cycle is stored; `result` is the cycle as computed (`scan` prints it)."""
+
+    result: CycleResult | None = None
 
 
 class Scorer:
@@ -79,8 +81,8 @@ class Scorer:
         self._fetcher = CycleFetcher(adapter, sessions, settings, self._backfill_tried)
         self._synced_universe: frozenset[str] = frozenset()
         self._last_prune_ms = 0
-        # The last stored cycle's fetch; None until one is stored, kept after failures
-        # (its universe says which coins a failing venue lists).
+        # The last cycle's fetch; None until one is fetched, kept after failures (its
+        # universe says which coins a failing venue lists).
         self.last: VenueFetch | None = None
         # True while the cycle's transaction is open: a stop then waits for it (it is
         # short) instead of cancelling, so shutdown never races a commit.
@@ -127,12 +129,16 @@ class Scorer:
         result.weight_used = self._adapter.weight_used()
         result.history_calls = self._adapter.history_calls()
         result.finished_ms = int(self._clock() * 1000)
+        # Before the write: a scan beside a live scorer (LeaseLost) still aggregates it.
+        self.last = VenueFetch(fetched, oi_then)
         self.writing = True
         try:
             await self._persist(result, fetched, anchors.points, anchors.backfilled)
+        except LeaseLost as exc:
+            exc.result = result
+            raise
         finally:
             self.writing = False
-        self.last = VenueFetch(fetched, oi_then)
         await self._checkpoint()
         return result
 

@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -31,18 +30,15 @@ from bot.alerts.engine import AlertEngine
 from bot.config import ConfigError, Settings
 from bot.cycle import CycleHook
 from bot.health import HealthState, start_health_server
-from bot.market_view import MarketSnapshot, latest_market
-from bot.markets import bybit, okx
+from bot.market_view import MarketSnapshot, latest_market, unstored_snapshot
 from bot.markets.aggregate import ALL
 from bot.markets.base import ExchangeAdapter
-from bot.markets.binance import BinanceAdapter
-from bot.markets.bybit import BybitAdapter
-from bot.markets.http import ExchangeHttpClient
-from bot.markets.okx import OkxAdapter
+from bot.markets.venues import open_adapters
 from bot.metrics import Metrics
 from bot.replica import Replica, Role, replica_name
-from bot.scorer import CycleFence, Scorer
+from bot.scorer import CycleFence, LeaseLost, Scorer
 from bot.scorer_election import ScorerElection, elected_scorer_loop
+from bot.storage import leases
 from bot.storage.db import DatabaseError, create_engine, is_sqlite, migrate, session_factory
 from bot.storage.sqlite_guard import (
     DatabaseLock,
@@ -95,28 +91,6 @@ class Parts:
         if len(scorers) == 1:
             return scorers[0]
         return VenueScorers(scorers, self.sessions, self.settings, hook, fence=fence)
-
-
-async def open_adapters(
-    settings: Settings, stack: contextlib.AsyncExitStack, clock: Callable[[], float] = time.time
-) -> list[ExchangeAdapter]:
-    """An adapter and its HTTP client per enabled venue; `stack` closes the clients.
-    `clock` is the adapters' wall clock (their caches), a test's to move."""
-    ex = settings.exchange
-    adapters: list[ExchangeAdapter] = []
-    for venue in ex.venues:
-        if venue == "binance":
-            client = await stack.enter_async_context(ExchangeHttpClient(ex))
-            adapters.append(BinanceAdapter(client, ex, clock=clock))
-        elif venue == "bybit":
-            by = bybit.make_client(ex, ex.bybit_base_url)
-            await stack.enter_async_context(by)
-            adapters.append(BybitAdapter(by, ex, clock=clock))
-        else:
-            ok = okx.make_client(ex, ex.okx_base_url)
-            await stack.enter_async_context(ok)
-            adapters.append(OkxAdapter(ok, ex, clock=clock))
-    return adapters
 
 
 @contextlib.asynccontextmanager
@@ -173,22 +147,42 @@ async def open_parts(
             lock.release()
 
 
+SCAN_NOT_STORED = (
+    "a replica holds the scorer lease on this database: the scan is printed, not stored "
+    "(the elected scorer's cycles are the record)"
+)
+
+
 async def scan_once(settings: Settings, exchange: str | None = None) -> MarketSnapshot | None:
     """Run and persist one cycle and return `exchange`'s as stored (default: the one
     venue, else the aggregate "all"). Emits no alerts: a one-off scan must not race a
-    running service's alert state."""
+    running service's alert state. On PostgreSQL, while a replica holds the scorer
+    lease, the cycle is returned but not stored: a stray cycle would move the next
+    holder's schedule (bot/scorer_election.py) and sit between the scorer's own cycles."""
     async with open_parts(settings, role="scan") as parts:
-        scorer = parts.scorer()
-        result = await scorer.run_cycle()
+        fence = None if is_sqlite(parts.engine) else _no_live_scorer
+        scorer = parts.scorer(fence=fence)
+        shown = exchange or (settings.exchange.venues[0] if len(parts.adapters) == 1 else ALL)
+        try:
+            result = await scorer.run_cycle()
+        except LeaseLost as exc:
+            if exc.result is None:
+                raise
+            logger.warning(SCAN_NOT_STORED)
+            ran = scorer.results.get(shown) if isinstance(scorer, VenueScorers) else exc.result
+            return unstored_snapshot(ran) if ran is not None and ran.scores else None
         results = scorer.results if isinstance(scorer, VenueScorers) else {}
         results[result.exchange] = result
-        shown = exchange or (settings.exchange.venues[0] if len(parts.adapters) == 1 else ALL)
         async with parts.sessions() as session:
             snapshot = await latest_market(session, shown)
     ran = results.get(shown)  # None: that venue failed in this scan
     if snapshot is None or ran is None or snapshot.cycle_id != ran.cycle_id:
         return None
     return snapshot
+
+
+async def _no_live_scorer(session: AsyncSession) -> bool:
+    return await leases.is_free(session, leases.SCORER)
 
 
 async def run_service(
@@ -312,6 +306,7 @@ async def _start_telegram(
         settings,
         poll_interval=poll,
         on_stale=metrics.deliveries_stale.inc,
+        replica=replica.name,
     )
     await stack.enter_async_context(outbox_running(worker))
     return bot, worker

@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.aggregate_rows import WINDOWS, merge_samples, score_aggregate, venue_rows
 from bot.config import Settings
-from bot.cycle import CycleHook, CycleResult, SymbolScore
+from bot.cycle import CycleHook, CycleResult
 from bot.markets.aggregate import (
     ALL,
     Aggregate,
@@ -42,13 +43,10 @@ from bot.scorer import (
     VenueFetch,
     snapshot_rows,
 )
-from bot.scoring import InvalidInput, ScoreInputs, compute_score
 from bot.storage import market_repo
 from bot.storage.models import AggregateVenue, Cycle, ScoreSnapshot
 
 logger = logging.getLogger("bot.scorer")
-
-WINDOWS = ("1h", "4h", "24h")
 
 
 @dataclass(slots=True)
@@ -103,14 +101,22 @@ class VenueScorers:
         )
         results: dict[str, CycleResult] = {}
         errors: dict[str, ExchangeError] = {}
+        lost: LeaseLost | None = None
         for name, outcome in zip(names, outcomes, strict=True):
             if isinstance(outcome, CycleResult):
                 results[name] = outcome
             elif isinstance(outcome, ExchangeError):
                 errors[name] = outcome
-            else:  # LeaseLost, a database fault, a bug, a cancellation: the loop decides
+            elif isinstance(outcome, LeaseLost) and outcome.result is not None:
+                results[name], lost = outcome.result, outcome  # computed, not stored
+            else:  # a database fault, a bug, a cancellation: the loop decides
                 raise outcome
         self.results = dict(results)
+        if lost is not None:  # nothing more is written; the aggregate only for `scan`
+            inputs = self.coin_inputs(results, errors)
+            self.results[ALL], _ = self._compute(started_ms, results, inputs)
+            lost.result = self.results[ALL]
+            raise lost
         await self._note_health(names, results, errors)
         if not results:
             raise ExchangeUnavailable("; ".join(f"{name}: {exc}" for name, exc in errors.items()))
@@ -204,6 +210,13 @@ class VenueScorers:
         self, started_ms: int, results: dict[str, CycleResult], errors: dict[str, ExchangeError]
     ) -> CycleResult:
         inputs = self.coin_inputs(results, errors)
+        result, aggregates = self._compute(started_ms, results, inputs)
+        await self._persist(result, aggregates, inputs)
+        return result
+
+    def _compute(
+        self, started_ms: int, results: dict[str, CycleResult], inputs: dict[str, CoinInput]
+    ) -> tuple[CycleResult, dict[str, Aggregate]]:
         result = CycleResult(
             cycle_id=0,
             exchange=ALL,
@@ -227,8 +240,7 @@ class VenueScorers:
             elif entry.held:
                 result.held[coin] = f"OI history unavailable on {', '.join(entry.held)}"
         result.finished_ms = int(self._clock() * 1000)
-        await self._persist(result, aggregates, inputs)
-        return result
+        return result, aggregates
 
     async def _persist(
         self, result: CycleResult, aggregates: dict[str, Aggregate], inputs: dict[str, CoinInput]
@@ -251,7 +263,8 @@ class VenueScorers:
             await session.flush()
             result.cycle_id = cycle.id
             await market_repo.insert_ignore(session, ScoreSnapshot, snapshot_rows(result))
-            rows = venue_rows(cycle.id, result.started_ms, aggregates, inputs)
+            contracts = {coin: entry.symbols for coin, entry in inputs.items()}
+            rows = venue_rows(cycle.id, result.started_ms, aggregates, contracts)
             await market_repo.insert_ignore(session, AggregateVenue, rows)
             if self._hook is not None:
                 result.events_created = await self._hook(session, result)
@@ -297,101 +310,3 @@ def _venue_sample(
     if len(parts) == 1:
         return parts[0]
     return merge_samples(venue, parts)
-
-
-def merge_samples(venue: str, parts: Sequence[VenueSample]) -> VenueSample | None:
-    """Two contracts of one venue on one coin: OI summed, price, funding and basis
-    weighted by OI in USD; a window known only if known for every contract."""
-    coins = sum(p.oi_coins for p in parts)
-    usd = sum(p.oi_usd for p in parts)
-    if coins <= 0 or usd <= 0:
-        return None
-
-    def mean(values: list[tuple[float | None, float]]) -> float | None:
-        known = [(v, w) for v, w in values if v is not None]
-        total = sum(w for _, w in known)
-        return sum(v * w for v, w in known) / total if total > 0 else None
-
-    then: dict[str, float | None] = {}
-    for w in WINDOWS:
-        values = [p.oi_then.get(w) for p in parts]
-        then[w] = None if any(v is None for v in values) else sum(v or 0.0 for v in values)
-    return VenueSample(
-        venue=venue,
-        oi_coins=coins,
-        mark_price=usd / coins,
-        funding_8h_pct=mean([(p.funding_8h_pct, p.oi_usd) for p in parts]),
-        basis_pct=mean([(p.basis_pct, p.oi_usd) for p in parts]),
-        oi_then=then,
-    )
-
-
-def score_aggregate(agg: Aggregate, settings: Settings) -> SymbolScore | str:
-    """The aggregate scored like one symbol: OI changes in coins, funding per 8h."""
-    if agg.funding_8h_pct is None or agg.basis_pct is None or agg.mark_price is None:
-        return "no funding or basis from any venue"
-    changes = [agg.oi_change_pct.get(w) for w in WINDOWS]
-    try:
-        inputs = ScoreInputs(
-            oi_1h=changes[0],
-            oi_4h=changes[1],
-            oi_24h=changes[2],
-            funding_pct=agg.funding_8h_pct,
-            funding_interval_hours=8,
-            basis_pct=agg.basis_pct,
-        )
-        score = compute_score(inputs, settings.scoring)
-    except InvalidInput as exc:
-        return f"invalid input: {exc}"
-    return SymbolScore(
-        exchange=ALL,
-        symbol=agg.coin,
-        score=score,
-        oi_contracts=agg.oi_coins,
-        oi_1h_pct=changes[0],
-        oi_4h_pct=changes[1],
-        oi_24h_pct=changes[2],
-        funding_pct=agg.funding_8h_pct,
-        funding_interval_hours=8,
-        mark_price=agg.mark_price,
-        index_price=agg.mark_price / (1.0 + agg.basis_pct / 100.0),
-        basis_pct=agg.basis_pct,
-    )
-
-
-def venue_rows(
-    cycle_id: int, ts_ms: int, aggregates: dict[str, Aggregate], inputs: dict[str, CoinInput]
-) -> list[dict[str, object]]:
-    rows: list[dict[str, object]] = []
-    for coin, agg in aggregates.items():
-        symbols = inputs[coin].symbols
-        base = {"cycle_id": cycle_id, "coin": coin, "ts_ms": ts_ms}
-        for v in agg.venues:
-            rows.append(
-                {
-                    **base,
-                    "venue": v.venue,
-                    "symbols": ",".join(symbols.get(v.venue, [])),
-                    "missing": False,
-                    "oi_coins": v.oi_coins,
-                    "oi_usd": v.oi_usd,
-                    "share": v.share,
-                    "funding_8h_pct": v.funding_8h_pct,
-                    "basis_pct": v.basis_pct,
-                }
-            )
-        for venue in agg.missing:
-            rows.append(
-                {
-                    **base,
-                    "venue": venue,
-                    "symbols": ",".join(symbols.get(venue, [])),
-                    "missing": True,
-                    "oi_coins": None,
-                    "oi_usd": None,
-                    "share": None,
-                    "funding_8h_pct": None,
-                    "basis_pct": None,
-                }
-            )
-    return rows

@@ -30,6 +30,7 @@ from bot.alerts.types import (
     SymbolState,
 )
 from bot.scoring import Band, Regime
+from bot.storage.leases import db_now_ms
 from bot.storage.market_repo import insert_ignore
 from bot.storage.models import AlertEvent, AlertState, Base, Chat, Delivery, Subscription
 from bot.zones import zone
@@ -279,6 +280,12 @@ async def insert_deliveries(
         **{k: str(k) for k in DeliveryKind},
     }
     text[None] = None
+    due_ms = created_ms
+    if session.get_bind().dialect.name == "postgresql" and planned:
+        # Outbox workers on other hosts compare due times with the database clock
+        # (bot/storage/outbox_claims.py): a scorer host whose clock runs ahead of it
+        # must not hold every alert back by that much.
+        due_ms = min(created_ms, await db_now_ms(session))
     rows = [
         (
             p.event_id,
@@ -288,7 +295,7 @@ async def insert_deliveries(
             text[p.reason],
             0,
             created_ms,
-            created_ms,
+            due_ms,
             text[p.kind],
         )
         for p in planned

@@ -14,6 +14,9 @@ It also works unchanged on SQLite, where one process holds every lease.
   transaction ends, so a replica taking over waits for the commit and then finds the
   lease renewed; if the takeover came first, the fence matches nothing and the caller
   rolls back. Either way at most one holder's writes commit.
+- Two live processes under one replica name (a copied config) do not both hold a
+  lease: each process stamps its own take (`acquire`), so the last to take it holds it
+  and the other stands by with one ERROR line.
 - `LeaseKeeper` keeps trying every third of the lease; it releases the lease on a clean
   stop, so a rolling restart hands over at once instead of after the lease runs out.
 """
@@ -27,7 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import case, select, text, update
+from sqlalchemy import case, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -74,25 +77,53 @@ async def try_acquire(session: AsyncSession, name: str, holder: str, ttl_ms: int
 
     The epoch is kept when the same holder takes its own lease back after it lapsed
     (nobody held it in between, so nothing it fences can have been overtaken)."""
+    got = await acquire(session, name, holder, ttl_ms, stamp=ANY_STAMP)
+    return None if got is None else got[0]
+
+
+# `acquire`'s stamp for a caller that treats every lease under its name as its own.
+ANY_STAMP = -1
+
+
+async def acquire(
+    session: AsyncSession, name: str, holder: str, ttl_ms: int, stamp: int | None
+) -> tuple[int, int] | None:
+    """`try_acquire` for one process: (epoch, stamp) now held, or None.
+
+    The stamp (`acquired_ms`) tells two live processes with one replica name apart. A
+    process that has not held the lease yet (`stamp` None) takes a live lease under its
+    name (its previous run's, after a restart) with a new epoch and a new stamp; from
+    then on it renews only while the row still carries its stamp. So if a second live
+    process runs under the same name, the one that took the lease last holds it, the
+    other's fence fails (new epoch) and its renewals find the lease held: one scorer,
+    never two."""
     now = await db_now_ms(session)
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    greatest = func.greatest if dialect == "postgresql" else func.max
     stmt = insert(Lease).values(
         name=name, holder=holder, epoch=1, acquired_ms=now, expires_ms=now + ttl_ms
     )
     ours = Lease.holder == stmt.excluded.holder
+    mine = ours if stamp == ANY_STAMP else ours & (Lease.acquired_ms == (stamp or 0))
+    may_take = mine | (Lease.expires_ms <= now)
+    if stamp is None:
+        may_take = may_take | ours
     upsert = stmt.on_conflict_do_update(
         index_elements=[Lease.name],
         set_={
-            "epoch": case((ours, Lease.epoch), else_=Lease.epoch + 1),
-            "acquired_ms": case((ours, Lease.acquired_ms), else_=stmt.excluded.acquired_ms),
+            "epoch": case((mine, Lease.epoch), else_=Lease.epoch + 1),
+            # A new stamp always differs from the old one, even within one millisecond.
+            "acquired_ms": case(
+                (mine, Lease.acquired_ms), else_=greatest(now, Lease.acquired_ms + 1)
+            ),
             "holder": stmt.excluded.holder,
             "expires_ms": stmt.excluded.expires_ms,
         },
-        where=ours | (Lease.expires_ms <= now),
-    ).returning(Lease.epoch)
-    epoch = (await session.execute(upsert)).scalar_one_or_none()
-    return None if epoch is None else int(epoch)
+        where=may_take,
+    ).returning(Lease.epoch, Lease.acquired_ms)
+    row = (await session.execute(upsert)).first()
+    return None if row is None else (int(row[0]), int(row[1]))
 
 
 async def fence(session: AsyncSession, name: str, holder: str, epoch: int, ttl_ms: int) -> bool:
@@ -108,15 +139,24 @@ async def fence(session: AsyncSession, name: str, holder: str, epoch: int, ttl_m
     return (await session.execute(stmt)).first() is not None
 
 
-async def release(session: AsyncSession, name: str, holder: str) -> bool:
-    """Let the lease lapse now if we hold it, so a standby takes it at its next try."""
+async def is_free(session: AsyncSession, name: str) -> bool:
+    """Inside the caller's write transaction: True when nobody holds `name` now. On
+    PostgreSQL the row stays locked until that transaction ends, so nobody takes or
+    renews the lease before the caller's write is committed (or rolled back)."""
     now = await db_now_ms(session)
-    stmt = (
-        update(Lease)
-        .where(Lease.name == name, Lease.holder == holder)
-        .values(expires_ms=now)
-        .returning(Lease.name)
-    )
+    stmt = select(Lease.expires_ms).where(Lease.name == name).with_for_update()
+    expires = (await session.execute(stmt)).scalar_one_or_none()
+    return expires is None or expires <= now
+
+
+async def release(session: AsyncSession, name: str, holder: str, stamp: int | None = None) -> bool:
+    """Let the lease lapse now if we hold it (with `stamp`: only if this process's take
+    is the current one), so a standby takes it at its next try."""
+    now = await db_now_ms(session)
+    mine = [Lease.name == name, Lease.holder == holder]
+    if stamp is not None:
+        mine.append(Lease.acquired_ms == stamp)
+    stmt = update(Lease).where(*mine).values(expires_ms=now).returning(Lease.name)
     return (await session.execute(stmt)).first() is not None
 
 
@@ -159,6 +199,8 @@ class LeaseKeeper:
         self._lost = asyncio.Event()
         self._lost.set()
         self._error: str | None = None
+        self._stamp: int | None = None  # this process's take of the lease (`acquire`)
+        self._twin_logged = False
 
     @property
     def held(self) -> bool:
@@ -190,7 +232,9 @@ class LeaseKeeper:
         sent = time.monotonic()
         try:
             async with self.sessions() as session, session.begin():
-                epoch = await try_acquire(session, self.name, self.holder, self.ttl_ms)
+                got = await acquire(session, self.name, self.holder, self.ttl_ms, self._stamp)
+                if got is None and self._stamp is not None:
+                    await self._check_twin(session)
         except Exception as exc:  # the database is away: keep what is still safely ours
             self._log_error(exc)
             if self._held.is_set() and time.monotonic() >= self._valid_until:
@@ -199,8 +243,25 @@ class LeaseKeeper:
         if self._error is not None:
             logger.info("lease %s: database reachable again", self.name)
             self._error = None
+        epoch = None
+        if got is not None:
+            epoch, self._stamp = got
         valid_until = sent + self.ttl_ms / 1000 - self.period
         self._set(epoch, valid_until if epoch is not None else 0.0)
+
+    async def _check_twin(self, session: AsyncSession) -> None:
+        """Our name holds the lease, but not our take: another live process runs under
+        this replica name (a dead previous run cannot take it after we did)."""
+        info = await current(session, self.name)
+        if info is None or info.holder != self.holder or not info.live or self._twin_logged:
+            return
+        self._twin_logged = True
+        logger.error(
+            "%s: another live process runs under this replica name and took the %s lease: "
+            "this one stands by; give every replica its own [replica] name",
+            self.holder,
+            self.name,
+        )
 
     def _set(self, epoch: int | None, valid_until: float) -> None:
         was_held = self._held.is_set()
@@ -230,7 +291,7 @@ class LeaseKeeper:
             return
         try:
             async with self.sessions() as session, session.begin():
-                await release(session, self.name, self.holder)
+                await release(session, self.name, self.holder, self._stamp)
         except Exception as exc:  # it lapses by itself at its expiry
             logger.warning("lease %s: release failed (%s)", self.name, type(exc).__name__)
         else:

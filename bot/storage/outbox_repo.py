@@ -3,14 +3,15 @@
 The alert engine writes `deliveries` rows (status pending). The outbox worker:
 
 1. claims due rows with ONE statement (`claim_due`): whole (chat, cycle) groups, since
-   one group is one digest message. The claim bumps `attempts`, pushes
-   `next_attempt_ms` out by a lease and tags `reason='claimed'`, so a second outbox worker
-   (PostgreSQL, later) skips them: its UPDATE re-checks `next_attempt_ms <= now` after
-   the first commits. On PostgreSQL the inner select can take `FOR UPDATE SKIP LOCKED`.
+   one group is one digest message, recording who holds them until when; several
+   workers on PostgreSQL never claim the same group (`bot.storage.outbox_claims`).
 2. sends, then records the outcome per group in its own short transaction
    (`mark_sent`, `mark_retry`, `mark_failed`, `mark_dropped`), so a crash loses nothing.
-3. on start-up (single outbox worker), `release_claims` makes rows claimed by a dead
-   process due again: at most the messages in flight at the crash are sent twice.
+   Outcome writes are idempotent: recording one twice changes nothing.
+3. on start-up, `release_claims` makes rows claimed by a dead previous run due again
+   (SQLite: every claim; PostgreSQL: the claims under this replica's name; another
+   replica's dead claims come due when their lease ends): at most the messages in
+   flight at the crash are sent twice.
 4. `expire_stale` drops pending rows older than the expiry (reason `stale`): an alert
    hours late is noise, and a long outage must not end in a flood of old pushes.
 
@@ -20,28 +21,24 @@ Every function takes an open `AsyncSession`; the caller commits.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, case, func, select, tuple_, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.alerts.types import DeliveryStatus
 from bot.storage.market_repo import rowcount
 from bot.storage.models import AlertEvent, Chat, Delivery, ScoreSnapshot, Subscription
+from bot.storage.outbox_claims import (
+    CLAIM_REASON,
+    ClaimedGroup,
+    claim_due,
+    held_by,
+    release_claims,
+    renew_claims,
+)
 
-CLAIM_REASON = "claimed"
 STALE_REASON = "stale"
-
-
-@dataclass(slots=True)
-class ClaimedGroup:
-    """Pending deliveries to one chat from one cycle: one digest message."""
-
-    chat_id: int
-    cycle_id: int
-    delivery_ids: list[int] = field(default_factory=list)
-    attempts: int = 0  # the highest attempt number among the rows, this one included
-    created_ms: int = 0  # the oldest row's: the group's age decides its expiry
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,53 +77,15 @@ class ChatInfo:
     muted_until_ms: int | None
 
 
-def _due(now_ms: int) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
-    return (Delivery.status == DeliveryStatus.PENDING, Delivery.next_attempt_ms <= now_ms)
-
-
-async def claim_due(
-    session: AsyncSession, now_ms: int, *, max_groups: int, lease_ms: int
-) -> list[ClaimedGroup]:
-    """Claim up to `max_groups` due (chat, cycle) groups, oldest first, in one UPDATE."""
-    groups = (
-        select(Delivery.chat_id, Delivery.cycle_id)
-        .where(*_due(now_ms))
-        .group_by(Delivery.chat_id, Delivery.cycle_id)
-        .order_by(func.min(Delivery.next_attempt_ms), func.min(Delivery.id))
-        .limit(max_groups)
-    )
-    stmt = (
-        update(Delivery)
-        .where(*_due(now_ms), tuple_(Delivery.chat_id, Delivery.cycle_id).in_(groups))
-        .values(
-            attempts=Delivery.attempts + 1,
-            next_attempt_ms=now_ms + lease_ms,
-            reason=CLAIM_REASON,
-        )
-        .returning(
-            Delivery.id, Delivery.chat_id, Delivery.cycle_id, Delivery.attempts, Delivery.created_ms
-        )
-    )
-    result = await session.execute(stmt, execution_options={"synchronize_session": False})
-    out: dict[tuple[int, int], ClaimedGroup] = {}
-    for delivery_id, chat_id, cycle_id, attempts, created_ms in sorted(result.all()):
-        group = out.get((chat_id, cycle_id))
-        if group is None:
-            group = out[(chat_id, cycle_id)] = ClaimedGroup(
-                chat_id, cycle_id, created_ms=created_ms
-            )
-        group.delivery_ids.append(delivery_id)
-        group.attempts = max(group.attempts, attempts)
-        group.created_ms = min(group.created_ms, created_ms)
-    return sorted(out.values(), key=lambda g: g.delivery_ids[0])
-
-
-async def load_items(session: AsyncSession, delivery_ids: Collection[int]) -> list[AlertItem]:
+async def load_items(
+    session: AsyncSession, delivery_ids: Collection[int], *, holder: str | None = None
+) -> list[AlertItem]:
     """The events behind these deliveries, with OI 24h, funding 8h and basis from the
     event's own cycle (None if that snapshot is gone), and whether the chat subscribed to
     the event's symbol by name (`own`) rather than only market-wide. `own` is read from
     the subscriptions now, not stored at fan-out: one indexed EXISTS per row, no schema
-    change, and an unsubscribe since then is honoured."""
+    change, and an unsubscribe since then is honoured. With `holder`: only rows still
+    claimed by it (several workers: a claim that lapsed and was taken over is not ours)."""
     if not delivery_ids:
         return []
     snap = ScoreSnapshot
@@ -159,6 +118,7 @@ async def load_items(session: AsyncSession, delivery_ids: Collection[int]) -> li
             ),
         )
         .where(Delivery.id.in_(list(delivery_ids)))
+        .where(*held_by(holder))
         .order_by(Delivery.id)
     )
     return [_alert_item(*row) for row in (await session.execute(stmt)).all()]
@@ -237,6 +197,8 @@ async def mark_retry(
         reason=None,
         next_attempt_ms=next_attempt_ms,
         last_error=error[:500],
+        claimed_by=None,
+        claimed_until=None,
     )
 
 
@@ -280,31 +242,6 @@ async def mark_suppressed(session: AsyncSession, ids: Sequence[int], reason: str
             execution_options={"synchronize_session": False},
         )
     return await _set(session, ids, status=DeliveryStatus.SUPPRESSED, reason=reason[:64])
-
-
-async def release_claims(
-    session: AsyncSession,
-    now_ms: int,
-    ids: Sequence[int] | None = None,
-    *,
-    undo_attempt: bool = False,
-) -> int:
-    """Make claimed rows due now. Without `ids`: every claim (a single outbox worker at
-    start-up: claims left by a crashed process). `undo_attempt` when nothing was sent."""
-    stmt = update(Delivery).where(
-        Delivery.status == DeliveryStatus.PENDING, Delivery.reason == CLAIM_REASON
-    )
-    if ids is not None:
-        if not ids:
-            return 0
-        stmt = stmt.where(Delivery.id.in_(list(ids)))
-    values: dict[str, object] = {"reason": None, "next_attempt_ms": now_ms}
-    if undo_attempt:
-        values["attempts"] = case((Delivery.attempts > 0, Delivery.attempts - 1), else_=0)
-    res = await session.execute(
-        stmt.values(**values), execution_options={"synchronize_session": False}
-    )
-    return rowcount(res)
 
 
 async def due_now(session: AsyncSession, ids: Sequence[int], now_ms: int) -> int:
@@ -385,4 +322,5 @@ __all__ = [
     "next_due_ms",
     "pending_for_chat",
     "release_claims",
+    "renew_claims",
 ]

@@ -33,7 +33,7 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
-from bot.config import Settings
+from bot.config import Settings, TelegramSettings
 from bot.replica import replica_name
 from bot.telegram import callbacks, commands, membership, render, subscriptions
 from bot.telegram.chart_prerender import ChartPrerenderer
@@ -42,6 +42,8 @@ from bot.telegram.chat_events import ChatStore
 from bot.telegram.deps import BotApplication, BotContext, Deps
 from bot.telegram.errors import BotStartError
 from bot.telegram.market_cache import MarketCache
+from bot.telegram.outbox_worker import default_in_flight
+from bot.telegram.pace import broadcast_rate
 from bot.telegram.rate_limits import CommandLimiter, Limiter, SharedCommandLimiter
 from bot.telegram.sender import Sender
 from bot.telegram.updates import ALLOWED_UPDATES, UpdateReceiver
@@ -98,6 +100,12 @@ def quiet_token_loggers() -> None:
             log.addFilter(_DropInvalidTokenTracebacks())
 
 
+def _pool_size(tg: TelegramSettings) -> int:
+    """Room for the outbox's in-flight window (250 with paid broadcast) plus replies: a
+    send waiting for a connection is a send not yet paced out."""
+    return max(64, default_in_flight(broadcast_rate(tg)) + 32)
+
+
 def build_application(
     settings: Settings,
     sessions: async_sessionmaker[AsyncSession],
@@ -117,7 +125,7 @@ def build_application(
         .request(
             _AuthWatchingRequest(
                 watch,
-                connection_pool_size=64,
+                connection_pool_size=_pool_size(tg),
                 read_timeout=10.0,
                 write_timeout=20.0,
                 pool_timeout=5.0,

@@ -137,10 +137,11 @@ class FloodControl:
         refill = max(0.0, now - at) / (self.private_interval + self.margin)
         return min(float(self.private_burst), tokens + refill)
 
-    def record(self, chat_id: int, now: float) -> Slot:
+    def record(self, chat_id: int, now: float, *, count_global: bool = True) -> Slot:
         slot = Slot(chat_id, now)
-        self._global.append(slot)
-        self._last_global = now
+        if count_global:  # not a paid broadcast, which has its own budget
+            self._global.append(slot)
+            self._last_global = now
         if chat_id > 0:
             if self.private_interval > 0:
                 self._private[chat_id] = (max(0.0, self._tokens(chat_id, now) - 1), now)

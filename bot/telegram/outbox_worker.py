@@ -26,16 +26,17 @@ reason `stale` instead of sent (logged, counted in /metrics). A message sent lat
 one scoring cycle after its event says how long ago it happened.
 
 In-flight window: at most `in_flight` groups are claimed and on their way at once, by
-default ceil(max_messages_per_second x 0.25 s), between 2 and 32: 8 at 30 msg/s. Little's
-law for a 250 ms round trip: the full rate and no more, as it bounds repeats (below).
+default ceil(rate x 0.25 s) within [2, 256] (Little's law for a 250 ms round trip): 8 at
+30 msg/s, 250 with paid broadcast at 1000 msg/s. It bounds repeats (below).
 
 Stopping: `stop` is an asyncio.Event. Sends still waiting for a slot are aborted (never
-handed to Telegram) and their claims released; sends already on the wire finish and
-are recorded. After kill -9 the next start releases the dead process's claims
-(`release_on_start`), so every pending delivery goes out; only messages that were on
-the wire at the kill, sent but not yet recorded, can arrive twice: at most `in_flight`.
-
-Outcome recording: `bot.telegram.outcomes`; outage tracking, getMe probe: `outage`.
+handed to Telegram) and their claims released; sends on the wire finish and are
+recorded. After kill -9 the dead process's claims come due again (the next start of the
+same replica name releases them; other workers take them over when their lease ends),
+so every pending delivery goes out; only messages on the wire at the kill (sent, not
+recorded) can arrive twice: at most `in_flight`. Several workers (PostgreSQL): claims and
+pace through the database (`outbox_claims`, `pace`, docs/alerts.md); outcome recording:
+`outcomes`; outage tracking, getMe probe: `outage`.
 """
 
 from __future__ import annotations
@@ -59,11 +60,14 @@ from telegram.error import (
 )
 
 from bot.config import Settings
+from bot.replica import replica_name
 from bot.storage import outbox_repo
 from bot.storage.outbox_repo import AlertItem, ClaimedGroup
 from bot.telegram import render
 from bot.telegram.outage import TelegramOutage, is_transient, short_error
+from bot.telegram.outbox_claims import ClaimKeeper
 from bot.telegram.outcomes import HOUR_MS, DispatchStats, Outcomes, RetryPolicy
+from bot.telegram.pace import broadcast_pace, broadcast_rate
 from bot.telegram.sender import (
     Priority,
     SendAborted,
@@ -77,7 +81,7 @@ logger = logging.getLogger(__name__)
 ASSUMED_RTT = 0.25  # seconds: a far-away Bot API round trip, to size the in-flight window
 
 
-def default_in_flight(messages_per_second: float, upper: int = 32) -> int:
+def default_in_flight(messages_per_second: float, upper: int = 256) -> int:
     """Groups on their way at once: rate x round trip (Little's law), within [2, upper]."""
     return max(2, min(upper, math.ceil(messages_per_second * ASSUMED_RTT)))
 
@@ -91,7 +95,8 @@ class OutboxWorker:
         *,
         poll_interval: float = 5.0,
         max_in_flight: int | None = None,
-        lease_ms: int = 600_000,
+        lease_ms: int | None = None,
+        replica: str | None = None,
         backoff_base: float = 2.0,
         backoff_max: float | None = None,
         release_on_start: bool = True,
@@ -108,11 +113,12 @@ class OutboxWorker:
         self._quotes = tuple(settings.exchange.quote_assets)
         self._poll = poll_interval
         self._max_in_flight = (
-            max_in_flight
-            if max_in_flight is not None
-            else default_in_flight(tg.max_messages_per_second)
+            max_in_flight if max_in_flight is not None else default_in_flight(broadcast_rate(tg))
         )
-        self._lease_ms = lease_ms
+        holder = replica or replica_name(settings)  # claims are held under this name
+        self._claims = ClaimKeeper.make(sessions, settings, holder, lease_ms, clock)
+        if (pace := broadcast_pace(sessions, tg, shared=self._claims.shared)) is not None:
+            sender.pace_broadcasts(pace, paid=tg.allow_paid_broadcast)
         self._backoff_max = backoff_max if backoff_max is not None else tg.retry_backoff_max_seconds
         self._sweep_interval = sweep_interval
         self._next_sweep = 0.0
@@ -137,6 +143,7 @@ class OutboxWorker:
         self._outcomes = Outcomes(
             sessions, self.stats, self._outage, policy, now_ms=self._now_ms, on_stale=self._stale
         )
+        self._outcomes.holder = holder if self._claims.shared else None
         self.idle = asyncio.Event()  # set whenever nothing is due and nothing in flight
         self._claim_error: str | None = None  # the last claim failure logged, and when
         self._claim_error_at = 0.0
@@ -152,16 +159,7 @@ class OutboxWorker:
 
     async def run(self, stop: asyncio.Event) -> None:
         if self._release_on_start:
-            try:
-                async with self._sessions() as session, session.begin():
-                    released = await outbox_repo.release_claims(session, self._now_ms())
-            except Exception as exc:  # they come due when their lease ends anyway
-                logger.warning(
-                    "releasing claims of a previous run failed: %s", short_error(exc, 200)
-                )
-            else:
-                if released:
-                    logger.info("released %d deliveries claimed by a previous run", released)
+            await self._claims.release_previous()
         stop_wait = asyncio.create_task(stop.wait())
         try:
             while not stop.is_set():
@@ -170,6 +168,7 @@ class OutboxWorker:
                     self._outage.maybe_probe()
                     if self._outage.recovered:
                         await self._resume_backed_off()
+                    await self._claims.renew(self._inflight)
                     await self._sweep()
                     claimed = await self._claim_and_start()
                     self._claim_error = None
@@ -196,6 +195,8 @@ class OutboxWorker:
                         self.idle.set()
                 elif claimed and not at_capacity:
                     timeout = 0  # there may be more due right now
+                if self._tasks:  # wake in time to renew the claims in hand
+                    timeout = min(timeout, self._claims.renew_in())
                 await self._wait(stop_wait, at_capacity, timeout)
         except Exception:
             logger.exception("outbox worker loop crashed")
@@ -257,10 +258,7 @@ class OutboxWorker:
         free = self._max_in_flight - len(self._tasks)
         if free <= 0:
             return 0
-        async with self._sessions() as session, session.begin():
-            groups = await outbox_repo.claim_due(
-                session, self._now_ms(), max_groups=free, lease_ms=self._lease_ms
-            )
+        groups = await self._claims.claim(free)
         started = 0
         for group in groups:
             if self._inflight.intersection(group.delivery_ids):
@@ -349,16 +347,17 @@ class OutboxWorker:
         await self._outcomes.sent(ids)
 
     async def _deliverable(self, group: ClaimedGroup, now_ms: int) -> list[AlertItem]:
-        """The group's items, or [] after recording why it is not sent (stale, chat
-        inactive or muted, events gone)."""
+        """The group's items, or [] once it is recorded why not (stale, inactive, muted...)."""
         ids = group.delivery_ids
         outcomes = self._outcomes
         if outcomes.expired(group, now_ms):
             await outcomes.drop_stale(ids)
             return []
         async with self._sessions() as session:
-            items = await outbox_repo.load_items(session, ids)
+            items = await outbox_repo.load_items(session, ids, holder=self._claims.own)
             chats = await outbox_repo.load_chats(session, [group.chat_id])
+        if not self._claims.still_ours(ids, items):
+            return []  # another worker took the lapsed claim over: it sends them
         chat = chats.get(group.chat_id)
         if chat is None or not chat.active:
             await outcomes.drop(ids, "chat inactive")

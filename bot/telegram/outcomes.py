@@ -64,6 +64,9 @@ class Outcomes:
         self._now_ms = now_ms
         self._on_stale = on_stale
         self.unrecorded: set[int] = set()  # accepted by Telegram, not yet recorded sent
+        # Several workers: release only claims still ours (one that lapsed and was taken
+        # over belongs to the worker sending it now).
+        self.holder: str | None = None
 
     def expired(self, group: ClaimedGroup, now_ms: int) -> bool:
         return bool(group.created_ms) and now_ms - group.created_ms > self._policy.expiry_ms
@@ -130,7 +133,7 @@ class Outcomes:
     async def release(self, ids: Sequence[int], *, undo_attempt: bool) -> None:
         async with self._sessions() as session, session.begin():
             await outbox_repo.release_claims(
-                session, self._now_ms(), ids, undo_attempt=undo_attempt
+                session, self._now_ms(), ids, undo_attempt=undo_attempt, holder=self.holder
             )
 
     async def drop(self, ids: Sequence[int], reason: str) -> None:

@@ -17,20 +17,18 @@ pauses every send: RetryAfter answers for `global_flood_chats` (3) distinct chat
 `global_flood_window` (10 s). Our own pacing keeps each chat under its limit, so 429s
 on several chats at once mean the bot-wide budget is what ran out (Telegram's limit is
 lower than configured, or another process shares the token); a single chat's 429 is
-that chat's own limit. ChatMigrated
-and unreachable chats (Forbidden, "chat not found") are reported to `ChatEvents`, so
-command replies and the outbox worker treat them alike.
+that chat's own limit. ChatMigrated and unreachable chats (Forbidden, "chat not found")
+are reported to `ChatEvents`, so command replies and the outbox worker treat them alike.
 
-A reply runs inside one of PTB's concurrent update slots, so it must not wait long: when
-its chat's budget (or a flood pause) would hold it more than `reply_max_wait` seconds,
-it is dropped at once (logged, counted in `stats.replies_dropped`) and the send returns
-nothing. The global 30 msg/s queue is not such a wait: it drains in order, quickly.
+A reply runs in one of PTB's concurrent update slots, so it must not wait long: when its
+chat's budget (or a flood pause) would hold it over `reply_max_wait` seconds, it is
+dropped at once (logged, counted in `stats.replies_dropped`), the send returning nothing.
 
 The bookkeeping of those limits (`FloodControl`) and the priority gate live in
-`bot.telegram.flood_control`; this module decides when to wait, retry or drop.
-
-The pacing state is in-process on purpose: it models this bot token's budget, which a
-second replica would have to share anyway; everything durable lives in the DB.
+`bot.telegram.flood_control`; this module decides when to wait, retry or drop. Outbox
+broadcasts may take their bot-wide slot from a `Pace` instead (`pace_broadcasts`):
+shared through the database by several workers, or paid broadcast's own budget
+(bot/telegram/pace.py says why replies keep the local window).
 """
 
 from __future__ import annotations
@@ -52,6 +50,8 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter
 from bot.config import TelegramSettings
 from bot.telegram.flood_control import FloodControl, PriorityGate, Slot
 from bot.telegram.message_limits import fits_caption, split_message
+from bot.telegram.pace import Pace, sleep_or_abort
+from bot.telegram.pace import SendAborted as SendAborted
 
 logger = logging.getLogger(__name__)
 
@@ -59,26 +59,8 @@ T = TypeVar("T")
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
 
-class SendAborted(Exception):
-    """The caller's abort event was set while the send waited for its slot: the message
-    was never handed to Telegram, so it is safe to send again later."""
-
-
 class _ReplyTooLate(SendAborted):
     """A reply would wait past its deadline for its chat's budget: dropped, not sent."""
-
-
-async def _sleep(seconds: float, abort: asyncio.Event | None) -> None:
-    if abort is None:
-        await asyncio.sleep(seconds)
-        return
-    if abort.is_set():
-        raise SendAborted
-    try:
-        await asyncio.wait_for(abort.wait(), timeout=seconds)
-    except TimeoutError:
-        return
-    raise SendAborted
 
 
 class Priority(IntEnum):
@@ -156,6 +138,14 @@ class Sender:
         self.on_sent = on_sent
         self._clock = clock
         self._gate = PriorityGate()
+        self._pace: Pace | None = None
+        self._paid = False
+
+    def pace_broadcasts(self, pace: Pace, *, paid: bool = False) -> None:
+        """Broadcasts take their global slot from `pace` instead of this process's
+        window (bot/telegram/pace.py); `paid`: sent with allow_paid_broadcast, on
+        their own budget. Replies stay on the local window."""
+        self._pace, self._paid = pace, paid
 
     # -------------------------------------------------- pacing
 
@@ -166,13 +156,18 @@ class Sender:
         abort: asyncio.Event | None = None,
         deadline: float | None = None,
     ) -> Slot:
+        shared = paced = priority is Priority.BROADCAST and self._pace is not None
         while True:
             now = self._clock()
             wait = self.flood.wait_chat(chat_id, now)
             if deadline is not None and now + max(wait, self.flood.paused_for(now)) > deadline:
                 raise _ReplyTooLate
             if wait > 0:
-                await _sleep(wait, abort)
+                await sleep_or_abort(wait, abort)
+                continue
+            if paced and self._pace is not None:  # the bot-wide slot, then the chat again
+                await self._pace.take(abort)
+                paced = False
                 continue
             await self._gate.acquire(priority)
             try:
@@ -182,15 +177,23 @@ class Sender:
                     now = self._clock()
                     if deadline is not None and now + self.flood.paused_for(now) > deadline:
                         raise _ReplyTooLate
-                    wait = self.flood.wait_global(now)
+                    # A paced broadcast was spaced already; only a flood pause holds it.
+                    wait = self.flood.paused_for(now) if shared else self.flood.wait_global(now)
                     if wait > 0:
-                        await _sleep(wait, abort)
+                        await sleep_or_abort(wait, abort)
                         continue
                     if self.flood.wait_chat(chat_id, now) > 0:
                         break  # another send to this chat got there first; queue again
-                    return self.flood.record(chat_id, now)
+                    return self._record(chat_id, priority, now)
             finally:
                 self._gate.release()
+
+    def _record(self, chat_id: int, priority: Priority, now: float) -> Slot:
+        broadcast = priority is Priority.BROADCAST
+        if not broadcast and self._pace is not None and not self._paid:
+            self._pace.charge(1)  # a reply spends the free budget broadcasts share
+        # Paid broadcasts have their own budget: the free window must not count them.
+        return self.flood.record(chat_id, now, count_global=not (broadcast and self._paid))
 
     async def _paced(
         self,
@@ -261,6 +264,7 @@ class Sender:
         """Send HTML text, split on line boundaries; the keyboard goes on the last part."""
         parts = split_message(text)
         sent: list[Message] = []
+        paid = True if self._paid and priority is Priority.BROADCAST else None
         for i, part in enumerate(parts):
             last = i == len(parts) - 1
             params = (
@@ -279,6 +283,7 @@ class Sender:
                     reply_markup=reply_markup if last else None,
                     reply_parameters=params,
                     link_preview_options=NO_PREVIEW,
+                    allow_paid_broadcast=paid,
                 )
 
             try:

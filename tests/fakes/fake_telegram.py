@@ -12,7 +12,9 @@ Like Telegram it:
   `conflicts`), and getUpdates while a webhook is set answers 409 too;
 - enforces flood limits: 30 messages/s overall, 1/s per private chat with a burst of
   3, 20/min per group, answering 429 with `parameters.retry_after` (counted in
-  `flood_429s`);
+  `flood_429s`); a message sent with `allow_paid_broadcast` (Bot API 7.11) counts
+  against its own global limit instead (`paid_per_second`, 1000/s), per-chat limits
+  unchanged (paid ones counted in `paid_messages`, `SentMessage.paid`);
 - rejects bad HTML ("can't parse entities"), texts over 4096 and captions over 1024
   characters (after entity parsing), callback data over 64 bytes, and edits that
   change nothing;
@@ -154,6 +156,7 @@ class SentMessage:
     reply_to: int | None = None
     ts: float = 0.0
     photo: bytes = b""  # the image as uploaded, to compare what users saw
+    paid: bool = False  # sent with allow_paid_broadcast
 
     @property
     def visible(self) -> str:
@@ -199,6 +202,7 @@ class FakeTelegram:
         *,
         username: str = "pressure_test_bot",
         global_per_second: int = 30,
+        paid_per_second: int = 1000,
         private_per_second: float = 1.0,
         private_burst: int = 3,
         group_per_minute: int = 20,
@@ -213,6 +217,8 @@ class FakeTelegram:
         self.latency = latency
         self._clock = clock
         self._global = _Window(global_per_second, 1.0)
+        self._paid = _Window(paid_per_second, 1.0)
+        self.paid_messages = 0
         self._private_rate = private_per_second
         self._private_burst = private_burst
         self._private: dict[int, tuple[float, float]] = {}
@@ -618,8 +624,9 @@ class FakeTelegram:
         if fault is not None:
             await self._notify()  # so tests can wait on `injected`
             return fault
+        paid = _flag(params.get("allow_paid_broadcast")) and name in SEND_METHODS
         if name in FLOOD_METHODS and self.enforce_limits:
-            limited = self._flood_check(chat_id)
+            limited = self._flood_check(chat_id, paid)
             if limited is not None:
                 return limited
         try:
@@ -653,9 +660,10 @@ class FakeTelegram:
             return _error(code, text, params)
         return None
 
-    def _flood_check(self, chat_id: int | None) -> web.Response | None:
+    def _flood_check(self, chat_id: int | None, paid: bool = False) -> web.Response | None:
         now = self._clock()
-        waits = [self._global.retry_after(now)]
+        budget = self._paid if paid else self._global
+        waits = [budget.retry_after(now)]
         if chat_id is not None and chat_id > 0:
             tokens, at = self._private.get(chat_id, (float(self._private_burst), now))
             tokens = min(float(self._private_burst), tokens + (now - at) * self._private_rate)
@@ -666,11 +674,13 @@ class FakeTelegram:
         wait = max(waits)
         if wait > 0:
             self.flood_429s += 1
-            scope = "global" if waits[0] == wait else ("private" if chat_id > 0 else "group")
+            scope = "private" if chat_id is not None and chat_id > 0 else "group"
+            if waits[0] == wait:
+                scope = "paid" if paid else "global"
             self.flood_scopes[scope] += 1
             retry = max(1, math.ceil(wait))
             return _error(429, f"Too Many Requests: retry after {retry}", {"retry_after": retry})
-        self._global.times.append(now)
+        budget.times.append(now)
         if chat_id is not None and chat_id > 0:
             self._private[chat_id] = (tokens - 1, now)
         elif chat_id is not None:
@@ -853,6 +863,7 @@ class FakeTelegram:
             reply_to=reply.get("message_id"),
             ts=self._clock(),
             photo=photo,
+            paid=_flag(params.get("allow_paid_broadcast")),
         )
 
     def _new_message(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -879,6 +890,7 @@ class FakeTelegram:
         message["text"] = visible
         self._messages[(params["chat_id"], message["message_id"])] = message
         self.sent.append(self._record("sendMessage", params, message, text))
+        self.paid_messages += self.sent[-1].paid
         return message
 
     async def _m_sendphoto(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -907,6 +919,7 @@ class FakeTelegram:
             message["caption"] = visible
         self._messages[(params["chat_id"], message["message_id"])] = message
         self.sent.append(self._record("sendPhoto", params, message, caption, len(photo), photo))
+        self.paid_messages += self.sent[-1].paid
         return message
 
     def _stored(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -967,6 +980,11 @@ def _error(code: int, description: str, parameters: dict[str, Any] | None = None
     if parameters:
         body["parameters"] = parameters
     return web.json_response(body, status=code)
+
+
+def _flag(value: Any) -> bool:
+    """A Bot API boolean as PTB posts it: JSON `true` in a form field, or a real bool."""
+    return value is True or (isinstance(value, str) and value.lower() == "true")
 
 
 async def _params(request: web.Request) -> dict[str, Any]:

@@ -74,3 +74,34 @@ async def test_keeper_takes_over_when_the_holder_stops(sessions) -> None:
     stop_b.set()
     await task_b
     assert changes == [("a", True), ("a", False), ("b", True), ("b", False)]
+
+
+async def test_two_live_processes_under_one_name_never_both_hold(sessions, caplog) -> None:
+    """A copied config (or a container scaled with the name baked in): two live
+    processes with one replica name. Only the one that took the lease last holds it,
+    the other's fence fails, and the log says what is wrong."""
+    first = leases.LeaseKeeper(sessions, leases.SCORER, "pb", 30.0)
+    twin = leases.LeaseKeeper(sessions, leases.SCORER, "pb", 30.0)
+    await first.tick()
+    assert first.held and first.epoch is not None
+    old_epoch = first.epoch
+    await twin.tick()  # cannot tell itself from a restart of the first: it takes over
+    await first.tick()
+    assert twin.held and not first.held
+    async with sessions() as session, session.begin():
+        assert not await leases.fence(session, leases.SCORER, "pb", old_epoch, 30_000)
+    for _ in range(2):  # and it stays that way: no ping-pong
+        await twin.tick()
+        await first.tick()
+        assert twin.held and not first.held
+    assert "another live process runs under this replica name" in caplog.text
+
+
+async def test_a_restart_under_the_same_name_takes_its_live_lease_at_once(sessions) -> None:
+    dead = leases.LeaseKeeper(sessions, leases.SCORER, "pb", 30.0)
+    await dead.tick()  # then kill -9: no release, the lease stays live for 30 s
+    restarted = leases.LeaseKeeper(sessions, leases.SCORER, "pb", 30.0)
+    await restarted.tick()
+    assert restarted.held
+    await restarted.tick()
+    assert restarted.held

@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
+from bot.markets.venues import open_adapters
 from bot.scorer import Scorer
-from bot.service import open_adapters
 from bot.storage.models import Subscription
 from bot.venue_cycle import VenueScorers
 from tests.fakes.fake_binance import FakeBinance

@@ -244,8 +244,8 @@ async def test_top_takes_a_venue_and_defaults_to_the_aggregate(tmp_path: Path) -
     import contextlib
 
     from bot.config import Settings
+    from bot.markets.venues import open_adapters
     from bot.scorer import Scorer
-    from bot.service import open_adapters
     from bot.storage.db import create_engine, migrate, session_factory
     from bot.venue_cycle import VenueScorers
     from tests.fakes.fake_bybit import FakeBybit

@@ -1,0 +1,196 @@
+"""Three replicas of `pressurebot run` drain one PostgreSQL outbox with paid broadcast on;
+one is killed with SIGKILL mid-broadcast. Nothing is lost, and the only repeats are
+messages the killed replica had on the wire: at most its in-flight window
+(docs/alerts.md, "Several outbox workers")."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import signal
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bot.config import DatabaseSettings
+from bot.storage.db import create_engine, session_factory
+from bot.storage.market_repo import insert_ignore
+from bot.storage.models import AlertEvent, Chat, Cycle, Delivery
+from tests.e2e.service_process import ServiceProcess
+from tests.e2e.test_full_service import bot_env
+from tests.e2e.test_headless_service import lean_market
+from tests.e2e.test_telegram_faults import service_database, status_counts
+from tests.fakes.fake_binance import FakeBinance
+from tests.fakes.fake_telegram import FakeTelegram
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+CHATS = 1000
+CYCLES = 3  # 3000 deliveries: each chat gets three digests, one per cycle
+FIRST_CHAT = 70_000
+PAID_RATE = 1000
+IN_FLIGHT = math.ceil(PAID_RATE * 0.25)  # the killed replica's window: 250
+
+
+async def seed_outbox(url: str) -> None:
+    """CHATS private chats, CYCLES cycles with one event each, a pending delivery of
+    every event to every chat: the rows the alert engine would have written."""
+    engine = create_engine(DatabaseSettings(url=url))
+    sessions = session_factory(engine)
+    now = int(time.time() * 1000)
+    async with sessions() as session, session.begin():
+        chats = [
+            {
+                "id": FIRST_CHAT + c,
+                "type": "private",
+                "active": True,
+                "min_band": "stretched",
+                "direction": "both",
+                "created_ms": now,
+            }
+            for c in range(CHATS)
+        ]
+        await insert_ignore(session, Chat, chats)
+        for k in range(CYCLES):
+            cycle = Cycle(
+                exchange="binance",
+                started_ms=now,
+                finished_ms=now,
+                status="ok",
+                symbols_attempted=1,
+                symbols_fetched=1,
+                symbols_failed=0,
+            )
+            session.add(cycle)
+            await session.flush()
+            event = AlertEvent(
+                cycle_id=cycle.id,
+                exchange="binance",
+                symbol=f"K{k}USDT",
+                kind="band",
+                direction="up",
+                from_band="lean",
+                to_band="stretched",
+                score=41,
+                bias="LONG",
+                regime="Net long bias building",
+                created_ms=now,
+            )
+            session.add(event)
+            await session.flush()
+            rows = [
+                {
+                    "event_id": event.id,
+                    "chat_id": FIRST_CHAT + c,
+                    "cycle_id": cycle.id,
+                    "status": "pending",
+                    "attempts": 0,
+                    "created_ms": now,
+                    "next_attempt_ms": now,
+                }
+                for c in range(CHATS)
+            ]
+            await insert_ignore(session, Delivery, rows)
+    await engine.dispose()
+
+
+async def claim_holders(url: str) -> Counter[str]:
+    engine = create_async_engine(url)
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT claimed_by, count(*) FROM deliveries"
+                " WHERE status = 'pending' AND reason = 'claimed' GROUP BY claimed_by"
+            )
+        )
+        out = Counter({str(holder): int(n) for holder, n in rows.all()})
+    await engine.dispose()
+    return out
+
+
+def received(tg: FakeTelegram) -> Counter[tuple[int, str]]:
+    """(chat, symbol) of every digest the fake accepted."""
+    keys: Counter[tuple[int, str]] = Counter()
+    for m in tg.sent:
+        symbol = next((f"K{k}USDT" for k in range(CYCLES) if f"K{k}USDT" in m.visible), "?")
+        keys[(m.chat_id, symbol)] += 1
+    return keys
+
+
+async def all_received(tg: FakeTelegram, expected: set[tuple[int, str]]) -> None:
+    """Until every expected digest arrived (parsing the messages only when more came)."""
+    at_least = len(expected)
+    while True:
+        await tg.wait_until(lambda n=at_least: len(tg.sent) >= n, timeout=60)
+        if set(received(tg)) >= expected:
+            return
+        at_least = len(tg.sent) + 1
+
+
+@pytest.mark.timeout(180)
+async def test_three_workers_lose_nothing_when_one_is_killed(tmp_path: Path) -> None:
+    async with (
+        service_database("postgres", tmp_path) as db_url,
+        FakeBinance() as fake,
+        FakeTelegram(paid_per_second=PAID_RATE) as tg,
+    ):
+        lean_market(fake)
+        env = bot_env(tmp_path, fake, tg)
+        env.update(
+            PRESSUREBOT_DATABASE__URL=db_url,
+            PRESSUREBOT_TELEGRAM__ALLOW_PAID_BROADCAST="true",
+            PRESSUREBOT_REPLICA__LEASE_SECONDS="3",
+        )
+        migrate = ServiceProcess(env)
+        migrate.argv = ["migrate"]
+        await migrate.start()
+        assert await migrate.wait_exit() == 0
+
+        replicas = [ServiceProcess({**env, "PRESSUREBOT_REPLICA__NAME": f"r{i}"}) for i in range(3)]
+        for svc in replicas:
+            svc.argv = ["run", "--role", "worker"]  # outbox only: no updates, no scoring
+        try:
+            for svc in replicas:
+                await svc.start()
+            for svc in replicas:
+                await svc.wait_for("telegram sender @", timeout=60)
+            started = time.monotonic()
+            await seed_outbox(db_url)  # every worker finds it at its next poll (1 s)
+            await tg.wait_until(lambda: len(tg.sent) >= 1000, timeout=60)
+            holders = await claim_holders(db_url)
+            victim_name = max(holders, key=lambda h: holders[h]) if holders else "r0"
+            victim = replicas[int(victim_name[1:])]
+            sent_at_kill = len(tg.sent)
+            await victim.stop(signal.SIGKILL)
+
+            expected = {(FIRST_CHAT + c, f"K{k}USDT") for c in range(CHATS) for k in range(CYCLES)}
+            await asyncio.wait_for(all_received(tg, expected), timeout=60)
+            wall = time.monotonic() - started
+            for _ in range(100):  # the last outcomes reach the database just after the send
+                if (await status_counts(db_url)).get("pending", 0) == 0:
+                    break
+                await asyncio.sleep(0.1)
+            statuses = await status_counts(db_url)
+        finally:
+            codes = []
+            for svc in replicas:
+                if svc.returncode is None:
+                    codes.append(await svc.stop(signal.SIGTERM))
+                await svc.kill()
+    got = received(tg)
+    repeats = sum(n - 1 for n in got.values())
+    print(
+        f"\n--- 3 workers, paid broadcast, kill -9 of {victim_name} after {sent_at_kill} sent "
+        f"(it held {holders.get(victim_name, 0)} claimed rows): {len(tg.sent)} messages, "
+        f"{repeats} repeats (bound {IN_FLIGHT}), all delivered in {wall:.1f} s, "
+        f"429s {dict(tg.flood_scopes)} ---"
+    )
+    assert set(got) >= expected, "a delivery was lost"
+    assert repeats <= IN_FLIGHT
+    assert statuses == {"sent": CHATS * CYCLES}
+    assert tg.paid_messages == len(tg.sent)
+    assert codes and all(code == 0 for code in codes)
