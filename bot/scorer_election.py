@@ -69,7 +69,9 @@ class ScorerElection:
         interval = self.settings.scorer.interval_seconds
         try:
             async with self.sessions() as session:
-                last = await market_repo.last_attempted_cycle(session, self.settings.exchange.name)
+                last = await market_repo.last_attempted_cycle(
+                    session, self.settings.exchange.default_view
+                )
         except SQLAlchemyError as exc:  # the cycle itself will report the database
             logger.debug("cannot read the last cycle: %s", exc)
             return 0.0
