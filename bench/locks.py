@@ -310,7 +310,7 @@ def _market_and_settings(fake: FakeTelegramProcess, binance: FakeBinance, symbol
             "poll_timeout_seconds": 10,
             "commands_per_minute": 100_000,
         },
-        exchange={"base_url": binance.url},  # type: ignore[arg-type]
+        exchange={"venues": ["binance"], "base_url": binance.url},  # type: ignore[arg-type]
         scorer={"backfill": False},  # type: ignore[arg-type]
     )
 

@@ -3,6 +3,7 @@ universe on the loopback fake exchange with injected latency, next to a naive pe
 
     .venv/bin/python bench/scan_cycle.py [--symbols 600] [--latency-ms 25]
         [--concurrency 16] [--warm-cycles 5] [--profile {cold,warm}] [--sort tottime]
+    .venv/bin/python bench/scan_cycle.py --venues   # Binance + Bybit + OKX (venues_cycle.py)
 
 Prints a table and PASS/FAIL per target; exits 1 when a target is missed.
 
@@ -282,6 +283,7 @@ async def _measure(args: argparse.Namespace) -> Measured:
     try:
         settings = Settings(
             exchange={  # type: ignore[arg-type]
+                "venues": ["binance"],
                 "base_url": fake.url,
                 "concurrency": args.concurrency,
                 "weight_limit_per_minute": BIG_WEIGHT_LIMIT,
@@ -500,9 +502,31 @@ def main() -> None:
         "one extra warm cycle, and print the top functions",
     )
     ap.add_argument("--sort", default="tottime", help="pstats sort key for --profile")
+    ap.add_argument(
+        "--venues",
+        action="store_true",
+        help="instead: a warm cycle over Binance, Bybit and OKX (600 + 500 + 250 symbols) "
+        "beside Binance alone and a naive peer (bench/venues_cycle.py)",
+    )
     args = ap.parse_args()
     if args.warm_cycles < 1:
         ap.error("--warm-cycles must be at least 1")
+    if args.venues:
+        import venues_cycle  # bench/ is sys.path[0] when a script runs
+
+        sys.exit(
+            asyncio.run(
+                venues_cycle.bench(
+                    argparse.Namespace(
+                        binance=args.symbols,
+                        bybit=500,
+                        okx=250,
+                        latency_ms=args.latency_ms,
+                        warm_cycles=args.warm_cycles,
+                    )
+                )
+            )
+        )
     sys.exit(asyncio.run(bench(args)))
 
 

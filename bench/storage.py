@@ -98,7 +98,7 @@ from bot.scorer import (
     Scorer,
     _Fetched,
     _sample_rows,
-    _snapshot_values,
+    snapshot_values,
 )
 from bot.scoring import Band, Bias, Regime, Score, band_for
 from bot.storage import market_repo
@@ -922,7 +922,7 @@ async def persist_orm_rows(
         result.cycle_id = cycle.id
         head = (cycle.id,)
         snaps = [
-            dict(zip(SNAPSHOT_COLUMNS, head + r, strict=True)) for r in _snapshot_values(result)
+            dict(zip(SNAPSHOT_COLUMNS, head + r, strict=True)) for r in snapshot_values(result)
         ]
         await market_repo.insert_ignore(session, ScoreSnapshot, snaps)
         samples = _sample_rows(result.exchange, fetched, {})

@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot import market_view
 from bot.alerts.types import MARKET
 from bot.config import BAND_NAMES, Settings
-from bot.market_view import MarketRow, MarketSnapshot, RowFilter
+from bot.market_view import MarketRow, MarketSnapshot, RowFilter, VenuePart
+from bot.markets.aggregate import ALL
 from bot.scoring import Band
 from bot.storage import chat_repo
 from bot.storage import market_repo as repo
@@ -126,18 +127,36 @@ class SymbolCard:
     subscribed: bool = False
     cycle_id: int | None = None
     now_ms: int = 0
+    exchange: str = "binance"
+    # The aggregate's ("all") parts, one per venue, largest first; missing ones last.
+    venues: list[VenuePart] = field(default_factory=list)
+
+
+def venue_word(ctx: ActionContext, word: str) -> str | None:
+    """The exchange a word names among those this bot shows: an enabled venue, or "all"
+    (the cross-venue aggregate) when several are enabled; None otherwise."""
+    venues = ctx.settings.exchange.venues
+    name = word.lower()
+    if name in venues or (name == "all" and len(venues) > 1):
+        return name
+    return None
 
 
 # ---------------------------------------------------------------- subscriptions
 
 
 async def subscribe(
-    ctx: ActionContext, chat_id: int, symbol: str, kinds: Sequence[str] = ALL_KINDS
+    ctx: ActionContext,
+    chat_id: int,
+    symbol: str,
+    kinds: Sequence[str] = ALL_KINDS,
+    exchange: str | None = None,
 ) -> SubscribeResult:
     cap = ctx.settings.telegram.subscriptions_per_chat
+    ex = exchange or ctx.exchange
     async with ctx.sessions() as session, session.begin():
         result = await chat_repo.subscribe(
-            session, chat_id, ctx.exchange, symbol, list(kinds), ctx.now_ms(), cap=cap
+            session, chat_id, ex, symbol, list(kinds), ctx.now_ms(), cap=cap
         )
         chat = await chat_repo.get_chat(session, chat_id)
     if result.over_cap:
@@ -146,23 +165,44 @@ async def subscribe(
     return SubscribeResult(symbol, list(kinds), min_band, already=not result.added)
 
 
-async def unsubscribe(ctx: ActionContext, chat_id: int, symbol: str | None) -> UnsubscribeResult:
+async def unsubscribe(
+    ctx: ActionContext, chat_id: int, symbol: str | None, exchange: str | None = None
+) -> UnsubscribeResult:
     async with ctx.sessions() as session, session.begin():
-        removed = await chat_repo.unsubscribe(session, chat_id, ctx.exchange, symbol)
+        removed = await chat_repo.unsubscribe(session, chat_id, exchange or ctx.exchange, symbol)
     return UnsubscribeResult(symbol, removed)
 
 
-async def subscriptions(ctx: ActionContext, chat_id: int) -> SubscriptionsView:
+async def subscriptions(
+    ctx: ActionContext, chat_id: int, exchange: str | None = None
+) -> SubscriptionsView:
     async with ctx.sessions() as session:
-        subs = await chat_repo.list_subscriptions(session, chat_id, ctx.exchange)
+        subs = await chat_repo.list_subscriptions(session, chat_id, exchange or ctx.exchange)
         chat = await chat_repo.get_chat(session, chat_id)
     min_band = chat.min_band if chat else ctx.settings.alerts.default_min_band
     return SubscriptionsView(list(subs), min_band)
 
 
-async def followed_symbols(ctx: ActionContext, chat_id: int) -> set[str]:
+async def subscriptions_elsewhere(ctx: ActionContext, chat_id: int) -> dict[str, int]:
+    """Subscriptions per exchange other than the default view's (several venues only):
+    Binance ones made before venues keep alerting, and the chat should see them."""
+    venues = ctx.settings.exchange.venues
+    if len(venues) < 2:
+        return {}
+    counts: dict[str, int] = {}
+    async with ctx.sessions() as session:
+        for venue in venues:
+            subs = await chat_repo.list_subscriptions(session, chat_id, venue)
+            if subs:
+                counts[venue] = len(subs)
+    return counts
+
+
+async def followed_symbols(
+    ctx: ActionContext, chat_id: int, exchange: str | None = None
+) -> set[str]:
     """The symbols a chat follows one by one (a delisted one included)."""
-    view = await subscriptions(ctx, chat_id)
+    view = await subscriptions(ctx, chat_id, exchange)
     return {s.symbol for s in view.subs if s.symbol != MARKET}
 
 
@@ -280,8 +320,13 @@ async def settings(ctx: ActionContext, chat_id: int) -> SettingsView:
 # ---------------------------------------------------------------- market data
 
 
-async def top(ctx: ActionContext, n: int, which: str) -> TopView:
-    snapshot = await ctx.market.snapshot()
+async def top(ctx: ActionContext, n: int, which: str, exchange: str | None = None) -> TopView:
+    """The default view comes from the shared cache; another venue is read as asked."""
+    if exchange is None or exchange == ctx.exchange:
+        snapshot = await ctx.market.snapshot()
+    else:
+        async with ctx.sessions() as session:
+            snapshot = await market_view.latest_market(session, exchange)
     rows = [] if snapshot is None else market_view.filter_rows(snapshot.rows, _filter(which))
     return TopView(snapshot, rows[:n], which, n, ctx.now_ms())
 
@@ -290,13 +335,17 @@ def _filter(which: str) -> RowFilter:
     return which if which in ("long", "short", "squeeze") else "all"  # type: ignore[return-value]
 
 
-async def symbol_card(ctx: ActionContext, chat_id: int, symbol: str) -> SymbolCard:
+async def symbol_card(
+    ctx: ActionContext, chat_id: int, symbol: str, exchange: str | None = None
+) -> SymbolCard:
+    ex = exchange or ctx.exchange
+    parts: list[VenuePart] = []
     async with ctx.sessions() as session:
-        row, history = await market_view.symbol_detail(
-            session, ctx.exchange, symbol, ctx.chart_hours
-        )
-        subscribed = await chat_repo.is_subscribed(session, chat_id, ctx.exchange, symbol)
-        cycle = await repo.latest_cycle(session, ctx.exchange)
+        row, history = await market_view.symbol_detail(session, ex, symbol, ctx.chart_hours)
+        subscribed = await chat_repo.is_subscribed(session, chat_id, ex, symbol)
+        cycle = await repo.latest_cycle(session, ex)
+        if ex == ALL and cycle is not None:
+            parts = (await market_view.aggregate_parts(session, cycle.id)).get(symbol, [])
     return SymbolCard(
         symbol,
         row,
@@ -304,6 +353,8 @@ async def symbol_card(ctx: ActionContext, chat_id: int, symbol: str) -> SymbolCa
         subscribed=subscribed,
         cycle_id=cycle.id if cycle else None,
         now_ms=ctx.now_ms(),
+        exchange=ex,
+        venues=parts,
     )
 
 

@@ -57,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     scan.add_argument("--json", action="store_true", help="print one JSON object instead")
     scan.add_argument("--limit", type=_positive_int, metavar="N", help="show the top N rows")
+    scan.add_argument(
+        "--exchange",
+        choices=["binance", "bybit", "okx", "all"],
+        help="which rows to show: one venue, or the cross-venue aggregate "
+        "(default: the venue when one is enabled, else all)",
+    )
     sub.add_parser("migrate", parents=[common], help="apply database migrations and exit")
     replay = sub.add_parser(
         "replay", parents=[common], help="replay recorded market history (see docs)"
@@ -113,7 +119,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         cause = (str(exc.orig or exc).splitlines() or [repr(exc)])[0]
         return _fail(f"database error: {cause}", EXIT_DATABASE)
     except ExchangeError as exc:
-        return _fail(f"exchange {settings.exchange.base_url} unavailable: {exc}", EXIT_EXCHANGE)
+        ex = settings.exchange
+        where = ex.base_url if len(ex.venues) == 1 else "(every venue)"
+        return _fail(f"exchange {where} unavailable: {exc}", EXIT_EXCHANGE)
 
 
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
@@ -125,7 +133,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         print("database is up to date")
         return 0
     if args.command == "scan":
-        return await _scan(settings, as_json=args.json, limit=args.limit)
+        return await _scan(settings, as_json=args.json, limit=args.limit, exchange=args.exchange)
     if args.command == "replay":
         from bot.replay.cli import run_replay
 
@@ -139,12 +147,20 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _scan(settings: Settings, *, as_json: bool, limit: int | None) -> int:
+async def _scan(
+    settings: Settings, *, as_json: bool, limit: int | None, exchange: str | None = None
+) -> int:
     from bot import market_view, report, service
 
-    snapshot = await service.scan_once(settings)
+    venues = settings.exchange.venues
+    if exchange is not None and exchange not in (*venues, "all"):
+        return _fail(f"--exchange {exchange}: not in exchange.venues {venues}", EXIT_CONFIG)
+    if exchange == "all" and len(venues) < 2:
+        return _fail("--exchange all needs two or more venues in exchange.venues", EXIT_CONFIG)
+    snapshot = await service.scan_once(settings, exchange)
     if snapshot is None:
-        return _fail("the scan fetched no symbol; see the log for why", EXIT_EXCHANGE)
+        which = "" if exchange is None else f" on {exchange}"
+        return _fail(f"the scan fetched no symbol{which}; see the log for why", EXIT_EXCHANGE)
     if as_json:
         print(json.dumps(market_view.snapshot_to_json(snapshot, limit), ensure_ascii=False))
     else:

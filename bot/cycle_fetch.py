@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot import oi_windows
 from bot.config import Settings
 from bot.markets.base import (
+    BulkOpenInterest,
     ExchangeAdapter,
     ExchangeError,
     ExchangeUnavailable,
@@ -129,9 +130,7 @@ class CycleFetcher:
                 wanted.append(symbol)
             else:
                 failed[symbol] = "no usable premium index row"
-        results, late = await run_until(
-            {s: self._adapter.open_interest(s) for s in wanted}, deadline
-        )
+        results, late = await self._open_interest(wanted, deadline)
         oi: dict[str, OpenInterest] = {}
         for symbol, res in results.items():
             if isinstance(res, OpenInterest):
@@ -152,6 +151,22 @@ class CycleFetcher:
                 "; ".join(f"{s}: {r}" for s, r in list(failed.items())[:3]),
             )
         return Fetched(instruments, premium, intervals, oi, failed)
+
+    async def _open_interest(
+        self, wanted: list[str], deadline: float
+    ) -> tuple[dict[str, OpenInterest | BaseException], list[str]]:
+        """Per symbol (Binance), or one bulk answer for all (Bybit, OKX) when the adapter
+        has one: the same results either way. A failed bulk call fails the venue's cycle,
+        like the other market-wide calls."""
+        if not isinstance(self._adapter, BulkOpenInterest):
+            return await run_until({s: self._adapter.open_interest(s) for s in wanted}, deadline)
+        try:
+            async with asyncio.timeout_at(deadline):
+                every = await self._adapter.open_interest_all()
+        except TimeoutError:
+            return {}, wanted
+        missing = SymbolUnavailable("not in the venue's open-interest answer")
+        return {s: every.get(s, missing) for s in wanted}, []
 
     def _backfill_todo(
         self,

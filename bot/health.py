@@ -100,7 +100,7 @@ async def _healthz(request: web.Request) -> web.Response:
     cycle, lease = None, None
     try:
         async with request.app["sessions"]() as session:
-            cycle = await market_repo.latest_cycle(session, settings.exchange.name)
+            cycle = await market_repo.latest_cycle(session, settings.exchange.default_view)
             lease = await leases.current(session, leases.SCORER)
     except SQLAlchemyError as exc:
         problems.append(f"database unreadable: {str(getattr(exc, 'orig', exc)).splitlines()[0]}")

@@ -7,13 +7,14 @@ itself (freqtrade's rpc/telegram split).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cycle import CycleResult
+from bot.markets.aggregate import ALL
 from bot.scoring import Bias, Regime
 from bot.storage import market_repo as repo
 from bot.storage.models import ScoreSnapshot
@@ -74,6 +75,23 @@ class Summary:
 
 
 @dataclass(frozen=True, slots=True)
+class VenuePart:
+    """One venue's part in a coin's aggregate; `missing`: it failed that cycle."""
+
+    venue: str
+    symbols: str
+    missing: bool
+    oi_coins: float | None
+    oi_usd: float | None
+    share: float | None
+    funding_8h_pct: float | None
+    basis_pct: float | None
+
+
+_PART_FIELDS = tuple(f.name for f in fields(VenuePart))
+
+
+@dataclass(frozen=True, slots=True)
 class MarketSnapshot:
     cycle_id: int
     generated_ms: int
@@ -81,6 +99,9 @@ class MarketSnapshot:
     symbols_failed: int
     rows: list[MarketRow]
     summary: Summary
+    exchange: str = "binance"
+    # Aggregate snapshots ("all"): coin -> each venue's part, largest first.
+    venues: dict[str, list[VenuePart]] = field(default_factory=dict)
 
 
 def row_from_snapshot(s: ScoreSnapshot) -> MarketRow:
@@ -135,6 +156,7 @@ async def latest_market(session: AsyncSession, exchange: str) -> MarketSnapshot 
         return None
     values = await repo.cycle_snapshot_values(session, cycle.id, _ROW_FIELDS)
     rows = [MarketRow(*v) for v in values]
+    parts = await aggregate_parts(session, cycle.id) if exchange == ALL else {}
     return MarketSnapshot(
         cycle_id=cycle.id,
         generated_ms=cycle.started_ms,
@@ -142,7 +164,16 @@ async def latest_market(session: AsyncSession, exchange: str) -> MarketSnapshot 
         symbols_failed=cycle.symbols_failed,
         rows=rows,
         summary=summarize(rows),
+        exchange=exchange,
+        venues=parts,
     )
+
+
+async def aggregate_parts(session: AsyncSession, cycle_id: int) -> dict[str, list[VenuePart]]:
+    out: dict[str, list[VenuePart]] = {}
+    for coin, *part in await repo.aggregate_parts(session, cycle_id, _PART_FIELDS):
+        out.setdefault(coin, []).append(VenuePart(*part))
+    return out
 
 
 def unstored_snapshot(result: CycleResult) -> MarketSnapshot:
@@ -181,6 +212,7 @@ def unstored_snapshot(result: CycleResult) -> MarketSnapshot:
         symbols_failed=len(result.failed),
         rows=rows,
         summary=summarize(rows),
+        exchange=result.exchange,
     )
 
 
@@ -211,8 +243,21 @@ def row_to_json(row: MarketRow) -> dict[str, Any]:
     return out
 
 
+def part_to_json(p: VenuePart) -> dict[str, Any]:
+    return asdict(p)
+
+
 def snapshot_to_json(snapshot: MarketSnapshot, limit: int | None = None) -> dict[str, Any]:
+    """README's `scan --json`: every row names its `exchange`; aggregate rows ("all",
+    symbol = coin) add `venues`, each venue's OI (coins, USD), share, funding, basis."""
     rows = snapshot.rows if limit is None else snapshot.rows[:limit]
+    out_rows = []
+    for r in rows:
+        row = row_to_json(r)
+        row["exchange"] = snapshot.exchange
+        if snapshot.exchange == ALL:
+            row["venues"] = [part_to_json(p) for p in snapshot.venues.get(r.symbol, [])]
+        out_rows.append(row)
     s = snapshot.summary
     return {
         "generated_at": datetime.fromtimestamp(snapshot.generated_ms / 1000, UTC).isoformat(),
@@ -228,5 +273,5 @@ def snapshot_to_json(snapshot: MarketSnapshot, limit: int | None = None) -> dict
             "status": snapshot.status,
             "failed": snapshot.symbols_failed,
         },
-        "rows": [row_to_json(r) for r in rows],
+        "rows": out_rows,
     }

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -40,6 +41,16 @@ PRUNE_SLICE_MS = 3_600_000
 # Called first inside each of the scorer's write transactions: False means this replica
 # no longer holds the scorer lease (bot/scorer_election.py), and the write rolls back.
 CycleFence = Callable[[AsyncSession], Awaitable[bool]]
+
+
+@dataclass(frozen=True, slots=True)
+class VenueFetch:
+    """What one venue's cycle read, kept for the cross-venue aggregate
+    (bot/venue_cycle.py): its fetch, and per symbol the OI at each window's anchor
+    ("1h" -> OI then, None: unknown), from this venue's own samples."""
+
+    fetched: Fetched
+    oi_then: dict[str, dict[str, float | None]]
 
 
 class LeaseLost(Exception):
@@ -70,9 +81,16 @@ class Scorer:
         self._fetcher = CycleFetcher(adapter, sessions, settings, self._backfill_tried)
         self._synced_universe: frozenset[str] = frozenset()
         self._last_prune_ms = 0
+        # The last cycle's fetch; None until one is fetched, kept after failures (its
+        # universe says which coins a failing venue lists).
+        self.last: VenueFetch | None = None
         # True while the cycle's transaction is open: a stop then waits for it (it is
         # short) instead of cancelling, so shutdown never races a commit.
         self.writing = False
+
+    @property
+    def exchange(self) -> str:
+        return self._adapter.name
 
     @property
     def deadline_seconds(self) -> float:
@@ -96,8 +114,12 @@ class Scorer:
             failed=fetched.failed,
         )
         wins = self._windows(started_ms)
+        oi_then: dict[str, dict[str, float | None]] = {}
         for symbol in sorted(fetched.oi):
-            scored = self._score_symbol(symbol, fetched, anchors.samples.get(symbol, []), wins)
+            samples = anchors.samples.get(symbol, [])
+            bases = [oi_windows.anchor(samples, w) for w in wins]
+            oi_then[symbol] = {f"{w.hours}h": b for w, b in zip(wins, bases, strict=True)}
+            scored = self._score_symbol(symbol, fetched, bases)
             if isinstance(scored, str):
                 result.failed[symbol] = scored
             else:
@@ -107,6 +129,8 @@ class Scorer:
         result.weight_used = self._adapter.weight_used()
         result.history_calls = self._adapter.history_calls()
         result.finished_ms = int(self._clock() * 1000)
+        # Before the write: a scan beside a live scorer (LeaseLost) still aggregates it.
+        self.last = VenueFetch(fetched, oi_then)
         self.writing = True
         try:
             await self._persist(result, fetched, anchors.points, anchors.backfilled)
@@ -160,16 +184,12 @@ class Scorer:
         self,
         symbol: str,
         fetched: _Fetched,
-        samples: Sequence[tuple[int, float]],
-        wins: Sequence[oi_windows.Window],
+        bases: Sequence[float | None],
     ) -> SymbolScore | str:
         oi = fetched.oi[symbol]
         prem = fetched.premium[symbol]
         interval = fetched.intervals.get(symbol, DEFAULT_FUNDING_INTERVAL_HOURS)
-        deltas: list[float | None] = []
-        for w in wins:
-            base = oi_windows.anchor(samples, w)
-            deltas.append(None if base is None else pct_change(base, oi.contracts))
+        deltas = [None if base is None else pct_change(base, oi.contracts) for base in bases]
         try:
             basis = basis_pct(prem.mark_price, prem.index_price)
             inputs = ScoreInputs(
@@ -210,7 +230,7 @@ class Scorer:
         exchange = result.exchange
         # Rows are built before the write lock is taken, so the lock is held only while
         # the statements run (every other writer queues behind it).
-        snapshots = _snapshot_values(result)
+        snapshots = snapshot_values(result)
         samples = _sample_rows(exchange, fetched, hist)
         async with self._sessions() as session, session.begin():
             # First: on PostgreSQL it also locks the lease row, so no takeover can
@@ -318,7 +338,7 @@ SNAPSHOT_COLUMNS = (
 SAMPLE_COLUMNS = ("exchange", "symbol", "ts_ms", "contracts", "source")
 
 
-def _snapshot_values(result: CycleResult) -> list[tuple[object, ...]]:
+def snapshot_values(result: CycleResult) -> list[tuple[object, ...]]:
     """One tuple per scored symbol: SNAPSHOT_COLUMNS without the cycle id, which the
     cycle's row gets only inside the transaction. Plain tuples, not dicts or ORM
     objects: building those cost as much CPU as SQLite's own insert (bench/storage.py)."""

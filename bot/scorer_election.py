@@ -31,8 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.config import Settings
 from bot.health import HealthState
 from bot.metrics import Metrics
-from bot.scorer import Scorer
-from bot.scorer_loop import scorer_loop
+from bot.scorer_loop import CycleRunner, scorer_loop
 from bot.storage import leases, market_repo
 from bot.storage.leases import LeaseKeeper
 
@@ -70,7 +69,9 @@ class ScorerElection:
         interval = self.settings.scorer.interval_seconds
         try:
             async with self.sessions() as session:
-                last = await market_repo.last_attempted_cycle(session, self.settings.exchange.name)
+                last = await market_repo.last_attempted_cycle(
+                    session, self.settings.exchange.default_view
+                )
         except SQLAlchemyError as exc:  # the cycle itself will report the database
             logger.debug("cannot read the last cycle: %s", exc)
             return 0.0
@@ -81,7 +82,7 @@ class ScorerElection:
 
 
 async def elected_scorer_loop(
-    scorer: Scorer,
+    scorer: CycleRunner,
     election: ScorerElection,
     stop: asyncio.Event,
     after_commit: Callable[[], None] | None = None,

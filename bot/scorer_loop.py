@@ -12,6 +12,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
@@ -20,15 +21,27 @@ from bot.cycle import CycleResult
 from bot.health import HealthState
 from bot.markets.base import ExchangeError
 from bot.metrics import Metrics
-from bot.scorer import LeaseLost, Scorer
+from bot.scorer import LeaseLost
 
 logger = logging.getLogger(__name__)
+
+
+class CycleRunner(Protocol):
+    """What the loop drives: one venue's `Scorer`, or `VenueScorers` for several."""
+
+    @property
+    def writing(self) -> bool: ...
+
+    async def run_cycle(self) -> CycleResult: ...
+
+    async def record_failure(self, error: str) -> None: ...
+
 
 LEASE_LOST = "scorer lease lost to another replica: this cycle is not stored; standing by"
 
 
 async def scorer_loop(
-    scorer: Scorer,
+    scorer: CycleRunner,
     settings: Settings,
     stop: asyncio.Event,
     after_commit: Callable[[], None] | None = None,
@@ -40,7 +53,9 @@ async def scorer_loop(
     Returns on `stop`, or after one WARNING line when the fence refused a cycle."""
     interval = settings.scorer.interval_seconds
     backoff = 1.0
-    url = settings.exchange.base_url
+    # Several venues: the error names each one (bot/venue_cycle.py), not Binance's URL.
+    ex = settings.exchange
+    url = ex.base_url if len(ex.venues) == 1 else "(every venue)"
     while not stop.is_set():
         started = time.monotonic()
         cycle = asyncio.create_task(scorer.run_cycle())
@@ -67,7 +82,7 @@ async def scorer_loop(
             await asyncio.wait_for(stop.wait(), timeout=delay)
 
 
-async def _end_in_flight(scorer: Scorer, cycle: asyncio.Task[CycleResult]) -> None:
+async def _end_in_flight(scorer: CycleRunner, cycle: asyncio.Task[CycleResult]) -> None:
     """On stop: a cycle already writing finishes (a half-written cycle would be a gap),
     one still fetching is abandoned (nothing of it is stored yet)."""
     if scorer.writing:
@@ -90,7 +105,7 @@ async def _on_cycle_failure(
     exc: Exception,
     delay: float,
     url: str,
-    scorer: Scorer,
+    scorer: CycleRunner,
     metrics: Metrics | None,
     health: HealthState | None,
 ) -> None:

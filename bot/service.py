@@ -28,13 +28,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.alerts.engine import AlertEngine
 from bot.config import ConfigError, Settings
+from bot.cycle import CycleHook
 from bot.health import HealthState, start_health_server
 from bot.market_view import MarketSnapshot, latest_market, unstored_snapshot
-from bot.markets.binance import BinanceAdapter
-from bot.markets.http import ExchangeHttpClient
+from bot.markets.aggregate import ALL
+from bot.markets.base import ExchangeAdapter
+from bot.markets.venues import open_adapters
 from bot.metrics import Metrics
 from bot.replica import Replica, Role, replica_name
-from bot.scorer import LeaseLost, Scorer
+from bot.scorer import CycleFence, LeaseLost, Scorer
 from bot.scorer_election import ScorerElection, elected_scorer_loop
 from bot.storage import leases
 from bot.storage.db import DatabaseError, create_engine, is_sqlite, migrate, session_factory
@@ -50,6 +52,7 @@ from bot.storage.sqlite_guard import (
     sqlite_library_version,
 )
 from bot.telegram.errors import AUTH_FAILED, TelegramAuthError
+from bot.venue_cycle import VenueScorers
 from bot.web import dashboard_routes
 
 if TYPE_CHECKING:  # headless needs no PTB: the Telegram side is imported lazily
@@ -72,8 +75,22 @@ class Parts:
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
-    client: ExchangeHttpClient
-    adapter: BinanceAdapter
+    # One per enabled venue (exchange.venues), in that order; their clients close with
+    # the parts.
+    adapters: list[ExchangeAdapter]
+
+    def scorer(
+        self, hook: CycleHook | None = None, fence: CycleFence | None = None
+    ) -> Scorer | VenueScorers:
+        """One venue: its Scorer, exactly as before venues; several: each venue's
+        Scorer and the cross-venue aggregate (bot/venue_cycle.py)."""
+        scorers = [
+            Scorer(a, self.sessions, self.settings, in_cycle_transaction=hook, fence=fence)
+            for a in self.adapters
+        ]
+        if len(scorers) == 1:
+            return scorers[0]
+        return VenueScorers(scorers, self.sessions, self.settings, hook, fence=fence)
 
 
 @contextlib.asynccontextmanager
@@ -121,9 +138,9 @@ async def open_parts(
             lock.mark(role)
             if role != "run":  # a scan holds it only while migrating
                 lock.release()
-        async with ExchangeHttpClient(settings.exchange) as client:
-            adapter = BinanceAdapter(client, settings.exchange)
-            yield Parts(settings, engine, session_factory(engine), client, adapter)
+        async with contextlib.AsyncExitStack() as stack:
+            adapters = await open_adapters(settings, stack)
+            yield Parts(settings, engine, session_factory(engine), adapters)
     finally:
         await engine.dispose()
         if lock is not None:
@@ -136,25 +153,30 @@ SCAN_NOT_STORED = (
 )
 
 
-async def scan_once(settings: Settings) -> MarketSnapshot | None:
-    """Run and persist one cycle and return it as stored. Emits no alerts: a one-off
-    scan must not race a running service's alert state. On PostgreSQL, while a replica
-    holds the scorer lease, the cycle is returned but not stored: a stray cycle would
-    move the next holder's schedule (bot/scorer_election.py) and sit between the
-    scorer's own cycles."""
+async def scan_once(settings: Settings, exchange: str | None = None) -> MarketSnapshot | None:
+    """Run and persist one cycle and return `exchange`'s as stored (default: the one
+    venue, else the aggregate "all"). Emits no alerts: a one-off scan must not race a
+    running service's alert state. On PostgreSQL, while a replica holds the scorer
+    lease, the cycle is returned but not stored: a stray cycle would move the next
+    holder's schedule (bot/scorer_election.py) and sit between the scorer's own cycles."""
     async with open_parts(settings, role="scan") as parts:
         fence = None if is_sqlite(parts.engine) else _no_live_scorer
-        scorer = Scorer(parts.adapter, parts.sessions, settings, fence=fence)
+        scorer = parts.scorer(fence=fence)
+        shown = exchange or (settings.exchange.venues[0] if len(parts.adapters) == 1 else ALL)
         try:
             result = await scorer.run_cycle()
         except LeaseLost as exc:
             if exc.result is None:
                 raise
             logger.warning(SCAN_NOT_STORED)
-            return unstored_snapshot(exc.result) if exc.result.scores else None
+            ran = scorer.results.get(shown) if isinstance(scorer, VenueScorers) else exc.result
+            return unstored_snapshot(ran) if ran is not None and ran.scores else None
+        results = scorer.results if isinstance(scorer, VenueScorers) else {}
+        results[result.exchange] = result
         async with parts.sessions() as session:
-            snapshot = await latest_market(session, settings.exchange.name)
-    if snapshot is None or snapshot.cycle_id != result.cycle_id:
+            snapshot = await latest_market(session, shown)
+    ran = results.get(shown)  # None: that venue failed in this scan
+    if snapshot is None or ran is None or snapshot.cycle_id != ran.cycle_id:
         return None
     return snapshot
 
@@ -240,13 +262,7 @@ async def _score(
     # send to (a token added later would otherwise flush the whole backlog).
     alerts = AlertEngine(settings, log_events=not has_token, deliver=has_token)
     election = ScorerElection(parts.sessions, settings, replica.name)
-    scorer = Scorer(
-        parts.adapter,
-        parts.sessions,
-        settings,
-        in_cycle_transaction=alerts.in_cycle_transaction,
-        fence=election.fence,
-    )
+    scorer = parts.scorer(alerts.in_cycle_transaction, election.fence)
     await elected_scorer_loop(scorer, election, stop, wake, metrics=metrics, health=health)
 
 

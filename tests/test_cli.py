@@ -35,6 +35,7 @@ def cli_env(tmp_path: Path, exchange_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PRESSUREBOT_", "TELEGRAM_"))}
     env.update(
         PRESSUREBOT_EXCHANGE__BASE_URL=exchange_url,
+        PRESSUREBOT_EXCHANGE__VENUES='["binance"]',
         PRESSUREBOT_EXCHANGE__MAX_RETRIES="1",
         PRESSUREBOT_DATABASE__URL=f"sqlite+aiosqlite:///{tmp_path}/cli.db",
         PYTHONPATH=str(Path(__file__).resolve().parent.parent),

@@ -117,3 +117,22 @@ def test_example_config_documents_every_key_with_its_default() -> None:
             assert key in example[section], f"{section}.{key} missing from config.example.toml"
             assert example[section][key] == value, f"{section}.{key} default differs"
     assert load_settings(ROOT / "config.example.toml", env={}) == Settings()
+
+
+def test_venues_default_to_all_three_and_env_picks_binance_alone() -> None:
+    s = load_settings(env={})
+    assert s.exchange.venues == ["binance", "bybit", "okx"]
+    assert s.exchange.bybit_base_url == "https://api.bybit.com"
+    assert s.exchange.okx_base_url == "https://www.okx.com"
+    assert s.exchange.venue_drop_after_cycles == 3
+    only = load_settings(env={"PRESSUREBOT_EXCHANGE__VENUES": '["binance"]'})
+    assert only.exchange.venues == ["binance"]
+
+
+def test_an_unknown_or_repeated_venue_is_one_line() -> None:
+    with pytest.raises(ConfigError) as bad:
+        load_settings(env={"PRESSUREBOT_EXCHANGE__VENUES": '["binance", "kraken"]'})
+    assert str(bad.value).startswith("invalid config: exchange.venues")
+    with pytest.raises(ConfigError) as twice:
+        load_settings(env={"PRESSUREBOT_EXCHANGE__VENUES": '["okx", "okx"]'})
+    assert "twice" in str(twice.value)

@@ -125,7 +125,7 @@ async def test_windows_span_their_hours_at_any_cadence(
 ) -> None:
     clock: Clock = fake.clock  # type: ignore[attr-defined]
     settings = Settings(
-        exchange={"base_url": fake.url},  # type: ignore[arg-type]
+        exchange={"venues": ["binance"], "base_url": fake.url},  # type: ignore[arg-type]
         scorer={"interval_seconds": minutes * 60},  # type: ignore[arg-type]
     )
 

@@ -58,7 +58,12 @@ async def rig(sessions) -> AsyncIterator[tuple[FakeBinance, Scorer, Clock]]:
         for s in SYMBOLS:
             lean(fake, s)
         settings = Settings(
-            exchange={"base_url": fake.url, "max_retries": 1, "request_timeout_seconds": 1.0}  # type: ignore[arg-type]
+            exchange={
+                "venues": ["binance"],
+                "base_url": fake.url,
+                "max_retries": 1,
+                "request_timeout_seconds": 1.0,
+            }  # type: ignore[arg-type]
         )
 
         async def no_sleep(_: float) -> None:

@@ -53,7 +53,7 @@ async def _hold_scorer_lease(settings: Settings, holder: str) -> None:
 async def test_scan_beside_a_live_scorer_prints_but_stores_no_cycle(fake: FakeBinance) -> None:
     async with fresh_database(postgres_url_or_skip()) as url:
         settings = Settings(
-            exchange={"base_url": fake.url, "max_retries": 1},  # type: ignore[arg-type]
+            exchange={"venues": ["binance"], "base_url": fake.url, "max_retries": 1},  # type: ignore[arg-type]
             database={"url": url},  # type: ignore[arg-type]
         )
         first = await scan_once(settings)  # no scorer yet: stored, as always
@@ -65,3 +65,33 @@ async def test_scan_beside_a_live_scorer_prints_but_stores_no_cycle(fake: FakeBi
         assert second is not None
         assert {r.symbol for r in second.rows} == {"BTCUSDT", "ETHUSDT"}
         assert await _cycles(settings) == 1  # the scorer's record is left alone
+
+
+async def test_a_venues_scan_beside_a_live_scorer_prints_the_aggregate_unstored() -> None:
+    from tests.fakes.fake_bybit import FakeBybit
+    from tests.fakes.fake_okx import FakeOkx
+    from tests.test_scan_venues import _set_up
+
+    async with (
+        fresh_database(postgres_url_or_skip()) as url,
+        FakeBinance() as fb,
+        FakeBybit() as fy,
+        FakeOkx() as fo,
+    ):
+        _set_up(fb, fy, fo)
+        settings = Settings(
+            exchange={  # type: ignore[arg-type]
+                "venues": ["binance", "bybit", "okx"],
+                "base_url": fb.url,
+                "bybit_base_url": fy.url,
+                "okx_base_url": fo.url,
+            },
+            database={"url": url},  # type: ignore[arg-type]
+        )
+        await scan_once(settings)  # migrates; no scorer yet: four cycles stored
+        assert await _cycles(settings) == 4
+        await _hold_scorer_lease(settings, "replica-a")
+        shown = await scan_once(settings)
+        assert shown is not None and shown.exchange == "all" and shown.cycle_id == 0
+        assert {r.symbol for r in shown.rows} == {"BTC", "PEPE"}
+        assert await _cycles(settings) == 4  # nothing of the scan stored

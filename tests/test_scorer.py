@@ -62,7 +62,7 @@ async def fake() -> AsyncIterator[FakeBinance]:
 def make_scorer(
     fake: FakeBinance, sessions: async_sessionmaker[AsyncSession], client: ExchangeHttpClient
 ) -> Scorer:
-    settings = Settings(exchange={"base_url": fake.url})  # type: ignore[arg-type]
+    settings = Settings(exchange={"venues": ["binance"], "base_url": fake.url})  # type: ignore[arg-type]
     adapter = BinanceAdapter(client, settings.exchange, clock=fake.clock.time)  # type: ignore[attr-defined]
     return Scorer(adapter, sessions, settings, clock=fake.clock.time)  # type: ignore[attr-defined]
 
@@ -72,7 +72,12 @@ async def client(fake: FakeBinance) -> AsyncIterator[ExchangeHttpClient]:
     # A short timeout so the "timeout" fault costs little, yet long enough that a loaded
     # CI machine (four test workers on two cores) never turns a slow answer into one.
     settings = Settings(
-        exchange={"base_url": fake.url, "max_retries": 1, "request_timeout_seconds": 2.0}  # type: ignore[arg-type]
+        exchange={
+            "venues": ["binance"],
+            "base_url": fake.url,
+            "max_retries": 1,
+            "request_timeout_seconds": 2.0,
+        }  # type: ignore[arg-type]
     )
 
     async def no_sleep(_: float) -> None:

@@ -39,7 +39,7 @@ async def fake() -> AsyncIterator[FakeBinance]:
 
 def _settings(fake: FakeBinance, interval: float = 300, lease: float = 2.0) -> Settings:
     return Settings(
-        exchange={"base_url": fake.url, "max_retries": 1},  # type: ignore[arg-type]
+        exchange={"venues": ["binance"], "base_url": fake.url, "max_retries": 1},  # type: ignore[arg-type]
         scorer={"interval_seconds": interval},  # type: ignore[arg-type]
         replica={"lease_seconds": lease},  # type: ignore[arg-type]
     )

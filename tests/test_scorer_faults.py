@@ -84,7 +84,12 @@ class Rig:
 
 def make_rig_settings(url: str, **scorer: object) -> Settings:
     return Settings(
-        exchange={"base_url": url, "max_retries": 1, "request_timeout_seconds": 1.0},  # type: ignore[arg-type]
+        exchange={
+            "venues": ["binance"],
+            "base_url": url,
+            "max_retries": 1,
+            "request_timeout_seconds": 1.0,
+        },  # type: ignore[arg-type]
         scorer=scorer,  # type: ignore[arg-type]
     )
 
@@ -260,7 +265,12 @@ async def test_a_hanging_open_interest_ends_at_the_cycle_deadline(sessions) -> N
             fake.set_oi_history(s, flat_history(1000.0, 26, 8))
         # A 2 s interval: the deadline is 1.6 s; each request may take 30 s (x2 attempts).
         settings = Settings(
-            exchange={"base_url": fake.url, "max_retries": 1, "request_timeout_seconds": 30},  # type: ignore[arg-type]
+            exchange={
+                "venues": ["binance"],
+                "base_url": fake.url,
+                "max_retries": 1,
+                "request_timeout_seconds": 30,
+            },  # type: ignore[arg-type]
             scorer={"interval_seconds": 2},  # type: ignore[arg-type]
         )
         async with ExchangeHttpClient(settings.exchange, sleep=no_sleep) as client:
@@ -295,7 +305,7 @@ async def test_market_wide_data_past_the_deadline_fails_the_cycle(sessions) -> N
     async with FakeBinance(now_ms=clock.ms, decoys=False, timeout_delay=60.0) as fake:
         fake.add_symbol("AAAUSDT", mark=1.0, index=1.0, funding_rate=0.0001, oi=10)
         settings = Settings(
-            exchange={"base_url": fake.url, "request_timeout_seconds": 30},  # type: ignore[arg-type]
+            exchange={"venues": ["binance"], "base_url": fake.url, "request_timeout_seconds": 30},  # type: ignore[arg-type]
             scorer={"interval_seconds": 1, "cycle_deadline_share": 0.5},  # type: ignore[arg-type]
         )
         fake.fault(PREMIUM_INDEX, "timeout", times=None)

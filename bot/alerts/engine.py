@@ -85,6 +85,9 @@ class AlertEngine:
         )
         self.min_fetched_share = a.min_fetched_share
         self.log_events = log_events
+        # Headless, the default subscriber follows the default view: with several
+        # venues, the cross-venue aggregate ("all"), not each venue's contracts too.
+        self.logged_exchange = settings.exchange.default_view
         self.deliver = deliver
 
     async def in_cycle_transaction(self, session: AsyncSession, cycle: CycleResult) -> int:
@@ -185,7 +188,8 @@ class AlertEngine:
             len(planned),
             suppressed,
         )
-        if self.log_events:  # headless mode: the log is the only place alerts show up
+        # Headless mode: the log is the only place alerts show up.
+        if self.log_events and cycle.exchange == self.logged_exchange:
             for _, event in created:
                 if default_subscriber_wants(event, self.fanout_rules):
                     logger.info("%s", format_alert_line(event))

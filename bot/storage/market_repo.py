@@ -13,7 +13,9 @@ from sqlalchemy import CursorResult, Result, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.markets.aggregate import ALL
 from bot.storage.models import (
+    AggregateVenue,
     AlertEvent,
     Base,
     Cycle,
@@ -88,6 +90,16 @@ async def sync_instruments(
 
 
 async def active_symbols(session: AsyncSession, exchange: str) -> list[str]:
+    if exchange == ALL:  # no instruments of its own: the coins of its latest cycle
+        cycle = await latest_cycle(session, exchange)
+        if cycle is None:
+            return []
+        coins = await session.scalars(
+            select(ScoreSnapshot.symbol)
+            .where(ScoreSnapshot.cycle_id == cycle.id)
+            .order_by(ScoreSnapshot.symbol)
+        )
+        return list(coins.all())
     rows = await session.scalars(
         select(Instrument.symbol)
         .where(Instrument.exchange == exchange, Instrument.active.is_(True))
@@ -136,6 +148,25 @@ async def latest_cycle(session: AsyncSession, exchange: str) -> Cycle | None:
         .order_by(Cycle.finished_ms.desc(), Cycle.id.desc())
         .limit(1)
     )
+
+
+async def aggregate_parts(
+    session: AsyncSession, cycle_id: int, columns: Sequence[str]
+) -> list[tuple[Any, ...]]:
+    """(coin, *columns) of each venue's part in the cycle's aggregates, largest first,
+    missing venues last."""
+    cols = [getattr(AggregateVenue, c) for c in columns]
+    rows = await session.execute(
+        select(AggregateVenue.coin, *cols)
+        .where(AggregateVenue.cycle_id == cycle_id)
+        .order_by(
+            AggregateVenue.coin,
+            AggregateVenue.missing,
+            AggregateVenue.oi_usd.desc(),
+            AggregateVenue.venue,
+        )
+    )
+    return [tuple(r) for r in rows]
 
 
 async def last_attempted_cycle(session: AsyncSession, exchange: str) -> Cycle | None:
@@ -241,6 +272,10 @@ async def prune(
         delete(ScoreSnapshot).where(ScoreSnapshot.ts_ms < snapshots_before_ms)
     )
     deleted["score_snapshots"] = rowcount(res)
+    res = await session.execute(
+        delete(AggregateVenue).where(AggregateVenue.ts_ms < snapshots_before_ms)
+    )
+    deleted["aggregate_venues"] = rowcount(res)
     old_events = select(AlertEvent.id).where(AlertEvent.created_ms < events_before_ms)
     pending_events = select(Delivery.event_id).where(Delivery.status == "pending")
     res = await session.execute(

@@ -127,6 +127,28 @@ class ScoreSnapshot(Base):
     )
 
 
+class AggregateVenue(Base):
+    """One venue's part in a coin's cross-venue aggregate ("all" row of the same cycle):
+    what /symbol and scan show per venue. `missing` marks a venue counted in the
+    aggregate that failed this cycle (figures null): the aggregate is partial."""
+
+    __tablename__ = "aggregate_venues"
+
+    cycle_id: Mapped[int] = mapped_column(
+        ForeignKey("cycles.id", ondelete="CASCADE"), primary_key=True
+    )
+    coin: Mapped[str] = mapped_column(String(40), primary_key=True)
+    venue: Mapped[str] = mapped_column(String(16), primary_key=True)
+    ts_ms: Mapped[int] = mapped_column(BigInteger, index=True)
+    symbols: Mapped[str] = mapped_column(String(200))  # the venue's contracts, comma-separated
+    missing: Mapped[bool] = mapped_column(Boolean, default=False)
+    oi_coins: Mapped[float | None] = mapped_column(Float)
+    oi_usd: Mapped[float | None] = mapped_column(Float)
+    share: Mapped[float | None] = mapped_column(Float)  # of the aggregate's OI in USD
+    funding_8h_pct: Mapped[float | None] = mapped_column(Float)
+    basis_pct: Mapped[float | None] = mapped_column(Float)
+
+
 # ---------------------------------------------------------------- alerts
 
 

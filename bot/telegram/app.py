@@ -139,7 +139,8 @@ def build_application(
     limiter, chat_limiter = _limiters(settings, sessions)
     chats = ChatStore(sessions)
     sender = Sender(app.bot, tg, events=chats, on_sent=on_sent)
-    market = MarketCache(sessions, settings.exchange.name, cycle_ttl=tg.latest_cycle_cache_seconds)
+    view = settings.exchange.default_view
+    market = MarketCache(sessions, view, cycle_ttl=tg.latest_cycle_cache_seconds)
     deps = Deps(
         settings=settings,
         sessions=sessions,
@@ -155,7 +156,7 @@ def build_application(
         sessions,
         market,
         deps.charts,
-        settings.exchange.name,
+        view,
         hours=deps.chart_hours,
         limit=tg.chart_prerender_symbols,
     )

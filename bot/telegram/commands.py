@@ -28,6 +28,7 @@ from bot.telegram.rate_limits import Verdict
 from bot.telegram.sender import Priority
 from bot.telegram.subscriptions import ensure_chat
 from bot.telegram.symbols import resolve
+from bot.telegram.venues import split_venue, venue_universe
 
 logger = logging.getLogger(__name__)
 
@@ -137,13 +138,14 @@ def top_reply(view: actions.TopView, quotes: tuple[str, ...]) -> str:
 
 
 async def top(update: Update, context: BotContext) -> None:
-    parsed = parse_top_args(context.args or [])
+    deps = context.deps
+    venue, args = split_venue(deps, context.args or [])
+    parsed = parse_top_args(args)
     if isinstance(parsed, str):
         await reply(update, context, render.bad_argument(parsed, "top"))
         return
     n, which = parsed
-    deps = context.deps
-    view = await actions.top(deps, n, which)
+    view = await actions.top(deps, n, which, venue)
     await reply(update, context, top_reply(view, deps.quotes), render.top_keyboard(which, n))
 
 
@@ -151,15 +153,15 @@ async def top(update: Update, context: BotContext) -> None:
 
 
 async def symbol(update: Update, context: BotContext) -> None:
-    args = context.args or []
+    deps = context.deps
+    venue, args = split_venue(deps, context.args or [])
     if not args:
         await reply(update, context, render.usage("symbol"))
         return
     chat = update.effective_chat
     if chat is None:
         return
-    deps = context.deps
-    universe = await deps.market.universe()
+    universe = await venue_universe(deps, venue)
     match = resolve(" ".join(args[:1]), universe, deps.quotes)
     if match.symbol is None:
         await reply(
@@ -171,14 +173,19 @@ async def symbol(update: Update, context: BotContext) -> None:
         return
     message = update.effective_message
     reply_to = message.message_id if message is not None and chat.type != "private" else None
-    await send_symbol_card(deps, chat.id, match.symbol, reply_to=reply_to)
+    await send_symbol_card(deps, chat.id, match.symbol, reply_to=reply_to, exchange=venue)
 
 
 async def send_symbol_card(
-    deps: Deps, chat_id: int, symbol: str, *, reply_to: int | None = None
+    deps: Deps,
+    chat_id: int,
+    symbol: str,
+    *,
+    reply_to: int | None = None,
+    exchange: str | None = None,
 ) -> None:
     """The card as a chart photo with the card as caption (or as text without history)."""
-    card = await actions.symbol_card(deps, chat_id, symbol)
+    card = await actions.symbol_card(deps, chat_id, symbol, exchange)
     try:
         await _send_card(deps, chat_id, card, reply_to)
     except TelegramError as exc:
@@ -197,12 +204,16 @@ async def _send_card(deps: Deps, chat_id: int, card: SymbolCard, reply_to: int |
         subscribed=card.subscribed,
         params=deps.settings.scoring,
         quotes=deps.quotes,
+        exchange=card.exchange,
+        venues=card.venues,
     )
     keyboard = render.symbol_keyboard(card.symbol, card.subscribed)
     if not card.history:
         await sender.send_text(chat_id, text, reply_markup=keyboard, reply_to=reply_to)
         return
-    png = await deps.charts.get(card.symbol, card.history)
+    # Another venue's chart is titled (and cached) apart from the default view's.
+    label = card.symbol if card.exchange == deps.exchange else f"{card.symbol} ({card.exchange})"
+    png = await deps.charts.get(label, card.history)
     if fits_caption(text):
         await sender.send_photo(
             chat_id, png, caption=text, reply_markup=keyboard, reply_to=reply_to
@@ -223,6 +234,7 @@ class StatusInfo:
         counts: object,
         replica: Replica | None = None,
         lease: LeaseInfo | None = None,
+        venues: list[tuple[str, object]] | None = None,
     ) -> None:
         self.cycle = cycle
         self.deliveries = deliveries
@@ -231,6 +243,7 @@ class StatusInfo:
         self.subscriptions = counts.subscriptions  # type: ignore[attr-defined]
         self.replica = replica  # the replica answering
         self.lease = lease  # the scorer lease, as the database sees it now
+        self.venues = venues or []  # (venue, its last attempted cycle), several venues only
 
 
 @admin_only
@@ -241,7 +254,11 @@ async def status(update: Update, context: BotContext) -> None:
         deliveries = await outbox_repo.delivery_counts(session)
         counts = await chat_repo.chat_counts(session)
         lease = await leases.current(session, leases.SCORER)
-    info = StatusInfo(cycle, deliveries, counts, deps.replica, lease)
+        venues: list[tuple[str, object]] = []
+        if deps.exchange == "all":
+            for venue in deps.settings.exchange.venues:
+                venues.append((venue, await repo.last_attempted_cycle(session, venue)))
+    info = StatusInfo(cycle, deliveries, counts, deps.replica, lease, venues)
     await reply(update, context, render.status_text(info, deps.now_ms()))
 
 

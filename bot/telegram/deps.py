@@ -54,7 +54,7 @@ class Deps:
 
     @property
     def exchange(self) -> str:
-        return self.settings.exchange.name
+        return self.settings.exchange.default_view
 
     @property
     def quotes(self) -> tuple[str, ...]:

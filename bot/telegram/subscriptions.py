@@ -16,6 +16,7 @@ from bot.telegram import render
 from bot.telegram.auth import can_manage_chat, group_admin_only
 from bot.telegram.deps import BotContext, Deps, reply
 from bot.telegram.symbols import clean, resolve
+from bot.telegram.venues import split_venue, venue_universe
 
 KIND_WORDS = {
     "bands": ["bands"],
@@ -58,14 +59,15 @@ def _split_kinds(args: list[str]) -> tuple[list[str], list[str]]:
 
 @group_admin_only
 async def subscribe(update: Update, context: BotContext) -> None:
-    symbols, kinds = _split_kinds(context.args or [])
+    deps = context.deps
+    venue, args = split_venue(deps, context.args or [])
+    symbols, kinds = _split_kinds(args)
     if not symbols:
         await reply(update, context, render.usage("subscribe"))
         return
-    deps = context.deps
     chat = update.effective_chat
     assert chat is not None
-    universe = await deps.market.universe()
+    universe = await venue_universe(deps, venue)
     await ensure_chat(deps, update)
     answers = []
     for raw in symbols:
@@ -79,7 +81,7 @@ async def subscribe(update: Update, context: BotContext) -> None:
             )
             continue
         try:
-            result = await actions.subscribe(deps, chat.id, match.symbol, kinds)
+            result = await actions.subscribe(deps, chat.id, match.symbol, kinds, venue)
         except UserError as error:
             answers.append(render.user_error(error, "subscribe"))
         else:
@@ -90,19 +92,21 @@ async def subscribe(update: Update, context: BotContext) -> None:
 
 @group_admin_only
 async def unsubscribe(update: Update, context: BotContext) -> None:
-    args = context.args or []
+    deps = context.deps
+    venue, args = split_venue(deps, context.args or [])
+    if not args and venue == "all":  # `/unsubscribe all` with several venues enabled
+        venue, args = None, ["all"]
     if not args:
         await reply(update, context, render.usage("unsubscribe"))
         return
-    deps = context.deps
     chat = update.effective_chat
     assert chat is not None
     if args[0].lower() == "all":
-        result = await actions.unsubscribe(deps, chat.id, None)
+        result = await actions.unsubscribe(deps, chat.id, None, venue)
         await reply(update, context, render.unsubscribe_result(result))
         return
-    mine = await actions.followed_symbols(deps, chat.id)
-    universe = await deps.market.universe()
+    mine = await actions.followed_symbols(deps, chat.id, venue)
+    universe = await venue_universe(deps, venue)
     # First what this chat follows (a delisted symbol can still be removed), then the market.
     match = resolve(args[0], mine, deps.quotes)
     if match.symbol is None:
@@ -112,7 +116,7 @@ async def unsubscribe(update: Update, context: BotContext) -> None:
             update, context, render.unknown_symbol(clean(args[0]) or args[0], match.suggestions)
         )
         return
-    result = await actions.unsubscribe(deps, chat.id, match.symbol)
+    result = await actions.unsubscribe(deps, chat.id, match.symbol, venue)
     await reply(update, context, render.unsubscribe_result(result))
 
 
@@ -120,13 +124,17 @@ async def subscriptions(update: Update, context: BotContext) -> None:
     deps = context.deps
     chat = update.effective_chat
     assert chat is not None
-    view = await actions.subscriptions(deps, chat.id)
-    await reply(
-        update,
-        context,
-        render.subscriptions_text(view.subs, view.min_band, deps.quotes),
-        render.subscriptions_keyboard(view.subs, deps.quotes),
-    )
+    venue, _ = split_venue(deps, context.args or [])
+    view = await actions.subscriptions(deps, chat.id, venue)
+    text = render.subscriptions_text(view.subs, view.min_band, deps.quotes)
+    if venue is not None and venue != deps.exchange:
+        # The remove buttons act on the default view: another venue's list has none.
+        await reply(update, context, render.venue_subscriptions_header(venue) + "\n" + text)
+        return
+    others = await actions.subscriptions_elsewhere(deps, chat.id)
+    if others:
+        text += "\n" + render.other_venue_subscriptions(others)
+    await reply(update, context, text, render.subscriptions_keyboard(view.subs, deps.quotes))
 
 
 async def market(update: Update, context: BotContext) -> None:

@@ -61,6 +61,7 @@ def _candidates(q: str, quotes: Sequence[str]) -> Iterable[str]:
         for mult in MULTIPLIERS:
             yield mult + bare + quote
         yield bare + quote
+    yield bare  # a coin: the cross-venue aggregate's rows are keyed by it
 
 
 def resolve(raw: str, universe: Iterable[str], quotes: Sequence[str] = ("USDT",)) -> SymbolMatch:

@@ -63,13 +63,23 @@ class Api:
 
     async def top(self, request: web.Request) -> web.Response:
         raw_limit = request.query.get("limit")
-        if raw_limit is None:
-            body = await self.data.top()
-        else:
+        limit = None
+        if raw_limit is not None:
             valid = raw_limit.isascii() and raw_limit.isdigit()
             if not (valid and 1 <= int(raw_limit) <= MAX_LIMIT):
                 return json_error(400, f"limit must be a whole number from 1 to {MAX_LIMIT}")
-            body = await self.data.top_limited(int(raw_limit))
+            limit = int(raw_limit)
+        exchange = request.query.get("exchange", self.data.exchange)
+        venues = self.data.settings.exchange.venues
+        if exchange not in venues and not (exchange == "all" and len(venues) > 1):
+            shown = ", ".join([*venues, "all"] if len(venues) > 1 else venues)
+            return json_error(400, f"exchange must be one of {shown}")
+        if exchange != self.data.exchange:
+            body = await self.data.top_of(exchange, limit)
+        elif limit is None:
+            body = await self.data.top()
+        else:
+            body = await self.data.top_limited(limit)
         if body is None:
             return json_error(404, "no cycle has been scored yet")
         return send(request, body)

@@ -66,6 +66,20 @@ def iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat()
 
 
+def _row_doc(
+    row: market_view.MarketRow, exchange: str, snapshot: market_view.MarketSnapshot | None
+) -> dict[str, Any]:
+    """A row as `scan --json` prints it: `exchange`, and for the aggregate its venues."""
+    doc: dict[str, Any] = {k: _clean(v) for k, v in market_view.row_to_json(row).items()}
+    doc["exchange"] = exchange
+    if exchange == "all":
+        parts = snapshot.venues.get(row.symbol, []) if snapshot is not None else []
+        doc["venues"] = [
+            {k: _clean(v) for k, v in market_view.part_to_json(p).items()} for p in parts
+        ]
+    return doc
+
+
 def _clean(x: Any) -> Any:
     """JSON has no NaN or infinity: an unknown float is null, as in `scan --json`."""
     return None if isinstance(x, float) and not math.isfinite(x) else x
@@ -85,7 +99,7 @@ class DashboardData:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: Settings) -> None:
         self.sessions = sessions
         self.settings = settings
-        self.exchange = settings.exchange.name
+        self.exchange = settings.exchange.default_view
         self.market = MarketCache(
             sessions, self.exchange, cycle_ttl=settings.telegram.latest_cycle_cache_seconds
         )
@@ -116,6 +130,15 @@ class DashboardData:
             body = await asyncio.to_thread(encode, doc, f"top-{snapshot.cycle_id}")
             self._top = (snapshot.cycle_id, body)
             return body
+
+    async def top_of(self, exchange: str, limit: int | None) -> Body | None:
+        """Another venue than the default view's: read as asked (not cached)."""
+        async with self.sessions() as session:
+            snapshot = await market_view.latest_market(session, exchange)
+        if snapshot is None:
+            return None
+        doc = market_view.snapshot_to_json(snapshot, limit)
+        return encode(doc, f"top-{exchange}-{snapshot.cycle_id}-{limit}")
 
     async def top_limited(self, limit: int) -> Body | None:
         snapshot = await self.market.snapshot()
@@ -171,7 +194,7 @@ class DashboardData:
                 "status": snapshot.status,
                 "failed": snapshot.symbols_failed,
             },
-            "row": {k: _clean(v) for k, v in market_view.row_to_json(row).items()},
+            "row": _row_doc(row, self.exchange, snapshot),
             "regime_why": REGIME_WHY.get(row.regime, ""),
             "why": [{k: _clean(v) for k, v in asdict(p).items()} for p in why_parts(row, params)],
             "bands": {str(b): list(r) for b, r in band_ranges(params).items()},

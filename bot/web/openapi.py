@@ -57,9 +57,29 @@ def row_schema() -> dict[str, Any]:
         if name in ROW_DOCS:
             schema["description"] = ROW_DOCS[name]
         props[name] = schema
+    required = list(props)
+    props["exchange"] = {
+        "type": "string",
+        "description": "binance, bybit, okx, or all: the cross-venue aggregate (symbol = coin)",
+    }
+    required.append("exchange")
+    part = {"type": ["number", "null"]}
+    props["venues"] = {
+        "type": "array",
+        "description": "aggregate rows only: each venue's part (docs/scoring.md, Across venues)",
+        "items": {
+            "type": "object",
+            "properties": {
+                "venue": {"type": "string"},
+                "symbols": {"type": "string"},
+                "missing": {"type": "boolean"},
+                **{k: part for k in ("oi_coins", "oi_usd", "share", "funding_8h_pct", "basis_pct")},
+            },
+        },
+    }
     return {
         "type": "object",
-        "required": list(props),
+        "required": required,
         "additionalProperties": False,
         "properties": props,
     }
@@ -155,6 +175,13 @@ def _paths() -> dict[str, Any]:
         "schema": {"type": "string", "enum": list(RANGES), "default": "72h"},
     }
     limit_param = {"name": "limit", "in": "query", "schema": {**_INT, "minimum": 1}}
+    exchange_param = {
+        "name": "exchange",
+        "in": "query",
+        "description": "an enabled venue, or all (the cross-venue aggregate); "
+        "default: the one venue, else all",
+        "schema": {"type": "string", "enum": ["binance", "bybit", "okx", "all"]},
+    }
     return {
         "/api/v1/latest": {
             "get": {
@@ -165,7 +192,7 @@ def _paths() -> dict[str, Any]:
         "/api/v1/top": {
             "get": {
                 "summary": "Every symbol of the latest cycle, highest score first (scan --json)",
-                "parameters": [limit_param],
+                "parameters": [limit_param, exchange_param],
                 "responses": {
                     "200": _json_response("Latest cycle", "Top"),
                     "400": error,

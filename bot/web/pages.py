@@ -34,7 +34,15 @@ def legend(settings: Settings) -> dict[str, object]:
         for band, (lo, hi) in band_ranges(settings.scoring).items()
     ]
     regimes = [{"name": name, "meaning": why} for name, why in REGIME_WHY.items()]
-    return {"bands": bands, "regimes": regimes, "exchange": settings.exchange.name}
+    ex = settings.exchange
+    # The header: "binance perpetuals", or the venues the aggregate spans.
+    shown = f"{' + '.join(ex.venues)} (aggregated)" if ex.default_view == "all" else ex.venues[0]
+    return {
+        "bands": bands,
+        "regimes": regimes,
+        "exchange": ex.default_view,
+        "exchange_label": shown,
+    }
 
 
 class Pages:

@@ -26,7 +26,10 @@ LSQ = Regime.LONG_SQUEEZE
 
 # These tests pin the mechanics with explicit settings (the design's original stretched
 # / 30 min), so recalibrating the shipped defaults does not rewrite them.
-MECHANICS = Settings(alerts={"default_min_band": "stretched", "cooldown_minutes": 30})  # type: ignore[arg-type]
+MECHANICS = Settings(
+    alerts={"default_min_band": "stretched", "cooldown_minutes": 30},  # type: ignore[arg-type]
+    exchange={"venues": ["binance"]},  # type: ignore[arg-type]
+)
 
 
 async def run_cycle(

@@ -17,6 +17,7 @@ def service_env(tmp_path: Path, exchange_url: str, **extra: str) -> dict[str, st
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PRESSUREBOT_", "TELEGRAM_"))}
     env.update(
         PRESSUREBOT_EXCHANGE__BASE_URL=exchange_url,
+        PRESSUREBOT_EXCHANGE__VENUES='["binance"]',
         PRESSUREBOT_EXCHANGE__MAX_RETRIES="1",
         PRESSUREBOT_DATABASE__URL=f"sqlite+aiosqlite:///{tmp_path}/service.db",
         PRESSUREBOT_SCORER__INTERVAL_SECONDS="1",

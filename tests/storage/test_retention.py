@@ -65,7 +65,7 @@ async def test_prune_keeps_the_windows_and_pending_deliveries(sessions) -> None:
                          created_ms=NOW - 20 * DAY, next_attempt_ms=0)
             )  # fmt: skip
 
-    settings = Settings(exchange={"base_url": "http://127.0.0.1:9"})  # type: ignore[arg-type]
+    settings = Settings(exchange={"venues": ["binance"], "base_url": "http://127.0.0.1:9"})  # type: ignore[arg-type]
     async with ExchangeHttpClient(settings.exchange) as client:
         scorer = Scorer(
             BinanceAdapter(client, settings.exchange), sessions, settings, clock=lambda: NOW / 1000

@@ -44,7 +44,7 @@ def make_settings(fake_tg: FakeTelegram, db_url: str) -> Callable[..., Settings]
             "commands_per_minute": 1000,
         }
         values.update(telegram)
-        return Settings(telegram=values, database={"url": db_url})
+        return Settings(telegram=values, exchange={"venues": ["binance"]}, database={"url": db_url})  # type: ignore[arg-type]
 
     return make
 

@@ -823,6 +823,7 @@ async def harness(
     async with FakeTelegram(enforce_limits=False) as fake:
         await add_fixed_market(sessions)
         settings_ = Settings(
+            exchange={"venues": ["binance"]},  # type: ignore[arg-type]
             telegram={
                 "token": fake.token,
                 "base_url": fake.base_url,

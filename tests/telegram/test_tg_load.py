@@ -59,7 +59,7 @@ def load_settings(fake_tg: FakeTelegram, binance: FakeBinance) -> Settings:
             "poll_timeout_seconds": 2,
             "commands_per_minute": 1000,
         },
-        exchange={"base_url": binance.url},  # type: ignore[arg-type]
+        exchange={"venues": ["binance"], "base_url": binance.url},  # type: ignore[arg-type]
         scorer={"backfill": False},  # type: ignore[arg-type]
     )
 

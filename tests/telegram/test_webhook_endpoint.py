@@ -31,7 +31,12 @@ def webhook_settings(tg: FakeTelegram, db_url: str, port: int, secret: str) -> S
         "webhook_url": HOOK,
         "webhook_secret": secret,
     }
-    return Settings(telegram=telegram, database={"url": db_url}, http={"port": port})  # type: ignore[arg-type]
+    return Settings(
+        telegram=telegram,
+        exchange={"venues": ["binance"]},
+        database={"url": db_url},
+        http={"port": port},
+    )  # type: ignore[arg-type]
 
 
 async def serve_bot(

@@ -98,7 +98,7 @@ async def scored_market(
     async with FakeBinance(now_ms=clock.ms) as fake:
         set_up_symbols(fake, clock.ms(), n)
         settings = Settings(
-            exchange={"base_url": fake.url, "max_retries": 1},  # type: ignore[arg-type]
+            exchange={"venues": ["binance"], "base_url": fake.url, "max_retries": 1},  # type: ignore[arg-type]
             database={"url": f"sqlite+aiosqlite:///{tmp_path}/web.db"},  # type: ignore[arg-type]
             http={"dashboard_token": token},  # type: ignore[arg-type]
         )

@@ -38,7 +38,9 @@ async def test_top_is_scan_json_for_the_same_cycle(tmp_path: Path) -> None:
         assert code == 0, err
         scanned = json.loads(out)
 
-    settings = Settings(database={"url": env["PRESSUREBOT_DATABASE__URL"]})  # type: ignore[arg-type]
+    settings = Settings(
+        exchange={"venues": ["binance"]}, database={"url": env["PRESSUREBOT_DATABASE__URL"]}
+    )  # type: ignore[arg-type]
     engine = create_engine(settings.database)
     try:
         async with (
@@ -146,7 +148,10 @@ async def test_before_any_cycle_the_api_says_so(tmp_path: Path) -> None:
     from bot.config import Settings
     from bot.storage.db import create_engine, migrate, session_factory
 
-    settings = Settings(database={"url": f"sqlite+aiosqlite:///{tmp_path}/empty.db"})  # type: ignore[arg-type]
+    settings = Settings(
+        exchange={"venues": ["binance"]},
+        database={"url": f"sqlite+aiosqlite:///{tmp_path}/empty.db"},
+    )  # type: ignore[arg-type]
     engine = create_engine(settings.database)
     await migrate(engine)
     try:
@@ -170,7 +175,9 @@ async def test_add_dashboard_puts_every_route_beside_the_apps_own(tmp_path: Path
     from bot.storage.db import create_engine, session_factory
     from bot.web import add_dashboard
 
-    settings = Settings(database={"url": f"sqlite+aiosqlite:///{tmp_path}/x.db"})  # type: ignore[arg-type]
+    settings = Settings(
+        exchange={"venues": ["binance"]}, database={"url": f"sqlite+aiosqlite:///{tmp_path}/x.db"}
+    )  # type: ignore[arg-type]
     engine = create_engine(settings.database)
     app = web.Application()
     app.router.add_get("/healthz", lambda request: web.Response(text="ok"))
@@ -194,6 +201,7 @@ async def test_how_to_read_it_shows_the_configured_band_ranges(tmp_path: Path) -
     from bot.storage.db import create_engine, migrate, session_factory
 
     settings = Settings(
+        exchange={"venues": ["binance"]},  # type: ignore[arg-type]
         database={"url": f"sqlite+aiosqlite:///{tmp_path}/b.db"},  # type: ignore[arg-type]
         scoring={"lean_from": 20, "stretched_from": 40, "stressed_from": 70},  # type: ignore[arg-type]
     )
@@ -230,3 +238,51 @@ async def test_long_ranges_are_thinned_to_evenly_spaced_cycles_keeping_the_newes
     assert [r[2] for r in full] == [1, 2, 3, 4, 5, 6]
     assert [r[2] for r in thinned] == [3, 6]
     assert same == full
+
+
+async def test_top_takes_a_venue_and_defaults_to_the_aggregate(tmp_path: Path) -> None:
+    import contextlib
+
+    from bot.config import Settings
+    from bot.markets.venues import open_adapters
+    from bot.scorer import Scorer
+    from bot.storage.db import create_engine, migrate, session_factory
+    from bot.venue_cycle import VenueScorers
+    from tests.fakes.fake_bybit import FakeBybit
+    from tests.fakes.fake_okx import FakeOkx
+    from tests.test_scan_venues import _set_up
+
+    engine = None
+    async with FakeBinance() as fb, FakeBybit() as fy, FakeOkx() as fo:
+        _set_up(fb, fy, fo)
+        settings = Settings(
+            exchange={  # type: ignore[arg-type]
+                "venues": ["binance", "bybit", "okx"],
+                "base_url": fb.url,
+                "bybit_base_url": fy.url,
+                "okx_base_url": fo.url,
+            },
+            database={"url": f"sqlite+aiosqlite:///{tmp_path}/v.db"},  # type: ignore[arg-type]
+        )
+        engine = create_engine(settings.database)
+        await migrate(engine)
+        sessions = session_factory(engine)
+        async with contextlib.AsyncExitStack() as stack:
+            adapters = await open_adapters(settings, stack, clock=time.time)
+            scorers = [Scorer(a, sessions, settings) for a in adapters]
+            await VenueScorers(scorers, sessions, settings).run_cycle()
+    try:
+        async with serve(settings, sessions) as url, aiohttp.ClientSession() as http:
+            status, doc = await get_json(http, f"{url}/api/v1/top")
+            assert status == 200
+            assert {(r["exchange"], r["symbol"]) for r in doc["rows"]} == {
+                ("all", "BTC"),
+                ("all", "PEPE"),
+            }
+            assert {v["venue"] for v in doc["rows"][0]["venues"]} == {"binance", "bybit", "okx"}
+            status, doc = await get_json(http, f"{url}/api/v1/top?exchange=okx&limit=1")
+            assert status == 200 and [r["exchange"] for r in doc["rows"]] == ["okx"]
+            status, doc = await get_json(http, f"{url}/api/v1/top?exchange=kraken")
+            assert status == 400 and "binance, bybit, okx, all" in doc["error"]
+    finally:
+        await engine.dispose()

@@ -73,6 +73,7 @@ from bot.telegram.render.preferences import (
     min_band_set,
     mute_set,
     muted_for,
+    other_venue_subscriptions,
     quiet_hours_off,
     quiet_hours_set,
     settings_changed,
@@ -86,6 +87,7 @@ from bot.telegram.render.preferences import (
     unknown_timezone,
     unmuted,
     unsubscribed,
+    venue_subscriptions_header,
 )
 from bot.telegram.render.replies import (
     argument_too_long,
@@ -157,6 +159,7 @@ __all__ = [
     "no_data",
     "not_admin",
     "nudge",
+    "other_venue_subscriptions",
     "outbox_message",
     "pct",
     "price",
@@ -195,4 +198,5 @@ __all__ = [
     "unsubscribed",
     "usage",
     "user_error",
+    "venue_subscriptions_header",
 ]

@@ -26,6 +26,13 @@ from bot.telegram.render.format import (
 )
 
 TABLE_WIDTH = 40
+# How a card and /top name the exchange; "all" is the cross-venue aggregate.
+VENUE_TITLES = {
+    "binance": "Binance perp",
+    "bybit": "Bybit perp",
+    "okx": "OKX swap",
+    "all": "all venues",
+}
 FILTER_TITLES = {
     "all": "Top",
     "long": "Top long bias",
@@ -94,6 +101,9 @@ def top_message(
 ) -> str:
     summary = snapshot.summary
     title = FILTER_TITLES.get(which, "Top")
+    exchange = getattr(snapshot, "exchange", "binance")
+    if exchange != "binance":  # Binance alone reads as it always did
+        title = f"{VENUE_TITLES.get(exchange, exchange)} · {title}"
     lines = [
         f"<b>{esc(summary_line(summary))}</b>",
         f"{title} {len(rows)} of {summary.symbols} · data {row_age(snapshot.generated_ms, now_ms)}"
@@ -178,12 +188,14 @@ def symbol_card(
     subscribed: bool = False,
     params: ScoringParams = DEFAULT_PARAMS,
     quotes: Sequence[str] = ("USDT",),
+    exchange: str = "binance",
+    venues: Sequence[Any] = (),
 ) -> str:
     band = str(row.band)
     regime = str(row.regime)
     interval = row.funding_interval_hours
     lines = [
-        f"<b>{esc(row.symbol)}</b> · Binance perp",
+        f"<b>{esc(row.symbol)}</b> · {esc(VENUE_TITLES.get(exchange, exchange))}",
         f"{BAND_ICON.get(band, '')} Score <b>{row.score}</b>/100 · <b>{esc(band)}</b> "
         f"({band_range(band, params)})",
         f"Bias <b>{esc(row.bias)}</b> · {esc(regime)}",
@@ -193,6 +205,7 @@ def symbol_card(
         _funding_line(row.funding_pct, interval, row.funding_8h_pct),
         f"Basis {pct(row.basis_pct, 3)} · mark {price(row.mark_price)} / "
         f"index {price(row.index_price)}",
+        *venue_lines(venues),
         "",
         "<b>Why</b>",
         *_why_lines(row, params),
@@ -202,6 +215,27 @@ def symbol_card(
         + (" · 🔔 subscribed" if subscribed else ""),
     ]
     return "\n".join(lines)
+
+
+def venue_lines(venues: Sequence[Any]) -> list[str]:
+    """The aggregate card's venues (`bot.market_view.VenuePart`): OI share, funding per
+    8h, basis; a venue that failed this cycle makes the aggregate partial."""
+    if not venues:
+        return []
+    lines = ["", "<b>Venues</b> (OI share · F8h · basis)"]
+    missing = []
+    for v in venues:
+        if v.missing:
+            missing.append(v.venue)
+            lines.append(f"{esc(v.venue)}: no answer this cycle")
+            continue
+        share = f"{v.share * 100:.0f}%" if finite(v.share) else "—"
+        lines.append(
+            f"{esc(v.venue)}: {share} · {pct(v.funding_8h_pct, 4)} · {pct(v.basis_pct, 3)}"
+        )
+    if missing:
+        lines.append(f"⚠️ Partial: {esc(', '.join(missing))} missing; no alert from it")
+    return lines
 
 
 def symbol_keyboard(symbol: str, subscribed: bool) -> InlineKeyboardMarkup:

@@ -97,6 +97,17 @@ def subscriptions_text(
 MAX_REMOVE_BUTTONS = 60
 
 
+def other_venue_subscriptions(counts: dict[str, int]) -> str:
+    """Subscriptions kept on other venues than the one listed (older Binance ones)."""
+    parts = " · ".join(f"{esc(v)} {n}" for v, n in sorted(counts.items()))
+    first = esc(min(counts))
+    return f"Also on other venues: {parts} (see /subscriptions {first})"
+
+
+def venue_subscriptions_header(venue: str) -> str:
+    return f"<b>{esc(venue)}</b> subscriptions (remove one with /unsubscribe SYMBOL {esc(venue)}):"
+
+
 def subscriptions_keyboard(
     subs: Sequence[Any], quotes: Sequence[str] = ("USDT",)
 ) -> InlineKeyboardMarkup | None:

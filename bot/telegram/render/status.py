@@ -41,8 +41,24 @@ def status_text(info: Any, now_ms: int) -> str:
         f"Chats: {info.chats_active} active / {info.chats_total} · "
         f"subscriptions {info.subscriptions}",
     ]
+    lines += _venues(info, now_ms)
     lines += _replicas(info)
     return "\n".join(lines)
+
+
+def _venues(info: Any, now_ms: int) -> list[str]:
+    """With several venues: those whose last cycle failed (unreachable, refusing us),
+    each with its first error; aggregates go on without them (docs/scoring.md)."""
+    lines = []
+    for venue, cycle in getattr(info, "venues", ()):
+        if cycle is None or cycle.status != "failed":
+            continue
+        first = str(cycle.errors or "").splitlines()[0][:160] if cycle.errors else ""
+        lines.append(
+            f"⚠️ Venue <b>{esc(venue)}</b> unreachable ({row_age(cycle.finished_ms, now_ms)} ago)"
+            + (f": <code>{esc(first)}</code>" if first else "")
+        )
+    return lines
 
 
 def _replicas(info: Any) -> list[str]:

@@ -17,7 +17,7 @@
     var r = doc.row;
     document.title = r.symbol + " · " + r.score + " · pressurebot";
     set("sym", r.symbol);
-    set("venue", doc.exchange + " perp");
+    set("venue", doc.exchange === "all" ? "all venues" : doc.exchange + " perp");
     set("score", r.score);
     set("band", r.band, "band band-" + r.band);
     var range = doc.bands[r.band];

@@ -1,0 +1,64 @@
+"""`pressurebot run` over the three venue fakes, headless: every venue scores, the
+aggregate follows, a venue going down is one line and then leaves the aggregates while
+the others keep scoring, and the service stops cleanly (its three clients closed)."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.service_process import ServiceProcess, service_env
+from tests.fakes.fake_binance import FakeBinance
+from tests.fakes.fake_bybit import FakeBybit
+from tests.fakes.fake_okx import FakeOkx
+from tests.test_scan_venues import _set_up
+
+pytestmark = pytest.mark.slow
+
+OKX_BULK = (
+    "/api/v5/public/mark-price",
+    "/api/v5/public/open-interest",
+    "/api/v5/market/index-tickers",
+    "/api/v5/public/funding-rate",
+)
+
+
+async def test_a_venue_going_down_leaves_the_others_scoring(tmp_path: Path) -> None:
+    async with FakeBinance() as fb, FakeBybit() as fy, FakeOkx() as fo:
+        _set_up(fb, fy, fo)
+        env = service_env(
+            tmp_path,
+            fb.url,
+            PRESSUREBOT_EXCHANGE__VENUES='["binance", "bybit", "okx"]',
+            PRESSUREBOT_EXCHANGE__BYBIT_BASE_URL=fy.url,
+            PRESSUREBOT_EXCHANGE__OKX_BASE_URL=fo.url,
+            PRESSUREBOT_EXCHANGE__VENUE_DROP_AFTER_CYCLES="2",
+            PRESSUREBOT_ALERTS__DEFAULT_MIN_BAND="lean",
+        )
+        svc = await ServiceProcess(env).start()
+        try:
+            await svc.wait_for(r"okx cycle \d+: ok, 2/2 symbols")
+            await svc.wait_for(r"^.*cycle \d+: ok, 2/2 symbols, \d+ alerts")  # the aggregate
+            # BTC crowds on every venue: one alert, from the aggregate (the headless
+            # default subscriber follows it), none per venue.
+            fb.set_market("BTCUSDT", oi=90_000, funding_rate=0.001, mark=50_250)
+            fy.set_market("BTCUSDT", oi=60_000, funding_rate=0.0005, mark=50_250)
+            fo.set_market("BTC-USDT-SWAP", oi=25_000, funding_rate=0.001, mark=50_250)
+            await svc.wait_for(r"ALERT BTC neutral -> \w+ score", timeout=60)
+            for path in OKX_BULK:
+                fo.fault(path, "5xx", times=None)
+            # The bulk answers are reused for 20 s within a venue (venue_base.py).
+            await svc.wait_for("okx unreachable for 2 cycles", timeout=60)
+            seen = svc.count(r"bybit cycle \d+: ok")
+            await svc.wait_for(r"bybit cycle \d+: ok", n=seen + 2)
+        finally:
+            code = await svc.stop(signal.SIGTERM)
+    assert code == 0
+    assert svc.count("ALERT BTCUSDT") == 0 and svc.count("ALERT BTC-USDT-SWAP") == 0
+    assert svc.count("okx unavailable this cycle") == 1
+    assert svc.count("okx unreachable for 2 cycles") == 1
+    assert svc.count("stopped cleanly") == 1
+    assert svc.count("Traceback") == 0
+    assert svc.count("Unclosed client session") == 0
