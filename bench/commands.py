@@ -587,7 +587,11 @@ class Bench:
             telegram.update(NO_PACE)
         if not cached:
             telegram.update(chart_prerender_symbols=0, latest_cycle_cache_seconds=0.0)
-        return Settings(telegram=telegram, database={"url": self.db_url})  # type: ignore[arg-type]
+        return Settings(
+            telegram=telegram,
+            database={"url": self.db_url},
+            exchange={"venues": ["binance"]},
+        )  # type: ignore[arg-type]
 
     async def run(self, sc: Scenario) -> Outcome:
         engine = make_engine(self.db_url, sc.pool_size)

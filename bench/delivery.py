@@ -175,7 +175,9 @@ def make_bot(fake: FakeTelegram) -> Bot:
 
 
 async def run_ours(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    settings = Settings(database={"url": f"sqlite+aiosqlite:///{workdir}/ours.db"})
+    settings = Settings(
+        database={"url": f"sqlite+aiosqlite:///{workdir}/ours.db"}, exchange={"venues": ["binance"]}
+    )
     engine = create_engine(DatabaseSettings(url=settings.database.url))
     await migrate(engine)
     sessions = session_factory(engine)
@@ -207,7 +209,10 @@ async def run_ours(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
 
 async def run_naive(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    settings = Settings(database={"url": f"sqlite+aiosqlite:///{workdir}/naive.db"})
+    settings = Settings(
+        database={"url": f"sqlite+aiosqlite:///{workdir}/naive.db"},
+        exchange={"venues": ["binance"]},
+    )
     engine = create_engine(DatabaseSettings(url=settings.database.url))
     await migrate(engine)
     sessions = session_factory(engine)

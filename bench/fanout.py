@@ -293,7 +293,7 @@ async def main() -> None:
     symbols = [f"SYM{i:03d}USDT" for i in range(N_SYMBOLS)]
     tmp = Path(tempfile.mkdtemp(prefix="pb-fanout-"))
     before = tmp / "before.db"
-    alerts = AlertEngine(Settings())
+    alerts = AlertEngine(Settings(exchange={"venues": ["binance"]}))
     try:
         busy = await _prepare(before, rng, symbols, args, alerts)
         med, fast_rows = await _run_batched(tmp, before, busy, args.repeat, alerts)

@@ -131,7 +131,11 @@ async def worker(mode: str, url: str, base_url: str, token: str) -> None:
     from bot.telegram.app import quiet_token_loggers
 
     quiet_token_loggers()
-    settings = Settings(database={"url": url}, telegram={"token": token, "base_url": base_url})
+    settings = Settings(
+        database={"url": url},
+        telegram={"token": token, "base_url": base_url},
+        exchange={"venues": ["binance"]},
+    )
     engine = create_engine(settings.database)
     sessions = session_factory(engine)
     bot = Bot(

@@ -86,6 +86,7 @@ async def fresh_database(url: str) -> AsyncIterator[str]:
 def settings_for(db_url: str, base_url: str, token: str, name: str) -> Settings:
     return Settings(
         database={"url": db_url},
+        exchange={"venues": ["binance"]},
         telegram={
             "token": token,
             "base_url": base_url,

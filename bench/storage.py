@@ -103,6 +103,7 @@ from bot.scorer import (
 from bot.scoring import Band, Bias, Regime, Score, band_for
 from bot.storage import market_repo
 from bot.storage.db import create_engine, migrate, session_factory
+from bot.storage.market_repo import HistoryPoint
 from bot.storage.models import Cycle, OiSample, ScoreSnapshot
 from bot.telegram.market_cache import MarketCache
 
@@ -542,12 +543,14 @@ async def hinted_symbol(
     since = int(row.ts_ms) - 72 * HOUR_MS
     hist = await session.execute(
         text(
-            f"SELECT ts_ms, score FROM score_snapshots {hint} "
+            "SELECT ts_ms, score, oi_contracts, funding_8h_pct, basis_pct "
+            f"FROM score_snapshots {hint} "
             "WHERE exchange = :ex AND symbol = :sym AND ts_ms >= :since ORDER BY ts_ms"
         ),
         {"ex": EXCHANGE, "sym": symbol, "since": since},
     )
-    return row_from_snapshot(cast(Any, row)), [(int(t), int(s)) for t, s in hist.all()]
+    points = [HistoryPoint(int(t), int(s), oi, f8, b) for t, s, oi, f8, b in hist.all()]
+    return row_from_snapshot(cast(Any, row)), points
 
 
 # ---- alternatives to the project's /top (measured, not applied)

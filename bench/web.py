@@ -74,7 +74,9 @@ PAGE = Environment(autoescape=True).from_string(
 
 
 def server_app(db: Path) -> web.Application:
-    settings = Settings(database={"url": f"sqlite+aiosqlite:///{db}"})  # type: ignore[arg-type]
+    settings = Settings(
+        database={"url": f"sqlite+aiosqlite:///{db}"}, exchange={"venues": ["binance"]}
+    )  # type: ignore[arg-type]
     sessions = session_factory(create_engine(settings.database))
     app = web.Application()
     add_dashboard(app, sessions, settings)
