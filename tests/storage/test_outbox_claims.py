@@ -95,7 +95,10 @@ async def test_concurrent_claims_never_overlap_nor_split_a_group(sessions):
                 )
             ).all()
         )
-    assert holders == {"a": 2 * len(a), "b": 2 * len(b)}
+    # On a loaded machine one claimer can drain everything before the other's first
+    # turn: a holder with no rows has no GROUP BY row.
+    expected = {"a": 2 * len(a), "b": 2 * len(b)}
+    assert holders == {name: n for name, n in expected.items() if n}
 
 
 @pytest.mark.postgres

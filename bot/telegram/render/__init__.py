@@ -25,6 +25,7 @@ Rules that hold for every module here:
 
 from __future__ import annotations
 
+from bot.explain import REGIME_WHY
 from bot.telegram.render.alerts import (
     CATCHUP_LINES,
     DIGEST_FULL,
@@ -50,7 +51,6 @@ from bot.telegram.render.format import (
 )
 from bot.telegram.render.market import (
     FILTER_TITLES,
-    REGIME_WHY,
     TABLE_WIDTH,
     chart_unavailable,
     suggestion_keyboard,

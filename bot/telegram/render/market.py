@@ -10,7 +10,8 @@ from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.scoring import DEFAULT_PARAMS, Regime, ScoringParams
+from bot.explain import REGIME_WHY, why_parts
+from bot.scoring import DEFAULT_PARAMS, ScoringParams
 from bot.telegram.callback_data import FilterTop, ShowSymbol, SubscribeSymbol, UnsubscribeSymbol
 from bot.telegram.render.format import (
     BAND_ICON,
@@ -38,16 +39,6 @@ FILTER_TITLES = {
     "long": "Top long bias",
     "short": "Top short bias",
     "squeeze": "Squeeze risk",
-}
-REGIME_WHY = {
-    Regime.LONG_SQUEEZE.value: "longs pay while the perp trades under index and OI builds",
-    Regime.SHORT_SQUEEZE.value: "shorts pay while the perp trades over index and OI builds",
-    Regime.LONG_CROWDED.value: "longs heavily stacked",
-    Regime.SHORT_RAMP.value: "shorts heavily stacked",
-    Regime.DELEVERAGING.value: "open interest is being closed out",
-    Regime.NET_LONG.value: "funding and basis lean long",
-    Regime.NET_SHORT.value: "funding and basis lean short",
-    Regime.NEUTRAL.value: "nothing remarkable",
 }
 
 
@@ -142,35 +133,10 @@ def top_keyboard(which: str, n: int) -> InlineKeyboardMarkup:
 
 
 def _why_lines(row: Any, params: ScoringParams) -> list[str]:
-    oi_pts = 100 * params.oi_weight * row.oi_build
-    price_w = 100 * (1 - params.oi_weight)
-    f_pts = price_w * params.funding_weight * row.funding_st
-    b_pts = price_w * (1 - params.funding_weight) * row.basis_st
-    if row.oi_build >= 0.5:
-        oi_why = "open interest is piling in"
-    elif row.oi_build >= 0.15:
-        oi_why = "open interest is growing"
-    else:
-        oi_why = "open interest flat or falling"
-    premium = row.funding_8h_pct - params.funding_base_8h
-    if row.funding_st < 0.2 or abs(premium) < 1e-9:
-        f_why = "funding near its neutral 0.01%/8h"
-    elif premium > 0:
-        f_why = "longs pay a premium"
-    elif row.funding_8h_pct < 0:
-        f_why = "shorts pay longs"
-    else:
-        f_why = "funding below its neutral base"
-    if row.basis_st < 0.2:
-        b_why = "perp in line with index"
-    elif row.basis_pct > 0:
-        b_why = "perp trades above index"
-    else:
-        b_why = "perp trades below index"
+    titles = {"oi": "OI build", "funding": "Funding", "basis": "Basis"}
     return [
-        f"• OI build {row.oi_build:.0%} → {oi_pts:.0f} pts: {oi_why}",
-        f"• Funding {row.funding_st:.0%} → {f_pts:.0f} pts: {f_why}",
-        f"• Basis {row.basis_st:.0%} → {b_pts:.0f} pts: {b_why}",
+        f"• {titles[p.part]} {p.strength:.0%} → {p.points:.0f} pts: {p.reason}"
+        for p in why_parts(row, params)
     ]
 
 
