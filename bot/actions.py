@@ -358,6 +358,8 @@ async def symbol_card(
     )
 
 
-async def is_subscribed(ctx: ActionContext, chat_id: int, symbol: str) -> bool:
+async def is_subscribed(
+    ctx: ActionContext, chat_id: int, symbol: str, exchange: str | None = None
+) -> bool:
     async with ctx.sessions() as session:
-        return await chat_repo.is_subscribed(session, chat_id, ctx.exchange, symbol)
+        return await chat_repo.is_subscribed(session, chat_id, exchange or ctx.exchange, symbol)

@@ -6,9 +6,9 @@ after an upgrade; `pack()` must keep producing exactly these strings.
 
     top:N:WHICH    ShowTop             send a new /top table
     topf:N:WHICH   FilterTop           re-filter a /top table in place
-    sym:SYMBOL     ShowSymbol          send a symbol card
-    sub:SYMBOL     SubscribeSymbol     subscribe from a card
-    uns:SYMBOL     UnsubscribeSymbol   unsubscribe from a card
+    sym:SYMBOL[:VENUE]  ShowSymbol     send a symbol card (VENUE: not the default view)
+    sub:SYMBOL[:VENUE]  SubscribeSymbol     subscribe from a card
+    uns:SYMBOL[:VENUE]  UnsubscribeSymbol   unsubscribe from a card
     rm:SYMBOL      RemoveSubscription  remove from /subscriptions ('*' = market-wide)
     mkt:CHOICE     SetMarket           market-wide stretched|stressed|squeeze|off
     set:WORD:...   ChangeSetting       a /settings change, as the words after /settings
@@ -81,39 +81,42 @@ class FilterTop:
 class ShowSymbol:
     TAG: ClassVar[str] = "sym"
     symbol: str
+    venue: str | None = None  # None: the default view (buttons made before venues too)
 
     def pack(self) -> str:
-        return cb(self.TAG, self.symbol)
+        return cb(self.TAG, self.symbol, *([self.venue] if self.venue else []))
 
     @classmethod
     def from_args(cls, args: list[str]) -> ShowSymbol:
-        return cls(args[0])
+        return cls(args[0], args[1] if len(args) > 1 and args[1] else None)
 
 
 @dataclass(frozen=True)
 class SubscribeSymbol:
     TAG: ClassVar[str] = "sub"
     symbol: str
+    venue: str | None = None  # None: the default view (buttons made before venues too)
 
     def pack(self) -> str:
-        return cb(self.TAG, self.symbol)
+        return cb(self.TAG, self.symbol, *([self.venue] if self.venue else []))
 
     @classmethod
     def from_args(cls, args: list[str]) -> SubscribeSymbol:
-        return cls(args[0])
+        return cls(args[0], args[1] if len(args) > 1 and args[1] else None)
 
 
 @dataclass(frozen=True)
 class UnsubscribeSymbol:
     TAG: ClassVar[str] = "uns"
     symbol: str
+    venue: str | None = None  # None: the default view (buttons made before venues too)
 
     def pack(self) -> str:
-        return cb(self.TAG, self.symbol)
+        return cb(self.TAG, self.symbol, *([self.venue] if self.venue else []))
 
     @classmethod
     def from_args(cls, args: list[str]) -> UnsubscribeSymbol:
-        return cls(args[0])
+        return cls(args[0], args[1] if len(args) > 1 and args[1] else None)
 
 
 @dataclass(frozen=True)

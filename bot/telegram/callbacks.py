@@ -33,6 +33,7 @@ from bot.telegram.commands import TOP_DEFAULT, TOP_MAX, send_symbol_card, top_re
 from bot.telegram.deps import BotContext, Deps
 from bot.telegram.subscriptions import ensure_chat
 from bot.telegram.symbols import resolve
+from bot.telegram.venues import venue_universe
 
 logger = logging.getLogger(__name__)
 
@@ -111,51 +112,57 @@ async def _top(deps: Deps, update: Update, n: int | None, which: str, *, edit: b
     return None
 
 
-async def _known(deps: Deps, raw: str) -> str | None:
-    universe = await deps.market.universe()
-    return resolve(raw, universe, deps.quotes).symbol
+async def _known(deps: Deps, raw: str, venue: str | None = None) -> str | None:
+    """The symbol a button names, in the venue it names (a forged or retired venue word
+    makes the button stale)."""
+    if venue is not None and actions.venue_word(deps, venue) is None:
+        return None
+    return resolve(raw, await venue_universe(deps, venue), deps.quotes).symbol
 
 
 async def symbol_card(deps: Deps, update: Update, action: ShowSymbol) -> str | None:
-    symbol = await _known(deps, action.symbol)
+    symbol = await _known(deps, action.symbol, action.venue)
     chat = update.effective_chat
     if symbol is None or chat is None:
         return render.stale_button()
-    await send_symbol_card(deps, chat.id, symbol)
+    await send_symbol_card(deps, chat.id, symbol, exchange=action.venue)
     return None
 
 
 async def card_subscribe(deps: Deps, update: Update, action: SubscribeSymbol) -> str | None:
     chat = update.effective_chat
     assert chat is not None
-    symbol = await _known(deps, action.symbol)
+    symbol = await _known(deps, action.symbol, action.venue)
     if symbol is None:
         return render.stale_button()
     await ensure_chat(deps, update)
     try:
-        toast = render.subscribe_result(await actions.subscribe(deps, chat.id, symbol), plain=True)
+        result = await actions.subscribe(deps, chat.id, symbol, exchange=action.venue)
+        toast = render.subscribe_result(result, plain=True)
     except UserError as error:
         toast = _refusal(error)
-    await _swap_card_button(deps, update, symbol)
+    await _swap_card_button(deps, update, symbol, action.venue)
     return toast
 
 
 async def card_unsubscribe(deps: Deps, update: Update, action: UnsubscribeSymbol) -> str | None:
     chat = update.effective_chat
     assert chat is not None
-    result = await actions.unsubscribe(deps, chat.id, action.symbol)
-    await _swap_card_button(deps, update, action.symbol)
+    if action.venue is not None and actions.venue_word(deps, action.venue) is None:
+        return render.stale_button()
+    result = await actions.unsubscribe(deps, chat.id, action.symbol, action.venue)
+    await _swap_card_button(deps, update, action.symbol, action.venue)
     return render.unsubscribe_result(result, plain=True)
 
 
-async def _swap_card_button(deps: Deps, update: Update, symbol: str) -> None:
+async def _swap_card_button(deps: Deps, update: Update, symbol: str, venue: str | None) -> None:
     chat, message_id = update.effective_chat, _message_id(update)
     if chat is None or message_id is None:
         return
-    subscribed = await actions.is_subscribed(deps, chat.id, symbol)
+    subscribed = await actions.is_subscribed(deps, chat.id, symbol, venue)
     try:
         await deps.sender.edit_markup(
-            chat.id, message_id, render.symbol_keyboard(symbol, subscribed)
+            chat.id, message_id, render.symbol_keyboard(symbol, subscribed, venue)
         )
     except TelegramError as exc:
         logger.warning("edit of card buttons in %s failed: %s", chat.id, exc)

@@ -207,7 +207,8 @@ async def _send_card(deps: Deps, chat_id: int, card: SymbolCard, reply_to: int |
         exchange=card.exchange,
         venues=card.venues,
     )
-    keyboard = render.symbol_keyboard(card.symbol, card.subscribed)
+    venue = card.exchange if card.exchange != deps.exchange else None
+    keyboard = render.symbol_keyboard(card.symbol, card.subscribed, venue)
     if not card.history:
         await sender.send_text(chat_id, text, reply_markup=keyboard, reply_to=reply_to)
         return

@@ -125,3 +125,37 @@ async def test_subscriptions_on_other_venues_are_listed(
     async with sessions() as s:
         left = await chat_repo.list_subscriptions(s, USER, "binance")
     assert list(left) == []
+
+
+async def test_a_venue_cards_buttons_act_on_that_venue(
+    venues_bot: BotWithWorker, fake_tg: FakeTelegram, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """/symbol BTC bybit shows Bybit's contract; its Subscribe button must subscribe to
+    Bybit's BTCUSDT, not to the default view's symbol."""
+    from tests.telegram.test_tg_commands import tap
+
+    card = await ask(fake_tg, "/symbol BTC bybit")
+    [(label, data)] = card.buttons()
+    assert label == "🔔 Subscribe" and data == "sub:BTCUSDT:bybit"
+    answer = await tap(fake_tg, USER, data, message_id=card.message_id)
+    assert "Subscribed to BTCUSDT" in answer.get("text", "")
+    async with sessions() as s:
+        subs = (await s.scalars(select(Subscription).where(Subscription.chat_id == USER))).all()
+    assert {(x.exchange, x.symbol) for x in subs} == {("bybit", "BTCUSDT")}
+
+    def buttons_now() -> list[tuple[str, str]]:
+        markup = fake_tg._messages[(USER, card.message_id)].get("reply_markup") or {}
+        rows = markup.get("inline_keyboard", [])
+        return [(b["text"], b["callback_data"]) for row in rows for b in row]
+
+    await fake_tg.wait_until(
+        lambda: buttons_now() == [("🔕 Unsubscribe", "uns:BTCUSDT:bybit")], 10.0
+    )
+    answer = await tap(fake_tg, USER, "uns:BTCUSDT:bybit", message_id=card.message_id)
+    assert "Unsubscribed from BTCUSDT" in answer.get("text", "")
+    async with sessions() as s:
+        left = (await s.scalars(select(Subscription).where(Subscription.chat_id == USER))).all()
+    assert left == []
+    # A forged venue word is an expired button, not an error.
+    answer = await tap(fake_tg, USER, "sub:BTCUSDT:nowhere", message_id=card.message_id)
+    assert "expired" in answer.get("text", "").lower()

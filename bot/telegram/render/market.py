@@ -204,13 +204,17 @@ def venue_lines(venues: Sequence[Any]) -> list[str]:
     return lines
 
 
-def symbol_keyboard(symbol: str, subscribed: bool) -> InlineKeyboardMarkup:
+def symbol_keyboard(
+    symbol: str, subscribed: bool, venue: str | None = None
+) -> InlineKeyboardMarkup:
+    """`venue`: the card's exchange when it is not the default view, so the button acts
+    on the venue the card shows."""
     if subscribed:
-        button = InlineKeyboardButton(
-            "🔕 Unsubscribe", callback_data=UnsubscribeSymbol(symbol).pack()
-        )
+        data = UnsubscribeSymbol(symbol, venue).pack()
+        button = InlineKeyboardButton("🔕 Unsubscribe", callback_data=data)
     else:
-        button = InlineKeyboardButton("🔔 Subscribe", callback_data=SubscribeSymbol(symbol).pack())
+        data = SubscribeSymbol(symbol, venue).pack()
+        button = InlineKeyboardButton("🔔 Subscribe", callback_data=data)
     return InlineKeyboardMarkup([[button]])
 
 
