@@ -69,11 +69,9 @@ class Api:
             if not (valid and 1 <= int(raw_limit) <= MAX_LIMIT):
                 return json_error(400, f"limit must be a whole number from 1 to {MAX_LIMIT}")
             limit = int(raw_limit)
-        exchange = request.query.get("exchange", self.data.exchange)
-        venues = self.data.settings.exchange.venues
-        if exchange not in venues and not (exchange == "all" and len(venues) > 1):
-            shown = ", ".join([*venues, "all"] if len(venues) > 1 else venues)
-            return json_error(400, f"exchange must be one of {shown}")
+        exchange = self._exchange(request)
+        if isinstance(exchange, web.Response):
+            return exchange
         if exchange != self.data.exchange:
             body = await self.data.top_of(exchange, limit)
         elif limit is None:
@@ -91,11 +89,24 @@ class Api:
         typed = request.match_info["symbol"]
         if not typed or len(typed) > 40:
             return json_error(404, "unknown symbol")
+        exchange = self._exchange(request)
+        if isinstance(exchange, web.Response):
+            return exchange
         for name in candidates(typed, self.data.settings.exchange.quote_assets):
-            body = await self.data.symbol(name, range_key)
+            body = await self.data.symbol(name, range_key, exchange)
             if body is not None:
                 return send(request, body)
         return json_error(404, f"no score stored for {typed}")
+
+    def _exchange(self, request: web.Request) -> str | web.Response:
+        """`?exchange=`: an enabled venue, or "all" (the aggregate) with several; else
+        the default view. A 400 response for anything else."""
+        exchange = request.query.get("exchange", self.data.exchange)
+        venues = self.data.settings.exchange.venues
+        if exchange not in venues and not (exchange == "all" and len(venues) > 1):
+            shown = ", ".join([*venues, "all"] if len(venues) > 1 else venues)
+            return json_error(400, f"exchange must be one of {shown}")
+        return exchange
 
     async def openapi(self, request: web.Request) -> web.Response:
         return send(request, self._openapi)

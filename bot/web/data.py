@@ -147,30 +147,46 @@ class DashboardData:
         doc = market_view.snapshot_to_json(snapshot, limit)
         return encode(doc, f"top-{snapshot.cycle_id}-{limit}")
 
-    async def symbol(self, symbol: str, range_key: str) -> Body | None:
-        """The card and the chart series of one symbol; None when it was never scored."""
-        snapshot = await self.market.snapshot()
-        cycle_id = snapshot.cycle_id if snapshot is not None else 0
-        key = (symbol, range_key, cycle_id)
+    async def symbol(self, symbol: str, range_key: str, exchange: str | None = None) -> Body | None:
+        """The card and the chart series of one symbol on `exchange` (default: the
+        default view); None when it was never scored there."""
+        ex = exchange or self.exchange
+        cycle_id = await self._cycle_id(ex)
+        key = (f"{ex}/{symbol}", range_key, cycle_id)
         cached = self._series.get(key)
         if cached is not None:
             self._series.move_to_end(key)
             return cached
         async with self.sessions() as session:
-            snap = await market_repo.latest_snapshot(session, self.exchange, symbol)
+            snap = await market_repo.latest_snapshot(session, ex, symbol)
             if snap is None:
                 return None
             since = int(snap.ts_ms) - RANGES[range_key] * HOUR_MS
             rows = await market_repo.snapshot_series(
-                session, self.exchange, symbol, since, SERIES_COLUMNS, MAX_POINTS
+                session, ex, symbol, since, SERIES_COLUMNS, MAX_POINTS
             )
+            snapshot = await self._snapshot_of(session, ex)
         row = market_view.row_from_snapshot(snap)
-        doc = self._symbol_doc(row, snapshot, range_key, thin(rows))
-        body = encode(doc, f"sym-{symbol}-{range_key}-{cycle_id}")
+        doc = self._symbol_doc(row, snapshot, range_key, thin(rows), ex)
+        body = encode(doc, f"sym-{ex}-{symbol}-{range_key}-{cycle_id}")
         self._series[key] = body
         while len(self._series) > SERIES_CACHE:
             self._series.popitem(last=False)
         return body
+
+    async def _cycle_id(self, exchange: str) -> int:
+        """The newest cycle of `exchange`: the default view's comes cached (1 s)."""
+        if exchange == self.exchange:
+            snapshot = await self.market.snapshot()
+            return snapshot.cycle_id if snapshot is not None else 0
+        async with self.sessions() as session:
+            cycle = await market_repo.latest_cycle(session, exchange)
+        return cycle.id if cycle is not None else 0
+
+    async def _snapshot_of(self, session: AsyncSession, exchange: str) -> MarketSnapshot | None:
+        if exchange == self.exchange:
+            return await self.market.snapshot()
+        return await market_view.latest_market(session, exchange)
 
     def _symbol_doc(
         self,
@@ -178,6 +194,7 @@ class DashboardData:
         snapshot: MarketSnapshot | None,
         range_key: str,
         rows: list[tuple[Any, ...]],
+        exchange: str,
     ) -> dict[str, Any]:
         params = self.settings.scoring
         series: dict[str, list[Any]] = {"t": [r[0] for r in rows]}
@@ -185,7 +202,7 @@ class DashboardData:
             series[name] = [_clean(r[i]) for r in rows]
         return {
             "symbol": row.symbol,
-            "exchange": self.exchange,
+            "exchange": exchange,
             "generated_at": iso(row.ts_ms),
             "cycle": None
             if snapshot is None
@@ -194,7 +211,7 @@ class DashboardData:
                 "status": snapshot.status,
                 "failed": snapshot.symbols_failed,
             },
-            "row": _row_doc(row, self.exchange, snapshot),
+            "row": _row_doc(row, exchange, snapshot),
             "regime_why": REGIME_WHY.get(row.regime, ""),
             "why": [{k: _clean(v) for k, v in asdict(p).items()} for p in why_parts(row, params)],
             "bands": {str(b): list(r) for b, r in band_ranges(params).items()},

@@ -204,7 +204,7 @@ def _paths() -> dict[str, Any]:
         "/api/v1/symbol/{symbol}": {
             "get": {
                 "summary": "One symbol's card and chart series",
-                "parameters": [symbol_param, range_param],
+                "parameters": [symbol_param, range_param, exchange_param],
                 "responses": {
                     "200": _json_response("Symbol card", "Symbol"),
                     "400": error,

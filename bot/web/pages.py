@@ -42,6 +42,8 @@ def legend(settings: Settings) -> dict[str, object]:
         "regimes": regimes,
         "exchange": ex.default_view,
         "exchange_label": shown,
+        # The venue selector: the aggregate first, then each venue (several venues only).
+        "views": ["all", *ex.venues] if len(ex.venues) > 1 else [],
     }
 
 

@@ -284,5 +284,18 @@ async def test_top_takes_a_venue_and_defaults_to_the_aggregate(tmp_path: Path) -
             assert status == 200 and [r["exchange"] for r in doc["rows"]] == ["okx"]
             status, doc = await get_json(http, f"{url}/api/v1/top?exchange=kraken")
             assert status == 400 and "binance, bybit, okx, all" in doc["error"]
+            # A symbol page per venue: the aggregate's coin, and one venue's contract.
+            status, doc = await get_json(http, f"{url}/api/v1/symbol/BTC")
+            assert status == 200 and (doc["exchange"], doc["symbol"]) == ("all", "BTC")
+            status, doc = await get_json(http, f"{url}/api/v1/symbol/BTCUSDT?exchange=bybit")
+            assert status == 200 and (doc["exchange"], doc["symbol"]) == ("bybit", "BTCUSDT")
+            assert doc["row"]["exchange"] == "bybit" and doc["series"]["t"]
+            status, doc = await get_json(http, f"{url}/api/v1/symbol/BTC?exchange=kraken")
+            assert status == 400
+            # The page offers the venues: the aggregate first.
+            async with http.get(f"{url}/") as r:
+                page = await r.text()
+            assert '<select id="venue">' in page
+            assert page.index('value="all"') < page.index('value="binance"')
     finally:
         await engine.dispose()

@@ -6,7 +6,8 @@
   var SQUEEZE = { "Long squeeze risk": true, "Short squeeze risk": true };
   var TEXT_KEYS = { symbol: true, band: true, bias: true, regime: true };
   var BAND_RANK = { neutral: 0, lean: 1, stretched: 2, stressed: 3 };
-  var state = { filter: "all", band: "", regime: "", q: "", sort: "score", dir: "desc" };
+  var state = { filter: "all", band: "", regime: "", q: "", sort: "score", dir: "desc", venue: "" };
+  var venueSelect = document.getElementById("venue");  // only with several venues
   var rows = [];
   var body = document.querySelector("#market tbody");
 
@@ -50,7 +51,8 @@
     cell(tr, r.rank, "num");
     var td = document.createElement("td");
     var a = PB.el("a", r.symbol);
-    a.href = PB.root + "symbol/" + encodeURIComponent(r.symbol);
+    a.href = PB.root + "symbol/" + encodeURIComponent(r.symbol) +
+      (state.venue ? "?exchange=" + encodeURIComponent(state.venue) : "");
     td.appendChild(a);
     tr.appendChild(td);
     cell(tr, r.score, "num score");
@@ -84,6 +86,7 @@
       b.classList.toggle("on", b.dataset.filter === state.filter);
     });
     document.getElementById("band").value = state.band;
+    if (venueSelect) venueSelect.value = state.venue || document.body.dataset.exchange;
     document.getElementById("regime").value = state.regime;
     writeHash();
   }
@@ -102,7 +105,8 @@
   }
 
   function load() {
-    return PB.api("top").then(function (doc) {
+    var query = state.venue ? "?exchange=" + encodeURIComponent(state.venue) : "";
+    return PB.api("top" + query).then(function (doc) {
       rows = doc.rows.map(function (r, i) { r.rank = i + 1; return r; });
       summary(doc);
       render();
@@ -125,6 +129,13 @@
   });
   document.getElementById("band").addEventListener("change", function (e) { state.band = e.target.value; render(); });
   document.getElementById("regime").addEventListener("change", function (e) { state.regime = e.target.value; render(); });
+  if (venueSelect) {
+    venueSelect.addEventListener("change", function (e) {
+      // The default view needs no parameter: its table is the cached one.
+      state.venue = e.target.value === document.body.dataset.exchange ? "" : e.target.value;
+      load();
+    });
+  }
   var search = document.getElementById("search");
   search.addEventListener("input", function () { state.q = search.value.trim(); render(); });
 

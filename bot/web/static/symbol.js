@@ -77,7 +77,9 @@
   }
 
   function load() {
-    return PB.api("symbol/" + encodeURIComponent(symbol) + "?range=" + range).then(function (doc) {
+    var venue = new URLSearchParams(location.search).get("exchange");
+    var query = "?range=" + range + (venue ? "&exchange=" + encodeURIComponent(venue) : "");
+    return PB.api("symbol/" + encodeURIComponent(symbol) + query).then(function (doc) {
       last = doc;
       card(doc);
       PBChart.draw(document.getElementById("charts"), doc.series.t, panels(doc), readout(doc));
