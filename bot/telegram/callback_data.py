@@ -4,8 +4,8 @@ The wire format is 'tag:arg:arg', at most 64 bytes (Telegram's limit). It is the
 the bot has always used, so buttons on messages already sitting in chats keep working
 after an upgrade; `pack()` must keep producing exactly these strings.
 
-    top:N:WHICH    ShowTop             send a new /top table
-    topf:N:WHICH   FilterTop           re-filter a /top table in place
+    top:N:WHICH[:VENUE]   ShowTop      send a new /top table (VENUE: not the default view)
+    topf:N:WHICH[:VENUE]  FilterTop    re-filter a /top table in place
     sym:SYMBOL[:VENUE]  ShowSymbol     send a symbol card (VENUE: not the default view)
     sub:SYMBOL[:VENUE]  SubscribeSymbol     subscribe from a card
     uns:SYMBOL[:VENUE]  UnsubscribeSymbol   unsubscribe from a card
@@ -54,13 +54,15 @@ class ShowTop:
     TAG: ClassVar[str] = "top"
     n: int | None  # None: not a number on the wire, the handler's default applies
     which: str  # a filter name; the handler falls back to 'all' for anything else
+    venue: str | None = None  # None: the default view
 
     def pack(self) -> str:
-        return cb(self.TAG, self.n, self.which)
+        return cb(self.TAG, self.n, self.which, *([self.venue] if self.venue else []))
 
     @classmethod
     def from_args(cls, args: list[str]) -> ShowTop:
-        return cls(_number(args[0]), args[1] if len(args) > 1 else "")
+        which = args[1] if len(args) > 1 else ""
+        return cls(_number(args[0]), which, args[2] if len(args) > 2 and args[2] else None)
 
 
 @dataclass(frozen=True)
@@ -68,13 +70,15 @@ class FilterTop:
     TAG: ClassVar[str] = "topf"
     n: int | None
     which: str
+    venue: str | None = None  # None: the default view
 
     def pack(self) -> str:
-        return cb(self.TAG, self.n, self.which)
+        return cb(self.TAG, self.n, self.which, *([self.venue] if self.venue else []))
 
     @classmethod
     def from_args(cls, args: list[str]) -> FilterTop:
-        return cls(_number(args[0]), args[1] if len(args) > 1 else "")
+        which = args[1] if len(args) > 1 else ""
+        return cls(_number(args[0]), which, args[2] if len(args) > 2 and args[2] else None)
 
 
 @dataclass(frozen=True)

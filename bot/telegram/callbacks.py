@@ -57,10 +57,8 @@ async def on_button(update: Update, context: BotContext) -> None:
 
 async def _run(deps: Deps, update: Update, action: Action) -> str | None:
     match action:
-        case ShowTop():
-            return await _top(deps, update, action.n, action.which, edit=False)
-        case FilterTop():
-            return await _top(deps, update, action.n, action.which, edit=True)
+        case ShowTop() | FilterTop():
+            return await _top(deps, update, action, edit=isinstance(action, FilterTop))
         case ShowSymbol():
             return await symbol_card(deps, update, action)
         case SubscribeSymbol():
@@ -95,11 +93,16 @@ async def _edit(deps: Deps, update: Update, text: str, keyboard: object) -> None
         logger.warning("edit in chat %s failed: %s", chat.id, exc)
 
 
-async def _top(deps: Deps, update: Update, n: int | None, which: str, *, edit: bool) -> str | None:
-    n = max(1, min(TOP_MAX, TOP_DEFAULT if n is None else n))
-    which = which if which in render.FILTER_TITLES else "all"
-    text = top_reply(await actions.top(deps, n, which), deps.quotes)
-    keyboard = render.top_keyboard(which, n)
+async def _top(
+    deps: Deps, update: Update, action: ShowTop | FilterTop, *, edit: bool
+) -> str | None:
+    n = max(1, min(TOP_MAX, TOP_DEFAULT if action.n is None else action.n))
+    which = action.which if action.which in render.FILTER_TITLES else "all"
+    venue = action.venue
+    if venue is not None and actions.venue_word(deps, venue) is None:
+        return render.stale_button()  # a forged venue, or one no longer enabled
+    text = top_reply(await actions.top(deps, n, which, venue), deps.quotes)
+    keyboard = render.top_keyboard(which, n, venue)
     chat = update.effective_chat
     assert chat is not None
     if edit:

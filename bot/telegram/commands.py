@@ -146,7 +146,8 @@ async def top(update: Update, context: BotContext) -> None:
         return
     n, which = parsed
     view = await actions.top(deps, n, which, venue)
-    await reply(update, context, top_reply(view, deps.quotes), render.top_keyboard(which, n))
+    keyboard = render.top_keyboard(which, n, venue if venue != deps.exchange else None)
+    await reply(update, context, top_reply(view, deps.quotes), keyboard)
 
 
 # ---------------------------------------------------------------- /symbol

@@ -159,3 +159,19 @@ async def test_a_venue_cards_buttons_act_on_that_venue(
     # A forged venue word is an expired button, not an error.
     answer = await tap(fake_tg, USER, "sub:BTCUSDT:nowhere", message_id=card.message_id)
     assert "expired" in answer.get("text", "").lower()
+
+
+async def test_a_venue_tables_filters_keep_the_venue(
+    venues_bot: BotWithWorker, fake_tg: FakeTelegram
+) -> None:
+    """/top bybit, then its Squeeze button: the table stays Bybit's."""
+    from tests.telegram.test_tg_commands import tap
+
+    table = await ask(fake_tg, "/top bybit")
+    assert "Bybit perp" in table.visible
+    data = dict((label.lstrip("• "), d) for label, d in table.buttons())["Squeeze"]
+    assert data == "topf:10:squeeze:bybit"
+    await tap(fake_tg, USER, data, message_id=table.message_id)
+    await fake_tg.wait_until(lambda: bool(fake_tg.edits), 10.0)
+    edited = fake_tg.edits[-1]
+    assert "Bybit perp" in edited.visible and "all venues" not in edited.visible

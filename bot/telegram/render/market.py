@@ -118,13 +118,16 @@ def top_message(
     return "\n".join(lines)
 
 
-def top_keyboard(which: str, n: int) -> InlineKeyboardMarkup:
+def top_keyboard(which: str, n: int, venue: str | None = None) -> InlineKeyboardMarkup:
+    """`venue`: the table's exchange when it is not the default view, so a filter keeps
+    showing the venue the user asked for."""
     choices = [("all", "All"), ("long", "Long"), ("short", "Short"), ("squeeze", "Squeeze")]
     return InlineKeyboardMarkup(
         [
             [
                 InlineKeyboardButton(
-                    ("• " if key == which else "") + label, callback_data=FilterTop(n, key).pack()
+                    ("• " if key == which else "") + label,
+                    callback_data=FilterTop(n, key, venue).pack(),
                 )
                 for key, label in choices
             ]
