@@ -22,7 +22,7 @@ same way as typed commands), except where a number is decoded here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Self
 
 from telegram.constants import InlineKeyboardButtonLimit
 
@@ -49,78 +49,66 @@ def _number(word: str) -> int | None:
     return int(word) if word.isascii() and word.isdigit() else None
 
 
+def _venue_args(venue: str | None) -> list[str]:
+    return [venue] if venue else []
+
+
+def _venue_at(args: list[str], i: int) -> str | None:
+    return args[i] if len(args) > i and args[i] else None
+
+
 @dataclass(frozen=True)
-class ShowTop:
-    TAG: ClassVar[str] = "top"
+class _TopAction:
+    TAG: ClassVar[str] = ""
     n: int | None  # None: not a number on the wire, the handler's default applies
     which: str  # a filter name; the handler falls back to 'all' for anything else
-    venue: str | None = None  # None: the default view
+    venue: str | None = None  # None: the default view (buttons made before venues too)
 
     def pack(self) -> str:
-        return cb(self.TAG, self.n, self.which, *([self.venue] if self.venue else []))
+        return cb(self.TAG, self.n, self.which, *_venue_args(self.venue))
 
     @classmethod
-    def from_args(cls, args: list[str]) -> ShowTop:
-        which = args[1] if len(args) > 1 else ""
-        return cls(_number(args[0]), which, args[2] if len(args) > 2 and args[2] else None)
+    def from_args(cls, args: list[str]) -> Self:
+        return cls(_number(args[0]), args[1] if len(args) > 1 else "", _venue_at(args, 2))
 
 
 @dataclass(frozen=True)
-class FilterTop:
+class ShowTop(_TopAction):
+    TAG: ClassVar[str] = "top"
+
+
+@dataclass(frozen=True)
+class FilterTop(_TopAction):
     TAG: ClassVar[str] = "topf"
-    n: int | None
-    which: str
-    venue: str | None = None  # None: the default view
-
-    def pack(self) -> str:
-        return cb(self.TAG, self.n, self.which, *([self.venue] if self.venue else []))
-
-    @classmethod
-    def from_args(cls, args: list[str]) -> FilterTop:
-        which = args[1] if len(args) > 1 else ""
-        return cls(_number(args[0]), which, args[2] if len(args) > 2 and args[2] else None)
 
 
 @dataclass(frozen=True)
-class ShowSymbol:
+class _SymbolAction:
+    TAG: ClassVar[str] = ""
+    symbol: str
+    venue: str | None = None  # None: the default view (buttons made before venues too)
+
+    def pack(self) -> str:
+        return cb(self.TAG, self.symbol, *_venue_args(self.venue))
+
+    @classmethod
+    def from_args(cls, args: list[str]) -> Self:
+        return cls(args[0], _venue_at(args, 1))
+
+
+@dataclass(frozen=True)
+class ShowSymbol(_SymbolAction):
     TAG: ClassVar[str] = "sym"
-    symbol: str
-    venue: str | None = None  # None: the default view (buttons made before venues too)
-
-    def pack(self) -> str:
-        return cb(self.TAG, self.symbol, *([self.venue] if self.venue else []))
-
-    @classmethod
-    def from_args(cls, args: list[str]) -> ShowSymbol:
-        return cls(args[0], args[1] if len(args) > 1 and args[1] else None)
 
 
 @dataclass(frozen=True)
-class SubscribeSymbol:
+class SubscribeSymbol(_SymbolAction):
     TAG: ClassVar[str] = "sub"
-    symbol: str
-    venue: str | None = None  # None: the default view (buttons made before venues too)
-
-    def pack(self) -> str:
-        return cb(self.TAG, self.symbol, *([self.venue] if self.venue else []))
-
-    @classmethod
-    def from_args(cls, args: list[str]) -> SubscribeSymbol:
-        return cls(args[0], args[1] if len(args) > 1 and args[1] else None)
 
 
 @dataclass(frozen=True)
-class UnsubscribeSymbol:
+class UnsubscribeSymbol(_SymbolAction):
     TAG: ClassVar[str] = "uns"
-    symbol: str
-    venue: str | None = None  # None: the default view (buttons made before venues too)
-
-    def pack(self) -> str:
-        return cb(self.TAG, self.symbol, *([self.venue] if self.venue else []))
-
-    @classmethod
-    def from_args(cls, args: list[str]) -> UnsubscribeSymbol:
-        return cls(args[0], args[1] if len(args) > 1 and args[1] else None)
 
 
 @dataclass(frozen=True)
