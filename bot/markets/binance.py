@@ -7,16 +7,13 @@ skipped and reported, never allowed to crash a cycle.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import math
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from bot.config import ExchangeSettings
 from bot.markets.base import (
-    ExchangeError,
     Instrument,
     MalformedResponse,
     OiPoint,
@@ -27,6 +24,7 @@ from bot.markets.base import (
 from bot.markets.binance_rows import int_or_none, number, parse_premium, to_int
 from bot.markets.http import ExchangeHttpClient
 from bot.markets.http_errors import ExchangeApiError
+from bot.markets.ttl_cache import TtlCache
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -56,37 +54,6 @@ HISTORY_PAGE_SPAN_MS = HISTORY_PAGE_LIMIT * HISTORY_PERIOD_MS
 HISTORY_MAX_AGE_MS = int(29.5 * 24 * 3_600_000)
 INVALID_SYMBOL = -1121
 MAX_SYMBOLS_LOGGED = 20
-
-
-class TtlCache(Generic[T]):
-    """A value fetched again at most every `ttl` seconds. A failed refresh keeps the last
-    good copy (with a warning) rather than failing the cycle; with no copy yet it raises.
-    A fetch that answers None had nothing usable: the copy is kept (or `fallback` stands
-    in) and the next call asks again."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.value: T | None = None
-        self._at = -math.inf
-        self._lock = asyncio.Lock()
-
-    async def get(
-        self, now: float, ttl: float, fetch: Callable[[], Awaitable[T | None]], fallback: T
-    ) -> T:
-        async with self._lock:
-            if self.value is None or now - self._at >= ttl:
-                try:
-                    fresh = await fetch()
-                except ExchangeError as exc:
-                    if self.value is None:
-                        raise
-                    logger.warning("%s refresh failed, keeping the cached one: %s", self.name, exc)
-                else:
-                    if fresh is not None:
-                        self.value, self._at = fresh, now
-            if self.value is None:
-                self.value = fallback
-            return self.value
 
 
 class BinanceAdapter:

@@ -32,9 +32,9 @@ from bot.markets.base import (
     PremiumIndex,
     SymbolUnavailable,
 )
-from bot.markets.binance import TtlCache
 from bot.markets.binance_rows import int_or_none, number, to_int
 from bot.markets.http_errors import ExchangeApiError
+from bot.markets.ttl_cache import TtlCache
 from bot.markets.venue_base import Snapshot, VenueCounters, hours_from_ms
 from bot.markets.venue_http import VenueHttpClient, VenueLimits, Window
 
