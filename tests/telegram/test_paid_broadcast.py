@@ -52,5 +52,7 @@ async def test_paid_broadcast_drains_past_the_free_rate_and_replies_stay_free(
     assert all(m.paid for m in alerts) and not reply.paid
     assert fake_tg.flood_429s == 0
     span = max(m.ts for m in alerts) - min(m.ts for m in alerts)
-    assert len(alerts) / span > 60  # well past the free 30 msg/s
+    # The free pace caps a broadcast at 30 msg/s (240 messages: 8 s); paid goes past it.
+    # Not 200 msg/s: on 2 loaded cores the worker's CPU, not the pace, sets the rate.
+    assert len(alerts) / span > 40
     assert elapsed < 20
