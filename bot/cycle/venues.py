@@ -91,6 +91,9 @@ class VenueScorers:
         self._writing = False
         # The last cycle's stored results, by exchange ("all" too): what `scan` shows.
         self.results: dict[str, CycleResult] = {}
+        # A venue failing since start-up has no fetch yet: what it listed when it last
+        # answered (the instruments table), so its coins still show, partial.
+        self._stored: dict[str, list[Instrument]] = {}
 
     @property
     def writing(self) -> bool:
@@ -121,6 +124,7 @@ class VenueScorers:
             else:  # a database fault, a bug, a cancellation: the loop decides
                 raise outcome
         self.results = dict(results)
+        await self._load_stored_universes(errors)
         if lost is not None:  # nothing more is written; the aggregate only for `scan`
             inputs = self.coin_inputs(results, errors)
             self.results[ALL], _ = self._compute(started_ms, results, inputs)
@@ -148,6 +152,22 @@ class VenueScorers:
         if self._fence is not None and not await self._fence(session):
             raise LeaseLost("another replica holds the scorer lease")
 
+    async def _load_stored_universes(self, errors: Mapping[str, ExchangeError]) -> None:
+        for name in errors:
+            if self._scorers[name].last is not None or name in self._stored:
+                continue
+            try:
+                async with self._sessions() as session:
+                    rows = await market_repo.stored_universe(session, name)
+            except SQLAlchemyError as exc:
+                logger.debug("cannot read %s's stored instruments: %s", name, exc)
+                continue
+            self._stored[name] = [Instrument(name, *row) for row in rows]
+
+    def _universe(self, name: str) -> Iterable[Instrument]:
+        last = self._scorers[name].last
+        return self._stored.get(name, []) if last is None else last.fetched.instruments.values()
+
     async def _note_health(
         self, names: list[str], results: dict[str, CycleResult], errors: dict[str, ExchangeError]
     ) -> None:
@@ -156,12 +176,14 @@ class VenueScorers:
         failing_before = set(self.health.failing()) | set(self.health.dropped())
         for name in names:
             exc = errors.get(name)
-            if exc is not None and name not in failing_before:
+            # A refusal is said once, by the health line ("okx refuses us (...)").
+            blocked = isinstance(exc, VenueBlocked)
+            if exc is not None and name not in failing_before and not blocked:
                 logger.warning("%s unavailable this cycle: %s", name, exc)
             line = self.health.record(
                 name,
                 ok=exc is None,
-                blocked=isinstance(exc, VenueBlocked),
+                blocked=blocked,
                 reason="" if exc is None else str(exc)[:200],
             )
             if line is not None:
@@ -190,9 +212,9 @@ class VenueScorers:
         """Per coin on two or more counted venues, what each venue answered this cycle.
         A venue failing now is still listed through its last stored universe."""
         universe: list[Instrument] = []
-        for name, scorer in self._scorers.items():
-            if self.health.counts(name) and scorer.last is not None:
-                universe.extend(scorer.last.fetched.instruments.values())
+        for name in self._scorers:
+            if self.health.counts(name):
+                universe.extend(self._universe(name))
         out: dict[str, CoinInput] = {}
         for coin, venues in coins_across_venues(universe).items():
             entry = out[coin] = CoinInput()
@@ -245,6 +267,7 @@ class VenueScorers:
             aggregates[coin] = agg
             result.scores.append(scored)
             if agg.partial:
+                result.partial[coin] = agg.missing
                 result.held[coin] = f"partial: {', '.join(agg.missing)} failed this cycle"
             elif entry.held:
                 result.held[coin] = f"OI history unavailable on {', '.join(entry.held)}"

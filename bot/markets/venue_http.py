@@ -148,10 +148,14 @@ class VenueHttpClient(ExchangeHttpClient):
         ban = retry_after if retry_after is not None else self.limits.ban_seconds
         if not math.isfinite(ban) or ban <= 0:
             ban = self.limits.ban_seconds
+        already = self.blocked_for() > 0
         self._blocked_until = max(self._blocked_until, self._clock() + ban)
         self._block_status = status
-        logger.error(
-            "%s answered HTTP %d (%s): not sending to %s for %.0fs",
+        # DEBUG: the cycle says it once for the venue (bot/cycle/venues.py, or the
+        # scorer loop with one venue); concurrent requests would each repeat it here.
+        logger.debug(
+            "%s%s answered HTTP %d (%s): not sending to %s for %.0fs",
+            "(ban already in force) " if already else "",
             url,
             status,
             "region block" if status == 451 else "rate ban or region block",

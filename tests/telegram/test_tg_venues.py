@@ -75,6 +75,7 @@ async def test_top_and_symbol_default_to_the_aggregate(
     top = await ask(fake_tg, "/top")
     assert "all venues · Top 2 of 2" in top.visible
     assert "Partial scan" not in top.visible  # every coin scored, OKX's part missing
+    assert "Partial: okx missing this cycle; no alert from those rows." in top.visible
     card = await ask(fake_tg, "/symbol btc")
     text = card.text or ""
     assert "<b>BTC</b> · all venues" in text

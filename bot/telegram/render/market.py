@@ -83,6 +83,15 @@ def top_table(rows: Sequence[Any], quotes: Sequence[str] = ("USDT",), start: int
     return "<pre>" + esc("\n".join(lines)) + "</pre>"
 
 
+def _partial_line(snapshot: Any) -> str:
+    """Symbols that failed, or (aggregates) venues that did not answer this cycle."""
+    venues = getattr(snapshot, "venues", {})
+    missing = sorted({p.venue for parts in venues.values() for p in parts if p.missing})
+    if getattr(snapshot, "symbols_failed", 0) or not missing:
+        return "⚠️ Partial scan: some symbols failed to fetch this cycle."
+    return f"⚠️ Partial: {esc(', '.join(missing))} missing this cycle; no alert from those rows."
+
+
 def top_message(
     snapshot: Any,
     rows: Sequence[Any],
@@ -101,7 +110,7 @@ def top_message(
         " old",
     ]
     if getattr(snapshot, "status", "ok") != "ok":
-        lines.append("⚠️ Partial scan: some symbols failed to fetch this cycle.")
+        lines.append(_partial_line(snapshot))
     if not rows:
         lines.append("")
         lines.append(
