@@ -29,7 +29,7 @@ BURST = 64  # as many as PTB's concurrent update slots
 PROMPT_S = 3.0  # "within a few seconds"
 
 
-async def idle(runtime: BotWithWorker, fake: FakeTelegram, timeout: float = 10.0) -> None:
+async def idle(runtime: BotWithWorker, fake: FakeTelegram, timeout: float = 60.0) -> None:
     """Until every pushed update was fetched and fully handled."""
     await fake.wait_until_polled(timeout)
     app = runtime.application
