@@ -52,6 +52,8 @@ DEFAULT_MISSING: dict[str, tuple[str, ...]] = {
     TICKER_24H: ("quoteVolume",),
 }
 # "empty": a 200 with nothing in it ([] or exchangeInfo without symbols).
+# "frozen": the answer first served under the fault, again and again: timestamps and
+# values stuck, as a stale cache in front of the exchange serves them.
 FAULT_KINDS = (
     "5xx",
     "429",
@@ -61,6 +63,7 @@ FAULT_KINDS = (
     "missing_fields",
     "delisted",
     "empty",
+    "frozen",
 )
 ROW_KINDS = ("missing_fields", "delisted")
 HISTORY_LIMIT_PER_5M = 1000
@@ -100,6 +103,7 @@ class Fault:
     delay: float
     fields: tuple[str, ...]
     status: int
+    frozen: dict[str, tuple[int, Any]] = field(default_factory=dict)  # "frozen": symbol -> answer
 
 
 def _fmt(value: Number) -> str:
@@ -386,6 +390,11 @@ class FakeBinance:
                 if isinstance(empty, dict):
                     empty["symbols"] = []
                 return self._json(200, empty)
+            if request_fault.kind == "frozen":
+                key = symbol or ""
+                if key not in request_fault.frozen:
+                    request_fault.frozen[key] = self._dispatch(path, params, row_faults)
+                return self._json(*request_fault.frozen[key])
             await self._pause(request_fault.delay)  # "timeout": answer too late
         status, body = self._dispatch(path, params, row_faults)
         return self._json(status, body)

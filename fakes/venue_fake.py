@@ -14,6 +14,8 @@ Fault kinds, the same menu as the Binance fake in each venue's own words:
     "missing_fields" drop `fields` from rows (of `symbol` only, when given)
     "delisted"       the symbol is gone (bulk: its row is left out)
     "empty"          HTTP 200 with an empty list
+    "frozen"         the answer first served under the fault, again and again:
+                     timestamps and values stuck (a stale cache in front of the venue)
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import json
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from aiohttp import web
@@ -40,6 +42,7 @@ FAULT_KINDS = (
     "missing_fields",
     "delisted",
     "empty",
+    "frozen",
 )
 ROW_KINDS = ("missing_fields", "delisted")
 PERIOD_MS = 300_000
@@ -63,6 +66,7 @@ class Fault:
     delay: float
     fields: tuple[str, ...]
     status: int
+    frozen: dict[str, tuple[int, Any]] = field(default_factory=dict)  # "frozen": symbol -> answer
 
 
 class VenueFake:
@@ -192,6 +196,11 @@ class VenueFake:
                 await self._pause(fault.delay)
             elif fault.kind == "malformed":
                 return self._raw(b'{"retCode":0,"code":"0","data":[{"instId":"BT')
+            elif fault.kind == "frozen":
+                key = symbol or ""
+                if key not in fault.frozen:
+                    fault.frozen[key] = self._answer(path, params, row_faults)
+                return self._json(*fault.frozen[key])
             else:
                 return self._error_answer(path, fault)
         status, body = self._answer(path, params, row_faults)

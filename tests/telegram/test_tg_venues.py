@@ -177,3 +177,52 @@ async def test_a_venue_tables_filters_keep_the_venue(
     await fake_tg.wait_until(lambda: bool(fake_tg.edits), 10.0)
     edited = fake_tg.edits[-1]
     assert "Bybit perp" in edited.visible and "all venues" not in edited.visible
+
+
+async def test_status_and_healthz_name_a_venue_serving_stale_open_interest(
+    start: Callable[..., Any],
+    make_settings: Callable[..., Settings],
+    sessions: async_sessionmaker[AsyncSession],
+    fake_tg: FakeTelegram,
+) -> None:
+    """OKX's open-interest answer stops moving (the same `ts` and `oi` every cycle):
+    /status and /healthz say OKX is stale; Binance and Bybit are not named."""
+    from aiohttp import ClientSession
+
+    from bot.metrics import Metrics
+    from bot.web.health_server import start_health_server
+
+    base = make_settings()
+    now = [time.time()]
+    async with FakeBinance() as fb, FakeBybit() as fy, FakeOkx() as fo:
+        _set_up(fb, fy, fo)
+        exchange = base.exchange.model_copy(
+            update={
+                "venues": ["binance", "bybit", "okx"],
+                "base_url": fb.url,
+                "bybit_base_url": fy.url,
+                "okx_base_url": fo.url,
+            }
+        )
+        settings = base.model_copy(update={"exchange": exchange})
+        async with contextlib.AsyncExitStack() as stack:
+            adapters = await open_adapters(settings, stack, clock=lambda: now[0])
+            scorer = VenueScorers(
+                [Scorer(a, sessions, settings) for a in adapters], sessions, settings
+            )
+            fo.fault("/api/v5/public/open-interest", "frozen", times=None)
+            for _ in range(2):  # the first frozen answer is news, the second a repeat
+                await scorer.run_cycle()
+                now[0] += 300  # past the venues' 20 s reuse of their bulk answers
+    await start(settings)
+    status = await ask(fake_tg, "/status", chat_id=ADMIN_ID)
+    assert "Venue okx serves stale open interest" in status.visible
+    assert "Venue binance" not in status.visible and "Venue bybit" not in status.visible
+    runner = await start_health_server(settings, sessions, Metrics())
+    try:
+        host, port = runner.addresses[0][:2]
+        async with ClientSession() as http, http.get(f"http://{host}:{port}/healthz") as resp:
+            doc = await resp.json()
+    finally:
+        await runner.cleanup()
+    assert doc["stale_venues"] == ["okx"]
