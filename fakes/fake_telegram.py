@@ -262,6 +262,7 @@ class FakeTelegram:
         self.down_until = 0.0  # clock time until which every call answers 502
         self.outage_502s = 0
         self.outage_html = True
+        self.holds: dict[str, asyncio.Event] = {}  # method (lower case) -> answer when set
         # Who calls what, by the tag in `base_url_for(tag)` ("" for `base_url`).
         self.calls_by: dict[str, Counter[str]] = {}
         self.pollers: Counter[str] = Counter()  # getUpdates calls per tag
@@ -568,6 +569,13 @@ class FakeTelegram:
             )
         )
 
+    def hold(self, method: str) -> asyncio.Event:
+        """Calls to `method` arrive (counted in `calls`) but are answered only once the
+        returned event is set: a test acts while a send is on the wire, whatever the
+        machine's load, instead of counting on a latency being long enough."""
+        gate = self.holds[method.lower()] = asyncio.Event()
+        return gate
+
     def revoke_token(self) -> None:
         """The owner revoked the token in @BotFather: from now on every method, for this
         token, answers 401 Unauthorized, as Telegram does."""
@@ -640,6 +648,10 @@ class FakeTelegram:
             self.pollers[tag] += 1
         if self.latency:
             await asyncio.sleep(self.latency)
+        gate = self.holds.get(name)
+        if gate is not None:
+            await self._notify()  # so tests can wait for the held call to arrive
+            await gate.wait()
         if self.down:
             self.outage_502s += 1
             await self._notify()

@@ -96,6 +96,9 @@ class VenueHttpClient(ExchangeHttpClient):
         self._windows = {prefix: _SlidingWindow(w) for prefix, w in limits.windows.items()}
         self._block_status = 0
         self._pace_lock = asyncio.Lock()
+        # Called with (path, time) for every slot booked: what tests check the pacing
+        # on, rather than arrival times at a server, which a busy machine skews.
+        self.on_booked: Callable[[str, float], None] | None = None
 
     def blocked_status(self) -> int | None:
         """The HTTP status of the ban now in force, or None."""
@@ -122,6 +125,8 @@ class VenueHttpClient(ExchangeHttpClient):
                 )
             for window in matching:
                 window.book(at)
+            if self.on_booked is not None:
+                self.on_booked(path, at)
         if at > now:
             await self._sleep(at - now)
 

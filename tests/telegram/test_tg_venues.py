@@ -150,9 +150,7 @@ async def test_a_venue_cards_buttons_act_on_that_venue(
         rows = markup.get("inline_keyboard", [])
         return [(b["text"], b["callback_data"]) for row in rows for b in row]
 
-    await fake_tg.wait_until(
-        lambda: buttons_now() == [("🔕 Unsubscribe", "uns:BTCUSDT:bybit")], 10.0
-    )
+    await fake_tg.wait_until(lambda: buttons_now() == [("🔕 Unsubscribe", "uns:BTCUSDT:bybit")])
     answer = await tap(fake_tg, USER, "uns:BTCUSDT:bybit", message_id=card.message_id)
     assert "Unsubscribed from BTCUSDT" in answer.get("text", "")
     async with sessions() as s:
