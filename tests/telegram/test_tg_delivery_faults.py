@@ -165,12 +165,16 @@ async def test_stale_deliveries_are_dropped_not_sent(
 async def test_a_delivery_that_expires_while_retrying_is_dropped(
     start, make_settings, sessions, fake_tg: FakeTelegram
 ) -> None:
-    now = int(time.time() * 1000)
+    clock = [time.time()]  # the outbox worker's: it moves only when the test says
+    now = int(clock[0] * 1000)
     cycle = await empty_cycle(sessions)
     # 5 h 59 min 59 s old: fresh when claimed, stale by its first retry.
     await add_deliveries(sessions, cycle, [405], [BTC_UP], now_ms=now - 6 * HOUR_MS + 1000)
     fake_tg.fail("5xx", chat_id=405, times=1000)
-    runtime = await start(make_settings(), backoff_base=1.5)
+    runtime = await start(make_settings(), backoff_base=1.5, clock=lambda: clock[0])
+    await fake_tg.wait_until(lambda: fake_tg.injected["5xx"] >= 1)  # sent once, failed
+    clock[0] += 10  # past its expiry and the retry's backoff
+    runtime.notify()
     done = await wait_settled(sessions)
     assert [(s, r) for s, r, _ in done.values()] == [("dropped", "stale")]
     assert fake_tg.sent == [] and runtime.outbox_worker.stats.stale == 1
@@ -187,8 +191,8 @@ async def test_a_late_alert_says_when_it_happened(
         sessions, cycle, [406], [BTC_UP, Alert("ETHUSDT")], now_ms=now - 95 * MINUTE_MS
     )
     cycle = await empty_cycle(sessions)
-    await add_deliveries(sessions, cycle, [407], [BTC_UP])  # on time: no age
-    await start(settings)
+    await add_deliveries(sessions, cycle, [407], [BTC_UP], now_ms=now)  # on time: no age
+    await start(settings, clock=lambda: now / 1000)  # ages exact however long start takes
     messages = await fake_tg.wait_for_messages(406, 2)
     texts = sorted(m.visible for m in messages)
     print("\n--- late ---\n" + "\n\n".join(texts))

@@ -51,6 +51,16 @@ def unknown_symbol(query: str, suggestions: Sequence[str]) -> str:
     return text
 
 
+def market_loading(queries: Sequence[str], seconds: float) -> str:
+    """Before the first scan lands the symbol list is empty: no symbol is unknown yet."""
+    names = ", ".join(f"<b>{esc(q)}</b>" for q in queries)
+    return (
+        f"⏳ Still loading the market (the first scan, about {max(5, round(seconds))} s), so "
+        f"I cannot check {names} yet. Nothing was subscribed: send the same /subscribe "
+        "again once /top shows the market."
+    )
+
+
 def suggestion_keyboard(suggestions: Sequence[str]) -> InlineKeyboardMarkup | None:
     if not suggestions:
         return None
