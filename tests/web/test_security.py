@@ -17,6 +17,7 @@ DASHBOARD = [
     "/symbol/LSQZUSDT",
     "/static/dashboard.js",
     "/static/style.css",
+    "/static/vendor/uplot/uPlot.iife.min.js",
     "/api/v1/latest",
     "/api/v1/top",
     "/api/v1/symbol/LSQZUSDT",
