@@ -23,6 +23,8 @@ from bot.web.data import DashboardData
 from bot.web.responses import Body, body_of, send
 
 ASSET_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
+# A 404 page repeats at most this much of what was typed in the address.
+MAX_SHOWN = 60
 # Bidirectional controls (embeddings, overrides, isolates, marks): in a name they
 # reorder what follows, so "ABC\u202eTDSU" reads "ABCUSDT". Shown as U+FFFD instead;
 # bot/web/static/common.js (PB.shown) does the same for names the pages get by fetch().
@@ -103,10 +105,6 @@ class Pages:
             return web.Response(status=404, text="404: Not Found")
         body, content_type = found
         return send(request, body, content_type, charset="utf-8")
-
-
-# A 404 page repeats at most this much of what was typed in the address.
-MAX_SHOWN = 60
 
 
 def _html(text: str, status: int = 200) -> web.Response:

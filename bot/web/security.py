@@ -11,7 +11,7 @@ share the server, are never behind the token: a monitor or Prometheus keeps work
 
 The security headers go on every answer of the server, the framework's own 404 and 405
 and /healthz and /metrics included: `add_security_headers` is an `on_response_prepare`
-signal (bot/health.py installs it), not a per-route wrapper that only sees our routes.
+signal (bot/web/health_server.py installs it), not a per-route wrapper that only sees our routes.
 """
 
 from __future__ import annotations

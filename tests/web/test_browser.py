@@ -51,7 +51,7 @@ async def test_dashboard_and_symbol_page_in_chromium(tmp_path: Path, browser: An
 
             await page.click("#market tbody a >> text=LSQZUSDT")
             await page.wait_for_url(f"{url}/symbol/LSQZUSDT")
-            await _check_symbol_page(page)
+            await _check_symbol_page(page, market)
             if (path := shot("symbol.png")) is not None:
                 await page.screenshot(path=str(path), full_page=True)
 
@@ -122,7 +122,7 @@ async def _check_live_refresh(page: Any, market: Any, top: dict[str, Any]) -> No
     assert await page.get_attribute("[data-filter=squeeze]", "class") == "on"
 
 
-async def _check_symbol_page(page: Any) -> None:
+async def _check_symbol_page(page: Any, market: Any) -> None:
     await page.wait_for_selector(".panel .uplot canvas")
     assert await page.inner_text("#sym") == "LSQZUSDT"
     assert await page.inner_text("#regime") == "Long squeeze risk"
@@ -141,7 +141,7 @@ async def _check_symbol_page(page: Any) -> None:
     # Waited for (Playwright polls), not read at once: uPlot may draw on the next frame.
     await page.locator(".panel .u-cursor-x:not(.u-off)").nth(4).wait_for()
     await page.locator("#readout:not(:has-text('latest'))").wait_for()
-    await _check_zoom(page, over)
+    await _check_zoom(page, over, market)
     await page.mouse.move(0, 0)  # away: the latest again
     await page.locator("#readout:has-text('latest')").wait_for()
     await page.click("[data-range='30d']")
@@ -152,9 +152,9 @@ async def _check_symbol_page(page: Any) -> None:
 X_RANGES = "PBChart.charts().map(u => [u.scales.x.min, u.scales.x.max])"
 
 
-async def _check_zoom(page: Any, over: dict[str, float]) -> None:
-    """A drag across one panel zooms all five to the same time range; a double-click
-    zooms every one back out."""
+async def _check_zoom(page: Any, over: dict[str, float], market: Any) -> None:
+    """A drag across one panel zooms all five to the same time range, a new cycle keeps
+    that zoom, and a double-click zooms every one back out."""
     full = await page.evaluate(X_RANGES)
     y = over["y"] + over["height"] / 2
     await page.mouse.move(over["x"] + over["width"] * 0.2, y)
@@ -165,8 +165,14 @@ async def _check_zoom(page: Any, over: dict[str, float]) -> None:
     assert len({tuple(r) for r in zoomed}) == 1, zoomed
     (lo, hi), (full_lo, full_hi) = zoomed[0], full[0]
     assert full_lo < lo < hi < full_hi and hi - lo < (full_hi - full_lo) * 0.6
+    cycle = int(await page.get_attribute("body", "data-cycle"))
+    market.clock.now += 300
+    await run_cycles(market, 1, seed=5)
+    await page.wait_for_selector(f"body[data-cycle='{cycle + 1}']", timeout=15_000)
+    assert await page.evaluate(X_RANGES) == zoomed
     await page.dblclick(".panel[data-panel=oi] .u-over")
-    assert await page.evaluate(X_RANGES) == full
+    full = await page.evaluate(X_RANGES)  # now with the new cycle's point
+    assert len({tuple(r) for r in full}) == 1 and full[0][1] > full_hi
 
 
 async def _check_ticks(page: Any) -> None:

@@ -116,8 +116,10 @@ var PBChart = (function () {
   }
 
   // Draws `panels` into `box` (emptied first); `onHover(index, hovering)` gets the
-  // point under the cursor, or the latest when the cursor leaves.
-  function draw(box, t, panels, onHover) {
+  // point under the cursor, or the latest when the cursor leaves. `keepZoom`: a redraw
+  // of the same span (a new cycle, a resize) keeps the time range the user zoomed into.
+  function draw(box, t, panels, onHover, keepZoom) {
+    var kept = keepZoom ? zoomed() : null;
     charts.forEach(function (u) { u.destroy(); });
     charts = [];
     box.replaceChildren();
@@ -134,8 +136,7 @@ var PBChart = (function () {
         charts.forEach(function (u) { if (u !== from) u.setScale("x", { min: x.min, max: x.max }); });
         zooming = false;
       },
-      // Every synced panel reports the same index: tell the page once per change, and
-      // when the cursor leaves, show the latest values again.
+      // Every synced panel reports the same index: tell the page once per change.
       hover: function (idx) {
         var shown = idx === null || idx === undefined ? null : idx;
         if (shown === lastShown) return;
@@ -154,7 +155,15 @@ var PBChart = (function () {
       u.setLegend({ idx: last });
       charts.push(u);
     });
+    if (kept && charts.length) charts[0].setScale("x", { min: kept[0], max: kept[1] });
     if (onHover) onHover(last, false);
+  }
+  // The zoomed-in x range, or null when the charts show all their data.
+  function zoomed() {
+    var u = charts[0];
+    if (!u || !u.data[0].length) return null;
+    var xs = u.data[0], x = u.scales.x;
+    return x.min > xs[0] || x.max < xs[xs.length - 1] ? [x.min, x.max] : null;
   }
   return { draw: draw, charts: function () { return charts; } };
 })();

@@ -77,14 +77,16 @@
     };
   }
 
-  function load() {
+  // `sameSpan`: a refresh of the range shown (a new cycle), which keeps a zoom.
+  function load(sameSpan) {
     var venue = new URLSearchParams(location.search).get("exchange");
     var query = "?range=" + range + (venue ? "&exchange=" + encodeURIComponent(venue) : "");
     return PB.api("symbol/" + encodeURIComponent(symbol) + query).then(function (doc) {
       last = doc;
       card(doc);
-      PBChart.draw(document.getElementById("charts"), doc.series.t, panels(doc), readout(doc));
+      PBChart.draw(document.getElementById("charts"), doc.series.t, panels(doc), readout(doc), sameSpan);
       document.body.dataset.loaded = doc.range;
+      document.body.dataset.cycle = doc.cycle ? doc.cycle.id : "";
     }).catch(function (err) {
       PB.status(err.status === 404 ? "No score stored for this symbol: check the spelling, or wait for a cycle."
         : "Could not load this symbol (" + err.message + ").");
@@ -95,13 +97,13 @@
     b.addEventListener("click", function () {
       range = b.dataset.range;
       document.querySelectorAll(".range button").forEach(function (o) { o.classList.toggle("on", o === b); });
-      load();
+      load(false);
     });
   });
   var resizeTimer = null;
   window.addEventListener("resize", function () {
     clearTimeout(resizeTimer);
-    resizeTimer = setTimeout(function () { if (last) PBChart.draw(document.getElementById("charts"), last.series.t, panels(last), readout(last)); }, 150);
+    resizeTimer = setTimeout(function () { if (last) PBChart.draw(document.getElementById("charts"), last.series.t, panels(last), readout(last), true); }, 150);
   });
-  PB.watchCycles(load, 5000);
+  PB.watchCycles(function () { load(true); }, 5000);
 })();
