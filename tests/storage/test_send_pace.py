@@ -28,11 +28,12 @@ async def test_reservations_are_back_to_back_blocks_on_the_database_clock(sessio
 async def test_two_workers_sharing_a_pace_keep_the_rate_together(sessions):
     rate = 200.0
     workers = [SharedPace(sessions, pace_repo.PAID, rate) for _ in range(2)]
-    sent: list[float] = []
+    sent: list[float] = []  # slots on the shared database clock: load cannot bunch them
+    for w in workers:
+        w.on_slot = sent.append
 
     async def send(pace: SharedPace) -> None:
         await pace.take()
-        sent.append(time.monotonic())
 
     started = time.monotonic()
     await asyncio.wait_for(
