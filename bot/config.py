@@ -143,7 +143,8 @@ def load_settings(
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise ConfigError(f"config file not found: {path}") from None
+            given = "" if config_path else " (from PRESSUREBOT_CONFIG)"
+            raise ConfigError(f"config file not found: {path}{given}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
         except OSError as exc:

@@ -63,7 +63,7 @@ class TelegramSettings(_Section):
     max_argument_length: int = Field(default=64, ge=8)
     poll_timeout_seconds: int = Field(default=30, ge=0)
     # /symbol charts drawn ahead after each cycle, highest score first, one at a time in
-    # one worker thread (about 90 ms CPU each): bounds the chart CPU per cycle. Charts
+    # one worker thread (CPU per chart: README, Performance, P5): bounds it per cycle. Charts
     # beyond it are drawn on first request and cached until the next cycle. 0: on demand only.
     chart_prerender_symbols: int = Field(default=600, ge=0)
     # Commands reuse the latest cycle id this long instead of asking the DB each time:

@@ -90,3 +90,9 @@ def test_a_misspelt_environment_section_gets_a_guess() -> None:
     )
     assert env_var_hint("PRESSUREBOT_HTTPP") == "; did you mean PRESSUREBOT_HTTP?"
     assert env_var_hint("PRESSUREBOT_NOTHING_LIKE_IT") == ""
+
+
+def test_a_missing_file_named_by_the_environment_says_so(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(env={"PRESSUREBOT_CONFIG": str(tmp_path / "nope.toml")})
+    assert str(info.value).endswith("nope.toml (from PRESSUREBOT_CONFIG)")

@@ -1,5 +1,5 @@
 """/symbol charts drawn ahead, once per cycle, so a /symbol reply does not wait for
-matplotlib (about 90 ms of CPU a chart of three panels, most of a reply's cost).
+matplotlib (most of a reply's cost; what a chart costs is in README, Performance, P5).
 
 After each new cycle (seen by `MarketCache.latest_cycle_id`, which a background poll
 and every command call), the charts of the cycle's top `limit` symbols by score are

@@ -79,3 +79,19 @@ async def test_help_lists_the_table_and_every_listed_command_answers(
         fake_tg.push_message(chat, f"/{command.name}")
         [answer] = await fake_tg.wait_for_messages(chat, 1)
         assert "I don't know" not in answer.visible, command.name
+
+
+async def test_the_fake_keeps_one_menu_per_scope_as_telegram_does(fake_tg: FakeTelegram) -> None:
+    from telegram import Bot, BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeChat
+    from telegram.error import BadRequest
+
+    async with Bot(fake_tg.token, base_url=fake_tg.base_url) as bot:
+        await bot.set_my_commands([BotCommand("top", "Top")])
+        await bot.set_my_commands([BotCommand("help", "Help")], BotCommandScopeAllGroupChats())
+        assert [c.command for c in await bot.get_my_commands()] == ["top"]
+        groups = await bot.get_my_commands(BotCommandScopeAllGroupChats())
+        assert [c.command for c in groups] == ["help"]
+        with pytest.raises(BadRequest, match="not found"):  # never wrote to the bot
+            await bot.set_my_commands([BotCommand("top", "Top")], BotCommandScopeChat(4242))
+        await bot.delete_my_commands(BotCommandScopeAllGroupChats())
+        assert await bot.get_my_commands(BotCommandScopeAllGroupChats()) == ()
