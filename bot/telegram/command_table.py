@@ -14,6 +14,7 @@ an operator who has never written to the bot gets it at their first /start.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 from collections.abc import Sequence
@@ -156,5 +157,5 @@ async def set_menu(bot: Bot, menu: Menu) -> bool:
 
 
 async def publish_menus(bot: Bot, admin_ids: Sequence[int]) -> None:
-    for menu in menus(admin_ids):
-        await set_menu(bot, menu)
+    """All at once: start-up waits for one Bot API round trip, not one per scope."""
+    await asyncio.gather(*(set_menu(bot, menu) for menu in menus(admin_ids)))
