@@ -149,8 +149,8 @@ def build_application(
         limiter=limiter,
         chat_limiter=chat_limiter,
         market=market,
-        # Room for every pre-rendered chart plus the ones drawn on request.
-        charts=ChartCache(size=tg.chart_prerender_symbols + 64),
+        # Room for the charts drawn on request; the pre-renderer reserves its own.
+        charts=ChartCache(size=64),
     )
     prerender = ChartPrerenderer(
         sessions,
@@ -159,6 +159,8 @@ def build_application(
         view,
         hours=deps.chart_hours,
         limit=tg.chart_prerender_symbols,
+        top=tg.chart_prerender_top,
+        viewed_hours=tg.chart_prerender_viewed_hours,
     )
     market.on_new_cycle = prerender.schedule
     app.bot_data["deps"] = deps

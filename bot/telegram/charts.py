@@ -14,8 +14,9 @@ import asyncio
 import functools
 import io
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC
 
 import numpy as np
@@ -190,15 +191,33 @@ class ChartCache:
     """Recent charts, least recently used first out, keyed by (symbol, newest point's ts,
     number of points): a new cycle adds a point, so its key differs and the old chart is
     never served for it. Pure derived data, so an in-process cache is safe with several
-    replicas. Concurrent requests for the same chart share one rendering."""
+    replicas. Concurrent requests for the same chart share one rendering.
 
-    def __init__(self, size: int = 64, params: ScoringParams = DEFAULT_PARAMS) -> None:
+    It also remembers which charts users opened, and when: the pre-renderer draws those
+    again after each cycle (bot/telegram/chart_prerender.py)."""
+
+    def __init__(
+        self,
+        size: int = 64,
+        params: ScoringParams = DEFAULT_PARAMS,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._on_request = size  # room for charts drawn on request
         self._size = size
         self.params = params  # Deps sets the configured ones; one set per process
+        self._clock = clock
         self._items: OrderedDict[tuple[str, int, int], bytes] = OrderedDict()
         self._pending: dict[tuple[str, int, int], asyncio.Task[bytes]] = {}
+        self._viewed: dict[str, float] = {}  # chart label -> when a user last asked for it
 
-    async def get(self, symbol: str, points: Sequence[Sequence[float]]) -> bytes:
+    async def get(
+        self, symbol: str, points: Sequence[Sequence[float]], *, viewed: bool = True
+    ) -> bytes:
+        """The chart, drawn once per key. `viewed`: a user asked for it (the
+        pre-renderer passes False), so it is drawn ahead after the next cycles too."""
+        if viewed:
+            self._viewed[symbol] = self._clock()
         key = (symbol, int(points[-1][0]) if points else 0, len(points))
         png = self._items.get(key)
         if png is not None:
@@ -214,6 +233,16 @@ class ChartCache:
             self._pending[key] = task
             task.add_done_callback(functools.partial(self._store, key))
         return await asyncio.shield(task)
+
+    def viewed_within(self, seconds: float) -> set[str]:
+        """Charts users asked for in the last `seconds`; older ones are forgotten."""
+        since = self._clock() - seconds
+        self._viewed = {label: at for label, at in self._viewed.items() if at >= since}
+        return set(self._viewed)
+
+    def reserve(self, ahead: int) -> None:
+        """Room for `ahead` charts drawn ahead besides the ones drawn on request."""
+        self._size = self._on_request + ahead
 
     def __contains__(self, key: tuple[str, int, int]) -> bool:
         return key in self._items
