@@ -87,6 +87,7 @@ class ChartFigure:
         self.title = ax.set_title("", fontsize=10)
         self.axes = [ax]
         self.single: bool | None = None  # the lines' style: dots for a single point
+        self.zero: Line2D | None = None  # the rate panel's zero line
         bottom = ax
         if panels:
             oi_ax = fig.add_subplot(grid[1], sharex=ax)
@@ -94,7 +95,6 @@ class ChartFigure:
             rate_ax = fig.add_subplot(grid[2], sharex=ax)
             self.lines.append(_line(rate_ax, "#6a1b9a", "funding 8h %"))
             self.lines.append(_line(rate_ax, "#ef6c00", "basis %"))
-            rate_ax.axhline(0, color="#999", linewidth=0.6, zorder=1)
             rate_ax.set_ylabel("%", fontsize=8)
             for upper in (ax, oi_ax):
                 upper.tick_params(labelbottom=False)
@@ -115,10 +115,16 @@ class ChartFigure:
             line.set_data(times, [p[column] for p in points])
         self._style(single=len(points) == 1)
         self.title.set_text(f"{symbol} · derivatives pressure (UTC)")
+        if self.zero is not None:
+            self.zero.remove()
         for ax in self.axes:
             ax.relim()
         for ax in self.axes:
             ax.autoscale_view()
+        if self.panels:
+            # Added after the limits are set, as a figure built per chart did: the zero
+            # line widens them only when it falls outside the data's padded range.
+            self.zero = self.axes[2].axhline(0, color="#999", linewidth=0.6, zorder=1)
         return self._png()
 
     def _png(self) -> bytes:

@@ -11,15 +11,16 @@ from bot.storage.market_repo import HistoryPoint
 from bot.telegram.charts import render_chart
 
 
-def history(n: int, seed: int, oi: float = 1e6) -> list[HistoryPoint]:
+def history(n: int, seed: int, oi: float = 1e6, rates: float = 0.0) -> list[HistoryPoint]:
+    """`rates` lifts funding and basis above zero (the zero line's own scaling rule)."""
     rng = random.Random(seed)
     return [
         HistoryPoint(
             1_765_000_000_000 + i * 300_000,
             rng.randint(0, 100),
             oi + rng.uniform(-0.01, 0.01) * oi * i,
-            rng.uniform(-0.01, 0.03) * seed,
-            rng.uniform(-0.2, 0.2),
+            rates + rng.uniform(0.0, 0.03) * seed,
+            rates + rng.uniform(-0.2, 0.2),
         )
         for i in range(n)
     ]
@@ -35,14 +36,22 @@ def in_new_thread(symbol: str, points: list[HistoryPoint]) -> bytes:
 
 
 def test_a_reused_figure_draws_what_a_fresh_one_draws() -> None:
-    wide, dot, tiny = history(288, 1), history(1, 2, oi=2e9), history(3, 3, oi=12.0)
+    charts = {
+        "wide": history(288, 1),
+        "dot": history(1, 2, oi=2e9),
+        "tiny": history(3, 3, oi=12.0),
+        # Rates just above zero: the zero line sits inside the padded range, no wider.
+        "near zero": history(100, 4, rates=0.21),
+        "far above zero": history(100, 5, rates=5.0),
+    }
+    order = ["wide", "dot", "tiny", "near zero", "wide", "far above zero", "near zero", "dot"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # AutoDateLocator on a few points
-        fresh = {name: in_new_thread(name, pts) for name, pts in (("A", wide), ("B", dot))}
-        fresh["C"] = in_new_thread("C", tiny)
+        fresh = {name: in_new_thread(name, pts) for name, pts in charts.items()}
         # One thread, one figure, charts of every shape in turn: no limits, style,
         # legend or title carried over from the chart before.
-        for name, pts in (("A", wide), ("B", dot), ("C", tiny), ("A", wide), ("B", dot)):
-            assert render_chart(name, pts) == fresh[name], name
+        for name in order:
+            assert render_chart(name, charts[name]) == fresh[name], name
+        wide = charts["wide"]
         score_only = [(p.ts_ms, p.score) for p in wide]
         assert render_chart("A", score_only) == in_new_thread("A", score_only)
