@@ -27,6 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import market_view
+from bot.market_view import MarketRow
 from bot.storage import chat_repo
 from bot.telegram.charts import ChartCache
 from bot.telegram.market_cache import MarketCache
@@ -96,8 +97,8 @@ class ChartPrerenderer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    async def _wanted(self) -> list[str]:
-        """The symbols whose charts users open, highest score first."""
+    async def _wanted(self) -> list[MarketRow]:
+        """The rows whose charts users open, highest score first."""
         snapshot = await self._market.snapshot()
         if snapshot is None:
             return []
@@ -106,7 +107,7 @@ class ChartPrerenderer:
         if self._viewed_seconds > 0:
             opened |= self._charts.viewed_within(self._viewed_seconds)
         wanted = [
-            row.symbol  # rows are score-descending
+            row  # rows are score-descending
             for rank, row in enumerate(snapshot.rows)
             if rank < self._top or row.symbol in opened
         ][: self._limit]
@@ -116,13 +117,13 @@ class ChartPrerenderer:
     async def _run(self, cycle_id: int) -> None:
         started, drawn = time.monotonic(), 0
         try:
-            for symbol in await self._wanted():
+            for row in await self._wanted():
                 async with self._sessions() as session:
-                    _, history = await market_view.symbol_detail(
-                        session, self._exchange, symbol, self._hours
+                    history = await market_view.symbol_history(
+                        session, self._exchange, row.symbol, row.ts_ms, self._hours
                     )
                 if history:
-                    await self._charts.get(symbol, history, viewed=False)
+                    await self._charts.get(row.symbol, history, viewed=False)
                     drawn += 1
             self.last_run = (cycle_id, drawn, time.monotonic() - started)
             logger.debug("pre-rendered %d charts for cycle %d", drawn, cycle_id)
