@@ -24,7 +24,7 @@ from matplotlib.dates import AutoDateLocator, DateFormatter
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from bot.scoring import DEFAULT_PARAMS, ScoringParams
+from bot.scoring.formula import DEFAULT_PARAMS, ScoringParams
 from bot.telegram import charts
 from bot.telegram.charts import _compact, band_spans
 

@@ -77,10 +77,10 @@ def _fakes_process(conn: Connection, latency: float, sizes: tuple[int, int, int]
 
 
 async def _serve(conn: Connection, latency: float, sizes: tuple[int, int, int]) -> None:
-    from tests.fakes.fake_binance import FakeBinance
-    from tests.fakes.fake_bybit import FakeBybit
-    from tests.fakes.fake_okx import FakeOkx
-    from tests.fakes.fake_telegram import FakeTelegram
+    from fakes.fake_binance import FakeBinance
+    from fakes.fake_bybit import FakeBybit
+    from fakes.fake_okx import FakeOkx
+    from fakes.fake_telegram import FakeTelegram
 
     loop = asyncio.get_running_loop()
     async with (

@@ -41,13 +41,13 @@ from bot.telegram.charts import ChartCache
 from bot.telegram.chat_events import ChatStore
 from bot.telegram.deps import BotApplication, BotContext, Deps
 from bot.telegram.errors import BotStartError
-from bot.telegram.market_cache import MarketCache
 from bot.telegram.outbox_worker import default_in_flight
 from bot.telegram.pace import broadcast_rate
 from bot.telegram.rate_limits import CommandLimiter, Limiter, SharedCommandLimiter
 from bot.telegram.sender import Sender
 from bot.telegram.updates import ALLOWED_UPDATES, UpdateReceiver
 from bot.telegram.webhook import WebhookEndpoint
+from bot.views.market_cache import MarketCache
 
 __all__ = ["ALLOWED_UPDATES", "BotRuntime", "build_application", "start_bot"]
 
@@ -152,9 +152,21 @@ def build_application(
         # Room for the charts drawn on request; the pre-renderer reserves its own.
         charts=ChartCache(size=64),
     )
-    prerender = ChartPrerenderer(
-        sessions,
-        market,
+    prerender = _chart_prerenderer(deps, view)
+    market.on_new_cycle = prerender.schedule
+    app.bot_data["deps"] = deps
+    app.bot_data["chart_prerender"] = prerender
+    app.bot_data["auth_watch"] = watch
+    register_handlers(app)
+    return app
+
+
+def _chart_prerenderer(deps: Deps, view: str) -> ChartPrerenderer:
+    """Draws the charts users open after each cycle (README, Performance)."""
+    tg = deps.settings.telegram
+    return ChartPrerenderer(
+        deps.sessions,
+        deps.market,
         deps.charts,
         view,
         hours=deps.chart_hours,
@@ -162,12 +174,6 @@ def build_application(
         top=tg.chart_prerender_top,
         viewed_hours=tg.chart_prerender_viewed_hours,
     )
-    market.on_new_cycle = prerender.schedule
-    app.bot_data["deps"] = deps
-    app.bot_data["chart_prerender"] = prerender
-    app.bot_data["auth_watch"] = watch
-    register_handlers(app)
-    return app
 
 
 def _limiters(

@@ -26,11 +26,11 @@ import time
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import market_view
-from bot.market_view import MarketRow
 from bot.storage import chat_repo
 from bot.telegram.charts import ChartCache
-from bot.telegram.market_cache import MarketCache
+from bot.views import market
+from bot.views.market import MarketRow
+from bot.views.market_cache import MarketCache
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ class ChartPrerenderer:
         try:
             for row in await self._wanted():
                 async with self._sessions() as session:
-                    history = await market_view.symbol_history(
+                    history = await market.symbol_history(
                         session, self._exchange, row.symbol, row.ts_ms, self._hours
                     )
                 if history:

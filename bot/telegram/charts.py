@@ -28,7 +28,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter
 from PIL import Image
 
-from bot.scoring import DEFAULT_PARAMS, Band, ScoringParams, band_ranges
+from bot.scoring.formula import DEFAULT_PARAMS, Band, ScoringParams, band_ranges
 
 BAND_COLOR = {
     Band.NEUTRAL: "#e8f5e9",
