@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.storage import chat_repo
-from bot.telegram.charts import render_chart
+from bot.telegram.charts import ChartCache, render_chart
 from bot.views import market
 from bot.views.market_cache import MarketCache
 from fakes.fake_telegram import FakeTelegram
@@ -172,3 +172,20 @@ def test_the_chart_shows_open_interest_funding_and_basis_under_the_score() -> No
         full = render_chart("BTCUSDT", points)
         score_only = render_chart("BTCUSDT", [(p.ts_ms, p.score) for p in points])
     assert height(full) == 560 and height(score_only) == 320
+
+
+async def test_opened_charts_are_remembered_for_the_configured_time_only() -> None:
+    """ChartCache notes which charts users asked for (not the pre-renderer's own
+    draws); after `chart_prerender_viewed_hours` they are no longer drawn ahead."""
+    now = [1000.0]
+    charts = ChartCache(clock=lambda: now[0])
+    points = [(1_765_000_000_000 + i * 300_000, 40 + i) for i in range(3)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # AutoDateLocator on a few points
+        await charts.get("BTCUSDT", points)
+        await charts.get("ETHUSDT", points, viewed=False)
+        now[0] += 3600
+        await charts.get("SOLUSDT", points)
+    assert charts.viewed_within(24 * 3600) == {"BTCUSDT", "SOLUSDT"}
+    now[0] += 23.5 * 3600
+    assert charts.viewed_within(24 * 3600) == {"SOLUSDT"}
