@@ -157,23 +157,31 @@ def build_application(
         limiter=limiter,
         chat_limiter=chat_limiter,
         market=market,
-        # Room for every pre-rendered chart plus the ones drawn on request.
-        charts=ChartCache(size=tg.chart_prerender_symbols + 64),
+        # Room for the charts drawn on request; the pre-renderer reserves its own.
+        charts=ChartCache(size=64),
     )
-    prerender = ChartPrerenderer(
-        sessions,
-        market,
-        deps.charts,
-        view,
-        hours=deps.chart_hours,
-        limit=tg.chart_prerender_symbols,
-    )
+    prerender = _chart_prerenderer(deps, view)
     market.on_new_cycle = prerender.schedule
     app.bot_data["deps"] = deps
     app.bot_data["chart_prerender"] = prerender
     app.bot_data["auth_watch"] = watch
     register_handlers(app)
     return app
+
+
+def _chart_prerenderer(deps: Deps, view: str) -> ChartPrerenderer:
+    """Draws the charts users open after each cycle (README, Performance)."""
+    tg = deps.settings.telegram
+    return ChartPrerenderer(
+        deps.sessions,
+        deps.market,
+        deps.charts,
+        view,
+        hours=deps.chart_hours,
+        limit=tg.chart_prerender_symbols,
+        top=tg.chart_prerender_top,
+        viewed_hours=tg.chart_prerender_viewed_hours,
+    )
 
 
 def _limiters(
