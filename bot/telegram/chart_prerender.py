@@ -5,8 +5,8 @@ Only the charts users open are drawn: the cycle's top `top` symbols by score (th
 page of /top), every symbol an active chat subscribes to, and every chart a user asked
 for in the last `viewed_hours` (ChartCache remembers them), highest score first and at
 most `limit` of them, which bounds the chart CPU per cycle. Drawing the top 600 symbols
-of every cycle cost a quarter of a core at rest for charts nobody opened
-(bench/rest_cost.py measures both).
+of every cycle cost a large share of a core at rest for charts nobody opened
+(bench/rest_cost.py measures both; README, Performance).
 
 After each new cycle (seen by `MarketCache.latest_cycle_id`, which a background poll
 and every command call), those charts are rendered into the `ChartCache`, one at a time
