@@ -38,7 +38,6 @@ NUMERIC = {
     "funding_8h": (-0.05, 0.08),
     "funding": (-0.05, 0.08),
     "basis": (-0.3, 0.3),
-    "funding_8h_pctl": (0, 100),
 }
 PERCENT_PAIRS = (("oi_1h", "oi_4h"), ("oi_4h", "oi_24h"), ("funding_8h", "basis"))
 
@@ -64,7 +63,6 @@ def make_rows(rng: random.Random) -> list[tuple[str, str, dict[str, float | None
                         "funding_8h": rng.gauss(0.01, 0.02),
                         "funding_interval": rng.choice((8.0, 8.0, 4.0)),
                         "basis": rng.gauss(0, 0.1),
-                        "funding_8h_pctl": None if rng.random() < 0.3 else rng.uniform(0, 100),
                     },
                 )
             )

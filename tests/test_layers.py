@@ -124,6 +124,10 @@ PURE_MODULES = (
     "bot.alerts.transitions",
     "bot.alerts.fanout",
     "bot.alerts.held",
+    "bot.alerts.rules.parser",
+    "bot.alerts.rules.compiler",
+    "bot.alerts.rules.interpret",
+    "bot.alerts.rules.state",
 )
 IO_PACKAGES = ("sqlalchemy", "aiohttp", "telegram", "aiosqlite", "asyncpg", "httpx")
 

@@ -96,7 +96,7 @@ def test_worst_inputs_within_budget():
 
 # ---------------------------------------------------------------- compiled == interpreted
 
-NUMERIC = ["score", "oi_1h", "oi_4h", "oi_24h", "funding_8h", "basis", "funding_8h_pctl"]
+NUMERIC = ["score", "oi_1h", "oi_4h", "oi_24h", "funding_8h", "basis"]
 PERCENT = ["oi_1h", "oi_4h", "oi_24h", "funding_8h", "basis"]
 ops = st.sampled_from([">", ">=", "<", "<=", "==", "!="])
 comparison = st.one_of(

@@ -56,11 +56,6 @@ FIELDS: tuple[Field, ...] = (
     Field("funding_8h", Unit.PERCENT, "funding per 8h, %", aliases=("funding_8h_pct",)),
     Field("funding_interval", Unit.HOURS, "funding interval, hours"),
     Field("basis", Unit.PERCENT, "mark vs index, %", aliases=("basis_pct",)),
-    Field(
-        "funding_8h_pctl",
-        Unit.PERCENTILE,
-        "funding per 8h as a percentile of the symbol's own last 90 days (where known)",
-    ),
 )
 
 BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}

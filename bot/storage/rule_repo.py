@@ -1,0 +1,205 @@
+"""Rules (docs/rules.md): a chat's rules, their per-symbol state, and their events.
+
+Like every alert query these take an open session and never commit. The cycle reads
+every rule of its exchange once (one joined query with the owners' preferences), the
+non-idle states once, and writes each as one batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.alerts.types import ChatPrefs, RuleKey, RuleSpot, rule_event_kind
+from bot.storage.alert_repo import PREF_COLUMNS, chat_prefs, chunked
+from bot.storage.bulk import insert_ignore_many
+from bot.storage.models import AlertEvent, Chat, Rule, RuleState
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRule:
+    id: int
+    chat_id: int
+    name: str
+    exchange: str
+    symbol: str | None  # None: every symbol of the exchange
+    condition: str  # canonical rule text, without `for`/`on`
+    for_cycles: int
+    created_ms: int = 0
+
+
+def _stored(r: Rule) -> StoredRule:
+    return StoredRule(
+        r.id, r.chat_id, r.name, r.exchange, r.symbol, r.condition, r.for_cycles, r.created_ms
+    )
+
+
+# ---------------------------------------------------------------- a chat's rules
+
+
+async def add_rule(
+    session: AsyncSession,
+    chat_id: int,
+    name: str,
+    exchange: str,
+    symbol: str | None,
+    condition: str,
+    for_cycles: int,
+    now_ms: int,
+    *,
+    cap: int,
+) -> tuple[StoredRule | None, str | None]:
+    """(the new rule, None), or (None, "exists" | "over_cap")."""
+    have = await session.scalar(select(Rule).where(Rule.chat_id == chat_id, Rule.name == name))
+    if have is not None:
+        return None, "exists"
+    count = await session.scalar(select(func.count()).where(Rule.chat_id == chat_id))
+    if (count or 0) >= cap:
+        return None, "over_cap"
+    rule = Rule(
+        chat_id=chat_id,
+        name=name,
+        exchange=exchange,
+        symbol=symbol,
+        condition=condition,
+        for_cycles=for_cycles,
+        created_ms=now_ms,
+    )
+    session.add(rule)
+    await session.flush()
+    return _stored(rule), None
+
+
+async def list_rules(session: AsyncSession, chat_id: int) -> list[StoredRule]:
+    rows = await session.scalars(select(Rule).where(Rule.chat_id == chat_id).order_by(Rule.name))
+    return [_stored(r) for r in rows.all()]
+
+
+async def remove_rule(session: AsyncSession, chat_id: int, name: str | None) -> int:
+    """Remove one rule by name, or all of the chat's (None); returns how many. Their
+    states, events and unsent deliveries go with them (ON DELETE CASCADE, and the ORM
+    delete below clears rule_state on SQLite connections without foreign keys too)."""
+    where = [Rule.chat_id == chat_id] + ([Rule.name == name] if name is not None else [])
+    ids = list((await session.scalars(select(Rule.id).where(*where))).all())
+    if not ids:
+        return 0
+    await session.execute(delete(RuleState).where(RuleState.rule_id.in_(ids)))
+    await session.execute(delete(AlertEvent).where(AlertEvent.rule_id.in_(ids)))
+    await session.execute(delete(Rule).where(Rule.id.in_(ids)))
+    return len(ids)
+
+
+# ---------------------------------------------------------------- the cycle
+
+
+async def rules_for_cycle(
+    session: AsyncSession, exchange: str
+) -> tuple[list[StoredRule], dict[int, ChatPrefs]]:
+    """Every rule on `exchange` of an active chat, and those chats' preferences."""
+    stmt = (
+        select(Rule, *PREF_COLUMNS[2:], Chat.id)
+        .join(Chat, Chat.id == Rule.chat_id)
+        .where(Rule.exchange == exchange, Chat.active.is_(True))
+        .order_by(Rule.id)
+    )
+    rules: list[StoredRule] = []
+    chats: dict[int, ChatPrefs] = {}
+    for rule, *prefs, chat_id in (await session.execute(stmt)).all():
+        rules.append(_stored(rule))
+        if chat_id not in chats:
+            chats[chat_id] = chat_prefs(chat_id, True, *prefs)
+    return rules, chats
+
+
+async def load_states(session: AsyncSession, rule_ids: Collection[int]) -> dict[RuleKey, RuleSpot]:
+    out: dict[RuleKey, RuleSpot] = {}
+    for chunk in chunked(rule_ids):
+        rows = await session.execute(
+            select(
+                RuleState.rule_id,
+                RuleState.symbol,
+                RuleState.active,
+                RuleState.streak,
+                RuleState.misses,
+                RuleState.last_cycle_id,
+            ).where(RuleState.rule_id.in_(chunk))
+        )
+        for rule_id, symbol, active, streak, misses, last in rows.all():
+            out[(rule_id, symbol)] = RuleSpot(bool(active), streak, misses, last)
+    return out
+
+
+async def save_states(
+    session: AsyncSession,
+    before: Mapping[RuleKey, RuleSpot],
+    after: Mapping[RuleKey, RuleSpot],
+) -> None:
+    """Replace the rows that changed: delete what changed or went idle, insert the new.
+    Non-idle places are few (a rule holds on a handful of symbols), so this stays small."""
+    stale = [k for k, spot in before.items() if after.get(k) != spot]
+    for rule_id, symbols in _by_rule(stale).items():
+        for chunk in _chunks(symbols):
+            await session.execute(
+                delete(RuleState).where(RuleState.rule_id == rule_id, RuleState.symbol.in_(chunk))
+            )
+    fresh = [(k[0], k[1], *spot) for k, spot in after.items() if before.get(k) != spot]
+    await insert_ignore_many(
+        session,
+        RuleState,
+        ("rule_id", "symbol", "active", "streak", "misses", "last_cycle_id"),
+        fresh,
+    )
+
+
+def _by_rule(keys: Iterable[RuleKey]) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {}
+    for rule_id, symbol in keys:
+        out.setdefault(rule_id, []).append(symbol)
+    return out
+
+
+def _chunks(items: Sequence[str], size: int = 5000) -> list[Sequence[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+_RULE_EVENT_COLUMNS = (
+    "exchange",
+    "cycle_id",
+    "created_ms",
+    "symbol",
+    "kind",
+    "direction",
+    "score",
+    "bias",
+    "regime",
+    "rule_id",
+)
+
+
+async def insert_events(
+    session: AsyncSession,
+    exchange: str,
+    cycle_id: int,
+    created_ms: int,
+    fires: Sequence[tuple[int, str, int, str, str]],
+) -> dict[RuleKey, int]:
+    """Store one event per fire (rule id, symbol, score, bias, regime), idempotently;
+    returns the event id of each fire this call created (a re-run cycle creates none)."""
+    if not fires:
+        return {}
+    where = (AlertEvent.exchange == exchange, AlertEvent.cycle_id == cycle_id)
+    key = (AlertEvent.rule_id, AlertEvent.symbol, AlertEvent.id)
+    q = select(*key).where(*where, AlertEvent.rule_id.is_not(None))
+    before = {(r, s) for r, s, _ in (await session.execute(q)).all()}
+    fresh = [f for f in fires if (f[0], f[1]) not in before]
+    columns = _RULE_EVENT_COLUMNS
+    rows = [
+        (exchange, cycle_id, created_ms, s, rule_event_kind(r), "enter", score, bias, regime, r)
+        for r, s, score, bias, regime in fresh
+    ]
+    await insert_ignore_many(session, AlertEvent, columns, rows)
+    ids = {(r, s): i for r, s, i in (await session.execute(q)).all()}
+    return {(r, s): ids[(r, s)] for r, s, *_ in fresh}
