@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.alerts.rules.compiler import Frame, Program, RuleBook, Target, compile_condition
-from bot.alerts.rules.fields import band_code, bias_code, regime_code
 from bot.alerts.rules.parser import RuleError, parse_condition
+from bot.alerts.rules.rows import row_values
 from bot.alerts.rules.state import rearm, step
 from bot.alerts.types import (
     HOLD_REASONS,
@@ -31,29 +31,11 @@ from bot.alerts.types import (
     RuleKey,
     RuleSpot,
 )
-from bot.cycle import CycleResult, SymbolScore
+from bot.cycle import CycleResult
 from bot.storage import rule_repo
 from bot.storage.rule_repo import StoredRule
 
 logger = logging.getLogger("bot.alerts")
-
-
-def row_values(s: SymbolScore) -> dict[str, float | None]:
-    """One scored symbol as the rule fields (bot/alerts/rules/fields.py)."""
-    score = s.score
-    return {
-        "score": float(score.score),
-        "band": band_code(score.band.value),
-        "bias": bias_code(score.bias.value),
-        "regime": regime_code(score.regime.value),
-        "oi_1h": s.oi_1h_pct,
-        "oi_4h": s.oi_4h_pct,
-        "oi_24h": s.oi_24h_pct,
-        "funding": s.funding_pct,
-        "funding_8h": score.funding_8h_pct,
-        "funding_interval": float(s.funding_interval_hours),
-        "basis": s.basis_pct,
-    }
 
 
 @dataclass(slots=True)

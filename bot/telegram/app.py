@@ -35,7 +35,7 @@ from telegram.request import HTTPXRequest
 
 from bot.config import Settings, TelegramSettings
 from bot.replica import replica_name
-from bot.telegram import callbacks, commands, membership, render, subscriptions
+from bot.telegram import callbacks, commands, membership, render, rules, subscriptions
 from bot.telegram.chart_prerender import ChartPrerenderer
 from bot.telegram.charts import ChartCache
 from bot.telegram.chat_events import ChatStore
@@ -198,6 +198,7 @@ def register_handlers(app: BotApplication) -> None:
         ("subscriptions", subscriptions.subscriptions),
         ("market", subscriptions.market),
         ("settings", subscriptions.settings),
+        ("rule", rules.rule),
         ("status", commands.status),
     ):
         app.add_handler(CommandHandler(name, callback))

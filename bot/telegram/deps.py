@@ -23,6 +23,7 @@ from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.config import Settings
 from bot.replica import Replica
+from bot.rule_actions import HistorySource
 from bot.telegram.charts import ChartCache
 from bot.telegram.chat_events import ChatStore
 from bot.telegram.market_cache import MarketCache
@@ -47,6 +48,8 @@ class Deps:
     chart_hours: int = 48
     # Who this process is, for /status; set by the service once the bot has started.
     replica: Replica | None = None
+    # Recorded history for /rule test (bot/replay/rule_history.py); set by the service.
+    rule_history: HistorySource | None = None
 
     def __post_init__(self) -> None:
         # The chart shades the configured bands, like /start and the card.

@@ -16,6 +16,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("subscriptions", "What this chat is subscribed to"),
     ("market", "Market-wide alerts"),
     ("settings", "Minimum band, direction, time zone, quiet hours, mute, daily cap"),
+    ("rule", "Your own alert rules, tested on history first"),
     ("help", "How it works, all commands"),
 ]
 
@@ -28,6 +29,8 @@ USAGE = {
     "market": "/market stressed|stretched|squeeze|off",
     "settings": "/settings band lean · /settings direction up|both · /settings tz Europe/Berlin "
     "· /settings quiet 22-07|off · /settings mute 8|off · /settings cap 20|off",
+    "rule": "/rule add NAME CONDITION [for N cycles] [on SYMBOL] · /rule test CONDITION · "
+    "/rule list · /rule remove NAME",
     "help": "/help",
 }
 
