@@ -47,7 +47,7 @@ from bot.alerts.types import (
     rule_event_kind,
     transition_sig,
 )
-from bot.scoring import Band
+from bot.scoring.formula import Band
 
 MINUTE_MS = 60_000
 DAY_MIN = 24 * 60

@@ -19,8 +19,8 @@ from bot.alerts.rules.backtest import HistoryRows
 from bot.alerts.rules.fields import COLUMN_INDEX, COLUMN_NAMES
 from bot.alerts.rules.rows import row_values
 from bot.config import Settings
-from bot.replay.cycles import symbol_score
 from bot.replay.data import SHIPPED_HISTORY, ReplayInputError, read_history
+from bot.replay.planned_cycles import symbol_score
 from bot.replay.run import BasisOptions, ScoredHour, score_history
 
 T = TypeVar("T")

@@ -17,7 +17,7 @@ from bot.alerts.rules.parser import RuleError, parse_rule
 from bot.config import Settings
 from bot.replay.data import ReplayInputError, format_time
 from bot.replay.rule_history import load_history_rows
-from bot.rule_actions import history_symbol
+from bot.views.rule_actions import history_symbol
 
 EXIT_INPUT = 2
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from telegram import Update
 
-from bot import rule_actions
-from bot.actions import UserError
 from bot.alerts.rules.parser import RuleError, parse_rule
 from bot.alerts.rules.tree import Rule
 from bot.telegram import render
@@ -17,7 +15,9 @@ from bot.telegram.auth import can_manage_chat
 from bot.telegram.deps import BotContext, reply
 from bot.telegram.subscriptions import ensure_chat
 from bot.telegram.symbols import resolve
-from bot.telegram.venues import venue_universe
+from bot.telegram.venue_words import venue_universe
+from bot.views import rule_actions
+from bot.views.actions import UserError
 
 
 async def rule(update: Update, context: BotContext) -> None:

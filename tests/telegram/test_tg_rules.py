@@ -12,16 +12,16 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
-from bot.alerts.engine import AlertEngine
 from bot.alerts.rules.backtest import HistoryRows
 from bot.alerts.rules.fields import COLUMN_INDEX, COLUMN_NAMES
 from bot.config import Settings
-from bot.cycle import CycleResult
+from bot.cycle.alert_hook import AlertEngine
 from bot.replay.rule_history import LoadOnce
+from bot.scoring.result import CycleResult
 from bot.storage.models import Cycle, Rule
+from fakes.bot_harness import BotWithWorker
+from fakes.fake_telegram import FakeTelegram
 from tests.alerts.helpers import symbol_score
-from tests.fakes.fake_telegram import FakeTelegram
-from tests.telegram.helpers import BotWithWorker
 from tests.telegram.test_tg_commands import ask
 
 USER = 42

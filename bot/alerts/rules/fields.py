@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bot.scoring import Band, Bias, Regime
+from bot.scoring.formula import Band, Bias, Regime
 
 
 class Unit(StrEnum):

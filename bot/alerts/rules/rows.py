@@ -1,10 +1,10 @@
-"""A scored symbol as the rule fields: the live cycle (bot/alerts/rule_hook.py) and the
+"""A scored symbol as the rule fields: the live cycle (bot/cycle/rule_hook.py) and the
 replayed history (bot/replay/rule_history.py) read rows the same way."""
 
 from __future__ import annotations
 
 from bot.alerts.rules.fields import band_code, bias_code, regime_code
-from bot.cycle import SymbolScore
+from bot.scoring.result import SymbolScore
 
 
 def row_values(s: SymbolScore) -> dict[str, float | None]:
