@@ -4,9 +4,10 @@ exchange over its rows, advance each (rule, symbol) place, store an event per fi
 `AlertEngine` calls `advance` inside the cycle's transaction, plans the fires' deliveries
 with the band and squeeze alerts (mute, quiet hours, cooldown, then one daily cap over
 all of them), then `finish`, which re-arms the fires whose push was held and writes the
-places. A cycle costs three reads (rules with their chats, places, events written back)
-and three writes, however many rules there are; the rules compile once and are reused
-until the set of rules changes.
+places. A cycle costs a handful of queries however many rules there are: the rules'
+signature (they are reloaded and recompiled only when the set changes), the non-idle
+places, the preferences of the chats whose rules fired, the events written and read
+back, and the changed places.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.alerts.rules.compiler import Frame, Program, RuleBook, Target, compile_condition
 from bot.alerts.rules.parser import RuleError, parse_condition
 from bot.alerts.rules.rows import row_values
-from bot.alerts.rules.state import rearm, step
+from bot.alerts.rules.state import cap_fires, rearm, step
 from bot.alerts.types import (
     HOLD_REASONS,
     ChatPrefs,
@@ -31,11 +32,13 @@ from bot.alerts.types import (
     RuleKey,
     RuleSpot,
 )
-from bot.scoring.result import CycleResult
+from bot.scoring.result import CycleResult, SymbolScore
 from bot.storage import rule_repo
 from bot.storage.rule_repo import StoredRule
 
 logger = logging.getLogger("bot.alerts")
+# Fires of one rule stored per cycle (docs/rules.md): a digest shows 40 lines anyway.
+MAX_FIRES_PER_RULE = 20
 
 
 @dataclass(slots=True)
@@ -53,16 +56,14 @@ class RuleCycle:
 class RuleHook:
     def __init__(self, exit_cycles: int = 2) -> None:
         self.exit_cycles = exit_cycles
-        self._book_key: tuple[tuple[int, str, str | None], ...] = ()
-        self._book: RuleBook | None = None
-        self._book_rules: list[StoredRule] = []
+        # exchange -> (rules_signature, the compiled rules, the rules they came from)
+        self._books: dict[str, tuple[tuple[int, int, int], RuleBook, list[StoredRule]]] = {}
 
     async def advance(self, session: AsyncSession, cycle: CycleResult) -> RuleCycle | None:
-        rules, chats = await rule_repo.rules_for_cycle(session, cycle.exchange)
-        if not rules:
+        book, live = await self._rules(session, cycle.exchange)
+        if not live:
             return None
-        book, live = self._compiled(rules)
-        before = await rule_repo.load_states(session, [r.id for r in rules])
+        before = await rule_repo.load_states(session, cycle.exchange)
         if any(spot.last_cycle_id >= cycle.cycle_id for spot in before.values()):
             return None  # a re-run cycle: the places already moved for it
         scores = {s.symbol: s for s in cycle.scores if s.exchange == cycle.exchange}
@@ -84,21 +85,17 @@ class RuleHook:
             exit_cycles=self.exit_cycles,
         )
         owner = {r.id: r.chat_id for r in live}
-        fired = [
-            (
-                rid,
-                sym,
-                scores[sym].score.score,
-                str(scores[sym].score.bias),
-                str(scores[sym].score.regime),
-            )
-            for rid, sym in result.fired
-        ]
+        entered = cap_fires(
+            result.fired, lambda key: scores[key[1]].score.score, MAX_FIRES_PER_RULE
+        )
+        chats = await rule_repo.chat_prefs_for(session, {owner[k[0]] for k in entered})
+        # A chat that left (blocked the bot, was kicked) gets nothing; its rules still move.
+        entered = [k for k in entered if k[0] in owner and _active(chats, owner[k[0]])]
         now_ms = cycle.finished_ms or cycle.started_ms
-        ids = await rule_repo.insert_events(session, cycle.exchange, cycle.cycle_id, now_ms, fired)
-        fires = [
-            RuleFire(ids[key], key[0], owner[key[0]], key[1]) for key in result.fired if key in ids
-        ]
+        ids = await rule_repo.insert_events(
+            session, cycle.exchange, cycle.cycle_id, now_ms, [_fire_row(k, scores) for k in entered]
+        )
+        fires = [RuleFire(ids[key], key[0], owner[key[0]], key[1]) for key in entered if key in ids]
         return RuleCycle(cycle.cycle_id, before, result.states, fires, chats, for_cycles)
 
     async def finish(
@@ -118,15 +115,29 @@ class RuleHook:
                 rearm(rc.after, key, rc.for_cycles[fire.rule_id], rc.cycle_id)
         await rule_repo.save_states(session, rc.before, rc.after)
 
-    def _compiled(self, rules: Sequence[StoredRule]) -> tuple[RuleBook, list[StoredRule]]:
-        """The rules compiled, reused while the set of rules is the same. A stored rule
-        this version cannot read (a field renamed since) is skipped with a warning."""
-        key = tuple((r.id, r.condition, r.symbol) for r in rules)
-        if self._book is None or key != self._book_key:
-            programs, targets, live = _compile(rules)
-            self._book = RuleBook(programs, targets)
-            self._book_key, self._book_rules = key, live
-        return self._book, self._book_rules
+    async def _rules(
+        self, session: AsyncSession, exchange: str
+    ) -> tuple[RuleBook, list[StoredRule]]:
+        """The exchange's rules compiled, reloaded only when the set of rules changed. A
+        stored rule this version cannot read (a field renamed since) is skipped with a
+        warning."""
+        signature = await rule_repo.rules_signature(session, exchange)
+        cached = self._books.get(exchange)
+        if cached is None or cached[0] != signature:
+            programs, targets, live = _compile(await rule_repo.rules_on(session, exchange))
+            cached = (signature, RuleBook(programs, targets), live)
+            self._books[exchange] = cached
+        return cached[1], cached[2]
+
+
+def _active(chats: dict[int, ChatPrefs], chat_id: int) -> bool:
+    prefs = chats.get(chat_id)
+    return prefs is not None and prefs.active
+
+
+def _fire_row(key: RuleKey, scores: dict[str, SymbolScore]) -> tuple[int, str, int, str, str]:
+    score = scores[key[1]].score
+    return (key[0], key[1], score.score, str(score.bias), str(score.regime))
 
 
 def _compile(rules: Iterable[StoredRule]) -> tuple[list[Program], list[Target], list[StoredRule]]:

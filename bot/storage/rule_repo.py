@@ -95,40 +95,66 @@ async def remove_rule(session: AsyncSession, chat_id: int, name: str | None) -> 
 # ---------------------------------------------------------------- the cycle
 
 
-async def rules_for_cycle(
-    session: AsyncSession, exchange: str
-) -> tuple[list[StoredRule], dict[int, ChatPrefs]]:
-    """Every rule on `exchange` of an active chat, and those chats' preferences."""
+async def rules_signature(session: AsyncSession, exchange: str) -> tuple[int, int, int]:
+    """(count, max id, sum of ids) of the rules on `exchange`: rules are only added and
+    removed, never edited, so this changes exactly when the set does, and the cycle
+    reloads and recompiles the rules only then (one indexed aggregate per cycle)."""
+    row = (
+        await session.execute(
+            select(func.count(), func.max(Rule.id), func.sum(Rule.id)).where(
+                Rule.exchange == exchange
+            )
+        )
+    ).one()
+    return int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)
+
+
+async def rules_on(session: AsyncSession, exchange: str) -> list[StoredRule]:
+    """Every rule on `exchange`, as plain rows (tens of thousands: no ORM entities)."""
     stmt = (
-        select(Rule, *PREF_COLUMNS[2:], Chat.id)
-        .join(Chat, Chat.id == Rule.chat_id)
-        .where(Rule.exchange == exchange, Chat.active.is_(True))
+        select(
+            Rule.id,
+            Rule.chat_id,
+            Rule.name,
+            Rule.exchange,
+            Rule.symbol,
+            Rule.condition,
+            Rule.for_cycles,
+            Rule.created_ms,
+        )
+        .where(Rule.exchange == exchange)
         .order_by(Rule.id)
     )
-    rules: list[StoredRule] = []
-    chats: dict[int, ChatPrefs] = {}
-    for rule, *prefs, chat_id in (await session.execute(stmt)).all():
-        rules.append(_stored(rule))
-        if chat_id not in chats:
-            chats[chat_id] = chat_prefs(chat_id, True, *prefs)
-    return rules, chats
+    return [StoredRule(*row) for row in (await session.execute(stmt)).all()]
 
 
-async def load_states(session: AsyncSession, rule_ids: Collection[int]) -> dict[RuleKey, RuleSpot]:
-    out: dict[RuleKey, RuleSpot] = {}
-    for chunk in chunked(rule_ids):
-        rows = await session.execute(
-            select(
-                RuleState.rule_id,
-                RuleState.symbol,
-                RuleState.active,
-                RuleState.streak,
-                RuleState.misses,
-                RuleState.last_cycle_id,
-            ).where(RuleState.rule_id.in_(chunk))
+async def chat_prefs_for(session: AsyncSession, chat_ids: Collection[int]) -> dict[int, ChatPrefs]:
+    """The preferences of these chats (active or not), for the fires of one cycle."""
+    out: dict[int, ChatPrefs] = {}
+    for chunk in chunked(chat_ids):
+        rows = await session.execute(select(*PREF_COLUMNS).where(Chat.id.in_(chunk)))
+        for chat_id, active, *prefs in rows.all():
+            out[chat_id] = chat_prefs(chat_id, bool(active), *prefs)
+    return out
+
+
+async def load_states(session: AsyncSession, exchange: str) -> dict[RuleKey, RuleSpot]:
+    """Every non-idle place of the rules on `exchange`: one joined query."""
+    stmt = (
+        select(
+            RuleState.rule_id,
+            RuleState.symbol,
+            RuleState.active,
+            RuleState.streak,
+            RuleState.misses,
+            RuleState.last_cycle_id,
         )
-        for rule_id, symbol, active, streak, misses, last in rows.all():
-            out[(rule_id, symbol)] = RuleSpot(bool(active), streak, misses, last)
+        .join(Rule, Rule.id == RuleState.rule_id)
+        .where(Rule.exchange == exchange)
+    )
+    out: dict[RuleKey, RuleSpot] = {}
+    for rule_id, symbol, active, streak, misses, last in (await session.execute(stmt)).all():
+        out[(rule_id, symbol)] = RuleSpot(bool(active), streak, misses, last)
     return out
 
 

@@ -72,3 +72,21 @@ def rearm(states: dict[RuleKey, RuleSpot], key: RuleKey, for_cycles: int, cycle_
         states[key] = RuleSpot(False, for_cycles - 1, 0, cycle_id)
     else:
         states.pop(key, None)
+
+
+def cap_fires(
+    fired: list[RuleKey], score_of: Callable[[RuleKey], float], per_rule: int
+) -> list[RuleKey]:
+    """At most `per_rule` fires of one rule in one cycle, highest score first; the rest
+    enter silently (active, so they do not fire next cycle either). A market-wide rule
+    that suddenly holds on hundreds of symbols is one digest of its strongest few, not
+    hundreds of stored events and pushes."""
+    by_rule: dict[int, list[RuleKey]] = {}
+    for key in fired:
+        by_rule.setdefault(key[0], []).append(key)
+    kept: list[RuleKey] = []
+    for keys in by_rule.values():
+        if len(keys) > per_rule:
+            keys = sorted(keys, key=lambda k: (-score_of(k), k[1]))[:per_rule]
+        kept.extend(keys)
+    return sorted(kept)
