@@ -120,7 +120,12 @@ class AlertEngine:
         scores = {s.symbol: s.score for s in cycle.scores if s.exchange == exchange}
         await self._catch_up(session, cycle, now_ms, {**states, **outcome.states}, scores)
         # Rules push to their own chat: nothing to do without deliveries (headless).
-        rules = await self.rule_hook.advance(session, cycle) if self.deliver else None
+        replayed = any(st.last_cycle_id >= cycle.cycle_id for st in states.values())
+        rules = (
+            await self.rule_hook.advance(session, cycle, replayed=replayed)
+            if self.deliver
+            else None
+        )
         fires = rules.fires if rules is not None else []
         planned: list[PlannedDelivery] = []
         if self.deliver and (created or fires):

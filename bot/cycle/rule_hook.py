@@ -59,13 +59,17 @@ class RuleHook:
         # exchange -> (rules_signature, the compiled rules, the rules they came from)
         self._books: dict[str, tuple[tuple[int, int, int], RuleBook, list[StoredRule]]] = {}
 
-    async def advance(self, session: AsyncSession, cycle: CycleResult) -> RuleCycle | None:
+    async def advance(
+        self, session: AsyncSession, cycle: CycleResult, *, replayed: bool = False
+    ) -> RuleCycle | None:
+        """`replayed`: this cycle was processed before (the engine knows from the band
+        states); the places already moved for it, so nothing happens."""
         book, live = await self._rules(session, cycle.exchange)
-        if not live:
+        if not live or replayed:
             return None
         before = await rule_repo.load_states(session, cycle.exchange)
         if any(spot.last_cycle_id >= cycle.cycle_id for spot in before.values()):
-            return None  # a re-run cycle: the places already moved for it
+            return None  # a place changed in this cycle already: a re-run
         scores = {s.symbol: s for s in cycle.scores if s.exchange == cycle.exchange}
         frame = Frame.build((cycle.exchange, sym, row_values(s)) for sym, s in scores.items())
         skip = cycle.hold_alert_state

@@ -7,10 +7,10 @@ non-idle states once, and writes each as one batch.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.alerts.types import ChatPrefs, RuleKey, RuleSpot, rule_event_kind
@@ -163,14 +163,17 @@ async def save_states(
     before: Mapping[RuleKey, RuleSpot],
     after: Mapping[RuleKey, RuleSpot],
 ) -> None:
-    """Replace the rows that changed: delete what changed or went idle, insert the new.
-    Non-idle places are few (a rule holds on a handful of symbols), so this stays small."""
-    stale = [k for k, spot in before.items() if after.get(k) != spot]
-    for rule_id, symbols in _by_rule(stale).items():
-        for chunk in _chunks(symbols):
-            await session.execute(
-                delete(RuleState).where(RuleState.rule_id == rule_id, RuleState.symbol.in_(chunk))
-            )
+    """Replace the rows that changed: delete what changed or went idle, insert the new,
+    each one executemany. A place that keeps holding is not rewritten, so a quiet
+    market writes little however many places there are."""
+    stale = [{"r": k[0], "s": k[1]} for k, spot in before.items() if after.get(k) != spot]
+    if stale:
+        # One executemany by primary key, however many places moved.
+        by_key = delete(RuleState).where(
+            RuleState.rule_id == bindparam("r"), RuleState.symbol == bindparam("s")
+        )
+        conn = await session.connection()
+        await conn.execute(by_key, stale)
     fresh = [(k[0], k[1], *spot) for k, spot in after.items() if before.get(k) != spot]
     await insert_ignore_many(
         session,
@@ -178,17 +181,6 @@ async def save_states(
         ("rule_id", "symbol", "active", "streak", "misses", "last_cycle_id"),
         fresh,
     )
-
-
-def _by_rule(keys: Iterable[RuleKey]) -> dict[int, list[str]]:
-    out: dict[int, list[str]] = {}
-    for rule_id, symbol in keys:
-        out.setdefault(rule_id, []).append(symbol)
-    return out
-
-
-def _chunks(items: Sequence[str], size: int = 5000) -> list[Sequence[str]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 _RULE_EVENT_COLUMNS = (

@@ -53,7 +53,8 @@ def step(
             continue
         had = prev.get(key)
         if had is not None and had.active:
-            states[key] = RuleSpot(True, 0, 0, cycle_id)
+            # Unchanged while it keeps holding: a place is rewritten only when it moves.
+            states[key] = had if had.misses == 0 else RuleSpot(True, 0, 0, cycle_id)
             continue
         streak = (had.streak if had is not None else 0) + 1
         if streak >= need:
