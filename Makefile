@@ -39,6 +39,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/scan_cycle.py
 	$(BIN)/python bench/storage.py
 	$(BIN)/python bench/fanout.py
+	$(BIN)/python bench/rules.py
+	$(BIN)/python bench/rules_cycle.py
 	$(BIN)/python bench/delivery.py
 	$(BIN)/python bench/commands.py
 	$(BIN)/python bench/chart_render.py

@@ -144,6 +144,11 @@ def _add_replay(
     )
     replay.add_argument("--no-smooth-basis", action="store_true", help="as --smooth-hours 1")
     replay.add_argument("--same-row-basis", action="store_true", help="naive close/index pairing")
+    replay.add_argument(
+        "--rule",
+        metavar="RULE",
+        help='what a rule would have done, e.g. "oi_4h > 8 and funding_8h > 0.03" (docs/rules.md)',
+    )
 
 
 def _positive_int(text: str) -> int:
@@ -203,6 +208,10 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.command == "scan":
         return await _scan(settings, as_json=args.json, limit=args.limit, exchange=args.exchange)
+    if args.command == "replay" and args.rule is not None:
+        from bot.replay.rule_report import run_rule_replay
+
+        return await run_rule_replay(settings, args)
     if args.command == "replay":
         from bot.replay.cli import run_replay
 

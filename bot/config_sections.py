@@ -209,6 +209,8 @@ class AlertSettings(_Section):
     # Cycles that fetched less than this share of the universe emit no alerts.
     min_fetched_share: float = Field(default=0.8, ge=0, le=1)
     event_retention_days: int = Field(default=7, ge=1)
+    # Rules a chat may keep (/rule add; docs/rules.md).
+    rules_per_chat: int = Field(default=20, ge=1, le=1000)
 
 
 class HttpSettings(_Section):

@@ -297,6 +297,10 @@ async def _start_telegram(
         bot = await start_sender(settings, sessions, on_sent=observe)
     stack.push_async_callback(bot.stop)
     bot.deps.replica = replica
+    if replica.runs_bot:
+        from bot.replay.rule_history import shipped_rule_history
+
+        bot.deps.rule_history = shipped_rule_history(settings)
     if not replica.runs_worker:
         return bot, None
     poll = 5.0 if is_sqlite(parts.engine) else CROSS_PROCESS_POLL_SECONDS

@@ -40,9 +40,11 @@ from bot.alerts.types import (
     EventKind,
     LastAlert,
     PlannedDelivery,
+    RuleFire,
     Sub,
     SubKind,
     SuppressReason,
+    rule_event_kind,
     transition_sig,
 )
 from bot.scoring.formula import Band
@@ -237,10 +239,26 @@ def plan_deliveries(
     return out
 
 
-# ---------------------------------------------------------------- daily cap
-
-
-# ---------------------------------------------------------------- catch-up
+def plan_rule_deliveries(
+    fires: Iterable[RuleFire],
+    chats: Mapping[int, ChatPrefs],
+    last_alert_ms: Mapping[CooldownKey, int | LastAlert],
+    now_ms: int,
+    rules: FanoutRules = FanoutRules(),
+) -> list[PlannedDelivery]:
+    """One row per rule fire, to the rule's own chat, through the same mute, quiet hours
+    and cooldown as every alert (the cooldown per rule and symbol: a rule that exits
+    and enters again within it is a repeat). The daily cap follows with the rest."""
+    out: list[PlannedDelivery] = []
+    for fire in fires:
+        chat = chats.get(fire.chat_id)
+        if chat is None or not chat.active:
+            continue
+        last = last_alert_ms.get((fire.chat_id, fire.symbol, rule_event_kind(fire.rule_id)))
+        reason = suppression(chat, last, now_ms, rules, str(Direction.ENTER))
+        status = DeliveryStatus.PENDING if reason is None else DeliveryStatus.SUPPRESSED
+        out.append(PlannedDelivery(fire.event_id, fire.chat_id, status, reason))
+    return out
 
 
 def digest_key(chat_id: int, cycle_id: int) -> tuple[int, int]:

@@ -33,7 +33,7 @@ from telegram import (
 )
 from telegram.error import TelegramError
 
-from bot.telegram import commands, render, subscriptions
+from bot.telegram import commands, render, rules, subscriptions
 from bot.telegram.auth import Handler, is_operator
 from bot.telegram.deps import BotContext, reply
 
@@ -93,6 +93,8 @@ COMMANDS: tuple[Command, ...] = (
         Audience.EVERYONE,
         subscriptions.settings,
     ),
+    # Anyone lists and tests rules; adding and removing them is for admins (bot/telegram/rules.py).
+    Command("rule", "Your own alert rules, tested on history first", Audience.EVERYONE, rules.rule),
     Command("help", "How it works, all commands", Audience.EVERYONE, help_command),
     Command("status", "Service status", Audience.OPERATORS, commands.status),
 )

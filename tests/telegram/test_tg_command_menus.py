@@ -17,9 +17,9 @@ from tests.telegram.helpers import ADMIN_ID
 
 USER = 42
 NEW_OPERATOR = 779  # in telegram.admin_ids, never wrote to the bot
-EVERYONE = ["top", "symbol", "subscriptions", "market", "settings", "help"]
+EVERYONE = ["top", "symbol", "subscriptions", "market", "settings", "rule", "help"]
 PRIVATE = ["top", "symbol", "subscribe", "unsubscribe", "subscriptions", "market", "settings"]
-PRIVATE += ["help"]
+PRIVATE += ["rule", "help"]
 
 
 async def test_each_scope_gets_the_commands_its_users_may_use(

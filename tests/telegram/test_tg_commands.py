@@ -56,6 +56,7 @@ async def test_command_menu_is_registered_at_start(runtime: BotWithWorker, fake_
         "subscriptions",
         "market",
         "settings",
+        "rule",
         "help",
     ]
     assert fake_tg.calls["getMe"] == 1 and fake_tg.calls["deleteWebhook"] == 1

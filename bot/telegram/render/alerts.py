@@ -20,9 +20,19 @@ DIGEST_LINES = 40  # and at most this many lines, so a digest is always one mess
 CATCHUP_LINES = 20  # symbols listed in a catch-up; more are counted
 
 
+def _rule_head(item: Any, quotes: Sequence[str]) -> str:
+    sym = esc(short_symbol(item.symbol, quotes))
+    name = esc(getattr(item, "rule_name", None) or "rule")
+    return f"📐 <b>{sym}</b> · rule <b>{name}</b> holds · score <b>{item.score}</b>"
+
+
 def _alert_block(item: Any, quotes: Sequence[str]) -> list[str]:
     sym = esc(item.symbol)
-    if item.kind == "squeeze":
+    if str(item.kind).startswith("rule:"):
+        head = _rule_head(item, quotes)
+        if getattr(item, "rule_text", None):
+            head += f"\n<code>{esc(item.rule_text)}</code>"
+    elif item.kind == "squeeze":
         if item.direction == "enter":
             head = f"⚠️ <b>{sym}</b> entered <b>{esc(item.to_regime or item.regime)}</b>"
         else:
@@ -50,6 +60,8 @@ def _alert_block(item: Any, quotes: Sequence[str]) -> list[str]:
 
 def _alert_line(item: Any, quotes: Sequence[str]) -> str:
     sym = esc(short_symbol(item.symbol, quotes))
+    if str(item.kind).startswith("rule:"):
+        return f"{_rule_head(item, quotes)} · {esc(item.bias)}"
     if item.kind == "squeeze":
         verb = "→" if item.direction == "enter" else "left"
         what = esc(item.to_regime if item.direction == "enter" else item.from_regime)

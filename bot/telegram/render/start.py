@@ -21,6 +21,8 @@ USAGE = {
     "market": "/market stressed|stretched|squeeze|off",
     "settings": "/settings band lean · /settings direction up|both · /settings tz Europe/Berlin "
     "· /settings quiet 22-07|off · /settings mute 8|off · /settings cap 20|off",
+    "rule": "/rule add NAME CONDITION [for N cycles] [on SYMBOL] · /rule test CONDITION · "
+    "/rule list · /rule remove NAME",
     "help": "/help",
 }
 
