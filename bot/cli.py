@@ -75,7 +75,21 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--to", dest="date_to")
     replay.add_argument("--json", action="store_true")
     replay.add_argument("--split", metavar="DATE", help="also report before/from DATE")
-    replay.add_argument("--smooth-hours", type=_positive_int, metavar="N", help="basis mean (4)")
+    replay.add_argument(
+        "--evaluate",
+        action="store_true",
+        help="what followed each alert type and baseline, as lifts with 90%% intervals "
+        "(fit/verify split at --split, default 2025-03-01)",
+    )
+    replay.add_argument(
+        "--markdown", action="store_true", help="with --evaluate: docs/scoring.md's tables"
+    )
+    replay.add_argument(
+        "--events-out", metavar="FILE.jsonl", help="write every push of the default subscriber"
+    )
+    replay.add_argument(
+        "--smooth-hours", type=_positive_int, metavar="N", help="basis mean (format default)"
+    )
     replay.add_argument("--no-smooth-basis", action="store_true", help="as --smooth-hours 1")
     replay.add_argument("--same-row-basis", action="store_true", help="naive close/index pairing")
     return parser

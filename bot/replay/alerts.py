@@ -84,6 +84,9 @@ class AlertRecord:
     to_regime: str | None
     delivery: str | None  # pending (a push) | suppressed | None (not for this subscriber)
     reason: str | None  # why suppressed
+    score: int = 0  # the event's score, bias and regime at that cycle
+    bias: str = ""
+    regime: str = ""
 
 
 @dataclass(slots=True)
@@ -350,6 +353,9 @@ async def _read_back(
             AlertEvent.to_regime,
             Delivery.status,
             Delivery.reason,
+            AlertEvent.score,
+            AlertEvent.bias,
+            AlertEvent.regime,
             Delivery.id,
         )
         .join(Cycle, Cycle.id == AlertEvent.cycle_id)
@@ -367,7 +373,8 @@ async def _read_back(
     records: list[tuple[int, AlertRecord]] = []
     pushed: list[int] = []
     for cycle_id, *fields, delivery_id in (await session.execute(stmt)).all():
-        records.append((cycle_id, AlertRecord(*fields)))
-        if fields[-2] == PENDING:
+        record = AlertRecord(*fields)
+        records.append((cycle_id, record))
+        if record.delivery == PENDING:
             pushed.append(delivery_id)
     return records, pushed

@@ -8,7 +8,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from bot.cycle import CycleResult, SymbolScore
-from bot.replay.data import FUNDING_INTERVAL_HOURS
 from bot.scoring import Score, ScoreInputs
 
 EXCHANGE = "replay"
@@ -67,7 +66,7 @@ def symbol_score(
         oi_4h_pct=inputs.oi_4h,
         oi_24h_pct=inputs.oi_24h,
         funding_pct=inputs.funding_pct,
-        funding_interval_hours=FUNDING_INTERVAL_HOURS,
+        funding_interval_hours=round(inputs.funding_interval_hours),
         mark_price=mark,
         index_price=index,
         basis_pct=inputs.basis_pct,
