@@ -30,9 +30,9 @@ from bot.replay.data import (
     parse_time,
     read_history,
 )
-from bot.replay.evaluate import DEFAULT_SPLIT, MARKDOWN_COMMAND, evaluate_replay
 from bot.replay.evaluate_text import events_jsonl, render_markdown
 from bot.replay.evaluate_text import render_text as render_evaluation
+from bot.replay.evidence import DEFAULT_SPLIT, MARKDOWN_COMMAND, evaluate_replay
 from bot.replay.report import build_report, render_text
 from bot.replay.run import BasisOptions, Replay, replay
 

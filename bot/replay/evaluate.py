@@ -8,7 +8,7 @@ Signals (each a set of symbol-hours, one per event):
   previous 24 hours, as an alert with a day's cooldown would fire): a symbol's OI 24h
   change, |funding premium| and trailing |24h move| each in the symbol's trailing
   90-day top decile (`bot.replay.ranks`), and |funding premium| and OI 24h both there;
-- candidate rules (`bot.replay.rules`), counted the same way;
+- candidate squeeze rules (`bot.replay.rules`), counted the same way;
 - all hours.
 Statistics and their intervals are `bot.replay.lift`'s. The implied direction of an
 alert: a squeeze entry on the long side implies a fall, on the short side a rise; a
@@ -32,8 +32,6 @@ from bot.replay.run import ScoredHour
 from bot.scoring import Regime
 
 DAY_MS = 24 * HOUR_MS
-DEFAULT_SPLIT = "2025-03-01"  # fit before, verify from (docs/scoring.md, Evidence)
-MARKDOWN_COMMAND = "pressurebot replay --evaluate --markdown"
 TOP_DECILE = 0.9
 REARM_MS = DAY_MS
 
@@ -233,18 +231,3 @@ def _abs(value: float | None) -> float | None:
 
 def _nan(value: float | None) -> float:
     return float("nan") if value is None else value
-
-
-def evaluate_replay(
-    scored: Sequence[ScoredHour], records: Sequence[AlertRecord], split_ms: int
-) -> dict[str, Any]:
-    """Every signal on the fit (before `split_ms`) and verify periods."""
-    f = features(scored)
-    signals = [*alert_signals(scored, records), *baseline_signals(scored, f)]
-    periods: dict[str, Callable[[int], bool]] = {
-        "fit": lambda t: t < split_ms,
-        "verify": lambda t: t >= split_ms,
-    }
-    out = evaluate(scored, signals, periods)
-    out["split"] = format_time(split_ms)
-    return out

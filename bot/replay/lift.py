@@ -39,6 +39,7 @@ QUANTILE_METRICS = (
 )
 LIFTS = ("p50_4h", "p90_4h", "p50_24h", "p90_24h", "p_big")
 _CHUNK = 64  # replicates per pass over a large set (memory: chunk x hours floats)
+WINDOW = 0.05  # rank window summed row by row around a quantile (see _quantile)
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
@@ -116,14 +117,27 @@ class Resampler:
             return float("nan"), np.full(len(self.weights), np.nan)
         order = np.argsort(values, kind="stable")
         values, units = values[order], units[order]
-        point = float(values[int(np.ceil(q * len(values))) - 1 if q * len(values) >= 1 else 0])
-        reps = np.empty(len(self.weights))
+        n = len(values)
+        point = float(values[max(int(np.ceil(q * n)) - 1, 0)])
+        # A replicate's quantile sits close to the point's rank: the weight below a
+        # window around it comes from one matrix product, and only the window is
+        # summed row by row (10x less work on all hours). A replicate whose quantile
+        # falls outside the window is summed whole.
+        lo, hi = max(0, int((q - WINDOW) * n)), min(n, int(np.ceil((q + WINDOW) * n)))
+        counts = np.bincount(units, minlength=self.sample.units).astype(float)
+        below = np.bincount(units[:lo], minlength=self.sample.units).astype(float)
+        target = q * (self.weights @ counts) - 1e-9
+        base = self.weights @ below
+        reps = np.full(len(self.weights), np.nan)
         for start in range(0, len(self.weights), _CHUNK):
-            w = self.weights[start : start + _CHUNK][:, units]
-            cum = np.cumsum(w, axis=1)
-            total = cum[:, -1:]
-            first = np.argmax(cum >= q * total - 1e-9, axis=1)
-            reps[start : start + _CHUNK] = np.where(total[:, 0] > 0, values[first], np.nan)
+            part = slice(start, start + _CHUNK)
+            cum = base[part, None] + np.cumsum(self.weights[part][:, units[lo:hi]], axis=1)
+            inside = (base[part] < target[part]) & (cum[:, -1] >= target[part])
+            first = np.argmax(cum >= target[part, None], axis=1)
+            reps[part] = np.where(inside, values[lo:hi][first], np.nan)
+        for b in np.flatnonzero(np.isnan(reps) & (target > 0)):
+            cum_all = np.cumsum(self.weights[b][units])
+            reps[b] = values[int(np.argmax(cum_all >= target[b]))]
         return point, reps
 
 
