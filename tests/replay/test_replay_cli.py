@@ -18,7 +18,10 @@ def config(tmp_path: Path) -> str:
     # The hand-checked figures assume the design's original alert settings; the shipped
     # defaults were recalibrated later (docs/scoring.md, Evidence).
     path = tmp_path / "alerts.toml"
-    path.write_text('[alerts]\ndefault_min_band = "stretched"\ncooldown_minutes = 30\n')
+    path.write_text(
+        '[alerts]\ndefault_min_band = "stretched"\ncooldown_minutes = 30\n'
+        'default_kinds = ["bands", "squeeze"]\n'
+    )
     return str(path)
 
 
