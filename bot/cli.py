@@ -85,6 +85,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--markdown", action="store_true", help="with --evaluate: docs/scoring.md's tables"
     )
     replay.add_argument(
+        "--table-out",
+        metavar="FILE.json",
+        help="with --evaluate: write the alerts' evidence table (bot/evidence_table.json)",
+    )
+    replay.add_argument(
+        "--markdown-out",
+        metavar="FILE.md",
+        help="with --evaluate: replace the generated tables between the evidence markers",
+    )
+    replay.add_argument(
         "--events-out", metavar="FILE.jsonl", help="write every push of the default subscriber"
     )
     replay.add_argument(

@@ -18,9 +18,11 @@ import json
 import logging
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from bot.config import Settings
+from bot.evidence import build_table
 from bot.replay.alerts import AlertRecord
 from bot.replay.data import (
     FORMAT_OHLC_MARK,
@@ -30,7 +32,7 @@ from bot.replay.data import (
     parse_time,
     read_history,
 )
-from bot.replay.evaluate_text import events_jsonl, render_markdown
+from bot.replay.evaluate_text import events_jsonl, render_markdown, splice
 from bot.replay.evaluate_text import render_text as render_evaluation
 from bot.replay.evidence import DEFAULT_SPLIT, MARKDOWN_COMMAND, evaluate_replay
 from bot.replay.report import build_report, render_text
@@ -111,6 +113,11 @@ def _print_evaluation(
     split = split_ms if split_ms is not None else parse_time(DEFAULT_SPLIT)
     evaluation = evaluate_replay(result.scored, result.alerts.records, split)
     evaluation["timing_seconds"] = round(time.perf_counter() - started, 1)
+    try:
+        _write_outputs(args, evaluation)
+    except ReplayInputError as exc:
+        print(f"pressurebot: {exc}", file=sys.stderr)
+        return EXIT_INPUT
     if args.json:
         print(json.dumps(evaluation, ensure_ascii=False))
     elif getattr(args, "markdown", False):
@@ -119,6 +126,22 @@ def _print_evaluation(
         print(render_evaluation(evaluation))
         print(f"\ntiming (s): total {evaluation['timing_seconds']}")
     return 0
+
+
+def _write_outputs(args: argparse.Namespace, evaluation: dict[str, Any]) -> None:
+    """--table-out (the shipped evidence table) and --markdown-out (docs/scoring.md)."""
+    table_out = getattr(args, "table_out", None)
+    markdown_out = getattr(args, "markdown_out", None)
+    try:
+        if table_out:
+            text = json.dumps(build_table(evaluation), indent=1, ensure_ascii=False)
+            Path(table_out).write_text(text + "\n", encoding="utf-8")
+        if markdown_out:
+            doc = Path(markdown_out)
+            generated = render_markdown(evaluation, command=MARKDOWN_COMMAND)
+            doc.write_text(splice(doc.read_text(encoding="utf-8"), generated), encoding="utf-8")
+    except OSError as exc:
+        raise ReplayInputError(f"cannot write {exc.filename}: {exc.strerror}") from None
 
 
 def _path(given: str | None) -> str:

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from bot.alerts.types import DeliveryStatus
+from bot.evidence import alert_type
 from bot.replay.alerts import AlertRecord
 from bot.replay.data import HOUR_MS, format_time
 from bot.replay.lift import PeriodSample, Resampler, summarise
@@ -95,12 +96,12 @@ def alert_signals(scored: Sequence[ScoredHour], records: Sequence[AlertRecord]) 
 
 
 def _alert_type(r: AlertRecord) -> tuple[str, int]:
-    if r.kind == "band":
-        return f"band {r.direction} to {r.to_band}", 0
-    regime = r.to_regime if r.direction == "enter" else r.from_regime
-    side = "long" if regime == Regime.LONG_SQUEEZE.value else "short"
-    implied = (-1 if side == "long" else 1) if r.direction == "enter" else 0
-    return f"squeeze {r.direction} {side}", implied
+    """The alert's type name (shared with the shipped table, `bot.evidence`) and the
+    direction its label implies: a long squeeze a fall, a short squeeze a rise."""
+    name = alert_type(r.kind, r.direction, r.to_band, r.from_regime, r.to_regime)
+    if r.kind != "squeeze" or r.direction != "enter":
+        return name, 0
+    return name, -1 if r.to_regime == Regime.LONG_SQUEEZE.value else 1
 
 
 def _alert_order(name: str) -> tuple[int, str]:

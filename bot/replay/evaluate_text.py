@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.alerts.types import DeliveryStatus
 from bot.replay.alerts import AlertRecord
+from bot.replay.recall import recall_lines
 
 LIFT_COLUMNS = (
     ("p50_4h", "p50|4h|"),
@@ -67,6 +68,8 @@ def render_text(evaluation: dict[str, Any]) -> str:
         for r in rows[1:]:
             lifts = " ".join(f"{_lift(r, k):>19}" for k, _ in LIFT_COLUMNS)
             lines.append(f"{r['name']:<{width}} {lifts} {_direction(r):>22}")
+    if "recall_verify" in evaluation:
+        lines += ["", "== verify, " + "\n".join(recall_lines(evaluation["recall_verify"]))]
     return "\n".join(lines).lstrip("\n")
 
 
@@ -95,6 +98,8 @@ def render_markdown(evaluation: dict[str, Any], *, command: str) -> str:
             ]
             out.append("| " + " | ".join(cells) + " |")
         out.append("")
+    if "recall_verify" in evaluation:
+        out += ["**Recall, verify**", "", *recall_lines(evaluation["recall_verify"], markdown=True)]
     return "\n".join(out)
 
 
@@ -124,3 +129,15 @@ def _value(value: float | None, *, pct: bool) -> str:
 
 def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:g}"
+
+
+BEGIN = "<!-- evidence:begin (generated: make evidence) -->"
+END = "<!-- evidence:end -->"
+
+
+def splice(doc: str, generated: str) -> str:
+    """`doc` with the text between the evidence markers replaced by `generated`."""
+    start, end = doc.find(BEGIN), doc.find(END)
+    if start < 0 or end < start:
+        raise OSError(0, f"no {BEGIN!r} ... {END!r} markers", "the --markdown-out file")
+    return doc[: start + len(BEGIN)] + "\n\n" + generated.strip() + "\n\n" + doc[end:]

@@ -9,6 +9,7 @@ from typing import Any
 from bot.replay.alerts import AlertRecord
 from bot.replay.data import format_time
 from bot.replay.evaluate import alert_signals, baseline_signals, evaluate, features
+from bot.replay.recall import recall
 from bot.replay.rules import rule_signals
 from bot.replay.run import ScoredHour
 
@@ -32,4 +33,5 @@ def evaluate_replay(
     }
     out = evaluate(scored, signals, periods)
     out["split"] = format_time(split_ms)
+    out["recall_verify"] = recall(scored, records, periods["verify"])
     return out

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import market_view
 from bot.config import Settings
+from bot.evidence import card_evidence
 from bot.explain import REGIME_WHY, why_parts
 from bot.market_view import MarketSnapshot
 from bot.scoring import band_ranges
@@ -213,6 +214,7 @@ class DashboardData:
             },
             "row": _row_doc(row, exchange, snapshot),
             "regime_why": REGIME_WHY.get(row.regime, ""),
+            "evidence": card_evidence(str(row.band)),
             "why": [{k: _clean(v) for k, v in asdict(p).items()} for p in why_parts(row, params)],
             "bands": {str(b): list(r) for b, r in band_ranges(params).items()},
             "range": range_key,

@@ -137,6 +137,8 @@ def _components() -> dict[str, Any]:
                 "cycle": {"oneOf": [{"$ref": "#/components/schemas/Cycle"}, {"type": "null"}]},
                 "row": {"$ref": "#/components/schemas/Row"},
                 "regime_why": _STR,
+                # What followed a move into this band before (bot/evidence.py).
+                "evidence": _STR,
                 "why": {
                     "type": "array",
                     "items": _obj(

@@ -250,7 +250,7 @@ async def test_subscribe_list_and_remove(runtime: BotWithWorker, fake_tg: FakeTe
     assert reply.visible == "🔕 Unsubscribed from ETHUSDT."
     reply = await ask(fake_tg, "/unsubscribe eth")
     assert "wasn't subscribed" in reply.visible
-    await ask(fake_tg, "/subscribe btc")
+    await ask(fake_tg, "/subscribe btc both")
     reply = await ask(fake_tg, "/unsubscribe all")
     assert reply.visible == "Removed all 2 subscriptions."
     async with sessions() as s:
