@@ -32,9 +32,9 @@ format: $(STAMP)
 
 # The evaluation of every alert type on the shipped history (2-3 minutes): rewrites
 # docs/scoring.md's generated Evidence tables and the evidence line's table shipped in
-# the package (bot/evidence_table.json). Commit both together.
+# the package (bot/views/evidence_table.json). Commit both together.
 evidence: $(STAMP)
-	$(BIN)/pressurebot replay --evaluate --table-out bot/evidence_table.json \
+	$(BIN)/pressurebot replay --evaluate --table-out bot/views/evidence_table.json \
 		--markdown-out docs/scoring.md
 
 # Every benchmark, each printing the naive peer beside ours (README, Performance).

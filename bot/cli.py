@@ -64,6 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: the venue when one is enabled, else all)",
     )
     sub.add_parser("migrate", parents=[common], help="apply database migrations and exit")
+    _add_replay(sub, common)
+    return parser
+
+
+def _add_replay(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    """`pressurebot replay` and its options (docs/scoring.md, Evidence)."""
     replay = sub.add_parser(
         "replay", parents=[common], help="replay recorded market history (see docs)"
     )
@@ -87,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "--table-out",
         metavar="FILE.json",
-        help="with --evaluate: write the alerts' evidence table (bot/evidence_table.json)",
+        help="with --evaluate: write the alerts' evidence table (bot/views/evidence_table.json)",
     )
     replay.add_argument(
         "--markdown-out",
@@ -102,7 +110,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("--no-smooth-basis", action="store_true", help="as --smooth-hours 1")
     replay.add_argument("--same-row-basis", action="store_true", help="naive close/index pairing")
-    return parser
 
 
 def _positive_int(text: str) -> int:
@@ -131,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
-        # `pressurebot scan | head`: the reader left, which is not an error to report.
+        # `pressurebot scan | head`: the reader left, which is not an error to terminal.
         # Point stdout at /dev/null so the interpreter's final flush stays quiet too.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
@@ -174,7 +181,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 async def _scan(
     settings: Settings, *, as_json: bool, limit: int | None, exchange: str | None = None
 ) -> int:
-    from bot import market_view, report, service
+    from bot import service
+    from bot.views import market, terminal
 
     venues = settings.exchange.venues
     if exchange is not None and exchange not in (*venues, "all"):
@@ -186,14 +194,14 @@ async def _scan(
         which = "" if exchange is None else f" on {exchange}"
         return _fail(f"the scan fetched no symbol{which}; see the log for why", EXIT_EXCHANGE)
     if as_json:
-        print(json.dumps(market_view.snapshot_to_json(snapshot, limit), ensure_ascii=False))
+        print(json.dumps(market.snapshot_to_json(snapshot, limit), ensure_ascii=False))
     else:
-        print(report.table(snapshot, limit))
+        print(terminal.table(snapshot, limit))
     return 0
 
 
 def _fail(message: str, code: int) -> int:
-    # The cause is in the one line; the traceback only at DEBUG, for a bug report.
+    # The cause is in the one line; the traceback only at DEBUG, for a bug terminal.
     if sys.exc_info()[0] is not None:
         logger.debug("exit %d: %s", code, message, exc_info=True)
     print(f"pressurebot: {message}", file=sys.stderr)

@@ -9,7 +9,15 @@ import re
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    IPvAnyNetwork,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 BAND_NAMES = ("neutral", "lean", "stretched", "stressed")
 BandName = Literal["neutral", "lean", "stretched", "stressed"]
@@ -170,7 +178,7 @@ class ScorerSettings(_Section):
     interval_seconds: float = Field(default=300, ge=1)
     # A window (1h/4h/24h) is anchored at the stored sample closest to its target time
     # (now - 1h/4h/24h), earlier or later by at most this much, and never less than half
-    # the interval plus a minute (bot/oi_windows.py). None there: unknown (null), never 0.
+    # the interval plus a minute (bot/scoring/windows.py). None there: unknown (null), never 0.
     window_tolerance_seconds: int = Field(default=900, ge=60)
     oi_sample_retention_hours: int = Field(default=48, ge=25)
     snapshot_retention_days: int = Field(default=30, ge=1)
@@ -209,6 +217,9 @@ class HttpSettings(_Section):
     stale_after_intervals: float = Field(default=3.0, gt=0)
     # Asked for by the web dashboard (not /healthz, /metrics) when set: README, "Web dashboard".
     dashboard_token: SecretStr | None = Field(default=None, min_length=16)
+    # Reverse proxies (addresses or networks) whose X-Forwarded-Proto is believed: a
+    # request from one that says "https" gets the dashboard cookie marked Secure.
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
 
 
 class ReplicaSettings(_Section):

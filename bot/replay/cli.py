@@ -3,7 +3,7 @@
 [--evaluate [--markdown]] [--events-out FILE.jsonl]`.
 
 Without PATH it replays the history shipped in the repository (data/README.md).
-Prints the report (bot.replay.report) on stdout, or with `--evaluate` the evaluation
+Prints the report (bot.replay.summary) on stdout, or with `--evaluate` the evaluation
 (bot.replay.evaluate) split into fit and verify at `--split` (default 2025-03-01).
 `--events-out` writes every push of the default subscriber, one JSON object a line.
 Bad input (a missing or unreadable file, a wrong header, a bad date, an unknown symbol,
@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import Settings
-from bot.evidence import build_table
 from bot.replay.alerts import AlertRecord
 from bot.replay.data import (
     FORMAT_OHLC_MARK,
@@ -35,8 +34,9 @@ from bot.replay.data import (
 from bot.replay.evaluate_text import events_jsonl, render_markdown, splice
 from bot.replay.evaluate_text import render_text as render_evaluation
 from bot.replay.evidence import DEFAULT_SPLIT, MARKDOWN_COMMAND, evaluate_replay
-from bot.replay.report import build_report, render_text
 from bot.replay.run import BasisOptions, Replay, replay
+from bot.replay.summary import build_report, render_text
+from bot.views.evidence import build_table
 
 EXIT_INPUT = 2
 

@@ -24,13 +24,13 @@ from typing import Any
 import numpy as np
 
 from bot.alerts.types import DeliveryStatus
-from bot.evidence import alert_type
 from bot.replay.alerts import AlertRecord
 from bot.replay.data import HOUR_MS, format_time
 from bot.replay.lift import PeriodSample, Resampler, summarise
 from bot.replay.ranks import fresh_entries, trailing_ranks
 from bot.replay.run import ScoredHour
-from bot.scoring import Regime
+from bot.scoring.formula import Regime
+from bot.views.evidence import alert_type
 
 DAY_MS = 24 * HOUR_MS
 TOP_DECILE = 0.9
@@ -96,7 +96,7 @@ def alert_signals(scored: Sequence[ScoredHour], records: Sequence[AlertRecord]) 
 
 
 def _alert_type(r: AlertRecord) -> tuple[str, int]:
-    """The alert's type name (shared with the shipped table, `bot.evidence`) and the
+    """The alert's type name (shared with the shipped table, `bot.views.evidence`) and the
     direction its label implies: a long squeeze a fall, a short squeeze a rise."""
     name = alert_type(r.kind, r.direction, r.to_band, r.from_regime, r.to_regime)
     if r.kind != "squeeze" or r.direction != "enter":

@@ -1,6 +1,6 @@
 """What the dashboard's API serves, cached per cycle.
 
-`/api/v1/top` is the same document as `pressurebot scan --json` (bot/market_view.py
+`/api/v1/top` is the same document as `pressurebot scan --json` (bot/views/market.py
 `snapshot_to_json`): it only changes when a cycle lands, so it is serialised (and
 gzipped) once per cycle id and the bytes are reused by every request until the next one.
 The latest cycle id itself is reused for `[telegram] latest_cycle_cache_seconds` (one DB
@@ -10,26 +10,28 @@ read a second however many browsers poll), through the same `MarketCache` /top u
 from __future__ import annotations
 
 import asyncio
-import gzip
 import json
 import math
 from collections import OrderedDict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import market_view
 from bot.config import Settings
-from bot.evidence import card_evidence
-from bot.explain import REGIME_WHY, why_parts
-from bot.market_view import MarketSnapshot
-from bot.scoring import band_ranges
+from bot.scoring.explain import REGIME_WHY, why_parts
+from bot.scoring.formula import band_ranges
 from bot.storage import market_repo
-from bot.telegram.market_cache import MarketCache
+from bot.views import market
+from bot.views.evidence import card_evidence
+from bot.views.market import MarketSnapshot
+from bot.views.market_cache import MarketCache
+from bot.web.responses import Body, body_of
 
 HOUR_MS = 3_600_000
+# Longer names are not looked up (404): real contracts are short, this bounds the work.
+MAX_SYMBOL_CHARS = 200
 # The chart ranges the symbol page offers, in hours.
 RANGES = {"24h": 24, "72h": 72, "30d": 720}
 # Charts draw at most this many points per series: 30 days of 5-minute cycles (8640)
@@ -49,18 +51,17 @@ SERIES_COLUMNS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Body:
-    """One serialised response: the JSON bytes, their gzip form, and an ETag."""
-
-    raw: bytes
-    gz: bytes
-    etag: str
-
-
 def encode(doc: Any, etag: str) -> Body:
     raw = json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
-    return Body(raw, gzip.compress(raw, compresslevel=5), f'"{etag}"')
+    return body_of(raw, etag)
+
+
+def candidates(typed: str, quotes: list[str]) -> list[str]:
+    """The name as typed first (symbols are case-sensitive in storage), then BTCUSDT in
+    capitals; btc also finds BTCUSDT under each quote asset."""
+    name = typed.strip().upper().lstrip("$")
+    out = [typed, name, *(name + q for q in quotes if not name.endswith(q))]
+    return list(dict.fromkeys(out))
 
 
 def iso(ms: int) -> str:
@@ -68,16 +69,14 @@ def iso(ms: int) -> str:
 
 
 def _row_doc(
-    row: market_view.MarketRow, exchange: str, snapshot: market_view.MarketSnapshot | None
+    row: market.MarketRow, exchange: str, snapshot: market.MarketSnapshot | None
 ) -> dict[str, Any]:
     """A row as `scan --json` prints it: `exchange`, and for the aggregate its venues."""
-    doc: dict[str, Any] = {k: _clean(v) for k, v in market_view.row_to_json(row).items()}
+    doc: dict[str, Any] = {k: _clean(v) for k, v in market.row_to_json(row).items()}
     doc["exchange"] = exchange
     if exchange == "all":
         parts = snapshot.venues.get(row.symbol, []) if snapshot is not None else []
-        doc["venues"] = [
-            {k: _clean(v) for k, v in market_view.part_to_json(p).items()} for p in parts
-        ]
+        doc["venues"] = [{k: _clean(v) for k, v in market.part_to_json(p).items()} for p in parts]
     return doc
 
 
@@ -108,6 +107,30 @@ class DashboardData:
         self._top_lock = asyncio.Lock()
         self._series: OrderedDict[tuple[str, str, int], Body] = OrderedDict()
 
+    def view(self, asked: str | None) -> str | None:
+        """`?exchange=`: an enabled venue, or "all" (the aggregate) with several; absent,
+        the default view. None for anything else."""
+        exchange = asked if asked is not None else self.exchange
+        venues = self.settings.exchange.venues
+        if exchange in venues or (exchange == "all" and len(venues) > 1):
+            return exchange
+        return None
+
+    def views_text(self) -> str:
+        venues = self.settings.exchange.venues
+        return ", ".join([*venues, "all"] if len(venues) > 1 else venues)
+
+    async def resolve(self, typed: str, exchange: str) -> str | None:
+        """The stored name `typed` stands for on `exchange` (see `candidates`), or None
+        when none was ever scored there."""
+        if not typed or len(typed) > MAX_SYMBOL_CHARS:
+            return None
+        async with self.sessions() as session:
+            for name in candidates(typed, self.settings.exchange.quote_assets):
+                if await market_repo.latest_snapshot(session, exchange, name) is not None:
+                    return name
+        return None
+
     async def latest(self) -> dict[str, Any]:
         """The tiny document pages poll to learn that a new cycle landed."""
         snapshot = await self.market.snapshot()
@@ -127,7 +150,7 @@ class DashboardData:
             if cached is not None and cached[0] == snapshot.cycle_id:
                 return cached[1]
             # 600 rows: a few ms of CPU, once per cycle, off the loop's other requests' way.
-            doc = market_view.snapshot_to_json(snapshot)
+            doc = market.snapshot_to_json(snapshot)
             body = await asyncio.to_thread(encode, doc, f"top-{snapshot.cycle_id}")
             self._top = (snapshot.cycle_id, body)
             return body
@@ -135,17 +158,17 @@ class DashboardData:
     async def top_of(self, exchange: str, limit: int | None) -> Body | None:
         """Another venue than the default view's: read as asked (not cached)."""
         async with self.sessions() as session:
-            snapshot = await market_view.latest_market(session, exchange)
+            snapshot = await market.latest_market(session, exchange)
         if snapshot is None:
             return None
-        doc = market_view.snapshot_to_json(snapshot, limit)
+        doc = market.snapshot_to_json(snapshot, limit)
         return encode(doc, f"top-{exchange}-{snapshot.cycle_id}-{limit}")
 
     async def top_limited(self, limit: int) -> Body | None:
         snapshot = await self.market.snapshot()
         if snapshot is None:
             return None
-        doc = market_view.snapshot_to_json(snapshot, limit)
+        doc = market.snapshot_to_json(snapshot, limit)
         return encode(doc, f"top-{snapshot.cycle_id}-{limit}")
 
     async def symbol(self, symbol: str, range_key: str, exchange: str | None = None) -> Body | None:
@@ -167,7 +190,7 @@ class DashboardData:
                 session, ex, symbol, since, SERIES_COLUMNS, MAX_POINTS
             )
             snapshot = await self._snapshot_of(session, ex)
-        row = market_view.row_from_snapshot(snap)
+        row = market.row_from_snapshot(snap)
         doc = self._symbol_doc(row, snapshot, range_key, thin(rows), ex)
         body = encode(doc, f"sym-{ex}-{symbol}-{range_key}-{cycle_id}")
         self._series[key] = body
@@ -187,11 +210,11 @@ class DashboardData:
     async def _snapshot_of(self, session: AsyncSession, exchange: str) -> MarketSnapshot | None:
         if exchange == self.exchange:
             return await self.market.snapshot()
-        return await market_view.latest_market(session, exchange)
+        return await market.latest_market(session, exchange)
 
     def _symbol_doc(
         self,
-        row: market_view.MarketRow,
+        row: market.MarketRow,
         snapshot: MarketSnapshot | None,
         range_key: str,
         rows: list[tuple[Any, ...]],

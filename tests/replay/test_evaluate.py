@@ -15,7 +15,7 @@ from bot.replay.data import HOUR_MS, parse_time
 from bot.replay.evaluate import Signal, episode_signal, evaluate
 from bot.replay.ranks import fresh_entries, trailing_ranks
 from bot.replay.run import ScoredHour
-from bot.scoring import ScoreInputs, compute_score
+from bot.scoring.formula import ScoreInputs, compute_score
 from tests.replay.test_replay_cli import config, data, replay  # noqa: F401
 
 T0 = parse_time("2024-01-01")

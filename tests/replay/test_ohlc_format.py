@@ -9,7 +9,7 @@ import pytest
 
 from bot.replay.data import FORMAT_OHLC_MARK, ReplayInputError, read_history
 from bot.replay.run import BasisOptions, ScoredHour, score_history
-from bot.scoring import DEFAULT_PARAMS
+from bot.scoring.formula import DEFAULT_PARAMS
 from tests.replay.helpers import OHLC_HEADER, Bar, hour, write_bars
 
 TOLERANCE_MS = 900_000

@@ -1,5 +1,5 @@
 """A scored market for the dashboard tests: the fake exchange, real Scorer cycles into a
-real (migrated) SQLite database, and the health server the service runs (bot/health.py),
+real (migrated) SQLite database, and the health server the service runs (bot/web/health_server.py),
 with the dashboard's routes beside /healthz and /metrics."""
 
 from __future__ import annotations
@@ -14,20 +14,28 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import health
 from bot.config import DatabaseSettings, Settings
+from bot.cycle.run import Scorer
 from bot.markets.binance import BinanceAdapter
 from bot.markets.http import ExchangeHttpClient
 from bot.metrics import Metrics
-from bot.scorer import Scorer
 from bot.storage.db import create_engine, migrate, session_factory
-from bot.web import dashboard_routes
-from tests.fakes.fake_binance import FakeBinance
+from bot.web import dashboard_routes, health_server
+from fakes.fake_binance import FakeBinance
 
 HOUR_MS = 3_600_000
 STEP_S = 300.0
 # A symbol name built to run script if any page put it into the DOM as HTML.
 XSS_SYMBOL = "<img src=x onerror=alert(1)>USDT"
+# Names an exchange could list that once broke the page: braces (aiohttp's default route
+# pattern refused them), 200 characters (widened the table to 2,973 px), and a bidi
+# override that displays "EVIL\u202eTDSU" as "EVILUSDT" reversed (spoofing).
+BRACES_SYMBOL = "{BR}USDT"
+LONG_SYMBOL = "L" * 196 + "USDT"
+BIDI_SYMBOL = "EVIL\u202eTDSUUSDT"
+# Among the longest real contract names: shown whole, even on a 390 px phone.
+REAL_LONG_SYMBOL = "1000FLOKIUSDT"
+AWKWARD_SYMBOLS = (BRACES_SYMBOL, LONG_SYMBOL, BIDI_SYMBOL, REAL_LONG_SYMBOL)
 
 
 class Clock:
@@ -68,6 +76,13 @@ def set_up_symbols(fake: FakeBinance, now_ms: int, n: int = 24) -> None:
     fake.set_oi_history(XSS_SYMBOL, _rising(now_ms, 300, 300))
 
 
+def add_awkward_symbols(fake: FakeBinance, now_ms: int) -> None:
+    """The awkward names, calm (they sit at the bottom of the table)."""
+    for name in AWKWARD_SYMBOLS:
+        fake.add_symbol(name, mark=1.0, index=1.0, funding_rate=0.0001, oi=300)
+        fake.set_oi_history(name, _rising(now_ms, 300, 300))
+
+
 def wiggle(fake: FakeBinance, rng: random.Random) -> None:
     """Move every symbol's OI and mark a little, as between two real cycles."""
     for name, s in fake.symbols.items():
@@ -91,16 +106,24 @@ async def run_cycles(market: Market, cycles: int, seed: int = 1) -> None:
 
 @contextlib.asynccontextmanager
 async def scored_market(
-    tmp_path: Path, cycles: int = 6, token: str | None = None, n: int = 24
+    tmp_path: Path,
+    cycles: int = 6,
+    token: str | None = None,
+    n: int = 24,
+    awkward: bool = False,
+    http: dict[str, Any] | None = None,
 ) -> AsyncIterator[Market]:
+    """`awkward`: the AWKWARD_SYMBOLS too; `http`: more `[http]` settings."""
     # The last cycle lands about now, so "data age" reads a few seconds.
     clock = Clock(time.time() - (cycles - 1) * STEP_S)
     async with FakeBinance(now_ms=clock.ms) as fake:
         set_up_symbols(fake, clock.ms(), n)
+        if awkward:
+            add_awkward_symbols(fake, clock.ms())
         settings = Settings(
             exchange={"venues": ["binance"], "base_url": fake.url, "max_retries": 1},  # type: ignore[arg-type]
             database={"url": f"sqlite+aiosqlite:///{tmp_path}/web.db"},  # type: ignore[arg-type]
-            http={"dashboard_token": token},  # type: ignore[arg-type]
+            http={"dashboard_token": token, **(http or {})},  # type: ignore[arg-type]
         )
         engine = create_engine(DatabaseSettings(url=settings.database.url))
         await migrate(engine)
@@ -116,10 +139,10 @@ async def scored_market(
 async def serve(
     settings: Settings, sessions: async_sessionmaker[AsyncSession]
 ) -> AsyncIterator[str]:
-    """The service's own health server (bot/health.py) on a free port, with the
+    """The service's own health server (bot/web/health_server.py) on a free port, with the
     dashboard's routes on it as the service adds them."""
     assert settings.http.port == 0  # any free port
-    runner = await health.start_health_server(
+    runner = await health_server.start_health_server(
         settings, sessions, Metrics(), routes=dashboard_routes(sessions, settings)
     )
     host, port = runner.addresses[0][:2]

@@ -12,10 +12,10 @@ from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.evidence import push_evidence
-from bot.explain import REGIME_WHY
+from bot.scoring.explain import REGIME_WHY
 from bot.telegram.callback_data import MuteFromAlert, ShowSymbol
 from bot.telegram.render.format import BAND_ICON, age, esc, finite, pct, short_symbol
+from bot.views.evidence import push_evidence
 
 DIGEST_FULL = 8  # more alerts than this in one digest: one line each
 DIGEST_LINES = 40  # and at most this many lines, so a digest is always one message

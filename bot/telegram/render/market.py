@@ -1,6 +1,6 @@
 """/top and /symbol: the market table, one symbol's card, and their buttons.
 
-Rows are duck-typed (`bot.market_view.MarketRow`): rendering imports no storage.
+Rows are duck-typed (`bot.views.market.MarketRow`): rendering imports no storage.
 """
 
 from __future__ import annotations
@@ -10,9 +10,8 @@ from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.evidence import card_evidence
-from bot.explain import REGIME_WHY, why_parts
-from bot.scoring import DEFAULT_PARAMS, ScoringParams
+from bot.scoring.explain import REGIME_WHY, why_parts
+from bot.scoring.formula import DEFAULT_PARAMS, ScoringParams
 from bot.telegram.callback_data import FilterTop, ShowSymbol, SubscribeSymbol, UnsubscribeSymbol
 from bot.telegram.render.format import (
     BAND_ICON,
@@ -26,6 +25,7 @@ from bot.telegram.render.format import (
     row_age,
     short_symbol,
 )
+from bot.views.evidence import card_evidence
 
 TABLE_WIDTH = 40
 # How a card and /top name the exchange; "all" is the cross-venue aggregate.
@@ -194,7 +194,7 @@ def symbol_card(
 
 
 def venue_lines(venues: Sequence[Any]) -> list[str]:
-    """The aggregate card's venues (`bot.market_view.VenuePart`): OI share, funding per
+    """The aggregate card's venues (`bot.views.market.VenuePart`): OI share, funding per
     8h, basis; a venue that failed this cycle makes the aggregate partial."""
     if not venues:
         return []

@@ -1,0 +1,111 @@
+"""Why a symbol scores what it does, in words: each component's points and its reason,
+and what each regime means. Transport-agnostic (plain text, no markup), so every screen
+that explains a score (the web dashboard; the Telegram card renders the same rules in
+bot/telegram/render/market.py) says the same thing. The rules are docs/scoring.md's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bot.scoring.formula import DEFAULT_PARAMS, Band, Regime, ScoringParams
+
+BAND_MEANING = {
+    Band.NEUTRAL.value: "Derivatives look balanced, no particular stress.",
+    Band.LEAN.value: "One side is building positions, unlikely to squeeze.",
+    Band.STRETCHED.value: "Meaningful imbalance, watch for volatility.",
+    Band.STRESSED.value: "Crowded positioning: the risk is a violent move either way.",
+}
+# Who is crowded, who pays, and never which way it resolves: the replay evaluation
+# shows no label with a direction (docs/design-notes.md, issue 18 §4).
+REGIME_WHY = {
+    Regime.LONG_SQUEEZE.value: (
+        "longs crowded and paying while the perp trades under its index and OI builds; "
+        "the risk is a violent move either way"
+    ),
+    Regime.SHORT_SQUEEZE.value: (
+        "shorts crowded and paying while the perp trades over its index and OI builds; "
+        "the risk is a violent move either way"
+    ),
+    Regime.LONG_CROWDED.value: "longs crowded and paying; the risk is a violent move either way",
+    Regime.SHORT_RAMP.value: "shorts crowded and paying; the risk is a violent move either way",
+    Regime.DELEVERAGING.value: "open interest is being closed out",
+    Regime.NET_LONG.value: "funding and basis lean long",
+    Regime.NET_SHORT.value: "funding and basis lean short",
+    Regime.NEUTRAL.value: "nothing remarkable",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class WhyPart:
+    """One component of the score: its 0..1 strength, the points it adds, and why."""
+
+    part: str  # "oi" | "funding" | "basis"
+    strength: float
+    points: float
+    reason: str
+
+
+def why_parts(row: Any, params: ScoringParams = DEFAULT_PARAMS) -> list[WhyPart]:
+    """`row` is duck-typed (`bot.views.market.MarketRow`): oi_build, funding_st, basis_st,
+    funding_8h_pct and basis_pct are what it reads."""
+    price_w = 100 * (1 - params.oi_weight)
+    return [
+        WhyPart("oi", row.oi_build, 100 * params.oi_weight * row.oi_build, _oi_reason(row)),
+        WhyPart(
+            "funding",
+            row.funding_st,
+            price_w * params.funding_weight * row.funding_st,
+            _funding_reason(row, params),
+        ),
+        WhyPart(
+            "basis",
+            row.basis_st,
+            price_w * (1 - params.funding_weight) * row.basis_st,
+            _basis_reason(row),
+        ),
+    ]
+
+
+def _oi_reason(row: Any) -> str:
+    if row.oi_build >= 0.5:
+        return "open interest is piling in"
+    if row.oi_build >= 0.15:
+        return "open interest is growing"
+    return "open interest flat or falling"
+
+
+def _funding_reason(row: Any, params: ScoringParams) -> str:
+    premium = row.funding_8h_pct - params.funding_base_8h
+    if row.funding_st < 0.2 or abs(premium) < 1e-9:
+        return "funding near its neutral 0.01%/8h"
+    if premium > 0:
+        return "longs pay a premium"
+    if row.funding_8h_pct < 0:
+        return "shorts pay longs"
+    return "funding below its neutral base"
+
+
+def _basis_reason(row: Any) -> str:
+    if row.basis_st < 0.2:
+        return "perp in line with index"
+    if row.basis_pct > 0:
+        return "perp trades above index"
+    return "perp trades below index"
+
+
+def evidence_sentence(evidence: Any, *, card: bool = False) -> str:
+    """One line of what followed this alert type out of sample (`bot.views.evidence`):
+    "after this alert: a ≥5% move within 24h 46% of the time (usually 28%); n = 125,
+    2025-26". On a card the subject is the move into the symbol's band."""
+    subject = "this alert"
+    if card:
+        band = evidence.alert_type.rsplit(" ", 1)[-1]
+        subject = "a fall to neutral" if band == "neutral" else f"a rise into {band}"
+    if not evidence.n or evidence.p_big is None:
+        return f"after {subject}: no case to measure in {evidence.years} (n = 0)"
+    return (
+        f"after {subject}: a ≥5% move within 24h {evidence.p_big:.0%} of the time "
+        f"(usually {evidence.usual:.0%}); n = {evidence.n}, {evidence.years}"
+    )
