@@ -76,7 +76,10 @@ def _add_replay(
         "replay", parents=[common], help="replay recorded market history (see docs)"
     )
     replay.add_argument(
-        "path", nargs="?", help="CSV or CSV.GZ of hourly history (default: data/ in the repo)"
+        "path",
+        nargs="?",
+        help="CSV or CSV.GZ of hourly history in either format of data/README.md "
+        "(default: the file shipped in data/)",
     )
     replay.add_argument("--symbols", nargs="*")
     replay.add_argument("--from", dest="date_from")
