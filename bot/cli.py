@@ -143,6 +143,19 @@ def _add_replay(
         "--json", action="store_true", help="print the report as one JSON object instead"
     )
     replay.add_argument("--split", metavar="DATE", help="also report before/from DATE")
+    _add_evaluate_options(replay)
+    replay.add_argument(
+        "--smooth-hours",
+        type=_positive_int,
+        metavar="N",
+        help="hours in the basis mean (default: 1 for the ohlc-mark format, 4 for close-index)",
+    )
+    replay.add_argument("--no-smooth-basis", action="store_true", help="as --smooth-hours 1")
+    replay.add_argument("--same-row-basis", action="store_true", help="naive close/index pairing")
+
+
+def _add_evaluate_options(replay: argparse.ArgumentParser) -> None:
+    """replay --evaluate and what it writes (docs/scoring.md, Evidence)."""
     replay.add_argument(
         "--evaluate",
         action="store_true",
@@ -165,14 +178,6 @@ def _add_replay(
     replay.add_argument(
         "--events-out", metavar="FILE.jsonl", help="write every push of the default subscriber"
     )
-    replay.add_argument(
-        "--smooth-hours",
-        type=_positive_int,
-        metavar="N",
-        help="hours in the basis mean (default: 1 for the ohlc-mark format, 4 for close-index)",
-    )
-    replay.add_argument("--no-smooth-basis", action="store_true", help="as --smooth-hours 1")
-    replay.add_argument("--same-row-basis", action="store_true", help="naive close/index pairing")
 
 
 def _positive_int(text: str) -> int:
