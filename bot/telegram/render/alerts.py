@@ -44,14 +44,14 @@ def _alert_block(item: Any, quotes: Sequence[str]) -> list[str]:
     if item.kind == "squeeze" and item.direction == "enter":
         # Who is crowded and pays, and that it may break either way: never a direction.
         lines.append(f"<i>{esc(REGIME_WHY.get(str(item.to_regime), ''))}</i>")
-    evidence = push_evidence(item)
-    if evidence:
-        lines.append(f"<i>{esc(evidence)}</i>")
     if any(finite(x) for x in (item.oi_24h_pct, item.funding_8h_pct, item.basis_pct)):
         lines.append(
             f"OI 24h {pct(item.oi_24h_pct, 1)} · funding 8h {pct(item.funding_8h_pct, 3)} · "
             f"basis {pct(item.basis_pct)}"
         )
+    evidence = push_evidence(item)  # what followed this alert type before
+    if evidence:
+        lines.append(f"<i>{esc(evidence)}</i>")
     lines.append(f"/symbol {esc(short_symbol(item.symbol, quotes))}")
     return lines
 
