@@ -106,6 +106,7 @@ def _add_run_scan_migrate(
 def _add_replay(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:
+    """`pressurebot replay` and its options (docs/scoring.md, Evidence)."""
     replay = _subcommand(
         sub,
         common,
@@ -114,7 +115,10 @@ def _add_replay(
         "(docs/scoring.md, Evidence)",
     )
     replay.add_argument(
-        "path", nargs="?", help="CSV or CSV.GZ of hourly history (default: data/ in the repo)"
+        "path",
+        nargs="?",
+        help="CSV or CSV.GZ of hourly history in either format of data/README.md "
+        "(default: the file shipped in data/)",
     )
     replay.add_argument(
         "--symbols",
@@ -139,8 +143,12 @@ def _add_replay(
         "--json", action="store_true", help="print the report as one JSON object instead"
     )
     replay.add_argument("--split", metavar="DATE", help="also report before/from DATE")
+    _add_evaluate_options(replay)
     replay.add_argument(
-        "--smooth-hours", type=_positive_int, metavar="N", help="hours in the basis mean (4)"
+        "--smooth-hours",
+        type=_positive_int,
+        metavar="N",
+        help="hours in the basis mean (default: 1 for the ohlc-mark format, 4 for close-index)",
     )
     replay.add_argument("--no-smooth-basis", action="store_true", help="as --smooth-hours 1")
     replay.add_argument("--same-row-basis", action="store_true", help="naive close/index pairing")
@@ -148,6 +156,32 @@ def _add_replay(
         "--rule",
         metavar="RULE",
         help='what a rule would have done, e.g. "oi_4h > 8 and funding_8h > 0.03" (docs/rules.md)',
+    )
+
+
+def _add_evaluate_options(replay: argparse.ArgumentParser) -> None:
+    """replay --evaluate and what it writes (docs/scoring.md, Evidence)."""
+    replay.add_argument(
+        "--evaluate",
+        action="store_true",
+        help="what followed each alert type and baseline, as lifts with 90%% intervals "
+        "(fit/verify split at --split, default 2025-03-01)",
+    )
+    replay.add_argument(
+        "--markdown", action="store_true", help="with --evaluate: docs/scoring.md's tables"
+    )
+    replay.add_argument(
+        "--table-out",
+        metavar="FILE.json",
+        help="with --evaluate: write the alerts' evidence table (bot/views/evidence_table.json)",
+    )
+    replay.add_argument(
+        "--markdown-out",
+        metavar="FILE.md",
+        help="with --evaluate: replace the generated tables between the evidence markers",
+    )
+    replay.add_argument(
+        "--events-out", metavar="FILE.jsonl", help="write every push of the default subscriber"
     )
 
 

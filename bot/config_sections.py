@@ -203,6 +203,10 @@ class AlertSettings(_Section):
     default_min_band: BandName = "stressed"
     default_market_min_band: BandName = "stressed"
     cooldown_minutes: int = Field(default=240, ge=0)
+    # What `/subscribe BTC` (no kind named) and the card's Subscribe button follow.
+    # Squeeze alerts showed no lift out of sample in any rule tried (docs/scoring.md,
+    # Evidence), so they are opt-in: `/subscribe BTC squeeze`.
+    default_kinds: tuple[Literal["bands", "squeeze"], ...] = Field(default=("bands",), min_length=1)
     # Pushes (messages) per chat per local day; past it one note, then alerts are held
     # until the chat's next local day (docs/alerts.md). 0: no cap. Chats may override.
     daily_cap: int = Field(default=20, ge=0)

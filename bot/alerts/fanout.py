@@ -59,6 +59,9 @@ class FanoutRules:
     market_min_band: Band = Band.STRESSED
     cooldown_minutes: int = 30
     daily_cap: int = 20  # pushes (messages) per local day; 0: no cap
+    # What a subscription names when the user names no kind (`alerts.default_kinds`):
+    # the headless log shows what such a default subscriber would get.
+    default_kinds: tuple[SubKind, ...] = (SubKind.BANDS, SubKind.SQUEEZE)
 
 
 def matches(event: Event, sub: Sub, chat: ChatPrefs, rules: FanoutRules) -> bool:
@@ -275,5 +278,5 @@ def default_subscriber_wants(event: Event, rules: FanoutRules) -> bool:
     chat = ChatPrefs(DEFAULT_SUBSCRIBER_ID, min_band=rules.default_min_band)
     return any(
         matches(event, Sub(DEFAULT_SUBSCRIBER_ID, event.symbol, kind), chat, rules)
-        for kind in SubKind
+        for kind in rules.default_kinds
     )

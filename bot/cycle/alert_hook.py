@@ -35,6 +35,7 @@ from bot.alerts.types import (
     EventKind,
     PlannedDelivery,
     Sub,
+    SubKind,
     SymbolState,
 )
 from bot.config import Settings
@@ -86,6 +87,7 @@ class AlertEngine:
             market_min_band=Band(a.default_market_min_band),
             cooldown_minutes=a.cooldown_minutes,
             daily_cap=a.daily_cap,
+            default_kinds=tuple(SubKind(k) for k in a.default_kinds),
         )
         self.min_fetched_share = a.min_fetched_share
         self.log_events = log_events

@@ -15,7 +15,7 @@ from bot.telegram.render.format import BAND_ICON, BAND_ORDER, band_range, esc
 USAGE = {
     "top": "/top [N] [long|short|squeeze], e.g. /top 20 short",
     "symbol": "/symbol BTC",
-    "subscribe": "/subscribe BTC [bands|squeeze] (both when omitted)",
+    "subscribe": "/subscribe BTC [bands|squeeze|both] (band changes when omitted)",
     "unsubscribe": "/unsubscribe BTC, or /unsubscribe all",
     "subscriptions": "/subscriptions",
     "market": "/market stressed|stretched|squeeze|off",
