@@ -32,8 +32,8 @@ from bot.cycle.election import ScorerElection, elected_scorer_loop
 from bot.cycle.run import CycleFence, CycleHook, LeaseLost, Scorer
 from bot.cycle.venues import VenueScorers
 from bot.health import HealthState
+from bot.markets.adapters import open_adapters
 from bot.markets.base import ExchangeAdapter
-from bot.markets.venues import open_adapters
 from bot.metrics import Metrics
 from bot.replica import Replica, Role, replica_name
 from bot.scoring.aggregate import ALL

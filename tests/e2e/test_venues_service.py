@@ -49,7 +49,7 @@ async def test_a_venue_going_down_leaves_the_others_scoring(tmp_path: Path) -> N
             await svc.wait_for(r"ALERT BTC neutral -> \w+ score", timeout=60)
             for path in OKX_BULK:
                 fo.fault(path, "5xx", times=None)
-            # The bulk answers are reused for 20 s within a venue (venue_base.py).
+            # The bulk answers are reused for 20 s within a venue (bot/markets/bulk_snapshot.py).
             await svc.wait_for("okx unreachable for 2 cycles", timeout=60)
             seen = svc.count(r"bybit cycle \d+: ok")
             await svc.wait_for(r"bybit cycle \d+: ok", n=seen + 2)

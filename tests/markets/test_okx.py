@@ -22,7 +22,8 @@ from bot.markets.base import (
     VenueBlocked,
 )
 from bot.markets.okx import LIMITS, OkxAdapter, make_client
-from bot.markets.venue_http import VenueHttpClient, Window
+from bot.markets.rest_client import RestClient
+from bot.markets.throttle import Window
 from fakes.fake_okx import (
     FUNDING_RATE,
     INDEX_TICKERS,
@@ -193,7 +194,7 @@ async def test_backfill_stays_within_the_endpoint_limit() -> None:
         windows = {path: Window(w.limit, 0.2) for path, w in LIMITS.windows.items()}
         limits = dataclasses.replace(LIMITS, windows=windows)
         settings = venue_settings(base_url=fake.url, request_timeout_seconds=5.0)
-        async with VenueHttpClient(settings, limits) as client:
+        async with RestClient(settings, limits) as client:
             adapter = OkxAdapter(client, settings)
             now = int(time.time() * 1000)
             await asyncio.gather(
