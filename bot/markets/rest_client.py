@@ -208,7 +208,7 @@ class RestClient:
                     self._history_failed(retry.cause)
                 if attempt + 1 >= attempts:
                     raise ExchangeUnavailable(
-                        f"{retry.message} (gave up after {attempts} attempts)"
+                        f"{retry.message} (gave up after {attempts} attempts)", retry.cause
                     ) from None
                 delay = retry.delay if retry.delay is not None else self._backoff(attempt)
                 logger.debug("%s; retrying in %.2fs", retry.message, delay)
@@ -288,7 +288,8 @@ class RestClient:
             self._block_status = 0
             logger.error("%s answered HTTP %d: not sending for %.0fs", url, status, ban)
             raise ExchangeUnavailable(
-                f"{url} answered HTTP {status} (rate limit ban); requests fail fast for {ban:.0f}s"
+                f"{url} answered HTTP {status} (rate limit ban); requests fail fast for {ban:.0f}s",
+                f"HTTP {status} rate-limit ban",
             )
         # Everyone backs off, not just this request: more traffic now earns a ban.
         self._pause_until = max(self._pause_until, self._clock() + wait)
@@ -323,7 +324,9 @@ class RestClient:
                 until_s=self._wall_clock() + left,
                 status=self._block_status,
             )
-        raise ExchangeUnavailable(f"{url}: not sending, rate-limit ban for another {left:.0f}s")
+        raise ExchangeUnavailable(
+            f"{url}: not sending, rate-limit ban for another {left:.0f}s", "rate-limit ban"
+        )
 
     async def _wait_for_pause(self, url: str) -> None:
         self._raise_if_banned(url)

@@ -205,3 +205,37 @@ async def test_a_scorer_whose_renewals_hang_stands_by_quietly_and_resumes(
                     logging.getLogger("bot.cycle.loop").removeHandler(handler)
                 logging.getLogger("bot.cycle.election").removeHandler(lapsed)
     assert spins <= 1
+
+
+def _cycle(exchange: str, started_s: float, fetched: int) -> Cycle:
+    ms = int(started_s * 1000)
+    return Cycle(
+        exchange=exchange,
+        started_ms=ms,
+        finished_ms=ms + 1000,
+        status="ok" if fetched else "failed",
+        symbols_attempted=fetched,
+        symbols_fetched=fetched,
+        symbols_failed=0,
+        weight_used=0,
+        history_calls=0,
+    )
+
+
+async def test_the_first_cycle_waits_for_the_last_good_cycle_not_the_last_failed_one(
+    fake: FakeBinance, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """After an outage the last stored cycles are failed ones: they are no reason to
+    wait (the data is as old as the last good cycle). A good cycle within one interval
+    still is, so a restart does not score twice in one interval."""
+    election = ScorerElection(sessions, _settings(fake, interval=300), "replica-a")
+    assert await election.first_cycle_delay() == 0.0  # nothing stored yet
+    now = time.time()
+    async with sessions() as session, session.begin():
+        session.add(_cycle("binance", now - 400, fetched=2))  # good, over an interval ago
+        session.add(_cycle("binance", now - 5, fetched=0))  # failed, just now
+    assert await election.first_cycle_delay() == 0.0
+    async with sessions() as session, session.begin():
+        session.add(_cycle("binance", now - 100, fetched=2))  # good, within the interval
+        session.add(_cycle("binance", now - 2, fetched=0))
+    assert 190 < await election.first_cycle_delay() <= 200
