@@ -74,7 +74,7 @@ async def test_5xx_forever_gives_up_naming_the_url(client: RestClient, fake: Fak
 async def test_429_waits_for_retry_after_then_succeeds(
     client: RestClient, fake: FakeBinance, clock: FakeClock
 ) -> None:
-    fake.fault(OPEN_INTEREST, "429", retry_after=7)
+    fake.fault(OPEN_INTEREST, "rate_limit", retry_after=7)
     data = await client.get_json(OPEN_INTEREST, {"symbol": "BTCUSDT"}, weight=1)
     assert data["symbol"] == "BTCUSDT"
     assert clock.sleeps == [7.0]
@@ -82,7 +82,7 @@ async def test_429_waits_for_retry_after_then_succeeds(
 
 
 async def test_429_pauses_other_requests_too(fake: FakeBinance, clock: FakeClock) -> None:
-    fake.fault(OPEN_INTEREST, "429", retry_after=3)
+    fake.fault(OPEN_INTEREST, "rate_limit", retry_after=3)
     async with make_client(make_settings(fake, max_retries=0), clock) as client:
         with pytest.raises(ExchangeUnavailable, match="429"):
             await client.get_json(OPEN_INTEREST, {"symbol": "BTCUSDT"}, weight=1)
@@ -94,7 +94,7 @@ async def test_429_pauses_other_requests_too(fake: FakeBinance, clock: FakeClock
 async def test_long_retry_after_fails_fast_instead_of_stalling(
     client: RestClient, fake: FakeBinance, clock: FakeClock
 ) -> None:
-    fake.fault(PREMIUM_INDEX, "429", retry_after=600)
+    fake.fault(PREMIUM_INDEX, "rate_limit", retry_after=600)
     with pytest.raises(ExchangeUnavailable, match="429"):
         await client.get_json(PREMIUM_INDEX, weight=10)
     assert clock.sleeps == []
@@ -104,7 +104,7 @@ async def test_long_retry_after_fails_fast_instead_of_stalling(
 async def test_418_blocks_every_request_until_the_ban_ends(
     client: RestClient, fake: FakeBinance, clock: FakeClock
 ) -> None:
-    fake.fault(PREMIUM_INDEX, "418", retry_after=120)
+    fake.fault(PREMIUM_INDEX, "ban", retry_after=120)
     with pytest.raises(ExchangeUnavailable, match="418"):
         await client.get_json(PREMIUM_INDEX, weight=10)
     before = sum(fake.calls.values())

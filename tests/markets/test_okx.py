@@ -173,7 +173,7 @@ async def test_history_pages_back_with_end_in_coins(fake: FakeOkx, clock: FakeCl
     now = clock.now_ms() // FIVE_MIN * FIVE_MIN
     start = now - 24 * 3_600_000
     points = await adapter.open_interest_history(names[0], start_ms=start, end_ms=now)
-    truth = [(t, c) for t, c in fake.swaps[names[0]].history if start <= t <= now]
+    truth = [(t, c) for t, c in fake.symbols[names[0]].history if start <= t <= now]
     assert [p.time_ms for p in points] == [t for t, _ in truth]
     assert [p.contracts for p in points] == pytest.approx([c for _, c in truth], rel=1e-9)
     assert len(points) == 288 and fake.calls[OI_HISTORY] == 3  # 100 rows a page

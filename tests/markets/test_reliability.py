@@ -151,8 +151,8 @@ async def test_a_failed_symbol_above_the_threshold_keeps_its_state(rig, sessions
     [
         (EXCHANGE_INFO, "5xx"),
         (PREMIUM_INDEX, "5xx"),
-        (PREMIUM_INDEX, "418"),
-        (PREMIUM_INDEX, "429"),
+        (PREMIUM_INDEX, "ban"),
+        (PREMIUM_INDEX, "rate_limit"),
         (PREMIUM_INDEX, "malformed"),
         (PREMIUM_INDEX, "timeout"),
     ],
