@@ -48,9 +48,12 @@
   function row(r) {
     var tr = document.createElement("tr");
     tr.dataset.symbol = r.symbol;
-    cell(tr, r.rank, "num");
-    var td = document.createElement("td");
-    var a = PB.el("a", r.symbol);
+    cell(tr, r.rank, "num rank");
+    // The symbol: shown safely (PB.shown), cut with an ellipsis by the stylesheet when
+    // long (the whole name in the tooltip), linked by its real name, URL-encoded.
+    var td = PB.el("td", null, "sym");
+    var a = PB.el("a", PB.shown(r.symbol));
+    a.title = PB.shown(r.symbol);
     a.href = PB.root + "symbol/" + encodeURIComponent(r.symbol) +
       (state.venue ? "?exchange=" + encodeURIComponent(state.venue) : "");
     td.appendChild(a);
