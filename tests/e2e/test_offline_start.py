@@ -21,13 +21,11 @@ import pytest
 from fakes.fake_binance import FakeBinance
 from fakes.fake_bybit import FakeBybit
 from fakes.fake_okx import FakeOkx
-from fakes.service_process import ServiceProcess, service_env
+from fakes.service_process import ServiceProcess, service_env, venues_env
 from tests.test_cli import run_cli
 from tests.test_scan_venues import _set_up
 
 pytestmark = pytest.mark.slow
-
-VENUES = '["binance", "bybit", "okx"]'
 
 
 def closed_port() -> int:
@@ -40,14 +38,7 @@ def closed_port() -> int:
 
 def offline_env(tmp_path: Path, ports: tuple[int, int, int], **extra: str) -> dict[str, str]:
     binance, bybit, okx = (f"http://127.0.0.1:{p}" for p in ports)
-    return service_env(
-        tmp_path,
-        binance,
-        PRESSUREBOT_EXCHANGE__VENUES=VENUES,
-        PRESSUREBOT_EXCHANGE__BYBIT_BASE_URL=bybit,
-        PRESSUREBOT_EXCHANGE__OKX_BASE_URL=okx,
-        **extra,
-    )
+    return venues_env(tmp_path, binance, bybit, okx, **extra)
 
 
 def at(level: str, lines: list[str]) -> list[str]:
@@ -121,13 +112,7 @@ async def test_offline_scan_is_one_line(tmp_path: Path) -> None:
 async def test_scan_of_one_exchange_asks_that_venue_only(tmp_path: Path) -> None:
     async with FakeBinance() as fb, FakeBybit() as fy, FakeOkx() as fo:
         _set_up(fb, fy, fo)
-        env = service_env(
-            tmp_path,
-            fb.url,
-            PRESSUREBOT_EXCHANGE__VENUES=VENUES,
-            PRESSUREBOT_EXCHANGE__BYBIT_BASE_URL=fy.url,
-            PRESSUREBOT_EXCHANGE__OKX_BASE_URL=fo.url,
-        )
+        env = venues_env(tmp_path, fb.url, fy.url, fo.url)
         code, out, err = await run_cli("scan", "--exchange", "binance", "--json", env=env)
         assert code == 0, err
         assert {row["exchange"] for row in json.loads(out)["rows"]} == {"binance"}
