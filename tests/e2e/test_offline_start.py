@@ -93,7 +93,7 @@ async def test_a_restart_after_failed_cycles_scores_at_once(tmp_path: Path) -> N
         env["PRESSUREBOT_SCORER__INTERVAL_SECONDS"] = "300"
         online = await ServiceProcess(env).start()
         try:
-            await online.wait_for(r"first cycle in 0\.0s")
+            await online.wait_for(r"first cycle in 0\.0s", timeout=60)
             await online.wait_for(r"cycle \d+: ok", timeout=60)
         finally:
             assert await online.stop(signal.SIGTERM) == 0
