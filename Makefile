@@ -31,7 +31,8 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 # Every benchmark, each printing the naive peer beside ours (README, Performance).
-# faults.py runs locks.py's lock test too. Takes about half an hour on 2 cores.
+# faults.py runs locks.py's lock test too. Takes about an hour and a quarter on 2 cores,
+# 35 minutes of it rest_cost.py (30 minutes of the service at rest, ours and today's).
 # failover.py needs PRESSUREBOT_TEST_POSTGRES_URL (it says so and skips without it);
 # paid_broadcast.py too (or PRESSUREBOT_BENCH_POSTGRES_URL).
 bench: $(STAMP)
@@ -40,10 +41,13 @@ bench: $(STAMP)
 	$(BIN)/python bench/fanout.py
 	$(BIN)/python bench/delivery.py
 	$(BIN)/python bench/commands.py
+	$(BIN)/python bench/chart_render.py
+	$(BIN)/python bench/rest_cost.py
 	$(BIN)/python bench/web.py
 	$(BIN)/python bench/faults.py
 	$(BIN)/python bench/failover.py
 	$(BIN)/python bench/paid_broadcast.py
+	$(BIN)/python bench/replay.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis *.egg-info

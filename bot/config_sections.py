@@ -70,10 +70,15 @@ class TelegramSettings(_Section):
     reply_max_wait_seconds: float = Field(default=5.0, ge=0)
     max_argument_length: int = Field(default=64, ge=8)
     poll_timeout_seconds: int = Field(default=30, ge=0)
-    # /symbol charts drawn ahead after each cycle, highest score first, one at a time in
-    # one worker thread (about 90 ms CPU each): bounds the chart CPU per cycle. Charts
-    # beyond it are drawn on first request and cached until the next cycle. 0: on demand only.
-    chart_prerender_symbols: int = Field(default=600, ge=0)
+    # /symbol charts drawn ahead after each cycle, only those users open: the top
+    # chart_prerender_top by score, every symbol a chat subscribes to, every chart opened
+    # within chart_prerender_viewed_hours; highest score first, one at a time, at most
+    # chart_prerender_symbols of them (bounds the chart CPU per cycle; README, Performance).
+    # Other charts are drawn on first request and cached until the next cycle.
+    # chart_prerender_symbols 0: on demand only.
+    chart_prerender_symbols: int = Field(default=100, ge=0)
+    chart_prerender_top: int = Field(default=10, ge=0)  # /top's first page
+    chart_prerender_viewed_hours: float = Field(default=24.0, ge=0)
     # Commands reuse the latest cycle id this long instead of asking the DB each time:
     # after a cycle lands, /top shows it within this many seconds.
     latest_cycle_cache_seconds: float = Field(default=1.0, ge=0)

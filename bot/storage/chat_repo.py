@@ -264,6 +264,22 @@ async def is_subscribed(session: AsyncSession, chat_id: int, exchange: str, symb
     return found is not None
 
 
+async def subscribed_symbols(session: AsyncSession, exchange: str) -> set[str]:
+    """Every symbol an active chat follows on `exchange` (market-wide ones aside): the
+    charts drawn ahead after each cycle (bot/telegram/chart_prerender.py)."""
+    rows = await session.scalars(
+        select(Subscription.symbol)
+        .distinct()
+        .join(Chat, Chat.id == Subscription.chat_id)
+        .where(
+            Subscription.exchange == exchange,
+            Subscription.symbol != "*",
+            Chat.active.is_(True),
+        )
+    )
+    return set(rows.all())
+
+
 # ---------------------------------------------------------------- /status
 
 

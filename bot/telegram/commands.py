@@ -1,5 +1,6 @@
-"""Read-only commands (/start, /help, /top, /symbol, /status), the gatekeeper that runs
-before every update, unknown input, and the error handler.
+"""Read-only commands (/start, /top, /symbol, /status), the gatekeeper that runs before
+every update, unknown input, and the error handler. The command list, /help and the
+menus are in command_table.py.
 
 Handlers are thin: parse, call `bot/views/actions.py` (or a repo for the admin's /status), hand
 the result to `render`, send through `deps.reply` / the sender. Subscription commands
@@ -103,10 +104,6 @@ async def start(update: Update, context: BotContext) -> None:
     user = update.effective_user
     text = render.start_text(user.first_name if user else None, context.deps.settings.scoring)
     await reply(update, context, text, render.start_keyboard())
-
-
-async def help_command(update: Update, context: BotContext) -> None:
-    await reply(update, context, render.help_text())
 
 
 # ---------------------------------------------------------------- /top

@@ -47,8 +47,8 @@ def pre_lines(text: str) -> list[str]:
 
 
 async def test_command_menu_is_registered_at_start(runtime: BotWithWorker, fake_tg: FakeTelegram):
-    names = [c["command"] for c in fake_tg.commands]
-    assert names == [
+    # Per scope: tests/telegram/test_tg_command_menus.py.
+    assert fake_tg.menu_names("all_private_chats") == [
         "top",
         "symbol",
         "subscribe",

@@ -107,7 +107,6 @@ from bot.telegram.render.replies import (
     stale_button,
 )
 from bot.telegram.render.start import (
-    COMMANDS,
     USAGE,
     bad_argument,
     help_text,
@@ -124,7 +123,6 @@ __all__ = [
     "BAND_ORDER",
     "BIAS_LETTER",
     "CATCHUP_LINES",
-    "COMMANDS",
     "DASH",
     "DIGEST_FULL",
     "DIGEST_LINES",
