@@ -227,9 +227,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         cause = (str(exc.orig or exc).splitlines() or [repr(exc)])[0]
         return _fail(f"database error: {cause}", EXIT_DATABASE)
     except ExchangeError as exc:
-        ex = settings.exchange
-        where = ex.base_url if len(ex.venues) == 1 else "(every venue)"
-        return _fail(f"exchange {where} unavailable: {exc}", EXIT_EXCHANGE)
+        return _fail(
+            _exchange_failure(settings, getattr(args, "exchange", None), exc), EXIT_EXCHANGE
+        )
 
 
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
@@ -279,6 +279,16 @@ async def _scan(
     else:
         print(terminal.table(snapshot, limit))
     return 0
+
+
+def _exchange_failure(settings: Settings, exchange: str | None, exc: ExchangeError) -> str:
+    """One venue fetched: its URL and the error; several: the error is the summary
+    already ("no venue answers: binance, bybit, okx (Connection refused)")."""
+    ex = settings.exchange
+    venues = [exchange] if exchange in ex.venues else ex.venues
+    if len(venues) > 1:
+        return str(exc)
+    return f"exchange {ex.venue_base_url(venues[0])} unavailable: {exc}"
 
 
 def _fail(message: str, code: int) -> int:

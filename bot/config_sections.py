@@ -136,6 +136,10 @@ class ExchangeSettings(_Section):
         cross-venue aggregate ("all") when several are enabled."""
         return self.venues[0] if len(self.venues) == 1 else "all"
 
+    def venue_base_url(self, venue: str) -> str:
+        """The base URL `venue` is reached at (`base_url` is Binance's)."""
+        return {"bybit": self.bybit_base_url, "okx": self.okx_base_url}.get(venue, self.base_url)
+
     @field_validator("venues")
     @classmethod
     def _venues(cls, v: list[VenueName]) -> list[VenueName]:
