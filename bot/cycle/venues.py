@@ -33,6 +33,7 @@ from bot.cycle.run import (
     VenueFetch,
     snapshot_values,
 )
+from bot.cycle.stored_universe import StoredUniverses
 from bot.markets.base import (
     ExchangeError,
     ExchangeUnavailable,
@@ -89,11 +90,10 @@ class VenueScorers:
         self._fence = fence
         self.health = VenueHealth(self._scorers, settings.exchange.venue_drop_after_cycles)
         self._writing = False
+        self._all_down = False  # no venue answered the last cycle (the loop said so)
         # The last cycle's stored results, by exchange ("all" too): what `scan` shows.
         self.results: dict[str, CycleResult] = {}
-        # A venue failing since start-up has no fetch yet: what it listed when it last
-        # answered (the instruments table), so its coins still show, partial.
-        self._stored: dict[str, list[Instrument]] = {}
+        self._stored = StoredUniverses(sessions)  # a venue failing since start-up
 
     @property
     def writing(self) -> bool:
@@ -124,7 +124,7 @@ class VenueScorers:
             else:  # a database fault, a bug, a cancellation: the loop decides
                 raise outcome
         self.results = dict(results)
-        await self._load_stored_universes(errors)
+        await self._stored.load(n for n in errors if self._scorers[n].last is None)
         if lost is not None:  # nothing more is written; the aggregate only for `scan`
             inputs = self.coin_inputs(results, errors)
             self.results[ALL], _ = self._compute(started_ms, results, inputs)
@@ -132,7 +132,7 @@ class VenueScorers:
             raise lost
         await self._note_health(names, results, errors)
         if not results:
-            raise ExchangeUnavailable("; ".join(f"{name}: {exc}" for name, exc in errors.items()))
+            raise ExchangeUnavailable(venues_down(errors), "no venue answers")
         self._writing = True
         try:
             self.results[ALL] = await self._aggregate(started_ms, results, errors)
@@ -152,59 +152,44 @@ class VenueScorers:
         if self._fence is not None and not await self._fence(session):
             raise LeaseLost("another replica holds the scorer lease")
 
-    async def _load_stored_universes(self, errors: Mapping[str, ExchangeError]) -> None:
-        for name in errors:
-            if self._scorers[name].last is not None or name in self._stored:
-                continue
-            try:
-                async with self._sessions() as session:
-                    rows = await market_repo.stored_universe(session, name)
-            except SQLAlchemyError as exc:
-                logger.debug("cannot read %s's stored instruments: %s", name, exc)
-                continue
-            self._stored[name] = [Instrument(name, *row) for row in rows]
-
-    def _universe(self, name: str) -> Iterable[Instrument]:
-        last = self._scorers[name].last
-        return self._stored.get(name, []) if last is None else last.fetched.instruments.values()
-
     async def _note_health(
         self, names: list[str], results: dict[str, CycleResult], errors: dict[str, ExchangeError]
     ) -> None:
         """One log line when a venue starts failing, leaves or rejoins the aggregates;
-        its failed cycle stored for /status."""
+        its failed cycle stored for /status. While no venue answers, the loop's one
+        summary line stands for them all (`venues_down`): theirs go to DEBUG."""
         failing_before = set(self.health.failing()) | set(self.health.dropped())
+        all_down = not results
+        recovered = self._all_down and not all_down  # this line says who is back
+        if recovered:
+            still = [n for n in names if n in errors]
+            rest = f"; still failing: {', '.join(still)}" if still else ""
+            logger.warning(
+                "%s answer%s again%s", ", ".join(results), "s" * (len(results) == 1), rest
+            )
+        self._all_down = all_down
+        level = logging.DEBUG if all_down else logging.WARNING
         for name in names:
             exc = errors.get(name)
             # A refusal is said once, by the health line ("okx refuses us (...)").
             blocked = isinstance(exc, VenueBlocked)
             if exc is not None and name not in failing_before and not blocked:
-                logger.warning("%s unavailable this cycle: %s", name, exc)
+                logger.log(level, "%s unavailable this cycle: %s", name, exc)
             line = self.health.record(
                 name,
                 ok=exc is None,
                 blocked=blocked,
                 reason="" if exc is None else str(exc)[:200],
             )
-            if line is not None:
-                logger.warning(line)
+            if line is not None and not (recovered and exc is None):
+                logger.log(level, line)
             if exc is not None:
                 try:
                     await self._scorers[name].record_failure(str(exc))
                 except SQLAlchemyError as db_exc:
                     logger.debug("cannot store %s's failed cycle: %s", name, db_exc)
             else:
-                r = results[name]
-                logger.info(
-                    "%s cycle %d: %s, %d/%d symbols, weight %d, %d history calls",
-                    name,
-                    r.cycle_id,
-                    r.status,
-                    r.symbols_fetched,
-                    r.symbols_attempted,
-                    r.weight_used,
-                    r.history_calls,
-                )
+                _log_venue_cycle(name, results[name])
 
     def coin_inputs(
         self, results: dict[str, CycleResult], errors: dict[str, ExchangeError]
@@ -212,9 +197,11 @@ class VenueScorers:
         """Per coin on two or more counted venues, what each venue answered this cycle.
         A venue failing now is still listed through its last stored universe."""
         universe: list[Instrument] = []
-        for name in self._scorers:
+        for name, scorer in self._scorers.items():
             if self.health.counts(name):
-                universe.extend(self._universe(name))
+                last = scorer.last
+                fetched = [] if last is None else list(last.fetched.instruments.values())
+                universe.extend(fetched if last is not None else self._stored.get(name))
         out: dict[str, CoinInput] = {}
         for coin, venues in coins_across_venues(universe).items():
             entry = out[coin] = CoinInput()
@@ -307,6 +294,28 @@ class VenueScorers:
             if self._hook is not None:
                 result.events_created = await self._hook(session, result)
                 cycle.events_created = result.events_created
+
+
+def venues_down(errors: Mapping[str, ExchangeError]) -> str:
+    """One short line for a cycle no venue answered: "no venue answers: binance, bybit,
+    okx (Connection refused)", or each venue's own cause when they differ."""
+    causes = {name: getattr(exc, "cause", str(exc))[:120] for name, exc in errors.items()}
+    if len(set(causes.values())) == 1:
+        return f"no venue answers: {', '.join(causes)} ({next(iter(causes.values()))})"
+    return "no venue answers: " + ", ".join(f"{n} ({c})" for n, c in causes.items())
+
+
+def _log_venue_cycle(name: str, r: CycleResult) -> None:
+    logger.info(
+        "%s cycle %d: %s, %d/%d symbols, weight %d, %d history calls",
+        name,
+        r.cycle_id,
+        r.status,
+        r.symbols_fetched,
+        r.symbols_attempted,
+        r.weight_used,
+        r.history_calls,
+    )
 
 
 def venue_sample(

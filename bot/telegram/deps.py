@@ -28,6 +28,7 @@ from bot.telegram.chat_events import ChatStore
 from bot.telegram.rate_limits import Limiter
 from bot.telegram.sender import Priority, Sender
 from bot.views.market_cache import MarketCache
+from bot.views.rule_actions import HistorySource
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,8 @@ class Deps:
     chart_hours: int = 48
     # Who this process is, for /status; set by the service once the bot has started.
     replica: Replica | None = None
+    # Recorded history for /rule test (bot/replay/rule_history.py); set by the service.
+    rule_history: HistorySource | None = None
     started_ms: int = 0  # when the bot started: how long the first scan has run so far
 
     def __post_init__(self) -> None:

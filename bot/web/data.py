@@ -24,6 +24,7 @@ from bot.scoring.explain import REGIME_WHY, why_parts
 from bot.scoring.formula import band_ranges
 from bot.storage import market_repo
 from bot.views import market
+from bot.views.evidence import card_evidence
 from bot.views.market import MarketSnapshot
 from bot.views.market_cache import MarketCache
 from bot.web.responses import Body, body_of
@@ -237,6 +238,7 @@ class DashboardData:
             },
             "row": _row_doc(row, exchange, snapshot),
             "regime_why": REGIME_WHY.get(row.regime, ""),
+            "evidence": card_evidence(str(row.band)),
             "why": [{k: _clean(v) for k, v in asdict(p).items()} for p in why_parts(row, params)],
             "bands": {str(b): list(r) for b, r in band_ranges(params).items()},
             "range": range_key,

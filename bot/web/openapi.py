@@ -141,6 +141,7 @@ def _components() -> dict[str, Any]:
                 "cycle": {"oneOf": [{"$ref": "#/components/schemas/Cycle"}, {"type": "null"}]},
                 "row": {"$ref": "#/components/schemas/Row"},
                 "regime_why": _STR,
+                "evidence": _STR,
                 "why": {
                     "type": "array",
                     "items": _obj(

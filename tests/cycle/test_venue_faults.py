@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import Settings
 from bot.cycle.venues import VenueScorers
-from bot.markets.venues import open_adapters
+from bot.markets.adapters import open_adapters
 from bot.service import Parts
 from bot.storage.db import session_factory
 from bot.views.market import latest_market, snapshot_to_json

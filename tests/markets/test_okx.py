@@ -169,7 +169,7 @@ async def test_history_pages_back_with_end_in_coins(fake: FakeOkx, clock: FakeCl
     now = clock.now_ms() // FIVE_MIN * FIVE_MIN
     start = now - 24 * 3_600_000
     points = await adapter.open_interest_history(names[0], start_ms=start, end_ms=now)
-    truth = [(t, c) for t, c in fake.swaps[names[0]].history if start <= t <= now]
+    truth = [(t, c) for t, c in fake.symbols[names[0]].history if start <= t <= now]
     assert [p.time_ms for p in points] == [t for t, _ in truth]
     assert [p.contracts for p in points] == pytest.approx([c for _, c in truth], rel=1e-9)
     assert len(points) == 288 and fake.calls[OI_HISTORY] == 3  # 100 rows a page
@@ -191,7 +191,12 @@ async def test_backfill_stays_within_the_endpoint_limit(clock: FakeClock) -> Non
         names = fake.populate(20, history_hours=0.5)
         client = venue_client(make_client, fake.url, clock, request_timeout_seconds=5.0)
         booked: list[float] = []
-        client.on_booked = lambda path, at: booked.append(at) if path == OI_HISTORY else None
+
+        def on_booked(path: str, at: float) -> None:
+            if path == OI_HISTORY:
+                booked.append(at)
+
+        client.throttle.on_booked = on_booked
         adapter = OkxAdapter(client, venue_settings(), clock=clock.time)
         now = clock.now_ms()
         await asyncio.gather(
