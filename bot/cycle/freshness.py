@@ -46,7 +46,7 @@ class OiFreshness:
         for symbol, reading in list(oi.items()):
             before = self._seen.get(symbol)
             # The very same reading is the adapter's own reuse of a bulk answer within a
-            # cycle's reach (bot/markets/venue_base.py), not the exchange repeating itself.
+            # cycle's reach (bot/markets/bulk_snapshot.py), not the exchange repeating itself.
             if before is not None and reading is not before and reading.time_ms <= before.time_ms:
                 stale[symbol] = f"{STALE}: exchange time stuck at {utc(before.time_ms)}"
                 del oi[symbol]
