@@ -30,6 +30,12 @@ def quick_cycle_poll(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(chart_prerender, "POLL_SECONDS", 0.05)
 
 
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    """The latest cycle id re-read every 0.05 s instead of every second, for the same reason."""
+    return make_settings(latest_cycle_cache_seconds=0.05)
+
+
 async def _subscriptions(sessions: Any) -> set[tuple[int, str, str]]:
     async with sessions() as s:
         rows = (await s.scalars(select(Subscription))).all()
