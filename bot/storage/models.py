@@ -247,6 +247,27 @@ class Subscription(Base):
     )
 
 
+class PendingSubscription(Base):
+    """A /subscribe sent before the market was loaded (docs/alerts.md): kept until the
+    first cycle shows which symbols exist, then subscribed or refused, and deleted in the
+    transaction that stores the subscription (one follow-up message per request)."""
+
+    __tablename__ = "pending_subscriptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    chat_id: Mapped[int] = mapped_column(
+        ForeignKey("chats.id", ondelete="CASCADE", onupdate="CASCADE")
+    )
+    symbol: Mapped[str] = mapped_column(String(40))  # as typed: resolved once known
+    exchange: Mapped[str] = mapped_column(String(16))  # a venue, or "all"
+    kinds: Mapped[str] = mapped_column(String(40))  # comma-separated; "" = the defaults
+    requested_ms: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        UniqueConstraint("chat_id", "symbol", "exchange", name="uq_pending_subscriptions_key"),
+    )
+
+
 class Rule(Base):
     """A chat's rule (docs/rules.md): `condition` as canonical rule text, watched on one
     symbol or (symbol null) every symbol of `exchange`, fired after `for_cycles`."""

@@ -45,6 +45,7 @@ from bot.telegram.deps import BotApplication, BotContext, Deps
 from bot.telegram.errors import BotStartError
 from bot.telegram.outbox_worker import default_in_flight
 from bot.telegram.pace import broadcast_rate
+from bot.telegram.pending_resolver import PendingResolver
 from bot.telegram.rate_limits import CommandLimiter, Limiter, SharedCommandLimiter
 from bot.telegram.sender import Sender
 from bot.telegram.updates import ALLOWED_UPDATES, UpdateReceiver
@@ -186,9 +187,16 @@ def build_application(
         charts=ChartCache(size=64),
     )
     prerender = _chart_prerenderer(deps, view)
-    market.on_new_cycle = prerender.schedule
+    pending = PendingResolver(deps)
+
+    def on_new_cycle(cycle_id: int) -> None:
+        prerender.schedule(cycle_id)
+        pending.schedule(cycle_id)
+
+    market.on_new_cycle = on_new_cycle
     app.bot_data["deps"] = deps
     app.bot_data["chart_prerender"] = prerender
+    app.bot_data["pending_resolver"] = pending
     app.bot_data["auth_watch"] = watch
     register_handlers(app)
     return app
@@ -287,6 +295,11 @@ class BotRuntime(TelegramRuntime):
         prerender: ChartPrerenderer = self.application.bot_data["chart_prerender"]
         return prerender
 
+    @property
+    def pending_resolver(self) -> PendingResolver:
+        pending: PendingResolver = self.application.bot_data["pending_resolver"]
+        return pending
+
     async def stop(self) -> None:
         """Updates (webhook refused, polling stopped, lease released), then PTB, which
         still handles what was already received; idempotent. Stop the outbox worker
@@ -296,6 +309,7 @@ class BotRuntime(TelegramRuntime):
         with contextlib.suppress(Exception, asyncio.CancelledError):
             await self._poll
         await self.chart_prerender.stop()
+        await self.pending_resolver.stop()
         app = self.application
         if app.running:
             await app.stop()
@@ -327,6 +341,8 @@ async def start_bot(
         await app.shutdown()
         raise
     prerender: ChartPrerenderer = app.bot_data["chart_prerender"]
+    pending: PendingResolver = app.bot_data["pending_resolver"]
+    pending.start()  # before the poll: its first look may already find a cycle
     poll = asyncio.create_task(prerender.poll(), name="chart-prerender-poll")
     logger.info("telegram bot @%s started", app.bot.username)
     return BotRuntime(app, poll, receiver)

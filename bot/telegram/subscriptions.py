@@ -15,7 +15,7 @@ from bot.telegram.auth import can_manage_chat, group_admin_only
 from bot.telegram.deps import BotContext, Deps, reply
 from bot.telegram.symbols import clean, resolve
 from bot.telegram.venue_words import split_venue, venue_universe
-from bot.views import actions
+from bot.views import actions, pending_actions
 from bot.views.actions import UserError
 
 KIND_WORDS = {
@@ -68,11 +68,13 @@ async def subscribe(update: Update, context: BotContext) -> None:
     chat = update.effective_chat
     assert chat is not None
     universe = await venue_universe(deps, venue)
+    await ensure_chat(deps, update)
     if not universe:  # before the first scan: "unknown symbol" would be untrue
+        # Kept, and answered once a cycle shows the symbols (bot/telegram/pending_resolver.py).
         queries = [clean(raw) or raw for raw in symbols]
+        await pending_actions.keep(deps, chat.id, queries, kinds, venue)
         await reply(update, context, render.market_loading(queries, deps.first_scan_eta()))
         return
-    await ensure_chat(deps, update)
     answers = []
     for raw in symbols:
         match = resolve(raw, universe, deps.quotes)

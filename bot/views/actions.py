@@ -19,7 +19,7 @@ from bot.alerts.types import MARKET
 from bot.config import BAND_NAMES, Settings
 from bot.scoring.aggregate import ALL
 from bot.scoring.formula import Band
-from bot.storage import chat_repo
+from bot.storage import chat_repo, pending_repo
 from bot.storage import market_repo as repo
 from bot.storage.market_repo import HistoryPoint
 from bot.storage.models import Chat, Subscription
@@ -42,7 +42,8 @@ _QUIET = re.compile(r"^(\d{1,2})(?::(\d{2}))?-(\d{1,2})(?::(\d{2}))?$")
 class UserError(Exception):
     """A request the bot refuses; `code` says which, `params` fill in the words.
 
-    Codes: "over_cap" (cap), "not_understood" (words), "unknown_timezone" (value)."""
+    Codes: "over_cap" (cap), "not_understood" (words), "unknown_timezone" (value),
+    "already_resolved" (a kept /subscribe another process answered)."""
 
     def __init__(self, code: str, **params: Any) -> None:
         super().__init__(code)
@@ -156,12 +157,18 @@ async def subscribe(
     symbol: str,
     kinds: Sequence[str] | None = None,
     exchange: str | None = None,
+    *,
+    pending_id: int | None = None,
 ) -> SubscribeResult:
-    """Follow `symbol`: `kinds`, else `alerts.default_kinds`."""
+    """Follow `symbol`: `kinds`, else `alerts.default_kinds`. `pending_id`: a request kept
+    before the market was loaded, deleted in this same transaction (UserError
+    "already_resolved" when another process took it first)."""
     kinds = list(kinds) if kinds else list(ctx.settings.alerts.default_kinds)
     cap = ctx.settings.telegram.subscriptions_per_chat
     ex = exchange or ctx.exchange
     async with ctx.sessions() as session, session.begin():
+        if pending_id is not None and not await pending_repo.take(session, pending_id):
+            raise UserError("already_resolved")
         result = await chat_repo.subscribe(
             session, chat_id, ex, symbol, list(kinds), ctx.now_ms(), cap=cap
         )

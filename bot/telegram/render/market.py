@@ -53,13 +53,24 @@ def unknown_symbol(query: str, suggestions: Sequence[str]) -> str:
 
 
 def market_loading(queries: Sequence[str], seconds: float) -> str:
-    """Before the first scan lands the symbol list is empty: no symbol is unknown yet."""
+    """Before the first scan lands the symbol list is empty: no symbol is unknown yet, so
+    the request is kept and answered once the market is loaded."""
     names = ", ".join(f"<b>{esc(q)}</b>" for q in queries)
     return (
         f"⏳ Still loading the market (the first scan, about {max(5, round(seconds))} s), so "
-        f"I cannot check {names} yet. Nothing was subscribed: send the same /subscribe "
-        "again once /top shows the market."
+        f"I cannot check {names} yet. I'll subscribe you as soon as it is loaded, and "
+        "tell you here."
     )
+
+
+def market_loaded_subscribed(confirmation: str) -> str:
+    """The follow-up to a kept /subscribe: `confirmation` is the usual /subscribe answer."""
+    return "✅ The market is loaded. " + confirmation
+
+
+def market_loaded_unknown(query: str, suggestions: Sequence[str]) -> str:
+    """The follow-up to a kept /subscribe whose symbol does not exist: nothing stored."""
+    return "The market is loaded, but nothing was subscribed. " + unknown_symbol(query, suggestions)
 
 
 def suggestion_keyboard(suggestions: Sequence[str]) -> InlineKeyboardMarkup | None:
