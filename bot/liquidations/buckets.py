@@ -20,6 +20,7 @@ one batch every flush; nothing is written per event.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from bot.liquidations.events import LiqEvent
 
@@ -32,8 +33,9 @@ MAX_AHEAD_MS = 5 * MINUTE_MS
 BucketKey = tuple[str, str, str, int]  # venue, symbol, side, minute start (ms)
 
 
-@dataclass(frozen=True, slots=True)
-class BucketRow:
+class BucketRow(NamedTuple):
+    """A bucket's totals so far, in the column order bot/storage/liq_repo.py writes."""
+
     venue: str
     symbol: str
     side: str

@@ -208,6 +208,7 @@ class LiqStream:
             self.stats.skipped_rows += parsed.skipped
             if parsed.events:
                 self.on_events(parsed.events, received)
+                self._notify()
         elif parsed.kind == "pong":
             self._pong.set()
         elif parsed.kind == "ack":

@@ -10,6 +10,7 @@ import aiohttp
 
 from bot.liquidations.buckets import CoverageClock
 from bot.liquidations.events import LiqEvent
+from bot.liquidations.ingest import LiqIngest
 from bot.liquidations.stream import Backoff, LiqStream
 from bot.liquidations.venues import VenueRules
 from tests.fakes.fake_liquidations import LiqStreamFake
@@ -36,8 +37,10 @@ class Collected:
 
 @contextlib.asynccontextmanager
 async def running(
-    rules: VenueRules, fake: LiqStreamFake, **kwargs: object
+    rules: VenueRules, fake: LiqStreamFake, ingest: LiqIngest | None = None, **kwargs: object
 ) -> AsyncIterator[tuple[LiqStream, Collected]]:
+    """`rules`' stream against `fake`; its events go to `ingest` when given (and its
+    liveness to the ingest's coverage clock), else to the returned `Collected`."""
     collected = Collected()
     stop = asyncio.Event()
     async with aiohttp.ClientSession() as session:
@@ -45,8 +48,8 @@ async def running(
             rules,
             session,
             fake.url,
-            collected,
-            CoverageClock(rules.venue),
+            collected if ingest is None else ingest.on_events,
+            CoverageClock(rules.venue) if ingest is None else ingest.clock_for(rules.venue),
             backoff=FAST,
             **kwargs,  # type: ignore[arg-type]
         )
