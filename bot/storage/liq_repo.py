@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import case, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -97,6 +97,25 @@ async def window_totals(
     return {
         (v, s, side): (float(usd), float(qty), int(n))
         for v, s, side, usd, qty, n in (await session.execute(stmt)).all()
+    }
+
+
+async def window_sums(
+    session: AsyncSession, starts: Sequence[int], until_ms: int
+) -> dict[tuple[str, str, str], list[float]]:
+    """(venue, symbol, side) -> USD over [start, until) for each of `starts`, all
+    epochs, in one pass over the widest window."""
+    sums = [
+        func.sum(case((LiqBucket.minute_ms >= start, LiqBucket.usd), else_=0.0)) for start in starts
+    ]
+    stmt = (
+        select(LiqBucket.venue, LiqBucket.symbol, LiqBucket.side, *sums)
+        .where(LiqBucket.minute_ms >= min(starts), LiqBucket.minute_ms < until_ms)
+        .group_by(LiqBucket.venue, LiqBucket.symbol, LiqBucket.side)
+    )
+    return {
+        (row[0], row[1], row[2]): [float(x or 0.0) for x in row[3:]]
+        for row in (await session.execute(stmt)).all()
     }
 
 
