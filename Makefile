@@ -44,6 +44,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/faults.py
 	$(BIN)/python bench/failover.py
 	$(BIN)/python bench/paid_broadcast.py
+	$(BIN)/python bench/liquidations.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis *.egg-info

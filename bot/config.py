@@ -35,6 +35,7 @@ from bot.config_sections import (
     DatabaseSettings,
     ExchangeSettings,
     HttpSettings,
+    LiquidationSettings,
     LoggingSettings,
     ReplicaSettings,
     ScorerSettings,
@@ -55,6 +56,7 @@ __all__ = [
     "DatabaseSettings",
     "ExchangeSettings",
     "HttpSettings",
+    "LiquidationSettings",
     "LoggingSettings",
     "ReplicaSettings",
     "ScorerSettings",
@@ -85,6 +87,7 @@ class Settings(BaseSettings):
     alerts: AlertSettings = AlertSettings()
     http: HttpSettings = HttpSettings()
     replica: ReplicaSettings = ReplicaSettings()
+    liquidations: LiquidationSettings = LiquidationSettings()
     logging: LoggingSettings = LoggingSettings()
 
     @field_validator("scoring")

@@ -30,6 +30,7 @@ from bot.alerts.engine import AlertEngine
 from bot.config import ConfigError, Settings
 from bot.cycle import CycleHook
 from bot.health import HealthState, start_health_server
+from bot.liquidations.runner import AdapterUniverse, LiqRunner
 from bot.market_view import MarketSnapshot, latest_market, unstored_snapshot
 from bot.markets.aggregate import ALL
 from bot.markets.base import ExchangeAdapter
@@ -223,6 +224,10 @@ async def run_service(
         elif not token:
             logger.warning(TOKEN_HINT)
         _start_watchers(settings, bot, health, stop, stack)
+        if replica.runs_scorer and settings.liquidations.enabled:
+            universe = AdapterUniverse({a.name: a for a in parts.adapters})
+            liquidations = LiqRunner(settings, parts.sessions, replica.name, universe)
+            await stack.enter_async_context(liquidations.running())
         if replica.runs_scorer:
             wake = worker.notify if worker is not None else None
             await _score(settings, parts, replica, stop, wake, metrics, health)
