@@ -16,7 +16,7 @@ Method:
   WebSocket, as fast as the client reads them or at `--rate` per second, over
   `--symbols` symbols and both sides, each stamped with the time it is sent.
 - Ours: the real `LiqStream` (BinanceRules) feeding `LiqIngest`, which flushes the
-  changed buckets every 0.5 s to a fresh migrated temp-file SQLite database (WAL).
+  changed buckets every 0.25 s (its default) to a fresh migrated temp-file SQLite database (WAL).
   THROUGHPUT: `--events` frames sent as fast as TCP allows; from the first frame sent to
   the commit holding the last event, with this process's CPU time over the same span
   (the ingest is one asyncio thread: events per CPU-second is the one-core figure).
@@ -160,6 +160,10 @@ class NaiveIngest:
 # ---------------------------------------------------------------- measuring
 
 
+def _median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2] if values else float("nan")
+
+
 def rss_mib() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -191,7 +195,7 @@ async def _open_db(folder: str, name: str) -> tuple[Any, async_sessionmaker[Asyn
 
 async def _ours(url: str, folder: str, args: argparse.Namespace) -> dict[str, float]:
     engine, sessions = await _open_db(folder, "ours")
-    ingest = LiqIngest(sessions, lambda: 1, flush_seconds=0.5)
+    ingest = LiqIngest(sessions, lambda: 1)
     stop = asyncio.Event()
     async with aiohttp.ClientSession() as http:
         stream = LiqStream(BinanceRules(), http, url, ingest.on_events, ingest.clock_for("binance"))
@@ -221,6 +225,7 @@ async def _steady(
     http: aiohttp.ClientSession, url: str, ingest: LiqIngest, args: argparse.Namespace
 ) -> dict[str, float]:
     ingest.stats.latencies.clear()
+    ingest.stats.write_seconds.clear()
     n = int(args.rate * args.duration)
     before = ingest.stats.events
     samples: list[float] = []
@@ -241,6 +246,9 @@ async def _steady(
         "rss_max": max(samples),
         "growth": samples[-1] - quarter,
         "p99": ingest.stats.latency_p99() or float("nan"),
+        "lat_median": _median([lat for lat, _ in ingest.stats.latencies]),
+        "write_median": _median(list(ingest.stats.write_seconds)),
+        "write_max": max(ingest.stats.write_seconds, default=float("nan")),
         "buckets": len(ingest.book.buckets),
     }
 
@@ -300,6 +308,8 @@ def report(args: argparse.Namespace, ours: dict[str, float], naive: dict[str, fl
         f"{ours['rss_quarter']:.1f} after a quarter, {ours['rss_end']:.1f} at the end "
         f"(max {ours['rss_max']:.1f}; growth {ours['growth']:+.1f} MiB); "
         f"{ours['buckets']:.0f} buckets in memory; frame-to-bucket p99 <= {ours['p99']:.3f} s"
+        f" (median {ours['lat_median']:.3f} s); a flush's write: median "
+        f"{ours['write_median'] * 1000:.0f} ms, max {ours['write_max'] * 1000:.0f} ms"
     )
     print(
         f"naive, one row per event: {naive['events']:,} events in {naive['wall']:.2f} s = "

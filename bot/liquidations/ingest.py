@@ -32,6 +32,9 @@ from bot.storage import liq_repo
 logger = logging.getLogger(__name__)
 
 RETENTION_MS = 30 * 86_400_000
+# A flush every quarter second: a frame is stored within about that plus one write
+# (bench/liquidations.py), and the write rate stays four a second however busy the market.
+FLUSH_SECONDS = 0.25
 PRUNE_EVERY_S = 3600.0
 Fence = Callable[[AsyncSession], Awaitable[bool]]
 
@@ -50,6 +53,7 @@ class IngestStats:
     fenced_out: int = 0
     # (seconds from the oldest frame of a flush to its commit, events in it); bounded.
     latencies: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=10_000))
+    write_seconds: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
 
     def latency_p99(self) -> float | None:
         """An upper bound of the frame-to-stored p99: every event of a flush is taken to
@@ -72,7 +76,7 @@ class LiqIngest:
         epoch: Callable[[], int | None],
         *,
         fence: Fence | None = None,
-        flush_seconds: float = 0.5,
+        flush_seconds: float = FLUSH_SECONDS,
         lateness_ms: int = DEFAULT_LATENESS_MS,
         wall_ms: Callable[[], int] = lambda: int(time.time() * 1000),
         symbols: Callable[[str], Container[str] | None] = lambda venue: None,
@@ -143,6 +147,7 @@ class LiqIngest:
             return False
         oldest, pending = self._oldest, self._pending
         self._oldest, self._pending = None, 0
+        began = time.monotonic()
         try:
             async with self.sessions() as session, session.begin():
                 if self.fence is not None and not await self.fence(session):
@@ -165,6 +170,7 @@ class LiqIngest:
             return False
         self.stats.flushes += 1
         self.stats.rows_written += len(rows) + len(cover)
+        self.stats.write_seconds.append(time.monotonic() - began)
         if oldest is not None:
             self.stats.latencies.append((time.monotonic() - oldest, pending))
         self.book.evict(now_ms)

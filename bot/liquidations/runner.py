@@ -25,7 +25,7 @@ import aiohttp
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
-from bot.liquidations.ingest import LiqIngest
+from bot.liquidations.ingest import FLUSH_SECONDS, LiqIngest
 from bot.liquidations.stream import Backoff, LiqStream
 from bot.liquidations.venues import BinanceRules, BybitRules, OkxRules, VenueRules
 from bot.storage import leases
@@ -53,7 +53,7 @@ class LiqRunner:
         universe: LiqUniverse,
         *,
         backoff: Backoff | None = None,
-        flush_seconds: float = 0.5,
+        flush_seconds: float = FLUSH_SECONDS,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
