@@ -1,4 +1,4 @@
-"""The loopback fake Bot API (tests/fakes/fake_telegram.py) in its own process, with the
+"""The loopback fake Bot API (fakes/fake_telegram.py) in its own process, with the
 P5 load driver (simulated users) running next to it, for `bench/commands.py`.
 
 The bot under test runs in the parent process; this child (multiprocessing, spawn) runs
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-from tests.fakes.fake_telegram import FakeTelegram, SentMessage
+from fakes.fake_telegram import FakeTelegram, SentMessage
 
 # One command of a plan: (delay before sending in seconds, chat id, text).
 Step = tuple[float, int, str]

@@ -53,7 +53,7 @@ Method:
   - steady / steady-before: ours and before under the steady load (P5's first target).
   Variants are made from the outside: concurrent_updates through a wrapped
   `bot.telegram.app.build_application`, the caches through the bot's settings.
-- Breakdown: handlers, `actions.top`, `market_view.symbol_detail`, `ChartCache.get`,
+- Breakdown: handlers, `actions.top`, `market.symbol_detail`, `ChartCache.get`,
   `render_chart` (CPU via thread_time, it runs in a worker thread), every aiosqlite
   call (round trip to its thread, and the sqlite CPU in it, counted per command),
   `Sender._acquire` (pacing wait) and `Sender.send_*` are wrapped to time each stage;
@@ -100,9 +100,8 @@ from _machine import machine  # bench/ is sys.path[0] when a script runs
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bench._fake_telegram_server import FakeTelegramProcess
-from bot import actions, market_view
 from bot.config import DatabaseSettings, Settings
-from bot.scoring import Regime, band_for
+from bot.scoring.formula import Regime, band_for
 from bot.storage import db as db_module
 from bot.storage.db import create_engine, migrate, session_factory
 from bot.storage.market_repo import HistoryPoint
@@ -110,7 +109,8 @@ from bot.telegram import app as app_module
 from bot.telegram import charts, commands
 from bot.telegram.flood_control import FloodControl, _window_wait
 from bot.telegram.sender import Sender
-from tests.telegram.helpers import start_bot_with_worker
+from bot.views import actions, market
+from fakes.bot_harness import start_bot_with_worker
 
 EXCHANGE = "binance"
 STEP_MS = 300_000
@@ -373,8 +373,8 @@ def install_probes() -> None:
     commands.top = _handler(commands.top)  # register_handlers reads these at build time
     commands.symbol = _handler(commands.symbol)
     actions.top = _timed("actions.top (cache)", actions.top)
-    market_view.symbol_detail = _timed("symbol_detail (DB)", market_view.symbol_detail)
-    market_view.latest_market = _timed("latest_market (DB, cache miss)", market_view.latest_market)
+    market.symbol_detail = _timed("symbol_detail (DB)", market.symbol_detail)
+    market.latest_market = _timed("latest_market (DB, cache miss)", market.latest_market)
     charts.ChartCache.get = _timed("ChartCache.get", charts.ChartCache.get)  # type: ignore[method-assign]
     Sender._acquire = _timed("Sender._acquire (pacing wait)", Sender._acquire)  # type: ignore[method-assign]
     Sender.send_text = _timed("Sender.send_text", Sender.send_text)  # type: ignore[method-assign]

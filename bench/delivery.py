@@ -49,7 +49,7 @@ from bot.telegram.app import quiet_token_loggers
 from bot.telegram.chat_events import ChatStore
 from bot.telegram.outbox_worker import OutboxWorker
 from bot.telegram.sender import Sender
-from tests.fakes.fake_telegram import FakeTelegram
+from fakes.fake_telegram import FakeTelegram
 
 EXCHANGE = "binance"
 TARGET_RATE = 27.0

@@ -42,9 +42,9 @@ from _machine import machine  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
 
-from tests.e2e.service_process import ServiceProcess, service_env  # noqa: E402
-from tests.fakes.fake_binance import FakeBinance  # noqa: E402
-from tests.pg_database import POSTGRES_ENV, fresh_database  # noqa: E402
+from fakes.fake_binance import FakeBinance  # noqa: E402
+from fakes.pg_database import POSTGRES_ENV, fresh_database  # noqa: E402
+from fakes.service_process import ServiceProcess, service_env  # noqa: E402
 
 INTERVAL = 2.0
 CYCLE = re.compile(r"cycle \d+: ")

@@ -28,14 +28,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.alerts import engine as svc
 from bot.alerts import fanout as fo
 from bot.alerts import types as dom
-from bot.alerts.engine import AlertEngine
 from bot.alerts.transitions import run_cycle
 from bot.config import DatabaseSettings, Settings
-from bot.cycle import CycleResult, SymbolScore
-from bot.scoring import Band, Bias, Regime, Score, band_for
+from bot.cycle import alert_hook as svc
+from bot.cycle.alert_hook import AlertEngine
+from bot.scoring.formula import Band, Bias, Regime, Score, band_for
+from bot.scoring.result import CycleResult, SymbolScore
 from bot.storage import alert_repo, catchup_repo, cooldown_repo
 from bot.storage.db import create_engine, migrate, session_factory
 from bot.storage.models import AlertEvent, Chat, Cycle, Delivery, Subscription

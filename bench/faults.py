@@ -59,7 +59,7 @@ from bot.config import DatabaseSettings, Settings  # noqa: E402
 from bot.storage import outbox_repo  # noqa: E402
 from bot.storage.db import create_engine, migrate, session_factory  # noqa: E402
 from bot.storage.models import Delivery  # noqa: E402
-from tests.fakes.fake_telegram import SEND_METHODS, FakeTelegram, _error  # noqa: E402
+from fakes.fake_telegram import SEND_METHODS, FakeTelegram, _error  # noqa: E402
 
 EXCHANGE = "binance"
 OUTAGE_SECONDS = 60.0

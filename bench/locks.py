@@ -12,7 +12,7 @@ benchmarks' tables.
 Method:
 - DB: a fresh one per scenario: a temp-file SQLite DB, or a fresh schema on the
   PostgreSQL server named by PRESSUREBOT_TEST_POSTGRES_URL; Alembic head.
-- Exchange: tests/fakes/fake_binance.py in this process, `symbols` perpetuals (BTCUSDT
+- Exchange: fakes/fake_binance.py in this process, `symbols` perpetuals (BTCUSDT
   among them); the real Scorer with the real alert engine runs one warm-up cycle, then
   one more cycle starts in the same instant as the commands (its write lands among
   them).
@@ -65,17 +65,17 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from bench._fake_telegram_server import FakeTelegramProcess
-from bot.alerts.engine import AlertEngine
 from bot.config import DatabaseSettings, Settings
+from bot.cycle.alert_hook import AlertEngine
+from bot.cycle.run import Scorer
 from bot.markets.binance import BinanceAdapter
 from bot.markets.http import ExchangeHttpClient
-from bot.scorer import Scorer
 from bot.storage.db import create_engine, migrate, session_factory
 from bot.storage.market_repo import insert_ignore
 from bot.storage.models import AlertEvent, Chat, Delivery, Subscription
 from bot.telegram import render
-from tests.fakes.fake_binance import FakeBinance
-from tests.telegram.helpers import start_bot_with_worker
+from fakes.bot_harness import start_bot_with_worker
+from fakes.fake_binance import FakeBinance
 
 POSTGRES_ENV = "PRESSUREBOT_TEST_POSTGRES_URL"
 EXCHANGE = "binance"

@@ -57,7 +57,7 @@ from bot.telegram.app import quiet_token_loggers  # noqa: E402
 from bot.telegram.chat_events import ChatStore  # noqa: E402
 from bot.telegram.outbox_worker import OutboxWorker, default_in_flight  # noqa: E402
 from bot.telegram.sender import Sender  # noqa: E402
-from tests.fakes.fake_telegram import FakeTelegram  # noqa: E402
+from fakes.fake_telegram import FakeTelegram  # noqa: E402
 
 PAID_RATE = 1000
 SELF = str(Path(__file__).resolve())

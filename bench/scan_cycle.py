@@ -52,9 +52,9 @@ import aiohttp
 from _machine import machine  # bench/ is sys.path[0] when a script runs
 
 from bot.config import Settings
+from bot.cycle.run import Scorer
 from bot.markets.binance import BinanceAdapter
 from bot.markets.http import ExchangeHttpClient
-from bot.scorer import Scorer
 from bot.storage.db import create_engine, migrate, session_factory
 
 EXCHANGE_INFO = "/fapi/v1/exchangeInfo"
@@ -82,7 +82,7 @@ def _fake_process(conn: Connection, latency: float) -> None:
 
 
 async def _serve_fake(conn: Connection, latency: float) -> None:
-    from tests.fakes.fake_binance import FakeBinance
+    from fakes.fake_binance import FakeBinance
 
     loop = asyncio.get_running_loop()
     async with FakeBinance(latency=latency, weight_limit=BIG_WEIGHT_LIMIT) as fake:

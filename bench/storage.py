@@ -80,10 +80,25 @@ from _machine import machine  # bench/ is sys.path[0] when a script runs
 from sqlalchemy import and_, event, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.alerts.engine import AlertEngine
 from bot.config import DatabaseSettings, Settings
-from bot.cycle import CycleHook, CycleResult, SymbolScore
-from bot.market_view import (
+from bot.cycle.alert_hook import AlertEngine
+from bot.cycle.run import (
+    SAMPLE_COLUMNS,
+    SNAPSHOT_COLUMNS,
+    CycleHook,
+    Scorer,
+    _Fetched,
+    _sample_rows,
+    snapshot_values,
+)
+from bot.markets.base import ExchangeAdapter, Instrument, OpenInterest
+from bot.scoring.formula import Band, Bias, Regime, Score, band_for
+from bot.scoring.result import CycleResult, SymbolScore
+from bot.storage import market_repo
+from bot.storage.db import create_engine, migrate, session_factory
+from bot.storage.market_repo import HistoryPoint
+from bot.storage.models import Cycle, OiSample, ScoreSnapshot
+from bot.views.market import (
     MarketRow,
     MarketSnapshot,
     latest_market,
@@ -91,21 +106,7 @@ from bot.market_view import (
     summarize,
     symbol_detail,
 )
-from bot.markets.base import ExchangeAdapter, Instrument, OpenInterest
-from bot.scorer import (
-    SAMPLE_COLUMNS,
-    SNAPSHOT_COLUMNS,
-    Scorer,
-    _Fetched,
-    _sample_rows,
-    snapshot_values,
-)
-from bot.scoring import Band, Bias, Regime, Score, band_for
-from bot.storage import market_repo
-from bot.storage.db import create_engine, migrate, session_factory
-from bot.storage.market_repo import HistoryPoint
-from bot.storage.models import Cycle, OiSample, ScoreSnapshot
-from bot.telegram.market_cache import MarketCache
+from bot.views.market_cache import MarketCache
 
 EXCHANGE = "binance"
 STEP_MS = 300_000  # one cycle every 5 minutes
@@ -937,7 +938,7 @@ async def persist_orm_rows(
 async def reader_load(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Runs]:
     """READERS /top readers on the bot's read path while the block runs:
     `MarketCache.snapshot`, the latest cycle id read from the DB per command and the rows
-    once per new cycle (bot/telegram/market_cache.py). cycle_ttl=0: the bot reuses the id
+    once per new cycle (bot/views/market_cache.py). cycle_ttl=0: the bot reuses the id
     for a second; here every /top reads it, so the readers really read while a cycle
     writes. They share the event loop and the GIL with the writer, as in service."""
     rd = Runs("/top readers during the writes")

@@ -42,11 +42,11 @@ import aiohttp
 from _machine import machine  # bench/ is sys.path[0] when a script runs
 
 from bot.config import Settings
+from bot.cycle.venues import VenueScorers
 from bot.markets import binance, bybit, okx
 from bot.markets.venues import open_adapters
 from bot.service import Parts
 from bot.storage.db import create_engine, migrate, session_factory
-from bot.venue_cycle import VenueScorers
 
 BIG_WEIGHT_LIMIT = 10_000_000  # back-to-back cycles never wait for the next minute
 TARGET_RATIO = 1.5
@@ -57,9 +57,9 @@ def _fakes_process(conn: Connection, latency: float, sizes: tuple[int, int, int]
 
 
 async def _serve(conn: Connection, latency: float, sizes: tuple[int, int, int]) -> None:
-    from tests.fakes.fake_binance import FakeBinance
-    from tests.fakes.fake_bybit import FakeBybit
-    from tests.fakes.fake_okx import FakeOkx
+    from fakes.fake_binance import FakeBinance
+    from fakes.fake_bybit import FakeBybit
+    from fakes.fake_okx import FakeOkx
 
     loop = asyncio.get_running_loop()
     async with (

@@ -10,7 +10,7 @@ Method:
 - Data: bench/storage.py's generator and bulk load (same random walks, same schema via
   Alembic), `days` days of cycles for `symbols` symbols in a temp-file SQLite DB.
 - Server: a separate process (so the load generator does not share its event loop), the
-  aiohttp app bot/health.py serves, with `bot.web.add_dashboard` on it, as in service.
+  aiohttp app bot/web/health_server.py serves, with `bot.web.add_dashboard` on it, as in service.
 - Load: `clients` aiohttp sessions in this process, each sending its next request as
   soon as the last one is answered, until `requests` are done; the first 2 per client
   are warm-up and not counted. Latency = request sent to body read, gzip accepted (as a
@@ -21,7 +21,7 @@ Method:
   per cycle id).
 - NAIVE peers, same server and DB: `/naive/top`, the "latest row per symbol" GROUP BY
   query (no cycles table) and serialisation per request; `/uncached/top`, our indexed
-  query (`market_view.latest_market`) but serialised per request; `/naive/page`, the
+  query (`market.latest_market`) but serialised per request; `/naive/page`, the
   whole 600-row table rendered into HTML by Jinja2 per request, as a classic server-side
   page would be.
 """
@@ -56,9 +56,9 @@ from storage import (
     symbol_names,
 )
 
-from bot import market_view
 from bot.config import DatabaseSettings, Settings
 from bot.storage.db import create_engine, migrate, session_factory
+from bot.views import market
 from bot.web import add_dashboard
 
 TARGET_MS = 50.0
@@ -84,18 +84,18 @@ def server_app(db: Path) -> web.Application:
     async def naive(request: web.Request) -> web.Response:
         async with sessions() as session:
             rows = await naive_top(session)
-        snap = market_view.MarketSnapshot(0, 0, "ok", 0, rows, market_view.summarize(rows))
-        return web.json_response(market_view.snapshot_to_json(snap))
+        snap = market.MarketSnapshot(0, 0, "ok", 0, rows, market.summarize(rows))
+        return web.json_response(market.snapshot_to_json(snap))
 
     async def uncached(request: web.Request) -> web.Response:
         async with sessions() as session:
-            snap = await market_view.latest_market(session, EXCHANGE)
+            snap = await market.latest_market(session, EXCHANGE)
         assert snap is not None
-        return web.json_response(market_view.snapshot_to_json(snap))
+        return web.json_response(market.snapshot_to_json(snap))
 
     async def page(request: web.Request) -> web.Response:
         async with sessions() as session:
-            snap = await market_view.latest_market(session, EXCHANGE)
+            snap = await market.latest_market(session, EXCHANGE)
         assert snap is not None
         return web.Response(text=PAGE.render(rows=snap.rows), content_type="text/html")
 

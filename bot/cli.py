@@ -107,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
-        # `pressurebot scan | head`: the reader left, which is not an error to report.
+        # `pressurebot scan | head`: the reader left, which is not an error to terminal.
         # Point stdout at /dev/null so the interpreter's final flush stays quiet too.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
@@ -150,7 +150,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 async def _scan(
     settings: Settings, *, as_json: bool, limit: int | None, exchange: str | None = None
 ) -> int:
-    from bot import market_view, report, service
+    from bot import service
+    from bot.views import market, terminal
 
     venues = settings.exchange.venues
     if exchange is not None and exchange not in (*venues, "all"):
@@ -162,14 +163,14 @@ async def _scan(
         which = "" if exchange is None else f" on {exchange}"
         return _fail(f"the scan fetched no symbol{which}; see the log for why", EXIT_EXCHANGE)
     if as_json:
-        print(json.dumps(market_view.snapshot_to_json(snapshot, limit), ensure_ascii=False))
+        print(json.dumps(market.snapshot_to_json(snapshot, limit), ensure_ascii=False))
     else:
-        print(report.table(snapshot, limit))
+        print(terminal.table(snapshot, limit))
     return 0
 
 
 def _fail(message: str, code: int) -> int:
-    # The cause is in the one line; the traceback only at DEBUG, for a bug report.
+    # The cause is in the one line; the traceback only at DEBUG, for a bug terminal.
     if sys.exc_info()[0] is not None:
         logger.debug("exit %d: %s", code, message, exc_info=True)
     print(f"pressurebot: {message}", file=sys.stderr)

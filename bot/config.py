@@ -43,7 +43,7 @@ from bot.config_sections import (
     VenueName,
     _KeyError,
 )
-from bot.scoring import ScoringParams, scoring_param_problem
+from bot.scoring.formula import ScoringParams, scoring_param_problem
 
 __all__ = [
     "BAND_NAMES",

@@ -170,7 +170,7 @@ class ScorerSettings(_Section):
     interval_seconds: float = Field(default=300, ge=1)
     # A window (1h/4h/24h) is anchored at the stored sample closest to its target time
     # (now - 1h/4h/24h), earlier or later by at most this much, and never less than half
-    # the interval plus a minute (bot/oi_windows.py). None there: unknown (null), never 0.
+    # the interval plus a minute (bot/scoring/windows.py). None there: unknown (null), never 0.
     window_tolerance_seconds: int = Field(default=900, ge=60)
     oi_sample_retention_hours: int = Field(default=48, ge=25)
     snapshot_retention_days: int = Field(default=30, ge=1)

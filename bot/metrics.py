@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from bot.cycle import CycleResult
+from bot.scoring.result import CycleResult
 
 
 class Metrics:

@@ -8,7 +8,7 @@ after the commit (`after_commit`) the outbox worker is woken to send them throug
 bot's sender. Metrics are handed to each part as it is built.
 
 `run --role` (bot/replica.py) picks which of those parts this process runs; the scorer
-runs only while this replica holds the scorer lease (bot/scorer_election.py), so
+runs only while this replica holds the scorer lease (bot/cycle/election.py), so
 several replicas can share one PostgreSQL database (docs/operations.md, "Running
 several replicas").
 """
@@ -26,19 +26,18 @@ from typing import TYPE_CHECKING, Literal
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.alerts.engine import AlertEngine
 from bot.config import ConfigError, Settings
-from bot.cycle import CycleHook
-from bot.health import HealthState, start_health_server
+from bot.cycle.alert_hook import AlertEngine
+from bot.cycle.election import ScorerElection, elected_scorer_loop
+from bot.cycle.run import CycleFence, CycleHook, LeaseLost, Scorer
+from bot.cycle.venues import VenueScorers
+from bot.health import HealthState
 from bot.liquidations.runner import AdapterUniverse, LiqRunner
-from bot.market_view import MarketSnapshot, latest_market, unstored_snapshot
-from bot.markets.aggregate import ALL
 from bot.markets.base import ExchangeAdapter
 from bot.markets.venues import open_adapters
 from bot.metrics import Metrics
 from bot.replica import Replica, Role, replica_name
-from bot.scorer import CycleFence, LeaseLost, Scorer
-from bot.scorer_election import ScorerElection, elected_scorer_loop
+from bot.scoring.aggregate import ALL
 from bot.storage import leases
 from bot.storage.db import DatabaseError, create_engine, is_sqlite, migrate, session_factory
 from bot.storage.sqlite_guard import (
@@ -53,13 +52,14 @@ from bot.storage.sqlite_guard import (
     sqlite_library_version,
 )
 from bot.telegram.errors import AUTH_FAILED, TelegramAuthError
-from bot.venue_cycle import VenueScorers
+from bot.views.market import MarketSnapshot, latest_market, unstored_snapshot
 from bot.web import dashboard_routes
+from bot.web.health_server import start_health_server
 
 if TYPE_CHECKING:  # headless needs no PTB: the Telegram side is imported lazily
     from bot.telegram.app import BotRuntime
+    from bot.telegram.outbox_only import SenderRuntime
     from bot.telegram.outbox_worker import OutboxWorker
-    from bot.telegram.sender_only import SenderRuntime
     from bot.telegram.webhook import WebhookEndpoint
 
 logger = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ class Parts:
         self, hook: CycleHook | None = None, fence: CycleFence | None = None
     ) -> Scorer | VenueScorers:
         """One venue: its Scorer, exactly as before venues; several: each venue's
-        Scorer and the cross-venue aggregate (bot/venue_cycle.py)."""
+        Scorer and the cross-venue aggregate (bot/cycle/venues.py)."""
         scorers = [
             Scorer(a, self.sessions, self.settings, in_cycle_transaction=hook, fence=fence)
             for a in self.adapters
@@ -159,7 +159,7 @@ async def scan_once(settings: Settings, exchange: str | None = None) -> MarketSn
     venue, else the aggregate "all"). Emits no alerts: a one-off scan must not race a
     running service's alert state. On PostgreSQL, while a replica holds the scorer
     lease, the cycle is returned but not stored: a stray cycle would move the next
-    holder's schedule (bot/scorer_election.py) and sit between the scorer's own cycles."""
+    holder's schedule (bot/cycle/election.py) and sit between the scorer's own cycles."""
     async with open_parts(settings, role="scan") as parts:
         fence = None if is_sqlite(parts.engine) else _no_live_scorer
         scorer = parts.scorer(fence=fence)
@@ -289,8 +289,8 @@ async def _start_telegram(
     through its sender; the stack stops the worker first (it may be mid-send), then the
     bot."""
     from bot.telegram.app import start_bot
+    from bot.telegram.outbox_only import start_sender
     from bot.telegram.outbox_worker import OutboxWorker
-    from bot.telegram.sender_only import start_sender
 
     sessions, observe = parts.sessions, metrics.send_seconds.observe
     bot: BotRuntime | SenderRuntime

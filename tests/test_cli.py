@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.market_view import JSON_ROW_KEYS
-from tests.fakes.fake_binance import FakeBinance
+from bot.views.market import JSON_ROW_KEYS
+from fakes.fake_binance import FakeBinance
 
 HOUR = 3_600_000
 

@@ -118,13 +118,7 @@ def test_bot_has_no_import_cycles() -> None:
 
 # The pure alert core: no database, HTTP or Telegram, so it runs (and is tested) as plain
 # functions, and bot.storage may import its types without pulling in the DB hook.
-PURE_MODULES = (
-    "bot.scoring",
-    "bot.alerts.types",
-    "bot.alerts.transitions",
-    "bot.alerts.fanout",
-    "bot.alerts.held",
-)
+PURE_PACKAGES = ("bot.scoring", "bot.alerts")
 IO_PACKAGES = ("sqlalchemy", "aiohttp", "telegram", "aiosqlite", "asyncpg", "httpx")
 
 
@@ -164,16 +158,78 @@ def test_storage_imports_only_the_pure_alert_types() -> None:
         if target.startswith("bot.alerts") and target != "bot.alerts.types"
     }
     assert not wrong, wrong
-    # Nor through another module: the alert hook (bot.alerts.engine) sits above storage.
+    # Nor through another module: the alert hook (bot.cycle.alert_hook) sits above storage.
     reached = {name: _closure(graph, name) for name in storage}
-    assert not {n for n, seen in reached.items() if "bot.alerts.engine" in seen}
+    assert not {n for n, seen in reached.items() if "bot.cycle.alert_hook" in seen}
 
 
 def test_pure_core_imports_no_io() -> None:
     graph = import_graph()
     external = external_imports()
-    for name in PURE_MODULES:
-        assert name in graph, name
+    pure = [n for n in graph if any(n == p or n.startswith(p + ".") for p in PURE_PACKAGES)]
+    assert len(pure) > 8, pure
+    for name in pure:
         for module in {name} | _closure(graph, name):
             io = external[module] & set(IO_PACKAGES)
             assert not io, f"{name} reaches {module}, which imports {sorted(io)}"
+
+
+# The layers, lowest first (docs/design-notes.md, "The package map"). A module imports
+# from its own package or from a strictly lower layer, never sideways or up: that is what
+# lets each layer be read, and tested, without the ones above it.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("scoring", "config_sections", "zones", "health"),  # pure leaves
+    ("alerts", "config"),  # pure alert core; settings (which embed ScoringParams)
+    ("logging_setup", "replica", "metrics"),
+    ("markets",),  # exchange I/O
+    ("storage",),  # the database
+    # One scoring cycle: markets -> scoring -> storage, with the alert hook; the
+    # liquidation streams: WebSocket -> buckets -> storage, beside it.
+    ("cycle", "liquidations"),
+    ("views",),  # use-cases and read models, no transport
+    ("telegram", "web", "replay"),  # transports and tools, each on the views below
+    ("service",),  # the wiring
+    ("cli",),
+    ("__main__",),
+)
+
+
+def _unit(module: str) -> str:
+    """bot.cycle.run -> "cycle"; bot.service -> "service"."""
+    return module.split(".")[1] if "." in module else ""
+
+
+def test_every_top_level_unit_has_a_layer() -> None:
+    units = {_unit(name) for name in import_graph()} - {""}
+    placed = {unit for layer in LAYERS for unit in layer}
+    assert units == placed, f"missing: {sorted(units - placed)}, gone: {sorted(placed - units)}"
+
+
+def test_no_import_runs_up_or_sideways() -> None:
+    rank = {unit: i for i, layer in enumerate(LAYERS) for unit in layer}
+    wrong = sorted(
+        f"{name} -> {target}"
+        for name, targets in import_graph().items()
+        for target in targets
+        if _unit(name) and _unit(target) != _unit(name) and rank[_unit(target)] >= rank[_unit(name)]
+    )
+    assert not wrong, wrong
+
+
+def test_bench_does_not_import_tests() -> None:
+    bench = BOT.parent / "bench"
+    offenders = [
+        f"{path.name}:{node.lineno}"
+        for path in sorted(bench.glob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if isinstance(node, ast.ImportFrom | ast.Import)
+        and any(
+            n == "tests" or n.startswith("tests.")
+            for n in (
+                [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else [a.name for a in node.names]
+            )
+        )
+    ]
+    assert not offenders, offenders

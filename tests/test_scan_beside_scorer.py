@@ -18,8 +18,8 @@ from bot.service import scan_once
 from bot.storage import leases
 from bot.storage.db import create_engine, session_factory
 from bot.storage.models import Cycle
-from tests.fakes.fake_binance import FakeBinance
-from tests.pg_database import fresh_database, postgres_url_or_skip
+from fakes.fake_binance import FakeBinance
+from fakes.pg_database import fresh_database, postgres_url_or_skip
 
 
 @pytest.fixture
@@ -68,8 +68,8 @@ async def test_scan_beside_a_live_scorer_prints_but_stores_no_cycle(fake: FakeBi
 
 
 async def test_a_venues_scan_beside_a_live_scorer_prints_the_aggregate_unstored() -> None:
-    from tests.fakes.fake_bybit import FakeBybit
-    from tests.fakes.fake_okx import FakeOkx
+    from fakes.fake_bybit import FakeBybit
+    from fakes.fake_okx import FakeOkx
     from tests.test_scan_venues import _set_up
 
     async with (

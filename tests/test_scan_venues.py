@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.fakes.fake_binance import FakeBinance
-from tests.fakes.fake_bybit import FakeBybit
-from tests.fakes.fake_okx import FakeOkx
+from fakes.fake_binance import FakeBinance
+from fakes.fake_bybit import FakeBybit
+from fakes.fake_okx import FakeOkx
 from tests.markets.test_venues_together import _expected_from_payloads
 from tests.test_cli import cli_env, run_cli
 
@@ -115,11 +115,11 @@ async def test_a_failing_venue_makes_aggregates_partial_then_leaves_them(
 ) -> None:
     """On SQLite and, with PRESSUREBOT_TEST_POSTGRES_URL, on PostgreSQL."""
     from bot.config import Settings
-    from bot.market_view import latest_market
+    from bot.cycle.venues import VenueScorers
     from bot.markets.venues import open_adapters
     from bot.service import Parts
     from bot.storage.db import session_factory
-    from bot.venue_cycle import VenueScorers
+    from bot.views.market import latest_market
 
     now = [time.time()]  # the adapters' clock: a cycle later, their bulk answers are stale
 

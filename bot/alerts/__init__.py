@@ -1,16 +1,16 @@
 """Alerts (docs/alerts.md): band and squeeze transitions, fanned out to the outbox.
 
+Pure: nothing here reads the clock, the network or the database. The cycle hook that
+loads states, runs these and writes the events is `bot.cycle.alert_hook`.
+
 - `types`: events, states, subscription and delivery kinds (pure; what bot.storage
   may import from here);
 - `transitions`: the per-symbol state machine (pure);
 - `fanout`: events x subscriptions x chat preferences -> delivery rows (pure);
 - `held`: the daily cap and the catch-up owed after held pushes (pure);
-- `engine`: `AlertEngine.in_cycle_transaction`, the scorer's cycle hook (DB, one transaction).
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING, Any
 
 from bot.alerts.fanout import FanoutRules
 from bot.alerts.transitions import Hysteresis
@@ -25,11 +25,7 @@ from bot.alerts.types import (
     SymbolState,
 )
 
-if TYPE_CHECKING:
-    from bot.alerts.engine import AlertEngine, format_alert_line
-
 __all__ = [
-    "AlertEngine",
     "ChatPrefs",
     "DeliveryStatus",
     "Direction",
@@ -40,15 +36,4 @@ __all__ = [
     "Sub",
     "SubKind",
     "SymbolState",
-    "format_alert_line",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    # Imported lazily: the engine imports bot.storage.alert_repo, which imports this
-    # package's pure modules; an eager import here would be circular.
-    if name in ("AlertEngine", "format_alert_line"):
-        from bot.alerts import engine
-
-        return getattr(engine, name)
-    raise AttributeError(name)

@@ -45,7 +45,7 @@ from bot.alerts.types import (
     SuppressReason,
     transition_sig,
 )
-from bot.scoring import Band
+from bot.scoring.formula import Band
 
 MINUTE_MS = 60_000
 DAY_MIN = 24 * 60

@@ -19,7 +19,7 @@ from bot.alerts.types import (
     PlannedDelivery,
     SuppressReason,
 )
-from bot.scoring import Regime
+from bot.scoring.formula import Regime
 
 DEFAULT_RULES = FanoutRules()  # frozen: one shared default is safe
 

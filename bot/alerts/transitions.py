@@ -30,7 +30,7 @@ from bot.alerts.types import (
     EventKind,
     SymbolState,
 )
-from bot.scoring import (
+from bot.scoring.formula import (
     DEFAULT_PARAMS,
     Band,
     Regime,

@@ -1,5 +1,5 @@
 """Alert domain types shared by the pure core (bot/alerts/transitions.py, fanout.py,
-held.py), the DB hook (bot/alerts/engine.py) and bot/storage.
+held.py), the DB hook (bot/cycle/alert_hook.py) and bot/storage.
 
 Pure: no I/O and nothing from bot.storage, so storage imports these without pulling in
 the alert engine, and the engine imports storage without a cycle (tests/test_layers.py).
@@ -12,7 +12,7 @@ from datetime import tzinfo
 from enum import StrEnum
 from typing import NamedTuple
 
-from bot.scoring import Band, Bias, Regime
+from bot.scoring.formula import Band, Bias, Regime
 
 
 class EventKind(StrEnum):

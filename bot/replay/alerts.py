@@ -47,11 +47,11 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from bot.alerts.engine import AlertEngine
 from bot.alerts.types import SymbolState
 from bot.config import DatabaseSettings, Settings
-from bot.replay.cycles import EXCHANGE, PlannedCycle
+from bot.cycle.alert_hook import AlertEngine
 from bot.replay.data import HOUR_MS
+from bot.replay.planned_cycles import EXCHANGE, PlannedCycle
 from bot.replay.sqlite_inline import create_inline_engine
 from bot.storage import alert_repo, chat_repo, market_repo, outbox_repo
 from bot.storage.db import create_engine, migrate, session_factory

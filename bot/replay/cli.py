@@ -2,7 +2,7 @@
 [--smooth-hours N | --no-smooth-basis] [--same-row-basis] [--json]`.
 
 Without PATH it replays the history shipped in the repository (data/README.md).
-Prints the report (bot.replay.report) on stdout. Bad input (a missing or unreadable
+Prints the report (bot.replay.summary) on stdout. Bad input (a missing or unreadable
 file, a wrong header, a bad date, an unknown symbol) is one line on stderr and exit 2.
 `--from` is inclusive and `--to` exclusive; both are UTC dates or date-times.
 """
@@ -24,8 +24,8 @@ from bot.replay.data import (
     parse_time,
     read_history,
 )
-from bot.replay.report import build_report, render_text
 from bot.replay.run import DEFAULT_SMOOTH_HOURS, BasisOptions, replay
+from bot.replay.summary import build_report, render_text
 
 EXIT_INPUT = 2
 

@@ -27,7 +27,6 @@ from typing import Any
 from bot.config import Settings
 from bot.replay.alerts import replay_alerts
 from bot.replay.data import HOUR_MS, History, parse_time, read_history
-from bot.replay.report import alert_rates, quantile, signed_stats
 from bot.replay.run import (
     DEFAULT_SMOOTH_HOURS,
     BasisOptions,
@@ -35,7 +34,8 @@ from bot.replay.run import (
     planned_cycles,
     score_history,
 )
-from bot.scoring import Band, ScoringParams, basis_pct
+from bot.replay.summary import alert_rates, quantile, signed_stats
+from bot.scoring.formula import Band, ScoringParams, basis_pct
 
 SPLIT = "2025-03-01"
 BASIS_WINDOWS = (1, 2, 3, 4, 6, 8, 12)

@@ -1,7 +1,7 @@
 """Score recorded history hour by hour with the live scoring code, then replay alerts.
 
-Scoring is `bot.scoring.compute_score` with the configured `[scoring]` parameters, fed
-as the live scorer feeds it: OI deltas anchored by `bot.oi_windows` (the sample closest
+Scoring is `bot.scoring.formula.compute_score` with the configured `[scoring]` parameters, fed
+as the live scorer feeds it: OI deltas anchored by `bot.scoring.windows` (the sample closest
 to now-1h/4h/24h within the window tolerance for an hourly cadence, else null),
 funding in percent per interval with its interval (8h here), basis in percent. The time
 alignment of the recorded columns is in `bot.replay.data`.
@@ -23,12 +23,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from bot.config import Settings
-from bot.cycle import SymbolScore
-from bot.oi_windows import anchor, windows
 from bot.replay.alerts import AlertLog, replay_alerts
-from bot.replay.cycles import PlannedCycle, plan_cycles, symbol_score
 from bot.replay.data import FUNDING_INTERVAL_HOURS, HOUR_MS, History, Row
-from bot.scoring import (
+from bot.replay.planned_cycles import PlannedCycle, plan_cycles, symbol_score
+from bot.scoring.formula import (
     InvalidInput,
     Score,
     ScoreInputs,
@@ -37,6 +35,8 @@ from bot.scoring import (
     compute_score,
     pct_change,
 )
+from bot.scoring.result import SymbolScore
+from bot.scoring.windows import anchor, windows
 
 FORWARD_HOURS = (4, 24)
 DEFAULT_SMOOTH_HOURS = 4

@@ -28,7 +28,7 @@ from bot.alerts.types import (
     SuppressReason,
     SymbolState,
 )
-from bot.scoring import Band, Regime
+from bot.scoring.formula import Band, Regime
 from bot.storage.bulk import insert_ignore_many, update_many
 from bot.storage.leases import db_now_ms
 from bot.storage.models import AlertEvent, AlertState, Chat, Delivery, Subscription

@@ -13,7 +13,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.alerts.types import DeliveryStatus
-from bot.scoring import Band
+from bot.scoring.formula import Band
 from bot.storage.market_repo import insert_ignore, rowcount
 from bot.storage.models import Chat, Delivery, Subscription
 

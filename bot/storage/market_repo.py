@@ -13,7 +13,7 @@ from sqlalchemy import CursorResult, Result, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.markets.aggregate import ALL
+from bot.scoring.aggregate import ALL
 from bot.storage.models import (
     AggregateVenue,
     AlertEvent,

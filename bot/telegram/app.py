@@ -41,13 +41,13 @@ from bot.telegram.charts import ChartCache
 from bot.telegram.chat_events import ChatStore
 from bot.telegram.deps import BotApplication, BotContext, Deps
 from bot.telegram.errors import BotStartError
-from bot.telegram.market_cache import MarketCache
 from bot.telegram.outbox_worker import default_in_flight
 from bot.telegram.pace import broadcast_rate
 from bot.telegram.rate_limits import CommandLimiter, Limiter, SharedCommandLimiter
 from bot.telegram.sender import Sender
 from bot.telegram.updates import ALLOWED_UPDATES, UpdateReceiver
 from bot.telegram.webhook import WebhookEndpoint
+from bot.views.market_cache import MarketCache
 
 __all__ = ["ALLOWED_UPDATES", "BotRuntime", "build_application", "start_bot"]
 

@@ -11,8 +11,6 @@ from typing import assert_never
 from telegram import Update
 from telegram.error import TelegramError
 
-from bot import actions
-from bot.actions import UserError
 from bot.telegram import render
 from bot.telegram.auth import can_manage_chat
 from bot.telegram.callback_data import (
@@ -33,7 +31,9 @@ from bot.telegram.commands import TOP_DEFAULT, TOP_MAX, send_symbol_card, top_re
 from bot.telegram.deps import BotContext, Deps
 from bot.telegram.subscriptions import ensure_chat
 from bot.telegram.symbols import resolve
-from bot.telegram.venues import venue_universe
+from bot.telegram.venue_words import venue_universe
+from bot.views import actions
+from bot.views.actions import UserError
 
 logger = logging.getLogger(__name__)
 

@@ -20,9 +20,9 @@ import time
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import market_view
 from bot.telegram.charts import ChartCache
-from bot.telegram.market_cache import MarketCache
+from bot.views import market
+from bot.views.market_cache import MarketCache
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class ChartPrerenderer:
                 return
             for row in snapshot.rows[: self._limit]:  # score-descending
                 async with self._sessions() as session:
-                    _, history = await market_view.symbol_detail(
+                    _, history = await market.symbol_detail(
                         session, self._exchange, row.symbol, self._hours
                     )
                 if history:

@@ -21,7 +21,7 @@ from matplotlib.dates import AutoDateLocator, DateFormatter
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from bot.scoring import DEFAULT_PARAMS, Band, ScoringParams, band_ranges
+from bot.scoring.formula import DEFAULT_PARAMS, Band, ScoringParams, band_ranges
 
 BAND_COLOR = {
     Band.NEUTRAL: "#e8f5e9",

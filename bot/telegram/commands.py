@@ -1,7 +1,7 @@
 """Read-only commands (/start, /help, /top, /symbol, /status), the gatekeeper that runs
 before every update, unknown input, and the error handler.
 
-Handlers are thin: parse, call `bot/actions.py` (or a repo for the admin's /status), hand
+Handlers are thin: parse, call `bot/views/actions.py` (or a repo for the admin's /status), hand
 the result to `render`, send through `deps.reply` / the sender. Subscription commands
 live in `subscriptions.py`.
 """
@@ -14,8 +14,6 @@ from telegram import MessageEntity, Update
 from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop
 
-from bot import actions
-from bot.actions import SymbolCard
 from bot.replica import Replica
 from bot.storage import chat_repo, leases, outbox_repo
 from bot.storage import market_repo as repo
@@ -28,7 +26,9 @@ from bot.telegram.rate_limits import Verdict
 from bot.telegram.sender import Priority
 from bot.telegram.subscriptions import ensure_chat
 from bot.telegram.symbols import resolve
-from bot.telegram.venues import split_venue, venue_universe
+from bot.telegram.venue_words import split_venue, venue_universe
+from bot.views import actions
+from bot.views.actions import SymbolCard
 
 logger = logging.getLogger(__name__)
 

@@ -25,9 +25,9 @@ from bot.config import Settings
 from bot.replica import Replica
 from bot.telegram.charts import ChartCache
 from bot.telegram.chat_events import ChatStore
-from bot.telegram.market_cache import MarketCache
 from bot.telegram.rate_limits import Limiter
 from bot.telegram.sender import Priority, Sender
+from bot.views.market_cache import MarketCache
 
 logger = logging.getLogger(__name__)
 

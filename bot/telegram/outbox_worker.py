@@ -64,10 +64,10 @@ from bot.replica import replica_name
 from bot.storage import outbox_repo
 from bot.storage.outbox_repo import AlertItem, ClaimedGroup
 from bot.telegram import render
+from bot.telegram.claim_keeper import ClaimKeeper
 from bot.telegram.outage import TelegramOutage, is_transient, short_error
-from bot.telegram.outbox_claims import ClaimKeeper
-from bot.telegram.outcomes import HOUR_MS, DispatchStats, Outcomes, RetryPolicy
 from bot.telegram.pace import broadcast_pace, broadcast_rate
+from bot.telegram.send_outcomes import HOUR_MS, DispatchStats, Outcomes, RetryPolicy
 from bot.telegram.sender import (
     Priority,
     SendAborted,

@@ -1,7 +1,7 @@
 """Commands that change what a chat receives: /subscribe, /unsubscribe, /subscriptions,
 /market, /settings. In groups every change is for chat administrators only.
 
-Handlers parse, call `bot/actions.py` (shared with the inline buttons in `callbacks.py`)
+Handlers parse, call `bot/views/actions.py` (shared with the inline buttons in `callbacks.py`)
 and send what `render` words.
 """
 
@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from telegram import Update
 
-from bot import actions
-from bot.actions import UserError
 from bot.storage import chat_repo
 from bot.telegram import render
 from bot.telegram.auth import can_manage_chat, group_admin_only
 from bot.telegram.deps import BotContext, Deps, reply
 from bot.telegram.symbols import clean, resolve
-from bot.telegram.venues import split_venue, venue_universe
+from bot.telegram.venue_words import split_venue, venue_universe
+from bot.views import actions
+from bot.views.actions import UserError
 
 KIND_WORDS = {
     "bands": ["bands"],

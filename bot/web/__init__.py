@@ -1,6 +1,6 @@
 """The web dashboard: the reference screen as a live page, one page per symbol, and the
 JSON API they read, on the aiohttp server that already carries /healthz and /metrics
-(bot/health.py). Read-only. README, "Web dashboard".
+(bot/web/health_server.py). Read-only. README, "Web dashboard".
 
 Either hand the routes to the health server (`start_health_server(..., routes=...)`) or
 add them to an app before its runner is set up (`add_dashboard`).

@@ -1,6 +1,6 @@
 """What the dashboard's API serves, cached per cycle.
 
-`/api/v1/top` is the same document as `pressurebot scan --json` (bot/market_view.py
+`/api/v1/top` is the same document as `pressurebot scan --json` (bot/views/market.py
 `snapshot_to_json`): it only changes when a cycle lands, so it is serialised (and
 gzipped) once per cycle id and the bytes are reused by every request until the next one.
 The latest cycle id itself is reused for `[telegram] latest_cycle_cache_seconds` (one DB
@@ -20,13 +20,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import market_view
 from bot.config import Settings
-from bot.explain import REGIME_WHY, why_parts
-from bot.market_view import MarketSnapshot
-from bot.scoring import band_ranges
+from bot.scoring.explain import REGIME_WHY, why_parts
+from bot.scoring.formula import band_ranges
 from bot.storage import market_repo
-from bot.telegram.market_cache import MarketCache
+from bot.views import market
+from bot.views.market import MarketSnapshot
+from bot.views.market_cache import MarketCache
 
 HOUR_MS = 3_600_000
 # The chart ranges the symbol page offers, in hours.
@@ -67,16 +67,14 @@ def iso(ms: int) -> str:
 
 
 def _row_doc(
-    row: market_view.MarketRow, exchange: str, snapshot: market_view.MarketSnapshot | None
+    row: market.MarketRow, exchange: str, snapshot: market.MarketSnapshot | None
 ) -> dict[str, Any]:
     """A row as `scan --json` prints it: `exchange`, and for the aggregate its venues."""
-    doc: dict[str, Any] = {k: _clean(v) for k, v in market_view.row_to_json(row).items()}
+    doc: dict[str, Any] = {k: _clean(v) for k, v in market.row_to_json(row).items()}
     doc["exchange"] = exchange
     if exchange == "all":
         parts = snapshot.venues.get(row.symbol, []) if snapshot is not None else []
-        doc["venues"] = [
-            {k: _clean(v) for k, v in market_view.part_to_json(p).items()} for p in parts
-        ]
+        doc["venues"] = [{k: _clean(v) for k, v in market.part_to_json(p).items()} for p in parts]
     return doc
 
 
@@ -126,7 +124,7 @@ class DashboardData:
             if cached is not None and cached[0] == snapshot.cycle_id:
                 return cached[1]
             # 600 rows: a few ms of CPU, once per cycle, off the loop's other requests' way.
-            doc = market_view.snapshot_to_json(snapshot)
+            doc = market.snapshot_to_json(snapshot)
             body = await asyncio.to_thread(encode, doc, f"top-{snapshot.cycle_id}")
             self._top = (snapshot.cycle_id, body)
             return body
@@ -134,17 +132,17 @@ class DashboardData:
     async def top_of(self, exchange: str, limit: int | None) -> Body | None:
         """Another venue than the default view's: read as asked (not cached)."""
         async with self.sessions() as session:
-            snapshot = await market_view.latest_market(session, exchange)
+            snapshot = await market.latest_market(session, exchange)
         if snapshot is None:
             return None
-        doc = market_view.snapshot_to_json(snapshot, limit)
+        doc = market.snapshot_to_json(snapshot, limit)
         return encode(doc, f"top-{exchange}-{snapshot.cycle_id}-{limit}")
 
     async def top_limited(self, limit: int) -> Body | None:
         snapshot = await self.market.snapshot()
         if snapshot is None:
             return None
-        doc = market_view.snapshot_to_json(snapshot, limit)
+        doc = market.snapshot_to_json(snapshot, limit)
         return encode(doc, f"top-{snapshot.cycle_id}-{limit}")
 
     async def symbol(self, symbol: str, range_key: str, exchange: str | None = None) -> Body | None:
@@ -166,7 +164,7 @@ class DashboardData:
                 session, ex, symbol, since, SERIES_COLUMNS, MAX_POINTS
             )
             snapshot = await self._snapshot_of(session, ex)
-        row = market_view.row_from_snapshot(snap)
+        row = market.row_from_snapshot(snap)
         doc = self._symbol_doc(row, snapshot, range_key, thin(rows), ex)
         body = encode(doc, f"sym-{ex}-{symbol}-{range_key}-{cycle_id}")
         self._series[key] = body
@@ -186,11 +184,11 @@ class DashboardData:
     async def _snapshot_of(self, session: AsyncSession, exchange: str) -> MarketSnapshot | None:
         if exchange == self.exchange:
             return await self.market.snapshot()
-        return await market_view.latest_market(session, exchange)
+        return await market.latest_market(session, exchange)
 
     def _symbol_doc(
         self,
-        row: market_view.MarketRow,
+        row: market.MarketRow,
         snapshot: MarketSnapshot | None,
         range_key: str,
         rows: list[tuple[Any, ...]],

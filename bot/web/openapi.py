@@ -1,6 +1,6 @@
 """The OpenAPI 3.1 description of /api/v1, served at /api/v1/openapi.json.
 
-The row schema is built from `bot.market_view.MarketRow` itself (the fields `scan --json`
+The row schema is built from `bot.views.market.MarketRow` itself (the fields `scan --json`
 prints), so a column added there shows up here; tests/web/ validates live responses
 against this document.
 """
@@ -11,8 +11,8 @@ import dataclasses
 import typing
 from typing import Any
 
-from bot.market_view import JSON_ROW_KEYS, MarketRow
-from bot.scoring import Band, Bias, Regime
+from bot.scoring.formula import Band, Bias, Regime
+from bot.views.market import JSON_ROW_KEYS, MarketRow
 from bot.web.data import RANGES, SERIES_COLUMNS
 
 ROW_DOCS = {

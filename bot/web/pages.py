@@ -14,8 +14,8 @@ from aiohttp import web
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from bot.config import Settings
-from bot.explain import BAND_MEANING, REGIME_WHY
-from bot.scoring import band_ranges
+from bot.scoring.explain import BAND_MEANING, REGIME_WHY
+from bot.scoring.formula import band_ranges
 
 ASSET_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
 

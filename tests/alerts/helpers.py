@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.cycle import CycleResult, SymbolScore
-from bot.scoring import Bias, Regime, Score, band_for
+from bot.scoring.formula import Bias, Regime, Score, band_for
+from bot.scoring.result import CycleResult, SymbolScore
 from bot.storage.models import Chat, Cycle, Subscription
 
 EXCHANGE = "binance"

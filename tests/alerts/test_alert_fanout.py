@@ -34,7 +34,7 @@ from bot.alerts.types import (
     SubKind,
     SuppressReason,
 )
-from bot.scoring import Band, Bias, Regime
+from bot.scoring.formula import Band, Bias, Regime
 from bot.zones import zone
 from tests.alerts.helpers import MIN, T0
 

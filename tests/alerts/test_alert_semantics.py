@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.alerts.engine import AlertEngine
 from bot.config import Settings
-from bot.scoring import Regime
+from bot.cycle.alert_hook import AlertEngine
+from bot.scoring.formula import Regime
 from bot.storage import outbox_repo
 from bot.storage.models import AlertEvent, Chat, Delivery
 from tests.alerts.helpers import MIN, T0, add_chat, add_cycle, add_sub

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from bot.alerts.transitions import Hysteresis, run_cycle, step
 from bot.alerts.types import Direction, Event, EventKind, SymbolState
-from bot.scoring import Band, Regime, band_ceiling, band_floor, band_for
+from bot.scoring.formula import Band, Regime, band_ceiling, band_floor, band_for
 from tests.alerts.helpers import MIN, T0, make_score
 
 NL, LC, LSQ, SSQ = Regime.NET_LONG, Regime.LONG_CROWDED, Regime.LONG_SQUEEZE, Regime.SHORT_SQUEEZE

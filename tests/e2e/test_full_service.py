@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.service_process import ServiceProcess, service_env
+from fakes.fake_binance import FakeBinance
+from fakes.fake_telegram import FakeTelegram
+from fakes.service_process import ServiceProcess, service_env
 from tests.e2e.test_headless_service import lean_market, stress_btc
-from tests.fakes.fake_binance import FakeBinance
-from tests.fakes.fake_telegram import FakeTelegram
 
 pytestmark = pytest.mark.slow
 

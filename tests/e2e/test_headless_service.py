@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.service_process import ServiceProcess, service_env
-from tests.fakes.fake_binance import OPEN_INTEREST, FakeBinance
+from fakes.fake_binance import OPEN_INTEREST, FakeBinance
+from fakes.service_process import ServiceProcess, service_env
 
 pytestmark = pytest.mark.slow
 

@@ -20,12 +20,12 @@ from bot.config import DatabaseSettings
 from bot.storage.db import create_engine, session_factory
 from bot.storage.market_repo import insert_ignore
 from bot.storage.models import AlertEvent, Chat, Cycle, Delivery
-from tests.e2e.service_process import ServiceProcess
+from fakes.fake_binance import FakeBinance
+from fakes.fake_telegram import FakeTelegram
+from fakes.service_process import ServiceProcess
 from tests.e2e.test_full_service import bot_env
 from tests.e2e.test_headless_service import lean_market
 from tests.e2e.test_telegram_faults import service_database, status_counts
-from tests.fakes.fake_binance import FakeBinance
-from tests.fakes.fake_telegram import FakeTelegram
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 

@@ -18,10 +18,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.e2e.service_process import ServiceProcess, service_env
+from fakes.fake_binance import FakeBinance
+from fakes.fake_telegram import FakeTelegram
+from fakes.service_process import ServiceProcess, service_env
 from tests.e2e.test_headless_service import lean_market
-from tests.fakes.fake_binance import FakeBinance
-from tests.fakes.fake_telegram import FakeTelegram
 
 pytestmark = pytest.mark.slow
 
@@ -103,9 +103,10 @@ async def test_revoked_token_stops_the_service_with_exit_5_and_one_line(tmp_path
 async def test_healthz_reports_an_open_problem_as_unhealthy(tmp_path: Path) -> None:
     """The server side of the above, in process: any recorded problem answers 503."""
     from bot.config import load_settings
-    from bot.health import HealthState, start_health_server
+    from bot.health import HealthState
     from bot.metrics import Metrics
     from bot.storage.db import create_engine, migrate, session_factory
+    from bot.web.health_server import start_health_server
 
     port = free_port()
     settings = load_settings(
@@ -225,7 +226,7 @@ async def test_read_only_database_refuses_to_start_in_one_line(tmp_path: Path) -
 
 
 async def test_database_turning_read_only_is_noticed_once_and_recovers(tmp_path: Path) -> None:
-    from tests.fakes.fake_binance import PREMIUM_INDEX
+    from fakes.fake_binance import PREMIUM_INDEX
 
     port = free_port()
     db = tmp_path / "service.db"

@@ -2,7 +2,7 @@
 database, against the fake exchange and the fake Bot API: the bot replica answers, the
 worker replica pushes the scorer replica's alert, and /status names who scores.
 
-Needs PRESSUREBOT_TEST_POSTGRES_URL (a database per test: tests/pg_database.py)."""
+Needs PRESSUREBOT_TEST_POSTGRES_URL (a database per test: fakes/pg_database.py)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.service_process import ServiceProcess, service_env
+from fakes.fake_binance import FakeBinance
+from fakes.fake_telegram import FakeTelegram
+from fakes.pg_database import fresh_database, postgres_url_or_skip
+from fakes.service_process import ServiceProcess, service_env
 from tests.e2e.test_headless_service import lean_market, stress_btc
-from tests.fakes.fake_binance import FakeBinance
-from tests.fakes.fake_telegram import FakeTelegram
-from tests.pg_database import fresh_database, postgres_url_or_skip
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 

@@ -1,7 +1,7 @@
 """Three `pressurebot run` replicas on one PostgreSQL database: one scores, and when it
 is killed (-9) a standby scores the next cycle, keeping the cadence.
 
-Needs PRESSUREBOT_TEST_POSTGRES_URL (a database per test: tests/pg_database.py)."""
+Needs PRESSUREBOT_TEST_POSTGRES_URL (a database per test: fakes/pg_database.py)."""
 
 from __future__ import annotations
 
@@ -19,10 +19,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.e2e.service_process import ServiceProcess, service_env
+from fakes.fake_binance import FakeBinance
+from fakes.pg_database import fresh_database, postgres_url_or_skip
+from fakes.service_process import ServiceProcess, service_env
 from tests.e2e.test_process_faults import free_port
-from tests.fakes.fake_binance import FakeBinance
-from tests.pg_database import fresh_database, postgres_url_or_skip
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 

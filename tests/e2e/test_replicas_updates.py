@@ -30,11 +30,11 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.config import DatabaseSettings
 from bot.storage.db import create_engine, migrate
-from tests.e2e.service_process import ServiceProcess, service_env
+from fakes.fake_binance import FakeBinance
+from fakes.fake_telegram import FakeTelegram
+from fakes.service_process import ServiceProcess, service_env
 from tests.e2e.test_headless_service import lean_market
 from tests.e2e.test_process_faults import free_port
-from tests.fakes.fake_binance import FakeBinance
-from tests.fakes.fake_telegram import FakeTelegram
 
 pytestmark = pytest.mark.slow
 

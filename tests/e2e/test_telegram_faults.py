@@ -21,12 +21,12 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from fakes.fake_binance import FakeBinance
+from fakes.fake_telegram import FakeTelegram
+from fakes.service_process import ServiceProcess, service_env
 from tests.conftest import POSTGRES_ENV
-from tests.e2e.service_process import ServiceProcess, service_env
 from tests.e2e.test_full_service import USER, alerts_to, bot_env, seed_subscribers
 from tests.e2e.test_headless_service import lean_market, stress_btc
-from tests.fakes.fake_binance import FakeBinance
-from tests.fakes.fake_telegram import FakeTelegram
 
 pytestmark = pytest.mark.slow
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.service_process import ServiceProcess, service_env
-from tests.fakes.fake_binance import FakeBinance
-from tests.fakes.fake_bybit import FakeBybit
-from tests.fakes.fake_okx import FakeOkx
+from fakes.fake_binance import FakeBinance
+from fakes.fake_bybit import FakeBybit
+from fakes.fake_okx import FakeOkx
+from fakes.service_process import ServiceProcess, service_env
 from tests.test_scan_venues import _set_up
 
 pytestmark = pytest.mark.slow

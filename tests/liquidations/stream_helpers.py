@@ -13,7 +13,7 @@ from bot.liquidations.events import LiqEvent
 from bot.liquidations.ingest import LiqIngest
 from bot.liquidations.stream import Backoff, LiqStream
 from bot.liquidations.venues import VenueRules
-from tests.fakes.fake_liquidations import LiqStreamFake
+from fakes.fake_liquidations import LiqStreamFake
 
 FAST = Backoff(base_s=0.01, cap_s=0.05)
 WITHIN = 15.0  # generous: the suite shares two cores with other runs

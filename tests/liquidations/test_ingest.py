@@ -16,7 +16,7 @@ from bot.liquidations.ingest import RETENTION_MS, LiqIngest
 from bot.liquidations.venues import BinanceRules, BybitRules, OkxRules, VenueRules
 from bot.storage import liq_repo
 from bot.storage.models import LiqBucket
-from tests.fakes.fake_liquidations import (
+from fakes.fake_liquidations import (
     FakeBinanceLiq,
     FakeBybitLiq,
     FakeOkxLiq,

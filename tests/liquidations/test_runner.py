@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.config import ExchangeSettings, LiquidationSettings, ReplicaSettings, Settings
 from bot.liquidations.runner import LiqRunner
 from bot.storage import liq_repo
-from tests.fakes.fake_liquidations import FakeBinanceLiq, FakeBybitLiq, FakeOkxLiq, Liq
+from fakes.fake_liquidations import FakeBinanceLiq, FakeBybitLiq, FakeOkxLiq, Liq
 from tests.liquidations.stream_helpers import FAST, WITHIN, until
 
 LEASE_S = 2.0

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.liquidations.venues import BinanceRules, BybitRules, OkxRules
-from tests.fakes.fake_liquidations import FakeBinanceLiq, FakeBybitLiq, FakeOkxLiq, Liq
+from fakes.fake_liquidations import FakeBinanceLiq, FakeBybitLiq, FakeOkxLiq, Liq
 from tests.liquidations.stream_helpers import running, until
 
 NOW = int(time.time() * 1000)

@@ -11,7 +11,7 @@ import pytest
 from bot.config import ExchangeSettings
 from bot.markets.binance import BinanceAdapter
 from bot.markets.http import ExchangeHttpClient
-from tests.fakes.fake_binance import FakeBinance
+from fakes.fake_binance import FakeBinance
 
 # 2026-01-01T00:00:10Z: ten seconds into a clock minute, so weight waits are ~50 s.
 START = 1_767_225_610.0

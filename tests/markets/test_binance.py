@@ -16,7 +16,7 @@ from bot.markets.base import (
     SymbolUnavailable,
 )
 from bot.markets.binance import HISTORY_MAX_AGE_MS, BinanceAdapter
-from tests.fakes.fake_binance import (
+from fakes.fake_binance import (
     EXCHANGE_INFO,
     FUNDING_INFO,
     OPEN_INTEREST,

@@ -22,7 +22,7 @@ from bot.markets.base import (
     VenueBlocked,
 )
 from bot.markets.bybit import BybitAdapter, make_client
-from tests.fakes.fake_bybit import INSTRUMENTS, OPEN_INTEREST, TICKERS, FakeBybit
+from fakes.fake_bybit import INSTRUMENTS, OPEN_INTEREST, TICKERS, FakeBybit
 from tests.markets.conftest import FakeClock
 from tests.markets.venue_helpers import (
     close_clients,

@@ -21,7 +21,7 @@ from bot.markets.http import (
     ExchangeApiError,
     ExchangeHttpClient,
 )
-from tests.fakes.fake_binance import (
+from fakes.fake_binance import (
     EXCHANGE_INFO,
     OPEN_INTEREST,
     OPEN_INTEREST_HIST,

@@ -23,7 +23,7 @@ from bot.markets.base import (
 )
 from bot.markets.okx import LIMITS, OkxAdapter, make_client
 from bot.markets.venue_http import VenueHttpClient, Window
-from tests.fakes.fake_okx import (
+from fakes.fake_okx import (
     FUNDING_RATE,
     INDEX_TICKERS,
     INSTRUMENTS,

@@ -9,19 +9,18 @@ from typing import Any
 
 import pytest
 
+from bot.cycle.venues import coins_across_venues, venue_sample
 from bot.markets import bybit, okx
-from bot.markets.aggregate import (
+from bot.markets.base import BulkOpenInterest, Instrument
+from bot.markets.binance import BinanceAdapter
+from bot.scoring.aggregate import (
     Aggregate,
     VenueSample,
     aggregate,
-    coins_across_venues,
-    venue_sample,
 )
-from bot.markets.base import BulkOpenInterest, Instrument
-from bot.markets.binance import BinanceAdapter
-from tests.fakes.fake_binance import FakeBinance
-from tests.fakes.fake_bybit import FakeBybit
-from tests.fakes.fake_okx import FakeOkx
+from fakes.fake_binance import FakeBinance
+from fakes.fake_bybit import FakeBybit
+from fakes.fake_okx import FakeOkx
 from tests.markets.conftest import FakeClock, make_client, make_settings
 from tests.markets.venue_helpers import close_clients, served, venue_client, venue_settings
 

@@ -11,8 +11,8 @@ import pytest
 from bot.config import Settings
 from bot.replay import alerts as replay_alerts
 from bot.replay.data import read_history
-from bot.replay.report import build_report
 from bot.replay.run import BasisOptions, Replay, planned_cycles, replay
+from bot.replay.summary import build_report
 from tests.replay.helpers import Rec, index_for_basis, write_csv
 
 NO_SMOOTHING = BasisOptions(smooth_hours=1)

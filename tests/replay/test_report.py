@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import pytest
 
 from bot.replay.alerts import AlertRecord
-from bot.replay.report import build_report, move_stats, quantile, render_text, signed_stats
-from bot.scoring import Band, Bias, Regime, Score
+from bot.replay.summary import build_report, move_stats, quantile, render_text, signed_stats
+from bot.scoring.formula import Band, Bias, Regime, Score
 from tests.replay.helpers import hour
 
 

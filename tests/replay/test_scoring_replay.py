@@ -9,7 +9,7 @@ import pytest
 
 from bot.replay.data import read_history
 from bot.replay.run import BasisOptions, ScoredHour, score_history
-from bot.scoring import DEFAULT_PARAMS, ScoreInputs, compute_score
+from bot.scoring.formula import DEFAULT_PARAMS, ScoreInputs, compute_score
 from tests.replay.helpers import Rec, hour, index_for_basis, write_csv
 
 TOLERANCE_MS = 900_000

@@ -15,8 +15,8 @@ import pytest
 
 from bot.config import Settings
 from bot.replay.data import parse_time, read_history
-from bot.replay.report import build_report
 from bot.replay.run import replay
+from bot.replay.summary import build_report
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "perp_hourly_5coins.csv.gz"
 SPLIT = parse_time("2025-03-01")

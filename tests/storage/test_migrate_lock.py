@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from bot.config import DatabaseSettings
 from bot.storage.db import alembic_config, create_engine, migrate
-from tests.pg_database import fresh_database, postgres_url_or_skip
+from fakes.pg_database import fresh_database, postgres_url_or_skip
 
 pytestmark = pytest.mark.postgres
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from bot.config import Settings
+from bot.cycle.run import Scorer
 from bot.markets.binance import BinanceAdapter
 from bot.markets.http import ExchangeHttpClient
-from bot.scorer import Scorer
 from bot.storage.models import AlertEvent, Chat, Cycle, Delivery, OiSample, ScoreSnapshot
 
 HOUR = 3_600_000

@@ -10,8 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import DatabaseSettings, Settings
 from bot.storage.db import create_engine, migrate, session_factory
-from tests.fakes.fake_telegram import FakeTelegram
-from tests.telegram.helpers import ADMIN_ID, BotWithWorker, add_market, start_bot_with_worker
+from fakes.bot_harness import BotWithWorker, start_bot_with_worker
+from fakes.fake_telegram import FakeTelegram
+from tests.telegram.helpers import ADMIN_ID, add_market
 
 
 @pytest.fixture

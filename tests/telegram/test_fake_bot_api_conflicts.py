@@ -1,5 +1,5 @@
 """The fake Bot API is as strict as Telegram about who receives updates: one getUpdates
-poller at a time, and none while a webhook is set (tests/fakes/fake_telegram.py)."""
+poller at a time, and none while a webhook is set (fakes/fake_telegram.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.fakes.fake_telegram import FakeTelegram
+from fakes.fake_telegram import FakeTelegram
 
 
 async def _call(

@@ -74,7 +74,7 @@ from bot.telegram.charts import ChartCache
 from bot.telegram.commands import TOP_MAX, parse_top_args
 from bot.telegram.rate_limits import CommandLimiter, Verdict
 from bot.telegram.symbols import MAX_SYMBOL_LENGTH, clean, resolve
-from tests.fakes.fake_telegram import FakeTelegram, SentMessage, parse_html, utf16_len
+from fakes.fake_telegram import FakeTelegram, SentMessage, parse_html, utf16_len
 from tests.telegram.helpers import ADMIN_ID, REFERENCE, add_cycle, band_of, reference_rows
 
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")

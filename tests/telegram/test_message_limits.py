@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.telegram import message_limits, render
-from tests.fakes.fake_telegram import parse_html, utf16_len
+from fakes.fake_telegram import parse_html, utf16_len
 
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 

@@ -11,7 +11,7 @@ from telegram import Bot
 from telegram.error import RetryAfter
 
 from bot.telegram.sender import Priority
-from tests.fakes.fake_telegram import FakeTelegram
+from fakes.fake_telegram import FakeTelegram
 from tests.telegram.helpers import Alert, add_deliveries, empty_cycle
 
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")

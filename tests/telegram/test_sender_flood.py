@@ -13,7 +13,7 @@ from telegram.error import RetryAfter
 
 from bot.telegram.flood_control import FloodControl, PriorityGate, Slot
 from bot.telegram.sender import Priority, retry_after_seconds
-from tests.fakes.fake_telegram import _Window
+from fakes.fake_telegram import _Window
 
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 

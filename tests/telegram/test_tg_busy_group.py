@@ -19,8 +19,9 @@ import pytest
 
 from bot.telegram import render
 from bot.telegram.rate_limits import CommandLimiter, Verdict
-from tests.fakes.fake_telegram import FakeTelegram
-from tests.telegram.helpers import BotWithWorker, add_market
+from fakes.bot_harness import BotWithWorker
+from fakes.fake_telegram import FakeTelegram
+from tests.telegram.helpers import add_market
 
 GROUP = -500
 USER = 42

@@ -11,10 +11,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import market_view
 from bot.telegram.charts import render_chart
-from bot.telegram.market_cache import MarketCache
-from tests.fakes.fake_telegram import FakeTelegram
+from bot.views import market
+from bot.views.market_cache import MarketCache
+from fakes.fake_telegram import FakeTelegram
 from tests.telegram.helpers import EXCHANGE, add_cycle, add_market, band_of, reference_rows
 
 USER = 42
@@ -30,7 +30,7 @@ async def chart_points(
     sessions: async_sessionmaker[AsyncSession], symbol: str
 ) -> list[tuple[int, int]]:
     async with sessions() as s:
-        _, history = await market_view.symbol_detail(s, EXCHANGE, symbol, 48)
+        _, history = await market.symbol_detail(s, EXCHANGE, symbol, 48)
     return history
 
 

@@ -8,13 +8,14 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot import market_view
 from bot.config import Settings
-from bot.scoring import ScoringParams
+from bot.scoring.formula import ScoringParams
 from bot.storage import chat_repo
 from bot.storage.models import Chat, Subscription
-from tests.fakes.fake_telegram import FakeTelegram
-from tests.telegram.helpers import ADMIN_ID, Alert, BotWithWorker, add_deliveries, empty_cycle
+from bot.views import market
+from fakes.bot_harness import BotWithWorker
+from fakes.fake_telegram import FakeTelegram
+from tests.telegram.helpers import ADMIN_ID, Alert, add_deliveries, empty_cycle
 
 USER = 42
 
@@ -405,7 +406,7 @@ async def test_errors_reply_politely(
     async def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("database exploded")
 
-    monkeypatch.setattr(market_view, "latest_market", broken)
+    monkeypatch.setattr(market, "latest_market", broken)
     reply = await ask(fake_tg, "/top")
     assert reply.visible == "Sorry, something went wrong on my side. Please try again in a moment."
     assert "Traceback" not in reply.visible and "exploded" not in reply.visible

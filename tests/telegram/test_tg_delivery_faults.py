@@ -17,8 +17,9 @@ from bot.config import DatabaseSettings, Settings
 from bot.storage.db import create_engine, session_factory
 from bot.storage.models import Subscription
 from bot.telegram.flood_control import FloodControl
-from tests.fakes.fake_telegram import FakeTelegram
-from tests.telegram.helpers import Alert, add_deliveries, empty_cycle, start_bot_with_worker
+from fakes.bot_harness import start_bot_with_worker
+from fakes.fake_telegram import FakeTelegram
+from tests.telegram.helpers import Alert, add_deliveries, empty_cycle
 from tests.telegram.test_tg_outbox_worker import BTC_UP, wait_settled
 
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")

@@ -18,16 +18,16 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.alerts.engine import AlertEngine
 from bot.config import Settings
+from bot.cycle.alert_hook import AlertEngine
+from bot.cycle.run import Scorer
 from bot.markets.binance import BinanceAdapter
 from bot.markets.http import ExchangeHttpClient
-from bot.scorer import Scorer
 from bot.storage.db import session_factory
 from bot.storage.models import Subscription
 from bot.telegram import render
-from tests.fakes.fake_binance import FakeBinance
-from tests.fakes.fake_telegram import FakeTelegram
+from fakes.fake_binance import FakeBinance
+from fakes.fake_telegram import FakeTelegram
 from tests.telegram.helpers import ADMIN_ID, Alert, add_deliveries
 
 SYMBOLS = 600  # a Binance-sized universe: the cycle's write is as long as in production

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from bot.storage import outbox_repo
 from bot.storage.models import Chat, Delivery, Subscription
-from tests.fakes.fake_telegram import FakeTelegram
+from fakes.fake_telegram import FakeTelegram
 from tests.telegram.helpers import Alert, add_cycle, add_deliveries, empty_cycle, snapshot
 
 # PTB's own RetryAfter constructor warns about the int -> timedelta move.

@@ -24,7 +24,7 @@ from bot.storage.models import Delivery
 from bot.telegram.chat_events import ChatStore
 from bot.telegram.outbox_worker import OutboxWorker
 from bot.telegram.sender import Sender
-from tests.fakes.fake_telegram import FakeTelegram
+from fakes.fake_telegram import FakeTelegram
 from tests.telegram.helpers import Alert, add_deliveries, empty_cycle
 
 pytestmark = [

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from bot.alerts.engine import AlertEngine
 from bot.config import Settings
+from bot.cycle.alert_hook import AlertEngine
 from bot.storage import chat_repo
+from fakes.bot_harness import BotWithWorker
+from fakes.fake_telegram import FakeTelegram
 from tests.alerts.helpers import add_chat, add_cycle, add_sub
-from tests.fakes.fake_telegram import FakeTelegram
-from tests.telegram.helpers import BotWithWorker
 from tests.telegram.test_tg_commands import USER, ask
 
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")

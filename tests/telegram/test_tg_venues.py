@@ -14,15 +14,16 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
+from bot.cycle.run import Scorer
+from bot.cycle.venues import VenueScorers
 from bot.markets.venues import open_adapters
-from bot.scorer import Scorer
 from bot.storage.models import Subscription
-from bot.venue_cycle import VenueScorers
-from tests.fakes.fake_binance import FakeBinance
-from tests.fakes.fake_bybit import FakeBybit
-from tests.fakes.fake_okx import FakeOkx
-from tests.fakes.fake_telegram import FakeTelegram
-from tests.telegram.helpers import ADMIN_ID, BotWithWorker
+from fakes.bot_harness import BotWithWorker
+from fakes.fake_binance import FakeBinance
+from fakes.fake_bybit import FakeBybit
+from fakes.fake_okx import FakeOkx
+from fakes.fake_telegram import FakeTelegram
+from tests.telegram.helpers import ADMIN_ID
 from tests.telegram.test_tg_commands import USER, ask
 from tests.test_scan_venues import _set_up
 

@@ -12,13 +12,13 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
-from bot.health import start_health_server
 from bot.metrics import Metrics
 from bot.telegram import updates
 from bot.telegram.app import BotRuntime, start_bot
 from bot.telegram.webhook import SECRET_HEADER, WebhookEndpoint
+from bot.web.health_server import start_health_server
+from fakes.fake_telegram import FakeTelegram
 from tests.e2e.test_process_faults import free_port
-from tests.fakes.fake_telegram import FakeTelegram
 
 SECRET = "in-process_secret-1"
 HOOK = "https://bot.example.test/tg/hook"

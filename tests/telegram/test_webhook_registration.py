@@ -11,7 +11,7 @@ from telegram import Bot
 from bot.config import TelegramSettings
 from bot.telegram.updates import ALLOWED_UPDATES
 from bot.telegram.webhook import ensure_webhook, leave_webhook
-from tests.fakes.fake_telegram import FakeTelegram
+from fakes.fake_telegram import FakeTelegram
 
 URL = "https://bot.example.test/telegram/webhook"
 

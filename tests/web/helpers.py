@@ -1,5 +1,5 @@
 """A scored market for the dashboard tests: the fake exchange, real Scorer cycles into a
-real (migrated) SQLite database, and the health server the service runs (bot/health.py),
+real (migrated) SQLite database, and the health server the service runs (bot/web/health_server.py),
 with the dashboard's routes beside /healthz and /metrics."""
 
 from __future__ import annotations
@@ -14,15 +14,14 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import health
 from bot.config import DatabaseSettings, Settings
+from bot.cycle.run import Scorer
 from bot.markets.binance import BinanceAdapter
 from bot.markets.http import ExchangeHttpClient
 from bot.metrics import Metrics
-from bot.scorer import Scorer
 from bot.storage.db import create_engine, migrate, session_factory
-from bot.web import dashboard_routes
-from tests.fakes.fake_binance import FakeBinance
+from bot.web import dashboard_routes, health_server
+from fakes.fake_binance import FakeBinance
 
 HOUR_MS = 3_600_000
 STEP_S = 300.0
@@ -116,10 +115,10 @@ async def scored_market(
 async def serve(
     settings: Settings, sessions: async_sessionmaker[AsyncSession]
 ) -> AsyncIterator[str]:
-    """The service's own health server (bot/health.py) on a free port, with the
+    """The service's own health server (bot/web/health_server.py) on a free port, with the
     dashboard's routes on it as the service adds them."""
     assert settings.http.port == 0  # any free port
-    runner = await health.start_health_server(
+    runner = await health_server.start_health_server(
         settings, sessions, Metrics(), routes=dashboard_routes(sessions, settings)
     )
     host, port = runner.addresses[0][:2]

@@ -12,8 +12,8 @@ import aiohttp
 import jsonschema
 import pytest
 
-from bot.market_view import JSON_ROW_KEYS
-from tests.fakes.fake_binance import FakeBinance
+from bot.views.market import JSON_ROW_KEYS
+from fakes.fake_binance import FakeBinance
 from tests.test_cli import cli_env, run_cli
 from tests.web.helpers import XSS_SYMBOL, rows_by_symbol, run_cycles, scored_market, serve
 from tests.web.helpers import set_up_symbols as set_up
@@ -244,12 +244,12 @@ async def test_top_takes_a_venue_and_defaults_to_the_aggregate(tmp_path: Path) -
     import contextlib
 
     from bot.config import Settings
+    from bot.cycle.run import Scorer
+    from bot.cycle.venues import VenueScorers
     from bot.markets.venues import open_adapters
-    from bot.scorer import Scorer
     from bot.storage.db import create_engine, migrate, session_factory
-    from bot.venue_cycle import VenueScorers
-    from tests.fakes.fake_bybit import FakeBybit
-    from tests.fakes.fake_okx import FakeOkx
+    from fakes.fake_bybit import FakeBybit
+    from fakes.fake_okx import FakeOkx
     from tests.test_scan_venues import _set_up
 
     engine = None

@@ -9,7 +9,7 @@ without knowing which screen a text belongs to:
 - `market`: /top and the /symbol card
 - `preferences`: subscriptions, /market, /settings
 - `status`: /status
-- `results`: what `bot/actions.py` returns or refuses, as messages and as toasts
+- `results`: what `bot/views/actions.py` returns or refuses, as messages and as toasts
 - `alerts`: alerts, digests, catch-up, the daily-cap note, and their buttons
 
 Rules that hold for every module here:
@@ -19,13 +19,20 @@ Rules that hold for every module here:
 - Only `<pre>` spans several lines, so `bot/telegram/message_limits.py` can split a long
   text between lines and only needs to re-balance `<pre>`.
 - Button data is packed by `bot/telegram/callback_data.py`, never spelled out here.
-- Rows are duck-typed (`bot.market_view.MarketRow`, `bot.storage.outbox_repo.AlertItem`):
+- Rows are duck-typed (`bot.views.market.MarketRow`, `bot.storage.outbox_repo.AlertItem`):
   this package imports no storage and does no I/O.
 """
 
 from __future__ import annotations
 
-from bot.explain import REGIME_WHY
+from bot.scoring.explain import REGIME_WHY
+from bot.telegram.render.action_results import (
+    setting_changed,
+    setting_label,
+    subscribe_result,
+    unsubscribe_result,
+    user_error,
+)
 from bot.telegram.render.alerts import (
     CATCHUP_LINES,
     DIGEST_FULL,
@@ -98,13 +105,6 @@ from bot.telegram.render.replies import (
     not_admin,
     rate_limited,
     stale_button,
-)
-from bot.telegram.render.results import (
-    setting_changed,
-    setting_label,
-    subscribe_result,
-    unsubscribe_result,
-    user_error,
 )
 from bot.telegram.render.start import (
     COMMANDS,

@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 from typing import TypeGuard
 
-from bot.scoring import DEFAULT_PARAMS, Band, Bias, ScoringParams, band_ranges
+from bot.scoring.formula import DEFAULT_PARAMS, Band, Bias, ScoringParams, band_ranges
 
 DASH = "—"
 BAND_ORDER = (Band.NEUTRAL, Band.LEAN, Band.STRETCHED, Band.STRESSED)

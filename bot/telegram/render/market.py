@@ -1,6 +1,6 @@
 """/top and /symbol: the market table, one symbol's card, and their buttons.
 
-Rows are duck-typed (`bot.market_view.MarketRow`): rendering imports no storage.
+Rows are duck-typed (`bot.views.market.MarketRow`): rendering imports no storage.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.explain import REGIME_WHY, why_parts
-from bot.scoring import DEFAULT_PARAMS, ScoringParams
+from bot.scoring.explain import REGIME_WHY, why_parts
+from bot.scoring.formula import DEFAULT_PARAMS, ScoringParams
 from bot.telegram.callback_data import FilterTop, ShowSymbol, SubscribeSymbol, UnsubscribeSymbol
 from bot.telegram.render.format import (
     BAND_ICON,
@@ -187,7 +187,7 @@ def symbol_card(
 
 
 def venue_lines(venues: Sequence[Any]) -> list[str]:
-    """The aggregate card's venues (`bot.market_view.VenuePart`): OI share, funding per
+    """The aggregate card's venues (`bot.views.market.VenuePart`): OI share, funding per
     8h, basis; a venue that failed this cycle makes the aggregate partial."""
     if not venues:
         return []

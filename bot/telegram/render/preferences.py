@@ -12,7 +12,7 @@ from typing import Any
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.alerts.types import MARKET
-from bot.scoring import Band
+from bot.scoring.formula import Band
 from bot.telegram.callback_data import ChangeSetting, RemoveSubscription, SetMarket
 from bot.telegram.render.format import BAND_ORDER, age, esc, short_symbol
 

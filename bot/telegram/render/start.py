@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.scoring import DEFAULT_PARAMS, ScoringParams
+from bot.scoring.formula import DEFAULT_PARAMS, ScoringParams
 from bot.telegram.callback_data import ShowSymbol, ShowTop
 from bot.telegram.render.format import BAND_ICON, BAND_ORDER, band_range, esc
 

@@ -1,0 +1,370 @@
+"""What a user can ask of the bot, with no transport in it: each action does the database
+work and the decisions, and returns a dataclass, or raises `UserError` with a
+machine-readable code (freqtrade's `_rpc_*` methods and `RPCException`).
+
+Telegram (`bot/telegram/`) parses a command or a button, calls an action and hands the
+result to `bot/telegram/render/` for words; a web page can call the same actions.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.alerts.types import MARKET
+from bot.config import BAND_NAMES, Settings
+from bot.scoring.aggregate import ALL
+from bot.scoring.formula import Band
+from bot.storage import chat_repo
+from bot.storage import market_repo as repo
+from bot.storage.market_repo import HistoryPoint
+from bot.storage.models import Chat, Subscription
+from bot.views import market as market_view  # `market` below is the /market use-case
+from bot.views.market import (
+    MarketRow,
+    MarketSnapshot,
+    RowFilter,
+    VenuePart,
+)
+from bot.zones import canonical
+
+ALL_KINDS = ("bands", "squeeze")
+MUTE_MAX_HOURS = 24 * 7
+DAILY_CAP_MAX = 500
+TZ_WORDS = ("tz", "timezone", "time_zone", "zone")
+_QUIET = re.compile(r"^(\d{1,2})(?::(\d{2}))?-(\d{1,2})(?::(\d{2}))?$")
+
+
+class UserError(Exception):
+    """A request the bot refuses; `code` says which, `params` fill in the words.
+
+    Codes: "over_cap" (cap), "not_understood" (words), "unknown_timezone" (value)."""
+
+    def __init__(self, code: str, **params: Any) -> None:
+        super().__init__(code)
+        self.code = code
+        self.params = params
+
+
+class MarketSource(Protocol):
+    async def snapshot(self) -> MarketSnapshot | None: ...
+
+
+class ActionContext(Protocol):
+    """What actions need from their caller (`bot.telegram.deps.Deps` is one)."""
+
+    settings: Settings
+    sessions: async_sessionmaker[AsyncSession]
+    chart_hours: int
+
+    @property
+    def market(self) -> MarketSource: ...
+
+    @property
+    def exchange(self) -> str: ...
+
+    def now_ms(self) -> int: ...
+
+
+# ---------------------------------------------------------------- results
+
+
+@dataclass(frozen=True, slots=True)
+class SubscribeResult:
+    symbol: str
+    kinds: list[str]
+    min_band: str
+    already: bool
+
+
+@dataclass(frozen=True, slots=True)
+class UnsubscribeResult:
+    symbol: str | None  # None: every subscription of the chat
+    removed: int
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionsView:
+    subs: list[Subscription]
+    min_band: str
+
+
+@dataclass(frozen=True, slots=True)
+class MarketView:
+    subs: list[Subscription]  # the chat's market-wide subscriptions only
+
+
+@dataclass(frozen=True, slots=True)
+class SettingChanged:
+    """`setting` is one of min_band, direction, unmute, mute, timezone, daily_cap,
+    quiet_off, quiet; `value` is what it became (as typed for quiet hours)."""
+
+    setting: str
+    value: Any = None
+    tz: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SettingsView:
+    chat: Chat
+    now_ms: int
+    default_cap: int
+
+
+@dataclass(frozen=True, slots=True)
+class TopView:
+    snapshot: MarketSnapshot | None  # None: no cycle stored yet
+    rows: list[MarketRow]
+    which: str
+    n: int
+    now_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolCard:
+    symbol: str
+    row: MarketRow | None  # None: not scanned yet
+    history: list[HistoryPoint] = field(default_factory=list)
+    subscribed: bool = False
+    cycle_id: int | None = None
+    now_ms: int = 0
+    exchange: str = "binance"
+    # The aggregate's ("all") parts, one per venue, largest first; missing ones last.
+    venues: list[VenuePart] = field(default_factory=list)
+
+
+def venue_word(ctx: ActionContext, word: str) -> str | None:
+    """The exchange a word names among those this bot shows: an enabled venue, or "all"
+    (the cross-venue aggregate) when several are enabled; None otherwise."""
+    venues = ctx.settings.exchange.venues
+    name = word.lower()
+    if name in venues or (name == "all" and len(venues) > 1):
+        return name
+    return None
+
+
+# ---------------------------------------------------------------- subscriptions
+
+
+async def subscribe(
+    ctx: ActionContext,
+    chat_id: int,
+    symbol: str,
+    kinds: Sequence[str] = ALL_KINDS,
+    exchange: str | None = None,
+) -> SubscribeResult:
+    cap = ctx.settings.telegram.subscriptions_per_chat
+    ex = exchange or ctx.exchange
+    async with ctx.sessions() as session, session.begin():
+        result = await chat_repo.subscribe(
+            session, chat_id, ex, symbol, list(kinds), ctx.now_ms(), cap=cap
+        )
+        chat = await chat_repo.get_chat(session, chat_id)
+    if result.over_cap:
+        raise UserError("over_cap", cap=cap)
+    min_band = chat.min_band if chat else ctx.settings.alerts.default_min_band
+    return SubscribeResult(symbol, list(kinds), min_band, already=not result.added)
+
+
+async def unsubscribe(
+    ctx: ActionContext, chat_id: int, symbol: str | None, exchange: str | None = None
+) -> UnsubscribeResult:
+    async with ctx.sessions() as session, session.begin():
+        removed = await chat_repo.unsubscribe(session, chat_id, exchange or ctx.exchange, symbol)
+    return UnsubscribeResult(symbol, removed)
+
+
+async def subscriptions(
+    ctx: ActionContext, chat_id: int, exchange: str | None = None
+) -> SubscriptionsView:
+    async with ctx.sessions() as session:
+        subs = await chat_repo.list_subscriptions(session, chat_id, exchange or ctx.exchange)
+        chat = await chat_repo.get_chat(session, chat_id)
+    min_band = chat.min_band if chat else ctx.settings.alerts.default_min_band
+    return SubscriptionsView(list(subs), min_band)
+
+
+async def subscriptions_elsewhere(ctx: ActionContext, chat_id: int) -> dict[str, int]:
+    """Subscriptions per exchange other than the default view's (several venues only):
+    Binance ones made before venues keep alerting, and the chat should see them."""
+    venues = ctx.settings.exchange.venues
+    if len(venues) < 2:
+        return {}
+    counts: dict[str, int] = {}
+    async with ctx.sessions() as session:
+        for venue in venues:
+            subs = await chat_repo.list_subscriptions(session, chat_id, venue)
+            if subs:
+                counts[venue] = len(subs)
+    return counts
+
+
+async def followed_symbols(
+    ctx: ActionContext, chat_id: int, exchange: str | None = None
+) -> set[str]:
+    """The symbols a chat follows one by one (a delisted one included)."""
+    view = await subscriptions(ctx, chat_id, exchange)
+    return {s.symbol for s in view.subs if s.symbol != MARKET}
+
+
+async def market(ctx: ActionContext, chat_id: int) -> MarketView:
+    async with ctx.sessions() as session:
+        subs = await chat_repo.list_subscriptions(session, chat_id, ctx.exchange)
+    return MarketView([s for s in subs if s.symbol == MARKET])
+
+
+async def set_market(ctx: ActionContext, chat_id: int, choice: str) -> None:
+    """Change the market-wide subscription from on/off/stretched/stressed/squeeze."""
+    typed, choice = choice, choice.lower()
+    if choice == "on":
+        choice = ctx.settings.alerts.default_market_min_band
+    cap = ctx.settings.telegram.subscriptions_per_chat
+    if choice not in ("off", "squeeze", Band.STRETCHED, Band.STRESSED):
+        raise UserError("not_understood", words=typed)
+    async with ctx.sessions() as session, session.begin():
+        if choice == "off":
+            await chat_repo.unsubscribe(session, chat_id, ctx.exchange, MARKET)
+            return
+        kinds, band = (["squeeze"], None) if choice == "squeeze" else (["bands"], choice)
+        extra = {"min_band": band} if band else {}
+        result = await chat_repo.subscribe(
+            session, chat_id, ctx.exchange, MARKET, kinds, ctx.now_ms(), cap=cap, **extra
+        )
+    if result.over_cap:
+        raise UserError("over_cap", cap=cap)
+
+
+# ---------------------------------------------------------------- settings
+
+
+async def apply_setting(ctx: ActionContext, chat_id: int, args: Sequence[str]) -> SettingChanged:
+    """Change one setting from words like ['band', 'lean'] or ['mute', '8']."""
+    change = await _parse_setting(ctx, chat_id, list(args))
+    if change is None:
+        raise UserError("not_understood", words=" ".join(args))
+    changed, values = change
+    async with ctx.sessions() as session, session.begin():
+        await chat_repo.update_chat_settings(session, chat_id, **values)
+    return changed
+
+
+_Change = tuple[SettingChanged, dict[str, Any]]
+
+
+async def _parse_setting(ctx: ActionContext, chat_id: int, args: list[str]) -> _Change | None:
+    words = [a.lower() for a in args]
+    if words and words[0] in ("band", "min", "minband", "min_band"):
+        words = words[1:]
+    if len(words) == 1 and words[0] in BAND_NAMES:
+        return SettingChanged("min_band", words[0]), {"min_band": words[0]}
+    key, value = ([*words, "", ""])[:2]
+    if key in ("direction", "dir"):
+        key, value = value, ""
+    if key in ("up", "both") and not value:
+        return SettingChanged("direction", key), {"direction": key}
+    if key == "unmute" or (key == "mute" and value in ("off", "0", "no")):
+        return SettingChanged("unmute"), {"muted_until_ms": None}
+    if key == "mute" and _number(value) and 1 <= int(value) <= MUTE_MAX_HOURS:
+        until = ctx.now_ms() + int(value) * 3_600_000
+        return SettingChanged("mute", int(value)), {"muted_until_ms": until}
+    if key in TZ_WORDS and len(args) >= 2:
+        typed = args[1]  # zone names are matched case-insensitively, shown canonically
+        tz = canonical(typed)
+        if tz is None:
+            raise UserError("unknown_timezone", value=typed)
+        return SettingChanged("timezone", tz), {"tz": tz}
+    if key in ("cap", "dailycap", "daily_cap", "limit"):
+        return _daily_cap(value)
+    if key == "quiet":
+        return await _quiet_hours(ctx, chat_id, value)
+    return None
+
+
+def _number(word: str) -> bool:
+    """ASCII digits only: str.isdigit() also accepts '²' and '①', which int() rejects."""
+    return word.isascii() and word.isdigit()
+
+
+def _daily_cap(value: str) -> _Change | None:
+    if value in ("off", "none", "no", "0"):
+        return SettingChanged("daily_cap", 0), {"daily_cap": 0}
+    if _number(value) and 1 <= int(value) <= DAILY_CAP_MAX:
+        return SettingChanged("daily_cap", int(value)), {"daily_cap": int(value)}
+    return None
+
+
+async def _quiet_hours(ctx: ActionContext, chat_id: int, value: str) -> _Change | None:
+    if value in ("off", "no", "none"):
+        return SettingChanged("quiet_off"), {"quiet_start_min": None, "quiet_end_min": None}
+    m = _QUIET.match(value)
+    if not m:
+        return None
+    start = int(m[1]) * 60 + int(m[2] or 0)
+    end = int(m[3]) * 60 + int(m[4] or 0)
+    minutes_ok = all(int(x or 0) < 60 for x in (m[2], m[4]))
+    # 0-24 would wrap to an empty 0-0 window, which means "no quiet hours".
+    if not (minutes_ok and start <= 24 * 60 and end <= 24 * 60 and start % 1440 != end % 1440):
+        return None
+    async with ctx.sessions() as session:
+        chat = await chat_repo.get_chat(session, chat_id)
+    values = {"quiet_start_min": start % 1440, "quiet_end_min": end % 1440}
+    return SettingChanged("quiet", value, tz=chat.tz if chat else None), values
+
+
+async def settings(ctx: ActionContext, chat_id: int) -> SettingsView:
+    async with ctx.sessions() as session:
+        chat = await chat_repo.get_chat(session, chat_id)
+    assert chat is not None  # callers register the chat first
+    return SettingsView(chat, ctx.now_ms(), ctx.settings.alerts.daily_cap)
+
+
+# ---------------------------------------------------------------- market data
+
+
+async def top(ctx: ActionContext, n: int, which: str, exchange: str | None = None) -> TopView:
+    """The default view comes from the shared cache; another venue is read as asked."""
+    if exchange is None or exchange == ctx.exchange:
+        snapshot = await ctx.market.snapshot()
+    else:
+        async with ctx.sessions() as session:
+            snapshot = await market_view.latest_market(session, exchange)
+    rows = [] if snapshot is None else market_view.filter_rows(snapshot.rows, _filter(which))
+    return TopView(snapshot, rows[:n], which, n, ctx.now_ms())
+
+
+def _filter(which: str) -> RowFilter:
+    return which if which in ("long", "short", "squeeze") else "all"  # type: ignore[return-value]
+
+
+async def symbol_card(
+    ctx: ActionContext, chat_id: int, symbol: str, exchange: str | None = None
+) -> SymbolCard:
+    ex = exchange or ctx.exchange
+    parts: list[VenuePart] = []
+    async with ctx.sessions() as session:
+        row, history = await market_view.symbol_detail(session, ex, symbol, ctx.chart_hours)
+        subscribed = await chat_repo.is_subscribed(session, chat_id, ex, symbol)
+        cycle = await repo.latest_cycle(session, ex)
+        if ex == ALL and cycle is not None:
+            parts = (await market_view.aggregate_parts(session, cycle.id)).get(symbol, [])
+    return SymbolCard(
+        symbol,
+        row,
+        history,
+        subscribed=subscribed,
+        cycle_id=cycle.id if cycle else None,
+        now_ms=ctx.now_ms(),
+        exchange=ex,
+        venues=parts,
+    )
+
+
+async def is_subscribed(
+    ctx: ActionContext, chat_id: int, symbol: str, exchange: str | None = None
+) -> bool:
+    async with ctx.sessions() as session:
+        return await chat_repo.is_subscribed(session, chat_id, exchange or ctx.exchange, symbol)

@@ -1,0 +1,121 @@
+"""`/healthz` and `/metrics` on a small aiohttp server (enabled by `[http] port`).
+
+The same server carries the dashboard and, in webhook mode, the Telegram webhook; what
+/healthz reports comes from `bot.health.HealthState` and the database.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.alerts.types import DeliveryStatus
+from bot.config import ConfigError, Settings
+from bot.health import HealthState
+from bot.metrics import Metrics
+from bot.replica import Replica
+from bot.storage import leases, market_repo, outbox_repo
+
+logger = logging.getLogger("bot.health")
+
+
+class HealthServerError(ConfigError):
+    """The health port cannot be served; one line naming the key (exit 2)."""
+
+
+async def start_health_server(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    metrics: Metrics,
+    health: HealthState | None = None,
+    replica: Replica | None = None,
+    routes: Sequence[web.RouteDef] = (),
+) -> web.AppRunner:
+    """`routes`: more to serve on the same port (the Telegram webhook in webhook mode)."""
+    app = web.Application()
+    app["settings"], app["sessions"], app["metrics"] = settings, sessions, metrics
+    app["replica"] = replica or Replica("local")
+    app["health"] = health or HealthState()
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/metrics", _metrics)
+    app.router.add_routes(routes)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    host, port = settings.http.host, settings.http.port
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise HealthServerError(
+            f"http.port {port} on {host} cannot be served: {exc.strerror or exc}"
+        ) from None
+    return runner
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    """Healthy: no open problem and, on the replica that scores, a fresh last cycle.
+
+    A replica standing by (another holds a live scorer lease) or one whose role does
+    not score is healthy whatever the cycle's age: restarting it would not make the
+    scorer score. A scorer-role replica while nobody holds the lease counts as the
+    scorer (one of them takes it within a third of the lease)."""
+    settings: Settings = request.app["settings"]
+    health: HealthState = request.app["health"]
+    replica: Replica = request.app["replica"]
+    problems = list(health.problems.values())
+    cycle, lease = None, None
+    try:
+        async with request.app["sessions"]() as session:
+            cycle = await market_repo.latest_cycle(session, settings.exchange.default_view)
+            lease = await leases.current(session, leases.SCORER)
+    except SQLAlchemyError as exc:
+        problems.append(f"database unreadable: {str(getattr(exc, 'orig', exc)).splitlines()[0]}")
+    limit = settings.scorer.interval_seconds * settings.http.stale_after_intervals
+    age = None if cycle is None else time.time() - cycle.finished_ms / 1000
+    held_elsewhere = lease is not None and lease.live and lease.holder != replica.name
+    accountable = replica.runs_scorer and not held_elsewhere
+    fresh = not accountable or (age is not None and age <= max(limit, 60))
+    healthy = fresh and not problems
+    body = {
+        "status": "ok" if healthy else ("unhealthy" if problems else "stale"),
+        "replica": replica.name,
+        "role": replica.role,
+        "scoring": replica.runs_scorer and lease is not None and lease.live and not held_elsewhere,
+        "scorer_lease": _lease_json(lease),
+        "last_cycle_id": None if cycle is None else cycle.id,
+        "last_cycle_age_seconds": None if age is None else round(age, 1),
+        "last_cycle_status": None if cycle is None else cycle.status,
+        "problems": problems,
+    }
+    return web.Response(
+        status=200 if healthy else 503, text=json.dumps(body), content_type="application/json"
+    )
+
+
+def _lease_json(lease: leases.LeaseInfo | None) -> dict[str, object] | None:
+    """Who holds the scorer lease and for how long yet; None if nobody ever held it."""
+    if lease is None:
+        return None
+    return {
+        "holder": lease.holder if lease.live else None,
+        "last_holder": lease.holder,
+        "expires_in_seconds": round(lease.expires_in_seconds, 1),
+    }
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    metrics: Metrics = request.app["metrics"]
+    async with request.app["sessions"]() as session:
+        counts = await outbox_repo.delivery_counts(session)
+    for status in DeliveryStatus:
+        metrics.deliveries.labels(status.value).set(counts.get(status, 0))
+    return web.Response(
+        body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+    )
