@@ -132,6 +132,7 @@ class LiqStream:
         if not self.coverage.live:
             self.coverage.up(self.wall_ms())
             self.stats.lives += 1
+            logger.info("%s liquidations: live", self.venue)
             self._notify()
 
     def _down(self, reason: str) -> None:
