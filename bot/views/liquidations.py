@@ -1,0 +1,45 @@
+"""Each market row's liquidation fields from the stored buckets
+(bot/liquidations/windows.py): a venue's symbol, or a coin summed over its venues."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.liquidations.figures import Key, LiqReader
+from bot.liquidations.windows import LiqFigures, combine
+from bot.scoring.aggregate import ALL
+from bot.views.liquidation_fields import LS_KEYS, RowFields
+from bot.views.market import MarketSnapshot
+
+
+async def row_fields(
+    session: AsyncSession, snapshot: MarketSnapshot, reader: LiqReader
+) -> dict[str, RowFields]:
+    """symbol (or coin) -> its fields, windows ending at the snapshot's time."""
+    if snapshot.exchange == ALL:
+        return await _coin_fields(session, snapshot, reader)
+    oi = {(snapshot.exchange, r.symbol): r.oi_contracts * r.mark_price for r in snapshot.rows}
+    figures = await reader.read(session, snapshot.generated_ms, oi)
+    return {key[1]: _fields(fig) for key, fig in figures.items()}
+
+
+async def _coin_fields(
+    session: AsyncSession, snapshot: MarketSnapshot, reader: LiqReader
+) -> dict[str, RowFields]:
+    per_coin: dict[str, list[Key]] = {}
+    oi: dict[Key, float | None] = {}
+    for row in snapshot.rows:
+        for part in snapshot.venues.get(row.symbol, []):
+            for symbol in filter(None, part.symbols.split(",")):
+                per_coin.setdefault(row.symbol, []).append((part.venue, symbol))
+                oi[(part.venue, symbol)] = None
+    figures = await reader.read(session, snapshot.generated_ms, oi)
+    out: dict[str, RowFields] = {}
+    for coin, keys in per_coin.items():
+        coin_oi = sum(p.oi_usd or 0.0 for p in snapshot.venues.get(coin, [])) or None
+        out[coin] = _fields(combine([figures[k] for k in keys], coin_oi))
+    return out
+
+
+def _fields(figures: LiqFigures) -> RowFields:
+    return {**figures.fields(), **dict.fromkeys(LS_KEYS)}
