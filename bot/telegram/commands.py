@@ -207,6 +207,7 @@ async def _send_card(deps: Deps, chat_id: int, card: SymbolCard, reply_to: int |
         quotes=deps.quotes,
         exchange=card.exchange,
         venues=card.venues,
+        liquidations=card.liquidations,
     )
     venue = card.exchange if card.exchange != deps.exchange else None
     keyboard = render.symbol_keyboard(card.symbol, card.subscribed, venue)

@@ -22,6 +22,7 @@ from telegram.error import TelegramError
 from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.config import Settings
+from bot.liquidations.figures import LiqReader
 from bot.replica import Replica
 from bot.telegram.charts import ChartCache
 from bot.telegram.chat_events import ChatStore
@@ -47,10 +48,14 @@ class Deps:
     chart_hours: int = 48
     # Who this process is, for /status; set by the service once the bot has started.
     replica: Replica | None = None
+    # The /symbol card's liquidations line, from the stored streams; None when off.
+    liq_reader: LiqReader | None = None
 
     def __post_init__(self) -> None:
         # The chart shades the configured bands, like /start and the card.
         self.charts.params = self.settings.scoring
+        if self.liq_reader is None and self.settings.liquidations.enabled:
+            self.liq_reader = LiqReader()
 
     @property
     def exchange(self) -> str:

@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.alerts.types import MARKET
 from bot.config import BAND_NAMES, Settings
+from bot.liquidations.figures import LiqReader
+from bot.liquidations.windows import LiqFigures
 from bot.scoring.aggregate import ALL
 from bot.scoring.formula import Band
 from bot.storage import chat_repo
@@ -24,6 +26,7 @@ from bot.storage import market_repo as repo
 from bot.storage.market_repo import HistoryPoint
 from bot.storage.models import Chat, Subscription
 from bot.views import market as market_view  # `market` below is the /market use-case
+from bot.views.liquidations import symbol_figures
 from bot.views.market import (
     MarketRow,
     MarketSnapshot,
@@ -60,6 +63,8 @@ class ActionContext(Protocol):
     settings: Settings
     sessions: async_sessionmaker[AsyncSession]
     chart_hours: int
+    # Reads the stored liquidation streams; None when this bot runs without them.
+    liq_reader: LiqReader | None
 
     @property
     def market(self) -> MarketSource: ...
@@ -135,6 +140,8 @@ class SymbolCard:
     exchange: str = "binance"
     # The aggregate's ("all") parts, one per venue, largest first; missing ones last.
     venues: list[VenuePart] = field(default_factory=list)
+    # Liquidations up to now (bot/liquidations/windows.py); None: no stream configured.
+    liquidations: LiqFigures | None = None
 
 
 def venue_word(ctx: ActionContext, word: str) -> str | None:
@@ -351,6 +358,9 @@ async def symbol_card(
         cycle = await repo.latest_cycle(session, ex)
         if ex == ALL and cycle is not None:
             parts = (await market_view.aggregate_parts(session, cycle.id)).get(symbol, [])
+        liq = None
+        if row is not None and ctx.liq_reader is not None:
+            liq = await symbol_figures(session, ex, row, parts, ctx.now_ms(), ctx.liq_reader)
     return SymbolCard(
         symbol,
         row,
@@ -360,6 +370,7 @@ async def symbol_card(
         now_ms=ctx.now_ms(),
         exchange=ex,
         venues=parts,
+        liquidations=liq,
     )
 
 

@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.liquidations.figures import Key, LiqReader
 from bot.liquidations.windows import LiqFigures, combine
 from bot.scoring.aggregate import ALL
 from bot.views.liquidation_fields import LS_KEYS, RowFields
-from bot.views.market import MarketSnapshot
+from bot.views.market import MarketRow, MarketSnapshot, VenuePart
 
 
 async def row_fields(
@@ -39,6 +41,26 @@ async def _coin_fields(
         coin_oi = sum(p.oi_usd or 0.0 for p in snapshot.venues.get(coin, [])) or None
         out[coin] = _fields(combine([figures[k] for k in keys], coin_oi))
     return out
+
+
+async def symbol_figures(
+    session: AsyncSession,
+    exchange: str,
+    row: MarketRow,
+    parts: Sequence[VenuePart],
+    now_ms: int,
+    reader: LiqReader,
+) -> LiqFigures:
+    """One card's figures, windows ending `now_ms`: a venue's symbol, or a coin's
+    venues summed (`parts`, the aggregate's)."""
+    if exchange != ALL:
+        key = (exchange, row.symbol)
+        got = await reader.read(session, now_ms, {key: row.oi_contracts * row.mark_price})
+        return got[key]
+    keys = [(p.venue, s) for p in parts for s in filter(None, p.symbols.split(","))]
+    got = await reader.read(session, now_ms, dict.fromkeys(keys))
+    coin_oi = sum(p.oi_usd or 0.0 for p in parts) or None
+    return combine([got[k] for k in keys], coin_oi)
 
 
 def _fields(figures: LiqFigures) -> RowFields:

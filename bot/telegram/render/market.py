@@ -25,6 +25,7 @@ from bot.telegram.render.format import (
     row_age,
     short_symbol,
 )
+from bot.telegram.render.liquidations import liquidation_lines
 
 TABLE_WIDTH = 40
 # How a card and /top name the exchange; "all" is the cross-venue aggregate.
@@ -159,6 +160,7 @@ def symbol_card(
     quotes: Sequence[str] = ("USDT",),
     exchange: str = "binance",
     venues: Sequence[Any] = (),
+    liquidations: Any = None,
 ) -> str:
     band = str(row.band)
     regime = str(row.regime)
@@ -175,6 +177,7 @@ def symbol_card(
         f"Basis {pct(row.basis_pct, 3)} · mark {price(row.mark_price)} / "
         f"index {price(row.index_price)}",
         *venue_lines(venues),
+        *liquidation_lines(liquidations, exchange),
         "",
         "<b>Why</b>",
         *_why_lines(row, params),
