@@ -34,6 +34,7 @@ from bot.storage.leases import LeaseKeeper
 logger = logging.getLogger(__name__)
 
 UNIVERSE_REFRESH_S = 300.0
+HANDSHAKE_TIMEOUT_S = 30.0
 
 
 class LiqUniverse(Protocol):
@@ -136,7 +137,10 @@ class LiqRunner:
         await self._refresh_universe()
         ingest_stop = asyncio.Event()
         writing = asyncio.create_task(ingest.run(ingest_stop), name="liq-ingest")
-        async with aiohttp.ClientSession() as http:
+        # The session's timeout bounds each handshake only; a live socket is watched by
+        # its pings (bot/liquidations/stream.py).
+        handshake = aiohttp.ClientTimeout(total=HANDSHAKE_TIMEOUT_S)
+        async with aiohttp.ClientSession(timeout=handshake) as http:
             self.streams = [
                 LiqStream(
                     rules,

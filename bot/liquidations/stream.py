@@ -166,6 +166,11 @@ class LiqStream:
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             reason = f"cannot connect ({type(exc).__name__}: {str(exc)[:120]})"
             self.stats.last_error = reason
+        except Exception as exc:  # a bug in a frame's handling: keep the stream alive
+            reason = f"error ({type(exc).__name__})"
+            self.stats.last_error = reason
+            logger.error("%s liquidations: %s; reconnecting", self.venue, reason)
+            logger.debug("liquidation stream error", exc_info=exc)
         finally:
             self._ws = None
             for task in helpers:

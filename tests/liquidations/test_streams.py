@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
+from bot.liquidations.events import LiqEvent
 from bot.liquidations.venues import BinanceRules, BybitRules, OkxRules
 from fakes.fake_liquidations import FakeBinanceLiq, FakeBybitLiq, FakeOkxLiq, Liq
-from tests.liquidations.stream_helpers import running, until
+from tests.liquidations.stream_helpers import Collected, running, until
 
 NOW = int(time.time() * 1000)
 
@@ -168,3 +169,29 @@ async def test_cannot_connect_is_retried() -> None:
     async with running(OkxRules(lambda: {}), fake) as (stream, _got):
         await until(stream, lambda s: sum(s.drops.values()) >= 2)
         assert "cannot connect" in (stream.stats.last_error or "")
+
+
+async def test_an_error_in_handling_a_frame_costs_a_reconnect_not_the_stream(
+    okx: FakeOkxLiq,
+) -> None:
+    rules = OkxRules(lambda: {"BTC-USDT-SWAP": 0.01})
+    async with running(rules, okx) as (stream, got):
+        await until(stream, lambda s: s.lives == 1)
+        stream.on_events = _raise_once(got)
+        await okx.push([Liq("BTC-USDT-SWAP", "long", 1, 60_000, NOW)])  # raises
+        await until(stream, lambda s: s.lives == 2)
+        assert "error (RuntimeError)" in stream.stats.drops
+        await okx.push([Liq("BTC-USDT-SWAP", "long", 1, 60_000, NOW)])
+        await got.wait_count(1)
+
+
+def _raise_once(then: Collected) -> Callable[[list[LiqEvent], float], None]:
+    calls = []
+
+    def sink(events: list[LiqEvent], received: float) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("a bug")
+        then(events, received)
+
+    return sink
