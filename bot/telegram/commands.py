@@ -29,6 +29,7 @@ from bot.telegram.symbols import resolve
 from bot.telegram.venue_words import split_venue, venue_universe
 from bot.views import actions
 from bot.views.actions import SymbolCard
+from bot.views.liquidations import StreamStatus, stream_status
 
 logger = logging.getLogger(__name__)
 
@@ -238,6 +239,7 @@ class StatusInfo:
         replica: Replica | None = None,
         lease: LeaseInfo | None = None,
         venues: list[tuple[str, object]] | None = None,
+        liquidations: StreamStatus | None = None,
     ) -> None:
         self.cycle = cycle
         self.deliveries = deliveries
@@ -247,6 +249,7 @@ class StatusInfo:
         self.replica = replica  # the replica answering
         self.lease = lease  # the scorer lease, as the database sees it now
         self.venues = venues or []  # (venue, its last attempted cycle), several venues only
+        self.liquidations = liquidations  # None: [liquidations] enabled = false
 
 
 @admin_only
@@ -261,7 +264,10 @@ async def status(update: Update, context: BotContext) -> None:
         if deps.exchange == "all":
             for venue in deps.settings.exchange.venues:
                 venues.append((venue, await repo.last_attempted_cycle(session, venue)))
-    info = StatusInfo(cycle, deliveries, counts, deps.replica, lease, venues)
+        liq = None
+        if deps.settings.liquidations.enabled:
+            liq = await stream_status(session, deps.settings.exchange.venues, deps.now_ms())
+    info = StatusInfo(cycle, deliveries, counts, deps.replica, lease, venues, liq)
     await reply(update, context, render.status_text(info, deps.now_ms()))
 
 

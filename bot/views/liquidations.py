@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.liquidations.figures import Key, LiqReader
-from bot.liquidations.windows import LiqFigures, combine
+from bot.liquidations.windows import LiqFigures, combine, coverage_share
 from bot.scoring.aggregate import ALL
+from bot.storage import leases, liq_repo
+from bot.storage.leases import LeaseInfo
 from bot.views.liquidation_fields import LS_KEYS, RowFields
 from bot.views.market import MarketRow, MarketSnapshot, VenuePart
 
@@ -65,3 +68,23 @@ async def symbol_figures(
 
 def _fields(figures: LiqFigures) -> RowFields:
     return {**figures.fields(), **dict.fromkeys(LS_KEYS)}
+
+
+STATUS_WINDOW_MS = 15 * 60_000
+
+
+@dataclass(frozen=True, slots=True)
+class StreamStatus:
+    """For /status, from the database (any replica can answer): who holds the streams
+    and what share of the last 15 minutes each venue's stream was live."""
+
+    lease: LeaseInfo | None
+    coverage: dict[str, float]
+
+
+async def stream_status(session: AsyncSession, venues: Sequence[str], now_ms: int) -> StreamStatus:
+    since = now_ms - STATUS_WINDOW_MS
+    live = await liq_repo.live_ms_by_minute(session, since - since % 60_000, now_ms + 1)
+    start = since - since % 60_000
+    coverage = {v: coverage_share(live.get(v, {}), start, now_ms) for v in venues}
+    return StreamStatus(await leases.current(session, leases.LIQUIDATIONS), coverage)

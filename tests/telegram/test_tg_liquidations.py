@@ -11,9 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.liquidations.events import LiqEvent
 from bot.liquidations.ingest import LiqIngest
 from bot.liquidations.windows import LiqFigures, LiqWindow
+from bot.storage import leases
 from bot.telegram.render.liquidations import liquidation_lines, usd
 from fakes.bot_harness import BotWithWorker
 from fakes.fake_telegram import FakeTelegram
+from tests.telegram.helpers import ADMIN_ID
 from tests.telegram.test_tg_commands import ask
 
 
@@ -52,3 +54,20 @@ def test_the_lines_read_as_traders_do() -> None:
     assert len(lines) == 3  # fully covered, and Bybit sends every liquidation
     assert [usd(x) for x in (950, 1_500, 45_000, 3.2e9)] == ["$950", "$1.5k", "$45k", "$3.20B"]
     assert liquidation_lines(None, "binance") == []
+
+
+async def test_status_says_who_holds_the_streams_and_how_live_they_were(
+    runtime: BotWithWorker, fake_tg: FakeTelegram, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    reply = await ask(fake_tg, "/status", chat_id=ADMIN_ID)
+    assert "Liquidations: nobody holds the streams · live binance 0%" in reply.visible
+    async with sessions() as session, session.begin():
+        await leases.try_acquire(session, leases.LIQUIDATIONS, "vps1-a", 60_000)
+    now = int(time.time() * 1000)
+    ingest = LiqIngest(sessions, lambda: 1, wall_ms=lambda: now)
+    ingest.clock_for("binance").up(now - 20 * 60_000)
+    await ingest.flush()
+    reply = await ask(fake_tg, "/status", chat_id=ADMIN_ID)
+    assert re.search(
+        r"streams held by vps1-a · live binance (9\d|100)% \(last 15 min\)", reply.visible
+    )
