@@ -45,6 +45,9 @@ FILTER_WORDS = {
     "shorts": "short",
     "squeeze": "squeeze",
     "squeezes": "squeeze",
+    "liq": "liq",
+    "liqs": "liq",
+    "liquidations": "liq",
 }
 
 
@@ -135,6 +138,8 @@ def parse_top_args(args: list[str]) -> tuple[int, str] | str:
 def top_reply(view: actions.TopView, quotes: tuple[str, ...]) -> str:
     if view.snapshot is None:
         return render.no_data()
+    if view.which == "liq":
+        return render.top_liq_message(view.snapshot, view.rows, view.liq, view.now_ms, quotes)
     return render.top_message(view.snapshot, view.rows, view.which, view.now_ms, quotes)
 
 

@@ -26,7 +26,8 @@ from bot.storage import market_repo as repo
 from bot.storage.market_repo import HistoryPoint
 from bot.storage.models import Chat, Subscription
 from bot.views import market as market_view  # `market` below is the /market use-case
-from bot.views.liquidations import symbol_figures
+from bot.views.liquidation_fields import RowFields
+from bot.views.liquidations import row_fields, symbol_figures
 from bot.views.market import (
     MarketRow,
     MarketSnapshot,
@@ -127,6 +128,8 @@ class TopView:
     which: str
     n: int
     now_ms: int
+    # `/top liq`: each row's liquidation fields; None when no stream is configured.
+    liq: dict[str, RowFields] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,8 +342,27 @@ async def top(ctx: ActionContext, n: int, which: str, exchange: str | None = Non
     else:
         async with ctx.sessions() as session:
             snapshot = await market_view.latest_market(session, exchange)
+    if which == "liq":
+        return await _top_liq(ctx, snapshot, n)
     rows = [] if snapshot is None else market_view.filter_rows(snapshot.rows, _filter(which))
     return TopView(snapshot, rows[:n], which, n, ctx.now_ms())
+
+
+async def _top_liq(ctx: ActionContext, snapshot: MarketSnapshot | None, n: int) -> TopView:
+    """The rows with liquidations in the last hour, largest share of OI first (then
+    largest in USD, for a row whose OI is unknown)."""
+    if snapshot is None or ctx.liq_reader is None:
+        return TopView(snapshot, [], "liq", n, ctx.now_ms())
+    async with ctx.sessions() as session:
+        liq = await row_fields(session, snapshot, ctx.liq_reader)
+
+    def total(symbol: str) -> float:
+        f = liq.get(symbol, {})
+        return (f.get("liq_1h_long_usd") or 0.0) + (f.get("liq_1h_short_usd") or 0.0)
+
+    rows = [r for r in snapshot.rows if total(r.symbol) > 0]
+    rows.sort(key=lambda r: (liq[r.symbol].get("liq_1h_oi_pct") or -1.0, total(r.symbol)))
+    return TopView(snapshot, rows[::-1][:n], "liq", n, ctx.now_ms(), liq)
 
 
 def _filter(which: str) -> RowFilter:

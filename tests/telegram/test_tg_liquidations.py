@@ -71,3 +71,31 @@ async def test_status_says_who_holds_the_streams_and_how_live_they_were(
     assert re.search(
         r"streams held by vps1-a · live binance (9\d|100)% \(last 15 min\)", reply.visible
     )
+
+
+async def test_top_liq_lists_the_largest_hour_against_oi(
+    runtime: BotWithWorker, fake_tg: FakeTelegram, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    reply = await ask(fake_tg, "/top liq")
+    assert "No liquidations in the last hour." in reply.visible
+    now = int(time.time() * 1000)
+    ingest = LiqIngest(sessions, lambda: 1, wall_ms=lambda: now)
+    ingest.clock_for("binance").up(now - 2 * 3_600_000)
+    ingest.on_events(
+        [
+            LiqEvent("binance", "KASUSDT", "long", 0.1, 84_000, 8_400.0, now - 60_000),
+            LiqEvent("binance", "BTCUSDT", "short", 1.0, 1.0, 5_000.0, now - 60_000),
+            LiqEvent("binance", "DOGEUSDT", "long", 1.0, 1.0, 5.0, now - 60_000),
+        ],
+        time.monotonic(),
+    )
+    await ingest.flush()
+    reply = await ask(fake_tg, "/top liq 2")
+    text = reply.visible
+    print("\n--- /top liq 2 ---\n" + text)
+    lines = text.splitlines()
+    ranked = [line.split()[1] for line in lines if re.match(r"\s*\d+ ", line)]
+    assert ranked == ["KAS", "BTC"]  # KAS: the larger share of its OI
+    assert "Binance sends at most one per symbol per second: a sample" in text
+    assert ("• Liq", "topf:2:liq") in reply.buttons()
+    assert all(len(line) <= 40 for line in lines if re.match(r"\s*(#|\d+) ", line))

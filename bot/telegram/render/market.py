@@ -40,6 +40,7 @@ FILTER_TITLES = {
     "long": "Top long bias",
     "short": "Top short bias",
     "squeeze": "Squeeze risk",
+    "liq": "Liquidations 1h vs OI",
 }
 
 
@@ -122,7 +123,13 @@ def top_message(
 def top_keyboard(which: str, n: int, venue: str | None = None) -> InlineKeyboardMarkup:
     """`venue`: the table's exchange when it is not the default view, so a filter keeps
     showing the venue the user asked for."""
-    choices = [("all", "All"), ("long", "Long"), ("short", "Short"), ("squeeze", "Squeeze")]
+    choices = [
+        ("all", "All"),
+        ("long", "Long"),
+        ("short", "Short"),
+        ("squeeze", "Squeeze"),
+        ("liq", "Liq"),
+    ]
     return InlineKeyboardMarkup(
         [
             [

@@ -20,7 +20,7 @@ COMMANDS: list[tuple[str, str]] = [
 ]
 
 USAGE = {
-    "top": "/top [N] [long|short|squeeze], e.g. /top 20 short",
+    "top": "/top [N] [long|short|squeeze|liq], e.g. /top 20 short",
     "symbol": "/symbol BTC",
     "subscribe": "/subscribe BTC [bands|squeeze] (both when omitted)",
     "unsubscribe": "/unsubscribe BTC, or /unsubscribe all",
