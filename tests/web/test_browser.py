@@ -65,6 +65,7 @@ async def _cells(page: Any, column: int, n: int = 1000) -> list[str]:
 async def test_dashboard_and_symbol_page_in_chromium(tmp_path: Path, browser: Any) -> None:
     async with scored_market(tmp_path, cycles=8) as market:
         market.settings.telegram.latest_cycle_cache_seconds = 0
+        await _liquidate(market, "LSQZUSDT", 8_400.0)
         async with serve(market.settings, market.sessions) as url:
             async with aiohttp.ClientSession() as http, http.get(f"{url}/api/v1/top") as r:
                 top = await r.json()
@@ -82,6 +83,7 @@ async def test_dashboard_and_symbol_page_in_chromium(tmp_path: Path, browser: An
             await _check_sort(page, top)
             await _check_squeeze_filter(page, top)
             await _check_live_refresh(page, market, top)
+            await _check_liquidations(page)
             await page.click("[data-filter=all]")
             await page.click("#market th[data-key=score]")  # back to the ranked view
             if (path := _shot("dashboard.png")) is not None:
@@ -115,6 +117,32 @@ async def _check_header_and_rows(page: Any, top: dict[str, Any]) -> None:
     assert await _cells(page, 3, 5) == [str(r["score"]) for r in first]
     assert await _cells(page, 4, 5) == [r["band"] for r in first]
     assert "old" in await page.inner_text("#age")
+
+
+async def _liquidate(market: Any, symbol: str, usd: float) -> None:
+    """A long liquidation a minute before the latest cycle, as the stream ingest writes it."""
+    from bot.liquidations.events import LiqEvent
+    from bot.liquidations.ingest import LiqIngest
+
+    now = market.clock.ms()
+    ingest = LiqIngest(market.sessions, lambda: 1, wall_ms=lambda: now)
+    ingest.clock_for("binance").up(now - 2 * 3_600_000)
+    ingest.on_events([LiqEvent("binance", symbol, "long", 1.0, usd, usd, now - 60_000)], 0.0)
+    await ingest.flush()
+
+
+async def _check_liquidations(page: Any) -> None:
+    """The Liq filter keeps the one symbol with liquidations; its cells and tooltip."""
+    await page.click("[data-filter=liq]")
+    assert await _cells(page, 2) == ["LSQZUSDT"]
+    assert await _cells(page, 13) == ["$8.4k"]
+    assert (await _cells(page, 14))[0].endswith("%")
+    title = await page.get_attribute("#market tbody tr td:nth-child(13)", "title")
+    # The stream's coverage was written up to the liquidation; the cycle came later.
+    assert title is not None and title.startswith("longs $8.4k · shorts $0 · stream live")
+    await page.click("[data-filter=all]")
+    await page.click("#market th[data-key=liq_1h_oi_pct]")
+    assert await _cells(page, 2, 1) == ["LSQZUSDT"]
 
 
 async def _check_escaping(page: Any) -> None:

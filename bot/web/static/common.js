@@ -32,6 +32,15 @@ var PB = (function () {
     if (a === 0) return "0";
     return x.toPrecision(5);
   }
+  function usd(x) {
+    if (!fin(x)) return "—";
+    var a = Math.abs(x);
+    if (a >= 1e9) return "$" + (x / 1e9).toFixed(2) + "B";
+    if (a >= 1e6) return "$" + (x / 1e6).toFixed(2) + "M";
+    if (a >= 1e4) return "$" + Math.round(x / 1e3) + "k";
+    if (a >= 1e3) return "$" + (x / 1e3).toFixed(1) + "k";
+    return "$" + Math.round(x);
+  }
   function age(ms) {
     var s = Math.max(0, Math.floor(ms / 1000));
     if (s < 90) return s + " s";
@@ -77,6 +86,6 @@ var PB = (function () {
     poll();
     return setInterval(poll, everyMs || 5000);
   }
-  return { root: root, api: api, pct: pct, num: num, el: el, fin: fin, signClass: signClass,
+  return { root: root, api: api, pct: pct, num: num, usd: usd, el: el, fin: fin, signClass: signClass,
     status: status, setGenerated: setGenerated, watchCycles: watchCycles };
 })();
