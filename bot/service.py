@@ -32,6 +32,7 @@ from bot.cycle.election import ScorerElection, elected_scorer_loop
 from bot.cycle.run import CycleFence, CycleHook, LeaseLost, Scorer
 from bot.cycle.venues import VenueScorers
 from bot.health import HealthState
+from bot.liquidations.metrics import LiqCollector
 from bot.liquidations.runner import AdapterUniverse, LiqRunner
 from bot.markets.base import ExchangeAdapter
 from bot.markets.venues import open_adapters
@@ -227,6 +228,7 @@ async def run_service(
         if replica.runs_scorer and settings.liquidations.enabled:
             universe = AdapterUniverse({a.name: a for a in parts.adapters})
             liquidations = LiqRunner(settings, parts.sessions, replica.name, universe)
+            metrics.registry.register(LiqCollector(liquidations))
             await stack.enter_async_context(liquidations.running())
         if replica.runs_scorer:
             wake = worker.notify if worker is not None else None

@@ -9,9 +9,11 @@ from collections import defaultdict
 from collections.abc import AsyncIterator
 
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import ExchangeSettings, LiquidationSettings, ReplicaSettings, Settings
+from bot.liquidations.metrics import LiqCollector
 from bot.liquidations.runner import LiqRunner
 from bot.storage import liq_repo
 from fakes.fake_liquidations import FakeBinanceLiq, FakeBybitLiq, FakeOkxLiq, Liq
@@ -98,6 +100,12 @@ async def _totals(sessions: async_sessionmaker[AsyncSession]) -> dict[str, float
     return dict(got)
 
 
+def _scrape(runner: LiqRunner) -> str:
+    registry = CollectorRegistry()
+    registry.register(LiqCollector(runner))
+    return generate_latest(registry).decode()
+
+
 def _sent(fakes: Fakes) -> dict[str, float]:
     binance, bybit, okx = fakes
     return {
@@ -126,6 +134,10 @@ async def test_killing_the_stream_holder_hands_over_within_the_lease_and_counts_
         assert sum(r.keeper.held for r in runners) == 1
         await _push_all(fakes, 20)
         await _stored(first, fakes, {})
+        scrape = _scrape(first)
+        for venue in ("binance", "bybit", "okx"):
+            assert f'pressurebot_liquidation_stream_live{{venue="{venue}"}} 1.0' in scrape
+        assert 'pressurebot_liquidation_events_total{venue="okx"} 20.0' in scrape
         killed_at = int(time.time() * 1000)
         stops[runners.index(first)].set()  # as kill -9 would: the lease is not released
         await tasks[runners.index(first)]
