@@ -14,6 +14,7 @@ For one symbol on one venue, or one coin summed over its venues ("all"):
 
 from __future__ import annotations
 
+import bisect
 import statistics
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -142,3 +143,17 @@ def combine(parts: Iterable[LiqFigures], oi_usd: float | None) -> LiqFigures:
         values = [p.normal_usd.get(name) for p in parts]
         normal[name] = None if not values or None in values else sum(v or 0.0 for v in values)
     return LiqFigures(windows, oi_usd, normal)
+
+
+def per_interval(
+    times: list[int], minutes: Iterable[tuple[int, str, float]]
+) -> tuple[list[float], list[float]]:
+    """Longs and shorts liquidated in each chart interval: point i sums the minutes after
+    point i-1 up to its own time (the first point: everything before it in `minutes`);
+    minutes after the last point are left for the next one."""
+    longs, shorts = [0.0] * len(times), [0.0] * len(times)
+    for minute, side, usd in minutes:
+        i = bisect.bisect_left(times, minute + MINUTE_MS)
+        if i < len(times):
+            (longs if side == "long" else shorts)[i] += usd
+    return longs, shorts

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import case, delete, func, select
+from sqlalchemy import and_, case, delete, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -117,6 +117,23 @@ async def window_sums(
         (row[0], row[1], row[2]): [float(x or 0.0) for x in row[3:]]
         for row in (await session.execute(stmt)).all()
     }
+
+
+async def side_minutes(
+    session: AsyncSession, keys: Sequence[tuple[str, str]], since_ms: int, until_ms: int
+) -> list[tuple[int, str, float]]:
+    """(minute, side, USD) of the given (venue, symbol)s over [since, until), venues and
+    epochs summed, oldest first: a chart's liquidations panel."""
+    if not keys:
+        return []
+    which = or_(*(and_(LiqBucket.venue == v, LiqBucket.symbol == s) for v, s in keys))
+    stmt = (
+        select(LiqBucket.minute_ms, LiqBucket.side, func.sum(LiqBucket.usd))
+        .where(which, LiqBucket.minute_ms >= since_ms, LiqBucket.minute_ms < until_ms)
+        .group_by(LiqBucket.minute_ms, LiqBucket.side)
+        .order_by(LiqBucket.minute_ms)
+    )
+    return [(int(m), side, float(usd)) for m, side, usd in (await session.execute(stmt)).all()]
 
 
 async def live_ms_by_minute(

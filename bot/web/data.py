@@ -22,9 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.liquidations.figures import LiqReader
+from bot.liquidations.windows import per_interval
+from bot.scoring.aggregate import ALL
 from bot.scoring.explain import REGIME_WHY, why_parts
 from bot.scoring.formula import band_ranges
-from bot.storage import market_repo
+from bot.storage import liq_repo, market_repo
 from bot.views import market
 from bot.views.liquidation_fields import RowFields, stream_note, unknown
 from bot.views.liquidations import row_fields
@@ -174,11 +176,30 @@ class DashboardData:
         doc = self._symbol_doc(row, snapshot, range_key, thin(rows), ex)
         doc["row"].update((liq or {}).get(row.symbol) or unknown())
         doc["liquidations"] = stream_note(liq)
+        doc["series"].update(await self._liq_series(doc["series"]["t"], ex, symbol, snapshot))
         body = encode(doc, f"sym-{ex}-{symbol}-{range_key}-{cycle_id}")
         self._series[key] = body
         while len(self._series) > SERIES_CACHE:
             self._series.popitem(last=False)
         return body
+
+    async def _liq_series(
+        self, times: list[int], exchange: str, symbol: str, snapshot: MarketSnapshot | None
+    ) -> dict[str, list[float] | None]:
+        """The liquidations panel: longs and shorts liquidated in each chart interval
+        (null without a stream). A coin sums the contracts of its venues."""
+        if self.liq_reader is None or not times:
+            return {"liq_long_usd": None, "liq_short_usd": None}
+        keys = [(exchange, symbol)]
+        if exchange == ALL and snapshot is not None:
+            parts = snapshot.venues.get(symbol, [])
+            keys = [(p.venue, s) for p in parts for s in filter(None, p.symbols.split(","))]
+        # From one interval before the first point: the first point's own minutes.
+        since = times[0] - (times[1] - times[0] if len(times) > 1 else HOUR_MS)
+        async with self.sessions() as session:
+            minutes = await liq_repo.side_minutes(session, keys, since, times[-1] + 1)
+        longs, shorts = per_interval(times, minutes)
+        return {"liq_long_usd": longs, "liq_short_usd": shorts}
 
     async def _liq(self, snapshot: MarketSnapshot) -> dict[str, RowFields] | None:
         """Each row's liquidation fields as of the snapshot (cached with it); None when

@@ -126,6 +126,13 @@ def _components() -> dict[str, Any]:
         name: {"type": "array", "items": {"type": ["number", "null"]}} for name in SERIES_COLUMNS
     }
     series["t"] = {"type": "array", "items": _INT, "description": "Unix milliseconds"}
+    for side in ("long", "short"):
+        series[f"liq_{side}_usd"] = {
+            "type": ["array", "null"],
+            "items": _NUM,
+            "description": f"USD of {side} positions liquidated in each interval (ending at "
+            "its point); null without a liquidation stream",
+        }
     return {
         "Row": row_schema(),
         "Cycle": _CYCLE,

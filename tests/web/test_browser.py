@@ -86,6 +86,7 @@ async def test_dashboard_and_symbol_page_in_chromium(tmp_path: Path, browser: An
             await _check_liquidations(page)
             await page.click("[data-filter=all]")
             await page.click("#market th[data-key=score]")  # back to the ranked view
+            await page.locator(".table-wrap").evaluate("e => { e.scrollLeft = 0; }")
             if (path := _shot("dashboard.png")) is not None:
                 await page.screenshot(path=str(path), full_page=True)
 
@@ -194,14 +195,14 @@ async def _check_symbol_page(page: Any) -> None:
     assert await page.inner_text("#regime") == "Long squeeze risk"
     assert len(await page.locator("#why li").all_inner_texts()) == 3
     panels = await page.locator(".panel").evaluate_all("ps => ps.map(p => p.dataset.panel)")
-    assert panels == ["score", "oi", "oi_change", "funding", "price"]
+    assert panels == ["score", "oi", "liquidations", "oi_change", "funding", "price"]
     # Every panel has a drawn line with points, on the same time axis.
-    assert await page.locator(".panel svg path.line").count() == 8
+    assert await page.locator(".panel svg path.line").count() == 10
     # Hovering moves the cursor on every panel and reads out the hovered time.
     box = await page.locator(".panel[data-panel=score] svg").bounding_box()
     await page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] / 2)
     visible = await page.locator(".panel svg .cursor[visibility=visible]").count()
-    assert visible == 5
+    assert visible == 6
     assert "latest" not in await page.inner_text("#readout")
     await page.click("[data-range='30d']")
     await page.wait_for_selector("body[data-loaded='30d']")

@@ -34,12 +34,12 @@ var PB = (function () {
   }
   function usd(x) {
     if (!fin(x)) return "—";
-    var a = Math.abs(x);
-    if (a >= 1e9) return "$" + (x / 1e9).toFixed(2) + "B";
-    if (a >= 1e6) return "$" + (x / 1e6).toFixed(2) + "M";
-    if (a >= 1e4) return "$" + Math.round(x / 1e3) + "k";
-    if (a >= 1e3) return "$" + (x / 1e3).toFixed(1) + "k";
-    return "$" + Math.round(x);
+    var a = Math.abs(x), sign = x < 0 ? "-$" : "$";  // below zero only on a chart's axis
+    if (a >= 1e9) return sign + (a / 1e9).toFixed(2) + "B";
+    if (a >= 1e6) return sign + (a / 1e6).toFixed(2) + "M";
+    if (a >= 1e4) return sign + Math.round(a / 1e3) + "k";
+    if (a >= 1e3) return sign + (a / 1e3).toFixed(1) + "k";
+    return sign + Math.round(a);
   }
   function age(ms) {
     var s = Math.max(0, Math.floor(ms / 1000));
