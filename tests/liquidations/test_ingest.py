@@ -57,6 +57,11 @@ async def test_writes_are_batched_and_rewrites_never_add_up(
         ("okx", "BTC-USDT-SWAP", "short"): 5.0,
     }
     assert ingest.stats.latency_p99() is not None
+    async with sessions() as session:
+        minutes = await liq_repo.side_minutes(
+            session, [("okx", "BTC-USDT-SWAP"), ("okx", "ETH-USDT-SWAP")], T0, T0 + 120_000
+        )
+    assert minutes == [(T0, "long", 10_010.0), (T0 + 60_000, "short", 5.0)]
 
 
 async def test_a_new_holder_writes_beside_the_old_and_a_fenced_out_one_writes_nothing(

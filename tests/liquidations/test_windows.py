@@ -83,3 +83,17 @@ async def test_the_reader_sums_windows_and_coverage_from_storage(
     assert fig.oi_pct("1h") == 1.0
     assert fig.windows["1h"].coverage == pytest.approx(30 / 60.25, abs=0.01)
     assert fig.x_normal("1h") is None  # no covered history yet
+
+
+def test_per_interval_puts_each_minute_in_the_point_that_closes_it() -> None:
+    from bot.liquidations.windows import per_interval
+
+    times = [NOW, NOW + 300_000, NOW + 600_000]
+    minutes = [
+        (NOW - 120_000, "long", 1.0),  # before the first point: its own interval
+        (NOW + 60_000, "short", 2.0),
+        (NOW + 240_000, "long", 4.0),  # ends exactly at the second point
+        (NOW + 300_000, "long", 8.0),
+        (NOW + 900_000, "long", 16.0),  # after the last point: for the next one
+    ]
+    assert per_interval(times, minutes) == ([1.0, 4.0, 8.0], [0.0, 2.0, 0.0])
