@@ -9,7 +9,15 @@ import re
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    IPvAnyNetwork,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 BAND_NAMES = ("neutral", "lean", "stretched", "stressed")
 BandName = Literal["neutral", "lean", "stretched", "stressed"]
@@ -205,6 +213,9 @@ class HttpSettings(_Section):
     stale_after_intervals: float = Field(default=3.0, gt=0)
     # Asked for by the web dashboard (not /healthz, /metrics) when set: README, "Web dashboard".
     dashboard_token: SecretStr | None = Field(default=None, min_length=16)
+    # Reverse proxies (addresses or networks) whose X-Forwarded-Proto is believed: a
+    # request from one that says "https" gets the dashboard cookie marked Secure.
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
 
 
 class ReplicaSettings(_Section):

@@ -16,7 +16,11 @@ from bot.metrics import Metrics
 from bot.web.api import Api
 from bot.web.data import DashboardData
 from bot.web.pages import Pages
-from bot.web.security import guarded
+from bot.web.security import guarded, install_security_headers
+
+# Any character but "/" in a symbol: aiohttp's default pattern also refuses "{" and "}",
+# which exchange names may hold (the links URL-encode them, the router decodes them).
+SYMBOL = "{symbol:[^/]+}"
 
 
 def dashboard_routes(
@@ -26,18 +30,20 @@ def dashboard_routes(
     routes hold their own state (caches), so they leave the app's keys alone."""
     secret = settings.http.dashboard_token
     token = secret.get_secret_value() if secret is not None else None
-    api = Api(DashboardData(sessions, settings))
-    pages = Pages(settings)
+    data = DashboardData(sessions, settings)
+    api = Api(data)
+    pages = Pages(settings, data)
     handlers = [
         ("/", pages.index),
-        ("/symbol/{symbol}", pages.symbol),
-        ("/static/{name}", pages.asset),
+        (f"/symbol/{SYMBOL}", pages.symbol),
+        ("/static/{name:.+}", pages.asset),
         ("/api/v1/latest", api.latest),
         ("/api/v1/top", api.top),
-        ("/api/v1/symbol/{symbol}", api.symbol),
+        (f"/api/v1/symbol/{SYMBOL}", api.symbol),
         ("/api/v1/openapi.json", api.openapi),
     ]
-    return [web.get(path, guarded(handler, token)) for path, handler in handlers]
+    trusted = settings.http.trusted_proxies
+    return [web.get(path, guarded(handler, token, trusted)) for path, handler in handlers]
 
 
 def add_dashboard(
@@ -49,4 +55,5 @@ def add_dashboard(
     """Register every dashboard route on `app`, beside the routes already there.
     `metrics` is accepted for the service's call site; the dashboard exports none yet."""
     del metrics
+    install_security_headers(app)
     app.router.add_routes(dashboard_routes(sessions, settings))

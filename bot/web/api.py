@@ -13,8 +13,9 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.web.data import RANGES, Body, DashboardData, encode
+from bot.web.data import MAX_SYMBOL_CHARS, RANGES, DashboardData, candidates, encode
 from bot.web.openapi import openapi_document
+from bot.web.responses import Body, send
 
 MAX_LIMIT = 10_000
 
@@ -28,29 +29,10 @@ def json_error(status: int, message: str) -> web.Response:
     )
 
 
-def send(request: web.Request, body: Body) -> web.Response:
-    """Cached bytes: 304 when the client has them, gzip when it accepts it."""
-    headers = {"ETag": body.etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
-    if request.headers.get("If-None-Match") == body.etag:
-        return web.Response(status=304, headers=headers)
-    if "gzip" in request.headers.get("Accept-Encoding", ""):
-        headers["Content-Encoding"] = "gzip"
-        return web.Response(body=body.gz, headers=headers, content_type="application/json")
-    return web.Response(body=body.raw, headers=headers, content_type="application/json")
-
-
 def _json(doc: Any) -> web.Response:
     return web.Response(
         text=json.dumps(doc), content_type="application/json", headers={"Cache-Control": "no-store"}
     )
-
-
-def candidates(typed: str, quotes: list[str]) -> list[str]:
-    """The name as typed first (symbols are case-sensitive in storage), then BTCUSDT in
-    capitals; btc also finds BTCUSDT under each quote asset."""
-    name = typed.strip().upper().lstrip("$")
-    out = [typed, name, *(name + q for q in quotes if not name.endswith(q))]
-    return list(dict.fromkeys(out))
 
 
 class Api:
@@ -65,10 +47,9 @@ class Api:
         raw_limit = request.query.get("limit")
         limit = None
         if raw_limit is not None:
-            valid = raw_limit.isascii() and raw_limit.isdigit()
-            if not (valid and 1 <= int(raw_limit) <= MAX_LIMIT):
+            limit = whole_number(raw_limit, MAX_LIMIT)
+            if limit is None:
                 return json_error(400, f"limit must be a whole number from 1 to {MAX_LIMIT}")
-            limit = int(raw_limit)
         exchange = self._exchange(request)
         if isinstance(exchange, web.Response):
             return exchange
@@ -80,14 +61,14 @@ class Api:
             body = await self.data.top_limited(limit)
         if body is None:
             return json_error(404, "no cycle has been scored yet")
-        return send(request, body)
+        return _send(request, body)
 
     async def symbol(self, request: web.Request) -> web.Response:
         range_key = request.query.get("range", "72h")
         if range_key not in RANGES:
             return json_error(400, f"range must be one of {', '.join(RANGES)}")
         typed = request.match_info["symbol"]
-        if not typed or len(typed) > 40:
+        if not typed or len(typed) > MAX_SYMBOL_CHARS:
             return json_error(404, "unknown symbol")
         exchange = self._exchange(request)
         if isinstance(exchange, web.Response):
@@ -95,18 +76,29 @@ class Api:
         for name in candidates(typed, self.data.settings.exchange.quote_assets):
             body = await self.data.symbol(name, range_key, exchange)
             if body is not None:
-                return send(request, body)
+                return _send(request, body)
         return json_error(404, f"no score stored for {typed}")
 
     def _exchange(self, request: web.Request) -> str | web.Response:
         """`?exchange=`: an enabled venue, or "all" (the aggregate) with several; else
         the default view. A 400 response for anything else."""
-        exchange = request.query.get("exchange", self.data.exchange)
-        venues = self.data.settings.exchange.venues
-        if exchange not in venues and not (exchange == "all" and len(venues) > 1):
-            shown = ", ".join([*venues, "all"] if len(venues) > 1 else venues)
-            return json_error(400, f"exchange must be one of {shown}")
+        exchange = self.data.view(request.query.get("exchange"))
+        if exchange is None:
+            return json_error(400, f"exchange must be one of {self.data.views_text()}")
         return exchange
 
     async def openapi(self, request: web.Request) -> web.Response:
-        return send(request, self._openapi)
+        return _send(request, self._openapi)
+
+
+def whole_number(raw: str, most: int) -> int | None:
+    """`raw` as an int from 1 to `most`, else None. The length is checked before int():
+    Python refuses to convert more than 4300 digits (a ValueError, not a 400)."""
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > len(str(most)):
+        return None
+    value = int(raw)
+    return value if 1 <= value <= most else None
+
+
+def _send(request: web.Request, body: Body) -> web.Response:
+    return send(request, body, "application/json")

@@ -10,11 +10,10 @@ read a second however many browsers poll), through the same `MarketCache` /top u
 from __future__ import annotations
 
 import asyncio
-import gzip
 import json
 import math
 from collections import OrderedDict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,8 +31,11 @@ from bot.views.liquidation_fields import RowFields, stream_note, unknown
 from bot.views.liquidations import row_fields
 from bot.views.market import MarketSnapshot
 from bot.views.market_cache import MarketCache
+from bot.web.responses import Body, body_of
 
 HOUR_MS = 3_600_000
+# Longer names are not looked up (404): real contracts are short, this bounds the work.
+MAX_SYMBOL_CHARS = 200
 # The chart ranges the symbol page offers, in hours.
 RANGES = {"24h": 24, "72h": 72, "30d": 720}
 # Charts draw at most this many points per series: 30 days of 5-minute cycles (8640)
@@ -53,18 +55,17 @@ SERIES_COLUMNS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Body:
-    """One serialised response: the JSON bytes, their gzip form, and an ETag."""
-
-    raw: bytes
-    gz: bytes
-    etag: str
-
-
 def encode(doc: Any, etag: str) -> Body:
     raw = json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
-    return Body(raw, gzip.compress(raw, compresslevel=5), f'"{etag}"')
+    return body_of(raw, etag)
+
+
+def candidates(typed: str, quotes: list[str]) -> list[str]:
+    """The name as typed first (symbols are case-sensitive in storage), then BTCUSDT in
+    capitals; btc also finds BTCUSDT under each quote asset."""
+    name = typed.strip().upper().lstrip("$")
+    out = [typed, name, *(name + q for q in quotes if not name.endswith(q))]
+    return list(dict.fromkeys(out))
 
 
 def iso(ms: int) -> str:
@@ -111,6 +112,30 @@ class DashboardData:
         self._series: OrderedDict[tuple[str, str, int], Body] = OrderedDict()
         self.liq_reader = LiqReader() if settings.liquidations.enabled else None
         self._liq_cache: tuple[tuple[str, int], dict[str, RowFields]] | None = None
+
+    def view(self, asked: str | None) -> str | None:
+        """`?exchange=`: an enabled venue, or "all" (the aggregate) with several; absent,
+        the default view. None for anything else."""
+        exchange = asked if asked is not None else self.exchange
+        venues = self.settings.exchange.venues
+        if exchange in venues or (exchange == "all" and len(venues) > 1):
+            return exchange
+        return None
+
+    def views_text(self) -> str:
+        venues = self.settings.exchange.venues
+        return ", ".join([*venues, "all"] if len(venues) > 1 else venues)
+
+    async def resolve(self, typed: str, exchange: str) -> str | None:
+        """The stored name `typed` stands for on `exchange` (see `candidates`), or None
+        when none was ever scored there."""
+        if not typed or len(typed) > MAX_SYMBOL_CHARS:
+            return None
+        async with self.sessions() as session:
+            for name in candidates(typed, self.settings.exchange.quote_assets):
+                if await market_repo.latest_snapshot(session, exchange, name) is not None:
+                    return name
+        return None
 
     async def latest(self) -> dict[str, Any]:
         """The tiny document pages poll to learn that a new cycle landed."""

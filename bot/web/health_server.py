@@ -22,6 +22,7 @@ from bot.health import HealthState
 from bot.metrics import Metrics
 from bot.replica import Replica
 from bot.storage import leases, market_repo, outbox_repo
+from bot.web.security import install_security_headers
 
 logger = logging.getLogger("bot.health")
 
@@ -40,6 +41,9 @@ async def start_health_server(
 ) -> web.AppRunner:
     """`routes`: more to serve on the same port (the Telegram webhook in webhook mode)."""
     app = web.Application()
+    # One set of security headers on every answer: the dashboard's, the framework's own
+    # 404/405, /healthz, /metrics and the webhook alike.
+    install_security_headers(app)
     app["settings"], app["sessions"], app["metrics"] = settings, sessions, metrics
     app["replica"] = replica or Replica("local")
     app["health"] = health or HealthState()

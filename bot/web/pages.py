@@ -7,8 +7,11 @@ fetch() from /api/v1 and is written with textContent by bot/web/static/*.js.
 
 from __future__ import annotations
 
+import hashlib
 import mimetypes
+import re
 from importlib import resources
+from importlib.abc import Traversable
 
 from aiohttp import web
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -16,15 +19,30 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from bot.config import Settings
 from bot.scoring.explain import BAND_MEANING, REGIME_WHY
 from bot.scoring.formula import band_ranges
+from bot.web.data import DashboardData
+from bot.web.responses import Body, body_of, send
 
 ASSET_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
+# A 404 page repeats at most this much of what was typed in the address.
+MAX_SHOWN = 60
+# Bidirectional controls (embeddings, overrides, isolates, marks): in a name they
+# reorder what follows, so "ABC\u202eTDSU" reads "ABCUSDT". Shown as U+FFFD instead;
+# bot/web/static/common.js (PB.shown) does the same for names the pages get by fetch().
+BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def shown(name: str) -> str:
+    """A name as the page displays it: bidi controls neutralised (the link keeps it)."""
+    return BIDI_CONTROLS.sub("\ufffd", name)
 
 
 def environment() -> Environment:
-    return Environment(
+    env = Environment(
         loader=PackageLoader("bot.web", "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
     )
+    env.filters["shown"] = shown
+    return env
 
 
 def legend(settings: Settings) -> dict[str, object]:
@@ -48,9 +66,10 @@ def legend(settings: Settings) -> dict[str, object]:
 
 
 class Pages:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, data: DashboardData) -> None:
         self.env = environment()
         self.settings = settings
+        self.data = data
         self.legend = legend(settings)
         # The dashboard shell depends on the configuration only: rendered once.
         self.index_html = self.env.get_template("index.html").render(root="./", **self.legend)
@@ -60,35 +79,59 @@ class Pages:
         return _html(self.index_html)
 
     async def symbol(self, request: web.Request) -> web.Response:
-        typed = request.match_info["symbol"][:40]
-        page = self.env.get_template("symbol.html").render(root="../", symbol=typed, **self.legend)
+        """The symbol's page, under the name it is stored as (`btc` opens BTCUSDT); a
+        404 page when nothing was ever scored under it on the asked venue."""
+        typed = request.match_info["symbol"]
+        exchange = self.data.view(request.query.get("exchange"))
+        if exchange is None:
+            asked = request.query["exchange"][:MAX_SHOWN]
+            why = f"There is no venue {asked!r} here: {self.data.views_text()}."
+            return self._missing(400, typed, why)
+        name = await self.data.resolve(typed, exchange)
+        if name is None:
+            return self._missing(404, typed, "No score is stored for it: check the spelling.")
+        page = self.env.get_template("symbol.html").render(root="../", symbol=name, **self.legend)
         return _html(page)
+
+    def _missing(self, status: int, typed: str, why: str) -> web.Response:
+        page = self.env.get_template("missing.html").render(
+            root="../", symbol=typed[:MAX_SHOWN], why=why, **self.legend
+        )
+        return _html(page, status)
 
     async def asset(self, request: web.Request) -> web.Response:
         found = self.assets.get(request.match_info["name"])
         if found is None:
-            return web.Response(status=404, text="not found")
+            return web.Response(status=404, text="404: Not Found")
         body, content_type = found
-        return web.Response(
-            body=body,
-            content_type=content_type,
-            charset="utf-8",
-            headers={"Cache-Control": "no-cache"},
-        )
+        return send(request, body, content_type, charset="utf-8")
 
 
-def _html(text: str) -> web.Response:
+def _html(text: str, status: int = 200) -> web.Response:
     return web.Response(
-        text=text, content_type="text/html", charset="utf-8", headers={"Cache-Control": "no-store"}
+        status=status,
+        text=text,
+        content_type="text/html",
+        charset="utf-8",
+        headers={"Cache-Control": "no-store"},
     )
 
 
-def _load_assets() -> dict[str, tuple[bytes, str]]:
-    """Every file of bot/web/static, read once: a handful of small files."""
-    out: dict[str, tuple[bytes, str]] = {}
-    for item in resources.files("bot.web").joinpath("static").iterdir():
-        if item.is_file():
-            suffix = "." + item.name.rsplit(".", 1)[-1]
-            ctype = ASSET_TYPES.get(suffix) or mimetypes.guess_type(item.name)[0] or "text/plain"
-            out[item.name] = (item.read_bytes(), ctype)
+def _load_assets() -> dict[str, tuple[Body, str]]:
+    """Every file under bot/web/static (vendor/ included), read and gzipped once, by
+    its path there: a handful of small files. A dict, so no path outside it is served."""
+    out: dict[str, tuple[Body, str]] = {}
+
+    def walk(folder: Traversable, prefix: str) -> None:
+        for item in folder.iterdir():
+            if item.is_dir():
+                walk(item, f"{prefix}{item.name}/")
+            elif item.is_file():
+                suffix = "." + item.name.rsplit(".", 1)[-1]
+                ctype = ASSET_TYPES.get(suffix) or mimetypes.guess_type(item.name)[0]
+                raw = item.read_bytes()
+                tag = hashlib.sha256(raw).hexdigest()[:20]
+                out[prefix + item.name] = (body_of(raw, tag), ctype or "text/plain")
+
+    walk(resources.files("bot.web").joinpath("static"), "")
     return out

@@ -8,14 +8,18 @@ share the server, are never behind the token: a monitor or Prometheus keeps work
   opening any page once with `?token=<token>` (redirected to the same URL without it,
   so the token does not stay in the address bar or history). Anything else: 401 and no
   content. Comparisons are constant-time (hmac.compare_digest).
+
+The security headers go on every answer of the server, the framework's own 404 and 405
+and /healthz and /metrics included: `add_security_headers` is an `on_response_prepare`
+signal (bot/web/health_server.py installs it), not a per-route wrapper that only sees our routes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+import ipaddress
+from collections.abc import Awaitable, Callable, Sequence
 from urllib.parse import quote, urlencode
 
 from aiohttp import web
@@ -57,26 +61,51 @@ def authorized(request: web.Request, token: str) -> bool:
     return cookie is not None and _same(cookie, cookie_value(token))
 
 
-R = TypeVar("R", bound=web.StreamResponse)
-
-
-def secure_headers(response: R) -> R:
+async def add_security_headers(request: web.BaseRequest, response: web.StreamResponse) -> None:
+    """The `on_response_prepare` signal: every answer, whoever made it, gets the headers
+    (a handler that set its own keeps it)."""
     for name, value in HEADERS.items():
         response.headers.setdefault(name, value)
-    return response
+
+
+def install_security_headers(app: web.Application) -> None:
+    if add_security_headers not in app.on_response_prepare:
+        app.on_response_prepare.append(add_security_headers)
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def behind_tls(request: web.BaseRequest, trusted: Sequence[Network]) -> bool:
+    """Whether the browser reached us over HTTPS: directly, or through a trusted proxy
+    that terminated TLS and says so in X-Forwarded-Proto. The header is believed from
+    the configured proxies only; from anyone else it is a claim anybody can make. A
+    chain of proxies appends: the last value is the one our own proxy set."""
+    if request.secure:
+        return True
+    if not trusted or request.remote is None:
+        return False
+    try:
+        peer = ipaddress.ip_address(request.remote)
+    except ValueError:  # a Unix socket's peer has no address
+        return False
+    if not any(peer in net for net in trusted):
+        return False
+    proto = request.headers.get("X-Forwarded-Proto", "").rsplit(",", 1)[-1]
+    return proto.strip().lower() == "https"
 
 
 def unauthorized() -> web.Response:
-    return secure_headers(
-        web.Response(
-            status=401,
-            text="401: this dashboard needs its access token\n",
-            headers={"WWW-Authenticate": 'Bearer realm="pressurebot"', "Cache-Control": "no-store"},
-        )
+    return web.Response(
+        status=401,
+        text="401: this dashboard needs its access token\n",
+        headers={"WWW-Authenticate": 'Bearer realm="pressurebot"', "Cache-Control": "no-store"},
     )
 
 
-def _login(request: web.Request, token: str, given: str) -> web.StreamResponse:
+def _login(
+    request: web.Request, token: str, given: str, trusted: Sequence[Network]
+) -> web.StreamResponse:
     """`?token=`: a right one sets the cookie and redirects to the same URL without it."""
     if not _same(given, token):
         return unauthorized()
@@ -93,22 +122,23 @@ def _login(request: web.Request, token: str, given: str) -> web.StreamResponse:
         cookie_value(token),
         httponly=True,
         samesite="Strict",
-        secure=request.secure,
+        secure=behind_tls(request, trusted),
         path="/",
     )
-    return secure_headers(response)
+    return response
 
 
-def guarded(handler: Handler, token: str | None) -> Handler:
-    """`handler` behind the token (when one is set), with the security headers added."""
+def guarded(handler: Handler, token: str | None, trusted: Sequence[Network] = ()) -> Handler:
+    """`handler` behind the token, when one is set. `trusted`: `[http] trusted_proxies`."""
+    if not token:
+        return handler
 
     async def wrapped(request: web.Request) -> web.StreamResponse:
-        if token:
-            given = request.rel_url.query.get("token")
-            if given is not None:
-                return _login(request, token, given)
-            if not authorized(request, token):
-                return unauthorized()
-        return secure_headers(await handler(request))
+        given = request.rel_url.query.get("token")
+        if given is not None:
+            return _login(request, token, given, trusted)
+        if not authorized(request, token):
+            return unauthorized()
+        return await handler(request)
 
     return wrapped

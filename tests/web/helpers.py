@@ -27,6 +27,15 @@ HOUR_MS = 3_600_000
 STEP_S = 300.0
 # A symbol name built to run script if any page put it into the DOM as HTML.
 XSS_SYMBOL = "<img src=x onerror=alert(1)>USDT"
+# Names an exchange could list that once broke the page: braces (aiohttp's default route
+# pattern refused them), 200 characters (widened the table to 2,973 px), and a bidi
+# override that displays "EVIL\u202eTDSU" as "EVILUSDT" reversed (spoofing).
+BRACES_SYMBOL = "{BR}USDT"
+LONG_SYMBOL = "L" * 196 + "USDT"
+BIDI_SYMBOL = "EVIL\u202eTDSUUSDT"
+# Among the longest real contract names: shown whole, even on a 390 px phone.
+REAL_LONG_SYMBOL = "1000FLOKIUSDT"
+AWKWARD_SYMBOLS = (BRACES_SYMBOL, LONG_SYMBOL, BIDI_SYMBOL, REAL_LONG_SYMBOL)
 
 
 class Clock:
@@ -67,6 +76,13 @@ def set_up_symbols(fake: FakeBinance, now_ms: int, n: int = 24) -> None:
     fake.set_oi_history(XSS_SYMBOL, _rising(now_ms, 300, 300))
 
 
+def add_awkward_symbols(fake: FakeBinance, now_ms: int) -> None:
+    """The awkward names, calm (they sit at the bottom of the table)."""
+    for name in AWKWARD_SYMBOLS:
+        fake.add_symbol(name, mark=1.0, index=1.0, funding_rate=0.0001, oi=300)
+        fake.set_oi_history(name, _rising(now_ms, 300, 300))
+
+
 def wiggle(fake: FakeBinance, rng: random.Random) -> None:
     """Move every symbol's OI and mark a little, as between two real cycles."""
     for name, s in fake.symbols.items():
@@ -90,16 +106,24 @@ async def run_cycles(market: Market, cycles: int, seed: int = 1) -> None:
 
 @contextlib.asynccontextmanager
 async def scored_market(
-    tmp_path: Path, cycles: int = 6, token: str | None = None, n: int = 24
+    tmp_path: Path,
+    cycles: int = 6,
+    token: str | None = None,
+    n: int = 24,
+    awkward: bool = False,
+    http: dict[str, Any] | None = None,
 ) -> AsyncIterator[Market]:
+    """`awkward`: the AWKWARD_SYMBOLS too; `http`: more `[http]` settings."""
     # The last cycle lands about now, so "data age" reads a few seconds.
     clock = Clock(time.time() - (cycles - 1) * STEP_S)
     async with FakeBinance(now_ms=clock.ms) as fake:
         set_up_symbols(fake, clock.ms(), n)
+        if awkward:
+            add_awkward_symbols(fake, clock.ms())
         settings = Settings(
             exchange={"venues": ["binance"], "base_url": fake.url, "max_retries": 1},  # type: ignore[arg-type]
             database={"url": f"sqlite+aiosqlite:///{tmp_path}/web.db"},  # type: ignore[arg-type]
-            http={"dashboard_token": token},  # type: ignore[arg-type]
+            http={"dashboard_token": token, **(http or {})},  # type: ignore[arg-type]
         )
         engine = create_engine(DatabaseSettings(url=settings.database.url))
         await migrate(engine)

@@ -2,57 +2,24 @@
 .ci/run installs) driven by Playwright, against a server with real scored data.
 
 With PRESSUREBOT_TEST_SCREENSHOTS=1 the run saves docs/img/dashboard.png and
-docs/img/symbol.png, the screenshots the README shows.
+docs/img/symbol.png, the screenshots the README shows (test_phone.py: the phone ones).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import AsyncIterator
+import math
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
-import pytest
 
+from tests.web.chromium import MARKS, browser, shot, watch
 from tests.web.helpers import XSS_SYMBOL, run_cycles, scored_market, serve
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = os.environ.get("PRESSUREBOT_TEST_CHROMIUM") or next(
-    (p for p in ("/usr/bin/chromium", shutil.which("chromium") or "") if p and Path(p).exists()),
-    None,
-)
-
-playwright_api = pytest.importorskip(
-    "playwright.async_api", reason="pip package playwright is not installed"
-)
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        CHROMIUM is None,
-        reason="no chromium binary (apt-get install chromium; .ci/run does it) "
-        "or PRESSUREBOT_TEST_CHROMIUM=/path/to/chromium",
-    ),
-]
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    async with playwright_api.async_playwright() as p:
-        b = await p.chromium.launch(executable_path=CHROMIUM)
-        try:
-            yield b
-        finally:
-            await b.close()
-
-
-def _shot(name: str) -> Path | None:
-    if os.environ.get("PRESSUREBOT_TEST_SCREENSHOTS") != "1":
-        return None
-    (ROOT / "docs" / "img").mkdir(parents=True, exist_ok=True)
-    return ROOT / "docs" / "img" / name
+pytestmark = MARKS
+__all__ = ["browser"]  # the fixture, imported for the tests below
 
 
 async def _cells(page: Any, column: int, n: int = 1000) -> list[str]:
@@ -70,11 +37,7 @@ async def test_dashboard_and_symbol_page_in_chromium(tmp_path: Path, browser: An
             async with aiohttp.ClientSession() as http, http.get(f"{url}/api/v1/top") as r:
                 top = await r.json()
             page = await browser.new_page(viewport={"width": 1280, "height": 900})
-            dialogs: list[str] = []
-            errors: list[str] = []
-            page.on("dialog", lambda d: dialogs.append(d.message))
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            dialogs, errors = watch(page)
 
             await page.goto(f"{url}/")
             await page.wait_for_selector("#market tbody tr")
@@ -87,18 +50,18 @@ async def test_dashboard_and_symbol_page_in_chromium(tmp_path: Path, browser: An
             await page.click("[data-filter=all]")
             await page.click("#market th[data-key=score]")  # back to the ranked view
             await page.locator(".table-wrap").evaluate("e => { e.scrollLeft = 0; }")
-            if (path := _shot("dashboard.png")) is not None:
+            if (path := shot("dashboard.png")) is not None:
                 await page.screenshot(path=str(path), full_page=True)
 
             await page.click("#market tbody a >> text=LSQZUSDT")
             await page.wait_for_url(f"{url}/symbol/LSQZUSDT")
-            await _check_symbol_page(page)
-            if (path := _shot("symbol.png")) is not None:
+            await _check_symbol_page(page, market)
+            if (path := shot("symbol.png")) is not None:
                 await page.screenshot(path=str(path), full_page=True)
 
             # The hostile symbol's own page: its name is text in the title and the card.
             await page.goto(f"{url}/symbol/{quote(XSS_SYMBOL, safe='')}")
-            await page.wait_for_selector(".panel svg path.line")
+            await page.wait_for_selector(".panel canvas")
             assert await page.inner_text("#sym") == XSS_SYMBOL
             assert (
                 await page.title()
@@ -137,12 +100,13 @@ async def _check_liquidations(page: Any) -> None:
     await page.click("[data-filter=liq]")
     assert await _cells(page, 2) == ["LSQZUSDT"]
     assert await _cells(page, 13) == ["$8.4k"]
-    assert (await _cells(page, 14))[0].endswith("%")
     title = await page.get_attribute("#market tbody tr td:nth-child(13)", "title")
     # The stream's coverage was written up to the liquidation; the cycle came later.
-    assert title is not None and title.startswith("longs $8.4k · shorts $0 · stream live")
+    assert title is not None and re.fullmatch(
+        r"longs \$8\.4k · shorts \$0 · [\d.]+% of OI · stream live \d+% of the hour", title
+    ), title
     await page.click("[data-filter=all]")
-    await page.click("#market th[data-key=liq_1h_oi_pct]")
+    await page.click("#market th[data-key=liq_1h_usd]")
     assert await _cells(page, 2, 1) == ["LSQZUSDT"]
 
 
@@ -189,24 +153,69 @@ async def _check_live_refresh(page: Any, market: Any, top: dict[str, Any]) -> No
     assert await page.get_attribute("[data-filter=squeeze]", "class") == "on"
 
 
-async def _check_symbol_page(page: Any) -> None:
-    await page.wait_for_selector(".panel svg path.line")
+async def _check_symbol_page(page: Any, market: Any) -> None:
+    await page.wait_for_selector(".panel .uplot canvas")
     assert await page.inner_text("#sym") == "LSQZUSDT"
     assert await page.inner_text("#regime") == "Long squeeze risk"
     assert len(await page.locator("#why li").all_inner_texts()) == 3
     panels = await page.locator(".panel").evaluate_all("ps => ps.map(p => p.dataset.panel)")
     assert panels == ["score", "oi", "liquidations", "oi_change", "funding", "price"]
-    # Every panel has a drawn line with points, on the same time axis.
-    assert await page.locator(".panel svg path.line").count() == 10
-    # Hovering moves the cursor on every panel and reads out the hovered time.
-    box = await page.locator(".panel[data-panel=score] svg").bounding_box()
-    await page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] / 2)
-    visible = await page.locator(".panel svg .cursor[visibility=visible]").count()
-    assert visible == 6
-    assert "latest" not in await page.inner_text("#readout")
+    # Every panel is a uPlot chart with its lines (10 series), on one time axis.
+    series = await page.evaluate("PBChart.charts().map(u => u.series.length - 1)")
+    assert series == [1, 1, 2, 3, 2, 1]
+    # Away from the charts, each legend shows the latest value (the card's).
+    legend = ".panel[data-panel=score] .u-series:not(:first-child) .u-value"
+    assert await page.locator(legend).all_inner_texts() == [await page.inner_text("#score")]
+    # Hovering one panel moves the crosshair on all six and reads out the time.
+    over = await page.locator(".panel[data-panel=score] .u-over").bounding_box()
+    await page.mouse.move(over["x"] + over["width"] * 0.3, over["y"] + over["height"] / 2)
+    # Waited for (Playwright polls), not read at once: uPlot may draw on the next frame.
+    await page.locator(".panel .u-cursor-x:not(.u-off)").nth(5).wait_for()
+    await page.locator("#readout:not(:has-text('latest'))").wait_for()
+    await _check_zoom(page, over, market)
+    await page.mouse.move(0, 0)  # away: the latest again
+    await page.locator("#readout:has-text('latest')").wait_for()
     await page.click("[data-range='30d']")
     await page.wait_for_selector("body[data-loaded='30d']")
-    await page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] / 2)
+    await _check_ticks(page)
+
+
+X_RANGES = "PBChart.charts().map(u => [u.scales.x.min, u.scales.x.max])"
+
+
+async def _check_zoom(page: Any, over: dict[str, float], market: Any) -> None:
+    """A drag across one panel zooms all six to the same time range, a new cycle keeps
+    that zoom, and a double-click zooms every one back out."""
+    full = await page.evaluate(X_RANGES)
+    y = over["y"] + over["height"] / 2
+    await page.mouse.move(over["x"] + over["width"] * 0.2, y)
+    await page.mouse.down()
+    await page.mouse.move(over["x"] + over["width"] * 0.6, y, steps=5)
+    await page.mouse.up()
+    zoomed = await page.evaluate(X_RANGES)
+    assert len({tuple(r) for r in zoomed}) == 1, zoomed
+    (lo, hi), (full_lo, full_hi) = zoomed[0], full[0]
+    assert full_lo < lo < hi < full_hi and hi - lo < (full_hi - full_lo) * 0.6
+    cycle = int(await page.get_attribute("body", "data-cycle"))
+    market.clock.now += 300
+    await run_cycles(market, 1, seed=5)
+    await page.wait_for_selector(f"body[data-cycle='{cycle + 1}']", timeout=15_000)
+    assert await page.evaluate(X_RANGES) == zoomed
+    await page.dblclick(".panel[data-panel=oi] .u-over")
+    full = await page.evaluate(X_RANGES)  # now with the new cycle's point
+    assert len({tuple(r) for r in full}) == 1 and full[0][1] > full_hi
+
+
+async def _check_ticks(page: Any) -> None:
+    """Axis steps are 1, 2, 2.5 or 5 times a power of ten (no "1,226.78")."""
+    steps = await page.evaluate(
+        "PBChart.charts().map(u => u.axes[1]._splits).filter(s => s.length > 1)"
+        ".map(s => s[1] - s[0])"
+    )
+    assert len(steps) == 6
+    for step in steps:
+        mantissa = step / 10 ** math.floor(math.log10(step))
+        assert min(abs(mantissa - m) for m in (1, 2, 2.5, 5, 10)) < 1e-6, step
 
 
 async def test_a_browser_opens_a_guarded_dashboard_with_the_token_link(

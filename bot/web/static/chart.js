@@ -1,132 +1,169 @@
-// Small SVG line charts on one shared time axis, with a cursor that follows the mouse
-// across every panel. Our own ~150 lines instead of a chart library: four panels of at
-// most 720 points need no more, and nothing has to be vendored. Values are drawn as
-// geometry and written with textContent only.
+// The symbol page's charts: one uPlot chart per panel (bot/web/static/vendor/uplot,
+// MIT), all on one time axis. uPlot picks the tick steps (1, 2, 5 x 10^n and whole
+// hours or days), spaces labels so they never overlap, and gives the crosshair and
+// drag-to-zoom; this file only says what to draw and how to word a tick. The panels
+// share the cursor (uPlot's sync) and the zoom (the setScale hook below); a
+// double-click zooms back out. Times are UTC, as the readout says.
 "use strict";
 var PBChart = (function () {
-  var NS = "http://www.w3.org/2000/svg";
-  var H = 150, M = { l: 62, r: 10, t: 8, b: 18 };
+  var SYNC = "pb-symbol";
+  var HEIGHT = 150, PHONE_HEIGHT = 125, AXIS_WIDTH = 56;
+  var FONT = "11px system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif";
+  var charts = [];
 
-  function svgEl(tag, attrs, cls) {
-    var e = document.createElementNS(NS, tag);
-    Object.keys(attrs).forEach(function (k) { e.setAttribute(k, attrs[k]); });
-    if (cls) e.setAttribute("class", cls);
-    return e;
+  function pad2(n) { return String(n).padStart(2, "0"); }
+  // Decimals a tick step needs: 0.25 -> 2, 5 -> 0.
+  function decimals(step) {
+    return Math.min(8, Math.max(0, -Math.floor(Math.log10(Math.abs(step) || 1) + 1e-9)));
   }
-  function extent(panel) {
+  // Tick words, from the step between ticks: every label of an axis looks alike.
+  var ticks = {
+    int: function (v) { return String(Math.round(v)); },
+    pct: function (v, step) {
+      var d = decimals(step), text = v.toFixed(d);
+      if (Number(text) === 0) return "0%";
+      return (v > 0 ? "+" : "") + text + "%";
+    },
+    num: function (v, step) {
+      var a = Math.max(Math.abs(v), Math.abs(step));
+      var unit = a >= 1e9 ? [1e9, "B"] : a >= 1e6 ? [1e6, "M"] : a >= 1e4 ? [1e3, "k"] : [1, ""];
+      return (v / unit[0]).toLocaleString("en-US", {
+        minimumFractionDigits: decimals(step / unit[0]), maximumFractionDigits: decimals(step / unit[0]),
+      }) + unit[1];
+    },
+  };
+  // "14:00" within a day, "12-05" at midnight and when the ticks are days apart.
+  function timeTicks(u, splits, axis, space, step) {
+    return splits.map(function (s) {
+      if (s === null) return null;  // a tick uPlot filtered out
+      var d = new Date(s * 1000);
+      var midnight = d.getUTCHours() === 0 && d.getUTCMinutes() === 0;
+      if (step >= 86400 || midnight) return pad2(d.getUTCMonth() + 1) + "-" + pad2(d.getUTCDate());
+      return pad2(d.getUTCHours()) + ":" + pad2(d.getUTCMinutes());
+    });
+  }
+
+  function yRange(panel) {
     if (panel.yMin !== undefined) return [panel.yMin, panel.yMax];
-    var lo = Infinity, hi = -Infinity;
-    panel.series.forEach(function (s) {
-      s.values.forEach(function (v) { if (PB.fin(v)) { lo = Math.min(lo, v); hi = Math.max(hi, v); } });
-    });
-    if (lo === Infinity) return [0, 1];
-    if (panel.zero) { lo = Math.min(lo, 0); hi = Math.max(hi, 0); }
-    var pad = (hi - lo) * 0.08 || Math.abs(hi) * 0.05 || 1;
-    return [lo - pad, hi + pad];
+    return function (u, lo, hi) {
+      if (lo === null || hi === null) return [0, 1];  // nothing known in view
+      if (panel.zero) { lo = Math.min(lo, 0); hi = Math.max(hi, 0); }
+      return uPlot.rangeNum(lo, hi, 0.1, true);
+    };
   }
-  function timeLabel(ms, span) {
-    var d = new Date(ms), p = function (n) { return String(n).padStart(2, "0"); };
-    if (span > 4 * 86400000) return p(d.getUTCMonth() + 1) + "-" + p(d.getUTCDate());
-    return p(d.getUTCDate()) + " " + p(d.getUTCHours()) + ":" + p(d.getUTCMinutes());
+  // The score bands: shaded stripes behind everything (drawClear), each named in its
+  // top right corner over the grid but under the line (drawAxes), when it has room.
+  function bandStripes(bands) {
+    return function (u) {
+      bands.forEach(function (b) {
+        var top = u.valToPos(b.hi, "y", true), bottom = u.valToPos(b.lo, "y", true);
+        u.ctx.fillStyle = b.color;
+        u.ctx.fillRect(u.bbox.left, top, u.bbox.width, bottom - top);
+      });
+    };
   }
-  function path(t, values, x, y) {
-    var d = "", pen = false;
-    for (var i = 0; i < t.length; i++) {
-      var v = values[i];
-      if (!PB.fin(v)) { pen = false; continue; }
-      d += (pen ? "L" : "M") + x(t[i]).toFixed(1) + " " + y(v).toFixed(1);
-      pen = true;
-    }
-    return d;
-  }
-
-  function drawPanel(box, t, panel, W) {
-    var div = PB.el("div", null, "panel");
-    div.dataset.panel = panel.id;
-    var title = PB.el("div", null, "title");
-    title.appendChild(PB.el("b", panel.title));
-    var keys = panel.series.map(function (s) {
-      var k = PB.el("span", s.label, "key");
-      k.style.color = s.color;
-      title.appendChild(k);
-      return k;
-    });
-    div.appendChild(title);
-    var svg = svgEl("svg", { viewBox: "0 0 " + W + " " + H, role: "img", "aria-label": panel.title });
-    var t0 = t[0], t1 = t[t.length - 1], span = Math.max(1, t1 - t0);
-    var ext = extent(panel), y0 = ext[0], y1 = ext[1];
-    var x = function (ms) { return M.l + (ms - t0) / span * (W - M.l - M.r); };
-    var y = function (v) { return H - M.b - (v - y0) / (y1 - y0) * (H - M.t - M.b); };
-    (panel.bands || []).forEach(function (b) {
-      var top = y(Math.min(b.hi, y1)), bottom = y(Math.max(b.lo, y0));
-      svg.appendChild(svgEl("rect", { x: M.l, y: top, width: W - M.l - M.r, height: Math.max(0, bottom - top), fill: b.color }));
-      var label = svgEl("text", { x: W - M.r - 4, y: (top + bottom) / 2 + 3, "text-anchor": "end" }, "bandlabel");
-      label.textContent = b.name;
-      svg.appendChild(label);
-    });
-    for (var i = 0; i <= 4; i++) {
-      var v = y0 + (y1 - y0) * i / 4, yy = y(v);
-      svg.appendChild(svgEl("line", { x1: M.l, x2: W - M.r, y1: yy, y2: yy }, "axis"));
-      var tl = svgEl("text", { x: M.l - 4, y: yy + 3, "text-anchor": "end" }, "tick");
-      tl.textContent = panel.fmt(v);
-      svg.appendChild(tl);
-    }
-    for (var j = 0; j <= 5; j++) {
-      var ms = t0 + span * j / 5;
-      var xl = svgEl("text", { x: x(ms), y: H - 4, "text-anchor": j === 0 ? "start" : (j === 5 ? "end" : "middle") }, "tick");
-      xl.textContent = timeLabel(ms, span);
-      svg.appendChild(xl);
-    }
-    panel.series.forEach(function (s) {
-      svg.appendChild(svgEl("path", { d: path(t, s.values, x, y), fill: "none", stroke: s.color, "stroke-width": 1.6 }, "line"));
-    });
-    var cursor = svgEl("line", { x1: 0, x2: 0, y1: M.t, y2: H - M.b, visibility: "hidden" }, "cursor");
-    svg.appendChild(cursor);
-    div.appendChild(svg);
-    box.appendChild(div);
-    return {
-      svg: svg, x: x,
-      show: function (i) {
-        keys.forEach(function (k, n) {
-          var s = panel.series[n];
-          k.textContent = s.label + " " + panel.fmt(s.values[i]);
-        });
-      },
-      cursor: function (i) {
-        if (i === null) { cursor.setAttribute("visibility", "hidden"); return; }
-        cursor.setAttribute("x1", x(t[i])); cursor.setAttribute("x2", x(t[i]));
-        cursor.setAttribute("visibility", "visible");
-      },
+  function bandNames(bands) {
+    return function (u) {
+      var ctx = u.ctx, px = uPlot.pxRatio;
+      ctx.save();
+      ctx.font = FONT.replace("11px", Math.round(10 * px) + "px");
+      ctx.textAlign = "right";
+      ctx.textBaseline = "top";
+      ctx.fillStyle = "#7a8494";
+      bands.forEach(function (b) {
+        var top = u.valToPos(b.hi, "y", true), bottom = u.valToPos(b.lo, "y", true);
+        if (bottom - top >= 13 * px) ctx.fillText(b.name, u.bbox.left + u.bbox.width - 4 * px, top + 2 * px);
+      });
+      ctx.restore();
     };
   }
 
-  function nearest(t, ms) {
-    var lo = 0, hi = t.length - 1;
-    while (hi - lo > 1) { var mid = (lo + hi) >> 1; if (t[mid] <= ms) lo = mid; else hi = mid; }
-    return Math.abs(t[hi] - ms) < Math.abs(t[lo] - ms) ? hi : lo;
+  function options(panel, width, state) {
+    var step = ticks[panel.ticks || "num"];
+    var hooks = {
+      setScale: [function (u, key) { if (key === "x") state.zoom(u); }],
+      setCursor: [function (u) {
+        // Away from the charts the legend shows the latest values, not dashes.
+        if (u.cursor.idx === null || u.cursor.idx === undefined) u.setLegend({ idx: state.last });
+        state.hover(u.cursor.idx);
+      }],
+    };
+    if (panel.bands) {
+      hooks.drawClear = [bandStripes(panel.bands)];
+      hooks.drawAxes = [bandNames(panel.bands)];
+    }
+    return {
+      width: width,
+      height: width < 520 ? PHONE_HEIGHT : HEIGHT,
+      tzDate: function (s) { return uPlot.tzDate(new Date(s * 1000), "Etc/UTC"); },
+      cursor: { sync: { key: SYNC }, drag: { x: true, y: false }, points: { size: 6 } },
+      legend: { live: true },
+      scales: {
+        x: { time: true, range: function (u, lo, hi) { return lo === hi ? [lo - 3600, hi + 3600] : [lo, hi]; } },
+        y: { range: yRange(panel) },
+      },
+      axes: [
+        { font: FONT, space: 64, size: 28, gap: 4, values: timeTicks, grid: { stroke: "#eaecf0" }, ticks: { show: false } },
+        { font: FONT, size: AXIS_WIDTH, gap: 4, grid: { stroke: "#eaecf0" }, ticks: { show: false },
+          values: function (u, splits, axis, space, incr) { return splits.map(function (v) { return step(v, incr); }); } },
+      ],
+      series: [{ label: "time", value: function () { return ""; } }].concat(panel.series.map(function (s) {
+        return { label: s.label, stroke: s.color, width: 1.6, spanGaps: false,
+          value: function (u, v) { return panel.fmt(v); } };
+      })),
+      hooks: hooks,
+    };
   }
 
-  // Draws `panels` into `box` (emptied first); `onHover(index)` gets the hovered point.
-  function draw(box, t, panels, onHover) {
+  // Draws `panels` into `box` (emptied first); `onHover(index, hovering)` gets the
+  // point under the cursor, or the latest when the cursor leaves. `keepZoom`: a redraw
+  // of the same span (a new cycle, a resize) keeps the time range the user zoomed into.
+  function draw(box, t, panels, onHover, keepZoom) {
+    var kept = keepZoom ? zoomed() : null;
+    charts.forEach(function (u) { u.destroy(); });
+    charts = [];
     box.replaceChildren();
     if (!t.length) { box.appendChild(PB.el("p", "Not enough history for a chart yet.", "muted")); return; }
-    var W = Math.max(320, Math.floor(box.clientWidth || 800));
-    var drawn = panels.map(function (p) { return drawPanel(box, t, p, W); });
-    var last = t.length - 1;
-    function at(i) {
-      drawn.forEach(function (d) { d.show(i === null ? last : i); d.cursor(i); });
-      if (onHover) onHover(i === null ? last : i, i !== null);
-    }
-    drawn.forEach(function (d) {
-      d.svg.addEventListener("mousemove", function (e) {
-        var r = d.svg.getBoundingClientRect();
-        var px = (e.clientX - r.left) * (W / r.width);
-        var ms = t[0] + (px - M.l) / (W - M.l - M.r) * Math.max(1, t[last] - t[0]);
-        at(nearest(t, ms));
-      });
-      d.svg.addEventListener("mouseleave", function () { at(null); });
+    var xs = t.map(function (ms) { return ms / 1000; });
+    var last = t.length - 1, zooming = false, lastShown = null;
+    var state = {
+      last: last,
+      // One zoom for every panel: the x range of the one zoomed, or the reset.
+      zoom: function (from) {
+        if (zooming) return;
+        zooming = true;
+        var x = from.scales.x;
+        charts.forEach(function (u) { if (u !== from) u.setScale("x", { min: x.min, max: x.max }); });
+        zooming = false;
+      },
+      // Every synced panel reports the same index: tell the page once per change.
+      hover: function (idx) {
+        var shown = idx === null || idx === undefined ? null : idx;
+        if (shown === lastShown) return;
+        lastShown = shown;
+        if (onHover) onHover(shown === null ? last : shown, shown !== null);
+      },
+    };
+    var width = Math.max(260, Math.floor(box.clientWidth || 800));
+    panels.forEach(function (panel) {
+      var div = PB.el("div", null, "panel");
+      div.dataset.panel = panel.id;
+      div.appendChild(PB.el("div", panel.title, "title"));
+      box.appendChild(div);
+      var data = [xs].concat(panel.series.map(function (s) { return s.values; }));
+      var u = new uPlot(options(panel, width, state), data, div);
+      u.setLegend({ idx: last });
+      charts.push(u);
     });
-    at(null);
+    if (kept && charts.length) charts[0].setScale("x", { min: kept[0], max: kept[1] });
+    if (onHover) onHover(last, false);
   }
-  return { draw: draw };
+  // The zoomed-in x range, or null when the charts show all their data.
+  function zoomed() {
+    var u = charts[0];
+    if (!u || !u.data[0].length) return null;
+    var xs = u.data[0], x = u.scales.x;
+    return x.min > xs[0] || x.max < xs[xs.length - 1] ? [x.min, x.max] : null;
+  }
+  return { draw: draw, charts: function () { return charts; } };
 })();

@@ -15,6 +15,11 @@ var PB = (function () {
         return r.json();
       });
   }
+  // Bidirectional controls (embeddings, overrides, isolates, marks) reorder what follows
+  // them, so a name could display as another: shown as U+FFFD. Links keep the real name.
+  // The server does the same for the names it renders (bot/web/pages.py, BIDI_CONTROLS).
+  var BIDI = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+  function shown(name) { return String(name).replace(BIDI, "\ufffd"); }
   function fin(x) { return typeof x === "number" && isFinite(x); }
   function pct(x, digits) {
     if (!fin(x)) return "—";
@@ -86,6 +91,6 @@ var PB = (function () {
     poll();
     return setInterval(poll, everyMs || 5000);
   }
-  return { root: root, api: api, pct: pct, num: num, usd: usd, el: el, fin: fin, signClass: signClass,
+  return { root: root, api: api, shown: shown, pct: pct, num: num, usd: usd, el: el, fin: fin, signClass: signClass,
     status: status, setGenerated: setGenerated, watchCycles: watchCycles };
 })();

@@ -49,9 +49,12 @@
   function row(r) {
     var tr = document.createElement("tr");
     tr.dataset.symbol = r.symbol;
-    cell(tr, r.rank, "num");
-    var td = document.createElement("td");
-    var a = PB.el("a", r.symbol);
+    cell(tr, r.rank, "num rank");
+    // The symbol: shown safely (PB.shown), cut with an ellipsis by the stylesheet when
+    // long (the whole name in the tooltip), linked by its real name, URL-encoded.
+    var td = PB.el("td", null, "sym");
+    var a = PB.el("a", PB.shown(r.symbol));
+    a.title = PB.shown(r.symbol);
     a.href = PB.root + "symbol/" + encodeURIComponent(r.symbol) +
       (state.venue ? "?exchange=" + encodeURIComponent(state.venue) : "");
     td.appendChild(a);
@@ -73,10 +76,10 @@
     var liq = PB.el("td", PB.usd(r.liq_1h_usd), "num");
     if (r.liq_1h_usd !== null) {
       liq.title = "longs " + PB.usd(r.liq_1h_long_usd) + " · shorts " + PB.usd(r.liq_1h_short_usd) +
+        (PB.fin(r.liq_1h_oi_pct) ? " · " + r.liq_1h_oi_pct.toFixed(2) + "% of OI" : "") +
         (r.liq_coverage_1h < 0.99 ? " · stream live " + Math.round(r.liq_coverage_1h * 100) + "% of the hour" : "");
     }
     tr.appendChild(liq);
-    cell(tr, PB.fin(r.liq_1h_oi_pct) ? r.liq_1h_oi_pct.toFixed(2) + "%" : "—", "num");
     return tr;
   }
 

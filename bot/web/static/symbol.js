@@ -15,8 +15,9 @@
 
   function card(doc) {
     var r = doc.row;
-    document.title = r.symbol + " · " + r.score + " · pressurebot";
-    set("sym", r.symbol);
+    document.title = PB.shown(r.symbol) + " · " + r.score + " · pressurebot";
+    set("sym", PB.shown(r.symbol));
+    document.getElementById("sym").title = PB.shown(r.symbol);
     set("venue", doc.exchange === "all" ? "all venues" : doc.exchange + " perp");
     set("score", r.score);
     set("band", r.band, "band band-" + r.band);
@@ -54,7 +55,7 @@
     var p3 = function (v) { return PB.pct(v, 3); };
     return [
       { id: "score", title: "Score", series: [{ label: "score", values: s.score, color: "#1a237e" }],
-        bands: bands, yMin: 0, yMax: 100, fmt: function (v) { return PB.fin(v) ? String(Math.round(v)) : "—"; } },
+        bands: bands, yMin: 0, yMax: 100, ticks: "int", fmt: function (v) { return PB.fin(v) ? String(Math.round(v)) : "—"; } },
       { id: "oi", title: "Open interest (contracts)", series: [{ label: "OI", values: s.oi_contracts, color: "#344054" }],
         fmt: PB.num },
     ].concat(s.liq_long_usd ? [
@@ -63,11 +64,11 @@
         { label: "longs", values: s.liq_long_usd, color: "#b42318" },
         { label: "shorts", values: s.liq_short_usd, color: "#067647" }] },
     ] : []).concat([
-      { id: "oi_change", title: "OI change", zero: true, fmt: p2, series: [
+      { id: "oi_change", title: "OI change", zero: true, ticks: "pct", fmt: p2, series: [
         { label: "1h", values: s.oi_1h_pct, color: "#7f56d9" },
         { label: "4h", values: s.oi_4h_pct, color: "#dc6803" },
         { label: "24h", values: s.oi_24h_pct, color: "#067647" }] },
-      { id: "funding", title: "Funding per 8h and basis", zero: true, fmt: p3, series: [
+      { id: "funding", title: "Funding per 8h and basis", zero: true, ticks: "pct", fmt: p3, series: [
         { label: "funding 8h", values: s.funding_8h_pct, color: "#b42318" },
         { label: "basis", values: s.basis_pct, color: "#1570ef" }] },
       { id: "price", title: "Mark price", series: [{ label: "mark", values: s.mark_price, color: "#101828" }],
@@ -82,14 +83,16 @@
     };
   }
 
-  function load() {
+  // `sameSpan`: a refresh of the range shown (a new cycle), which keeps a zoom.
+  function load(sameSpan) {
     var venue = new URLSearchParams(location.search).get("exchange");
     var query = "?range=" + range + (venue ? "&exchange=" + encodeURIComponent(venue) : "");
     return PB.api("symbol/" + encodeURIComponent(symbol) + query).then(function (doc) {
       last = doc;
       card(doc);
-      PBChart.draw(document.getElementById("charts"), doc.series.t, panels(doc), readout(doc));
+      PBChart.draw(document.getElementById("charts"), doc.series.t, panels(doc), readout(doc), sameSpan);
       document.body.dataset.loaded = doc.range;
+      document.body.dataset.cycle = doc.cycle ? doc.cycle.id : "";
     }).catch(function (err) {
       PB.status(err.status === 404 ? "No score stored for this symbol: check the spelling, or wait for a cycle."
         : "Could not load this symbol (" + err.message + ").");
@@ -100,13 +103,13 @@
     b.addEventListener("click", function () {
       range = b.dataset.range;
       document.querySelectorAll(".range button").forEach(function (o) { o.classList.toggle("on", o === b); });
-      load();
+      load(false);
     });
   });
   var resizeTimer = null;
   window.addEventListener("resize", function () {
     clearTimeout(resizeTimer);
-    resizeTimer = setTimeout(function () { if (last) PBChart.draw(document.getElementById("charts"), last.series.t, panels(last), readout(last)); }, 150);
+    resizeTimer = setTimeout(function () { if (last) PBChart.draw(document.getElementById("charts"), last.series.t, panels(last), readout(last), true); }, 150);
   });
-  PB.watchCycles(load, 5000);
+  PB.watchCycles(function () { load(true); }, 5000);
 })();
