@@ -178,30 +178,24 @@ def parse_okx(text: str, contract_sizes: Mapping[str, float]) -> Parsed:
     if not isinstance(data, list):
         return Parsed("malformed", detail=text[:80])
     out = Parsed("data")
-    for item in data:
-        _okx_item(item, contract_sizes, out)
-    if not out.events and out.skipped and out.skipped == _details_count(data):
-        out.kind = "malformed"
+    broken = sum(_okx_item(item, contract_sizes, out) for item in data)
+    if not out.events and broken and broken == out.skipped:
+        out.kind = "malformed"  # nothing readable (an instrument we do not size is not that)
     return out
 
 
-def _details_count(data: list[Any]) -> int:
-    return sum(
-        len(i["details"]) if isinstance(i, dict) and isinstance(i.get("details"), list) else 1
-        for i in data
-    )
-
-
-def _okx_item(item: Any, contract_sizes: Mapping[str, float], out: Parsed) -> None:
+def _okx_item(item: Any, contract_sizes: Mapping[str, float], out: Parsed) -> int:
+    """Adds the item's events to `out`; returns how many of its rows were unreadable."""
     if not isinstance(item, dict) or not isinstance(item.get("details"), list):
         out.skipped += 1
-        return
+        return 1
     inst_id = item.get("instId")
     ct_val = contract_sizes.get(inst_id) if isinstance(inst_id, str) else None
+    if ct_val is None:  # not a swap we follow (inverse, another quote, or delisted)
+        out.skipped += len(item["details"])
+        return 0
+    broken = 0
     for detail in item["details"]:
-        if ct_val is None:
-            out.skipped += 1
-            continue
         try:
             side = _okx_side(detail)
             price, contracts, ts = (
@@ -211,9 +205,11 @@ def _okx_item(item: Any, contract_sizes: Mapping[str, float], out: Parsed) -> No
             )
         except (KeyError, ValueError, TypeError):
             out.skipped += 1
+            broken += 1
             continue
         qty = contracts * ct_val
         out.events.append(LiqEvent(OKX, str(inst_id), side, price, qty, qty * price, ts))
+    return broken
 
 
 def _okx_side(detail: Any) -> Side:

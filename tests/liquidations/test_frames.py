@@ -114,3 +114,14 @@ def test_okx_control_frames() -> None:
     assert parsed.kind == "sub_error" and "60012" in parsed.detail
     assert parse_okx('{"arg":{"channel":"tickers"},"data":[]}', {}).kind == "unknown"
     assert parse_okx("{", {}).kind == "malformed"
+
+
+def test_okx_instruments_we_do_not_size_are_skipped_not_malformed() -> None:
+    frame = {
+        "arg": {"channel": "liquidation-orders", "instType": "SWAP"},
+        "data": [{"instId": "BTC-USD-SWAP", "details": [{"side": "sell", "sz": "1"}] * 3}],
+    }
+    parsed = parse_okx(json.dumps(frame), {})
+    assert (parsed.kind, parsed.events, parsed.skipped) == ("data", [], 3)
+    broken = {**frame, "data": [{"instId": "BTC-USD-SWAP", "details": [{"sz": "x"}]}]}
+    assert parse_okx(json.dumps(broken), {"BTC-USD-SWAP": 100.0}).kind == "malformed"
