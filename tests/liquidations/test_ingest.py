@@ -121,13 +121,18 @@ async def test_stored_totals_equal_what_the_fakes_sent(
         stop.set()
         await writer
         await fake.stop()
-    expected: dict[tuple[str, str, str], float] = defaultdict(float)
+    # Bucket by bucket: (symbol, side, minute) -> USD and events, as the fake pushed them.
+    expected: dict[tuple[str, str, int], list[float]] = defaultdict(lambda: [0.0, 0])
     for liq in fake.sent:
-        expected[(venue, liq.symbol, liq.side)] += liq.qty * sizes.get(liq.symbol, 1.0) * liq.price
-    got = await totals(sessions)
+        key = (liq.symbol, liq.side, liq.ts_ms - liq.ts_ms % 60_000)
+        expected[key][0] += liq.qty * sizes.get(liq.symbol, 1.0) * liq.price
+        expected[key][1] += 1
+    async with sessions() as session:
+        rows = (await session.execute(select(LiqBucket).where(LiqBucket.venue == venue))).scalars()
+        got = {(r.symbol, r.side, r.minute_ms): [r.usd, r.events] for r in rows}
     assert got.keys() == expected.keys()
-    for key, usd in expected.items():
-        assert got[key] == pytest.approx(usd)
+    for key, (usd, events) in expected.items():
+        assert got[key][0] == pytest.approx(usd) and got[key][1] == events
     async with sessions() as session:
         cover = await liq_repo.live_ms_by_minute(session, 0, 2**62)
     assert sum(cover[venue].values()) > 0
