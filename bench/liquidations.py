@@ -187,7 +187,9 @@ async def _until(predicate: Any, within: float) -> None:
 async def _emit(http: aiohttp.ClientSession, url: str, n: int, rate: float) -> int:
     """Frames the server wrote (fewer than `n` when the client reconnected meanwhile)."""
     base = url.replace("ws://", "http://")
-    async with http.post(f"{base}/emit", params={"n": n, "rate": rate}) as resp:
+    # A steady run lasts --duration: longer than the session's default 300 s timeout.
+    forever = aiohttp.ClientTimeout(total=None)
+    async with http.post(f"{base}/emit", params={"n": n, "rate": rate}, timeout=forever) as resp:
         resp.raise_for_status()
         return int((await resp.json())["sent"])
 
