@@ -27,7 +27,7 @@ from bot.storage.market_repo import HistoryPoint
 from bot.storage.models import Chat, Subscription
 from bot.views import market as market_view  # `market` below is the /market use-case
 from bot.views.liquidation_fields import RowFields
-from bot.views.liquidations import row_fields, symbol_figures
+from bot.views.liquidations import ranked_by_liquidations, row_fields, symbol_figures
 from bot.views.market import (
     MarketRow,
     MarketSnapshot,
@@ -349,20 +349,13 @@ async def top(ctx: ActionContext, n: int, which: str, exchange: str | None = Non
 
 
 async def _top_liq(ctx: ActionContext, snapshot: MarketSnapshot | None, n: int) -> TopView:
-    """The rows with liquidations in the last hour, largest share of OI first (then
-    largest in USD, for a row whose OI is unknown)."""
+    """`/top liq`: rows with liquidations in the last hour (bot/views/liquidations.py)."""
     if snapshot is None or ctx.liq_reader is None:
         return TopView(snapshot, [], "liq", n, ctx.now_ms())
     async with ctx.sessions() as session:
         liq = await row_fields(session, snapshot, ctx.liq_reader)
-
-    def total(symbol: str) -> float:
-        f = liq.get(symbol, {})
-        return (f.get("liq_1h_long_usd") or 0.0) + (f.get("liq_1h_short_usd") or 0.0)
-
-    rows = [r for r in snapshot.rows if total(r.symbol) > 0]
-    rows.sort(key=lambda r: (liq[r.symbol].get("liq_1h_oi_pct") or -1.0, total(r.symbol)))
-    return TopView(snapshot, rows[::-1][:n], "liq", n, ctx.now_ms(), liq)
+    rows = ranked_by_liquidations(snapshot.rows, liq)
+    return TopView(snapshot, rows[:n], "liq", n, ctx.now_ms(), liq)
 
 
 def _filter(which: str) -> RowFilter:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -64,6 +64,21 @@ async def symbol_figures(
     got = await reader.read(session, now_ms, dict.fromkeys(keys))
     coin_oi = sum(p.oi_usd or 0.0 for p in parts) or None
     return combine([got[k] for k in keys], coin_oi)
+
+
+def ranked_by_liquidations(
+    rows: Sequence[MarketRow], fields: Mapping[str, RowFields]
+) -> list[MarketRow]:
+    """The rows with liquidations in the last hour, the largest share of OI first (then
+    the largest in USD, for a row whose OI is unknown)."""
+
+    def total(symbol: str) -> float:
+        f = fields.get(symbol, {})
+        return (f.get("liq_1h_long_usd") or 0.0) + (f.get("liq_1h_short_usd") or 0.0)
+
+    found = [r for r in rows if total(r.symbol) > 0]
+    found.sort(key=lambda r: (fields[r.symbol].get("liq_1h_oi_pct") or -1.0, total(r.symbol)))
+    return found[::-1]
 
 
 def _fields(figures: LiqFigures) -> RowFields:
