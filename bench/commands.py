@@ -166,12 +166,21 @@ def symbol_names(n: int) -> list[str]:
     return sorted(names)
 
 
-def seed_db(path: Path, symbols: list[str], hours: int, seed: int) -> tuple[int, int]:
-    """Bulk-load instruments, `hours` of 5-minute cycles and their snapshots."""
+def seed_db(
+    path: Path,
+    symbols: list[str],
+    hours: int,
+    seed: int,
+    *,
+    exchange: str = EXCHANGE,
+    last_finished_ms: int | None = None,
+) -> tuple[int, int]:
+    """Bulk-load instruments, `hours` of 5-minute cycles of `exchange` and their
+    snapshots, the last finished at `last_finished_ms` (default: a minute ago)."""
     rng = random.Random(seed)
     n = len(symbols)
     n_cycles = hours * 3_600_000 // STEP_MS
-    last_finished = int(time.time() * 1000) - 60_000
+    last_finished = last_finished_ms or int(time.time() * 1000) - 60_000
     score = [rng.uniform(5, 60) for _ in range(n)]
     bias = [rng.uniform(-0.5, 0.5) for _ in range(n)]
     oi = [10 ** rng.uniform(4, 9) for _ in range(n)]
@@ -196,7 +205,7 @@ def seed_db(path: Path, symbols: list[str], hours: int, seed: int) -> tuple[int,
             d1 = (r3 - 0.5) * 4.0 + b
             yield (
                 k + 1,
-                EXCHANGE,
+                exchange,
                 sym,
                 ts,
                 sc,
@@ -227,7 +236,7 @@ def seed_db(path: Path, symbols: list[str], hours: int, seed: int) -> tuple[int,
     con.executemany(
         "INSERT INTO instruments (exchange, symbol, base_asset, quote_asset, onboard_ms,"
         " first_seen_ms, last_seen_ms, active) VALUES (?, ?, ?, 'USDT', 0, ?, ?, 1)",
-        [(EXCHANGE, s, s.removesuffix("USDT"), first, last_finished) for s in symbols],
+        [(exchange, s, s.removesuffix("USDT"), first, last_finished) for s in symbols],
     )
     for k in range(n_cycles):
         finished = first + k * STEP_MS
@@ -236,7 +245,7 @@ def seed_db(path: Path, symbols: list[str], hours: int, seed: int) -> tuple[int,
             "INSERT INTO cycles (id, exchange, started_ms, finished_ms, status,"
             " symbols_attempted, symbols_fetched, symbols_failed, weight_used, history_calls,"
             " alerts_emitted, errors) VALUES (?, ?, ?, ?, 'ok', ?, ?, 0, ?, 0, 0, NULL)",
-            (k + 1, EXCHANGE, started, finished, n, n, 40 + n),
+            (k + 1, exchange, started, finished, n, n, 40 + n),
         )
         con.executemany(
             f"INSERT INTO score_snapshots ({SNAP_COLS}) VALUES ({', '.join('?' * 22)})",

@@ -69,7 +69,7 @@ from bot.config import DatabaseSettings, Settings
 from bot.cycle.alert_hook import AlertEngine
 from bot.cycle.run import Scorer
 from bot.markets.binance import BinanceAdapter
-from bot.markets.http import ExchangeHttpClient
+from bot.markets.binance import make_client as binance_client
 from bot.storage.db import create_engine, migrate, session_factory
 from bot.storage.market_repo import insert_ignore
 from bot.storage.models import AlertEvent, Chat, Delivery, Subscription
@@ -226,7 +226,7 @@ async def run_scenario(
         ):
             settings = _market_and_settings(fake, binance, symbols)
             sessions = sessions_for(scenario, engine)
-            async with ExchangeHttpClient(settings.exchange) as client:
+            async with binance_client(settings.exchange) as client:
                 adapter = BinanceAdapter(client, settings.exchange)
                 alerts = AlertEngine(settings)
                 scorer = Scorer(

@@ -54,7 +54,7 @@ from _machine import machine  # bench/ is sys.path[0] when a script runs
 from bot.config import Settings
 from bot.cycle.run import Scorer
 from bot.markets.binance import BinanceAdapter
-from bot.markets.http import ExchangeHttpClient
+from bot.markets.binance import make_client as binance_client
 from bot.storage.db import create_engine, migrate, session_factory
 
 EXCHANGE_INFO = "/fapi/v1/exchangeInfo"
@@ -293,7 +293,7 @@ async def _measure(args: argparse.Namespace) -> Measured:
         engine = create_engine(settings.database)
         await migrate(engine)
         sessions = session_factory(engine)
-        async with ExchangeHttpClient(settings.exchange) as client:
+        async with binance_client(settings.exchange) as client:
             adapter = BinanceAdapter(client, settings.exchange)
             scorer = Scorer(adapter, sessions, settings)
             fake.ask("populate", args.symbols, 1, HISTORY_HOURS)

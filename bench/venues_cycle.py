@@ -44,7 +44,7 @@ from _machine import machine  # bench/ is sys.path[0] when a script runs
 from bot.config import Settings
 from bot.cycle.venues import VenueScorers
 from bot.markets import binance, bybit, okx
-from bot.markets.venues import open_adapters
+from bot.markets.adapters import open_adapters
 from bot.service import Parts
 from bot.storage.db import create_engine, migrate, session_factory
 

@@ -1,5 +1,6 @@
-"""`pressurebot run | scan | migrate`. Every failure the user can cause or fix is one
-line on stderr and a non-zero exit; the detail goes to the log."""
+"""`pressurebot run | scan | migrate | replay`. Every failure the user can cause or fix
+is one line on stderr and a non-zero exit (`EXIT_CODES`, printed by `--help`); the
+detail goes to the log."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ import json
 import logging
 import os
 import sys
+import textwrap
 from collections.abc import Sequence
 
 from sqlalchemy.exc import DBAPIError
 
-from bot.config import ConfigError, Settings, load_settings, unknown_env_vars
+from bot.config import ConfigError, Settings, env_var_hint, load_settings, unknown_env_vars
 from bot.logging_setup import configure_logging
 from bot.markets.base import ExchangeError
 from bot.replica import ROLES
@@ -25,24 +27,61 @@ EXIT_CONFIG = 2
 EXIT_DATABASE = 3
 EXIT_EXCHANGE = 4
 EXIT_TELEGRAM = 5
+EXIT_INTERRUPTED = 130
+# README ("Commands") and docs/operations.md ("Exit codes") say the same.
+EXIT_CODES = f"""\
+exit codes:
+  0    done; `run` stopped by SIGTERM or SIGINT
+  {EXIT_CONFIG}    bad configuration or arguments: one line names the key, variable or file
+  {EXIT_DATABASE}    database unreachable, corrupt, read-only, too old, or in use by another run
+  {EXIT_EXCHANGE}    `scan` fetched nothing from the exchange (`run` keeps retrying instead)
+  {EXIT_TELEGRAM}    Telegram unreachable or the token rejected at start; token revoked later
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C) before start-up finished"""
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pressurebot",
         description="Derivatives Pressure Score for crypto perpetuals, with Telegram alerts.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    config_help = "TOML config file (default: ./config.toml)"
+    config_help = (
+        "TOML config file (default: $PRESSUREBOT_CONFIG, else ./config.toml if present); "
+        "PRESSUREBOT_<SECTION>__<KEY> variables override it"
+    )
     parser.add_argument("--config", metavar="PATH", help=config_help)
     # `pressurebot run --config x.toml` works too: every subcommand accepts --config, and
     # SUPPRESS keeps a subcommand without it from resetting the one given before it.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help=config_help)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    run = sub.add_parser(
-        "run",
+    _add_run_scan_migrate(sub, common)
+    _add_replay(sub, common)
+    return parser
+
+
+def _subcommand(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+    name: str,
+    help_text: str,
+) -> argparse.ArgumentParser:
+    return sub.add_parser(
+        name,
         parents=[common],
-        help="migrate, then run scorer, alerts and the bot until stopped",
+        help=help_text,
+        description=textwrap.fill(help_text[0].upper() + help_text[1:] + ".", width=79),
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def _add_run_scan_migrate(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    run = _subcommand(
+        sub, common, "run", "migrate, then run scorer, alerts and the bot until stopped"
     )
     run.add_argument(
         "--role",
@@ -52,9 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(answers updates), worker (sends the outbox); roles other than all need "
         "PostgreSQL (docs/operations.md, Running several replicas)",
     )
-    scan = sub.add_parser(
-        "scan", parents=[common], help="run one scoring cycle now and print the table"
-    )
+    scan = _subcommand(sub, common, "scan", "run one scoring cycle now and print the table")
     scan.add_argument("--json", action="store_true", help="print one JSON object instead")
     scan.add_argument("--limit", type=_positive_int, metavar="N", help="show the top N rows")
     scan.add_argument(
@@ -63,22 +100,89 @@ def build_parser() -> argparse.ArgumentParser:
         help="which rows to show: one venue, or the cross-venue aggregate "
         "(default: the venue when one is enabled, else all)",
     )
-    sub.add_parser("migrate", parents=[common], help="apply database migrations and exit")
-    replay = sub.add_parser(
-        "replay", parents=[common], help="replay recorded market history (see docs)"
+    _subcommand(sub, common, "migrate", "apply database migrations and exit")
+
+
+def _add_replay(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    """`pressurebot replay` and its options (docs/scoring.md, Evidence)."""
+    replay = _subcommand(
+        sub,
+        common,
+        "replay",
+        "replay recorded market history through the scorer and the alert engine "
+        "(docs/scoring.md, Evidence)",
     )
     replay.add_argument(
-        "path", nargs="?", help="CSV or CSV.GZ of hourly history (default: data/ in the repo)"
+        "path",
+        nargs="?",
+        help="CSV or CSV.GZ of hourly history in either format of data/README.md "
+        "(default: the file shipped in data/)",
     )
-    replay.add_argument("--symbols", nargs="*")
-    replay.add_argument("--from", dest="date_from")
-    replay.add_argument("--to", dest="date_to")
-    replay.add_argument("--json", action="store_true")
+    replay.add_argument(
+        "--symbols",
+        nargs="*",
+        metavar="SYMBOL",
+        help="only these symbols: sol xrp, SOL,XRP or SOLUSDT (USDT when no quote is "
+        "given; default: every symbol in the file)",
+    )
+    replay.add_argument(
+        "--from",
+        dest="date_from",
+        metavar="DATE",
+        help="start, inclusive: a UTC date or date-time (2025-03-01, 2025-03-01T12:00Z)",
+    )
+    replay.add_argument(
+        "--to",
+        dest="date_to",
+        metavar="DATE",
+        help="end, exclusive: a UTC date or date-time",
+    )
+    replay.add_argument(
+        "--json", action="store_true", help="print the report as one JSON object instead"
+    )
     replay.add_argument("--split", metavar="DATE", help="also report before/from DATE")
-    replay.add_argument("--smooth-hours", type=_positive_int, metavar="N", help="basis mean (4)")
+    _add_evaluate_options(replay)
+    replay.add_argument(
+        "--smooth-hours",
+        type=_positive_int,
+        metavar="N",
+        help="hours in the basis mean (default: 1 for the ohlc-mark format, 4 for close-index)",
+    )
     replay.add_argument("--no-smooth-basis", action="store_true", help="as --smooth-hours 1")
     replay.add_argument("--same-row-basis", action="store_true", help="naive close/index pairing")
-    return parser
+    replay.add_argument(
+        "--rule",
+        metavar="RULE",
+        help='what a rule would have done, e.g. "oi_4h > 8 and funding_8h > 0.03" (docs/rules.md)',
+    )
+
+
+def _add_evaluate_options(replay: argparse.ArgumentParser) -> None:
+    """replay --evaluate and what it writes (docs/scoring.md, Evidence)."""
+    replay.add_argument(
+        "--evaluate",
+        action="store_true",
+        help="what followed each alert type and baseline, as lifts with 90%% intervals "
+        "(fit/verify split at --split, default 2025-03-01)",
+    )
+    replay.add_argument(
+        "--markdown", action="store_true", help="with --evaluate: docs/scoring.md's tables"
+    )
+    replay.add_argument(
+        "--table-out",
+        metavar="FILE.json",
+        help="with --evaluate: write the alerts' evidence table (bot/views/evidence_table.json)",
+    )
+    replay.add_argument(
+        "--markdown-out",
+        metavar="FILE.md",
+        help="with --evaluate: replace the generated tables between the evidence markers",
+    )
+    replay.add_argument(
+        "--events-out", metavar="FILE.jsonl", help="write every push of the default subscriber"
+    )
 
 
 def _positive_int(text: str) -> int:
@@ -95,7 +199,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     for name in unknown_env_vars(os.environ):
         # Only the name: a misspelt PRESSUREBOT_TELEGRM__TOKEN holds a secret.
-        print(f"pressurebot: warning: ignoring {name}: no such settings section", file=sys.stderr)
+        hint = env_var_hint(name)
+        print(
+            f"pressurebot: warning: ignoring {name}: no such settings section{hint}",
+            file=sys.stderr,
+        )
     try:
         settings = load_settings(args.config)
     except ConfigError as exc:
@@ -105,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return asyncio.run(_dispatch(args, settings))
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # `pressurebot scan | head`: the reader left, which is not an error to terminal.
         # Point stdout at /dev/null so the interpreter's final flush stays quiet too.
@@ -119,9 +227,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         cause = (str(exc.orig or exc).splitlines() or [repr(exc)])[0]
         return _fail(f"database error: {cause}", EXIT_DATABASE)
     except ExchangeError as exc:
-        ex = settings.exchange
-        where = ex.base_url if len(ex.venues) == 1 else "(every venue)"
-        return _fail(f"exchange {where} unavailable: {exc}", EXIT_EXCHANGE)
+        return _fail(
+            _exchange_failure(settings, getattr(args, "exchange", None), exc), EXIT_EXCHANGE
+        )
 
 
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
@@ -134,6 +242,10 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.command == "scan":
         return await _scan(settings, as_json=args.json, limit=args.limit, exchange=args.exchange)
+    if args.command == "replay" and args.rule is not None:
+        from bot.replay.rule_report import run_rule_replay
+
+        return await run_rule_replay(settings, args)
     if args.command == "replay":
         from bot.replay.cli import run_replay
 
@@ -167,6 +279,16 @@ async def _scan(
     else:
         print(terminal.table(snapshot, limit))
     return 0
+
+
+def _exchange_failure(settings: Settings, exchange: str | None, exc: ExchangeError) -> str:
+    """One venue fetched: its URL and the error; several: the error is the summary
+    already ("no venue answers: binance, bybit, okx (Connection refused)")."""
+    ex = settings.exchange
+    venues = [exchange] if exchange in ex.venues else ex.venues
+    if len(venues) > 1:
+        return str(exc)
+    return f"exchange {ex.venue_base_url(venues[0])} unavailable: {exc}"
 
 
 def _fail(message: str, code: int) -> int:

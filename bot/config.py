@@ -6,18 +6,20 @@ the code reads the environment or a global.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, get_origin
+from typing import Any, Literal, get_args, get_origin
 
 from pydantic import (
     ValidationError,
     field_validator,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -144,7 +146,8 @@ def load_settings(
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise ConfigError(f"config file not found: {path}") from None
+            given = "" if config_path else " (from PRESSUREBOT_CONFIG)"
+            raise ConfigError(f"config file not found: {path}{given}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
         except OSError as exc:
@@ -156,7 +159,7 @@ def load_settings(
             return Settings(**data)
         return _settings_from_mapping(data, env)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc)) from None
+        raise ConfigError(_describe(exc, env)) from None
     except SettingsError:
         # pydantic-settings could not JSON-decode a list/dict variable; it names only the
         # section, so find the variable ourselves (its value is never echoed).
@@ -198,48 +201,116 @@ def unknown_env_vars(env: Mapping[str, str]) -> list[str]:
     return sorted(unknown)
 
 
+def env_var_hint(name: str) -> str:
+    """ "; did you mean PRESSUREBOT_TELEGRAM__TOKEN?" for a misspelt section, else ""."""
+    section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
+    guess = _closest(section, Settings.model_fields)
+    if guess is None:
+        return ""
+    return f"; did you mean {_env_name(guess, key or None)}?"
+
+
+def _env_name(section: str, key: str | None) -> str:
+    return f"{ENV_PREFIX}{section}__{key}".upper() if key else f"{ENV_PREFIX}{section}".upper()
+
+
+def _closest(word: str, candidates: Iterable[str]) -> str | None:
+    found = difflib.get_close_matches(word.lower(), list(candidates), n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def _section_fields(section: str) -> dict[str, Any]:
+    field = Settings.model_fields.get(section)
+    return dict(getattr(field.annotation if field else None, "model_fields", {}))
+
+
+def _env_source(loc: tuple[Any, ...], env: Mapping[str, str]) -> str | None:
+    """The PRESSUREBOT_* variable that set the value at `loc`, if one did (a variable
+    wins over the file): PRESSUREBOT_SECTION__KEY, or a whole PRESSUREBOT_SECTION table."""
+    if not loc:
+        return None
+    names = {name.upper(): name for name in env if name.upper().startswith(ENV_PREFIX)}
+    if len(loc) > 1 and (var := names.get(_env_name(str(loc[0]), str(loc[1])))):
+        return var
+    table = names.get(_env_name(str(loc[0]), None))
+    if table is None or len(loc) == 1:
+        return table
+    try:
+        value = json.loads(env[table])
+    except ValueError:
+        return table
+    return table if isinstance(value, dict) and str(loc[1]) in value else None
+
+
+def _json_example(field: FieldInfo) -> str:
+    """A value to copy: venue names for exchange.venues, ids for telegram.admin_ids."""
+    if get_origin(field.annotation) is dict:
+        return '{"key": "value"}'
+    item = (get_args(field.annotation) or (str,))[0]
+    default = field.get_default(call_default_factory=True)
+    if get_origin(item) is Literal:
+        values = list(get_args(item)[:2])
+    elif isinstance(default, list) and default:
+        values = default
+    else:
+        values = [11111111, 22222222] if item is int else ["a", "b"]
+    return json.dumps(values)
+
+
 def _describe_undecodable(env: Mapping[str, str]) -> str:
+    """pydantic-settings could not JSON-decode a list or table variable; name it."""
     for name, value in env.items():
-        parts = name[len(ENV_PREFIX) :].lower().split("__")
-        if not name.upper().startswith(ENV_PREFIX) or len(parts) != 2:
+        if not name.upper().startswith(ENV_PREFIX):
             continue
-        section = Settings.model_fields.get(parts[0])
-        model = section.annotation if section is not None else None
-        fields = getattr(model, "model_fields", {})
-        if parts[1] not in fields:
-            continue
-        annotation = fields[parts[1]].annotation
-        if get_origin(annotation) not in (list, dict):
+        section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
+        if key:
+            field = _section_fields(section).get(key)
+            if field is None or get_origin(field.annotation) not in (list, dict):
+                continue
+            example, where = _json_example(field), f"{section}.{key}"
+        elif section in Settings.model_fields:
+            example, where = '{"key": "value"}', f"[{section}]"
+        else:
             continue
         try:
             json.loads(value)
         except ValueError:
-            example = "[1, 2]" if get_origin(annotation) is list else '{"key": "value"}'
-            key = f"{parts[0]}.{parts[1]}"
-            return f"invalid config: {key} ({name}): expected JSON such as {example}"
+            return f"invalid config: {name} ({where}): expected JSON such as {example}"
     return "invalid config: a PRESSUREBOT_* variable holds a list or table that is not valid JSON"
 
 
-def _describe(exc: ValidationError) -> str:
+def _unknown_key_hint(loc: tuple[Any, ...], var: str | None) -> str:
+    """ "; did you mean scorer.interval_seconds?" (or the variable to set instead)."""
+    if len(loc) == 1:
+        guess = _closest(str(loc[0]), Settings.model_fields)
+        if guess is None:
+            return ""
+        return f"; did you mean {_env_name(guess, None) if var else guess}?"
+    guess = _closest(str(loc[1]), _section_fields(str(loc[0])))
+    if guess is None:
+        return ""
+    if var is not None and "__" in var[len(ENV_PREFIX) :]:
+        return f"; did you mean {_env_name(str(loc[0]), guess)}?"
+    return f"; did you mean {loc[0]}.{guess}?"
+
+
+def _describe(exc: ValidationError, env: Mapping[str, str]) -> str:
     err = exc.errors()[0]
-    key = ".".join(str(p) for p in err["loc"]) or "config"
-    msg = err["msg"]
+    loc = tuple(err["loc"])
+    key = ".".join(str(p) for p in loc) or "config"
+    var = _env_source(loc, env)
+    where = f"{var} ({key})" if var else key
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
     cause = err.get("ctx", {}).get("error")
     if isinstance(cause, _KeyError):
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        full = f"{key}.{cause.key}" if err["loc"] else cause.key  # a check across sections
-        return f"invalid config: {full}: {cause.message}{more}"
+        full = f"{key}.{cause.key}" if loc else cause.key  # a check across sections
+        return f"invalid config: {f'{var} ({full})' if var else full}: {cause.message}{more}"
     if err["type"] == "extra_forbidden":
-        msg = "unknown key"
-    msg = msg.removeprefix("Value error, ")
+        # Only the name: a misspelt key may hold a secret (telegram.tokn).
+        return f"invalid config: {where}: unknown key{_unknown_key_hint(loc, var)}{more}"
+    msg = err["msg"].removeprefix("Value error, ")
     value = err.get("input")
-    # An unknown key may be a misspelt secret (telegram.tokn), a URL may hold a password.
-    secret = (
-        "token" in key
-        or "secret" in key
-        or key == "database.url"
-        or err["type"] == "extra_forbidden"
-    )
+    # A URL may hold a password.
+    secret = "token" in key or "secret" in key or key == "database.url"
     shown = "" if isinstance(value, dict | list) or secret else f" (got {value!r})"
-    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"invalid config: {key}: {msg}{shown}{more}"
+    return f"invalid config: {where}: {msg}{shown}{more}"

@@ -70,10 +70,15 @@ class TelegramSettings(_Section):
     reply_max_wait_seconds: float = Field(default=5.0, ge=0)
     max_argument_length: int = Field(default=64, ge=8)
     poll_timeout_seconds: int = Field(default=30, ge=0)
-    # /symbol charts drawn ahead after each cycle, highest score first, one at a time in
-    # one worker thread (about 90 ms CPU each): bounds the chart CPU per cycle. Charts
-    # beyond it are drawn on first request and cached until the next cycle. 0: on demand only.
-    chart_prerender_symbols: int = Field(default=600, ge=0)
+    # /symbol charts drawn ahead after each cycle, only those users open: the top
+    # chart_prerender_top by score, every symbol a chat subscribes to, every chart opened
+    # within chart_prerender_viewed_hours; highest score first, one at a time, at most
+    # chart_prerender_symbols of them (bounds the chart CPU per cycle; README, Performance).
+    # Other charts are drawn on first request and cached until the next cycle.
+    # chart_prerender_symbols 0: on demand only.
+    chart_prerender_symbols: int = Field(default=100, ge=0)
+    chart_prerender_top: int = Field(default=10, ge=0)  # /top's first page
+    chart_prerender_viewed_hours: float = Field(default=24.0, ge=0)
     # Commands reuse the latest cycle id this long instead of asking the DB each time:
     # after a cycle lands, /top shows it within this many seconds.
     latest_cycle_cache_seconds: float = Field(default=1.0, ge=0)
@@ -130,6 +135,10 @@ class ExchangeSettings(_Section):
         """What the bot, dashboard and health show by default: the one venue, or the
         cross-venue aggregate ("all") when several are enabled."""
         return self.venues[0] if len(self.venues) == 1 else "all"
+
+    def venue_base_url(self, venue: str) -> str:
+        """The base URL `venue` is reached at (`base_url` is Binance's)."""
+        return {"bybit": self.bybit_base_url, "okx": self.okx_base_url}.get(venue, self.base_url)
 
     @field_validator("venues")
     @classmethod
@@ -198,12 +207,18 @@ class AlertSettings(_Section):
     default_min_band: BandName = "stressed"
     default_market_min_band: BandName = "stressed"
     cooldown_minutes: int = Field(default=240, ge=0)
+    # What `/subscribe BTC` (no kind named) and the card's Subscribe button follow.
+    # Squeeze alerts showed no lift out of sample in any rule tried (docs/scoring.md,
+    # Evidence), so they are opt-in: `/subscribe BTC squeeze`.
+    default_kinds: tuple[Literal["bands", "squeeze"], ...] = Field(default=("bands",), min_length=1)
     # Pushes (messages) per chat per local day; past it one note, then alerts are held
     # until the chat's next local day (docs/alerts.md). 0: no cap. Chats may override.
     daily_cap: int = Field(default=20, ge=0)
     # Cycles that fetched less than this share of the universe emit no alerts.
     min_fetched_share: float = Field(default=0.8, ge=0, le=1)
     event_retention_days: int = Field(default=7, ge=1)
+    # Rules a chat may keep (/rule add; docs/rules.md).
+    rules_per_chat: int = Field(default=20, ge=1, le=1000)
 
 
 class HttpSettings(_Section):

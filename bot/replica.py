@@ -7,10 +7,13 @@ replicas (docs/operations.md, "Running several replicas").
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from dataclasses import dataclass
 from typing import Literal, get_args
+
+from sqlalchemy.engine import make_url
 
 from bot.config import Settings
 
@@ -43,3 +46,13 @@ def replica_name(settings: Settings) -> str:
     if settings.replica.name:
         return settings.replica.name
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def news_level(settings: Settings) -> int:
+    """The log level of replica news (who this process is, which lease it took).
+
+    Replicas share only a PostgreSQL database; on SQLite there is one process, which
+    always holds every lease, and the words "replica" and "lease" would only puzzle a
+    single-process user: DEBUG there, INFO on PostgreSQL."""
+    backend = make_url(settings.database.url).get_backend_name()
+    return logging.DEBUG if backend == "sqlite" else logging.INFO

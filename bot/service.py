@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -34,10 +34,10 @@ from bot.cycle.venues import VenueScorers
 from bot.health import HealthState
 from bot.liquidations.metrics import LiqCollector
 from bot.liquidations.runner import AdapterUniverse, LiqRunner
+from bot.markets.adapters import open_adapters
 from bot.markets.base import ExchangeAdapter
-from bot.markets.venues import open_adapters
 from bot.metrics import Metrics
-from bot.replica import Replica, Role, replica_name
+from bot.replica import Replica, Role, news_level, replica_name
 from bot.scoring.aggregate import ALL
 from bot.storage import leases
 from bot.storage.db import DatabaseError, create_engine, is_sqlite, migrate, session_factory
@@ -97,9 +97,12 @@ class Parts:
 
 @contextlib.asynccontextmanager
 async def open_parts(
-    settings: Settings, role: Literal["run", "scan", "migrate"] = "run"
+    settings: Settings,
+    role: Literal["run", "scan", "migrate"] = "run",
+    venues: Sequence[str] | None = None,
 ) -> AsyncIterator[Parts]:
-    """Engine (migrated) and exchange client, closed on the way out.
+    """Engine (migrated) and an exchange client per venue in `venues` (default: every
+    enabled venue), closed on the way out.
 
     On SQLite the database lock decides what may happen (docs/operations.md, "One
     process per database"): `run` holds it for its lifetime, `migrate` refuses while
@@ -141,7 +144,7 @@ async def open_parts(
             if role != "run":  # a scan holds it only while migrating
                 lock.release()
         async with contextlib.AsyncExitStack() as stack:
-            adapters = await open_adapters(settings, stack)
+            adapters = await open_adapters(settings, stack, venues=venues)
             yield Parts(settings, engine, session_factory(engine), adapters)
     finally:
         await engine.dispose()
@@ -160,8 +163,10 @@ async def scan_once(settings: Settings, exchange: str | None = None) -> MarketSn
     venue, else the aggregate "all"). Emits no alerts: a one-off scan must not race a
     running service's alert state. On PostgreSQL, while a replica holds the scorer
     lease, the cycle is returned but not stored: a stray cycle would move the next
-    holder's schedule (bot/cycle/election.py) and sit between the scorer's own cycles."""
-    async with open_parts(settings, role="scan") as parts:
+    holder's schedule (bot/cycle/election.py) and sit between the scorer's own cycles.
+    One venue asked for (`exchange`): only that venue is fetched."""
+    venues = [exchange] if exchange in settings.exchange.venues else None
+    async with open_parts(settings, role="scan", venues=venues) as parts:
         fence = None if is_sqlite(parts.engine) else _no_live_scorer
         scorer = parts.scorer(fence=fence)
         shown = exchange or (settings.exchange.venues[0] if len(parts.adapters) == 1 else ALL)
@@ -203,7 +208,7 @@ async def run_service(
     health = HealthState()
     metrics = Metrics()
     async with open_parts(settings) as parts, contextlib.AsyncExitStack() as stack:
-        logger.info("replica %s, role %s", replica.name, replica.role)
+        logger.log(news_level(settings), "replica %s, role %s", replica.name, replica.role)
         webhook: WebhookEndpoint | None = None
         if token and replica.runs_bot and settings.telegram.webhook_url:
             # Served from the start: 503 until the bot is ready, so a load balancer
@@ -304,6 +309,10 @@ async def _start_telegram(
         bot = await start_sender(settings, sessions, on_sent=observe)
     stack.push_async_callback(bot.stop)
     bot.deps.replica = replica
+    if replica.runs_bot:
+        from bot.replay.rule_history import shipped_rule_history
+
+        bot.deps.rule_history = shipped_rule_history(settings)
     if not replica.runs_worker:
         return bot, None
     poll = 5.0 if is_sqlite(parts.engine) else CROSS_PROCESS_POLL_SECONDS

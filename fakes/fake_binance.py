@@ -3,7 +3,8 @@
 Payloads have the real shapes: prices, rates and OI are strings, times are integer ms,
 openInterestHist `timestamp` alternates between int and string. It enforces the
 2400/min request weight (429 + Retry-After), sets X-MBX-USED-WEIGHT-1M on every
-answer, and injects scoped faults. Usage:
+answer, and injects the faults of the shared menu (fakes/venue_fake.py) in Binance's
+words. Usage:
 
     async with FakeBinance(latency=0.025) as fake:
         fake.add_symbol("BTCUSDT", mark=50010, index=50000, funding_rate=0.0001, oi=80000)
@@ -13,18 +14,14 @@ answer, and injects scoped faults. Usage:
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
 import math
 import random
-import time
-from collections import Counter, deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from aiohttp import web
+
+from fakes.venue_fake import Fault, Number, VenueFake, fmt, priced, random_quote
 
 EXCHANGE_INFO = "/fapi/v1/exchangeInfo"
 PREMIUM_INDEX = "/fapi/v1/premiumIndex"
@@ -51,24 +48,9 @@ DEFAULT_MISSING: dict[str, tuple[str, ...]] = {
     OPEN_INTEREST_HIST: ("sumOpenInterest",),
     TICKER_24H: ("quoteVolume",),
 }
-# "empty": a 200 with nothing in it ([] or exchangeInfo without symbols).
-FAULT_KINDS = (
-    "5xx",
-    "429",
-    "418",
-    "timeout",
-    "malformed",
-    "missing_fields",
-    "delisted",
-    "empty",
-)
-ROW_KINDS = ("missing_fields", "delisted")
 HISTORY_LIMIT_PER_5M = 1000
 HISTORY_MAX_AGE_MS = 30 * 86_400_000
-PERIOD_MS = 300_000
 PERPETUAL_DELIVERY_MS = 4_133_404_800_000  # 2100-12-25, what Binance sends for perpetuals
-
-Number = float | str  # a str is sent verbatim, to inject values like "" or "abc"
 
 
 @dataclass
@@ -90,95 +72,28 @@ class FakeSymbol:
     history: list[tuple[int, float]] = field(default_factory=list)
 
 
-@dataclass
-class Fault:
-    endpoint: str  # a path, or "*" for every endpoint
-    kind: str
-    remaining: int | None  # None: forever
-    symbol: str | None
-    retry_after: float
-    delay: float
-    fields: tuple[str, ...]
-    status: int
-
-
-def _fmt(value: Number) -> str:
-    if isinstance(value, str):
-        return value
-    return f"{value:.8f}" if value == 0 or abs(value) >= 1e-3 else f"{value:.12f}"
-
-
 def _error(status: int, code: int, msg: str) -> tuple[int, Any]:
     return status, {"code": code, "msg": msg}
 
 
-class FakeBinance:
-    def __init__(
-        self,
-        *,
-        latency: float = 0.0,
-        weight_limit: int = 2400,
-        now_ms: Callable[[], int] | None = None,
-        timeout_delay: float = 5.0,
-        decoys: bool = True,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        stamp_lag_ms: int = 0,
-    ) -> None:
-        self.latency = latency
-        # How long after the request reaches the server its `time` is stamped: real
-        # answers carry the server's time, a little after the client's request started.
-        # Tests with a frozen clock set it to model that latency.
-        self.stamp_lag_ms = stamp_lag_ms
+class FakeBinance(VenueFake):
+    PATHS = tuple(WEIGHTS)
+    DEFAULT_MISSING: ClassVar[dict[str, tuple[str, ...]]] = DEFAULT_MISSING
+    MALFORMED = b'{"symbol":"BTCUSDT","markPrice":"5'
+    DEFAULT_RETRY_AFTER: ClassVar[dict[str, float]] = {"rate_limit": 1.0, "ban": 120.0}
+
+    def __init__(self, *, weight_limit: int = 2400, decoys: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         # Extra fundingInfo rows (symbol, hours), served after the regular ones.
         self.extra_funding_rows: list[tuple[str, int]] = []
         self.weight_limit = weight_limit
-        self.now_ms: Callable[[], int] = now_ms or (lambda: int(time.time() * 1000))
-        self.timeout_delay = timeout_delay
         self.symbols: dict[str, FakeSymbol] = {}
-        self.faults: list[Fault] = []
-        self.calls: Counter[str] = Counter()
-        # Bounded so long benchmark runs do not grow without limit.
-        self.requests_log: deque[tuple[str, dict[str, str]]] = deque(maxlen=100_000)
         self.total_weight = 0
         self.rejected_429 = 0
-        self.max_in_flight = 0
-        self._in_flight = 0
-        self._host, self._port = host, port
         self._minute = -1
         self._minute_used = 0
-        self._history_times: list[int] = []
-        self._runner: web.AppRunner | None = None
-        self._stopping = asyncio.Event()
-        self._changed = asyncio.Condition()
-        self.url = ""
         if decoys:
             self._add_decoys()
-
-    # Lifecycle.
-
-    async def start(self) -> FakeBinance:
-        app = web.Application()
-        app.router.add_route("GET", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port)
-        await site.start()
-        host, port = self._runner.addresses[0][:2]
-        self.url = f"http://{host}:{port}"
-        return self
-
-    async def stop(self) -> None:
-        self._stopping.set()  # ends "timeout" and latency sleeps at once
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeBinance:
-        return await self.start()
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
 
     # Market set-up.
 
@@ -216,71 +131,19 @@ class FakeBinance:
         self.symbols[symbol] = entry
         return entry
 
-    def set_market(
-        self,
-        symbol: str,
-        *,
-        mark: Number | None = None,
-        index: Number | None = None,
-        funding_rate: Number | None = None,
-        oi: Number | None = None,
-        funding_interval_hours: int | None = None,
-        quote_volume: Number | None = None,
-    ) -> None:
-        """Change some of a symbol's figures; None leaves a figure as it is."""
-        entry = self.symbols[symbol]
-        changes = {
-            "mark": mark,
-            "index": index,
-            "funding_rate": funding_rate,
-            "oi": oi,
-            "funding_interval_hours": funding_interval_hours,
-            "quote_volume": quote_volume,
-        }
-        for name, value in changes.items():
-            if value is not None:
-                setattr(entry, name, value)
-
-    def set_oi_history(self, symbol: str, points: list[tuple[int, float]]) -> None:
-        self.symbols[symbol].history = sorted(points)
-
     def delist(self, symbol: str, *, keep_in_exchange_info: bool = True) -> None:
         """Gone from market data (per-symbol calls answer -1121); exchangeInfo may lag."""
-        self.symbols[symbol].listed = False
+        super().delist(symbol)
         self.symbols[symbol].in_exchange_info = keep_in_exchange_info
 
-    def populate(self, n_symbols: int, seed: int = 0, *, history_hours: float = 0.0) -> list[str]:
-        """Add n deterministic USDT perpetuals SYM0000USDT...; returns their names.
-
-        About 17% are on 4h funding and 3% on 1h. With history_hours, each also gets
-        5-minute OI history up to now_ms().
-        """
-        rng = random.Random(seed)
-        now = self.now_ms() // PERIOD_MS * PERIOD_MS
-        names = []
-        for i in range(n_symbols):
-            name = f"SYM{i:04d}USDT"
-            hours = rng.choices((8, 4, 1), weights=(80, 17, 3))[0]
-            index = math.exp(rng.uniform(math.log(0.001), math.log(60_000)))
-            oi = math.exp(rng.uniform(math.log(1e4), math.log(1e9)))
-            self.add_symbol(
-                name,
-                mark=index * (1 + rng.gauss(0, 0.0008)),
-                index=index,
-                funding_rate=rng.gauss(0.0001, 0.0002) * hours / 8,
-                oi=oi,
-                funding_interval_hours=hours,
-                onboard_ms=1_600_000_000_000 + i * 86_400_000,
-            )
-            if history_hours > 0:
-                steps = int(history_hours * 12)
-                level, points = oi, []
-                for k in range(steps, 0, -1):
-                    level *= 1 + rng.gauss(0, 0.002)
-                    points.append((now - k * PERIOD_MS, level))
-                self.symbols[name].history = points
-            names.append(name)
-        return names
+    def _random_symbol(self, i: int, rng: random.Random) -> tuple[str, float, float]:
+        """USDT perpetuals SYM0000USDT...: about 17% on 4h funding and 3% on 1h."""
+        name = f"SYM{i:04d}USDT"
+        hours, index = random_quote(rng, (80, 17, 3))
+        oi = math.exp(rng.uniform(math.log(1e4), math.log(1e9)))
+        onboard = 1_600_000_000_000 + i * 86_400_000
+        self.add_symbol(name, oi=oi, onboard_ms=onboard, **priced(rng, index, hours))
+        return name, oi, 1.0
 
     def add_external_weight(self, weight: int) -> None:
         """Weight spent this minute by someone else on the same IP."""
@@ -291,127 +154,53 @@ class FakeBinance:
         self._roll_minute()
         return self._minute_used
 
-    # Faults.
-
-    def fault(
-        self,
-        endpoint: str,
-        kind: str,
-        times: int | None = 1,
-        symbol: str | None = None,
-        *,
-        retry_after: float | None = None,
-        delay: float | None = None,
-        fields: tuple[str, ...] | None = None,
-        status: int = 503,
-    ) -> Fault:
-        """Inject `kind` into the next `times` matching requests (None: forever).
-
-        With `symbol`, per-symbol requests match only that symbol; on bulk endpoints the
-        row-level kinds (missing_fields, delisted) then touch only that symbol's row.
-        """
-        if kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault kind {kind!r}; one of {FAULT_KINDS}")
-        default_wait = {"429": 1.0, "418": 120.0}.get(kind, 0.0)
-        entry = Fault(
-            endpoint=endpoint,
-            kind=kind,
-            remaining=times,
-            symbol=symbol,
-            retry_after=default_wait if retry_after is None else retry_after,
-            delay=self.timeout_delay if delay is None else delay,
-            fields=fields or DEFAULT_MISSING.get(endpoint, ("markPrice", "openInterest")),
-            status=status,
-        )
-        self.faults.append(entry)
-        return entry
-
-    def clear_faults(self) -> None:
-        self.faults.clear()
-
-    # Counters and waiting.
-
     def reset_counters(self) -> None:
-        self.calls.clear()
-        self.requests_log.clear()
+        super().reset_counters()
         self.total_weight = 0
         self.rejected_429 = 0
-        self.max_in_flight = 0
 
-    async def wait_for_calls(self, path: str, n: int, within: float = 10.0) -> None:
-        """Wait until `path` has been requested at least n times in all (else TimeoutError)."""
-        async with asyncio.timeout(within), self._changed:
-            await self._changed.wait_for(lambda: self.calls[path] >= n)
+    # Limits and errors.
 
-    # Serving.
-
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        path, params = request.path, dict(request.query)
-        self.calls[path] += 1
-        self.requests_log.append((path, params))
-        async with self._changed:
-            self._changed.notify_all()
-        self._in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self._in_flight)
-        try:
-            return await self._serve(path, params)
-        finally:
-            self._in_flight -= 1
-
-    async def _serve(self, path: str, params: dict[str, str]) -> web.Response:
-        if self.latency > 0:
-            await self._pause(self.latency)
-        if path not in WEIGHTS:
-            return self._json(404, {"code": -5000, "msg": f"Path {path}, Method GET is invalid"})
-        symbol = params.get("symbol")
-        request_fault, row_faults = self._take_faults(path, symbol)
-        if request_fault is not None and request_fault.kind in ("429", "418"):
-            code = 429 if request_fault.kind == "429" else 418
-            return self._rate_limited(code, request_fault.retry_after)
-        weight = WEIGHTS[path][1 if symbol else 0]
+    def _limited(self, path: str, params: dict[str, str]) -> web.Response | None:
+        """Over the weight per minute, or openInterestHist's calls per 5 min: a 429."""
+        weight = WEIGHTS[path][1 if params.get("symbol") else 0]
         self._roll_minute()
         if self._minute_used + weight > self.weight_limit:
             return self._rate_limited(429, math.ceil(60 - (self.now_ms() % 60_000) / 1000))
-        if path == OPEN_INTEREST_HIST and not self._take_history_slot():
+        if path == OPEN_INTEREST_HIST and not self.take_slot(
+            "history", HISTORY_LIMIT_PER_5M, 300_000
+        ):
             return self._rate_limited(429, 60)
         self._minute_used += weight
         self.total_weight += weight
-        if request_fault is not None:
-            if request_fault.kind == "5xx":
-                return self._json(request_fault.status, {"code": -1001, "msg": "Internal error."})
-            if request_fault.kind == "malformed":
-                return self._raw(b'{"symbol":"BTCUSDT","markPrice":"5')
-            if request_fault.kind == "empty":
-                empty = self._exchange_info(self.now_ms()) if path == EXCHANGE_INFO else []
-                if isinstance(empty, dict):
-                    empty["symbols"] = []
-                return self._json(200, empty)
-            await self._pause(request_fault.delay)  # "timeout": answer too late
-        status, body = self._dispatch(path, params, row_faults)
-        return self._json(status, body)
+        return None
 
-    def _take_faults(self, path: str, symbol: str | None) -> tuple[Fault | None, list[Fault]]:
-        request_fault, row_faults = None, []
-        for entry in self.faults:
-            if entry.endpoint not in (path, "*") or entry.remaining == 0:
-                continue
-            if entry.symbol is not None and symbol is not None and entry.symbol != symbol:
-                continue
-            row_level = entry.kind in ROW_KINDS
-            if entry.symbol is not None and symbol is None and not row_level:
-                continue
-            if row_level:
-                row_faults.append(entry)
-            elif request_fault is None:
-                request_fault = entry
-            else:
-                continue
-            if entry.remaining is not None:
-                entry.remaining -= 1
-        self.faults = [f for f in self.faults if f.remaining != 0]
-        return request_fault, row_faults
+    def _error_answer(self, path: str, fault: Fault) -> web.Response:
+        if fault.kind == "rate_limit":
+            return self._rate_limited(429, fault.retry_after)
+        if fault.kind == "ban":
+            return self._rate_limited(418, fault.retry_after)
+        if fault.kind == "geo":
+            msg = "Service unavailable from a restricted location according to 'b. Eligibility'"
+            return self._json(fault.status, {"code": 0, "msg": msg})
+        if fault.kind == "5xx":
+            return self._json(fault.status, {"code": -1001, "msg": "Internal error."})
+        if fault.kind == "error_code":
+            return self._json(400, {"code": -1000, "msg": "An unknown error occured."})
+        empty: Any = self._exchange_info(self.now_ms()) if path == EXCHANGE_INFO else []
+        if isinstance(empty, dict):
+            empty["symbols"] = []
+        return self._json(200, empty)  # "empty"
 
-    def _dispatch(self, path: str, params: dict[str, str], row_faults: list[Fault]) -> Any:
+    def _no_route(self, path: str) -> web.Response:
+        return self._json(404, {"code": -5000, "msg": f"Path {path}, Method GET is invalid"})
+
+    def _headers(self) -> dict[str, str]:
+        return {"X-MBX-USED-WEIGHT-1M": str(self.minute_weight())}
+
+    # Answers.
+
+    def _answer(self, path: str, params: dict[str, str], row_faults: list[Fault]) -> Any:
         symbol = params.get("symbol")
         delisted = {f.symbol for f in row_faults if f.kind == "delisted"}
         if symbol is not None:
@@ -426,11 +215,11 @@ class FakeBinance:
             status, body = 200, self._build(path, symbol)
         if path != EXCHANGE_INFO and symbol is None and isinstance(body, list):
             body = [row for row in body if row.get("symbol") not in delisted]
-        for entry in (f for f in row_faults if f.kind == "missing_fields"):
+        for fault in (f for f in row_faults if f.kind == "missing_fields"):
             rows = body["symbols"] if path == EXCHANGE_INFO else body
             for row in rows if isinstance(rows, list) else [rows]:
-                if entry.symbol is None or row.get("symbol") == entry.symbol:
-                    for name in entry.fields:
+                if fault.symbol is None or row.get("symbol") == fault.symbol:
+                    for name in fault.fields:
                         row.pop(name, None)
         return status, body
 
@@ -523,11 +312,11 @@ class FakeBinance:
         interval_ms = s.funding_interval_hours * 3_600_000
         return {
             "symbol": s.symbol,
-            "markPrice": _fmt(s.mark),
-            "indexPrice": _fmt(s.index),
-            "estimatedSettlePrice": _fmt(s.index),
+            "markPrice": fmt(s.mark),
+            "indexPrice": fmt(s.index),
+            "estimatedSettlePrice": fmt(s.index),
             # Delivery contracts really do send empty strings here.
-            "lastFundingRate": _fmt(s.funding_rate) if perpetual else "",
+            "lastFundingRate": fmt(s.funding_rate) if perpetual else "",
             "interestRate": "0.00010000" if perpetual else "",
             "nextFundingTime": (now // interval_ms + 1) * interval_ms if perpetual else 0,
             "time": now,
@@ -535,7 +324,7 @@ class FakeBinance:
 
     @staticmethod
     def _oi_row(s: FakeSymbol, now: int) -> dict[str, Any]:
-        return {"openInterest": _fmt(s.oi), "symbol": s.symbol, "time": now}
+        return {"openInterest": fmt(s.oi), "symbol": s.symbol, "time": now}
 
     @staticmethod
     def _ticker_row(s: FakeSymbol, now: int) -> dict[str, Any]:
@@ -543,14 +332,14 @@ class FakeBinance:
             "symbol": s.symbol,
             "priceChange": "0.00",
             "priceChangePercent": "0.000",
-            "weightedAvgPrice": _fmt(s.mark),
-            "lastPrice": _fmt(s.mark),
+            "weightedAvgPrice": fmt(s.mark),
+            "lastPrice": fmt(s.mark),
             "lastQty": "1.000",
-            "openPrice": _fmt(s.mark),
-            "highPrice": _fmt(s.mark),
-            "lowPrice": _fmt(s.mark),
+            "openPrice": fmt(s.mark),
+            "highPrice": fmt(s.mark),
+            "lowPrice": fmt(s.mark),
             "volume": "1000.000",
-            "quoteVolume": _fmt(s.quote_volume),
+            "quoteVolume": fmt(s.quote_volume),
             "openTime": now - 86_400_000,
             "closeTime": now,
             "firstId": 1,
@@ -588,8 +377,8 @@ class FakeBinance:
         return 200, [
             {
                 "symbol": entry.symbol,
-                "sumOpenInterest": _fmt(oi),
-                "sumOpenInterestValue": _fmt(oi * mark),
+                "sumOpenInterest": fmt(oi),
+                "sumOpenInterestValue": fmt(oi * mark),
                 "timestamp": str(t) if i % 2 else t,
             }  # both shapes occur in the wild
             for i, (t, oi) in enumerate(rows)
@@ -602,14 +391,6 @@ class FakeBinance:
         if minute != self._minute:
             self._minute, self._minute_used = minute, 0
 
-    def _take_history_slot(self) -> bool:
-        now = self.now_ms()
-        self._history_times = [t for t in self._history_times if t > now - 300_000]
-        if len(self._history_times) >= HISTORY_LIMIT_PER_5M:
-            return False
-        self._history_times.append(now)
-        return True
-
     def _rate_limited(self, status: int, retry_after: float) -> web.Response:
         self.rejected_429 += status == 429
         msg = (
@@ -621,19 +402,6 @@ class FakeBinance:
         response = self._json(status, {"code": -1003, "msg": msg})
         response.headers["Retry-After"] = f"{retry_after:g}"
         return response
-
-    def _json(self, status: int, body: Any) -> web.Response:
-        return self._raw(json.dumps(body).encode(), status)
-
-    def _raw(self, body: bytes, status: int = 200) -> web.Response:
-        headers = {"X-MBX-USED-WEIGHT-1M": str(self.minute_weight())}
-        return web.Response(
-            status=status, body=body, headers=headers, content_type="application/json"
-        )
-
-    async def _pause(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
 
     def _add_decoys(self) -> None:
         """Instruments the universe filter must drop, as real exchangeInfo has them."""

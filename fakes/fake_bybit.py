@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
-from fakes.venue_fake import PERIOD_MS, Fault, Number, VenueFake, fmt
+from fakes.venue_fake import Fault, Number, VenueFake, fmt, priced, random_quote
 
 INSTRUMENTS = "/v5/market/instruments-info"
 TICKERS = "/v5/market/tickers"
@@ -85,13 +85,6 @@ class FakeBybit(VenueFake):
         if decoys:
             self._add_decoys()
 
-    async def __aenter__(self) -> FakeBybit:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
-
     # Market set-up.
 
     def add_symbol(
@@ -120,50 +113,17 @@ class FakeBybit(VenueFake):
         self.symbols[symbol] = entry
         return entry
 
-    def set_market(self, symbol: str, **changes: Any) -> None:
-        """Change some of a symbol's fields (mark=, oi=, funding_interval_minutes=, ...)."""
-        for name, value in changes.items():
-            setattr(self.symbols[symbol], name, value)
-
-    def set_oi_history(self, symbol: str, points: list[tuple[int, float]]) -> None:
-        self.symbols[symbol].history = sorted(points)
-
-    def delist(self, symbol: str) -> None:
-        self.symbols[symbol].listed = False
-
-    def populate(self, n_symbols: int, seed: int = 0, *, history_hours: float = 0.0) -> list[str]:
-        """Add n deterministic USDT perpetuals SYM0000USDT...; returns their names.
-
-        About 20% on 4h funding, 5% on 1h and 5% on a 1000x multiplier (1000SYM...).
-        """
-        rng = random.Random(seed)
-        now = self.now_ms() // PERIOD_MS * PERIOD_MS
-        names = []
-        for i in range(n_symbols):
-            name = f"SYM{i:04d}USDT" if rng.random() > 0.05 else f"1000SYM{i:04d}USDT"
-            hours = rng.choices((8, 4, 1), weights=(75, 20, 5))[0]
-            index = math.exp(rng.uniform(math.log(0.001), math.log(60_000)))
-            oi = math.exp(rng.uniform(math.log(1e4), math.log(1e9)))
-            self.add_symbol(
-                name,
-                mark=index * (1 + rng.gauss(0, 0.0008)),
-                index=index,
-                funding_rate=rng.gauss(0.0001, 0.0002) * hours / 8,
-                oi=oi,
-                funding_interval_hours=hours,
-            )
-            if history_hours > 0:
-                level, points = oi, []
-                for k in range(int(history_hours * 12), 0, -1):
-                    level *= 1 + rng.gauss(0, 0.002)
-                    points.append((now - k * PERIOD_MS, level))
-                self.symbols[name].history = points
-            names.append(name)
-        return names
+    def _random_symbol(self, i: int, rng: random.Random) -> tuple[str, float, float]:
+        """About 20% on 4h funding, 5% on 1h and 5% on a 1000x multiplier (1000SYM...)."""
+        name = f"SYM{i:04d}USDT" if rng.random() > 0.05 else f"1000SYM{i:04d}USDT"
+        hours, index = random_quote(rng, (75, 20, 5))
+        oi = math.exp(rng.uniform(math.log(1e4), math.log(1e9)))
+        self.add_symbol(name, oi=oi, **priced(rng, index, hours))
+        return name, oi, 1.0
 
     # Limits and errors.
 
-    def _limited(self, path: str) -> web.Response | None:
+    def _limited(self, path: str, params: dict[str, str]) -> web.Response | None:
         now = self.now_ms()
         if now < self.banned_until_ms or not self.take_slot("ip", LIMIT_PER_5S, 5_000):
             if now >= self.banned_until_ms:

@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
-from fakes.venue_fake import PERIOD_MS, Fault, Number, VenueFake, fmt
+from fakes.venue_fake import Fault, Number, VenueFake, fmt, priced, random_quote
 
 INSTRUMENTS = "/api/v5/public/instruments"
 OPEN_INTEREST = "/api/v5/public/open-interest"
@@ -79,6 +79,7 @@ class FakeOkx(VenueFake):
         TICKERS,
     )
     SYMBOL_PARAM = "instId"
+    WHOLE_CONTRACTS = True
     DEFAULT_MISSING: ClassVar[dict[str, tuple[str, ...]]] = {
         INSTRUMENTS: ("ctVal",),
         OPEN_INTEREST: ("oi",),
@@ -89,18 +90,10 @@ class FakeOkx(VenueFake):
 
     def __init__(self, *, decoys: bool = True, window_ms: int = 2_000, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.swaps: dict[str, OkxSwap] = {}
         # OKX's limits run over 2 s; a test on the real clock may shrink the window.
         self.window_ms = window_ms
         if decoys:
             self._add_decoys()
-
-    async def __aenter__(self) -> FakeOkx:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
 
     # Market set-up.
 
@@ -127,53 +120,22 @@ class FakeOkx(VenueFake):
             ct_val=ct_val,
             **extra,
         )
-        self.swaps[entry.inst_id] = entry
+        self.symbols[entry.inst_id] = entry
         return entry
 
-    def set_market(self, inst_id: str, **changes: Any) -> None:
-        for name, value in changes.items():
-            setattr(self.swaps[inst_id], name, value)
-
-    def set_oi_history(self, inst_id: str, points: list[tuple[int, float]]) -> None:
-        self.swaps[inst_id].history = sorted(points)
-
-    def delist(self, inst_id: str) -> None:
-        self.swaps[inst_id].listed = False
-
-    def populate(self, n_symbols: int, seed: int = 0, *, history_hours: float = 0.0) -> list[str]:
-        """Add n deterministic swaps SYM0000-USDT-SWAP...; returns their instIds.
-
-        Contract sizes vary (0.01 to 1000 coins); about 20% are on 4h funding, 5% on 1h.
-        """
-        rng = random.Random(seed)
-        now = self.now_ms() // PERIOD_MS * PERIOD_MS
-        names = []
-        for i in range(n_symbols):
-            hours = rng.choices((8, 4, 1), weights=(75, 20, 5))[0]
-            index = math.exp(rng.uniform(math.log(0.001), math.log(60_000)))
-            ct_val = rng.choice((0.01, 0.1, 1.0, 10.0, 1000.0))
-            contracts = round(math.exp(rng.uniform(math.log(1e4), math.log(1e8))))
-            entry = self.add_symbol(
-                f"SYM{i:04d}",
-                mark=index * (1 + rng.gauss(0, 0.0008)),
-                index=index,
-                funding_rate=rng.gauss(0.0001, 0.0002) * hours / 8,
-                oi=contracts * ct_val,
-                ct_val=ct_val,
-                funding_interval_hours=hours,
-            )
-            if history_hours > 0:
-                level, points = contracts, []
-                for k in range(int(history_hours * 12), 0, -1):
-                    level = max(1, round(level * (1 + rng.gauss(0, 0.002))))
-                    points.append((now - k * PERIOD_MS, level * ct_val))
-                entry.history = points
-            names.append(entry.inst_id)
-        return names
+    def _random_symbol(self, i: int, rng: random.Random) -> tuple[str, float, float]:
+        """Swaps SYM0000-USDT-SWAP...: contract sizes vary (0.01 to 1000 coins); about
+        20% are on 4h funding, 5% on 1h."""
+        hours, index = random_quote(rng, (75, 20, 5))
+        ct_val = rng.choice((0.01, 0.1, 1.0, 10.0, 1000.0))
+        contracts = round(math.exp(rng.uniform(math.log(1e4), math.log(1e8))))
+        oi = contracts * ct_val
+        entry = self.add_symbol(f"SYM{i:04d}", oi=oi, ct_val=ct_val, **priced(rng, index, hours))
+        return entry.inst_id, contracts, ct_val
 
     # Limits and errors.
 
-    def _limited(self, path: str) -> web.Response | None:
+    def _limited(self, path: str, params: dict[str, str]) -> web.Response | None:
         limit = LIMITS_PER_2S.get(path, DEFAULT_LIMIT_PER_2S)
         if self.take_slot(path, limit, self.window_ms):
             return None
@@ -203,7 +165,7 @@ class FakeOkx(VenueFake):
         gone = {f.symbol for f in row_faults if f.kind == "delisted"}
         inst = params.get("instId")
         if path == OI_HISTORY:
-            entry = self.swaps.get(inst or "")
+            entry = self.symbols.get(inst or "")
             if entry is None or not entry.listed or inst in gone or None in gone:
                 return 200, self._error("51001", "Instrument ID does not exist")
             return 200, self._history(entry, params)
@@ -212,7 +174,7 @@ class FakeOkx(VenueFake):
             and params.get("instType") != "SWAP"
         ):
             return 200, self._error("51000", "Parameter instType error")
-        swaps = [s for s in self.swaps.values() if s.listed and s.inst_id not in gone]
+        swaps = [s for s in self.symbols.values() if s.listed and s.inst_id not in gone]
         if path == FUNDING_RATE and inst != "ANY":
             swaps = [s for s in swaps if s.inst_id == inst]
         if path == INDEX_TICKERS:

@@ -4,7 +4,8 @@ Serves `/bot{token}/{method}` on 127.0.0.1:0. PTB posts form fields (strings raw
 everything else JSON-encoded) or multipart (files); both are accepted. Implements
 getMe, getUpdates (a real long poll), setWebhook, deleteWebhook, getWebhookInfo,
 sendMessage, sendPhoto, editMessageText, editMessageReplyMarkup, answerCallbackQuery,
-setMyCommands, getMyCommands, getChatMember and sendChatAction.
+setMyCommands, getMyCommands and deleteMyCommands (per scope: `menus`), getChatMember
+and sendChatAction.
 
 Like Telegram it:
 - lets one bot instance poll: a second getUpdates while one is waiting ends the earlier
@@ -55,6 +56,9 @@ import aiohttp
 from aiohttp import web
 
 TOKEN = "123456:TEST-token_for-the-fake"
+SCOPES_WITHOUT_CHAT = frozenset(
+    {"default", "all_private_chats", "all_group_chats", "all_chat_administrators"}
+)
 SEND_METHODS = frozenset({"sendmessage", "sendphoto"})
 FLOOD_METHODS = SEND_METHODS | {"editmessagetext", "editmessagereplymarkup"}
 JSON_FIELDS = frozenset(
@@ -233,7 +237,8 @@ class FakeTelegram:
         self.injected: Counter[str] = Counter()
         self.rejected: list[tuple[str, int | None, str]] = []  # method, chat, description
         self.answers: list[dict[str, Any]] = []
-        self.commands: list[dict[str, Any]] = []
+        # setMyCommands per scope (`scope_key`), as getMyCommands reads them back.
+        self.menus: dict[str, list[dict[str, Any]]] = {}
         self.chat_actions: list[tuple[int, str]] = []
         self.admins: dict[int, set[int]] = {}
         self.faults: list[Fault] = []
@@ -390,6 +395,10 @@ class FakeTelegram:
     async def _notify(self) -> None:
         async with self._changed:
             self._changed.notify_all()
+
+    def add_chat(self, chat_id: int, chat_type: str | None = None) -> None:
+        """A chat that wrote to the bot before this run: Telegram knows it."""
+        self._chat(chat_id, chat_type)
 
     def message_update(
         self,
@@ -780,18 +789,56 @@ class FakeTelegram:
         self._check_poll(mine)
         return self._updates[:limit]
 
+    @property
+    def commands(self) -> list[dict[str, Any]]:
+        """The default scope's menu (setMyCommands without a scope)."""
+        return self.menus.get("default", [])
+
+    def menu_names(self, scope: str = "default") -> list[str]:
+        return [c["command"] for c in self.menus.get(scope, [])]
+
+    def _scope_key(self, params: dict[str, Any]) -> str:
+        """ "default", "all_private_chats", "chat:42", "chat_member:-100:42", ...; the
+        language code, when given, after a slash. Chat scopes need a chat the bot knows,
+        as Telegram's do ("chat not found" for a user who never wrote to the bot)."""
+        scope = params.get("scope") or {"type": "default"}
+        kind = scope.get("type")
+        if kind in SCOPES_WITHOUT_CHAT:
+            key = str(kind)
+        elif kind in ("chat", "chat_administrators", "chat_member"):
+            chat_id = scope.get("chat_id")
+            if not isinstance(chat_id, int) or chat_id not in self._chats:
+                raise _ApiError(400, "Bad Request: chat not found")
+            if kind == "chat_administrators" and chat_id > 0:
+                raise _ApiError(
+                    400, "Bad Request: can't use chat_administrators scope in private chats"
+                )
+            key = f"{kind}:{chat_id}"
+            if kind == "chat_member":
+                key += f":{scope.get('user_id')}"
+        else:
+            raise _ApiError(400, "Bad Request: wrong parameter scope")
+        language = params.get("language_code")
+        return f"{key}/{language}" if language else key
+
     async def _m_setmycommands(self, params: dict[str, Any]) -> bool:
         commands = params.get("commands") or []
+        if len(commands) > 100:
+            raise _ApiError(400, "Bad Request: too many commands")
         for c in commands:
             if not re.fullmatch(r"[a-z0-9_]{1,32}", c.get("command", "")):
                 raise _ApiError(400, "Bad Request: BOT_COMMAND_INVALID")
             if not 1 <= len(c.get("description", "")) <= 256:
                 raise _ApiError(400, "Bad Request: BOT_COMMAND_DESCRIPTION_INVALID")
-        self.commands = commands
+        self.menus[self._scope_key(params)] = commands
         return True
 
     async def _m_getmycommands(self, params: dict[str, Any]) -> list[dict[str, Any]]:
-        return self.commands
+        return self.menus.get(self._scope_key(params), [])
+
+    async def _m_deletemycommands(self, params: dict[str, Any]) -> bool:
+        self.menus.pop(self._scope_key(params), None)
+        return True
 
     async def _m_sendchataction(self, params: dict[str, Any]) -> bool:
         self.chat_actions.append((params["chat_id"], params.get("action", "")))

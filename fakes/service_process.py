@@ -31,6 +31,20 @@ def service_env(tmp_path: Path, exchange_url: str, **extra: str) -> dict[str, st
     return env
 
 
+def venues_env(
+    tmp_path: Path, binance_url: str, bybit_url: str, okx_url: str, **extra: str
+) -> dict[str, str]:
+    """`service_env` with all three venues enabled, each at its own address."""
+    return service_env(
+        tmp_path,
+        binance_url,
+        PRESSUREBOT_EXCHANGE__VENUES='["binance", "bybit", "okx"]',
+        PRESSUREBOT_EXCHANGE__BYBIT_BASE_URL=bybit_url,
+        PRESSUREBOT_EXCHANGE__OKX_BASE_URL=okx_url,
+        **extra,
+    )
+
+
 class ServiceProcess:
     """The service as a child process; every stderr line is kept and can be awaited."""
 

@@ -1,19 +1,24 @@
-"""What the Bybit and OKX loopback fakes share: the aiohttp server, latency, scoped
-faults, per-window request limits, counters and waiting. Each fake supplies its own
-payloads and its own way of saying no (see fake_bybit.py, fake_okx.py).
+"""What the loopback venue fakes share: the aiohttp server, latency, the fault menu,
+per-window request limits, counters, waiting, and the market set-up calls. Each fake
+(fake_binance.py, fake_bybit.py, fake_okx.py) supplies only its own payloads and its own
+way of saying no.
 
-Fault kinds, the same menu as the Binance fake in each venue's own words:
-    "5xx"            HTTP `status` (503) with the venue's error envelope
-    "rate_limit"     the venue's rate-limit answer (Bybit: 200 + retCode 10006;
-                     OKX: 429 + code 50011)
-    "ban"            Bybit: HTTP 403 "access too frequent"; OKX: code 50011 in an HTTP 200
+The fault menu, the same for every venue, each answered in the venue's own words:
+    "5xx"            HTTP `status` (503) with the venue's error body
+    "rate_limit"     the venue's rate-limit answer (Binance: 429 + Retry-After;
+                     Bybit: 200 + retCode 10006; OKX: 429 + code 50011)
+    "ban"            Binance: HTTP 418 + Retry-After; Bybit: HTTP 403 "access too
+                     frequent"; OKX: code 50011 in an HTTP 200
     "geo"            a region block: HTTP `status` (451; 403 from Bybit's CDN)
-    "error_code"     HTTP 200 with a non-zero venue code (an API error)
+    "error_code"     an API error (Binance: HTTP 400 with a code; Bybit, OKX: HTTP 200
+                     with a non-zero venue code)
     "timeout"        answer after `delay` seconds
     "malformed"      truncated JSON
     "missing_fields" drop `fields` from rows (of `symbol` only, when given)
     "delisted"       the symbol is gone (bulk: its row is left out)
     "empty"          HTTP 200 with an empty list
+The refusals ("rate_limit", "ban", "geo") are answered before the venue's own limits
+count the request, as a venue that refuses does not charge for it.
 """
 
 from __future__ import annotations
@@ -21,11 +26,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
+import random
 import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from aiohttp import web
 
@@ -42,6 +49,7 @@ FAULT_KINDS = (
     "empty",
 )
 ROW_KINDS = ("missing_fields", "delisted")
+REFUSALS = ("rate_limit", "ban", "geo")
 PERIOD_MS = 300_000
 
 Number = float | str  # a str is served verbatim, to inject values like "" or "abc"
@@ -63,15 +71,51 @@ class Fault:
     delay: float
     fields: tuple[str, ...]
     status: int
+    retry_after: float = 0.0  # seconds, for the venues that send Retry-After
+
+
+def oi_walk(
+    rng: random.Random, level: float, hours: float, now: int, *, whole: bool, unit: float
+) -> list[tuple[int, float]]:
+    """5-minute OI up to `now`: a random walk from `level` (whole contracts of `unit`
+    coins each when `whole`), oldest first."""
+    points = []
+    for k in range(int(hours * 12), 0, -1):
+        level *= 1 + rng.gauss(0, 0.002)
+        if whole:
+            level = max(1, round(level))
+        points.append((now - k * PERIOD_MS, level * unit))
+    return points
+
+
+def random_quote(rng: random.Random, hour_weights: tuple[int, int, int]) -> tuple[int, float]:
+    """A funding interval (8h, 4h or 1h, by `hour_weights`) and an index price."""
+    hours = rng.choices((8, 4, 1), weights=hour_weights)[0]
+    return hours, math.exp(rng.uniform(math.log(0.001), math.log(60_000)))
+
+
+def priced(rng: random.Random, index: float, hours: int) -> dict[str, Any]:
+    """A mark near `index` and a funding rate for an `hours` interval, as add_symbol takes."""
+    return {
+        "mark": index * (1 + rng.gauss(0, 0.0008)),
+        "index": index,
+        "funding_rate": rng.gauss(0.0001, 0.0002) * hours / 8,
+        "funding_interval_hours": hours,
+    }
 
 
 class VenueFake:
-    """Subclasses set PATHS, SYMBOL_PARAM, DEFAULT_MISSING and implement `_answer`,
-    `_error_answer` and `_limited`."""
+    """Subclasses set PATHS, SYMBOL_PARAM, DEFAULT_MISSING, MALFORMED (and, to send
+    Retry-After, DEFAULT_RETRY_AFTER) and implement `_answer`, `_error_answer`,
+    `_limited` and `_random_symbol`."""
 
     PATHS: tuple[str, ...] = ()
     SYMBOL_PARAM = "symbol"
     DEFAULT_MISSING: ClassVar[dict[str, tuple[str, ...]]] = {}
+    MALFORMED = b'{"retCode":0,"code":"0","data":[{"instId":"BT'
+    DEFAULT_RETRY_AFTER: ClassVar[dict[str, float]] = {}
+    # Whether `populate`'s OI history walks in whole contracts (OKX) or in coins.
+    WHOLE_CONTRACTS = False
 
     def __init__(
         self,
@@ -88,6 +132,7 @@ class VenueFake:
         self.stamp_lag_ms = stamp_lag_ms
         self.now_ms: Callable[[], int] = now_ms or (lambda: int(time.time() * 1000))
         self.timeout_delay = timeout_delay
+        self.symbols: dict[str, Any] = {}  # symbol -> the venue's own record of it
         self.faults: list[Fault] = []
         self.calls: Counter[str] = Counter()
         self.requests_log: deque[tuple[str, dict[str, str]]] = deque(maxlen=100_000)
@@ -103,7 +148,14 @@ class VenueFake:
 
     # Lifecycle.
 
-    async def start(self) -> VenueFake:
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    async def start(self) -> Self:
         app = web.Application()
         app.router.add_route("GET", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
@@ -119,6 +171,41 @@ class VenueFake:
             await self._runner.cleanup()
             self._runner = None
 
+    # Market set-up.
+
+    def set_market(self, symbol: str, **changes: Any) -> None:
+        """Change some of a symbol's fields (mark=, oi=, ...); None leaves one as it is."""
+        for name, value in changes.items():
+            if value is not None:
+                setattr(self.symbols[symbol], name, value)
+
+    def set_oi_history(self, symbol: str, points: list[tuple[int, float]]) -> None:
+        self.symbols[symbol].history = sorted(points)
+
+    def delist(self, symbol: str) -> None:
+        """Gone from market data; per-symbol calls answer the venue's invalid-symbol."""
+        self.symbols[symbol].listed = False
+
+    def populate(self, n_symbols: int, seed: int = 0, *, history_hours: float = 0.0) -> list[str]:
+        """Add n deterministic symbols in the venue's naming (SYM0000...); returns their
+        names. With history_hours, each also gets 5-minute OI history up to now_ms()."""
+        rng = random.Random(seed)
+        now = self.now_ms() // PERIOD_MS * PERIOD_MS
+        names = []
+        for i in range(n_symbols):
+            name, level, unit = self._random_symbol(i, rng)
+            if history_hours > 0:
+                whole = self.WHOLE_CONTRACTS
+                points = oi_walk(rng, level, history_hours, now, whole=whole, unit=unit)
+                self.symbols[name].history = points
+            names.append(name)
+        return names
+
+    def _random_symbol(self, i: int, rng: random.Random) -> tuple[str, float, float]:
+        """Add symbol number i; returns its name, its OI level and the coins per unit
+        of that level, from which its history walks back."""
+        raise NotImplementedError
+
     # Faults.
 
     def fault(
@@ -131,8 +218,13 @@ class VenueFake:
         delay: float | None = None,
         fields: tuple[str, ...] | None = None,
         status: int | None = None,
+        retry_after: float | None = None,
     ) -> Fault:
-        """Inject `kind` into the next `times` matching requests (None: forever)."""
+        """Inject `kind` into the next `times` matching requests (None: forever).
+
+        With `symbol`, per-symbol requests match only that symbol; on bulk endpoints the
+        row-level kinds (missing_fields, delisted) then touch only that symbol's row.
+        """
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; one of {FAULT_KINDS}")
         default_status = {"5xx": 503, "geo": 451}.get(kind, 200)
@@ -144,6 +236,9 @@ class VenueFake:
             delay=self.timeout_delay if delay is None else delay,
             fields=fields or self.DEFAULT_MISSING.get(endpoint, ()),
             status=default_status if status is None else status,
+            retry_after=(
+                self.DEFAULT_RETRY_AFTER.get(kind, 0.0) if retry_after is None else retry_after
+            ),
         )
         self.faults.append(entry)
         return entry
@@ -180,18 +275,20 @@ class VenueFake:
 
     async def _serve(self, path: str, params: dict[str, str]) -> web.Response:
         if path not in self.PATHS:
-            return self._json(404, {"error": f"no route {path}"})
-        limited = self._limited(path)
+            return self._no_route(path)
+        symbol = params.get(self.SYMBOL_PARAM)
+        fault, row_faults = self._take_faults(path, symbol)
+        if fault is not None and fault.kind in REFUSALS:
+            return self._error_answer(path, fault)
+        limited = self._limited(path, params)
         if limited is not None:
             self.rejected += 1
             return limited
-        symbol = params.get(self.SYMBOL_PARAM)
-        fault, row_faults = self._take_faults(path, symbol)
         if fault is not None:
             if fault.kind == "timeout":
-                await self._pause(fault.delay)
+                await self._pause(fault.delay)  # then answer, too late
             elif fault.kind == "malformed":
-                return self._raw(b'{"retCode":0,"code":"0","data":[{"instId":"BT')
+                return self._raw(self.MALFORMED)
             else:
                 return self._error_answer(path, fault)
         status, body = self._answer(path, params, row_faults)
@@ -242,7 +339,8 @@ class VenueFake:
 
     # To implement.
 
-    def _limited(self, path: str) -> web.Response | None:
+    def _limited(self, path: str, params: dict[str, str]) -> web.Response | None:
+        """The venue's answer when this request goes over one of its limits, else None."""
         raise NotImplementedError
 
     def _error_answer(self, path: str, fault: Fault) -> web.Response:
@@ -251,16 +349,24 @@ class VenueFake:
     def _answer(self, path: str, params: dict[str, str], row_faults: list[Fault]) -> Any:
         raise NotImplementedError
 
+    def _no_route(self, path: str) -> web.Response:
+        return self._json(404, {"error": f"no route {path}"})
+
+    def _headers(self) -> dict[str, str]:
+        """Headers on every answer (Binance's used-weight count)."""
+        return {}
+
     # Plumbing.
 
     def _json(self, status: int, body: Any) -> web.Response:
         return self._raw(json.dumps(body).encode(), status)
 
-    @staticmethod
     def _raw(
-        body: bytes, status: int = 200, content_type: str = "application/json"
+        self, body: bytes, status: int = 200, content_type: str = "application/json"
     ) -> web.Response:
-        return web.Response(status=status, body=body, content_type=content_type)
+        return web.Response(
+            status=status, body=body, headers=self._headers(), content_type=content_type
+        )
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

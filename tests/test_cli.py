@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -202,3 +204,47 @@ async def test_a_telegram_role_without_a_token_is_refused_in_one_line(
     code, _, err = await run_cli("run", "--role", role, env=env)
     assert code == 2
     assert err.strip().count("\n") == 0 and f"--role {role} needs a Telegram token" in err
+
+
+# ---------------------------------------------------------------- --help and exit codes
+
+
+def test_help_names_every_exit_code_and_the_config_variable() -> None:
+    from bot import cli
+
+    codes = {cli.EXIT_CONFIG, cli.EXIT_DATABASE, cli.EXIT_EXCHANGE, cli.EXIT_TELEGRAM}
+    out = subprocess.run(
+        [sys.executable, "-m", "bot", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    listed = re.findall(r"^  (\d+) ", out.split("exit codes:")[1], re.M)
+    assert {int(c) for c in listed} == {0, *codes, cli.EXIT_INTERRUPTED}
+    assert "$PRESSUREBOT_CONFIG" in out and "replay" in out
+
+
+def test_replay_help_explains_every_option() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "bot", "replay", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    options = out.split("options:")[1].split("exit codes:")[0]
+    for flag in ("--symbols", "--from", "--to", "--json", "--split", "--config"):
+        [entry] = re.findall(rf"^  {flag}\b.*?(?=^  -|\Z)", options, re.M | re.S)
+        assert len(entry.split()) > 3, f"{flag} has no help: {entry!r}"
+    assert "exit codes:" in out
+
+
+def test_readme_and_operations_agree_with_the_exit_codes() -> None:
+    """docs/operations.md has the table; README's summary names the same codes."""
+    from bot import cli
+
+    root = Path(__file__).resolve().parent.parent
+    ops = (root / "docs" / "operations.md").read_text().split("## Exit codes")[1]
+    table = re.findall(r"^\| (\d+) \|", ops.split("\n## ")[0], re.M)
+    codes = [0, cli.EXIT_CONFIG, cli.EXIT_DATABASE, cli.EXIT_EXCHANGE, cli.EXIT_TELEGRAM]
+    assert [int(c) for c in table] == [*codes, cli.EXIT_INTERRUPTED]
+    readme = (root / "README.md").read_text()
+    summary = readme.split("Errors are one line on stderr")[1].split("\n\n")[0]
+    listed = [int(c) for c in re.findall(r"\b(\d+): ", summary)]
+    assert listed == [*codes[1:], cli.EXIT_INTERRUPTED]

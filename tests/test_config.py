@@ -132,7 +132,9 @@ def test_venues_default_to_all_three_and_env_picks_binance_alone() -> None:
 def test_an_unknown_or_repeated_venue_is_one_line() -> None:
     with pytest.raises(ConfigError) as bad:
         load_settings(env={"PRESSUREBOT_EXCHANGE__VENUES": '["binance", "kraken"]'})
-    assert str(bad.value).startswith("invalid config: exchange.venues")
+    assert str(bad.value).startswith(
+        "invalid config: PRESSUREBOT_EXCHANGE__VENUES (exchange.venues"
+    )
     with pytest.raises(ConfigError) as twice:
         load_settings(env={"PRESSUREBOT_EXCHANGE__VENUES": '["okx", "okx"]'})
     assert "twice" in str(twice.value)

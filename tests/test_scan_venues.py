@@ -116,7 +116,7 @@ async def test_a_failing_venue_makes_aggregates_partial_then_leaves_them(
     """On SQLite and, with PRESSUREBOT_TEST_POSTGRES_URL, on PostgreSQL."""
     from bot.config import Settings
     from bot.cycle.venues import VenueScorers
-    from bot.markets.venues import open_adapters
+    from bot.markets.adapters import open_adapters
     from bot.service import Parts
     from bot.storage.db import session_factory
     from bot.views.market import latest_market

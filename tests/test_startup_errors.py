@@ -27,9 +27,9 @@ def assert_one_line(err: str) -> str:
     ("variable", "value", "code", "expected"),
     [
         ("PRESSUREBOT_TELEGRAM__ADMIN_IDS", "1,2", 2, "telegram.admin_ids"),
-        ("PRESSUREBOT_DATABASE__URL", "foo", 2, "database.url: not a database URL"),
+        ("PRESSUREBOT_DATABASE__URL", "foo", 2, "(database.url): not a database URL"),
         ("PRESSUREBOT_DATABASE__URL", "postgresql://u:pw@127.0.0.1/x", 2, "'postgresql'"),
-        ("PRESSUREBOT_DATABASE__URL", "sqlite:///x.db", 2, "database.url: unsupported"),
+        ("PRESSUREBOT_DATABASE__URL", "sqlite:///x.db", 2, "(database.url): unsupported"),
         ("PRESSUREBOT_DATABASE__URL", "postgresql+asyncpg://u@127.0.0.1:1/x", 3, "127.0.0.1:1"),
     ],
 )
@@ -71,6 +71,28 @@ async def test_misspelt_environment_section_warns_without_the_value(tmp_path: Pa
     assert code == 0 and "up to date" in out
     line = assert_one_line(err)
     assert "PRESSUREBOT_TELEGRM__TOKEN" in line and "very-secret" not in err
+    assert line.endswith("did you mean PRESSUREBOT_TELEGRAM__TOKEN?")
+
+
+async def test_a_misspelt_key_from_the_environment_is_one_line_naming_the_variable(
+    tmp_path: Path,
+) -> None:
+    env = cli_env(tmp_path, NOWHERE)
+    env["PRESSUREBOT_TELEGRAM__TOKN"] = "123456:very-secret-value"
+    env["PRESSUREBOT_EXCHANGE__VENUES"] = "binance,bybit"  # the first error is named
+    code, _, err = await run_cli("scan", env=env)
+    assert code == 2
+    line = assert_one_line(err)
+    assert "PRESSUREBOT_EXCHANGE__VENUES (exchange.venues)" in line
+    assert line.endswith('expected JSON such as ["binance", "bybit"]')
+    del env["PRESSUREBOT_EXCHANGE__VENUES"]
+    code, _, err = await run_cli("scan", env=env)
+    assert code == 2
+    assert assert_one_line(err) == (
+        "pressurebot: invalid config: PRESSUREBOT_TELEGRAM__TOKN (telegram.tokn): unknown key; "
+        "did you mean PRESSUREBOT_TELEGRAM__TOKEN?"
+    )
+    assert "very-secret" not in err
 
 
 def test_unknown_env_vars_names_only_misspelt_sections() -> None:
@@ -91,7 +113,7 @@ def test_a_misspelt_key_never_echoes_its_value() -> None:
 
     with pytest.raises(ConfigError) as info:
         load_settings(env={"PRESSUREBOT_TELEGRAM__TOKN": "123456:very-secret"})
-    assert "telegram.tokn: unknown key" in str(info.value)
+    assert "PRESSUREBOT_TELEGRAM__TOKN (telegram.tokn): unknown key" in str(info.value)
     assert "very-secret" not in str(info.value)
 
 

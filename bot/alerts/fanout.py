@@ -40,9 +40,11 @@ from bot.alerts.types import (
     EventKind,
     LastAlert,
     PlannedDelivery,
+    RuleFire,
     Sub,
     SubKind,
     SuppressReason,
+    rule_event_kind,
     transition_sig,
 )
 from bot.scoring.formula import Band
@@ -57,6 +59,9 @@ class FanoutRules:
     market_min_band: Band = Band.STRESSED
     cooldown_minutes: int = 30
     daily_cap: int = 20  # pushes (messages) per local day; 0: no cap
+    # What a subscription names when the user names no kind (`alerts.default_kinds`):
+    # the headless log shows what such a default subscriber would get.
+    default_kinds: tuple[SubKind, ...] = (SubKind.BANDS, SubKind.SQUEEZE)
 
 
 def matches(event: Event, sub: Sub, chat: ChatPrefs, rules: FanoutRules) -> bool:
@@ -237,10 +242,26 @@ def plan_deliveries(
     return out
 
 
-# ---------------------------------------------------------------- daily cap
-
-
-# ---------------------------------------------------------------- catch-up
+def plan_rule_deliveries(
+    fires: Iterable[RuleFire],
+    chats: Mapping[int, ChatPrefs],
+    last_alert_ms: Mapping[CooldownKey, int | LastAlert],
+    now_ms: int,
+    rules: FanoutRules = FanoutRules(),
+) -> list[PlannedDelivery]:
+    """One row per rule fire, to the rule's own chat, through the same mute, quiet hours
+    and cooldown as every alert (the cooldown per rule and symbol: a rule that exits
+    and enters again within it is a repeat). The daily cap follows with the rest."""
+    out: list[PlannedDelivery] = []
+    for fire in fires:
+        chat = chats.get(fire.chat_id)
+        if chat is None or not chat.active:
+            continue
+        last = last_alert_ms.get((fire.chat_id, fire.symbol, rule_event_kind(fire.rule_id)))
+        reason = suppression(chat, last, now_ms, rules, str(Direction.ENTER))
+        status = DeliveryStatus.PENDING if reason is None else DeliveryStatus.SUPPRESSED
+        out.append(PlannedDelivery(fire.event_id, fire.chat_id, status, reason))
+    return out
 
 
 def digest_key(chat_id: int, cycle_id: int) -> tuple[int, int]:
@@ -257,5 +278,5 @@ def default_subscriber_wants(event: Event, rules: FanoutRules) -> bool:
     chat = ChatPrefs(DEFAULT_SUBSCRIBER_ID, min_band=rules.default_min_band)
     return any(
         matches(event, Sub(DEFAULT_SUBSCRIBER_ID, event.symbol, kind), chat, rules)
-        for kind in SubKind
+        for kind in rules.default_kinds
     )

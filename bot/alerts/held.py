@@ -11,6 +11,7 @@ from typing import NamedTuple
 from bot.alerts.fanout import FanoutRules, local_day_start_ms
 from bot.alerts.types import (
     HOLD_REASONS,
+    RULE_KIND_PREFIX,
     ChatPrefs,
     DayPush,
     DeliveryKind,
@@ -108,6 +109,8 @@ def catchup_symbols(held: Iterable[HeldAlert], current: Mapping[str, SymbolNow])
             first_band.setdefault(h.symbol, h.from_band)
         elif h.kind == "squeeze":
             first_squeeze.setdefault(h.symbol, _squeeze_of(h.from_regime))
+        elif h.kind.startswith(RULE_KIND_PREFIX):
+            continue  # a held rule fire is re-armed instead (bot/alerts/rules/state.py)
         else:
             changed.add(h.symbol)  # a catch-up that was itself held: show it again
     for symbol, band in first_band.items():

@@ -90,6 +90,36 @@ class DeliveryKind(StrEnum):
     CAP_NOTE = "cap_note"  # held by the daily cap; the rows of one cycle form the note
 
 
+# alert_events.kind of a rule's event is "rule:<rule id>": per rule, so the events' unique
+# key (exchange, symbol, kind, cycle) holds per rule and the cooldown keys rules apart.
+RULE_KIND_PREFIX = "rule:"
+
+
+def rule_event_kind(rule_id: int) -> str:
+    return f"{RULE_KIND_PREFIX}{rule_id}"
+
+
+RuleKey = tuple[int, str]  # (rule id, symbol)
+
+
+class RuleSpot(NamedTuple):
+    """Where a rule stands on one symbol (bot/alerts/rules/state.py)."""
+
+    active: bool
+    streak: int  # cycles in a row the condition held, before firing
+    misses: int  # cycles in a row it did not hold, while active
+    last_cycle_id: int
+
+
+class RuleFire(NamedTuple):
+    """A rule that entered on a symbol this cycle, stored as event `event_id`."""
+
+    event_id: int
+    rule_id: int
+    chat_id: int
+    symbol: str
+
+
 # Deliveries that start a cooldown: what was (or is about to be) pushed to the chat.
 COOLDOWN_STATUSES = (DeliveryStatus.PENDING, DeliveryStatus.SENT)
 

@@ -20,21 +20,26 @@ from bot.alerts.fanout import (
     default_subscriber_wants,
     needed_subscriptions,
     plan_deliveries,
+    plan_rule_deliveries,
     suppression,
 )
 from bot.alerts.held import SymbolNow, apply_daily_cap, catchup_symbols, daily_cap, holds, over_cap
 from bot.alerts.transitions import Hysteresis, run_cycle
 from bot.alerts.types import (
     MARKET,
+    ChatPrefs,
     DeliveryKind,
     DeliveryStatus,
     Direction,
     Event,
     EventKind,
     PlannedDelivery,
+    Sub,
+    SubKind,
     SymbolState,
 )
 from bot.config import Settings
+from bot.cycle.rule_hook import RuleCycle, RuleHook
 from bot.scoring.formula import Band, Score
 from bot.scoring.result import CycleResult
 from bot.storage import alert_repo, catchup_repo, cooldown_repo
@@ -82,6 +87,7 @@ class AlertEngine:
             market_min_band=Band(a.default_market_min_band),
             cooldown_minutes=a.cooldown_minutes,
             daily_cap=a.daily_cap,
+            default_kinds=tuple(SubKind(k) for k in a.default_kinds),
         )
         self.min_fetched_share = a.min_fetched_share
         self.log_events = log_events
@@ -89,6 +95,7 @@ class AlertEngine:
         # venues, the cross-venue aggregate ("all"), not each venue's contracts too.
         self.logged_exchange = settings.exchange.default_view
         self.deliver = deliver
+        self.rule_hook = RuleHook(exit_cycles=a.confirm_cycles)
 
     async def in_cycle_transaction(self, session: AsyncSession, cycle: CycleResult) -> int:
         """Advance state, store new events and their deliveries; return events created."""
@@ -114,11 +121,22 @@ class AlertEngine:
         # Before this cycle's fan-out, so its catch-ups see only earlier held alerts.
         scores = {s.symbol: s.score for s in cycle.scores if s.exchange == exchange}
         await self._catch_up(session, cycle, now_ms, {**states, **outcome.states}, scores)
-        if not created:
-            return 0
-        planned = await self._fan_out(session, cycle, now_ms, created) if self.deliver else []
-        self._log_created(cycle, created, planned)
-        return len(created)
+        # Rules push to their own chat: nothing to do without deliveries (headless).
+        replayed = any(st.last_cycle_id >= cycle.cycle_id for st in states.values())
+        rules = (
+            await self.rule_hook.advance(session, cycle, replayed=replayed)
+            if self.deliver
+            else None
+        )
+        fires = rules.fires if rules is not None else []
+        planned: list[PlannedDelivery] = []
+        if self.deliver and (created or fires):
+            planned = await self._fan_out(session, cycle, now_ms, created, rules)
+        if rules is not None:
+            await self.rule_hook.finish(session, rules, planned)
+        if created:
+            self._log_created(cycle, created, planned)
+        return len(created) + len(fires)
 
     def _trustworthy(self, cycle: CycleResult) -> bool:
         """Partial data must not alert, and must not move state either: the next good
@@ -141,14 +159,23 @@ class AlertEngine:
         cycle: CycleResult,
         now_ms: int,
         created: list[tuple[int, Event]],
+        rules: RuleCycle | None = None,
     ) -> list[PlannedDelivery]:
-        """Plan and store one delivery per (event, subscribed chat): cooldown, then the
-        daily cap, then the chats whose pushes were held so a catch-up follows later."""
+        """Plan and store one delivery per (event, subscribed chat) and per rule fire:
+        cooldown, then one daily cap over both, then the chats whose pushes were held so
+        a catch-up follows later."""
         exchange = cycle.exchange
-        symbols = {event.symbol for _, event in created}
-        needed = needed_subscriptions(event for _, event in created)
-        subs, chats = await alert_repo.subscriptions_for(session, exchange, needed)
-        if not subs:
+        fires = rules.fires if rules is not None else []
+        symbols = {event.symbol for _, event in created} | {f.symbol for f in fires}
+        subs: list[Sub] = []
+        chats: dict[int, ChatPrefs] = {}
+        if created:
+            needed = needed_subscriptions(event for _, event in created)
+            subs, chats = await alert_repo.subscriptions_for(session, exchange, needed)
+        if rules is not None:
+            for chat_id, prefs in rules.chats.items():
+                chats.setdefault(chat_id, prefs)
+        if not subs and not fires:
             return []
         window = max(cooldown_ms(chat, self.fanout_rules) for chat in chats.values())
         last = (
@@ -157,6 +184,7 @@ class AlertEngine:
             else {}
         )
         planned = plan_deliveries(created, subs, chats, last, now_ms, self.fanout_rules)
+        planned += plan_rule_deliveries(fires, chats, last, now_ms, self.fanout_rules)
         capped = {
             p.chat_id
             for p in planned

@@ -5,9 +5,10 @@ Every replica whose role scores (`all`, `scorer`) keeps trying for the lease
 by. When the holder dies (kill -9, partition) its lease runs out after `[replica]
 lease_seconds` and a standby takes it at its next try (every third of the lease).
 
-- Schedule: a new holder runs its first cycle at the last stored cycle's start plus one
+- Schedule: a new holder runs its first cycle at the last good cycle's start plus one
   interval (at once if that has passed), so a takeover or a rolling restart neither
-  bursts two cycles together nor skips one it has time for.
+  bursts two cycles together nor skips one it has time for. Failed cycles do not count:
+  after an outage, a restart scores at once instead of waiting out the backoff.
 - Fence: each cycle's write transaction first calls `ScorerElection.fence`, which
   extends the lease only if it is still ours at the same epoch. If it is not, the
   scorer raises `LeaseLost`, the transaction rolls back, one WARNING line is logged and
@@ -32,6 +33,7 @@ from bot.config import Settings
 from bot.cycle.loop import CycleRunner, scorer_loop
 from bot.health import HealthState
 from bot.metrics import Metrics
+from bot.replica import news_level
 from bot.storage import leases, market_repo
 from bot.storage.leases import LeaseKeeper
 
@@ -51,7 +53,13 @@ class ScorerElection:
     ) -> None:
         self.sessions = sessions
         self.settings = settings
-        self.keeper = LeaseKeeper(sessions, leases.SCORER, holder, settings.replica.lease_seconds)
+        self.keeper = LeaseKeeper(
+            sessions,
+            leases.SCORER,
+            holder,
+            settings.replica.lease_seconds,
+            news_level=news_level(settings),
+        )
 
     @property
     def holder(self) -> str:
@@ -65,13 +73,13 @@ class ScorerElection:
         return await leases.fence(session, leases.SCORER, self.holder, epoch, self.keeper.ttl_ms)
 
     async def first_cycle_delay(self) -> float:
-        """Seconds until the last stored cycle's start plus one interval (0 if past)."""
+        """Seconds until the last good cycle's start plus one interval (0 if past, or if
+        no cycle has scored yet). A failed cycle is no reason to wait: the data is as
+        old as the last good one."""
         interval = self.settings.scorer.interval_seconds
         try:
             async with self.sessions() as session:
-                last = await market_repo.last_attempted_cycle(
-                    session, self.settings.exchange.default_view
-                )
+                last = await market_repo.latest_cycle(session, self.settings.exchange.default_view)
         except SQLAlchemyError as exc:  # the cycle itself will report the database
             logger.debug("cannot read the last cycle: %s", exc)
             return 0.0
@@ -106,7 +114,10 @@ async def elected_scorer_loop(
             watch = asyncio.create_task(_end_term(term, stop, keeper))
             try:
                 delay = await election.first_cycle_delay()
-                logger.info("%s scores: first cycle in %.1fs", election.holder, delay)
+                if news_level(election.settings) == logging.DEBUG:  # one process: no names
+                    logger.info("first cycle in %.1fs", delay)
+                else:
+                    logger.info("%s scores: first cycle in %.1fs", election.holder, delay)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(term.wait(), timeout=delay)
                 if not term.is_set():

@@ -120,7 +120,8 @@ class CycleFetcher:
         except TimeoutError:
             raise ExchangeUnavailable(
                 f"cycle deadline ({self.deadline_seconds:g}s) passed before the market-wide "
-                "data (exchangeInfo, premiumIndex, fundingInfo) arrived"
+                "data (exchangeInfo, premiumIndex, fundingInfo) arrived",
+                "cycle deadline passed",
             ) from None
         instruments = {i.symbol: i for i in universe}
         failed: dict[str, str] = {}

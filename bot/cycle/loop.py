@@ -37,6 +37,7 @@ class CycleRunner(Protocol):
     async def record_failure(self, error: str) -> None: ...
 
 
+MAX_BACKOFF_SECONDS = 300.0
 LEASE_LOST = "scorer lease lost to another replica: this cycle is not stored; standing by"
 
 
@@ -53,9 +54,10 @@ async def scorer_loop(
     Returns on `stop`, or after one WARNING line when the fence refused a cycle."""
     interval = settings.scorer.interval_seconds
     backoff = 1.0
-    # Several venues: the error names each one (bot/cycle/venues.py), not Binance's URL.
+    failed = 0  # exchange failures in a row: the first is logged, the rest at DEBUG
     ex = settings.exchange
-    url = ex.base_url if len(ex.venues) == 1 else "(every venue)"
+    # Several venues: the error is already the summary (bot/cycle/venues.py).
+    where = f"exchange {ex.base_url} unavailable: " if len(ex.venues) == 1 else ""
     while not stop.is_set():
         started = time.monotonic()
         cycle = asyncio.create_task(scorer.run_cycle())
@@ -72,10 +74,17 @@ async def scorer_loop(
             return
         except Exception as exc:
             delay = min(backoff, interval)
-            backoff = min(backoff * 2, 300.0)
-            await _on_cycle_failure(exc, delay, url, scorer, metrics, health)
+            backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+            if isinstance(exc, ExchangeError):
+                failed += 1
+                _log_exchange_failure(
+                    f"{where}{exc}", failed, delay, min(interval, MAX_BACKOFF_SECONDS)
+                )
+            await _on_cycle_failure(exc, scorer, metrics, health, delay)
         else:
-            backoff = 1.0
+            if failed and where:  # several venues: bot/cycle/venues.py says which
+                logger.info("exchange answers again after %d failed cycle(s)", failed)
+            backoff, failed = 1.0, 0
             delay = max(0.0, interval - (time.monotonic() - started))
             _on_cycle_success(result, after_commit, metrics, health)
         with contextlib.suppress(TimeoutError):
@@ -101,16 +110,22 @@ async def _end_in_flight(scorer: CycleRunner, cycle: asyncio.Task[CycleResult]) 
         logger.info("scoring stops: abandoned the in-flight cycle")
 
 
+def _log_exchange_failure(error: str, failed: int, delay: float, cap: float) -> None:
+    """The first failed cycle in a row is news (WARNING); the retries after it are not."""
+    if failed == 1:
+        logger.warning("%s; retrying, backing off up to %.0fs", error, cap)
+    else:
+        logger.debug("%s; failed cycle %d in a row, retrying in %.0fs", error, failed, delay)
+
+
 async def _on_cycle_failure(
     exc: Exception,
-    delay: float,
-    url: str,
     scorer: CycleRunner,
     metrics: Metrics | None,
     health: HealthState | None,
+    delay: float,
 ) -> None:
     if isinstance(exc, ExchangeError):
-        logger.warning("exchange %s unavailable: %s; retrying in %.0fs", url, exc, delay)
         with contextlib.suppress(Exception):
             await scorer.record_failure(str(exc))
         if metrics is not None:

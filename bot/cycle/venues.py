@@ -89,6 +89,7 @@ class VenueScorers:
         self._fence = fence
         self.health = VenueHealth(self._scorers, settings.exchange.venue_drop_after_cycles)
         self._writing = False
+        self._all_down = False  # no venue answered the last cycle (the loop said so)
         # The last cycle's stored results, by exchange ("all" too): what `scan` shows.
         self.results: dict[str, CycleResult] = {}
 
@@ -128,7 +129,7 @@ class VenueScorers:
             raise lost
         await self._note_health(names, results, errors)
         if not results:
-            raise ExchangeUnavailable("; ".join(f"{name}: {exc}" for name, exc in errors.items()))
+            raise ExchangeUnavailable(venues_down(errors), "no venue answers")
         self._writing = True
         try:
             self.results[ALL] = await self._aggregate(started_ms, results, errors)
@@ -152,37 +153,38 @@ class VenueScorers:
         self, names: list[str], results: dict[str, CycleResult], errors: dict[str, ExchangeError]
     ) -> None:
         """One log line when a venue starts failing, leaves or rejoins the aggregates;
-        its failed cycle stored for /status."""
+        its failed cycle stored for /status. While no venue answers, the loop's one
+        summary line stands for them all (`venues_down`): theirs go to DEBUG."""
         failing_before = set(self.health.failing()) | set(self.health.dropped())
+        all_down = not results
+        recovered = self._all_down and not all_down  # this line says who is back
+        if recovered:
+            still = [n for n in names if n in errors]
+            rest = f"; still failing: {', '.join(still)}" if still else ""
+            logger.warning(
+                "%s answer%s again%s", ", ".join(results), "s" * (len(results) == 1), rest
+            )
+        self._all_down = all_down
+        level = logging.DEBUG if all_down else logging.WARNING
         for name in names:
             exc = errors.get(name)
             if exc is not None and name not in failing_before:
-                logger.warning("%s unavailable this cycle: %s", name, exc)
+                logger.log(level, "%s unavailable this cycle: %s", name, exc)
             line = self.health.record(
                 name,
                 ok=exc is None,
                 blocked=isinstance(exc, VenueBlocked),
                 reason="" if exc is None else str(exc)[:200],
             )
-            if line is not None:
-                logger.warning(line)
+            if line is not None and not (recovered and exc is None):
+                logger.log(level, line)
             if exc is not None:
                 try:
                     await self._scorers[name].record_failure(str(exc))
                 except SQLAlchemyError as db_exc:
                     logger.debug("cannot store %s's failed cycle: %s", name, db_exc)
             else:
-                r = results[name]
-                logger.info(
-                    "%s cycle %d: %s, %d/%d symbols, weight %d, %d history calls",
-                    name,
-                    r.cycle_id,
-                    r.status,
-                    r.symbols_fetched,
-                    r.symbols_attempted,
-                    r.weight_used,
-                    r.history_calls,
-                )
+                _log_venue_cycle(name, results[name])
 
     def coin_inputs(
         self, results: dict[str, CycleResult], errors: dict[str, ExchangeError]
@@ -284,6 +286,28 @@ class VenueScorers:
             if self._hook is not None:
                 result.events_created = await self._hook(session, result)
                 cycle.events_created = result.events_created
+
+
+def venues_down(errors: Mapping[str, ExchangeError]) -> str:
+    """One short line for a cycle no venue answered: "no venue answers: binance, bybit,
+    okx (Connection refused)", or each venue's own cause when they differ."""
+    causes = {name: getattr(exc, "cause", str(exc))[:120] for name, exc in errors.items()}
+    if len(set(causes.values())) == 1:
+        return f"no venue answers: {', '.join(causes)} ({next(iter(causes.values()))})"
+    return "no venue answers: " + ", ".join(f"{n} ({c})" for n, c in causes.items())
+
+
+def _log_venue_cycle(name: str, r: CycleResult) -> None:
+    logger.info(
+        "%s cycle %d: %s, %d/%d symbols, weight %d, %d history calls",
+        name,
+        r.cycle_id,
+        r.status,
+        r.symbols_fetched,
+        r.symbols_attempted,
+        r.weight_used,
+        r.history_calls,
+    )
 
 
 def venue_sample(

@@ -87,7 +87,14 @@ class ExchangeError(Exception):
 
 
 class ExchangeUnavailable(ExchangeError):
-    """The exchange could not be reached or kept failing after retries."""
+    """The exchange could not be reached or kept failing after retries.
+
+    `cause` is the short reason ("Connection refused", "HTTP 502", "timeout") for a
+    summary line over several venues; the message has the URL and the detail."""
+
+    def __init__(self, message: str, cause: str | None = None) -> None:
+        super().__init__(message)
+        self.cause = cause or message
 
 
 class SymbolUnavailable(ExchangeError):
@@ -104,7 +111,7 @@ class VenueBlocked(ExchangeUnavailable):
     a caller may take the venue out of an aggregate at once instead of after N cycles."""
 
     def __init__(self, message: str, until_s: float, status: int) -> None:
-        super().__init__(message)
+        super().__init__(message, f"refused with HTTP {status}")
         self.until_s = until_s
         self.status = status
 

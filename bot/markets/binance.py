@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from bot.config import ExchangeSettings
+from bot.markets.adapter_counters import ClientCounters
 from bot.markets.base import (
     Instrument,
     MalformedResponse,
@@ -21,42 +22,65 @@ from bot.markets.base import (
     PremiumIndex,
     SymbolUnavailable,
 )
-from bot.markets.binance_rows import int_or_none, number, parse_premium, to_int
-from bot.markets.http import ExchangeHttpClient
-from bot.markets.http_errors import ExchangeApiError
+from bot.markets.binance_constants import (
+    EXCHANGE_INFO,
+    FUNDING_INFO,
+    HISTORY_MAX_AGE_MS,
+    HISTORY_PAGE_LIMIT,
+    HISTORY_PERIOD_MS,
+    INVALID_SYMBOL,
+    OPEN_INTEREST,
+    OPEN_INTEREST_HIST,
+    PREMIUM_INDEX,
+    TICKER_24H,
+    WEIGHT_EXCHANGE_INFO,
+    WEIGHT_FUNDING_INFO,
+    WEIGHT_OPEN_INTEREST,
+    WEIGHT_OPEN_INTEREST_HIST,
+    WEIGHT_PREMIUM_INDEX_ALL,
+    WEIGHT_TICKER_24H_ALL,
+    limits,
+)
+from bot.markets.number_fields import int_or_none, number, to_int
+from bot.markets.rest_client import RestClient
+from bot.markets.rest_errors import ExchangeApiError
 from bot.markets.ttl_cache import TtlCache
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
 
-EXCHANGE_INFO = "/fapi/v1/exchangeInfo"
-TICKER_24H = "/fapi/v1/ticker/24hr"
-PREMIUM_INDEX = "/fapi/v1/premiumIndex"
-FUNDING_INFO = "/fapi/v1/fundingInfo"
-OPEN_INTEREST = "/fapi/v1/openInterest"
-OPEN_INTEREST_HIST = "/futures/data/openInterestHist"
-
-# Request weights from Binance's docs. fundingInfo and openInterestHist cost no IP
-# weight; each has its own request-count limit instead (the latter is budgeted in http.py).
-WEIGHT_EXCHANGE_INFO = 1
-WEIGHT_TICKER_24H_ALL = 40
-WEIGHT_PREMIUM_INDEX_ALL = 10
-WEIGHT_FUNDING_INFO = 0
-WEIGHT_OPEN_INTEREST = 1
-WEIGHT_OPEN_INTEREST_HIST = 0
-
-HISTORY_PERIOD_MS = 5 * 60_000
-HISTORY_PAGE_LIMIT = 500
 # A page spans at most 500 five-minute marks, so it is complete whichever end of an
 # over-full range the server would have kept.
 HISTORY_PAGE_SPAN_MS = HISTORY_PAGE_LIMIT * HISTORY_PERIOD_MS
-# History reaches back about 30 days; an older startTime is an error (-1130).
-HISTORY_MAX_AGE_MS = int(29.5 * 24 * 3_600_000)
-INVALID_SYMBOL = -1121
 MAX_SYMBOLS_LOGGED = 20
 
 
-class BinanceAdapter:
+def make_client(
+    settings: ExchangeSettings, base_url: str | None = None, **kwargs: Any
+) -> RestClient:
+    """A client for Binance at `base_url` (default `exchange.base_url`), within the
+    operator's weight and history budgets."""
+    budget = limits(
+        settings.weight_limit_per_minute,
+        settings.weight_safety_margin,
+        settings.history_calls_per_5m,
+    )
+    return RestClient(settings, budget, base_url=base_url or settings.base_url, **kwargs)
+
+
+def parse_premium(row: Any, now_ms: int) -> PremiumIndex:
+    """One premiumIndex row; ValueError when it is unusable (the row is skipped)."""
+    if not isinstance(row, dict) or not isinstance(row.get("symbol"), str):
+        raise ValueError("row without a symbol")
+    return PremiumIndex(
+        symbol=row["symbol"],
+        mark_price=number(row, "markPrice", minimum=0.0, strict=True),
+        index_price=number(row, "indexPrice", minimum=0.0, strict=True),
+        funding_rate=number(row, "lastFundingRate"),
+        time_ms=int_or_none(row.get("time")) or now_ms,
+    )
+
+
+class BinanceAdapter(ClientCounters):
     """The ExchangeAdapter for Binance USDⓈ-M perpetuals.
 
     `clock` (epoch seconds) drives the caches and the history clamp, so tests can move
@@ -65,10 +89,11 @@ class BinanceAdapter:
     """
 
     name = "binance"
+    history_label = "openInterestHist"
 
     def __init__(
         self,
-        client: ExchangeHttpClient,
+        client: RestClient,
         settings: ExchangeSettings,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -82,33 +107,6 @@ class BinanceAdapter:
         # Symbols whose premiumIndex row was unusable in the last call.
         self.last_skipped: list[str] = []
         self.skipped_rows = 0
-
-    # Counters (delegated to the shared client).
-
-    def weight_used(self) -> int:
-        return self._client.weight_used()
-
-    def history_calls(self) -> int:
-        return self._client.history_calls()
-
-    def reset_counters(self) -> None:
-        self._client.reset_counters()
-        self.skipped_rows = 0
-
-    def history_trouble(self) -> str | None:
-        """E.g. "openInterestHist: HTTP 502 ×17; backfill paused until 21:45:10 UTC"."""
-        failures = self._client.history_failures()
-        until = self._client.history_paused_until()
-        parts = []
-        if failures:
-            ranked = sorted(failures.items(), key=lambda kv: -kv[1])
-            parts.append(", ".join(f"{cause} ×{n}" for cause, n in ranked))
-        if until is not None:
-            # Also when the breaker tripped in an earlier cycle and nothing was sent now.
-            parts.append(
-                f"backfill paused until {time.strftime('%H:%M:%S UTC', time.gmtime(until))}"
-            )
-        return "openInterestHist: " + "; ".join(parts) if parts else None
 
     # Universe.
 

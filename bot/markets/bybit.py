@@ -1,18 +1,13 @@
 """Bybit v5 USDT linear perpetuals: fetch and parse, nothing else.
 
-Sources: Bybit's v5 API docs, https://bybit-exchange.github.io/docs/v5/intro (market:
-instruments-info, tickers, open-interest; rate limits; error codes). What the code
-relies on:
+Endpoints, limits and error codes are in bybit_constants.py, with their sources. What
+the parsing relies on:
 - Every answer is an envelope `{"retCode", "retMsg", "result": {"list", "nextPageCursor"}}`;
-  a non-zero `retCode` comes with HTTP 200 (10006: too many requests). Numbers inside are
-  strings; `retCode` itself may be an int or a string.
+  a non-zero `retCode` comes with HTTP 200. Numbers inside are strings.
 - One `GET /v5/market/tickers?category=linear` carries every symbol's mark, index,
   funding rate, funding interval and OI: one request per cycle.
 - `openInterest` counts **both sides** of every position; Binance and OKX count one.
   We use `singleOpenInterest` where sent, else `openInterest / 2`, so venues add up.
-- An IP over 600 requests per 5 s gets HTTP 403 "access too frequent" and must wait at
-  least 10 minutes (https://bybit-exchange.github.io/docs/v5/rate-limit); a region block
-  is a 403 (from the CDN) or 451 too. Both stop every request for a while (venue_http).
 """
 
 from __future__ import annotations
@@ -24,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.config import ExchangeSettings
+from bot.markets.adapter_counters import ClientCounters
 from bot.markets.base import (
     Instrument,
     MalformedResponse,
@@ -32,24 +28,23 @@ from bot.markets.base import (
     PremiumIndex,
     SymbolUnavailable,
 )
-from bot.markets.binance_rows import int_or_none, number, to_int
-from bot.markets.http_errors import ExchangeApiError
+from bot.markets.bulk_snapshot import Snapshot
+from bot.markets.bybit_constants import (
+    HISTORY_PAGE,
+    INSTRUMENTS,
+    INSTRUMENTS_PAGE,
+    LIMITS,
+    OPEN_INTEREST,
+    SYMBOL_ERRORS,
+    TICKERS,
+)
+from bot.markets.number_fields import int_or_none, number, to_int
+from bot.markets.rest_client import RestClient
+from bot.markets.rest_errors import ExchangeApiError
 from bot.markets.ttl_cache import TtlCache
-from bot.markets.venue_base import Snapshot, VenueCounters
-from bot.markets.venue_http import VenueHttpClient, VenueLimits, Window
 
 logger = logging.getLogger(__name__)
 
-INSTRUMENTS = "/v5/market/instruments-info"
-TICKERS = "/v5/market/tickers"
-OPEN_INTEREST = "/v5/market/open-interest"
-
-RATE_LIMITED = 10006
-# "params error" (10001) is what an unknown or delisted symbol gets.
-SYMBOL_ERRORS = frozenset({10001})
-INSTRUMENTS_PAGE = 1000
-HISTORY_PAGE = 200  # the endpoint's maximum
-HISTORY_PERIOD_MS = 5 * 60_000
 # A cursor chain that does not end is a bad answer, not a huge universe.
 MAX_PAGES = 50
 # Contracts on stocks, metals or currencies (Binance's TRADIFI), excluded like there.
@@ -58,23 +53,12 @@ NON_CRYPTO_SYMBOL_TYPES = frozenset(
 )
 
 
-def _rate_limited(body: Any) -> bool:
-    return isinstance(body, dict) and str(body.get("retCode")) == str(RATE_LIMITED)
-
-
-# 600 requests per 5 s per IP; keep a sixth spare for other processes on the IP.
-LIMITS = VenueLimits(
-    venue="bybit",
-    windows={"": Window(limit=500, seconds=5.0)},
-    ban_statuses=frozenset({403, 451}),
-    ban_seconds=600.0,
-    envelope_rate_limited=_rate_limited,
-)
-
-
-def make_client(settings: ExchangeSettings, base_url: str, **kwargs: Any) -> VenueHttpClient:
-    """A client for Bybit at `base_url`, with `settings`' concurrency, timeout, retries."""
-    return VenueHttpClient(settings.model_copy(update={"base_url": base_url}), LIMITS, **kwargs)
+def make_client(
+    settings: ExchangeSettings, base_url: str | None = None, **kwargs: Any
+) -> RestClient:
+    """A client for Bybit at `base_url` (default `exchange.bybit_base_url`), with
+    `settings`' concurrency, timeout and retries."""
+    return RestClient(settings, LIMITS, base_url=base_url or settings.bybit_base_url, **kwargs)
 
 
 def result_list(url: str, body: Any) -> tuple[list[Any], str]:
@@ -112,7 +96,7 @@ class _Tickers:
         self.skipped: list[str] = []
 
 
-class BybitAdapter(VenueCounters):
+class BybitAdapter(ClientCounters):
     """The ExchangeAdapter (and BulkOpenInterest) for Bybit USDT perpetuals."""
 
     name = "bybit"
@@ -120,7 +104,7 @@ class BybitAdapter(VenueCounters):
 
     def __init__(
         self,
-        client: VenueHttpClient,
+        client: RestClient,
         settings: ExchangeSettings,
         clock: Callable[[], float] = time.time,
     ) -> None:

@@ -1,11 +1,8 @@
 """OKX v5 USDT-margined perpetual swaps: fetch and parse, nothing else.
 
-Sources: OKX's v5 API docs, https://www.okx.com/docs-v5/en/ (public data: instruments,
-open interest, mark price, funding rate; market data: index tickers; trading statistics:
-contract open interest history; error codes). What the code relies on:
-- Every answer is `{"code": "0", "msg": "", "data": [...]}` and every value a string. A
-  code other than "0" is an error; 50011 is "too many requests" (HTTP 429, or 200).
-- Limits are per IP and per endpoint, over 2 s; each endpoint gets its own window below.
+Endpoints, limits and error codes are in okx_constants.py, with their sources. What the
+parsing relies on:
+- Every answer is `{"code": "0", "msg": "", "data": [...]}` and every value a string.
 - OI comes in contracts (`oi`); a contract is `ctVal` coins (0.01 BTC for BTC-USDT-SWAP).
   We report `oi * ctVal` (one side, like Binance), falling back to `oiCcy`.
 - `fundingRate` is the rate of the coming settlement at `fundingTime`; the next one
@@ -24,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.config import ExchangeSettings
+from bot.markets.adapter_counters import ClientCounters
 from bot.markets.base import (
     Instrument,
     MalformedResponse,
@@ -32,56 +30,34 @@ from bot.markets.base import (
     PremiumIndex,
     SymbolUnavailable,
 )
-from bot.markets.binance_rows import int_or_none, number, to_int
-from bot.markets.http_errors import ExchangeApiError
+from bot.markets.bulk_snapshot import Snapshot
+from bot.markets.number_fields import hours_from_ms, int_or_none, number, to_int
+from bot.markets.okx_constants import (
+    FUNDING_RATE,
+    HISTORY_MAX_PAGES,
+    HISTORY_PAGE,
+    INDEX_TICKERS,
+    INSTRUMENTS,
+    LIMITS,
+    MARK_PRICE,
+    OI_HISTORY,
+    OPEN_INTEREST,
+    SYMBOL_ERRORS,
+    TICKERS,
+)
+from bot.markets.rest_client import RestClient
+from bot.markets.rest_errors import ExchangeApiError
 from bot.markets.ttl_cache import TtlCache
-from bot.markets.venue_base import Snapshot, VenueCounters, hours_from_ms
-from bot.markets.venue_http import VenueHttpClient, VenueLimits, Window
 
 logger = logging.getLogger(__name__)
 
-INSTRUMENTS = "/api/v5/public/instruments"
-OPEN_INTEREST = "/api/v5/public/open-interest"
-MARK_PRICE = "/api/v5/public/mark-price"
-INDEX_TICKERS = "/api/v5/market/index-tickers"
-FUNDING_RATE = "/api/v5/public/funding-rate"
-OI_HISTORY = "/api/v5/rubik/stat/contracts/open-interest-history"
-# No mark, index, funding or OI here; only the 24h volume for the universe's floor.
-TICKERS = "/api/v5/market/tickers"
 
-RATE_LIMITED = "50011"
-# "Instrument ID does not exist" and "... doesn't exist / is not online".
-SYMBOL_ERRORS = frozenset({51001, 51000, 51014})
-HISTORY_PAGE = 100  # the endpoint's maximum; it keeps only the latest 1,440 rows
-HISTORY_MAX_PAGES = 15
-HISTORY_PERIOD_MS = 5 * 60_000
-
-
-def _rate_limited(body: Any) -> bool:
-    return isinstance(body, dict) and str(body.get("code")) == RATE_LIMITED
-
-
-# Half of each endpoint's documented budget, so a `scan` beside the service fits too.
-LIMITS = VenueLimits(
-    venue="okx",
-    windows={
-        INSTRUMENTS: Window(10, 2.0),
-        OPEN_INTEREST: Window(10, 2.0),
-        MARK_PRICE: Window(5, 2.0),
-        INDEX_TICKERS: Window(10, 2.0),
-        FUNDING_RATE: Window(5, 2.0),
-        TICKERS: Window(10, 2.0),
-        OI_HISTORY: Window(5, 2.0),
-    },
-    ban_statuses=frozenset({403, 451}),
-    ban_seconds=600.0,
-    envelope_rate_limited=_rate_limited,
-)
-
-
-def make_client(settings: ExchangeSettings, base_url: str, **kwargs: Any) -> VenueHttpClient:
-    """A client for OKX at `base_url`, with `settings`' concurrency, timeout, retries."""
-    return VenueHttpClient(settings.model_copy(update={"base_url": base_url}), LIMITS, **kwargs)
+def make_client(
+    settings: ExchangeSettings, base_url: str | None = None, **kwargs: Any
+) -> RestClient:
+    """A client for OKX at `base_url` (default `exchange.okx_base_url`), with
+    `settings`' concurrency, timeout and retries."""
+    return RestClient(settings, LIMITS, base_url=base_url or settings.okx_base_url, **kwargs)
 
 
 def data_rows(url: str, body: Any) -> list[Any]:
@@ -109,7 +85,7 @@ class _Funding:
     interval_hours: int | None
 
 
-class OkxAdapter(VenueCounters):
+class OkxAdapter(ClientCounters):
     """The ExchangeAdapter (and BulkOpenInterest) for OKX USDT perpetual swaps."""
 
     name = "okx"
@@ -117,7 +93,7 @@ class OkxAdapter(VenueCounters):
 
     def __init__(
         self,
-        client: VenueHttpClient,
+        client: RestClient,
         settings: ExchangeSettings,
         clock: Callable[[], float] = time.time,
     ) -> None:

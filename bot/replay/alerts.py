@@ -8,7 +8,9 @@ cycle's `failed` symbols: they keep their state, and a cycle that fetched less t
 
 One simulated default subscriber: a chat created as the bot creates chats on first
 contact (min band `alerts.default_min_band`, direction both, no quiet hours, the default
-cooldown, no daily cap), subscribed to `bands` and `squeeze` on every replayed symbol. Its delivery
+cooldown, no daily cap), subscribed to `alerts.default_kinds` on every replayed symbol
+(`bands`; squeeze alerts are opt-in). The events of every kind are recorded whatever
+the subscriber follows, so `--evaluate` still measures squeeze alerts. Its delivery
 rows are the pushes (`pending`) and the withheld ones (`suppressed`, with the reason).
 
 Between days, what live does between cycles: the outbox worker sends the pending rows (the
@@ -60,7 +62,6 @@ from bot.storage.models import AlertEvent, Cycle, Delivery
 logger = logging.getLogger(__name__)
 
 SUBSCRIBER_CHAT_ID = 1
-SUB_KINDS = ("bands", "squeeze")
 PENDING = "pending"
 CYCLES_PER_TRANSACTION = 24  # one simulated day
 PRUNE_EVERY_DAYS = 7
@@ -84,6 +85,9 @@ class AlertRecord:
     to_regime: str | None
     delivery: str | None  # pending (a push) | suppressed | None (not for this subscriber)
     reason: str | None  # why suppressed
+    score: int = 0  # the event's score, bias and regime at that cycle
+    bias: str = ""
+    regime: str = ""
 
 
 @dataclass(slots=True)
@@ -299,7 +303,13 @@ async def _drive(
         await chat_repo.update_chat_settings(session, SUBSCRIBER_CHAT_ID, daily_cap=0)
         for symbol in symbols:
             await chat_repo.subscribe(
-                session, SUBSCRIBER_CHAT_ID, EXCHANGE, symbol, SUB_KINDS, t0, cap=len(symbols)
+                session,
+                SUBSCRIBER_CHAT_ID,
+                EXCHANGE,
+                symbol,
+                settings.alerts.default_kinds,
+                t0,
+                cap=len(symbols),
             )
 
     out = _ChunkResult([], 0, None, {})
@@ -350,6 +360,9 @@ async def _read_back(
             AlertEvent.to_regime,
             Delivery.status,
             Delivery.reason,
+            AlertEvent.score,
+            AlertEvent.bias,
+            AlertEvent.regime,
             Delivery.id,
         )
         .join(Cycle, Cycle.id == AlertEvent.cycle_id)
@@ -367,7 +380,8 @@ async def _read_back(
     records: list[tuple[int, AlertRecord]] = []
     pushed: list[int] = []
     for cycle_id, *fields, delivery_id in (await session.execute(stmt)).all():
-        records.append((cycle_id, AlertRecord(*fields)))
-        if fields[-2] == PENDING:
+        record = AlertRecord(*fields)
+        records.append((cycle_id, record))
+        if record.delivery == PENDING:
             pushed.append(delivery_id)
     return records, pushed

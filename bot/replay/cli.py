@@ -1,9 +1,13 @@
 """`pressurebot replay [PATH] [--symbols ...] [--from DATE] [--to DATE] [--split DATE]
-[--smooth-hours N | --no-smooth-basis] [--same-row-basis] [--json]`.
+[--smooth-hours N | --no-smooth-basis] [--same-row-basis] [--json]
+[--evaluate [--markdown]] [--events-out FILE.jsonl]`.
 
 Without PATH it replays the history shipped in the repository (data/README.md).
-Prints the report (bot.replay.summary) on stdout. Bad input (a missing or unreadable
-file, a wrong header, a bad date, an unknown symbol) is one line on stderr and exit 2.
+Prints the report (bot.replay.summary) on stdout, or with `--evaluate` the evaluation
+(bot.replay.evaluate) split into fit and verify at `--split` (default 2025-03-01).
+`--events-out` writes every push of the default subscriber, one JSON object a line.
+Bad input (a missing or unreadable file, a wrong header, a bad date, an unknown symbol,
+an unwritable --events-out) is one line on stderr and exit 2.
 `--from` is inclusive and `--to` exclusive; both are UTC dates or date-times.
 """
 
@@ -14,18 +18,25 @@ import json
 import logging
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from bot.config import Settings
+from bot.replay.alerts import AlertRecord
 from bot.replay.data import (
+    FORMAT_OHLC_MARK,
     SHIPPED_HISTORY,
     History,
     ReplayInputError,
     parse_time,
     read_history,
 )
-from bot.replay.run import DEFAULT_SMOOTH_HOURS, BasisOptions, replay
+from bot.replay.evaluate_text import events_jsonl, render_markdown, splice
+from bot.replay.evaluate_text import render_text as render_evaluation
+from bot.replay.full_evaluation import DEFAULT_SPLIT, MARKDOWN_COMMAND, evaluate_replay
+from bot.replay.run import BasisOptions, Replay, replay
 from bot.replay.summary import build_report, render_text
+from bot.views.evidence import build_table
 
 EXIT_INPUT = 2
 
@@ -42,6 +53,8 @@ async def run_replay(settings: Settings, args: argparse.Namespace) -> int:
             end_ms=options["end_ms"],
         )
         _check_found(history, options["symbols"], path)
+        if getattr(args, "events_out", None):
+            _write_events(args.events_out, [])  # a bad path is told before the replay
     except ReplayInputError as exc:
         print(f"pressurebot: {exc}", file=sys.stderr)
         return EXIT_INPUT
@@ -57,6 +70,14 @@ async def run_replay(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         alerts_logger.setLevel(level)
 
+    if getattr(args, "events_out", None):
+        try:
+            _write_events(args.events_out, result.alerts.records)
+        except ReplayInputError as exc:
+            print(f"pressurebot: {exc}", file=sys.stderr)
+            return EXIT_INPUT
+    if getattr(args, "evaluate", False):
+        return _print_evaluation(args, result, options["split_ms"], started)
     report = build_report(
         result.scored,
         result.alerts.records,
@@ -77,6 +98,52 @@ async def run_replay(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _write_events(path: str, records: list[AlertRecord]) -> None:
+    try:
+        with open(path, "w", encoding="utf-8") as out:
+            for line in events_jsonl(records):
+                out.write(line + "\n")
+    except OSError as exc:
+        raise ReplayInputError(f"--events-out: cannot write {path}: {exc.strerror}") from None
+
+
+def _print_evaluation(
+    args: argparse.Namespace, result: Replay, split_ms: int | None, started: float
+) -> int:
+    split = split_ms if split_ms is not None else parse_time(DEFAULT_SPLIT)
+    evaluation = evaluate_replay(result.scored, result.alerts.records, split)
+    evaluation["timing_seconds"] = round(time.perf_counter() - started, 1)
+    try:
+        _write_outputs(args, evaluation)
+    except ReplayInputError as exc:
+        print(f"pressurebot: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    if args.json:
+        print(json.dumps(evaluation, ensure_ascii=False))
+    elif getattr(args, "markdown", False):
+        print(render_markdown(evaluation, command=MARKDOWN_COMMAND))
+    else:
+        print(render_evaluation(evaluation))
+        print(f"\ntiming (s): total {evaluation['timing_seconds']}")
+    return 0
+
+
+def _write_outputs(args: argparse.Namespace, evaluation: dict[str, Any]) -> None:
+    """--table-out (the shipped evidence table) and --markdown-out (docs/scoring.md)."""
+    table_out = getattr(args, "table_out", None)
+    markdown_out = getattr(args, "markdown_out", None)
+    try:
+        if table_out:
+            text = json.dumps(build_table(evaluation), indent=1, ensure_ascii=False)
+            Path(table_out).write_text(text + "\n", encoding="utf-8")
+        if markdown_out:
+            doc = Path(markdown_out)
+            generated = render_markdown(evaluation, command=MARKDOWN_COMMAND)
+            doc.write_text(splice(doc.read_text(encoding="utf-8"), generated), encoding="utf-8")
+    except OSError as exc:
+        raise ReplayInputError(f"cannot write {exc.filename}: {exc.strerror}") from None
+
+
 def _path(given: str | None) -> str:
     if given is not None:
         return given
@@ -89,10 +156,10 @@ def _path(given: str | None) -> str:
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
-    smooth = getattr(args, "smooth_hours", None) or DEFAULT_SMOOTH_HOURS
+    smooth = getattr(args, "smooth_hours", None)  # None: the file format's default
     if getattr(args, "no_smooth_basis", False):
         smooth = 1
-    if smooth < 1:
+    if smooth is not None and smooth < 1:
         raise ReplayInputError(f"--smooth-hours must be at least 1, got {smooth}")
     return {
         "symbols": _symbols(args.symbols),
@@ -130,6 +197,12 @@ def _check_found(history: History, symbols: list[str] | None, path: str) -> None
         raise ReplayInputError(f"no rows in {path} (in that range)")
 
 
+def _basis_words(fmt: str, basis: BasisOptions) -> str:
+    if fmt == FORMAT_OHLC_MARK:
+        return "mark(t) vs spot(t)"
+    return "same-row close vs index" if basis.same_row else "close(t-1h) vs index(t)"
+
+
 def _meta(
     path: str,
     settings: Settings,
@@ -143,8 +216,9 @@ def _meta(
         "rows": history.row_count,
         "rows_skipped_empty": history.skipped_empty,
         "symbols": sorted(history.rows),
-        "basis": "same-row close vs index" if basis.same_row else "close(t-1h) vs index(t)",
-        "basis_smoothing_hours": basis.smooth_hours,
+        "format": history.format,
+        "basis": _basis_words(history.format, basis),
+        "basis_smoothing_hours": basis.window(history.format),
         "hours_invalid_input": result.invalid_hours,
         "cycles": result.alerts.cycles,
         "partial_cycles": result.alerts.partial_cycles,

@@ -1,37 +1,46 @@
 """Reading recorded hourly history (CSV or CSV.GZ) for `pressurebot replay`.
 
-Expected columns, exactly these (any order; an unknown or missing column is an error):
+Two formats are read; the header says which (any column order; an unknown or missing
+column is an error, and so is a header that matches neither).
 
-| column          | meaning                                   | becomes                      |
-|-----------------|-------------------------------------------|------------------------------|
-| `ts`            | hour, UTC, ISO 8601                       | `Row.ts_ms`, epoch ms        |
-| `symbol`        | e.g. `SOLUSDT`                            | `Row.symbol`                 |
-| `perp_close`    | perp close of the candle that opens at ts | the perp price at ts+1h      |
-| `index_price`   | index price sampled at ts                 | the index at ts              |
-| `funding_8h`    | funding, fraction per 8h (0.0001 = 0.01%) | 100x: percent, interval 8h   |
-| `open_interest` | open interest in contracts at ts          | contracts at ts              |
+**`ohlc-mark`** (the default file, `data/perp_hourly_5coins_binance.csv.gz`): one venue
+for price, mark, spot and funding on one row, stamped at the *end* of the hour.
 
-Time alignment (the one non-obvious mapping). On the shipped file
-(`data/perp_hourly_5coins.csv.gz`) the close of row t and the index of row t are one hour
-apart: chart candles are labelled by their opening time, the index by its sampling time.
-The evidence, per symbol: the median |close_t / index_t - 1| is 0.25-0.47%, and that
-same-row "basis" correlates 0.80-0.99 with the hour's own price change (it is mostly the
-hour's move). Pairing the close of row t with the index of row t+1 instead gives a median
-of 0.05-0.16%, 3-9x smaller than any other lag, and for SOL it correlates 0.67 with
-funding (0.19 same-row). So the replay scores the instant T with, all observed at T:
+| column               | meaning                                    | becomes                  |
+|----------------------|--------------------------------------------|--------------------------|
+| `ts`                 | end of the hour, UTC, ISO 8601             | `Row.ts_ms`              |
+| `symbol`             | e.g. `SOLUSDT`                             | `Row.symbol`             |
+| `open`               | perp open of the hour                      | (unused)                 |
+| `high`, `low`        | perp high / low over [ts-1h, ts)           | excursions               |
+| `close`              | perp close at ts                           | the price at ts          |
+| `mark`               | mark price at ts                           | the basis' mark          |
+| `spot`               | spot close at ts                           | the basis' index         |
+| `funding_rate`       | last settled rate, fraction per interval   | 100x: % per interval     |
+| `funding_interval_h` | hours of that interval (8; at times 2, 4)  | the scorer's interval    |
+| `oi_bybit`           | open interest in coins at ts               | contracts at ts          |
+| `oi_binance_usd`     | optional, mostly empty                     | (unused)                 |
 
-    index(T)   = index_price of row T
-    mark(T)    = perp_close of row T-1h       (the close at T)
-    funding(T) = funding_8h of row T,  OI(T) = open_interest of row T
+Every value on such a row is known at ts, so the hour T is scored from row T alone:
+mark(T) = `mark`, index(T) = `spot`, and forward moves use `close` and `high`/`low`.
 
-An hour is scored only when both rows T-1h and T exist; otherwise that symbol "failed to
-fetch" that cycle, exactly as live, and keeps its alert state. `same_row=True` (CLI
-`--same-row-basis`) pairs close and index of the same row instead, for comparison.
+**`close-index`** (the older `data/perp_hourly_5coins.csv.gz`, Deribit price, index and
+funding, Bybit OI): `ts`, `symbol`, `perp_close` (close of the candle that *opens* at
+ts), `index_price` (sampled at ts), `funding_8h` (fraction per 8h), `open_interest`.
+The close of row t and the index of row t are one hour apart there: chart candles are
+labelled by their opening time, the index by its sampling time. The median
+|close_t / index_t - 1| is 0.25-0.47% per symbol and that same-row "basis" correlates
+0.80-0.99 with the hour's own move; pairing the close of row t with the index of row
+t+1 gives a median of 0.05-0.16%, 3-9x smaller than any other lag. So the instant T is
+scored with index(T) = `index_price` of row T, mark(T) = `perp_close` of row T-1h,
+funding and OI of row T; `same_row=True` (CLI `--same-row-basis`) pairs them naively.
+This format has no highs and lows: its excursions are measured on hourly closes.
 
-Gaps are never filled: rows are keyed by their timestamp, and every lookup (OI windows,
-the previous close, forward moves) asks for an exact hour. A row with an empty field is
-skipped as missing; an unparseable value, a duplicate (symbol, ts), a missing file or a
-wrong header raise `ReplayInputError` with one line naming the problem.
+An hour is scored only when the rows it needs exist; otherwise that symbol "failed to
+fetch" that cycle, exactly as live, and keeps its alert state. Gaps are never filled:
+rows are keyed by their timestamp, and every lookup (OI windows, the previous close,
+forward moves) asks for an exact hour. A row with an empty required field is skipped as
+missing; an unparseable value, a duplicate (symbol, ts), a missing file or a wrong
+header raise `ReplayInputError` with one line naming the problem.
 """
 
 from __future__ import annotations
@@ -46,13 +55,40 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 HOUR_MS = 3_600_000
-COLUMNS = ("ts", "symbol", "perp_close", "index_price", "funding_8h", "open_interest")
-FUNDING_INTERVAL_HOURS = 8  # funding_8h is already per 8h
+FORMAT_CLOSE_INDEX = "close-index"
+FORMAT_OHLC_MARK = "ohlc-mark"
+# Per format: (required columns, optional columns).
+FORMATS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    FORMAT_CLOSE_INDEX: (
+        ("ts", "symbol", "perp_close", "index_price", "funding_8h", "open_interest"),
+        (),
+    ),
+    FORMAT_OHLC_MARK: (
+        (
+            "ts",
+            "symbol",
+            "open",
+            "high",
+            "low",
+            "close",
+            "mark",
+            "spot",
+            "funding_rate",
+            "funding_interval_h",
+            "oi_bybit",
+        ),
+        ("oi_binance_usd",),
+    ),
+}
+COLUMNS = FORMATS[FORMAT_CLOSE_INDEX][0]  # the older format (tests build files with it)
+FUNDING_INTERVAL_HOURS = 8  # funding_8h of the older format is per 8h
+_DATA = Path(__file__).resolve().parents[2] / "data"
 # The recorded history shipped with the repository (data/README.md): what
 # `pressurebot replay` reads when no path is given. Found next to the source tree, so it
 # works from a clone (editable install) whatever the working directory; a wheel does not
 # carry it, and then the CLI asks for a path.
-SHIPPED_HISTORY = Path(__file__).resolve().parents[2] / "data" / "perp_hourly_5coins.csv.gz"
+SHIPPED_HISTORY = _DATA / "perp_hourly_5coins_binance.csv.gz"
+OLDER_HISTORY = _DATA / "perp_hourly_5coins.csv.gz"
 
 
 class ReplayInputError(Exception):
@@ -61,17 +97,24 @@ class ReplayInputError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Row:
+    """One recorded hour, whatever the format. `perp_close` and `index_price` are the
+    row's own columns (their time alignment is the format's, see the module doc)."""
+
     ts_ms: int
     symbol: str
     perp_close: float
     index_price: float
-    funding_8h: float  # fraction per 8h, as recorded
-    open_interest: float  # contracts
+    funding_rate: float  # fraction per funding interval, as recorded
+    open_interest: float  # contracts (coins)
+    funding_interval_h: float = FUNDING_INTERVAL_HOURS
+    mark: float | None = None  # the mark price at ts (ohlc-mark only)
+    high: float | None = None  # perp high / low of the hour ending at ts (ohlc-mark only)
+    low: float | None = None
 
     @property
     def funding_pct(self) -> float:
-        """Funding in percent per interval (the interval is 8h)."""
-        return self.funding_8h * 100.0
+        """Funding in percent per interval (`funding_interval_h`)."""
+        return self.funding_rate * 100.0
 
 
 @dataclass(slots=True)
@@ -80,10 +123,16 @@ class History:
 
     rows: dict[str, list[Row]]
     skipped_empty: int = 0
+    format: str = FORMAT_CLOSE_INDEX
 
     @property
     def row_count(self) -> int:
         return sum(len(r) for r in self.rows.values())
+
+    @property
+    def has_ranges(self) -> bool:
+        """Highs and lows recorded: excursions are measured on them, else on closes."""
+        return self.format == FORMAT_OHLC_MARK
 
 
 def parse_time(text: str) -> int:
@@ -115,8 +164,9 @@ def read_history(
     wanted = set(symbols) if symbols else None
     rows: dict[str, dict[int, Row]] = {}
     skipped = 0
-    for line_no, record in _records(path):
-        if any(not record[c].strip() for c in COLUMNS):
+    fmt = FORMAT_CLOSE_INDEX
+    for fmt, line_no, record in _records(path):
+        if any(not record[c].strip() for c in FORMATS[fmt][0]):
             skipped += 1
             continue
         try:
@@ -126,17 +176,45 @@ def read_history(
         symbol = record["symbol"].strip().upper()
         if (wanted is not None and symbol not in wanted) or not _in_range(ts, start_ms, end_ms):
             continue
-        row = Row(ts, symbol, *(_number(record, c, path, line_no) for c in COLUMNS[2:]))
+        row = _row(fmt, ts, symbol, record, path, line_no)
         per_symbol = rows.setdefault(symbol, {})
         if ts in per_symbol:
             raise ReplayInputError(
                 f"{path.name} line {line_no}: duplicate row for {symbol} at {record['ts']}"
             )
         per_symbol[ts] = row
-    return History({s: [r[t] for t in sorted(r)] for s, r in sorted(rows.items())}, skipped)
+    history = {s: [r[t] for t in sorted(r)] for s, r in sorted(rows.items())}
+    return History(history, skipped, fmt)
 
 
-def _records(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+def _row(fmt: str, ts: int, symbol: str, record: dict[str, str], path: Path, line_no: int) -> Row:
+    def num(column: str) -> float:
+        return _number(record, column, path, line_no)
+
+    if fmt == FORMAT_CLOSE_INDEX:
+        numbers = (num(c) for c in ("perp_close", "index_price", "funding_8h", "open_interest"))
+        return Row(ts, symbol, *numbers)
+    interval = num("funding_interval_h")
+    if interval <= 0:
+        raise ReplayInputError(f"{path.name} line {line_no}: bad funding_interval_h {interval!r}")
+    high, low = num("high"), num("low")
+    if high < low:
+        raise ReplayInputError(f"{path.name} line {line_no}: high {high!r} is below low {low!r}")
+    return Row(
+        ts,
+        symbol,
+        perp_close=num("close"),
+        index_price=num("spot"),
+        funding_rate=num("funding_rate"),
+        open_interest=num("oi_bybit"),
+        funding_interval_h=interval,
+        mark=num("mark"),
+        high=high,
+        low=low,
+    )
+
+
+def _records(path: Path) -> Iterator[tuple[str, int, dict[str, str]]]:
     try:
         with path.open("rb") as raw:
             gzipped = raw.read(2) == b"\x1f\x8b"
@@ -145,29 +223,42 @@ def _records(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
             io.TextIOWrapper(binary, encoding="utf-8", newline="") as text,
         ):
             reader = csv.DictReader(text)
-            _check_header(path, reader.fieldnames)
+            fmt = _check_header(path, reader.fieldnames)
+            required = FORMATS[fmt][0]
             for record in reader:
-                if None in record or any(record.get(c) is None for c in COLUMNS):
+                if None in record or any(record.get(c) is None for c in required):
                     raise ReplayInputError(
-                        f"{path.name} line {reader.line_num}: expected {len(COLUMNS)} fields"
+                        f"{path.name} line {reader.line_num}: expected "
+                        f"{len(reader.fieldnames or ())} fields"
                     )
-                yield reader.line_num, record
+                yield fmt, reader.line_num, record
     except (OSError, EOFError, UnicodeDecodeError, csv.Error) as exc:
         raise ReplayInputError(f"cannot read {path}: {exc}") from None
 
 
-def _check_header(path: Path, header: Sequence[str] | None) -> None:
+def _check_header(path: Path, header: Sequence[str] | None) -> str:
+    """The format the header names; else one line naming what is wrong, measured
+    against the nearer format (the one sharing more columns with the header)."""
+    expected = " or ".join(",".join(req) for req, _ in FORMATS.values())
     if not header:
-        raise ReplayInputError(f"{path.name} is empty: expected a header {','.join(COLUMNS)}")
-    unknown = [h for h in header if h not in COLUMNS]
-    missing = [c for c in COLUMNS if c not in header]
+        raise ReplayInputError(f"{path.name} is empty: expected a header {expected}")
+    given = set(header)
+
+    def overlap(fmt: str) -> int:
+        return len(given & set(FORMATS[fmt][0]))
+
+    fmt = max(FORMATS, key=overlap)
+    required, optional = FORMATS[fmt]
+    unknown = [h for h in header if h not in required and h not in optional]
+    missing = [c for c in required if c not in given]
     if unknown or missing:
         parts = []
         if unknown:
             parts.append("unknown column " + ", ".join(repr(u) for u in unknown))
         if missing:
             parts.append("missing column " + ", ".join(repr(m) for m in missing))
-        raise ReplayInputError(f"{path.name}: {'; '.join(parts)} (expected {','.join(COLUMNS)})")
+        raise ReplayInputError(f"{path.name}: {'; '.join(parts)} (expected {','.join(required)})")
+    return fmt
 
 
 def _number(record: dict[str, str], column: str, path: Path, line_no: int) -> float:

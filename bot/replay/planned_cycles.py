@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from bot.replay.data import FUNDING_INTERVAL_HOURS
 from bot.scoring.formula import Score, ScoreInputs
 from bot.scoring.result import CycleResult, SymbolScore
 
@@ -67,7 +66,7 @@ def symbol_score(
         oi_4h_pct=inputs.oi_4h,
         oi_24h_pct=inputs.oi_24h,
         funding_pct=inputs.funding_pct,
-        funding_interval_hours=FUNDING_INTERVAL_HOURS,
+        funding_interval_hours=round(inputs.funding_interval_hours),
         mark_price=mark,
         index_price=index,
         basis_pct=inputs.basis_pct,

@@ -3,16 +3,22 @@
 Scoring is `bot.scoring.formula.compute_score` with the configured `[scoring]` parameters, fed
 as the live scorer feeds it: OI deltas anchored by `bot.scoring.windows` (the sample closest
 to now-1h/4h/24h within the window tolerance for an hourly cadence, else null),
-funding in percent per interval with its interval (8h here), basis in percent. The time
+funding in percent per interval with its interval, basis in percent. The time
 alignment of the recorded columns is in `bot.replay.data`.
 
-Basis smoothing (on by default, `smooth_hours=4`). Live, the basis is Binance's mark
-price against its index, and the mark price is itself an average over minutes, so one
-odd trade does not move it. Here the "mark" is one hour's last traded close on a thinner
-book (Deribit), so the hourly basis carries trade noise the live one does not. The score
-uses the mean of the last `smooth_hours` hourly values that exist (gaps are left out,
-never filled; this hour's own value must exist). The window is chosen on the fit period
-only; docs/scoring.md (Evidence) has the figures.
+Basis smoothing. Live, the basis is Binance's mark price against its index, and the
+mark price is itself an average over minutes, so one odd trade does not move it. The
+`ohlc-mark` format records that mark price: no smoothing (`smooth_hours=1`). In the
+`close-index` format the "mark" is one hour's last traded close on a thinner book
+(Deribit), so its hourly basis carries trade noise the live one does not: the score
+uses the mean of the last 4 hourly values that exist (gaps are left out, never filled;
+this hour's own value must exist), a window chosen on the fit period only
+(docs/scoring.md, Evidence).
+
+Forward moves and excursions (what `bot.replay.evaluate` measures) are taken from the
+perp price at t: the signed move to exactly t+4h / t+24h, and the largest rise and fall
+within (t, t+24h] on the recorded highs and lows (on closes in the `close-index`
+format, which has none). The trailing 24h move is the price at t against t-24h.
 """
 
 from __future__ import annotations
@@ -24,7 +30,8 @@ from dataclasses import dataclass
 
 from bot.config import Settings
 from bot.replay.alerts import AlertLog, replay_alerts
-from bot.replay.data import FUNDING_INTERVAL_HOURS, HOUR_MS, History, Row
+from bot.replay.data import FORMAT_OHLC_MARK, HOUR_MS, History, Row
+from bot.replay.moves import Moves, price_moves
 from bot.replay.planned_cycles import PlannedCycle, plan_cycles, symbol_score
 from bot.scoring.formula import (
     InvalidInput,
@@ -38,14 +45,18 @@ from bot.scoring.formula import (
 from bot.scoring.result import SymbolScore
 from bot.scoring.windows import anchor, windows
 
-FORWARD_HOURS = (4, 24)
-DEFAULT_SMOOTH_HOURS = 4
+DEFAULT_SMOOTH_HOURS = 4  # the close-index format's window; ohlc-mark needs none
 
 
 @dataclass(frozen=True, slots=True)
 class BasisOptions:
-    smooth_hours: int = DEFAULT_SMOOTH_HOURS  # 1: no smoothing
-    same_row: bool = False  # pair close and index of the same row (see data.py)
+    smooth_hours: int | None = None  # None: the format's default; 1: no smoothing
+    same_row: bool = False  # close-index only: pair close and index of one row (data.py)
+
+    def window(self, fmt: str) -> int:
+        if self.smooth_hours is not None:
+            return self.smooth_hours
+        return 1 if fmt == FORMAT_OHLC_MARK else DEFAULT_SMOOTH_HOURS
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,13 +65,17 @@ class ScoredHour:
     ts_ms: int
     score: Score
     inputs: ScoreInputs  # basis_pct here is the smoothed basis that was scored
-    mark: float  # perp price at ts (the close at ts)
+    mark: float  # the mark price at ts (close-index: the perp close at ts)
     index: float
     raw_basis_pct: float  # this hour's unsmoothed basis
     oi: float
     # Signed percent move of the perp price from ts to ts+4h / ts+24h; None if missing.
     fwd_4h: float | None
     fwd_24h: float | None
+    # Largest rise / fall (both >= 0, percent) within (ts, ts+24h]; None if unknown.
+    up_24h: float | None = None
+    down_24h: float | None = None
+    back_24h: float | None = None  # signed move from ts-24h to ts
 
 
 # ---------------------------------------------------------------- scoring
@@ -78,7 +93,7 @@ def score_history(
     out: list[ScoredHour] = []
     invalid = 0
     for symbol, rows in history.rows.items():
-        scored, bad = _score_symbol(symbol, rows, params, tolerance_ms, basis)
+        scored, bad = _score_symbol(symbol, rows, params, tolerance_ms, basis, history.format)
         out.extend(scored)
         invalid += bad
     out.sort(key=lambda h: (h.ts_ms, h.symbol))
@@ -91,11 +106,14 @@ def _score_symbol(
     params: ScoringParams,
     tolerance_ms: int,
     opts: BasisOptions,
+    fmt: str,
 ) -> tuple[list[ScoredHour], int]:
     times = [r.ts_ms for r in rows]
     samples = [(r.ts_ms, r.open_interest) for r in rows]
-    marks = _marks(rows, opts)
+    marks = _marks(rows, opts, fmt)
     raw = _raw_basis(rows, marks)
+    smooth = opts.window(fmt)
+    moves = price_moves(rows, marks, fmt)
 
     out: list[ScoredHour] = []
     invalid = 0
@@ -103,14 +121,14 @@ def _score_symbol(
         t = r.ts_ms
         if t not in raw:
             continue  # no price at T (gap before it): the symbol failed this hour
-        window = [raw[t - k * HOUR_MS] for k in range(opts.smooth_hours) if t - k * HOUR_MS in raw]
+        window = [raw[t - k * HOUR_MS] for k in range(smooth) if t - k * HOUR_MS in raw]
         deltas = _oi_deltas(t, r.open_interest, times, samples, tolerance_ms)
         inputs = ScoreInputs(
             oi_1h=deltas[0],
             oi_4h=deltas[1],
             oi_24h=deltas[2],
             funding_pct=r.funding_pct,
-            funding_interval_hours=FUNDING_INTERVAL_HOURS,
+            funding_interval_hours=r.funding_interval_h,
             basis_pct=sum(window) / len(window),
         )
         try:
@@ -118,28 +136,41 @@ def _score_symbol(
         except InvalidInput:
             invalid += 1
             continue
-        mark = marks[t]
-        fwd = [_move(mark, marks.get(t + h * HOUR_MS)) for h in FORWARD_HOURS]
-        out.append(
-            ScoredHour(
-                symbol=symbol,
-                ts_ms=t,
-                score=score,
-                inputs=inputs,
-                mark=mark,
-                index=r.index_price,
-                raw_basis_pct=raw[t],
-                oi=r.open_interest,
-                fwd_4h=fwd[0],
-                fwd_24h=fwd[1],
-            )
-        )
+        out.append(_scored(symbol, r, score, inputs, marks[t], raw[t], moves.get(t)))
     return out, invalid
 
 
-def _marks(rows: Sequence[Row], opts: BasisOptions) -> dict[int, float]:
-    """mark(T): the perp price at the instant T (a row's close is the price at the end
-    of its hour unless the data set says it belongs to the row's own time)."""
+def _scored(
+    symbol: str,
+    r: Row,
+    score: Score,
+    inputs: ScoreInputs,
+    mark: float,
+    raw_basis: float,
+    m: Moves | None,
+) -> ScoredHour:
+    return ScoredHour(
+        symbol=symbol,
+        ts_ms=r.ts_ms,
+        score=score,
+        inputs=inputs,
+        mark=mark,
+        index=r.index_price,
+        raw_basis_pct=raw_basis,
+        oi=r.open_interest,
+        fwd_4h=m.fwd_4h if m else None,
+        fwd_24h=m.fwd_24h if m else None,
+        up_24h=m.up_24h if m else None,
+        down_24h=m.down_24h if m else None,
+        back_24h=m.back_24h if m else None,
+    )
+
+
+def _marks(rows: Sequence[Row], opts: BasisOptions, fmt: str) -> dict[int, float]:
+    """mark(T): the mark price at the instant T. In the close-index format, a row's
+    close is the price at the end of its hour unless `same_row` says otherwise."""
+    if fmt == FORMAT_OHLC_MARK:
+        return {r.ts_ms: r.mark for r in rows if r.mark is not None}
     if opts.same_row:
         return {r.ts_ms: r.perp_close for r in rows}
     return {r.ts_ms + HOUR_MS: r.perp_close for r in rows}
@@ -169,10 +200,6 @@ def _oi_deltas(
         base = anchor(samples[lo:hi], w)
         deltas.append(None if base is None else pct_change(base, open_interest))
     return deltas
-
-
-def _move(start: float, end: float | None) -> float | None:
-    return None if end is None or start <= 0 else (end / start - 1.0) * 100.0
 
 
 # ---------------------------------------------------------------- the whole replay

@@ -15,13 +15,21 @@ BAND_MEANING = {
     Band.NEUTRAL.value: "Derivatives look balanced, no particular stress.",
     Band.LEAN.value: "One side is building positions, unlikely to squeeze.",
     Band.STRETCHED.value: "Meaningful imbalance, watch for volatility.",
-    Band.STRESSED.value: "Crowded positioning, squeeze or unwind risk.",
+    Band.STRESSED.value: "Crowded positioning: the risk is a violent move either way.",
 }
+# Who is crowded, who pays, and never which way it resolves: the replay evaluation
+# shows no label with a direction (docs/design-notes.md, issue 18 §4).
 REGIME_WHY = {
-    Regime.LONG_SQUEEZE.value: "longs pay while the perp trades under index and OI builds",
-    Regime.SHORT_SQUEEZE.value: "shorts pay while the perp trades over index and OI builds",
-    Regime.LONG_CROWDED.value: "longs heavily stacked",
-    Regime.SHORT_RAMP.value: "shorts heavily stacked",
+    Regime.LONG_SQUEEZE.value: (
+        "longs crowded and paying while the perp trades under its index and OI builds; "
+        "the risk is a violent move either way"
+    ),
+    Regime.SHORT_SQUEEZE.value: (
+        "shorts crowded and paying while the perp trades over its index and OI builds; "
+        "the risk is a violent move either way"
+    ),
+    Regime.LONG_CROWDED.value: "longs crowded and paying; the risk is a violent move either way",
+    Regime.SHORT_RAMP.value: "shorts crowded and paying; the risk is a violent move either way",
     Regime.DELEVERAGING.value: "open interest is being closed out",
     Regime.NET_LONG.value: "funding and basis lean long",
     Regime.NET_SHORT.value: "funding and basis lean short",
@@ -85,3 +93,19 @@ def _basis_reason(row: Any) -> str:
     if row.basis_pct > 0:
         return "perp trades above index"
     return "perp trades below index"
+
+
+def evidence_sentence(evidence: Any, *, card: bool = False) -> str:
+    """One line of what followed this alert type out of sample (`bot.views.evidence`):
+    "after this alert: a ≥5% move within 24h 46% of the time (usually 28%); n = 125,
+    2025-26". On a card the subject is the move into the symbol's band."""
+    subject = "this alert"
+    if card:
+        band = evidence.alert_type.rsplit(" ", 1)[-1]
+        subject = "a fall to neutral" if band == "neutral" else f"a rise into {band}"
+    if not evidence.n or evidence.p_big is None:
+        return f"after {subject}: no case to measure in {evidence.years} (n = 0)"
+    return (
+        f"after {subject}: a ≥5% move within 24h {evidence.p_big:.0%} of the time "
+        f"(usually {evidence.usual:.0%}); n = {evidence.n}, {evidence.years}"
+    )

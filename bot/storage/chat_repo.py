@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.alerts.types import DeliveryStatus
 from bot.scoring.formula import Band
 from bot.storage.market_repo import insert_ignore, rowcount
-from bot.storage.models import Chat, Delivery, Subscription
+from bot.storage.models import Chat, Delivery, Rule, Subscription
 
 KINDS = ("bands", "squeeze")
 CHAT_SETTINGS = frozenset(
@@ -98,7 +98,7 @@ async def deactivate_chat(session: AsyncSession, chat_id: int, reason: str) -> i
 
 
 async def migrate_chat(session: AsyncSession, old_id: int, new_id: int) -> None:
-    """A group became a supergroup: move the chat row, its subscriptions and its
+    """A group became a supergroup: move the chat row, its subscriptions, rules and its
     pending deliveries to the new id. Works whether or not the new id exists yet."""
     if old_id == new_id:
         return
@@ -125,6 +125,11 @@ async def migrate_chat(session: AsyncSession, old_id: int, new_id: int) -> None:
             await session.delete(sub)
         else:
             sub.chat_id = new_id
+    # Rules move too, unless the new chat has one of the same name (docs/rules.md).
+    names = select(Rule.name).where(Rule.chat_id == new_id)
+    await session.execute(
+        update(Rule).where(Rule.chat_id == old_id, Rule.name.not_in(names)).values(chat_id=new_id)
+    )
     await session.flush()
     # Pending deliveries follow (unless the new chat already has the same event).
     dup_events = select(Delivery.event_id).where(Delivery.chat_id == new_id)
@@ -262,6 +267,22 @@ async def is_subscribed(session: AsyncSession, chat_id: int, exchange: str, symb
         .limit(1)
     )
     return found is not None
+
+
+async def subscribed_symbols(session: AsyncSession, exchange: str) -> set[str]:
+    """Every symbol an active chat follows on `exchange` (market-wide ones aside): the
+    charts drawn ahead after each cycle (bot/telegram/chart_prerender.py)."""
+    rows = await session.scalars(
+        select(Subscription.symbol)
+        .distinct()
+        .join(Chat, Chat.id == Subscription.chat_id)
+        .where(
+            Subscription.exchange == exchange,
+            Subscription.symbol != "*",
+            Chat.active.is_(True),
+        )
+    )
+    return set(rows.all())
 
 
 # ---------------------------------------------------------------- /status

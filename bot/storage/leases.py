@@ -187,8 +187,11 @@ class LeaseKeeper:
         holder: str,
         ttl_seconds: float,
         on_change: Callable[[bool], None] | None = None,
+        news_level: int = logging.INFO,
     ) -> None:
         self.sessions = sessions
+        # Taking and releasing are news among replicas, not to a single process.
+        self.news_level = news_level
         self.name = name
         self.holder = holder
         self.ttl_ms = int(ttl_seconds * 1000)
@@ -273,7 +276,9 @@ class LeaseKeeper:
         if epoch is not None and not was_held:
             self._held.set()
             self._lost.clear()
-            logger.info("%s: took the %s lease (epoch %d)", self.holder, self.name, epoch)
+            logger.log(
+                self.news_level, "%s: took the %s lease (epoch %d)", self.holder, self.name, epoch
+            )
             if self.on_change is not None:
                 self.on_change(True)
         elif epoch is None and was_held:
@@ -299,7 +304,7 @@ class LeaseKeeper:
         except Exception as exc:  # it lapses by itself at its expiry
             logger.warning("lease %s: release failed (%s)", self.name, type(exc).__name__)
         else:
-            logger.info("%s: released the %s lease", self.holder, self.name)
+            logger.log(self.news_level, "%s: released the %s lease", self.holder, self.name)
         self.epoch, self._valid_until = None, 0.0
         self._held.clear()
         self._lost.set()

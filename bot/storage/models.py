@@ -189,6 +189,9 @@ class AlertEvent(Base):
     bias: Mapped[str] = mapped_column(String(8))
     regime: Mapped[str] = mapped_column(String(32))
     created_ms: Mapped[int] = mapped_column(BigInteger)
+    # A rule's event (kind "rule:<id>", so the unique key below holds per rule): the rule
+    # that fired. Removing the rule removes its events and their unsent deliveries.
+    rule_id: Mapped[int | None] = mapped_column(ForeignKey("rules.id", ondelete="CASCADE"))
 
     __table_args__ = (
         UniqueConstraint("exchange", "symbol", "kind", "cycle_id", name="uq_alert_events_key"),
@@ -242,6 +245,46 @@ class Subscription(Base):
         UniqueConstraint("chat_id", "exchange", "symbol", "kind", name="uq_subscriptions_key"),
         Index("ix_subscriptions_symbol", "exchange", "symbol", "kind"),
     )
+
+
+class Rule(Base):
+    """A chat's rule (docs/rules.md): `condition` as canonical rule text, watched on one
+    symbol or (symbol null) every symbol of `exchange`, fired after `for_cycles`."""
+
+    __tablename__ = "rules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    chat_id: Mapped[int] = mapped_column(
+        ForeignKey("chats.id", ondelete="CASCADE", onupdate="CASCADE")
+    )
+    name: Mapped[str] = mapped_column(String(32))
+    exchange: Mapped[str] = mapped_column(String(16))
+    symbol: Mapped[str | None] = mapped_column(String(40))
+    condition: Mapped[str] = mapped_column(String(400))
+    for_cycles: Mapped[int] = mapped_column(SmallInteger, default=1)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        UniqueConstraint("chat_id", "name", name="uq_rules_key"),
+        Index("ix_rules_exchange", "exchange"),
+    )
+
+
+class RuleState(Base):
+    """Where a rule stands on one symbol, kept only while it is not idle: `streak`
+    cycles in a row the condition held (not yet fired), or `active` (fired, and
+    `misses` cycles in a row it did not hold since)."""
+
+    __tablename__ = "rule_state"
+
+    rule_id: Mapped[int] = mapped_column(
+        ForeignKey("rules.id", ondelete="CASCADE"), primary_key=True
+    )
+    symbol: Mapped[str] = mapped_column(String(40), primary_key=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=False)
+    streak: Mapped[int] = mapped_column(Integer, default=0)
+    misses: Mapped[int] = mapped_column(Integer, default=0)
+    last_cycle_id: Mapped[int] = mapped_column(Integer)
 
 
 class Delivery(Base):

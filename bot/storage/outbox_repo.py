@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.alerts.types import DeliveryStatus
 from bot.storage.market_repo import rowcount
-from bot.storage.models import AlertEvent, Chat, Delivery, ScoreSnapshot, Subscription
+from bot.storage.models import AlertEvent, Chat, Delivery, Rule, ScoreSnapshot, Subscription
 from bot.storage.outbox_claims import (
     CLAIM_REASON,
     ClaimedGroup,
@@ -67,6 +67,9 @@ class AlertItem:
     # What the row shows (deliveries.kind): "alert", "catchup" (the event is the
     # symbol's current state) or "cap_note" (held by the daily cap).
     note: str = "alert"
+    # A rule's event (kind "rule:<id>"): the rule's name and its text as stored.
+    rule_name: str | None = None
+    rule_text: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,8 +110,10 @@ async def load_items(
             snap.basis_pct,
             own,
             Delivery.kind,
+            Rule,
         )
         .join(AlertEvent, AlertEvent.id == Delivery.event_id)
+        .outerjoin(Rule, Rule.id == AlertEvent.rule_id)
         .outerjoin(
             snap,
             and_(
@@ -132,6 +137,7 @@ def _alert_item(
     basis: float | None,
     is_own: bool | None,
     note: str | None,
+    rule: Rule | None,
 ) -> AlertItem:
     return AlertItem(
         delivery_id=delivery_id,
@@ -153,7 +159,17 @@ def _alert_item(
         event_ms=ev.created_ms,
         own=bool(is_own),
         note=note or "alert",
+        rule_name=rule.name if rule is not None else None,
+        rule_text=rule_text(rule) if rule is not None else None,
     )
+
+
+def rule_text(rule: Rule) -> str:
+    """The rule as the user reads it back: condition, `for N cycles`, `on SYMBOL`."""
+    text = rule.condition
+    if rule.for_cycles > 1:
+        text += f" for {rule.for_cycles} cycles"
+    return text + (f" on {rule.symbol}" if rule.symbol else "")
 
 
 async def load_chats(session: AsyncSession, chat_ids: Collection[int]) -> dict[int, ChatInfo]:

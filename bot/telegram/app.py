@@ -35,10 +35,11 @@ from telegram.request import HTTPXRequest
 
 from bot.config import Settings, TelegramSettings
 from bot.replica import replica_name
-from bot.telegram import callbacks, commands, membership, render, subscriptions
+from bot.telegram import callbacks, commands, membership
 from bot.telegram.chart_prerender import ChartPrerenderer
 from bot.telegram.charts import ChartCache
 from bot.telegram.chat_events import ChatStore
+from bot.telegram.command_table import COMMANDS, publish_menus
 from bot.telegram.deps import BotApplication, BotContext, Deps
 from bot.telegram.errors import BotStartError
 from bot.telegram.outbox_worker import default_in_flight
@@ -49,7 +50,14 @@ from bot.telegram.updates import ALLOWED_UPDATES, UpdateReceiver
 from bot.telegram.webhook import WebhookEndpoint
 from bot.views.market_cache import MarketCache
 
-__all__ = ["ALLOWED_UPDATES", "BotRuntime", "build_application", "start_bot"]
+__all__ = [
+    "ALLOWED_UPDATES",
+    "BotRuntime",
+    "TelegramRuntime",
+    "build_application",
+    "initialize",
+    "start_bot",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -149,23 +157,31 @@ def build_application(
         limiter=limiter,
         chat_limiter=chat_limiter,
         market=market,
-        # Room for every pre-rendered chart plus the ones drawn on request.
-        charts=ChartCache(size=tg.chart_prerender_symbols + 64),
+        # Room for the charts drawn on request; the pre-renderer reserves its own.
+        charts=ChartCache(size=64),
     )
-    prerender = ChartPrerenderer(
-        sessions,
-        market,
-        deps.charts,
-        view,
-        hours=deps.chart_hours,
-        limit=tg.chart_prerender_symbols,
-    )
+    prerender = _chart_prerenderer(deps, view)
     market.on_new_cycle = prerender.schedule
     app.bot_data["deps"] = deps
     app.bot_data["chart_prerender"] = prerender
     app.bot_data["auth_watch"] = watch
     register_handlers(app)
     return app
+
+
+def _chart_prerenderer(deps: Deps, view: str) -> ChartPrerenderer:
+    """Draws the charts users open after each cycle (README, Performance)."""
+    tg = deps.settings.telegram
+    return ChartPrerenderer(
+        deps.sessions,
+        deps.market,
+        deps.charts,
+        view,
+        hours=deps.chart_hours,
+        limit=tg.chart_prerender_symbols,
+        top=tg.chart_prerender_top,
+        viewed_hours=tg.chart_prerender_viewed_hours,
+    )
 
 
 def _limiters(
@@ -188,19 +204,8 @@ def _limiters(
 
 def register_handlers(app: BotApplication) -> None:
     app.add_handler(TypeHandler(Update, commands.gatekeeper), group=-1)
-    for name, callback in (
-        ("start", commands.start),
-        ("help", commands.help_command),
-        ("top", commands.top),
-        ("symbol", commands.symbol),
-        ("subscribe", subscriptions.subscribe),
-        ("unsubscribe", subscriptions.unsubscribe),
-        ("subscriptions", subscriptions.subscriptions),
-        ("market", subscriptions.market),
-        ("settings", subscriptions.settings),
-        ("status", commands.status),
-    ):
-        app.add_handler(CommandHandler(name, callback))
+    for command in COMMANDS:
+        app.add_handler(CommandHandler(command.name, command.handler))
     app.add_handler(CallbackQueryHandler(callbacks.on_button))
     app.add_handler(
         ChatMemberHandler(membership.on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER)
@@ -216,10 +221,10 @@ def register_handlers(app: BotApplication) -> None:
 
 
 @dataclass
-class BotRuntime:
+class TelegramRuntime:
+    """What the service reads from a started bot or sender (outbox_only.py)."""
+
     application: BotApplication
-    _poll: asyncio.Task[None]
-    receiver: UpdateReceiver
 
     @property
     def deps(self) -> Deps:
@@ -231,6 +236,26 @@ class BotRuntime:
         """Set when Telegram answered 401: the token no longer works."""
         watch: AuthWatch = self.application.bot_data["auth_watch"]
         return watch.failed
+
+
+async def initialize(app: BotApplication, settings: Settings) -> None:
+    """getMe, or BotStartError in one line: a rejected token, or the Bot API unreachable."""
+    try:
+        await app.initialize()
+    except TelegramError as exc:
+        with contextlib.suppress(Exception):
+            await app.bot.shutdown()
+        if isinstance(exc, InvalidToken):
+            raise BotStartError("Telegram rejected the bot token; check telegram.token") from None
+        raise BotStartError(
+            f"cannot reach the Telegram Bot API at {settings.telegram.base_url}: {exc}"
+        ) from None
+
+
+@dataclass
+class BotRuntime(TelegramRuntime):
+    _poll: asyncio.Task[None]
+    receiver: UpdateReceiver
 
     @property
     def chart_prerender(self) -> ChartPrerenderer:
@@ -265,21 +290,8 @@ async def start_bot(
     in webhook mode; `holder`: this replica's name in the "updates" lease."""
     quiet_token_loggers()
     app = build_application(settings, sessions, on_sent=on_sent)
-    try:
-        await app.initialize()  # getMe
-    except TelegramError as exc:
-        with contextlib.suppress(Exception):
-            await app.bot.shutdown()
-        if isinstance(exc, InvalidToken):
-            raise BotStartError("Telegram rejected the bot token; check telegram.token") from None
-        raise BotStartError(
-            f"cannot reach the Telegram Bot API at {settings.telegram.base_url}: {exc}"
-        ) from None
-    deps: Deps = app.bot_data["deps"]
-    try:
-        await deps.sender.set_commands(render.COMMANDS)
-    except TelegramError as exc:  # the menu is cosmetic: never block start-up on it
-        logger.warning("setMyCommands failed: %s", exc)
+    await initialize(app, settings)
+    await publish_menus(app.bot, settings.telegram.admin_ids)
     await app.start()
     receiver = UpdateReceiver(app, settings, sessions, holder or replica_name(settings), webhook)
     try:

@@ -1,13 +1,19 @@
 """/symbol charts drawn ahead, once per cycle, so a /symbol reply does not wait for
-matplotlib (about 90 ms of CPU a chart of three panels, most of a reply's cost).
+matplotlib (a chart of three panels is most of a reply's CPU; README, Performance).
+
+Only the charts users open are drawn: the cycle's top `top` symbols by score (the first
+page of /top), every symbol an active chat subscribes to, and every chart a user asked
+for in the last `viewed_hours` (ChartCache remembers them), highest score first and at
+most `limit` of them, which bounds the chart CPU per cycle. Drawing the top 600 symbols
+of every cycle cost a large share of a core at rest for charts nobody opened
+(bench/rest_cost.py measures both; README, Performance).
 
 After each new cycle (seen by `MarketCache.latest_cycle_id`, which a background poll
-and every command call), the charts of the cycle's top `limit` symbols by score are
-rendered into the `ChartCache`, one at a time in one worker thread: at most `limit`
-renders per cycle, and never more than one at once, so the CPU they take is bounded
-and commands keep the other core. A newer cycle cancels the run for the older one.
-Charts past the limit, or asked before their turn, are drawn on request and cached
-(concurrent requests share one rendering). Derived data only: a restart loses nothing.
+and every command call), those charts are rendered into the `ChartCache`, one at a time
+in one worker thread: never more than one at once, so commands keep the other core. A
+newer cycle cancels the run for the older one. Any other chart, or one asked before its
+turn, is drawn on request and cached (concurrent requests share one rendering).
+Derived data only: a restart loses nothing but the list of recently opened charts.
 """
 
 from __future__ import annotations
@@ -20,8 +26,10 @@ import time
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.storage import chat_repo
 from bot.telegram.charts import ChartCache
 from bot.views import market
+from bot.views.market import MarketRow
 from bot.views.market_cache import MarketCache
 
 logger = logging.getLogger(__name__)
@@ -39,6 +47,8 @@ class ChartPrerenderer:
         *,
         hours: int,
         limit: int,
+        top: int,
+        viewed_hours: float,
     ) -> None:
         self._sessions = sessions
         self._market = market
@@ -46,6 +56,8 @@ class ChartPrerenderer:
         self._exchange = exchange
         self._hours = hours
         self._limit = limit
+        self._top = top
+        self._viewed_seconds = viewed_hours * 3600.0
         self._cycle_id: int | None = None
         self._task: asyncio.Task[None] | None = None
         # For the bench and logs: the last finished run (cycle id, charts, seconds).
@@ -85,19 +97,33 @@ class ChartPrerenderer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
+    async def _wanted(self) -> list[MarketRow]:
+        """The rows whose charts users open, highest score first."""
+        snapshot = await self._market.snapshot()
+        if snapshot is None:
+            return []
+        async with self._sessions() as session:
+            opened = await chat_repo.subscribed_symbols(session, self._exchange)
+        if self._viewed_seconds > 0:
+            opened |= self._charts.viewed_within(self._viewed_seconds)
+        wanted = [
+            row  # rows are score-descending
+            for rank, row in enumerate(snapshot.rows)
+            if rank < self._top or row.symbol in opened
+        ][: self._limit]
+        self._charts.reserve(len(wanted))
+        return wanted
+
     async def _run(self, cycle_id: int) -> None:
         started, drawn = time.monotonic(), 0
         try:
-            snapshot = await self._market.snapshot()
-            if snapshot is None:
-                return
-            for row in snapshot.rows[: self._limit]:  # score-descending
+            for row in await self._wanted():
                 async with self._sessions() as session:
-                    _, history = await market.symbol_detail(
-                        session, self._exchange, row.symbol, self._hours
+                    history = await market.symbol_history(
+                        session, self._exchange, row.symbol, row.ts_ms, self._hours
                     )
                 if history:
-                    await self._charts.get(row.symbol, history)
+                    await self._charts.get(row.symbol, history, viewed=False)
                     drawn += 1
             self.last_run = (cycle_id, drawn, time.monotonic() - started)
             logger.debug("pre-rendered %d charts for cycle %d", drawn, cycle_id)

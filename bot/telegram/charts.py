@@ -1,9 +1,11 @@
 """The /symbol chart: score with the four bands shaded, open interest, funding and basis.
 
 Uses matplotlib's object API on the Agg canvas (no pyplot, no global state), so it is
-safe to render in a worker thread. Charts are cached per (symbol, newest point): a
-chart only changes when a new cycle lands; bot/telegram/chart_prerender.py draws the
-likely ones ahead after each cycle.
+safe to render in worker threads: each thread keeps its own figure and redraws it with
+the next chart's data (`ChartFigure`), the same pixels as a figure built afresh for half
+the CPU (bench/chart_render.py measures both and compares the pixels). Charts are
+cached per (symbol, newest point): a chart only changes when a new cycle lands;
+bot/telegram/chart_prerender.py draws the ones users open ahead after each cycle.
 """
 
 from __future__ import annotations
@@ -11,15 +13,20 @@ from __future__ import annotations
 import asyncio
 import functools
 import io
+import threading
+import time
 from collections import OrderedDict
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
+from datetime import UTC
 
+import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.dates import AutoDateLocator, DateFormatter
+from matplotlib.dates import AutoDateLocator, DateFormatter, date2num
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter
+from PIL import Image
 
 from bot.scoring.formula import DEFAULT_PARAMS, Band, ScoringParams, band_ranges
 
@@ -29,6 +36,10 @@ BAND_COLOR = {
     Band.STRETCHED: "#ffe0b2",
     Band.STRESSED: "#ffcdd2",
 }
+# Figures kept per worker thread, one per (layout, bands): two in service.
+MAX_FIGURES_PER_THREAD = 4
+PNG_COMPRESS_LEVEL = 3
+_per_thread = threading.local()
 
 
 def band_spans(params: ScoringParams = DEFAULT_PARAMS) -> list[tuple[int, int, str, str]]:
@@ -48,39 +59,101 @@ def render_chart(
     web dashboard's symbol page shows them). `points` are `HistoryPoint`s oldest first;
     bare (ts_ms, score) pairs draw the score panel alone."""
     panels = len(points[0]) >= 5 if points else False
-    fig = Figure(figsize=(6.4, 5.6 if panels else 3.2), dpi=100)
-    FigureCanvasAgg(fig)
-    grid = fig.add_gridspec(3 if panels else 1, 1, height_ratios=[2, 1, 1] if panels else [1])
-    ax = fig.add_subplot(grid[0])
-    times = [datetime.fromtimestamp(p[0] / 1000, tz=UTC) for p in points]
-    _score_panel(ax, times, [p[1] for p in points], band_spans(params))
-    ax.set_title(f"{symbol} · derivatives pressure (UTC)", fontsize=10)
-    bottom = ax
-    if panels:
-        oi_ax = fig.add_subplot(grid[1], sharex=ax)
-        _line(oi_ax, times, [p[2] for p in points], "#00695c", "open interest")
-        rate_ax = fig.add_subplot(grid[2], sharex=ax)
-        _line(rate_ax, times, [p[3] for p in points], "#6a1b9a", "funding 8h %")
-        _line(rate_ax, times, [p[4] for p in points], "#ef6c00", "basis %")
-        rate_ax.axhline(0, color="#999", linewidth=0.6, zorder=1)
-        rate_ax.legend(loc="upper left", fontsize=7, frameon=False, ncols=2)
-        rate_ax.set_ylabel("%", fontsize=8)
-        for upper in (ax, oi_ax):
-            upper.tick_params(labelbottom=False)
-        bottom = rate_ax
-    bottom.xaxis.set_major_locator(AutoDateLocator(maxticks=6))
-    bottom.xaxis.set_major_formatter(DateFormatter("%d %H:%M", tz=UTC))
-    fig.subplots_adjust(
-        left=0.1, right=0.97, top=0.94 if panels else 0.9, bottom=0.07 if panels else 0.12
-    )
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+    spans = band_spans(params)
+    figures: dict[tuple[bool, tuple[tuple[int, int, str, str], ...]], ChartFigure]
+    figures = _per_thread.__dict__.setdefault("figures", {})
+    key = (panels, tuple(spans))
+    figure = figures.get(key)
+    if figure is None:
+        if len(figures) >= MAX_FIGURES_PER_THREAD:  # another [scoring] set (tests): start over
+            figures.clear()
+        figure = figures[key] = ChartFigure(panels, spans)
+    return figure.draw(symbol, points)
 
 
-def _score_panel(
-    ax: Axes, times: list[datetime], scores: list[float], spans: list[tuple[int, int, str, str]]
-) -> None:
+class ChartFigure:
+    """One chart layout built once (axes, band shading and names, labels, legend, tick
+    objects) and redrawn with each chart's lines, title and limits. Drawing a fresh
+    figure per chart spent about a third of its CPU building what never changes. Not
+    thread-safe: `render_chart` keeps one per worker thread."""
+
+    def __init__(self, panels: bool, spans: list[tuple[int, int, str, str]]) -> None:
+        self.panels = panels
+        self.figure = fig = Figure(figsize=(6.4, 5.6 if panels else 3.2), dpi=100)
+        self.canvas = FigureCanvasAgg(fig)
+        grid = fig.add_gridspec(3 if panels else 1, 1, height_ratios=[2, 1, 1] if panels else [1])
+        ax = fig.add_subplot(grid[0])
+        self.lines = [_score_panel(ax, spans)]
+        self.title = ax.set_title("", fontsize=10)
+        self.axes = [ax]
+        self.single: bool | None = None  # the lines' style: dots for a single point
+        self.zero: Line2D | None = None  # the rate panel's zero line
+        bottom = ax
+        if panels:
+            oi_ax = fig.add_subplot(grid[1], sharex=ax)
+            self.lines.append(_line(oi_ax, "#00695c", "open interest"))
+            rate_ax = fig.add_subplot(grid[2], sharex=ax)
+            self.lines.append(_line(rate_ax, "#6a1b9a", "funding 8h %"))
+            self.lines.append(_line(rate_ax, "#ef6c00", "basis %"))
+            rate_ax.set_ylabel("%", fontsize=8)
+            for upper in (ax, oi_ax):
+                upper.tick_params(labelbottom=False)
+            self.axes += [oi_ax, rate_ax]
+            bottom = rate_ax
+        for each in self.axes:
+            each.xaxis_date(UTC)
+        bottom.xaxis.set_major_locator(AutoDateLocator(maxticks=6))
+        bottom.xaxis.set_major_formatter(DateFormatter("%d %H:%M", tz=UTC))
+        fig.subplots_adjust(
+            left=0.1, right=0.97, top=0.94 if panels else 0.9, bottom=0.07 if panels else 0.12
+        )
+
+    def draw(self, symbol: str, points: Sequence[Sequence[float]]) -> bytes:
+        # Day numbers as matplotlib's date axis counts them, converted as one array.
+        times = date2num(np.array([p[0] for p in points], dtype="datetime64[ms]"))
+        for column, line in enumerate(self.lines, start=1):
+            line.set_data(times, [p[column] for p in points])
+        self._style(single=len(points) == 1)
+        self.title.set_text(f"{symbol} · derivatives pressure (UTC)")
+        if self.zero is not None:
+            self.zero.remove()
+        for ax in self.axes:
+            ax.relim()
+        for ax in self.axes:
+            ax.autoscale_view()
+        if self.panels:
+            # Added after the limits are set, as a figure built per chart did: the zero
+            # line widens them only when it falls outside the data's padded range.
+            self.zero = self.axes[2].axhline(0, color="#999", linewidth=0.6, zorder=1)
+        return self._png()
+
+    def _png(self) -> bytes:
+        """The canvas as PNG. Opaque, so RGB holds the same pixels as savefig's RGBA,
+        and zlib level 3 keeps the file the size savefig made (level 6 on RGBA) for
+        half the encoding CPU."""
+        canvas = self.canvas
+        canvas.draw()
+        image = Image.frombuffer(
+            "RGBA", canvas.get_width_height(), canvas.buffer_rgba(), "raw", "RGBA", 0, 1
+        )
+        buf = io.BytesIO()
+        image.convert("RGB").save(buf, format="png", compress_level=PNG_COMPRESS_LEVEL)
+        return buf.getvalue()
+
+    def _style(self, *, single: bool) -> None:
+        """One point draws as a dot (a line through one point is invisible); the legend
+        copies its handles' style, so it is made again when the style changes."""
+        if single == self.single:
+            return
+        self.single = single
+        for line in self.lines:
+            line.set_linestyle("None" if single else "-")
+            line.set_marker("o" if single else "None")
+        if self.panels:
+            self.axes[2].legend(loc="upper left", fontsize=7, frameon=False, ncols=2)
+
+
+def _score_panel(ax: Axes, spans: list[tuple[int, int, str, str]]) -> Line2D:
     for lo, hi, color, name in spans:
         ax.axhspan(lo, hi, color=color, zorder=0)
         ax.text(
@@ -93,26 +166,23 @@ def _score_panel(
             va="center",
             ha="right",
         )
-    if len(times) == 1:
-        # matplotlib plots datetimes through its unit converters; its ArrayLike hint omits them.
-        ax.plot(times, scores, "o", color="#1a237e", zorder=2)  # type: ignore[arg-type]
-    else:
-        ax.plot(times, scores, color="#1a237e", linewidth=1.6, zorder=2)  # type: ignore[arg-type]
+    (line,) = ax.plot([], [], color="#1a237e", linewidth=1.6, zorder=2)
     ax.set_ylim(0, 100)
     ax.set_yticks([*(lo for lo, _, _, _ in spans), 100])
     ax.set_ylabel("score")
     ax.tick_params(labelsize=8)
     ax.grid(axis="x", alpha=0.3)
+    return line
 
 
-def _line(ax: Axes, times: list[datetime], values: list[float], color: str, label: str) -> None:
-    style = "o" if len(times) == 1 else "-"
-    ax.plot(times, values, style, color=color, linewidth=1.2, label=label)  # type: ignore[arg-type]
+def _line(ax: Axes, color: str, label: str) -> Line2D:
+    (line,) = ax.plot([], [], "-", color=color, linewidth=1.2, label=label)
     ax.tick_params(labelsize=7)
     ax.grid(axis="x", alpha=0.3)
     if label == "open interest":
         ax.set_ylabel("OI", fontsize=8)
         ax.yaxis.set_major_formatter(FuncFormatter(_compact))
+    return line
 
 
 def _compact(value: float, _pos: int | None = None) -> str:
@@ -127,15 +197,33 @@ class ChartCache:
     """Recent charts, least recently used first out, keyed by (symbol, newest point's ts,
     number of points): a new cycle adds a point, so its key differs and the old chart is
     never served for it. Pure derived data, so an in-process cache is safe with several
-    replicas. Concurrent requests for the same chart share one rendering."""
+    replicas. Concurrent requests for the same chart share one rendering.
 
-    def __init__(self, size: int = 64, params: ScoringParams = DEFAULT_PARAMS) -> None:
+    It also remembers which charts users opened, and when: the pre-renderer draws those
+    again after each cycle (bot/telegram/chart_prerender.py)."""
+
+    def __init__(
+        self,
+        size: int = 64,
+        params: ScoringParams = DEFAULT_PARAMS,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._on_request = size  # room for charts drawn on request
         self._size = size
         self.params = params  # Deps sets the configured ones; one set per process
+        self._clock = clock
         self._items: OrderedDict[tuple[str, int, int], bytes] = OrderedDict()
         self._pending: dict[tuple[str, int, int], asyncio.Task[bytes]] = {}
+        self._viewed: dict[str, float] = {}  # chart label -> when a user last asked for it
 
-    async def get(self, symbol: str, points: Sequence[Sequence[float]]) -> bytes:
+    async def get(
+        self, symbol: str, points: Sequence[Sequence[float]], *, viewed: bool = True
+    ) -> bytes:
+        """The chart, drawn once per key. `viewed`: a user asked for it (the
+        pre-renderer passes False), so it is drawn ahead after the next cycles too."""
+        if viewed:
+            self._viewed[symbol] = self._clock()
         key = (symbol, int(points[-1][0]) if points else 0, len(points))
         png = self._items.get(key)
         if png is not None:
@@ -151,6 +239,16 @@ class ChartCache:
             self._pending[key] = task
             task.add_done_callback(functools.partial(self._store, key))
         return await asyncio.shield(task)
+
+    def viewed_within(self, seconds: float) -> set[str]:
+        """Charts users asked for in the last `seconds`; older ones are forgotten."""
+        since = self._clock() - seconds
+        self._viewed = {label: at for label, at in self._viewed.items() if at >= since}
+        return set(self._viewed)
+
+    def reserve(self, ahead: int) -> None:
+        """Room for `ahead` charts drawn ahead besides the ones drawn on request."""
+        self._size = self._on_request + ahead
 
     def __contains__(self, key: tuple[str, int, int]) -> bool:
         return key in self._items

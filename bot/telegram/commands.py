@@ -1,5 +1,6 @@
-"""Read-only commands (/start, /help, /top, /symbol, /status), the gatekeeper that runs
-before every update, unknown input, and the error handler.
+"""Read-only commands (/start, /top, /symbol, /status), the gatekeeper that runs before
+every update, unknown input, and the error handler. The command list, /help and the
+menus are in command_table.py.
 
 Handlers are thin: parse, call `bot/views/actions.py` (or a repo for the admin's /status), hand
 the result to `render`, send through `deps.reply` / the sender. Subscription commands
@@ -37,6 +38,10 @@ TOP_DEFAULT = 10
 TOP_MAX = 50
 MAX_ARGS = 8
 MAX_TEXT = 1024
+# A rule is a sentence (`/rule add hot oi_4h > 8 and funding_8h > 0.03 for 2 cycles`):
+# its words are many and short, and the rule parser caps its length (docs/rules.md).
+WORDY_COMMANDS = frozenset({"/rule"})
+MAX_WORDY_ARGS = 200
 FILTER_WORDS = {
     "all": "all",
     "long": "long",
@@ -89,10 +94,12 @@ async def gatekeeper(update: Update, context: BotContext) -> None:
             raise ApplicationHandlerStop
     if is_command and message is not None and message.text is not None:
         limit = deps.settings.telegram.max_argument_length
-        args = message.text.split()[1:]
+        words = message.text.split()
+        args = words[1:]
+        wordy = words[0].split("@")[0].lower() in WORDY_COMMANDS
         if (
             len(message.text) > MAX_TEXT
-            or len(args) > MAX_ARGS
+            or len(args) > (MAX_WORDY_ARGS if wordy else MAX_ARGS)
             or any(len(a) > limit for a in args)
         ):
             await reply(update, context, render.argument_too_long(limit))
@@ -107,10 +114,6 @@ async def start(update: Update, context: BotContext) -> None:
     user = update.effective_user
     text = render.start_text(user.first_name if user else None, context.deps.settings.scoring)
     await reply(update, context, text, render.start_keyboard())
-
-
-async def help_command(update: Update, context: BotContext) -> None:
-    await reply(update, context, render.help_text())
 
 
 # ---------------------------------------------------------------- /top

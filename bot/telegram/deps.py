@@ -29,6 +29,7 @@ from bot.telegram.chat_events import ChatStore
 from bot.telegram.rate_limits import Limiter
 from bot.telegram.sender import Priority, Sender
 from bot.views.market_cache import MarketCache
+from bot.views.rule_actions import HistorySource
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,8 @@ class Deps:
     replica: Replica | None = None
     # The /symbol card's liquidations line, from the stored streams; None when off.
     liq_reader: LiqReader | None = None
+    # Recorded history for /rule test (bot/replay/rule_history.py); set by the service.
+    rule_history: HistorySource | None = None
 
     def __post_init__(self) -> None:
         # The chart shades the configured bands, like /start and the card.

@@ -37,13 +37,13 @@ import asyncio
 import logging
 import time
 import warnings
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import IntEnum
 from typing import Any, Protocol, TypeVar
 
-from telegram import Bot, BotCommand, InputFile, LinkPreviewOptions, Message, ReplyParameters
+from telegram import Bot, InputFile, LinkPreviewOptions, Message, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter
 
@@ -390,9 +390,6 @@ class Sender:
     async def get_chat_member_status(self, chat_id: int, user_id: int) -> str:
         member = await self.bot.get_chat_member(chat_id, user_id)
         return str(member.status)
-
-    async def set_commands(self, commands: Sequence[tuple[str, str]]) -> None:
-        await self.bot.set_my_commands([BotCommand(name, desc) for name, desc in commands])
 
 
 def _reason(exc: Exception) -> str:

@@ -54,7 +54,7 @@ def _split_kinds(args: list[str]) -> tuple[list[str], list[str]]:
             kinds += KIND_WORDS[arg.lower()]
         else:
             symbols.append(arg)
-    return symbols, sorted(set(kinds)) or list(actions.ALL_KINDS)
+    return symbols, sorted(set(kinds))  # none named: the configured default kinds
 
 
 @group_admin_only
@@ -81,7 +81,7 @@ async def subscribe(update: Update, context: BotContext) -> None:
             )
             continue
         try:
-            result = await actions.subscribe(deps, chat.id, match.symbol, kinds, venue)
+            result = await actions.subscribe(deps, chat.id, match.symbol, kinds or None, venue)
         except UserError as error:
             answers.append(render.user_error(error, "subscribe"))
         else:

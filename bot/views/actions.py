@@ -164,9 +164,11 @@ async def subscribe(
     ctx: ActionContext,
     chat_id: int,
     symbol: str,
-    kinds: Sequence[str] = ALL_KINDS,
+    kinds: Sequence[str] | None = None,
     exchange: str | None = None,
 ) -> SubscribeResult:
+    """Follow `symbol`: `kinds`, else `alerts.default_kinds`."""
+    kinds = list(kinds) if kinds else list(ctx.settings.alerts.default_kinds)
     cap = ctx.settings.telegram.subscriptions_per_chat
     ex = exchange or ctx.exchange
     async with ctx.sessions() as session, session.begin():

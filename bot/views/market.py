@@ -223,8 +223,17 @@ async def symbol_detail(
     snap = await repo.latest_snapshot(session, exchange, symbol)
     if snap is None:
         return None, []
-    since = int(snap.ts_ms) - history_hours * 3_600_000
-    return row_from_snapshot(snap), await repo.score_history(session, exchange, symbol, since)
+    history = await symbol_history(session, exchange, symbol, int(snap.ts_ms), history_hours)
+    return row_from_snapshot(snap), history
+
+
+async def symbol_history(
+    session: AsyncSession, exchange: str, symbol: str, newest_ms: int, history_hours: int
+) -> list[repo.HistoryPoint]:
+    """The chart's points up to the row stamped `newest_ms`, the same as `symbol_detail`
+    gives for that row: charts drawn ahead from a cycle's rows skip re-reading them."""
+    since = newest_ms - history_hours * 3_600_000
+    return await repo.score_history(session, exchange, symbol, since)
 
 
 async def known_symbols(session: AsyncSession, exchange: str) -> list[str]:

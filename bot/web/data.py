@@ -27,6 +27,7 @@ from bot.scoring.explain import REGIME_WHY, why_parts
 from bot.scoring.formula import band_ranges
 from bot.storage import liq_repo, market_repo
 from bot.views import market
+from bot.views.evidence import card_evidence
 from bot.views.liquidation_fields import RowFields, stream_note, unknown
 from bot.views.liquidations import row_fields
 from bot.views.market import MarketSnapshot
@@ -278,6 +279,7 @@ class DashboardData:
             },
             "row": _row_doc(row, exchange, snapshot),
             "regime_why": REGIME_WHY.get(row.regime, ""),
+            "evidence": card_evidence(str(row.band)),
             "why": [{k: _clean(v) for k, v in asdict(p).items()} for p in why_parts(row, params)],
             "bands": {str(b): list(r) for b, r in band_ranges(params).items()},
             "range": range_key,

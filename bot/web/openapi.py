@@ -173,6 +173,7 @@ def _symbol_schema(series: dict[str, Any]) -> dict[str, Any]:
             "cycle": {"oneOf": [{"$ref": "#/components/schemas/Cycle"}, {"type": "null"}]},
             "row": {"$ref": "#/components/schemas/Row"},
             "regime_why": _STR,
+            "evidence": _STR,
             "why": {
                 "type": "array",
                 "items": _obj(

@@ -5,7 +5,7 @@
 - liq_coverage: live milliseconds per (venue, minute, writer epoch).
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0009 (chained after main's 0009 so this branch has one head; the lead re-chains)
 """
 
 from collections.abc import Sequence
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008"
-down_revision: str | None = "0006"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

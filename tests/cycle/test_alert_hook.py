@@ -27,7 +27,11 @@ LSQ = Regime.LONG_SQUEEZE
 # These tests pin the mechanics with explicit settings (the design's original stretched
 # / 30 min), so recalibrating the shipped defaults does not rewrite them.
 MECHANICS = Settings(
-    alerts={"default_min_band": "stretched", "cooldown_minutes": 30},  # type: ignore[arg-type]
+    alerts={  # type: ignore[arg-type]
+        "default_min_band": "stretched",
+        "cooldown_minutes": 30,
+        "default_kinds": ("bands", "squeeze"),
+    },
     exchange={"venues": ["binance"]},  # type: ignore[arg-type]
 )
 
@@ -258,6 +262,21 @@ async def test_headless_log_lines(sessions: Sessions, caplog: pytest.LogCaptureF
         "ALERT BUSDT squeeze exit Long squeeze risk score 40 LONG",
     ]
     assert all(r.levelno == logging.INFO for r in caplog.records if r.name == "bot.alerts")
+
+
+async def test_headless_log_follows_the_default_kinds(
+    sessions: Sessions, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Shipped default: band changes only; squeeze alerts are opt-in (alerts.default_kinds).
+    settings = MECHANICS.model_copy(
+        update={"alerts": MECHANICS.alerts.model_copy(update={"default_kinds": ("bands",)})}
+    )
+    engine = AlertEngine(settings, log_events=True)
+    await run_cycle(sessions, engine, 0, {"AUSDT": 20, "BUSDT": 40})
+    with caplog.at_level(logging.INFO, logger="bot.alerts"):
+        await run_cycle(sessions, engine, 5, {"AUSDT": 72, "BUSDT": (40, LSQ)})
+    lines = [r.getMessage() for r in caplog.records if r.name == "bot.alerts"]
+    assert lines == ["ALERT AUSDT lean -> stressed score 72 LONG Net long bias building"]
 
 
 async def test_without_log_events_nothing_is_logged(

@@ -21,7 +21,7 @@ from bot.config import Settings
 from bot.cycle.election import ScorerElection, elected_scorer_loop
 from bot.cycle.run import LeaseLost, Scorer
 from bot.markets.binance import BinanceAdapter
-from bot.markets.http import ExchangeHttpClient
+from bot.markets.binance import make_client as binance_client
 from bot.storage import leases
 from bot.storage.models import Cycle, ScoreSnapshot
 from fakes.fake_binance import FakeBinance
@@ -89,7 +89,7 @@ async def test_a_scorer_whose_lease_expired_and_was_taken_over_stores_nothing(
     await second.keeper.tick()
     assert not second.keeper.held  # one holder at a time
 
-    async with ExchangeHttpClient(settings.exchange) as client:
+    async with binance_client(settings.exchange) as client:
         adapter = BinanceAdapter(client, settings.exchange)
         scorer_a = Scorer(adapter, sessions, settings, fence=first.fence)
         # The first replica stalls (no renewal: a partition, a pause) past its lease...
@@ -119,7 +119,7 @@ async def test_the_fence_refuses_on_the_database_even_when_the_loser_thinks_it_h
         assert await leases.release(session, leases.SCORER, "replica-a")
     await second.keeper.tick()
     assert second.keeper.held and first.keeper.held  # the first has not looked yet
-    async with ExchangeHttpClient(settings.exchange) as client:
+    async with binance_client(settings.exchange) as client:
         adapter = BinanceAdapter(client, settings.exchange)
         with pytest.raises(LeaseLost):
             await Scorer(adapter, sessions, settings, fence=first.fence).run_cycle()
@@ -136,7 +136,7 @@ async def test_a_lone_replica_scores_on_its_cadence_and_hands_the_lease_back_on_
     a previous run's last cycle sets when the first one runs (no burst on restart)."""
     interval = 1.0
     settings = _settings(fake, interval=interval, lease=3.0)
-    async with ExchangeHttpClient(settings.exchange) as client:
+    async with binance_client(settings.exchange) as client:
         adapter = BinanceAdapter(client, settings.exchange)
         election = ScorerElection(sessions, settings, "solo")
         scorer = Scorer(adapter, sessions, settings, fence=election.fence)
@@ -175,7 +175,7 @@ async def test_a_scorer_whose_renewals_hang_stands_by_quietly_and_resumes(
     # Idle between cycles when the renewal hangs (a cycle writing then would wait on
     # the same row lock in its fence).
     settings = _settings(fake, interval=6.0, lease=2.0)
-    async with ExchangeHttpClient(settings.exchange) as client:
+    async with binance_client(settings.exchange) as client:
         adapter = BinanceAdapter(client, settings.exchange)
         election = ScorerElection(sessions, settings, "solo")
         scorer = Scorer(adapter, sessions, settings, fence=election.fence)
@@ -205,3 +205,37 @@ async def test_a_scorer_whose_renewals_hang_stands_by_quietly_and_resumes(
                     logging.getLogger("bot.cycle.loop").removeHandler(handler)
                 logging.getLogger("bot.cycle.election").removeHandler(lapsed)
     assert spins <= 1
+
+
+def _cycle(exchange: str, started_s: float, fetched: int) -> Cycle:
+    ms = int(started_s * 1000)
+    return Cycle(
+        exchange=exchange,
+        started_ms=ms,
+        finished_ms=ms + 1000,
+        status="ok" if fetched else "failed",
+        symbols_attempted=fetched,
+        symbols_fetched=fetched,
+        symbols_failed=0,
+        weight_used=0,
+        history_calls=0,
+    )
+
+
+async def test_the_first_cycle_waits_for_the_last_good_cycle_not_the_last_failed_one(
+    fake: FakeBinance, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """After an outage the last stored cycles are failed ones: they are no reason to
+    wait (the data is as old as the last good cycle). A good cycle within one interval
+    still is, so a restart does not score twice in one interval."""
+    election = ScorerElection(sessions, _settings(fake, interval=300), "replica-a")
+    assert await election.first_cycle_delay() == 0.0  # nothing stored yet
+    now = time.time()
+    async with sessions() as session, session.begin():
+        session.add(_cycle("binance", now - 400, fetched=2))  # good, over an interval ago
+        session.add(_cycle("binance", now - 5, fetched=0))  # failed, just now
+    assert await election.first_cycle_delay() == 0.0
+    async with sessions() as session, session.begin():
+        session.add(_cycle("binance", now - 100, fetched=2))  # good, within the interval
+        session.add(_cycle("binance", now - 2, fetched=0))
+    assert 190 < await election.first_cycle_delay() <= 200

@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.config import Settings
 from bot.cycle.run import Scorer
 from bot.markets.binance import BinanceAdapter
-from bot.markets.http import ExchangeHttpClient
+from bot.markets.binance import make_client as binance_client
+from bot.markets.rest_client import RestClient
 from bot.storage.models import Cycle, OiSample, ScoreSnapshot
 from bot.views.market import latest_market
 from fakes.fake_binance import OPEN_INTEREST, OPEN_INTEREST_HIST, PREMIUM_INDEX, FakeBinance
@@ -60,7 +61,7 @@ async def fake() -> AsyncIterator[FakeBinance]:
 
 
 def make_scorer(
-    fake: FakeBinance, sessions: async_sessionmaker[AsyncSession], client: ExchangeHttpClient
+    fake: FakeBinance, sessions: async_sessionmaker[AsyncSession], client: RestClient
 ) -> Scorer:
     settings = Settings(exchange={"venues": ["binance"], "base_url": fake.url})  # type: ignore[arg-type]
     adapter = BinanceAdapter(client, settings.exchange, clock=fake.clock.time)  # type: ignore[attr-defined]
@@ -68,7 +69,7 @@ def make_scorer(
 
 
 @pytest.fixture
-async def client(fake: FakeBinance) -> AsyncIterator[ExchangeHttpClient]:
+async def client(fake: FakeBinance) -> AsyncIterator[RestClient]:
     # A short timeout so the "timeout" fault costs little, yet long enough that a loaded
     # CI machine (four test workers on two cores) never turns a slow answer into one.
     settings = Settings(
@@ -83,7 +84,7 @@ async def client(fake: FakeBinance) -> AsyncIterator[ExchangeHttpClient]:
     async def no_sleep(_: float) -> None:
         return None
 
-    async with ExchangeHttpClient(settings.exchange, sleep=no_sleep) as c:
+    async with binance_client(settings.exchange, sleep=no_sleep) as c:
         yield c
 
 

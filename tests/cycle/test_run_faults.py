@@ -25,7 +25,8 @@ from bot.cycle.loop import scorer_loop
 from bot.cycle.run import Scorer
 from bot.markets.base import ExchangeUnavailable
 from bot.markets.binance import BinanceAdapter
-from bot.markets.http import HISTORY_BREAKER_FAILURES, ExchangeHttpClient
+from bot.markets.binance import make_client as binance_client
+from bot.markets.rest_client import HISTORY_BREAKER_FAILURES, RestClient
 from bot.storage.models import AlertEvent, Chat, Delivery, OiSample, Subscription
 from fakes.fake_binance import OPEN_INTEREST, OPEN_INTEREST_HIST, PREMIUM_INDEX, FakeBinance
 
@@ -58,11 +59,11 @@ class Rig:
     clock: Clock
     sessions: async_sessionmaker[AsyncSession]
     settings: Settings
-    clients: list[ExchangeHttpClient]
+    clients: list[RestClient]
 
     async def scorer(self, *, alerts: bool = True) -> Scorer:
         """A freshly started scorer (a restart forgets everything but the database)."""
-        client = ExchangeHttpClient(
+        client = binance_client(
             self.settings.exchange,
             sleep=no_sleep,
             clock=self.clock.time,
@@ -273,7 +274,7 @@ async def test_a_hanging_open_interest_ends_at_the_cycle_deadline(sessions) -> N
             },  # type: ignore[arg-type]
             scorer={"interval_seconds": 2},  # type: ignore[arg-type]
         )
-        async with ExchangeHttpClient(settings.exchange, sleep=no_sleep) as client:
+        async with binance_client(settings.exchange, sleep=no_sleep) as client:
             adapter = BinanceAdapter(client, settings.exchange, clock=clock.time)
             alerts = AlertEngine(settings)
             scorer = Scorer(
@@ -309,7 +310,7 @@ async def test_market_wide_data_past_the_deadline_fails_the_cycle(sessions) -> N
             scorer={"interval_seconds": 1, "cycle_deadline_share": 0.5},  # type: ignore[arg-type]
         )
         fake.fault(PREMIUM_INDEX, "timeout", times=None)
-        async with ExchangeHttpClient(settings.exchange, sleep=no_sleep) as client:
+        async with binance_client(settings.exchange, sleep=no_sleep) as client:
             adapter = BinanceAdapter(client, settings.exchange, clock=clock.time)
             scorer = Scorer(adapter, sessions, settings, clock=clock.time)
             with pytest.raises(ExchangeUnavailable, match=r"cycle deadline \(0.5s\)"):

@@ -12,7 +12,7 @@ import pytest
 from fakes.fake_binance import FakeBinance
 from fakes.fake_bybit import FakeBybit
 from fakes.fake_okx import FakeOkx
-from fakes.service_process import ServiceProcess, service_env
+from fakes.service_process import ServiceProcess, venues_env
 from tests.test_scan_venues import _set_up
 
 pytestmark = pytest.mark.slow
@@ -28,12 +28,11 @@ OKX_BULK = (
 async def test_a_venue_going_down_leaves_the_others_scoring(tmp_path: Path) -> None:
     async with FakeBinance() as fb, FakeBybit() as fy, FakeOkx() as fo:
         _set_up(fb, fy, fo)
-        env = service_env(
+        env = venues_env(
             tmp_path,
             fb.url,
-            PRESSUREBOT_EXCHANGE__VENUES='["binance", "bybit", "okx"]',
-            PRESSUREBOT_EXCHANGE__BYBIT_BASE_URL=fy.url,
-            PRESSUREBOT_EXCHANGE__OKX_BASE_URL=fo.url,
+            fy.url,
+            fo.url,
             PRESSUREBOT_EXCHANGE__VENUE_DROP_AFTER_CYCLES="2",
             PRESSUREBOT_ALERTS__DEFAULT_MIN_BAND="lean",
         )
@@ -49,7 +48,7 @@ async def test_a_venue_going_down_leaves_the_others_scoring(tmp_path: Path) -> N
             await svc.wait_for(r"ALERT BTC neutral -> \w+ score", timeout=60)
             for path in OKX_BULK:
                 fo.fault(path, "5xx", times=None)
-            # The bulk answers are reused for 20 s within a venue (venue_base.py).
+            # The bulk answers are reused for 20 s within a venue (bot/markets/bulk_snapshot.py).
             await svc.wait_for("okx unreachable for 2 cycles", timeout=60)
             seen = svc.count(r"bybit cycle \d+: ok")
             await svc.wait_for(r"bybit cycle \d+: ok", n=seen + 2)

@@ -10,7 +10,8 @@ import pytest
 
 from bot.config import ExchangeSettings
 from bot.markets.binance import BinanceAdapter
-from bot.markets.http import ExchangeHttpClient
+from bot.markets.binance import make_client as binance_client
+from bot.markets.rest_client import RestClient
 from fakes.fake_binance import FakeBinance
 
 # 2026-01-01T00:00:10Z: ten seconds into a clock minute, so weight waits are ~50 s.
@@ -64,8 +65,8 @@ def make_settings(fake: FakeBinance, **overrides: object) -> ExchangeSettings:
     return ExchangeSettings.model_validate(values)
 
 
-def make_client(settings: ExchangeSettings, clock: FakeClock) -> ExchangeHttpClient:
-    return ExchangeHttpClient(
+def make_client(settings: ExchangeSettings, clock: FakeClock) -> RestClient:
+    return binance_client(
         settings,
         sleep=clock.sleep,
         clock=clock.monotonic,
@@ -81,13 +82,11 @@ def settings(fake: FakeBinance) -> ExchangeSettings:
 
 
 @pytest.fixture
-async def client(settings: ExchangeSettings, clock: FakeClock) -> AsyncIterator[ExchangeHttpClient]:
+async def client(settings: ExchangeSettings, clock: FakeClock) -> AsyncIterator[RestClient]:
     async with make_client(settings, clock) as http:
         yield http
 
 
 @pytest.fixture
-def adapter(
-    client: ExchangeHttpClient, settings: ExchangeSettings, clock: FakeClock
-) -> BinanceAdapter:
+def adapter(client: RestClient, settings: ExchangeSettings, clock: FakeClock) -> BinanceAdapter:
     return BinanceAdapter(client, settings, clock=clock.time)

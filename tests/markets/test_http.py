@@ -1,4 +1,4 @@
-"""ExchangeHttpClient against the fake: retries, rate limits, bans, budgets, errors."""
+"""RestClient against the fake: retries, rate limits, bans, budgets, errors."""
 
 from __future__ import annotations
 
@@ -15,12 +15,12 @@ from bot.markets.base import (
     HistoryPaused,
     MalformedResponse,
 )
-from bot.markets.http import (
+from bot.markets.rest_client import (
     HISTORY_BREAKER_FAILURES,
     HISTORY_PAUSE_SECONDS,
-    ExchangeApiError,
-    ExchangeHttpClient,
+    RestClient,
 )
+from bot.markets.rest_errors import ExchangeApiError
 from fakes.fake_binance import (
     EXCHANGE_INFO,
     OPEN_INTEREST,
@@ -37,7 +37,7 @@ def _btc(fake: FakeBinance) -> None:
 
 
 async def test_success_counts_weight_and_reads_server_header(
-    client: ExchangeHttpClient, fake: FakeBinance
+    client: RestClient, fake: FakeBinance
 ) -> None:
     rows = await client.get_json(PREMIUM_INDEX, weight=10)
     assert {r["symbol"] for r in rows} >= {"BTCUSDT"}
@@ -50,7 +50,7 @@ async def test_success_counts_weight_and_reads_server_header(
 
 
 async def test_5xx_is_retried_with_bounded_backoff(
-    client: ExchangeHttpClient, fake: FakeBinance, clock: FakeClock
+    client: RestClient, fake: FakeBinance, clock: FakeClock
 ) -> None:
     fake.fault(PREMIUM_INDEX, "5xx", times=2)
     rows = await client.get_json(PREMIUM_INDEX, weight=10)
@@ -62,9 +62,7 @@ async def test_5xx_is_retried_with_bounded_backoff(
     assert client.weight_used() == 30
 
 
-async def test_5xx_forever_gives_up_naming_the_url(
-    client: ExchangeHttpClient, fake: FakeBinance
-) -> None:
+async def test_5xx_forever_gives_up_naming_the_url(client: RestClient, fake: FakeBinance) -> None:
     fake.fault(PREMIUM_INDEX, "5xx", times=None, status=502)
     with pytest.raises(ExchangeUnavailable) as info:
         await client.get_json(PREMIUM_INDEX, weight=10)
@@ -74,9 +72,9 @@ async def test_5xx_forever_gives_up_naming_the_url(
 
 
 async def test_429_waits_for_retry_after_then_succeeds(
-    client: ExchangeHttpClient, fake: FakeBinance, clock: FakeClock
+    client: RestClient, fake: FakeBinance, clock: FakeClock
 ) -> None:
-    fake.fault(OPEN_INTEREST, "429", retry_after=7)
+    fake.fault(OPEN_INTEREST, "rate_limit", retry_after=7)
     data = await client.get_json(OPEN_INTEREST, {"symbol": "BTCUSDT"}, weight=1)
     assert data["symbol"] == "BTCUSDT"
     assert clock.sleeps == [7.0]
@@ -84,7 +82,7 @@ async def test_429_waits_for_retry_after_then_succeeds(
 
 
 async def test_429_pauses_other_requests_too(fake: FakeBinance, clock: FakeClock) -> None:
-    fake.fault(OPEN_INTEREST, "429", retry_after=3)
+    fake.fault(OPEN_INTEREST, "rate_limit", retry_after=3)
     async with make_client(make_settings(fake, max_retries=0), clock) as client:
         with pytest.raises(ExchangeUnavailable, match="429"):
             await client.get_json(OPEN_INTEREST, {"symbol": "BTCUSDT"}, weight=1)
@@ -94,9 +92,9 @@ async def test_429_pauses_other_requests_too(fake: FakeBinance, clock: FakeClock
 
 
 async def test_long_retry_after_fails_fast_instead_of_stalling(
-    client: ExchangeHttpClient, fake: FakeBinance, clock: FakeClock
+    client: RestClient, fake: FakeBinance, clock: FakeClock
 ) -> None:
-    fake.fault(PREMIUM_INDEX, "429", retry_after=600)
+    fake.fault(PREMIUM_INDEX, "rate_limit", retry_after=600)
     with pytest.raises(ExchangeUnavailable, match="429"):
         await client.get_json(PREMIUM_INDEX, weight=10)
     assert clock.sleeps == []
@@ -104,9 +102,9 @@ async def test_long_retry_after_fails_fast_instead_of_stalling(
 
 
 async def test_418_blocks_every_request_until_the_ban_ends(
-    client: ExchangeHttpClient, fake: FakeBinance, clock: FakeClock
+    client: RestClient, fake: FakeBinance, clock: FakeClock
 ) -> None:
-    fake.fault(PREMIUM_INDEX, "418", retry_after=120)
+    fake.fault(PREMIUM_INDEX, "ban", retry_after=120)
     with pytest.raises(ExchangeUnavailable, match="418"):
         await client.get_json(PREMIUM_INDEX, weight=10)
     before = sum(fake.calls.values())
@@ -119,14 +117,14 @@ async def test_418_blocks_every_request_until_the_ban_ends(
     assert await client.get_json(OPEN_INTEREST, {"symbol": "BTCUSDT"}, weight=1)
 
 
-async def test_timeout_is_retried(client: ExchangeHttpClient, fake: FakeBinance) -> None:
+async def test_timeout_is_retried(client: RestClient, fake: FakeBinance) -> None:
     fake.fault(OPEN_INTEREST, "timeout", symbol="BTCUSDT")
     data = await client.get_json(OPEN_INTEREST, {"symbol": "BTCUSDT"}, weight=1)
     assert data["openInterest"] == "80000.00000000"
     assert fake.calls[OPEN_INTEREST] == 2
 
 
-async def test_timeouts_forever_name_the_url(client: ExchangeHttpClient, fake: FakeBinance) -> None:
+async def test_timeouts_forever_name_the_url(client: RestClient, fake: FakeBinance) -> None:
     fake.fault(EXCHANGE_INFO, "timeout", times=None)
     with pytest.raises(ExchangeUnavailable, match=r"no answer within 1(\.0)?s") as info:
         await client.get_json(EXCHANGE_INFO, weight=1)
@@ -134,7 +132,7 @@ async def test_timeouts_forever_name_the_url(client: ExchangeHttpClient, fake: F
 
 
 async def test_malformed_json_is_an_error_not_a_crash(
-    client: ExchangeHttpClient, fake: FakeBinance
+    client: RestClient, fake: FakeBinance
 ) -> None:
     fake.fault(PREMIUM_INDEX, "malformed")
     with pytest.raises(MalformedResponse, match="not JSON"):
@@ -144,7 +142,7 @@ async def test_malformed_json_is_an_error_not_a_crash(
 
 
 async def test_4xx_carries_binance_code_and_is_not_retried(
-    client: ExchangeHttpClient, fake: FakeBinance
+    client: RestClient, fake: FakeBinance
 ) -> None:
     with pytest.raises(ExchangeApiError) as info:
         await client.get_json(OPEN_INTEREST, {"symbol": "NOPEUSDT"}, weight=1)
@@ -174,7 +172,7 @@ async def test_near_the_weight_limit_waits_for_the_next_minute(
     async with make_client(settings, clock) as client:
         await client.get_json(PREMIUM_INDEX, weight=10)  # server now reports 2095
         assert client.server_used_weight() == 2095
-        with caplog.at_level(logging.WARNING, logger="bot.markets.http"):
+        with caplog.at_level(logging.WARNING, logger="bot.markets.throttle"):
             await asyncio.gather(*(client.get_json(PREMIUM_INDEX, weight=10) for _ in range(3)))
     assert clock.sleeps and clock.sleeps[0] == pytest.approx(50.25)
     warnings = [r for r in caplog.records if "weight" in r.getMessage()]
@@ -201,7 +199,7 @@ async def test_history_budget_is_a_sliding_5_minute_window(
         params = {"symbol": "BTCUSDT", "period": "5m", "limit": 10}
         for _ in range(3):
             await client.get_json(OPEN_INTEREST_HIST, params, weight=0, history=True)
-        assert client.history_budget_left() == 0
+        assert client.history_budget_left(OPEN_INTEREST_HIST) == 0
         with pytest.raises(HistoryBudgetExhausted, match="3 calls per 5 min"):
             await client.get_json(OPEN_INTEREST_HIST, params, weight=0, history=True)
         assert fake.calls[OPEN_INTEREST_HIST] == 3
@@ -233,7 +231,7 @@ async def test_history_retries_count_against_the_budget_and_trip_the_breaker(
             await client.get_json(OPEN_INTEREST_HIST, HIST_PARAMS, weight=0, history=True)
         # Three attempts, three slots of the budget.
         assert fake.calls[OPEN_INTEREST_HIST] == 3 == HISTORY_BREAKER_FAILURES
-        assert client.history_calls() == 3 and client.history_budget_left() == 7
+        assert client.history_calls() == 3 and client.history_budget_left(OPEN_INTEREST_HIST) == 7
         # The breaker is open: nothing more is sent, and the error says why and how long.
         with pytest.raises(HistoryPaused, match=r"backfill paused until \d\d:\d\d:\d\d UTC"):
             await client.get_json(OPEN_INTEREST_HIST, HIST_PARAMS, weight=0, history=True)
@@ -267,7 +265,7 @@ async def test_history_breaker_pause_doubles_while_the_endpoint_keeps_failing(
 
 
 async def test_a_symbol_error_from_history_does_not_trip_the_breaker(
-    client: ExchangeHttpClient, fake: FakeBinance
+    client: RestClient, fake: FakeBinance
 ) -> None:
     fake.delist("BTCUSDT")
     for _ in range(HISTORY_BREAKER_FAILURES + 1):

@@ -22,7 +22,8 @@ from bot.markets.base import (
     VenueBlocked,
 )
 from bot.markets.okx import LIMITS, OkxAdapter, make_client
-from bot.markets.venue_http import VenueHttpClient, Window
+from bot.markets.rest_client import RestClient
+from bot.markets.throttle import Window
 from fakes.fake_okx import (
     FUNDING_RATE,
     INDEX_TICKERS,
@@ -172,7 +173,7 @@ async def test_history_pages_back_with_end_in_coins(fake: FakeOkx, clock: FakeCl
     now = clock.now_ms() // FIVE_MIN * FIVE_MIN
     start = now - 24 * 3_600_000
     points = await adapter.open_interest_history(names[0], start_ms=start, end_ms=now)
-    truth = [(t, c) for t, c in fake.swaps[names[0]].history if start <= t <= now]
+    truth = [(t, c) for t, c in fake.symbols[names[0]].history if start <= t <= now]
     assert [p.time_ms for p in points] == [t for t, _ in truth]
     assert [p.contracts for p in points] == pytest.approx([c for _, c in truth], rel=1e-9)
     assert len(points) == 288 and fake.calls[OI_HISTORY] == 3  # 100 rows a page
@@ -193,7 +194,7 @@ async def test_backfill_stays_within_the_endpoint_limit() -> None:
         windows = {path: Window(w.limit, 0.2) for path, w in LIMITS.windows.items()}
         limits = dataclasses.replace(LIMITS, windows=windows)
         settings = venue_settings(base_url=fake.url, request_timeout_seconds=5.0)
-        async with VenueHttpClient(settings, limits) as client:
+        async with RestClient(settings, limits) as client:
             adapter = OkxAdapter(client, settings)
             now = int(time.time() * 1000)
             await asyncio.gather(

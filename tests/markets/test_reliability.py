@@ -16,7 +16,7 @@ from bot.cycle.alert_hook import AlertEngine
 from bot.cycle.run import Scorer
 from bot.markets.base import ExchangeError
 from bot.markets.binance import BinanceAdapter
-from bot.markets.http import ExchangeHttpClient
+from bot.markets.binance import make_client as binance_client
 from bot.storage.models import AlertEvent, Chat, Cycle, Delivery, Subscription
 from fakes.fake_binance import (
     EXCHANGE_INFO,
@@ -69,7 +69,7 @@ async def rig(sessions) -> AsyncIterator[tuple[FakeBinance, Scorer, Clock]]:
         async def no_sleep(_: float) -> None:
             return None
 
-        async with ExchangeHttpClient(settings.exchange, sleep=no_sleep) as client:
+        async with binance_client(settings.exchange, sleep=no_sleep) as client:
             adapter = BinanceAdapter(client, settings.exchange, clock=clock.time)
             alerts = AlertEngine(settings)
             scorer = Scorer(
@@ -151,8 +151,8 @@ async def test_a_failed_symbol_above_the_threshold_keeps_its_state(rig, sessions
     [
         (EXCHANGE_INFO, "5xx"),
         (PREMIUM_INDEX, "5xx"),
-        (PREMIUM_INDEX, "418"),
-        (PREMIUM_INDEX, "429"),
+        (PREMIUM_INDEX, "ban"),
+        (PREMIUM_INDEX, "rate_limit"),
         (PREMIUM_INDEX, "malformed"),
         (PREMIUM_INDEX, "timeout"),
     ],

@@ -13,7 +13,7 @@ import aiohttp
 
 from bot.config import ExchangeSettings
 from bot.markets.base import OpenInterest, PremiumIndex
-from bot.markets.venue_http import VenueHttpClient
+from bot.markets.rest_client import RestClient
 from tests.markets.conftest import FakeClock
 
 
@@ -27,7 +27,7 @@ def venue_settings(**overrides: object) -> ExchangeSettings:
     return ExchangeSettings.model_validate(values)
 
 
-OPEN_CLIENTS: list[VenueHttpClient] = []
+OPEN_CLIENTS: list[RestClient] = []
 
 
 async def close_clients() -> None:
@@ -37,8 +37,8 @@ async def close_clients() -> None:
 
 
 def venue_client(
-    make: Callable[..., VenueHttpClient], url: str, clock: FakeClock, **overrides: object
-) -> VenueHttpClient:
+    make: Callable[..., RestClient], url: str, clock: FakeClock, **overrides: object
+) -> RestClient:
     client = make(
         venue_settings(**overrides),
         url,

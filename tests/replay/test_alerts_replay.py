@@ -22,7 +22,13 @@ HOT_FUNDING = 0.0021
 
 # Hand-checked figures assume the design's original alert settings (stretched, 30 min);
 # the shipped defaults were recalibrated later (docs/scoring.md, Evidence).
-MECHANICS = Settings(alerts={"default_min_band": "stretched", "cooldown_minutes": 30})  # type: ignore[arg-type]
+MECHANICS = Settings(
+    alerts={
+        "default_min_band": "stretched",
+        "cooldown_minutes": 30,
+        "default_kinds": ("bands", "squeeze"),
+    }  # type: ignore[arg-type]
+)
 
 
 def level(i: int, value: int, symbol: str = "AAAUSDT", oi: float = 1000.0) -> Rec:
@@ -116,7 +122,13 @@ async def test_squeeze_entry_and_exit(tmp_path: Path) -> None:
 
 
 async def test_cooldown_holds_a_repeat_but_never_a_reversal(tmp_path: Path) -> None:
-    settings = Settings(alerts={"default_min_band": "lean", "cooldown_minutes": 180})  # type: ignore[arg-type]
+    settings = Settings(
+        alerts={
+            "default_min_band": "lean",
+            "cooldown_minutes": 180,
+            "default_kinds": ("bands", "squeeze"),
+        }  # type: ignore[arg-type]
+    )
     plan = [0, 0, 0, 25, 50, 0, 0, 0]
     result = await run(tmp_path, [level(i, v) for i, v in enumerate(plan)], settings)
     # 3: up, pushed; 4: up again 1h later, a repeat: suppressed; 5: down 2h after the

@@ -18,7 +18,10 @@ def config(tmp_path: Path) -> str:
     # The hand-checked figures assume the design's original alert settings; the shipped
     # defaults were recalibrated later (docs/scoring.md, Evidence).
     path = tmp_path / "alerts.toml"
-    path.write_text('[alerts]\ndefault_min_band = "stretched"\ncooldown_minutes = 30\n')
+    path.write_text(
+        '[alerts]\ndefault_min_band = "stretched"\ncooldown_minutes = 30\n'
+        'default_kinds = ["bands", "squeeze"]\n'
+    )
     return str(path)
 
 
@@ -104,7 +107,7 @@ def test_bad_input_is_one_line_and_exit_2(
 
 def test_without_a_path_it_replays_the_history_shipped_in_data() -> None:
     # A clone has the file (data/README.md) and the CLI finds it from any directory.
-    shipped = Path(__file__).resolve().parents[2] / "data" / "perp_hourly_5coins.csv.gz"
+    shipped = Path(__file__).resolve().parents[2] / "data" / "perp_hourly_5coins_binance.csv.gz"
     assert shipped == cli.SHIPPED_HISTORY
     assert shipped.is_file()
 

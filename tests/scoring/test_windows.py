@@ -14,7 +14,7 @@ import pytest
 from bot.config import Settings
 from bot.cycle.run import Scorer
 from bot.markets.binance import BinanceAdapter
-from bot.markets.http import ExchangeHttpClient
+from bot.markets.binance import make_client as binance_client
 from bot.scoring.windows import HOUR_MS, anchor, tolerance_for, windows
 from fakes.fake_binance import FakeBinance
 
@@ -133,7 +133,7 @@ async def test_windows_span_their_hours_at_any_cadence(
         return None
 
     rng = random.Random(minutes)
-    async with ExchangeHttpClient(settings.exchange, sleep=no_sleep) as client:
+    async with binance_client(settings.exchange, sleep=no_sleep) as client:
         adapter = BinanceAdapter(client, settings.exchange, clock=clock.time)
         scorer = Scorer(adapter, sessions, settings, clock=clock.time)
         for k in range(60 // minutes + 2):

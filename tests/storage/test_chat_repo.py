@@ -48,3 +48,19 @@ async def test_subscription_cap_counts_symbols(sessions):
         ("BTCUSDT", "bands", None),
         ("BTCUSDT", "squeeze", None),
     ]
+
+
+async def test_migrate_moves_rules_unless_the_name_is_taken(sessions):
+    from bot.storage import rule_repo
+    from bot.storage.models import Rule
+
+    await add_chat(sessions, -10)
+    await add_chat(sessions, -100010, "supergroup")
+    async with sessions() as s, s.begin():
+        for chat_id, name in ((-10, "hot"), (-10, "warm"), (-100010, "hot")):
+            await rule_repo.add_rule(s, chat_id, name, "binance", None, "score > 1", 1, 0, cap=5)
+    async with sessions() as s, s.begin():
+        await chat_repo.migrate_chat(s, -10, -100010)
+    async with sessions() as s:
+        rules = sorted((r.chat_id, r.name) for r in (await s.scalars(select(Rule))))
+    assert rules == [(-100010, "hot"), (-100010, "warm"), (-10, "hot")]

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from bot.config import Settings
 from bot.cycle.run import Scorer
 from bot.markets.binance import BinanceAdapter
-from bot.markets.http import ExchangeHttpClient
+from bot.markets.binance import make_client as binance_client
 from bot.storage.models import AlertEvent, Chat, Cycle, Delivery, OiSample, ScoreSnapshot
 
 HOUR = 3_600_000
@@ -66,7 +66,7 @@ async def test_prune_keeps_the_windows_and_pending_deliveries(sessions) -> None:
             )  # fmt: skip
 
     settings = Settings(exchange={"venues": ["binance"], "base_url": "http://127.0.0.1:9"})  # type: ignore[arg-type]
-    async with ExchangeHttpClient(settings.exchange) as client:
+    async with binance_client(settings.exchange) as client:
         scorer = Scorer(
             BinanceAdapter(client, settings.exchange), sessions, settings, clock=lambda: NOW / 1000
         )

@@ -18,6 +18,7 @@ from tests.telegram.helpers import ADMIN_ID, add_market
 @pytest.fixture
 async def fake_tg() -> AsyncIterator[FakeTelegram]:
     async with FakeTelegram() as tg:
+        tg.add_chat(ADMIN_ID)  # the operator has written to the bot: their menu can be set
         yield tg
 
 

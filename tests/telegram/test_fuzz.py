@@ -993,7 +993,7 @@ async def test_operator_command_is_refused_politely_everywhere(harness: Harness)
 async def test_group_member_changes_nothing_and_is_told_so(harness: Harness) -> None:
     """Every changing command and button, from a member: a polite refusal, DB untouched.
     (test_tg_commands covers /subscribe, /market stressed, /settings band and rm:.)"""
-    for text in ("/subscribe btc", "/settings band lean", "/market stretched"):
+    for text in ("/subscribe btc both", "/settings band lean", "/market stretched"):
         await harness.say(GROUP, text, user_id=GROUP_ADMIN)
     before = harness.state(GROUP)
     assert before[0] is not None and before[0][0] == "lean" and len(before[1]) == 3

@@ -11,7 +11,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.telegram.charts import render_chart
+from bot.storage import chat_repo
+from bot.telegram.charts import ChartCache, render_chart
 from bot.views import market
 from bot.views.market_cache import MarketCache
 from fakes.fake_telegram import FakeTelegram
@@ -54,9 +55,10 @@ async def test_a_new_cycle_never_serves_the_previous_chart(
     old_points = await chart_points(sessions, "BTCUSDT")
     assert first.method == "sendPhoto"
     assert first.photo == expected_chart("BTCUSDT", old_points)
-    # The cycle's charts are drawn ahead, every symbol of it (12 < the default limit).
+    # The cycle's charts are drawn ahead: its top 10 by score (/top's first page; BTC,
+    # just opened, is one of them).
     await asyncio.wait_for(prerender.idle.wait(), 30)
-    assert len(charts) == len(reference_rows())
+    assert len(charts) == 10
 
     # The next cycle: BTC jumps to 90.
     rows = reference_rows()
@@ -77,6 +79,40 @@ async def test_a_new_cycle_never_serves_the_previous_chart(
     assert "Score 90/100" in second.visible
     assert second.photo == expected_chart("BTCUSDT", new_points)
     assert second.photo != first.photo
+
+
+async def test_only_the_charts_users_open_are_drawn_ahead(
+    start: Any,
+    make_settings: Any,
+    sessions: async_sessionmaker[AsyncSession],
+    fake_tg: FakeTelegram,
+) -> None:
+    """After a cycle: the top of /top, subscribed symbols (of active chats) and charts
+    opened lately, highest score first, at most chart_prerender_symbols of them."""
+    await add_market(sessions)
+    settings = make_settings(
+        latest_cycle_cache_seconds=0, chart_prerender_top=1, chart_prerender_symbols=3
+    )
+    runtime = await start(settings)
+    prerender, charts = runtime.chart_prerender, runtime.deps.charts
+    await ask(fake_tg, "/subscribe kas")  # 24
+    await ask(fake_tg, "/subscribe eth")  # 12: the lowest, past the limit of three
+    await ask(fake_tg, "/symbol doge")  # 31, opened
+    fake_tg.push_message(USER + 1, "/subscribe bananas31")
+    await fake_tg.wait_for_messages(USER + 1, 1)
+    async with sessions() as session, session.begin():
+        await chat_repo.deactivate_chat(session, USER + 1, "blocked")  # a chat that left
+
+    await add_cycle(sessions, reference_rows(), ts_ms=int(time.time() * 1000) + 1_000)
+    await ask(fake_tg, "/top 3")  # notices the cycle
+    await asyncio.wait_for(prerender.idle.wait(), 30)
+    drawn = set()
+    for row in reference_rows():
+        points = await chart_points(sessions, row["symbol"])
+        if (row["symbol"], points[-1][0], len(points)) in charts:
+            drawn.add(row["symbol"])
+    assert drawn == {"SOLUSDT", "DOGEUSDT", "KASUSDT"}  # top 1, opened, subscribed
+    assert prerender.last_run is not None and prerender.last_run[1] == 3
 
 
 async def test_latest_cycle_id_is_reused_only_for_its_ttl(
@@ -136,3 +172,20 @@ def test_the_chart_shows_open_interest_funding_and_basis_under_the_score() -> No
         full = render_chart("BTCUSDT", points)
         score_only = render_chart("BTCUSDT", [(p.ts_ms, p.score) for p in points])
     assert height(full) == 560 and height(score_only) == 320
+
+
+async def test_opened_charts_are_remembered_for_the_configured_time_only() -> None:
+    """ChartCache notes which charts users asked for (not the pre-renderer's own
+    draws); after `chart_prerender_viewed_hours` they are no longer drawn ahead."""
+    now = [1000.0]
+    charts = ChartCache(clock=lambda: now[0])
+    points = [(1_765_000_000_000 + i * 300_000, 40 + i) for i in range(3)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # AutoDateLocator on a few points
+        await charts.get("BTCUSDT", points)
+        await charts.get("ETHUSDT", points, viewed=False)
+        now[0] += 3600
+        await charts.get("SOLUSDT", points)
+    assert charts.viewed_within(24 * 3600) == {"BTCUSDT", "SOLUSDT"}
+    now[0] += 23.5 * 3600
+    assert charts.viewed_within(24 * 3600) == {"SOLUSDT"}

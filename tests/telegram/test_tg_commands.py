@@ -47,8 +47,8 @@ def pre_lines(text: str) -> list[str]:
 
 
 async def test_command_menu_is_registered_at_start(runtime: BotWithWorker, fake_tg: FakeTelegram):
-    names = [c["command"] for c in fake_tg.commands]
-    assert names == [
+    # Per scope: tests/telegram/test_tg_command_menus.py.
+    assert fake_tg.menu_names("all_private_chats") == [
         "top",
         "symbol",
         "subscribe",
@@ -56,6 +56,7 @@ async def test_command_menu_is_registered_at_start(runtime: BotWithWorker, fake_
         "subscriptions",
         "market",
         "settings",
+        "rule",
         "help",
     ]
     assert fake_tg.calls["getMe"] == 1 and fake_tg.calls["deleteWebhook"] == 1
@@ -175,7 +176,7 @@ async def test_card_buttons_subscribe_and_unsubscribe(
     assert edit.buttons() == [("🔕 Unsubscribe", "uns:BTCUSDT")]
     async with sessions() as s:
         kinds = sorted((await s.scalars(select(Subscription.kind))).all())
-    assert kinds == ["bands", "squeeze"]
+    assert kinds == ["bands"]  # alerts.default_kinds: squeeze alerts are opt-in
     answer = await tap(fake_tg, USER, "uns:BTCUSDT", message_id=card.message_id)
     assert "Unsubscribed" in answer["text"]
     edits = await fake_tg.wait_for_edits(USER, 2)
@@ -223,10 +224,18 @@ async def test_symbol_without_argument_shows_usage(runtime: BotWithWorker, fake_
 # ---------------------------------------------------------------- subscriptions
 
 
+async def test_subscribe_without_a_kind_follows_band_changes(
+    runtime: BotWithWorker, fake_tg: FakeTelegram
+):
+    # alerts.default_kinds: squeeze alerts showed no lift out of sample, so opt-in.
+    reply = await ask(fake_tg, "/subscribe sol")
+    assert reply.visible.startswith("🔔 Subscribed to SOLUSDT: band changes.")
+
+
 async def test_subscribe_list_and_remove(runtime: BotWithWorker, fake_tg: FakeTelegram, sessions):
     reply = await ask(fake_tg, "/subscribe eth squeeze")
     assert reply.visible == "🔔 Subscribed to ETHUSDT: squeeze risk."
-    reply = await ask(fake_tg, "/subscribe doge")
+    reply = await ask(fake_tg, "/subscribe doge both")
     assert "DOGEUSDT: band changes and squeeze risk" in reply.visible
     assert f"Band alerts start at {DEFAULT_BAND}" in reply.visible
     reply = await ask(fake_tg, "/subscribe doge bands")
@@ -243,7 +252,7 @@ async def test_subscribe_list_and_remove(runtime: BotWithWorker, fake_tg: FakeTe
     assert reply.visible == "🔕 Unsubscribed from ETHUSDT."
     reply = await ask(fake_tg, "/unsubscribe eth")
     assert "wasn't subscribed" in reply.visible
-    await ask(fake_tg, "/subscribe btc")
+    await ask(fake_tg, "/subscribe btc both")
     reply = await ask(fake_tg, "/unsubscribe all")
     assert reply.visible == "Removed all 2 subscriptions."
     async with sessions() as s:
@@ -265,6 +274,8 @@ async def test_subscription_cap_per_chat(start, make_settings, sessions, fake_tg
     reply = await ask(fake_tg, "/subscribe sol")
     assert "already follows 2 symbols" in reply.visible
     reply = await ask(fake_tg, "/subscribe btc squeeze")  # same symbol: not a new one
+    assert "Subscribed to BTCUSDT: squeeze risk" in reply.visible
+    reply = await ask(fake_tg, "/subscribe btc both")
     assert "Already subscribed" in reply.visible
 
 
@@ -476,7 +487,7 @@ async def test_group_migration_service_message(
 ):
     group, supergroup = -3003, -1003003
     fake_tg.set_admins(group, 6)
-    await ask(fake_tg, "/subscribe btc", chat_id=group, user_id=6)
+    await ask(fake_tg, "/subscribe btc both", chat_id=group, user_id=6)
     fake_tg.push_migrate(group, supergroup)
     await _wait_for(sessions, lambda chat: chat is not None, supergroup)
     async with sessions() as s:

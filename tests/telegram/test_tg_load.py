@@ -22,7 +22,7 @@ from bot.config import Settings
 from bot.cycle.alert_hook import AlertEngine
 from bot.cycle.run import Scorer
 from bot.markets.binance import BinanceAdapter
-from bot.markets.http import ExchangeHttpClient
+from bot.markets.binance import make_client as binance_client
 from bot.storage.db import session_factory
 from bot.storage.models import Subscription
 from bot.telegram import render
@@ -83,7 +83,7 @@ async def test_200_commands_during_a_cycle_and_a_broadcast_all_succeed(
 ) -> None:
     caplog.set_level(logging.WARNING)
     settings = load_settings(fake_tg, binance)
-    async with ExchangeHttpClient(settings.exchange) as client:
+    async with binance_client(settings.exchange) as client:
         adapter = BinanceAdapter(client, settings.exchange)
         scorer = Scorer(
             adapter,

@@ -53,7 +53,9 @@ async def test_single_alert_reads_at_a_glance(start, settings, sessions, fake_tg
     assert lines[0] == "🔺 BTCUSDT lean → 🟠 stretched · score 41"
     assert lines[1] == "LONG · Net long bias building"
     assert lines[2] == "OI 24h +12.3% · funding 8h +0.020% · basis +0.15%"
-    assert lines[3] == "/symbol BTC"
+    # What followed this alert type out of sample (bot/views/evidence_table.json).
+    assert lines[3].startswith("after this alert: a ≥5% move within 24h ")
+    assert lines[4] == "/symbol BTC"
     assert msg.buttons() == [("📊 BTC", "sym:BTCUSDT"), ("🔕 Mute 8h", "mute:8")]
     done = await wait_settled(sessions)
     assert [s for s, _, _ in done.values()] == ["sent"]

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.config import Settings
 from bot.cycle.run import Scorer
 from bot.cycle.venues import VenueScorers
-from bot.markets.venues import open_adapters
+from bot.markets.adapters import open_adapters
 from bot.storage.models import Subscription
 from fakes.bot_harness import BotWithWorker
 from fakes.fake_binance import FakeBinance

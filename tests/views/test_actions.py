@@ -48,11 +48,8 @@ async def caller(sessions: async_sessionmaker[AsyncSession]) -> Caller:
 
 async def test_actions_return_data_and_refuse_with_a_code(caller: Caller) -> None:
     first = await actions.subscribe(caller, CHAT, "BTCUSDT")
-    assert (first.symbol, first.already, sorted(first.kinds)) == (
-        "BTCUSDT",
-        False,
-        ["bands", "squeeze"],
-    )
+    # No kind named: alerts.default_kinds (band changes; squeeze alerts are opt-in).
+    assert (first.symbol, first.already, sorted(first.kinds)) == ("BTCUSDT", False, ["bands"])
     with pytest.raises(UserError) as refused:
         await actions.subscribe(caller, CHAT, "ETHUSDT")
     assert (refused.value.code, refused.value.params) == ("over_cap", {"cap": 1})

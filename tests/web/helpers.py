@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.config import DatabaseSettings, Settings
 from bot.cycle.run import Scorer
 from bot.markets.binance import BinanceAdapter
-from bot.markets.http import ExchangeHttpClient
+from bot.markets.binance import make_client as binance_client
 from bot.metrics import Metrics
 from bot.storage.db import create_engine, migrate, session_factory
 from bot.web import dashboard_routes, health_server
@@ -93,7 +93,7 @@ def wiggle(fake: FakeBinance, rng: random.Random) -> None:
 async def run_cycles(market: Market, cycles: int, seed: int = 1) -> None:
     rng = random.Random(seed)
     settings = market.settings
-    async with ExchangeHttpClient(settings.exchange) as client:
+    async with binance_client(settings.exchange) as client:
         adapter = BinanceAdapter(client, settings.exchange, clock=market.clock.time)
         scorer = Scorer(adapter, market.sessions, settings, clock=market.clock.time)
         for i in range(cycles):

@@ -260,7 +260,7 @@ async def test_top_takes_a_venue_and_defaults_to_the_aggregate(tmp_path: Path) -
     from bot.config import Settings
     from bot.cycle.run import Scorer
     from bot.cycle.venues import VenueScorers
-    from bot.markets.venues import open_adapters
+    from bot.markets.adapters import open_adapters
     from bot.storage.db import create_engine, migrate, session_factory
     from fakes.fake_bybit import FakeBybit
     from fakes.fake_okx import FakeOkx

@@ -11,6 +11,7 @@ without knowing which screen a text belongs to:
 - `status`: /status
 - `results`: what `bot/views/actions.py` returns or refuses, as messages and as toasts
 - `alerts`: alerts, digests, catch-up, the daily-cap note, and their buttons
+- `rules`: /rule (backtests, the chat's rules, refusals)
 
 Rules that hold for every module here:
 - Parse mode is HTML. Every value that comes from outside (symbols, chat titles, user
@@ -107,8 +108,16 @@ from bot.telegram.render.replies import (
     rate_limited,
     stale_button,
 )
+from bot.telegram.render.rules import (
+    rule_added,
+    rule_error,
+    rule_list,
+    rule_refused,
+    rule_removed,
+    rule_test,
+    rule_usage,
+)
 from bot.telegram.render.start import (
-    COMMANDS,
     USAGE,
     bad_argument,
     help_text,
@@ -125,7 +134,6 @@ __all__ = [
     "BAND_ORDER",
     "BIAS_LETTER",
     "CATCHUP_LINES",
-    "COMMANDS",
     "DASH",
     "DIGEST_FULL",
     "DIGEST_LINES",
@@ -167,6 +175,13 @@ __all__ = [
     "quiet_hours_off",
     "quiet_hours_set",
     "rate_limited",
+    "rule_added",
+    "rule_error",
+    "rule_list",
+    "rule_refused",
+    "rule_removed",
+    "rule_test",
+    "rule_usage",
     "setting_changed",
     "setting_label",
     "settings_changed",

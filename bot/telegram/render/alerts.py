@@ -12,17 +12,29 @@ from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.scoring.explain import REGIME_WHY
 from bot.telegram.callback_data import MuteFromAlert, ShowSymbol
 from bot.telegram.render.format import BAND_ICON, age, esc, finite, pct, short_symbol
+from bot.views.evidence import push_evidence
 
 DIGEST_FULL = 8  # more alerts than this in one digest: one line each
 DIGEST_LINES = 40  # and at most this many lines, so a digest is always one message
 CATCHUP_LINES = 20  # symbols listed in a catch-up; more are counted
 
 
+def _rule_head(item: Any, quotes: Sequence[str]) -> str:
+    sym = esc(short_symbol(item.symbol, quotes))
+    name = esc(getattr(item, "rule_name", None) or "rule")
+    return f"📐 <b>{sym}</b> · rule <b>{name}</b> holds · score <b>{item.score}</b>"
+
+
 def _alert_block(item: Any, quotes: Sequence[str]) -> list[str]:
     sym = esc(item.symbol)
-    if item.kind == "squeeze":
+    if str(item.kind).startswith("rule:"):
+        head = _rule_head(item, quotes)
+        if getattr(item, "rule_text", None):
+            head += f"\n<code>{esc(item.rule_text)}</code>"
+    elif item.kind == "squeeze":
         if item.direction == "enter":
             head = f"⚠️ <b>{sym}</b> entered <b>{esc(item.to_regime or item.regime)}</b>"
         else:
@@ -39,17 +51,25 @@ def _alert_block(item: Any, quotes: Sequence[str]) -> list[str]:
             f" · score <b>{item.score}</b>"
         )
     lines = [head, f"{esc(item.bias)} · {esc(item.regime)}"]
+    if item.kind == "squeeze" and item.direction == "enter":
+        # Who is crowded and pays, and that it may break either way: never a direction.
+        lines.append(f"<i>{esc(REGIME_WHY.get(str(item.to_regime), ''))}</i>")
     if any(finite(x) for x in (item.oi_24h_pct, item.funding_8h_pct, item.basis_pct)):
         lines.append(
             f"OI 24h {pct(item.oi_24h_pct, 1)} · funding 8h {pct(item.funding_8h_pct, 3)} · "
             f"basis {pct(item.basis_pct)}"
         )
+    evidence = push_evidence(item)  # what followed this alert type before
+    if evidence:
+        lines.append(f"<i>{esc(evidence)}</i>")
     lines.append(f"/symbol {esc(short_symbol(item.symbol, quotes))}")
     return lines
 
 
 def _alert_line(item: Any, quotes: Sequence[str]) -> str:
     sym = esc(short_symbol(item.symbol, quotes))
+    if str(item.kind).startswith("rule:"):
+        return f"{_rule_head(item, quotes)} · {esc(item.bias)}"
     if item.kind == "squeeze":
         verb = "→" if item.direction == "enter" else "left"
         what = esc(item.to_regime if item.direction == "enter" else item.from_regime)

@@ -26,6 +26,7 @@ from bot.telegram.render.format import (
     short_symbol,
 )
 from bot.telegram.render.liquidations import liquidation_lines
+from bot.views.evidence import card_evidence
 
 TABLE_WIDTH = 40
 # How a card and /top name the exchange; "all" is the cross-venue aggregate.
@@ -151,6 +152,11 @@ def _why_lines(row: Any, params: ScoringParams) -> list[str]:
     ]
 
 
+def _evidence_lines(band: str) -> list[str]:
+    line = card_evidence(band)
+    return [f"📊 {esc(line)}"] if line else []
+
+
 def _funding_line(raw: float, interval: int, per_8h: float) -> str:
     if interval == 8:
         return f"Funding <b>{pct(per_8h, 4)}</b> per 8h (settles every 8h)"
@@ -178,6 +184,7 @@ def symbol_card(
         f"({band_range(band, params)})",
         f"Bias <b>{esc(row.bias)}</b> · {esc(regime)}",
         f"<i>{esc(REGIME_WHY.get(regime, ''))}</i>",
+        *_evidence_lines(band),
         "",
         f"OI 1h {pct(row.oi_1h_pct)} · 4h {pct(row.oi_4h_pct)} · 24h {pct(row.oi_24h_pct)}",
         _funding_line(row.funding_pct, interval, row.funding_8h_pct),

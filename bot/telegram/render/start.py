@@ -2,32 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.scoring.formula import DEFAULT_PARAMS, ScoringParams
 from bot.telegram.callback_data import ShowSymbol, ShowTop
 from bot.telegram.render.format import BAND_ICON, BAND_ORDER, band_range, esc
 
-COMMANDS: list[tuple[str, str]] = [
-    ("top", "Most stressed symbols"),
-    ("symbol", "Card and chart for one symbol"),
-    ("subscribe", "Alerts for a symbol"),
-    ("unsubscribe", "Stop alerts for a symbol"),
-    ("subscriptions", "What this chat is subscribed to"),
-    ("market", "Market-wide alerts"),
-    ("settings", "Minimum band, direction, time zone, quiet hours, mute, daily cap"),
-    ("help", "How it works, all commands"),
-]
-
+# How to type each command, for /help and the usage replies (keyed by the names in
+# bot/telegram/command_table.py).
 USAGE = {
     "top": "/top [N] [long|short|squeeze|liq], e.g. /top 20 short",
     "symbol": "/symbol BTC",
-    "subscribe": "/subscribe BTC [bands|squeeze] (both when omitted)",
+    "subscribe": "/subscribe BTC [bands|squeeze|both] (band changes when omitted)",
     "unsubscribe": "/unsubscribe BTC, or /unsubscribe all",
     "subscriptions": "/subscriptions",
     "market": "/market stressed|stretched|squeeze|off",
     "settings": "/settings band lean · /settings direction up|both · /settings tz Europe/Berlin "
     "· /settings quiet 22-07|off · /settings mute 8|off · /settings cap 20|off",
+    "rule": "/rule add NAME CONDITION [for N cycles] [on SYMBOL] · /rule test CONDITION · "
+    "/rule list · /rule remove NAME",
     "help": "/help",
 }
 
@@ -54,10 +49,13 @@ def start_keyboard() -> InlineKeyboardMarkup:
     )
 
 
-def help_text() -> str:
+def help_text(commands: Sequence[tuple[str, str, bool]]) -> str:
+    """`commands`: (name, description, operators only) in the order of the command table
+    (bot/telegram/command_table.py)."""
     lines = ["<b>Commands</b>"]
-    lines += [f"{esc(USAGE[name])}: {esc(desc.lower())}" for name, desc in COMMANDS]
-    lines.append("/status: operators only")
+    for name, description, operators_only in commands:
+        who = " (operators only)" if operators_only else ""
+        lines.append(f"{esc(USAGE.get(name, '/' + name))}: {esc(description.lower())}{who}")
     lines += [
         "",
         "<b>The score</b> blends the open-interest change over 1h, 4h and 24h with the "

@@ -26,6 +26,7 @@
     set("bias", r.bias, "bias bias-" + r.bias);
     set("regime", r.regime);
     set("regime-why", doc.regime_why);
+    set("evidence", doc.evidence);
     set("oi_1h_pct", PB.pct(r.oi_1h_pct, 2), "num " + PB.signClass(r.oi_1h_pct));
     set("oi_4h_pct", PB.pct(r.oi_4h_pct, 2), "num " + PB.signClass(r.oi_4h_pct));
     set("oi_24h_pct", PB.pct(r.oi_24h_pct, 2), "num " + PB.signClass(r.oi_24h_pct));

@@ -1,6 +1,7 @@
 """The exchange client's errors and how it words them: `ExchangeApiError` for a 4xx
-answer, and the short reasons it logs and raises (Binance's JSON error body,
-Retry-After, a connection error's cause), apart from the client in `bot.markets.http`.
+answer (or a venue's error envelope), and the short reasons it logs and raises (a JSON
+error body, Retry-After, a connection error's cause), apart from the client in
+`bot.markets.rest_client`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from bot.markets.base import ExchangeError
 
 
 class ExchangeApiError(ExchangeError):
-    """A 4xx answer other than 429/418, with Binance's error code and message if any."""
+    """A 4xx answer other than 429/418 (or an error in a venue's HTTP 200 envelope), with
+    the venue's error code and message if any."""
 
     def __init__(self, url: str, status: int, code: int | None, msg: str) -> None:
         self.url = url

@@ -1,5 +1,8 @@
-"""Binance's JSON rows as typed values. A field that is missing, not a number, not finite
-or below its floor raises ValueError, so the caller can drop the one bad row (or
+"""Numbers in the venues' JSON rows as typed values, shared by every adapter.
+
+The venues send prices, rates and OI as strings (Binance, Bybit, OKX alike) and times as
+integer milliseconds, or strings of them. A field that is missing, not a number, not
+finite or below its floor raises ValueError, so the caller can drop the one bad row (or
 symbol) and keep the rest of the answer.
 """
 
@@ -7,22 +10,6 @@ from __future__ import annotations
 
 import math
 from typing import Any
-
-from bot.markets.base import (
-    PremiumIndex,
-)
-
-
-def parse_premium(row: Any, now_ms: int) -> PremiumIndex:
-    if not isinstance(row, dict) or not isinstance(row.get("symbol"), str):
-        raise ValueError("row without a symbol")
-    return PremiumIndex(
-        symbol=row["symbol"],
-        mark_price=number(row, "markPrice", minimum=0.0, strict=True),
-        index_price=number(row, "indexPrice", minimum=0.0, strict=True),
-        funding_rate=number(row, "lastFundingRate"),
-        time_ms=int_or_none(row.get("time")) or now_ms,
-    )
 
 
 def number(row: Any, key: str, *, minimum: float | None = None, strict: bool = False) -> float:
@@ -66,3 +53,10 @@ def int_or_none(raw: Any) -> int | None:
         return to_int(raw)
     except (ValueError, TypeError):
         return None
+
+
+def hours_from_ms(interval_ms: int) -> int | None:
+    """A funding interval in whole hours (at least 1), or None when it makes no sense."""
+    if interval_ms <= 0:
+        return None
+    return max(1, round(interval_ms / 3_600_000))

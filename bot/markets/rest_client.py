@@ -1,8 +1,9 @@
-"""The one HTTP client every exchange call goes through.
+"""The one HTTP client every exchange call goes through, whatever the venue.
 
-It owns what must be shared across all requests of a process: the aiohttp session, the
-concurrency bound, Binance's per-IP weight budget, the separate openInterestHist budget,
-and the "we are banned until T" state. Adapters only say what to fetch and at what weight.
+It owns what must be shared across all requests of a process to one venue: the aiohttp
+session, the concurrency bound, the venue's rate budget (`Throttle`, reading the venue's
+`VenueLimits` from its `*_constants.py`), the "we are banned or blocked until T" state
+and the OI-history circuit breaker. Adapters only say what to fetch and at what weight.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 import math
 import random
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, NoReturn
 
@@ -22,11 +23,11 @@ import aiohttp
 from bot.config import ExchangeSettings
 from bot.markets.base import (
     ExchangeUnavailable,
-    HistoryBudgetExhausted,
     HistoryPaused,
     MalformedResponse,
+    VenueBlocked,
 )
-from bot.markets.http_errors import (
+from bot.markets.rest_errors import (
     ExchangeApiError,
     describe_client_error,
     error_body,
@@ -34,6 +35,7 @@ from bot.markets.http_errors import (
     parse_retry_after,
     utc_clock,
 )
+from bot.markets.throttle import Throttle, VenueLimits
 
 logger = logging.getLogger(__name__)
 
@@ -41,19 +43,10 @@ Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
 Params = Mapping[str, str | int | float]
 
-WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
-# Binance counts weight per clock minute, not over a sliding 60 s.
-WEIGHT_WINDOW_SECONDS = 60.0
-# Wake a little after the minute turns, so a slightly slow local clock does not send into
-# the old window and get told to wait another whole minute.
-WINDOW_ROLL_SLACK_SECONDS = 0.25
-HISTORY_WINDOW_SECONDS = 300.0
 # Waiting longer than this would stall a whole scoring cycle; fail fast instead.
 MAX_RETRY_AFTER_WAIT_SECONDS = 60.0
-# A 418 ban lasts at least two minutes; assume that when no Retry-After comes with it.
-DEFAULT_BAN_SECONDS = 120.0
 DEFAULT_RETRY_AFTER_SECONDS = 1.0
-# openInterestHist circuit breaker. Backfills fan out one request per symbol (300+ at a
+# OI-history circuit breaker. Backfills fan out one request per symbol (300+ at a
 # cold start); against a failing endpoint, retrying each of them would spend the whole
 # history budget in under a second and still fetch nothing. After this many consecutive
 # transient failures (5xx, 429, timeout, unreachable; retries included) every history
@@ -79,18 +72,21 @@ class _Retry(Exception):
         self.delay = delay
 
 
-class ExchangeHttpClient:
-    """GETs JSON from one exchange base URL within its rate limits.
+class RestClient:
+    """GETs JSON from one venue's base URL within that venue's limits.
 
-    `clock` is monotonic (bans, pauses, the history window); `wall_clock` is epoch
-    seconds (Binance's per-minute weight window). Both, and `sleep`, are injectable so
-    tests never really wait.
+    `clock` is monotonic (bans, pauses, sliding windows); `wall_clock` is epoch seconds
+    (Binance's per-minute weight window). Both, and `sleep`, are injectable so tests never
+    really wait. `weight_used()` counts declared weight: Bybit and OKX limit requests, not
+    weight, so their adapters pass `weight=1`.
     """
 
     def __init__(
         self,
         settings: ExchangeSettings,
+        limits: VenueLimits,
         *,
+        base_url: str | None = None,
         session: aiohttp.ClientSession | None = None,
         sleep: Sleep = asyncio.sleep,
         clock: Clock = time.monotonic,
@@ -100,25 +96,22 @@ class ExchangeHttpClient:
         rng: random.Random | None = None,
     ) -> None:
         self._settings = settings
-        self._base_url = settings.base_url.rstrip("/")
+        self.limits = limits
+        self._base_url = (base_url or settings.base_url).rstrip("/")
         self._session = session
         self._owns_session = session is None
         self._sleep = sleep
         self._clock = clock
         self._wall_clock = wall_clock
+        self._throttle = Throttle(limits, sleep=sleep, clock=clock, wall_clock=wall_clock)
         self._backoff_base = backoff_base_seconds
         self._backoff_cap = backoff_cap_seconds
         self._rng = rng or random.Random()
         self._timeout = aiohttp.ClientTimeout(total=settings.request_timeout_seconds)
         self._semaphore = asyncio.Semaphore(settings.concurrency)
-        # Weight in the current clock minute: our own sends plus what the server reports.
-        self._window = -1
-        self._window_used = 0
-        self._warned_window = -1
-        self._server_used = 0
         self._blocked_until = -math.inf
+        self._block_status = 0  # the status that blocked us (0: a rate ban)
         self._pause_until = -math.inf
-        self._history_sent: deque[float] = deque()
         self._history_streak = 0
         self._history_paused_until = -math.inf
         self._history_pause = HISTORY_PAUSE_SECONDS
@@ -128,7 +121,7 @@ class ExchangeHttpClient:
     def base_url(self) -> str:
         return self._base_url
 
-    async def __aenter__(self) -> ExchangeHttpClient:
+    async def __aenter__(self) -> RestClient:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -158,7 +151,7 @@ class ExchangeHttpClient:
         self._history_failures: Counter[str] = Counter()
 
     def history_failures(self) -> dict[str, int]:
-        """Transient openInterestHist failures by cause since the last reset."""
+        """Transient OI-history failures by cause since the last reset."""
         return dict(self._history_failures)
 
     def history_paused_until(self) -> float | None:
@@ -166,17 +159,33 @@ class ExchangeHttpClient:
         left = self._history_paused_until - self._clock()
         return self._wall_clock() + left if left > 0 else None
 
+    def history_trouble(self, label: str) -> str | None:
+        """One line on history failures since the last reset, or None: e.g.
+        "openInterestHist: HTTP 502 ×17; backfill paused until 21:45:10 UTC"."""
+        parts = []
+        if self._history_failures:
+            parts.append(failure_summary(self._history_failures))
+        until = self.history_paused_until()
+        if until is not None:
+            # Also when the breaker tripped in an earlier cycle and nothing was sent now.
+            parts.append(f"backfill paused until {utc_clock(until)}")
+        return f"{label}: " + "; ".join(parts) if parts else None
+
     def server_used_weight(self) -> int:
-        """The last `X-MBX-USED-WEIGHT-1M` the server reported."""
-        return self._server_used
+        """The last used weight the server reported (Binance's `X-MBX-USED-WEIGHT-1M`)."""
+        return self._throttle.server_used
 
     def blocked_for(self) -> float:
         """Seconds until requests are allowed again after a ban (0 when not banned)."""
         return max(0.0, self._blocked_until - self._clock())
 
-    def history_budget_left(self) -> int:
-        self._expire_history()
-        return max(0, self._settings.history_calls_per_5m - len(self._history_sent))
+    def blocked_status(self) -> int | None:
+        """The HTTP status (403, 451) of a block now in force, or None."""
+        blocked = self.blocked_for() > 0 and self._block_status in self.limits.block_statuses
+        return self._block_status if blocked else None
+
+    def history_budget_left(self, path: str) -> int:
+        return self._throttle.budget_left(path)
 
     # Requests.
 
@@ -185,21 +194,21 @@ class ExchangeHttpClient:
     ) -> Any:
         """GET base_url+path and decode JSON.
 
-        Raises ExchangeUnavailable (unreachable, 5xx or 429 after retries, banned),
-        ExchangeApiError (other 4xx), MalformedResponse (not JSON) and, for
-        `history=True` calls, HistoryBudgetExhausted.
+        Raises ExchangeUnavailable (unreachable, 5xx or 429 after retries, banned;
+        VenueBlocked when the venue refuses this IP), ExchangeApiError (other 4xx),
+        MalformedResponse (not JSON) and, for `history=True` calls,
+        HistoryBudgetExhausted and HistoryPaused.
         """
-        url = self._base_url + path
         attempts = self._settings.max_retries + 1
         for attempt in range(attempts):
             try:
-                result = await self._attempt(url, params, weight, history)
+                result = await self._attempt(path, params, weight, history)
             except _Retry as retry:
                 if history:
                     self._history_failed(retry.cause)
                 if attempt + 1 >= attempts:
                     raise ExchangeUnavailable(
-                        f"{retry.message} (gave up after {attempts} attempts)"
+                        f"{retry.message} (gave up after {attempts} attempts)", retry.cause
                     ) from None
                 delay = retry.delay if retry.delay is not None else self._backoff(attempt)
                 logger.debug("%s; retrying in %.2fs", retry.message, delay)
@@ -215,23 +224,26 @@ class ExchangeHttpClient:
                 return result
         raise AssertionError("unreachable")  # the loop always returns or raises
 
-    async def _attempt(self, url: str, params: Params | None, weight: int, history: bool) -> Any:
+    async def _attempt(self, path: str, params: Params | None, weight: int, history: bool) -> Any:
+        url = self._base_url + path
+        self._raise_if_banned(url)
         if history:
             self._raise_if_history_paused(url)
+        await self._throttle.pace(path, history=history)
         await self._wait_for_pause(url)
         async with self._semaphore:
+            # Checked again: a ban may start, or the breaker trip, while this one queued.
             self._raise_if_banned(url)
             if history:
-                # Checked again: the breaker may have tripped while this one queued.
                 self._raise_if_history_paused(url)
-                self._take_history_slot()
-            await self._reserve_weight(weight)
+                self._history_calls += 1
+            await self._throttle.reserve_weight(weight)
             self._requests += 1
             self._weight_sent += weight
             try:
                 session = self._get_session()
                 async with session.get(url, params=params, timeout=self._timeout) as resp:
-                    self._note_server_weight(resp.headers)
+                    self._throttle.note_server_weight(resp.headers)
                     body = await resp.read()
                     status = resp.status
                     retry_after = parse_retry_after(resp.headers.get("Retry-After"))
@@ -247,7 +259,9 @@ class ExchangeHttpClient:
         return self._interpret(url, status, retry_after, body)
 
     def _interpret(self, url: str, status: int, retry_after: float | None, body: bytes) -> Any:
-        if status in (418, 429):
+        if status in self.limits.block_statuses:
+            self._block(url, status, retry_after)
+        if status == 429 or status in self.limits.rate_ban_statuses:
             self._rate_limited(url, status, retry_after)
         if status >= 500:
             raise _Retry(f"{url} keeps failing: HTTP {status}", cause=f"HTTP {status}")
@@ -255,84 +269,70 @@ class ExchangeHttpClient:
             code, msg = error_body(body)
             raise ExchangeApiError(url, status, code, msg)
         try:
-            return json.loads(body)
+            result = json.loads(body)
         except ValueError:
             raise MalformedResponse(
                 f"{url}: response is not JSON ({len(body)} bytes: {body[:60]!r})"
             ) from None
+        if self.limits.rate_limited_envelope(result):
+            # The venue said "too many requests" with HTTP 200: the same as a 429.
+            self._rate_limited(url, 429, retry_after)
+        return result
 
     def _rate_limited(self, url: str, status: int, retry_after: float | None) -> NoReturn:
         wait = retry_after if retry_after is not None else DEFAULT_RETRY_AFTER_SECONDS
-        if status == 418 or wait > MAX_RETRY_AFTER_WAIT_SECONDS:
+        if status in self.limits.rate_ban_statuses or wait > MAX_RETRY_AFTER_WAIT_SECONDS:
             # Carrying on after a 418 extends the ban (up to days): stop sending entirely.
-            ban = retry_after if retry_after is not None else DEFAULT_BAN_SECONDS
+            ban = retry_after if retry_after is not None else self.limits.rate_ban_seconds
             self._blocked_until = max(self._blocked_until, self._clock() + ban)
+            self._block_status = 0
             logger.error("%s answered HTTP %d: not sending for %.0fs", url, status, ban)
             raise ExchangeUnavailable(
-                f"{url} answered HTTP {status} (rate limit ban); requests fail fast for {ban:.0f}s"
+                f"{url} answered HTTP {status} (rate limit ban); requests fail fast for {ban:.0f}s",
+                f"HTTP {status} rate-limit ban",
             )
-        # Everyone backs off, not just this request: more traffic now earns a 418.
+        # Everyone backs off, not just this request: more traffic now earns a ban.
         self._pause_until = max(self._pause_until, self._clock() + wait)
         logger.warning("%s answered HTTP 429; pausing requests for %.1fs", url, wait)
         raise _Retry(f"{url} keeps rate-limiting us (HTTP 429)", cause="HTTP 429", delay=wait)
 
+    def _block(self, url: str, status: int, retry_after: float | None) -> NoReturn:
+        ban = retry_after if retry_after is not None else self.limits.block_seconds
+        if not math.isfinite(ban) or ban <= 0:
+            ban = self.limits.block_seconds
+        self._blocked_until = max(self._blocked_until, self._clock() + ban)
+        self._block_status = status
+        logger.error(
+            "%s answered HTTP %d (%s): not sending to %s for %.0fs",
+            url,
+            status,
+            "region block" if status == 451 else "rate ban or region block",
+            self.limits.venue,
+            ban,
+        )
+        self._raise_if_banned(url)
+        raise AssertionError("unreachable")  # just blocked: the check above raises
+
     def _raise_if_banned(self, url: str) -> None:
         left = self.blocked_for()
-        if left > 0:
-            raise ExchangeUnavailable(f"{url}: not sending, rate-limit ban for another {left:.0f}s")
+        if left <= 0:
+            return
+        if self._block_status in self.limits.block_statuses:
+            raise VenueBlocked(
+                f"{url}: not sending, {self.limits.venue} refused us with HTTP "
+                f"{self._block_status}; {left:.0f}s to go",
+                until_s=self._wall_clock() + left,
+                status=self._block_status,
+            )
+        raise ExchangeUnavailable(
+            f"{url}: not sending, rate-limit ban for another {left:.0f}s", "rate-limit ban"
+        )
 
     async def _wait_for_pause(self, url: str) -> None:
         self._raise_if_banned(url)
         left = self._pause_until - self._clock()
         if left > 0:
             await self._sleep(left)
-
-    async def _reserve_weight(self, weight: int) -> None:
-        """Wait for the next clock minute if this request would cross limit - margin."""
-        if weight <= 0:
-            return
-        limit = self._settings.weight_limit_per_minute - self._settings.weight_safety_margin
-        while True:
-            self._roll_window()
-            # An empty window always admits, so an oversized request cannot wait forever.
-            if self._window_used == 0 or self._window_used + weight <= limit:
-                break
-            wait = (
-                WEIGHT_WINDOW_SECONDS
-                - self._wall_clock() % WEIGHT_WINDOW_SECONDS
-                + WINDOW_ROLL_SLACK_SECONDS
-            )
-            if self._warned_window != self._window:
-                self._warned_window = self._window
-                logger.warning(
-                    "exchange weight %d/min near the limit of %d (margin %d): "
-                    "waiting %.1fs for the next minute",
-                    self._window_used,
-                    self._settings.weight_limit_per_minute,
-                    self._settings.weight_safety_margin,
-                    wait,
-                )
-            await self._sleep(wait)
-        self._window_used += weight
-
-    def _roll_window(self) -> None:
-        window = int(self._wall_clock() // WEIGHT_WINDOW_SECONDS)
-        if window != self._window:
-            self._window = window
-            self._window_used = 0
-
-    def _note_server_weight(self, headers: Mapping[str, str]) -> None:
-        raw = headers.get(WEIGHT_HEADER)
-        if raw is None:
-            return
-        try:
-            used = int(raw)
-        except ValueError:
-            return
-        self._server_used = used
-        self._roll_window()
-        # Other processes on the same IP count too; our in-flight requests may not yet.
-        self._window_used = max(self._window_used, used)
 
     def _raise_if_history_paused(self, url: str) -> None:
         if self._history_paused_until > self._clock():
@@ -350,29 +350,13 @@ class ExchangeHttpClient:
         if self._history_streak >= HISTORY_BREAKER_FAILURES and self._history_paused_until <= now:
             self._history_paused_until = now + self._history_pause
             logger.debug(
-                "openInterestHist breaker open for %.0fs after %s",
+                "%s history breaker open for %.0fs after %s",
+                self.limits.venue,
                 self._history_pause,
                 failure_summary(self._history_failures),
             )
             self._history_pause = min(self._history_pause * 2, HISTORY_PAUSE_MAX_SECONDS)
             self._history_streak = 0
-
-    def _expire_history(self) -> None:
-        cutoff = self._clock() - HISTORY_WINDOW_SECONDS
-        while self._history_sent and self._history_sent[0] <= cutoff:
-            self._history_sent.popleft()
-
-    def _take_history_slot(self) -> None:
-        self._expire_history()
-        limit = self._settings.history_calls_per_5m
-        if len(self._history_sent) >= limit:
-            frees_in = self._history_sent[0] + HISTORY_WINDOW_SECONDS - self._clock()
-            raise HistoryBudgetExhausted(
-                f"openInterestHist budget of {limit} calls per 5 min is spent; "
-                f"next slot in {frees_in:.0f}s"
-            )
-        self._history_sent.append(self._clock())
-        self._history_calls += 1
 
     def _backoff(self, attempt: int) -> float:
         ceiling: float = min(self._backoff_cap, self._backoff_base * 2**attempt)

@@ -1,0 +1,25 @@
+"""A scored symbol as the rule fields: the live cycle (bot/cycle/rule_hook.py) and the
+replayed history (bot/replay/rule_history.py) read rows the same way."""
+
+from __future__ import annotations
+
+from bot.alerts.rules.fields import band_code, bias_code, regime_code
+from bot.scoring.result import SymbolScore
+
+
+def row_values(s: SymbolScore) -> dict[str, float | None]:
+    """One scored symbol as the rule fields (bot/alerts/rules/fields.py)."""
+    score = s.score
+    return {
+        "score": float(score.score),
+        "band": band_code(score.band.value),
+        "bias": bias_code(score.bias.value),
+        "regime": regime_code(score.regime.value),
+        "oi_1h": s.oi_1h_pct,
+        "oi_4h": s.oi_4h_pct,
+        "oi_24h": s.oi_24h_pct,
+        "funding": s.funding_pct,
+        "funding_8h": score.funding_8h_pct,
+        "funding_interval": float(s.funding_interval_hours),
+        "basis": s.basis_pct,
+    }

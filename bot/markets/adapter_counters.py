@@ -1,0 +1,33 @@
+"""The counters every adapter reports (weight, history calls, history trouble, a block in
+force), delegated to its venue's `RestClient`: one implementation for all three."""
+
+from __future__ import annotations
+
+from bot.markets.rest_client import RestClient
+
+
+class ClientCounters:
+    """Mixed into each adapter; `history_label` names its history endpoint in log lines."""
+
+    _client: RestClient
+    history_label: str
+    skipped_rows: int
+
+    def weight_used(self) -> int:
+        """Declared weight sent (retries included): requests, on Bybit and OKX."""
+        return self._client.weight_used()
+
+    def history_calls(self) -> int:
+        return self._client.history_calls()
+
+    def reset_counters(self) -> None:
+        self._client.reset_counters()
+        self.skipped_rows = 0
+
+    def blocked_status(self) -> int | None:
+        """The HTTP status (403, 451) of a ban or region block now in force, or None."""
+        return self._client.blocked_status()
+
+    def history_trouble(self) -> str | None:
+        """E.g. "bybit open-interest: HTTP 502 ×6; backfill paused until 21:45:10 UTC"."""
+        return self._client.history_trouble(self.history_label)

@@ -1,0 +1,57 @@
+"""The /symbol chart is drawn on a figure reused per worker thread (bot/telegram/charts.py):
+whatever was drawn before, a chart comes out as from a figure built for it alone."""
+
+from __future__ import annotations
+
+import random
+import threading
+import warnings
+
+from bot.storage.market_repo import HistoryPoint
+from bot.telegram.charts import render_chart
+
+
+def history(n: int, seed: int, oi: float = 1e6, rates: float = 0.0) -> list[HistoryPoint]:
+    """`rates` lifts funding and basis above zero (the zero line's own scaling rule)."""
+    rng = random.Random(seed)
+    return [
+        HistoryPoint(
+            1_765_000_000_000 + i * 300_000,
+            rng.randint(0, 100),
+            oi + rng.uniform(-0.01, 0.01) * oi * i,
+            rates + rng.uniform(0.0, 0.03) * seed,
+            rates + rng.uniform(-0.2, 0.2),
+        )
+        for i in range(n)
+    ]
+
+
+def in_new_thread(symbol: str, points: list[HistoryPoint]) -> bytes:
+    """A thread that has drawn nothing yet: its figure is built for this chart."""
+    out: list[bytes] = []
+    thread = threading.Thread(target=lambda: out.append(render_chart(symbol, points)))
+    thread.start()
+    thread.join()
+    return out[0]
+
+
+def test_a_reused_figure_draws_what_a_fresh_one_draws() -> None:
+    charts = {
+        "wide": history(288, 1),
+        "dot": history(1, 2, oi=2e9),
+        "tiny": history(3, 3, oi=12.0),
+        # Rates just above zero: the zero line sits inside the padded range, no wider.
+        "near zero": history(100, 4, rates=0.21),
+        "far above zero": history(100, 5, rates=5.0),
+    }
+    order = ["wide", "dot", "tiny", "near zero", "wide", "far above zero", "near zero", "dot"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # AutoDateLocator on a few points
+        fresh = {name: in_new_thread(name, pts) for name, pts in charts.items()}
+        # One thread, one figure, charts of every shape in turn: no limits, style,
+        # legend or title carried over from the chart before.
+        for name in order:
+            assert render_chart(name, charts[name]) == fresh[name], name
+        wide = charts["wide"]
+        score_only = [(p.ts_ms, p.score) for p in wide]
+        assert render_chart("A", score_only) == in_new_thread("A", score_only)
