@@ -20,10 +20,11 @@ Like Telegram it:
   characters (after entity parsing), callback data over 64 bytes, and edits that
   change nothing;
 - injects faults per chat and method for the next N calls: 403 blocked, 400 chat not
-  found, 429, migrate (`parameters.migrate_to_chat_id`), 5xx, 401;
+  found, 429, migrate (`parameters.migrate_to_chat_id`), 5xx, 401, and a message's form
+  refused in Telegram's words ("parse": can't parse entities, "too_long");
 - answers 401 Unauthorized to every method once the token is revoked (`revoke_token()`);
 - goes down for a while (`outage`): every call, polling included, answers 502 Bad
-  Gateway, as Telegram's front end does when the Bot API is down;
+  Gateway with nginx's HTML page, as Telegram's front end does when the Bot API is down;
 - answers after `latency` seconds (a far-away Bot API round trip).
 
 With `deliver_webhook_to(url)` it posts updates to a webhook as Telegram does (the
@@ -104,7 +105,27 @@ FAULTS = {
     "migrate": (400, "Bad Request: group chat was upgraded to a supergroup chat"),
     "5xx": (502, "Bad Gateway"),
     "401": (401, "Unauthorized"),  # the token was revoked while the bot runs
+    # Telegram's words when it refuses a message's form (its HTML, its length).
+    "parse": (
+        400,
+        "Bad Request: can't parse entities: Can't find end of the entity starting at "
+        "byte offset 17",
+    ),
+    "too_long": (400, "Bad Request: message is too long"),
 }
+
+# How long the test helpers wait for an event by default: a bound for a hung test, not
+# a timing claim. A passing test returns as soon as the event happens; a machine busy
+# with another test run can take many times longer than an idle one (tests say so
+# where a delay is the point, and benches measure it).
+WAIT_SECONDS = 60.0
+
+# What api.telegram.org's front end answers while the Bot API behind it is down.
+NGINX_502 = (
+    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx/1.18.0</center>\r\n"
+    "</body>\r\n</html>\r\n"
+)
 
 
 class HtmlError(ValueError):
@@ -245,6 +266,8 @@ class FakeTelegram:
         self.revoked = False
         self.down_until = 0.0  # clock time until which every call answers 502
         self.outage_502s = 0
+        self.outage_html = True
+        self.holds: dict[str, asyncio.Event] = {}  # method (lower case) -> answer when set
         # Who calls what, by the tag in `base_url_for(tag)` ("" for `base_url`).
         self.calls_by: dict[str, Counter[str]] = {}
         self.pollers: Counter[str] = Counter()  # getUpdates calls per tag
@@ -555,14 +578,23 @@ class FakeTelegram:
             )
         )
 
+    def hold(self, method: str) -> asyncio.Event:
+        """Calls to `method` arrive (counted in `calls`) but are answered only once the
+        returned event is set: a test acts while a send is on the wire, whatever the
+        machine's load, instead of counting on a latency being long enough."""
+        gate = self.holds[method.lower()] = asyncio.Event()
+        return gate
+
     def revoke_token(self) -> None:
         """The owner revoked the token in @BotFather: from now on every method, for this
         token, answers 401 Unauthorized, as Telegram does."""
         self.revoked = True
 
-    def outage(self, seconds: float) -> None:
-        """Every call answers 502 Bad Gateway for the next `seconds`."""
+    def outage(self, seconds: float, *, html: bool = True) -> None:
+        """Every call answers 502 Bad Gateway for the next `seconds`: the HTML page
+        Telegram's nginx front end serves (`html=False`: the Bot API's JSON error)."""
         self.down_until = self._clock() + seconds
+        self.outage_html = html
 
     @property
     def down(self) -> bool:
@@ -573,12 +605,14 @@ class FakeTelegram:
     def messages_to(self, chat_id: int) -> list[SentMessage]:
         return [m for m in self.sent if m.chat_id == chat_id]
 
-    async def wait_until(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    async def wait_until(
+        self, predicate: Callable[[], bool], timeout: float = WAIT_SECONDS
+    ) -> None:
         async with self._changed:
             await asyncio.wait_for(self._changed.wait_for(predicate), timeout)
 
     async def wait_for_messages(
-        self, chat_id: int, n: int = 1, timeout: float = 5.0
+        self, chat_id: int, n: int = 1, timeout: float = WAIT_SECONDS
     ) -> list[SentMessage]:
         """Wait until `n` messages went to `chat_id`; returns all of them so far."""
         try:
@@ -591,18 +625,20 @@ class FakeTelegram:
         return self.messages_to(chat_id)
 
     async def wait_for_edits(
-        self, chat_id: int, n: int = 1, timeout: float = 5.0
+        self, chat_id: int, n: int = 1, timeout: float = WAIT_SECONDS
     ) -> list[SentMessage]:
         await self.wait_until(
             lambda: len([e for e in self.edits if e.chat_id == chat_id]) >= n, timeout
         )
         return [e for e in self.edits if e.chat_id == chat_id]
 
-    async def wait_for_answers(self, n: int = 1, timeout: float = 5.0) -> list[dict[str, Any]]:
+    async def wait_for_answers(
+        self, n: int = 1, timeout: float = WAIT_SECONDS
+    ) -> list[dict[str, Any]]:
         await self.wait_until(lambda: len(self.answers) >= n, timeout)
         return self.answers
 
-    async def wait_until_polled(self, timeout: float = 5.0) -> None:
+    async def wait_until_polled(self, timeout: float = WAIT_SECONDS) -> None:
         """Until every pushed update was fetched and confirmed by the bot."""
         await self.wait_until(lambda: not self._updates, timeout)
 
@@ -621,9 +657,15 @@ class FakeTelegram:
             self.pollers[tag] += 1
         if self.latency:
             await asyncio.sleep(self.latency)
+        gate = self.holds.get(name)
+        if gate is not None:
+            await self._notify()  # so tests can wait for the held call to arrive
+            await gate.wait()
         if self.down:
             self.outage_502s += 1
             await self._notify()
+            if self.outage_html:
+                return web.Response(status=502, text=NGINX_502, content_type="text/html")
             return _error(502, "Bad Gateway")
         handler = getattr(self, f"_m_{name}", None)
         if handler is None:

@@ -17,6 +17,8 @@ The fault menu, the same for every venue, each answered in the venue's own words
     "missing_fields" drop `fields` from rows (of `symbol` only, when given)
     "delisted"       the symbol is gone (bulk: its row is left out)
     "empty"          HTTP 200 with an empty list
+    "frozen"         the answer first served under the fault, again and again:
+                     timestamps and values stuck (a stale cache in front of the venue)
 The refusals ("rate_limit", "ban", "geo") are answered before the venue's own limits
 count the request, as a venue that refuses does not charge for it.
 """
@@ -31,7 +33,7 @@ import random
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
 from aiohttp import web
@@ -47,6 +49,7 @@ FAULT_KINDS = (
     "missing_fields",
     "delisted",
     "empty",
+    "frozen",
 )
 ROW_KINDS = ("missing_fields", "delisted")
 REFUSALS = ("rate_limit", "ban", "geo")
@@ -72,6 +75,7 @@ class Fault:
     fields: tuple[str, ...]
     status: int
     retry_after: float = 0.0  # seconds, for the venues that send Retry-After
+    frozen: dict[str, tuple[int, Any]] = field(default_factory=dict)  # "frozen": symbol -> answer
 
 
 def oi_walk(
@@ -289,6 +293,11 @@ class VenueFake:
                 await self._pause(fault.delay)  # then answer, too late
             elif fault.kind == "malformed":
                 return self._raw(self.MALFORMED)
+            elif fault.kind == "frozen":
+                key = params.get(self.SYMBOL_PARAM) or ""
+                if key not in fault.frozen:
+                    fault.frozen[key] = self._answer(path, params, row_faults)
+                return self._json(*fault.frozen[key])
             else:
                 return self._error_answer(path, fault)
         status, body = self._answer(path, params, row_faults)

@@ -15,6 +15,7 @@ from typing import TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
+from bot.cycle.freshness import OiFreshness
 from bot.markets.base import (
     BulkOpenInterest,
     ExchangeAdapter,
@@ -97,6 +98,7 @@ class CycleFetcher:
         self._sessions = sessions
         self._settings = settings
         self._backfill_tried = backfill_tried  # symbol -> when its backfill was answered
+        self.freshness = OiFreshness(adapter.name)
 
     @property
     def deadline_seconds(self) -> float:
@@ -144,13 +146,14 @@ class CycleFetcher:
             failed[symbol] = (
                 f"open interest: no answer by the cycle deadline ({self.deadline_seconds:g}s)"
             )
-        if failed:
+        if failed:  # stale readings are said once per venue, by `freshness`
             logger.warning(
                 "cycle: %d of %d symbols failed (e.g. %s)",
                 len(failed),
                 len(instruments),
                 "; ".join(f"{s}: {r}" for s, r in list(failed.items())[:3]),
             )
+        failed.update(self.freshness.take_stale(oi))
         return Fetched(instruments, premium, intervals, oi, failed)
 
     async def _open_interest(

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.cycle.fetch import CycleFetcher, Fetched
+from bot.cycle.freshness import STALE
 from bot.markets.base import ExchangeAdapter, OiPoint
 from bot.scoring import windows as oi_windows
 from bot.scoring.formula import InvalidInput, ScoreInputs, basis_pct, compute_score, pct_change
@@ -35,9 +36,7 @@ logger = logging.getLogger(__name__)
 CycleHook = Callable[[AsyncSession, CycleResult], Awaitable[int]]
 
 DEFAULT_FUNDING_INTERVAL_HOURS = 8
-# The persist code below and bench/storage.py know the fetch result by this name.
-_Fetched = Fetched
-
+_Fetched = Fetched  # the persist code below and bench/storage.py know it by this name
 PRUNE_EVERY_MS = 10 * 60_000
 PRUNE_SLICE_MS = 3_600_000
 
@@ -392,7 +391,8 @@ def _sample_rows(
 def _summarise_errors(
     failed: dict[str, str], held: dict[str, str] | None = None, limit: int = 20
 ) -> str | None:
-    lines = [f"{s}: {r}" for s, r in sorted(failed.items())[:limit]]
+    first = sorted(failed.items(), key=lambda f: (STALE not in f[1], f[0]))  # /status reads it
+    lines = [f"{s}: {r}" for s, r in first[:limit]]
     if len(failed) > limit:
         lines.append(f"... and {len(failed) - limit} more")
     if held:

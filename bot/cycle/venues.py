@@ -33,6 +33,7 @@ from bot.cycle.run import (
     VenueFetch,
     snapshot_values,
 )
+from bot.cycle.stored_universe import StoredUniverses
 from bot.markets.base import (
     ExchangeError,
     ExchangeUnavailable,
@@ -92,6 +93,7 @@ class VenueScorers:
         self._all_down = False  # no venue answered the last cycle (the loop said so)
         # The last cycle's stored results, by exchange ("all" too): what `scan` shows.
         self.results: dict[str, CycleResult] = {}
+        self._stored = StoredUniverses(sessions)  # a venue failing since start-up
 
     @property
     def writing(self) -> bool:
@@ -122,6 +124,7 @@ class VenueScorers:
             else:  # a database fault, a bug, a cancellation: the loop decides
                 raise outcome
         self.results = dict(results)
+        await self._stored.load(n for n in errors if self._scorers[n].last is None)
         if lost is not None:  # nothing more is written; the aggregate only for `scan`
             inputs = self.coin_inputs(results, errors)
             self.results[ALL], _ = self._compute(started_ms, results, inputs)
@@ -168,12 +171,14 @@ class VenueScorers:
         level = logging.DEBUG if all_down else logging.WARNING
         for name in names:
             exc = errors.get(name)
-            if exc is not None and name not in failing_before:
+            # A refusal is said once, by the health line ("okx refuses us (...)").
+            blocked = isinstance(exc, VenueBlocked)
+            if exc is not None and name not in failing_before and not blocked:
                 logger.log(level, "%s unavailable this cycle: %s", name, exc)
             line = self.health.record(
                 name,
                 ok=exc is None,
-                blocked=isinstance(exc, VenueBlocked),
+                blocked=blocked,
                 reason="" if exc is None else str(exc)[:200],
             )
             if line is not None and not (recovered and exc is None):
@@ -193,8 +198,10 @@ class VenueScorers:
         A venue failing now is still listed through its last stored universe."""
         universe: list[Instrument] = []
         for name, scorer in self._scorers.items():
-            if self.health.counts(name) and scorer.last is not None:
-                universe.extend(scorer.last.fetched.instruments.values())
+            if self.health.counts(name):
+                last = scorer.last
+                fetched = [] if last is None else list(last.fetched.instruments.values())
+                universe.extend(fetched if last is not None else self._stored.get(name))
         out: dict[str, CoinInput] = {}
         for coin, venues in coins_across_venues(universe).items():
             entry = out[coin] = CoinInput()
@@ -247,6 +254,7 @@ class VenueScorers:
             aggregates[coin] = agg
             result.scores.append(scored)
             if agg.partial:
+                result.partial[coin] = agg.missing
                 result.held[coin] = f"partial: {', '.join(agg.missing)} failed this cycle"
             elif entry.held:
                 result.held[coin] = f"OI history unavailable on {', '.join(entry.held)}"

@@ -171,6 +171,11 @@ class RestClient:
             parts.append(f"backfill paused until {utc_clock(until)}")
         return f"{label}: " + "; ".join(parts) if parts else None
 
+    @property
+    def throttle(self) -> Throttle:
+        """This venue's budgets in this process (tests watch its `on_booked`)."""
+        return self._throttle
+
     def server_used_weight(self) -> int:
         """The last used weight the server reported (Binance's `X-MBX-USED-WEIGHT-1M`)."""
         return self._throttle.server_used
@@ -300,10 +305,14 @@ class RestClient:
         ban = retry_after if retry_after is not None else self.limits.block_seconds
         if not math.isfinite(ban) or ban <= 0:
             ban = self.limits.block_seconds
+        already = self.blocked_for() > 0
         self._blocked_until = max(self._blocked_until, self._clock() + ban)
         self._block_status = status
-        logger.error(
-            "%s answered HTTP %d (%s): not sending to %s for %.0fs",
+        # DEBUG: the cycle says it once for the venue (bot/cycle/venues.py, or the
+        # scorer loop with one venue); concurrent requests would each repeat it here.
+        logger.debug(
+            "%s%s answered HTTP %d (%s): not sending to %s for %.0fs",
+            "(block already in force) " if already else "",
             url,
             status,
             "region block" if status == 451 else "rate ban or region block",

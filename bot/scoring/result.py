@@ -37,6 +37,9 @@ class CycleResult:
     # not be fetched this cycle (symbol -> reason). Their score may read low for want of
     # data, so their alert state is held, as for a failed symbol (docs/scoring.md).
     held: dict[str, str] = field(default_factory=dict)
+    # Aggregate cycles: coins scored without a venue that failed this cycle (coin ->
+    # those venues). Shown, held for alerts, and they make the cycle "partial".
+    partial: dict[str, tuple[str, ...]] = field(default_factory=dict)
     weight_used: int = 0
     history_calls: int = 0
     events_created: int = 0
@@ -56,4 +59,4 @@ class CycleResult:
 
     @property
     def status(self) -> str:
-        return "ok" if not self.failed else "partial"
+        return "ok" if not self.failed and not self.partial else "partial"

@@ -108,6 +108,21 @@ async def active_symbols(session: AsyncSession, exchange: str) -> list[str]:
     return list(rows.all())
 
 
+async def stored_universe(
+    session: AsyncSession, exchange: str
+) -> list[tuple[str, str, str, int | None]]:
+    """(symbol, base_asset, quote_asset, onboard_ms) of the venue's active instruments:
+    what it listed when it last answered, for a venue failing since start-up."""
+    rows = await session.execute(
+        select(
+            Instrument.symbol, Instrument.base_asset, Instrument.quote_asset, Instrument.onboard_ms
+        )
+        .where(Instrument.exchange == exchange, Instrument.active.is_(True))
+        .order_by(Instrument.symbol)
+    )
+    return [(r[0], r[1], r[2], r[3]) for r in rows.all()]
+
+
 # ---------------------------------------------------------------- OI samples
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -84,7 +85,31 @@ class _AuthWatchingRequest(HTTPXRequest):
         code, payload = await super().do_request(*args, **kwargs)
         if code == HTTPStatus.UNAUTHORIZED:
             self._watch.unauthorized()
+        if code >= HTTPStatus.BAD_REQUEST and not payload.lstrip().startswith(b"{"):
+            # Telegram's front end answers an outage with an HTML page (nginx's 502):
+            # PTB would log an ERROR and a traceback per call, and quote the page in
+            # its error. The status alone says it; the outbox logs it once per outage.
+            described = {"ok": False, "error_code": code, "description": _status_text(code)}
+            payload = json.dumps(described).encode()
         return code, payload
+
+    @staticmethod
+    def parse_json_payload(payload: bytes) -> dict[str, Any]:
+        """PTB's, without its ERROR line and traceback: the error raised says it."""
+        try:
+            data = json.loads(payload.decode("utf-8", "replace"))
+        except ValueError:
+            raise TelegramError("Invalid server response (not JSON)") from None
+        if not isinstance(data, dict):
+            raise TelegramError("Invalid server response (not a JSON object)")
+        return data
+
+
+def _status_text(code: int) -> str:
+    try:
+        return f"{HTTPStatus(code).phrase} ({code}), a non-JSON page from Telegram's front end"
+    except ValueError:
+        return f"HTTP {code}, a non-JSON page from Telegram's front end"
 
 
 class _DropInvalidTokenTracebacks(logging.Filter):

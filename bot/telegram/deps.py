@@ -53,12 +53,21 @@ class Deps:
     liq_reader: LiqReader | None = None
     # Recorded history for /rule test (bot/replay/rule_history.py); set by the service.
     rule_history: HistorySource | None = None
+    started_ms: int = 0  # when the bot started: how long the first scan has run so far
 
     def __post_init__(self) -> None:
         # The chart shades the configured bands, like /start and the card.
         self.charts.params = self.settings.scoring
         if self.liq_reader is None and self.settings.liquidations.enabled:
             self.liq_reader = LiqReader()
+        self.started_ms = self.started_ms or self.now_ms()
+
+    def first_scan_eta(self) -> float:
+        """Seconds until the first scan should have landed: its deadline from start-up."""
+        s = self.settings.scorer
+        return (
+            s.interval_seconds * s.cycle_deadline_share - (self.now_ms() - self.started_ms) / 1000
+        )
 
     @property
     def exchange(self) -> str:

@@ -17,6 +17,10 @@ from telegram.error import BadRequest, NetworkError
 logger = logging.getLogger("bot.telegram.outbox_worker")
 
 PROBE_INTERVAL = 5.0  # seconds between getMe probes while Telegram is unreachable
+# After an "unreachable" line that no confirmed recovery followed (one chat's 5xx, a
+# flapping front end whose getMe still answers), the next failure says it again only
+# this much later: one line per outage, not one per failed send.
+REANNOUNCE_SECONDS = 600.0
 
 
 def is_transient(exc: Exception) -> bool:
@@ -45,12 +49,16 @@ class TelegramOutage:
         self._confirmed = False  # a getMe probe failed too: not one chat's trouble
         self._probe: asyncio.Task[None] | None = None
         self._next_probe = 0.0
+        self._announced_at: float | None = None  # the last "unreachable" line
 
     def failed(
         self, exc: Exception, ids: Iterable[int], backoff_max: float, expiry_hours: float
     ) -> None:
         # One line per outage, not one per delivery: the cause is the same for all.
-        if self.cause is None:
+        now = time.monotonic()
+        quiet = self._announced_at is not None and now - self._announced_at < REANNOUNCE_SECONDS
+        if self.cause is None and not quiet:
+            self._announced_at = now
             logger.warning(
                 "telegram unreachable (%s); deliveries are retried (backoff up to %.0f s) "
                 "for up to %.1f h",
@@ -69,6 +77,7 @@ class TelegramOutage:
             return
         if self._confirmed:
             logger.info("telegram reachable again; pending deliveries are going out")
+            self._announced_at = None  # the outage is over: the next one is news
             self.recovered = True
             self._wake.set()
         self.cause = None

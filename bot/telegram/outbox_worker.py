@@ -18,7 +18,8 @@ after its send, so a crash loses nothing:
   by the outage are due at once. One WARNING line per outage, one INFO at its end;
 - other Telegram errors (Conflict, unknown) -> the same backoff, `failed` after
   `max_send_attempts` attempts;
-- any other BadRequest (a message Telegram rejects) -> `failed` at once.
+- any other BadRequest (refused even as plain text or in parts: bot/telegram/
+  send_fallback.py) -> `failed` at once, logged ("no fallback fixed").
 One chat's digests leave in cycle order: each waits for the chat's previous one.
 
 Expiry: a pending delivery older than `delivery_expiry_hours` (6 h) is dropped with
@@ -384,7 +385,7 @@ class OutboxWorker:
             if is_unreachable(exc):
                 await outcomes.drop(ids, short_error(exc))  # the sender deactivated the chat
             else:
-                logger.warning("telegram rejected a delivery to %s: %s", group.chat_id, exc)
+                logger.warning("delivery to %s lost, no fallback fixed: %s", group.chat_id, exc)
                 await outcomes.failed(ids, exc)
         elif isinstance(exc, TelegramError):  # TimedOut, NetworkError, 5xx, Conflict, ...
             await outcomes.retry(group, exc, count=not is_transient(exc))

@@ -132,6 +132,9 @@ class SharedPace:
         self._last = float("-inf")
         self.reservations = 0
         self.reserved = 0
+        # Called with each slot reserved, in seconds on the database clock every worker
+        # shares: what tests check the pace on, not when sends ran on a busy machine.
+        self.on_slot: Callable[[float], None] | None = None
 
     def charge(self, n: int = 1) -> None:
         self._debt += n
@@ -181,6 +184,8 @@ class SharedPace:
             self._failing = False
         step = (got.end_ms - got.start_ms) / units
         for i in range(debt, units):
+            if self.on_slot is not None:
+                self.on_slot((got.start_ms + i * step) / 1000)
             at = self._offset + (got.start_ms + i * step) / 1000
             # Never closer than a gap to our previous slot, should the offset improve.
             self._last = max(at, self._last + 1 / self.rate)

@@ -50,8 +50,10 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter
 from bot.config import TelegramSettings
 from bot.telegram.flood_control import FloodControl, PriorityGate, Slot
 from bot.telegram.message_limits import fits_caption, split_message
+from bot.telegram.outage import short_error
 from bot.telegram.pace import Pace, sleep_or_abort
 from bot.telegram.pace import SendAborted as SendAborted
+from bot.telegram.send_fallback import send_with_fallbacks
 
 logger = logging.getLogger(__name__)
 
@@ -244,7 +246,7 @@ class Sender:
                 if is_unreachable(exc):
                     self.stats.unreachable += 1
                     if self.events is not None:
-                        await self.events.chat_unreachable(chat_id, _reason(exc))
+                        await self.events.chat_unreachable(chat_id, short_error(exc))
                 raise
             finally:
                 self.flood.complete(slot, self._clock())
@@ -261,38 +263,39 @@ class Sender:
         reply_to: int | None = None,
         abort: asyncio.Event | None = None,
     ) -> list[Message]:
-        """Send HTML text, split on line boundaries; the keyboard goes on the last part."""
+        """Send HTML text, split on line boundaries; the keyboard goes on the last part.
+        A part Telegram cannot parse or finds too long goes out in a form it takes."""
         parts = split_message(text)
         sent: list[Message] = []
         paid = True if self._paid and priority is Priority.BROADCAST else None
-        for i, part in enumerate(parts):
-            last = i == len(parts) - 1
+
+        async def send_one(part: str, as_html: bool, last: bool) -> Message:
+            first = None if reply_to is None or sent else reply_to  # replies on the first part
             params = (
-                ReplyParameters(reply_to, allow_sending_without_reply=True)
-                if reply_to is not None and i == 0
-                else None
+                None if first is None else ReplyParameters(first, allow_sending_without_reply=True)
             )
 
-            async def call(
-                cid: int, part: str = part, last: bool = last, params: Any = params
-            ) -> Message:
+            async def call(cid: int) -> Message:
                 return await self.bot.send_message(
                     cid,
                     part,
-                    parse_mode=ParseMode.HTML,
+                    parse_mode=ParseMode.HTML if as_html else None,
                     reply_markup=reply_markup if last else None,
                     reply_parameters=params,
                     link_preview_options=NO_PREVIEW,
                     allow_paid_broadcast=paid,
                 )
 
+            target = sent[-1].chat_id if sent else chat_id  # a migration moves the rest too
+            sent.append(await self._paced(target, priority, call, abort))
+            return sent[-1]
+
+        for i, part in enumerate(parts):
             try:
-                message = await self._paced(chat_id, priority, call, abort)
+                await send_with_fallbacks(send_one, part, last=i == len(parts) - 1)
             except _ReplyTooLate:
                 self._dropped(chat_id, len(parts) - i)
                 return sent
-            chat_id = message.chat_id  # a migration moves the rest too
-            sent.append(message)
         return sent
 
     async def send_photo(
@@ -390,8 +393,3 @@ class Sender:
     async def get_chat_member_status(self, chat_id: int, user_id: int) -> str:
         member = await self.bot.get_chat_member(chat_id, user_id)
         return str(member.status)
-
-
-def _reason(exc: Exception) -> str:
-    text = str(exc).strip() or exc.__class__.__name__
-    return f"{exc.__class__.__name__}: {text}"[:64]

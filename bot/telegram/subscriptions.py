@@ -68,6 +68,10 @@ async def subscribe(update: Update, context: BotContext) -> None:
     chat = update.effective_chat
     assert chat is not None
     universe = await venue_universe(deps, venue)
+    if not universe:  # before the first scan: "unknown symbol" would be untrue
+        queries = [clean(raw) or raw for raw in symbols]
+        await reply(update, context, render.market_loading(queries, deps.first_scan_eta()))
+        return
     await ensure_chat(deps, update)
     answers = []
     for raw in symbols:

@@ -55,11 +55,26 @@ class _Sole:
         await asyncio.Event().wait()
 
 
-def _polling_error(exc: TelegramError) -> None:
-    """getUpdates failed (PTB retries with backoff). An outage is not a bug: one line
-    with the cause, not PTB's default traceback per failed poll."""
-    logger.warning("polling for updates failed: %s: %s", exc.__class__.__name__, exc)
-    logger.debug("polling failure", exc_info=exc)
+# While polling keeps failing, at most one WARNING this often (PTB retries every few
+# seconds, and the outbox worker already says "telegram unreachable" once per outage).
+POLLING_WARN_EVERY = 600.0
+
+
+class _PollingErrors:
+    def __init__(self) -> None:
+        self._warned_at: float | None = None
+
+    def __call__(self, exc: TelegramError) -> None:
+        """getUpdates failed (PTB retries with backoff). An outage is not a bug: one
+        line with the cause, not PTB's default traceback per failed poll."""
+        now = time.monotonic()
+        loud = self._warned_at is None or now - self._warned_at >= POLLING_WARN_EVERY
+        if loud:
+            self._warned_at = now
+        (logger.warning if loud else logger.debug)(
+            "polling for updates failed: %s: %s", exc.__class__.__name__, exc
+        )
+        logger.debug("polling failure", exc_info=exc)
 
 
 class UpdateReceiver:
@@ -78,6 +93,7 @@ class UpdateReceiver:
         self.settings = settings
         self.endpoint = endpoint
         self._stop = asyncio.Event()
+        self._polling_errors = _PollingErrors()
         self._keeper: LeaseKeeper | None = None
         self._election: _Election = _Sole()
         if not make_url(settings.database.url).get_backend_name().startswith("sqlite"):
@@ -179,7 +195,7 @@ class UpdateReceiver:
         await updater.start_polling(
             timeout=self.settings.telegram.poll_timeout_seconds,
             allowed_updates=ALLOWED_UPDATES,
-            error_callback=_polling_error,
+            error_callback=self._polling_errors,
         )
         if self._keeper is not None:  # one process: nothing worth saying
             logger.info("receiving updates by polling")

@@ -257,15 +257,21 @@ def part_to_json(p: VenuePart) -> dict[str, Any]:
     return asdict(p)
 
 
+def is_partial(parts: Sequence[VenuePart]) -> bool:
+    """An aggregate row is partial when a venue it counts failed that cycle."""
+    return any(p.missing for p in parts)
+
+
 def snapshot_to_json(
     snapshot: MarketSnapshot,
     limit: int | None = None,
     liq: Mapping[str, Mapping[str, float | None]] | None = None,
 ) -> dict[str, Any]:
     """README's `scan --json`: every row names its `exchange`; aggregate rows ("all",
-    symbol = coin) add `venues`, each venue's OI (coins, USD), share, funding, basis.
-    `liq`: each row's liquidation fields (bot/views/liquidations.py); None: this
-    process has no stream, the fields are null and `liquidations` says so."""
+    symbol = coin) add `partial` and `venues`, each venue's OI (coins, USD), share,
+    funding, basis, or `missing` when it failed that cycle. `liq`: each row's
+    liquidation fields (bot/views/liquidations.py); None: this process has no stream,
+    the fields are null and `liquidations` says so."""
     rows = snapshot.rows if limit is None else snapshot.rows[:limit]
     out_rows = []
     for r in rows:
@@ -273,7 +279,9 @@ def snapshot_to_json(
         row.update((liq or {}).get(r.symbol) or unknown())
         row["exchange"] = snapshot.exchange
         if snapshot.exchange == ALL:
-            row["venues"] = [part_to_json(p) for p in snapshot.venues.get(r.symbol, [])]
+            parts = snapshot.venues.get(r.symbol, [])
+            row["partial"] = is_partial(parts)
+            row["venues"] = [part_to_json(p) for p in parts]
         out_rows.append(row)
     s = snapshot.summary
     return {

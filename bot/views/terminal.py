@@ -70,5 +70,8 @@ def table(snapshot: MarketSnapshot, limit: int | None = None) -> str:
     lines = [summary_line(snapshot)]
     if snapshot.symbols_failed:
         lines.append(f"(partial cycle: {snapshot.symbols_failed} symbols could not be fetched)")
+    missing = sorted({p.venue for ps in snapshot.venues.values() for p in ps if p.missing})
+    if missing:
+        lines.append(f"(partial: {', '.join(missing)} did not answer; no alert from those rows)")
     lines += ["", fmt(header), *(fmt(c) for c in body)]
     return "\n".join(lines)

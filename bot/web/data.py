@@ -81,6 +81,7 @@ def _row_doc(
     doc["exchange"] = exchange
     if exchange == "all":
         parts = snapshot.venues.get(row.symbol, []) if snapshot is not None else []
+        doc["partial"] = market.is_partial(parts)
         doc["venues"] = [{k: _clean(v) for k, v in market.part_to_json(p).items()} for p in parts]
     return doc
 

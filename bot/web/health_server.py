@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.alerts.types import DeliveryStatus
 from bot.config import ConfigError, Settings
+from bot.cycle.freshness import is_stale_errors
 from bot.health import HealthState
 from bot.metrics import Metrics
 from bot.replica import Replica
@@ -74,11 +75,12 @@ async def _healthz(request: web.Request) -> web.Response:
     health: HealthState = request.app["health"]
     replica: Replica = request.app["replica"]
     problems = list(health.problems.values())
-    cycle, lease = None, None
+    cycle, lease, stale = None, None, []
     try:
         async with request.app["sessions"]() as session:
             cycle = await market_repo.latest_cycle(session, settings.exchange.default_view)
             lease = await leases.current(session, leases.SCORER)
+            stale = await _stale_venues(session, settings.exchange.venues)
     except SQLAlchemyError as exc:
         problems.append(f"database unreadable: {str(getattr(exc, 'orig', exc)).splitlines()[0]}")
     limit = settings.scorer.interval_seconds * settings.http.stale_after_intervals
@@ -96,11 +98,23 @@ async def _healthz(request: web.Request) -> web.Response:
         "last_cycle_id": None if cycle is None else cycle.id,
         "last_cycle_age_seconds": None if age is None else round(age, 1),
         "last_cycle_status": None if cycle is None else cycle.status,
+        # Venues whose last cycle got open interest whose exchange time had not moved:
+        # not scored, no alerts (docs/scoring.md, "Stale data"). Not a reason to restart.
+        "stale_venues": stale,
         "problems": problems,
     }
     return web.Response(
         status=200 if healthy else 503, text=json.dumps(body), content_type="application/json"
     )
+
+
+async def _stale_venues(session: AsyncSession, venues: Sequence[str]) -> list[str]:
+    out = []
+    for venue in venues:
+        cycle = await market_repo.last_attempted_cycle(session, venue)
+        if cycle is not None and is_stale_errors(cycle.errors):
+            out.append(venue)
+    return out
 
 
 def _lease_json(lease: leases.LeaseInfo | None) -> dict[str, object] | None:

@@ -86,6 +86,10 @@ def row_schema() -> dict[str, Any]:
     }
     required.append("exchange")
     part = {"type": ["number", "null"]}
+    props["partial"] = {
+        "type": "boolean",
+        "description": "aggregate rows only: a venue it counts failed that cycle (no alert)",
+    }
     props["venues"] = {
         "type": "array",
         "description": "aggregate rows only: each venue's part (docs/scoring.md, Across venues)",

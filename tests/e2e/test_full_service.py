@@ -83,6 +83,7 @@ def seed_subscribers(db: Path, chat_ids: range) -> None:
         )
 
 
+@pytest.mark.timeout(480)
 async def test_kill_9_mid_broadcast_then_restart_delivers_everything(tmp_path: Path) -> None:
     chats = range(50_000, 50_500)
     async with FakeBinance() as fake, FakeTelegram() as tg:
@@ -98,7 +99,8 @@ async def test_kill_9_mid_broadcast_then_restart_delivers_everything(tmp_path: P
         try:
             await first.wait_for(r"cycle \d+: ok", n=2)
             stress_btc(fake)
-            await tg.wait_until(lambda: len(tg.sent) >= 100, timeout=30)
+            # Bounds for a hung test, not timing claims (a busy machine is slow).
+            await tg.wait_until(lambda: len(tg.sent) >= 100, timeout=180)
             await first.stop(signal.SIGKILL)
         finally:
             await first.kill()
@@ -107,7 +109,7 @@ async def test_kill_9_mid_broadcast_then_restart_delivers_everything(tmp_path: P
 
         second = await ServiceProcess(env).start()
         try:
-            await tg.wait_until(lambda: {m.chat_id for m in tg.sent} >= set(chats), timeout=60)
+            await tg.wait_until(lambda: {m.chat_id for m in tg.sent} >= set(chats), timeout=180)
             seen = second.count(r"cycle \d+: ")
             await second.wait_for(r"cycle \d+: ", n=seen + 2)
         finally:

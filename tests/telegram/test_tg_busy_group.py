@@ -29,7 +29,7 @@ BURST = 64  # as many as PTB's concurrent update slots
 PROMPT_S = 3.0  # "within a few seconds"
 
 
-async def idle(runtime: BotWithWorker, fake: FakeTelegram, timeout: float = 10.0) -> None:
+async def idle(runtime: BotWithWorker, fake: FakeTelegram, timeout: float = 60.0) -> None:
     """Until every pushed update was fetched and fully handled."""
     await fake.wait_until_polled(timeout)
     app = runtime.application
@@ -50,7 +50,7 @@ async def burst_then_private(fake: FakeTelegram) -> float:
     await fake.wait_for_messages(GROUP, 1)  # the group's burst is being handled
     t0 = time.monotonic()
     fake.push_message(USER, "/top")
-    [answer] = await fake.wait_for_messages(USER, 1, timeout=30.0)
+    [answer] = await fake.wait_for_messages(USER, 1)
     assert answer.visible.startswith("Avg stress")
     return answer.ts - t0
 

@@ -495,7 +495,7 @@ async def test_group_migration_service_message(
     assert [(x.chat_id, x.symbol) for x in subs] == [(supergroup, "BTCUSDT")] * 2
 
 
-async def _wait_for(sessions, predicate, chat_id: int, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+async def _wait_for(sessions, predicate, chat_id: int, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
     import asyncio
 
     async def poll() -> None:

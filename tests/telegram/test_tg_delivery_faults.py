@@ -58,7 +58,8 @@ async def test_a_locked_database_after_the_send_does_not_resend(
     await add_deliveries(sessions, cycle, [301], [BTC_UP])
     engine = create_engine(DatabaseSettings(url=db_url, busy_timeout_ms=150))
     bot_sessions = session_factory(engine)
-    fake_tg.latency = 0.3  # the lock is taken while the send is on the wire
+    # The send stays on the wire until the lock is taken: no timing window.
+    on_the_wire = fake_tg.hold("sendMessage")
     settings = make_settings()
     runtime = await start_bot_with_worker(settings, bot_sessions, poll_interval=0.1, lease_ms=400)
     path = db_url.split("///", 1)[1]
@@ -72,21 +73,22 @@ async def test_a_locked_database_after_the_send_does_not_resend(
         )
 
     try:
-        await wait_for(lambda: fake_tg.calls["sendMessage"] >= 1, 10, "the send to start")
+        await fake_tg.wait_until(lambda: fake_tg.calls["sendMessage"] >= 1)
         # In a thread: if the outbox worker is mid-write, waiting here must not block the
         # loop its commit needs.
         await asyncio.to_thread(locker.execute, "BEGIN IMMEDIATE")
-        await fake_tg.wait_for_messages(301, 1, timeout=5)  # Telegram has accepted it
+        on_the_wire.set()
+        await fake_tg.wait_for_messages(301, 1)  # Telegram has accepted it
         # Held until recording has failed and the claim's lease ran out several times
         # over (each failed claim is a busy_timeout plus a poll).
-        await wait_for(lambda: logged("database is locked") >= 6, 20, "the lock to bite")
+        await wait_for(lambda: logged("database is locked") >= 6, 60, "the lock to bite")
         locker.execute("COMMIT")
-        done = await wait_settled(sessions, timeout=10)
+        done = await wait_settled(sessions)
         assert [s for s, _, _ in done.values()] == ["sent"]
         # A resend would need one more claim: give the outbox worker several polls.
         for _ in range(3):
             runtime.notify()
-            await asyncio.wait_for(runtime.outbox_worker.idle.wait(), 5)
+            await asyncio.wait_for(runtime.outbox_worker.idle.wait(), 60)
             runtime.outbox_worker.idle.clear()
     finally:
         locker.close()
@@ -106,17 +108,18 @@ async def test_one_groups_flood_wait_does_not_stall_private_chats(
     await add_deliveries(sessions, cycle, [-500], [BTC_UP])
     fake_tg.fail("429", chat_id=-500, retry_after=4)
     runtime = await start(settings)
-    await fake_tg.wait_until(lambda: fake_tg.injected["429"] == 1, timeout=5)
+    await fake_tg.wait_until(lambda: fake_tg.injected["429"] == 1)
     hit = time.monotonic()
 
     cycle = await empty_cycle(sessions)
     await add_deliveries(sessions, cycle, [601, 602], [Alert("ETHUSDT")])
     runtime.notify()
-    for chat in (601, 602):
-        [msg] = await fake_tg.wait_for_messages(chat, 1, timeout=3)
-        assert msg.ts - hit < 2.0, "a private chat waited out the group's flood wait"
-    [late] = await fake_tg.wait_for_messages(-500, 1, timeout=10)
+    private = [(await fake_tg.wait_for_messages(chat, 1))[0] for chat in (601, 602)]
+    [late] = await fake_tg.wait_for_messages(-500, 1)
     assert late.ts - hit >= 4.0  # the group itself waited as told
+    # Ordering, not a timing window: had they waited out the group's flood wait, they
+    # would have gone after it.
+    assert all(msg.ts < late.ts for msg in private), "a private chat waited for the group"
     done = await wait_settled(sessions)
     assert {s for s, _, _ in done.values()} == {"sent"} and len(fake_tg.sent) == 3
 
@@ -162,13 +165,17 @@ async def test_stale_deliveries_are_dropped_not_sent(
 async def test_a_delivery_that_expires_while_retrying_is_dropped(
     start, make_settings, sessions, fake_tg: FakeTelegram
 ) -> None:
-    now = int(time.time() * 1000)
+    clock = [time.time()]  # the outbox worker's: it moves only when the test says
+    now = int(clock[0] * 1000)
     cycle = await empty_cycle(sessions)
     # 5 h 59 min 59 s old: fresh when claimed, stale by its first retry.
     await add_deliveries(sessions, cycle, [405], [BTC_UP], now_ms=now - 6 * HOUR_MS + 1000)
     fake_tg.fail("5xx", chat_id=405, times=1000)
-    runtime = await start(make_settings(), backoff_base=1.5)
-    done = await wait_settled(sessions, timeout=10)
+    runtime = await start(make_settings(), backoff_base=1.5, clock=lambda: clock[0])
+    await fake_tg.wait_until(lambda: fake_tg.injected["5xx"] >= 1)  # sent once, failed
+    clock[0] += 10  # past its expiry and the retry's backoff
+    runtime.notify()
+    done = await wait_settled(sessions)
     assert [(s, r) for s, r, _ in done.values()] == [("dropped", "stale")]
     assert fake_tg.sent == [] and runtime.outbox_worker.stats.stale == 1
 
@@ -184,9 +191,9 @@ async def test_a_late_alert_says_when_it_happened(
         sessions, cycle, [406], [BTC_UP, Alert("ETHUSDT")], now_ms=now - 95 * MINUTE_MS
     )
     cycle = await empty_cycle(sessions)
-    await add_deliveries(sessions, cycle, [407], [BTC_UP])  # on time: no age
-    await start(settings)
-    messages = await fake_tg.wait_for_messages(406, 2, timeout=10)
+    await add_deliveries(sessions, cycle, [407], [BTC_UP], now_ms=now)  # on time: no age
+    await start(settings, clock=lambda: now / 1000)  # ages exact however long start takes
+    messages = await fake_tg.wait_for_messages(406, 2)
     texts = sorted(m.visible for m in messages)
     print("\n--- late ---\n" + "\n\n".join(texts))
     assert texts[0].startswith("2 alerts from the scan 1 h 35 min ago")
@@ -250,7 +257,7 @@ async def test_one_chats_5xx_keeps_its_backoff_while_others_succeed(
         cycle = await empty_cycle(sessions)
         await add_deliveries(sessions, cycle, [702], [BTC_UP])
     runtime = await start(settings, backoff_base=3.0)
-    await fake_tg.wait_for_messages(702, 6, timeout=15)
+    await fake_tg.wait_for_messages(702, 6)
     # Backoff 3 s, then 6 s: two or three tries over the broadcast, not one per success.
     assert fake_tg.injected["5xx"] <= 3, fake_tg.injected["5xx"]
     assert runtime.outbox_worker.stats.retried >= 1

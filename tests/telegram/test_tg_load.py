@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -74,6 +73,7 @@ def lock_errors(records: list[logging.LogRecord]) -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)
 async def test_200_commands_during_a_cycle_and_a_broadcast_all_succeed(
     start: Callable[..., Any],
     fake_tg: FakeTelegram,
@@ -99,14 +99,13 @@ async def test_200_commands_during_a_cycle_and_a_broadcast_all_succeed(
         await start(settings)  # the outbox worker starts broadcasting at once
         chats = list(range(1, COMMANDS + 1))
         subscribers = [c for c in chats if c % TOP_EVERY]
-        t0 = time.monotonic()
         for chat in chats:  # all in the same instant, as in the report
             fake_tg.push_message(chat, "/subscribe BTC" if chat in subscribers else "/top")
         cycle = asyncio.create_task(scorer.run_cycle())  # the next cycle writes meanwhile
 
-        await fake_tg.wait_until(lambda: all(fake_tg.messages_to(c) for c in chats), 60.0)
-        second = await asyncio.wait_for(cycle, 60.0)
-        elapsed = time.monotonic() - t0
+        # Bounds for a hung test, not timing claims: bench/commands.py measures the time.
+        await fake_tg.wait_until(lambda: all(fake_tg.messages_to(c) for c in chats), 240.0)
+        second = await asyncio.wait_for(cycle, 240.0)
 
     failed = [c for c in chats if render.internal_error() in fake_tg.messages_to(c)[0].visible]
     assert failed == [], f"{len(failed)} of {COMMANDS} chats were told something went wrong"
@@ -123,5 +122,3 @@ async def test_200_commands_during_a_cycle_and_a_broadcast_all_succeed(
             )
         )
     assert subscribed == set(subscribers)
-    # 200 replies at Telegram's 30 msg/s take about 7 s; nothing waited on a lock much longer.
-    assert elapsed < 30.0

@@ -27,7 +27,7 @@ async def statuses(sessions: Any) -> dict[int, tuple[str, str | None, int]]:
 
 
 async def wait_settled(
-    sessions: Any, timeout: float = 10.0
+    sessions: Any, timeout: float = 60.0
 ) -> dict[int, tuple[str, str | None, int]]:
     """Until no delivery is pending (polls the DB; bounded by `timeout`)."""
 
@@ -103,13 +103,13 @@ async def test_one_cycle_is_one_digest_per_chat(start, settings, sessions, fake_
 
 
 async def test_notify_wakes_the_outbox_worker(start, settings, sessions, fake_tg: FakeTelegram):
-    runtime = await start(settings, poll_interval=60)
+    # Without the notify the next look would be an hour away: the push arriving at all
+    # (within the helpers' bound) is the proof, with no timing window.
+    runtime = await start(settings, poll_interval=3600)
     cycle = await empty_cycle(sessions)
     await add_deliveries(sessions, cycle, [31], [BTC_UP])
-    t0 = time.monotonic()
     runtime.notify()
-    await fake_tg.wait_for_messages(31, 1, timeout=3)
-    assert time.monotonic() - t0 < 2
+    await fake_tg.wait_for_messages(31, 1)
 
 
 async def test_forbidden_deactivates_chat_and_drops_its_pending(
@@ -239,7 +239,9 @@ async def test_other_bad_request_fails_without_retrying(
 ):
     cycle = await empty_cycle(sessions)
     await add_deliveries(sessions, cycle, [73], [BTC_UP])
-    fake_tg.fail("400", chat_id=73, description="Bad Request: message is too long")
+    # "message is too long" and "can't parse entities" have fallbacks
+    # (tests/telegram/test_tg_send_fallbacks.py); this one has none.
+    fake_tg.fail("400", chat_id=73, description="Bad Request: message text is empty")
     await start(settings)
     done = await wait_settled(sessions)
     assert [(s, a) for s, _, a in done.values()] == [("failed", 1)]
@@ -272,7 +274,7 @@ async def test_flood_limits_hold_under_load(start, settings, sessions, fake_tg: 
         cycle = await empty_cycle(sessions)
         await add_deliveries(sessions, cycle, [-888], [BTC_UP])
     await start(settings)
-    await wait_settled(sessions, timeout=20)
+    await wait_settled(sessions)
     assert fake_tg.flood_429s == 0 and fake_tg.rejected == []
     assert len(fake_tg.sent) == 70 + 5 + 3
     times = [m.ts for m in fake_tg.messages_to(999)]
@@ -302,9 +304,9 @@ async def test_stop_is_prompt_and_loses_nothing(start, settings, sessions, fake_
         await add_deliveries(sessions, cycle, [91], [BTC_UP])
     runtime = await start(settings)
     await fake_tg.wait_for_messages(91, 1)
-    t0 = time.monotonic()
     await runtime.stop()
-    assert time.monotonic() - t0 < 2
+    # Prompt: sends still waiting for the chat's pace were aborted, not waited out.
+    assert len(fake_tg.messages_to(91)) < 6
     current = await statuses(sessions)
     sent = [d for d, (s, _, _) in current.items() if s == "sent"]
     pending = [d for d, (s, r, _) in current.items() if s == "pending"]
@@ -312,6 +314,6 @@ async def test_stop_is_prompt_and_loses_nothing(start, settings, sessions, fake_
     assert all(current[d][1] is None for d in pending)  # claims released for the next run
     assert all(current[d][2] == 0 for d in pending)  # never attempted
     runtime = await start(settings)
-    await fake_tg.wait_for_messages(91, 6, timeout=10)
+    await fake_tg.wait_for_messages(91, 6)
     done = await wait_settled(sessions)
     assert {s for s, _, _ in done.values()} == {"sent"} and len(fake_tg.messages_to(91)) == 6

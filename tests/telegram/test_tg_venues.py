@@ -75,6 +75,7 @@ async def test_top_and_symbol_default_to_the_aggregate(
     top = await ask(fake_tg, "/top")
     assert "all venues · Top 2 of 2" in top.visible
     assert "Partial scan" not in top.visible  # every coin scored, OKX's part missing
+    assert "Partial: okx missing this cycle; no alert from those rows." in top.visible
     card = await ask(fake_tg, "/symbol btc")
     text = card.text or ""
     assert "<b>BTC</b> · all venues" in text
@@ -149,9 +150,7 @@ async def test_a_venue_cards_buttons_act_on_that_venue(
         rows = markup.get("inline_keyboard", [])
         return [(b["text"], b["callback_data"]) for row in rows for b in row]
 
-    await fake_tg.wait_until(
-        lambda: buttons_now() == [("🔕 Unsubscribe", "uns:BTCUSDT:bybit")], 10.0
-    )
+    await fake_tg.wait_until(lambda: buttons_now() == [("🔕 Unsubscribe", "uns:BTCUSDT:bybit")])
     answer = await tap(fake_tg, USER, "uns:BTCUSDT:bybit", message_id=card.message_id)
     assert "Unsubscribed from BTCUSDT" in answer.get("text", "")
     async with sessions() as s:
@@ -176,3 +175,52 @@ async def test_a_venue_tables_filters_keep_the_venue(
     await fake_tg.wait_until(lambda: bool(fake_tg.edits), 10.0)
     edited = fake_tg.edits[-1]
     assert "Bybit perp" in edited.visible and "all venues" not in edited.visible
+
+
+async def test_status_and_healthz_name_a_venue_serving_stale_open_interest(
+    start: Callable[..., Any],
+    make_settings: Callable[..., Settings],
+    sessions: async_sessionmaker[AsyncSession],
+    fake_tg: FakeTelegram,
+) -> None:
+    """OKX's open-interest answer stops moving (the same `ts` and `oi` every cycle):
+    /status and /healthz say OKX is stale; Binance and Bybit are not named."""
+    from aiohttp import ClientSession
+
+    from bot.metrics import Metrics
+    from bot.web.health_server import start_health_server
+
+    base = make_settings()
+    now = [time.time()]
+    async with FakeBinance() as fb, FakeBybit() as fy, FakeOkx() as fo:
+        _set_up(fb, fy, fo)
+        exchange = base.exchange.model_copy(
+            update={
+                "venues": ["binance", "bybit", "okx"],
+                "base_url": fb.url,
+                "bybit_base_url": fy.url,
+                "okx_base_url": fo.url,
+            }
+        )
+        settings = base.model_copy(update={"exchange": exchange})
+        async with contextlib.AsyncExitStack() as stack:
+            adapters = await open_adapters(settings, stack, clock=lambda: now[0])
+            scorer = VenueScorers(
+                [Scorer(a, sessions, settings) for a in adapters], sessions, settings
+            )
+            fo.fault("/api/v5/public/open-interest", "frozen", times=None)
+            for _ in range(2):  # the first frozen answer is news, the second a repeat
+                await scorer.run_cycle()
+                now[0] += 300  # past the venues' 20 s reuse of their bulk answers
+    await start(settings)
+    status = await ask(fake_tg, "/status", chat_id=ADMIN_ID)
+    assert "Venue okx serves stale open interest" in status.visible
+    assert "Venue binance" not in status.visible and "Venue bybit" not in status.visible
+    runner = await start_health_server(settings, sessions, Metrics())
+    try:
+        host, port = runner.addresses[0][:2]
+        async with ClientSession() as http, http.get(f"http://{host}:{port}/healthz") as resp:
+            doc = await resp.json()
+    finally:
+        await runner.cleanup()
+    assert doc["stale_venues"] == ["okx"]

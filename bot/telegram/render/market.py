@@ -54,6 +54,16 @@ def unknown_symbol(query: str, suggestions: Sequence[str]) -> str:
     return text
 
 
+def market_loading(queries: Sequence[str], seconds: float) -> str:
+    """Before the first scan lands the symbol list is empty: no symbol is unknown yet."""
+    names = ", ".join(f"<b>{esc(q)}</b>" for q in queries)
+    return (
+        f"⏳ Still loading the market (the first scan, about {max(5, round(seconds))} s), so "
+        f"I cannot check {names} yet. Nothing was subscribed: send the same /subscribe "
+        "again once /top shows the market."
+    )
+
+
 def suggestion_keyboard(suggestions: Sequence[str]) -> InlineKeyboardMarkup | None:
     if not suggestions:
         return None
@@ -86,6 +96,15 @@ def top_table(rows: Sequence[Any], quotes: Sequence[str] = ("USDT",), start: int
     return "<pre>" + esc("\n".join(lines)) + "</pre>"
 
 
+def _partial_line(snapshot: Any) -> str:
+    """Symbols that failed, or (aggregates) venues that did not answer this cycle."""
+    venues = getattr(snapshot, "venues", {})
+    missing = sorted({p.venue for parts in venues.values() for p in parts if p.missing})
+    if getattr(snapshot, "symbols_failed", 0) or not missing:
+        return "⚠️ Partial scan: some symbols failed to fetch this cycle."
+    return f"⚠️ Partial: {esc(', '.join(missing))} missing this cycle; no alert from those rows."
+
+
 def top_message(
     snapshot: Any,
     rows: Sequence[Any],
@@ -104,7 +123,7 @@ def top_message(
         " old",
     ]
     if getattr(snapshot, "status", "ok") != "ok":
-        lines.append("⚠️ Partial scan: some symbols failed to fetch this cycle.")
+        lines.append(_partial_line(snapshot))
     if not rows:
         lines.append("")
         lines.append(

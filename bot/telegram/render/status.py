@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.alerts.types import DeliveryStatus
+from bot.cycle.freshness import is_stale_errors
 from bot.telegram.render.format import esc, row_age
 
 # Suppressed rows are counted apart: they were never meant to be sent.
@@ -33,6 +34,8 @@ def status_text(info: Any, now_ms: int) -> str:
         if cycle.errors:
             first = str(cycle.errors).splitlines()[0][:200]
             lines.append(f"Errors: <code>{esc(first)}</code>")
+        if cycle.exchange != "all" and is_stale_errors(cycle.errors):
+            lines.append(_stale_line(cycle.exchange))
     d = info.deliveries
     lines += [
         "Deliveries: "
@@ -65,6 +68,8 @@ def _venues(info: Any, now_ms: int) -> list[str]:
     each with its first error; aggregates go on without them (docs/scoring.md)."""
     lines = []
     for venue, cycle in getattr(info, "venues", ()):
+        if cycle is not None and is_stale_errors(cycle.errors):
+            lines.append(_stale_line(venue))
         if cycle is None or cycle.status != "failed":
             continue
         first = str(cycle.errors or "").splitlines()[0][:160] if cycle.errors else ""
@@ -73,6 +78,13 @@ def _venues(info: Any, now_ms: int) -> list[str]:
             + (f": <code>{esc(first)}</code>" if first else "")
         )
     return lines
+
+
+def _stale_line(venue: str) -> str:
+    return (
+        f"⚠️ Venue <b>{esc(venue)}</b> serves stale open interest (its exchange time "
+        "stopped): those symbols are not scored, no alerts from them"
+    )
 
 
 def _replicas(info: Any) -> list[str]:

@@ -111,8 +111,9 @@
     document.getElementById("symbols").textContent = s.symbols;
     PB.setGenerated(doc.generated_at);
     document.body.dataset.cycle = doc.cycle.id;
-    PB.status(doc.cycle.status === "ok" ? "" :
-      "Partial scan: " + doc.cycle.failed + " symbols failed to fetch this cycle.");
+    PB.status(doc.cycle.status === "ok" ? "" : doc.cycle.failed ?
+      "Partial scan: " + doc.cycle.failed + " symbols failed to fetch this cycle." :
+      "Partial: a venue did not answer this cycle; no alert from the rows it is missing from.");
   }
 
   function load() {

@@ -43,7 +43,8 @@
         Math.round(p.points) + " pts: " + p.reason));
     });
     PB.setGenerated(doc.generated_at);
-    PB.status(doc.cycle && doc.cycle.status !== "ok" ? "Partial scan: some symbols failed to fetch this cycle." : "");
+    PB.status(r.partial ? "Partial: a venue did not answer this cycle; no alert from this row." :
+      doc.cycle && doc.cycle.failed ? "Partial scan: some symbols failed to fetch this cycle." : "");
   }
 
   function panels(doc) {
