@@ -56,6 +56,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/faults.py
 	$(BIN)/python bench/failover.py
 	$(BIN)/python bench/paid_broadcast.py
+	$(BIN)/python bench/liquidations.py
 	$(BIN)/python bench/replay.py
 
 clean:

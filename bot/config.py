@@ -37,6 +37,7 @@ from bot.config_sections import (
     DatabaseSettings,
     ExchangeSettings,
     HttpSettings,
+    LiquidationSettings,
     LoggingSettings,
     ReplicaSettings,
     ScorerSettings,
@@ -57,6 +58,7 @@ __all__ = [
     "DatabaseSettings",
     "ExchangeSettings",
     "HttpSettings",
+    "LiquidationSettings",
     "LoggingSettings",
     "ReplicaSettings",
     "ScorerSettings",
@@ -87,6 +89,7 @@ class Settings(BaseSettings):
     alerts: AlertSettings = AlertSettings()
     http: HttpSettings = HttpSettings()
     replica: ReplicaSettings = ReplicaSettings()
+    liquidations: LiquidationSettings = LiquidationSettings()
     logging: LoggingSettings = LoggingSettings()
 
     @field_validator("scoring")

@@ -243,6 +243,26 @@ class ReplicaSettings(_Section):
     lease_seconds: float = Field(default=15.0, ge=2, le=600)
 
 
+class LiquidationSettings(_Section):
+    """The venues' public liquidation streams (docs/scoring.md, "Liquidations"): one
+    replica holds them (a lease); each enabled venue (exchange.venues) is streamed."""
+
+    enabled: bool = True
+    # WebSocket roots; the stream paths are added (bot/liquidations/venues.py). Tests
+    # and self-hosted relays point them elsewhere.
+    binance_ws_url: str = "wss://fstream.binance.com"
+    bybit_ws_url: str = "wss://stream.bybit.com"
+    okx_ws_url: str = "wss://ws.okx.com:8443"
+
+    @field_validator("binance_ws_url", "bybit_ws_url", "okx_ws_url")
+    @classmethod
+    def _ws_url(cls, v: str) -> str:
+        parts = urlsplit(v)
+        if parts.scheme not in ("ws", "wss") or not parts.hostname:
+            raise ValueError("must be a ws:// or wss:// URL")
+        return v.rstrip("/")
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["text", "json"] = "text"

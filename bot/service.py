@@ -32,6 +32,8 @@ from bot.cycle.election import ScorerElection, elected_scorer_loop
 from bot.cycle.run import CycleFence, CycleHook, LeaseLost, Scorer
 from bot.cycle.venues import VenueScorers
 from bot.health import HealthState
+from bot.liquidations.metrics import LiqCollector
+from bot.liquidations.runner import AdapterUniverse, LiqRunner
 from bot.markets.adapters import open_adapters
 from bot.markets.base import ExchangeAdapter
 from bot.metrics import Metrics
@@ -228,6 +230,11 @@ async def run_service(
         elif not token:
             logger.warning(TOKEN_HINT)
         _start_watchers(settings, bot, health, stop, stack)
+        if replica.runs_scorer and settings.liquidations.enabled:
+            universe = AdapterUniverse({a.name: a for a in parts.adapters})
+            liquidations = LiqRunner(settings, parts.sessions, replica.name, universe)
+            metrics.registry.register(LiqCollector(liquidations))
+            await stack.enter_async_context(liquidations.running())
         if replica.runs_scorer:
             wake = worker.notify if worker is not None else None
             await _score(settings, parts, replica, stop, wake, metrics, health)

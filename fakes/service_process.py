@@ -21,6 +21,9 @@ def service_env(tmp_path: Path, exchange_url: str, **extra: str) -> dict[str, st
         PRESSUREBOT_EXCHANGE__MAX_RETRIES="1",
         PRESSUREBOT_DATABASE__URL=f"sqlite+aiosqlite:///{tmp_path}/service.db",
         PRESSUREBOT_SCORER__INTERVAL_SECONDS="1",
+        # The liquidation streams default to the venues' wss:// URLs, and no test touches
+        # the internet: a test that wants them points them at the loopback fakes.
+        PRESSUREBOT_LIQUIDATIONS__ENABLED="false",
         PYTHONPATH=str(ROOT),
         PYTHONUNBUFFERED="1",
     )

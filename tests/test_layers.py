@@ -183,7 +183,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("logging_setup", "replica", "metrics"),
     ("markets",),  # exchange I/O
     ("storage",),  # the database
-    ("cycle",),  # one scoring cycle: markets -> scoring -> storage, with the alert hook
+    # One scoring cycle: markets -> scoring -> storage, with the alert hook; the
+    # liquidation streams: WebSocket -> buckets -> storage, beside it.
+    ("cycle", "liquidations"),
     ("views",),  # use-cases and read models, no transport
     ("telegram", "web", "replay"),  # transports and tools, each on the views below
     ("service",),  # the wiring

@@ -116,6 +116,12 @@ class OkxAdapter(ClientCounters):
         ttl = self._settings.universe_ttl_seconds
         return list(await self._universe.get(self._clock(), ttl, self._fetch_universe, []))
 
+    async def contract_sizes(self) -> dict[str, float]:
+        """instId -> ctVal (coins per contract) of the swaps in the universe: what the
+        liquidation stream multiplies its contract sizes by."""
+        await self.universe()
+        return {symbol: swap.contract_size for symbol, swap in self._swaps.items()}
+
     async def _fetch_universe(self) -> list[Instrument]:
         body = await self._client.get_json(INSTRUMENTS, {"instType": "SWAP"}, weight=1)
         found: list[Instrument] = []

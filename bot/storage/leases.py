@@ -41,6 +41,7 @@ logger = logging.getLogger(__name__)
 
 SCORER = "scorer"
 UPDATES = "updates"
+LIQUIDATIONS = "liquidations"  # the holder of the venues' liquidation streams
 
 _NOW_SQL = {
     "postgresql": "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
@@ -215,14 +216,17 @@ class LeaseKeeper:
     async def wait_lost(self) -> None:
         await self._lost.wait()
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def run(self, stop: asyncio.Event, *, release_on_stop: bool = True) -> None:
+        """Keep trying until `stop`, then release the lease. `release_on_stop=False`
+        leaves it to lapse at its expiry, as a crashed process does (failover tests)."""
         try:
             while not stop.is_set():
                 await self.tick()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=self._next_wait())
         finally:
-            await self._release()
+            if release_on_stop:
+                await self._release()
 
     def _next_wait(self) -> float:
         if not self._held.is_set():

@@ -30,6 +30,7 @@ from bot.telegram.symbols import resolve
 from bot.telegram.venue_words import split_venue, venue_universe
 from bot.views import actions
 from bot.views.actions import SymbolCard
+from bot.views.liquidations import StreamStatus, stream_status
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,9 @@ FILTER_WORDS = {
     "shorts": "short",
     "squeeze": "squeeze",
     "squeezes": "squeeze",
+    "liq": "liq",
+    "liqs": "liq",
+    "liquidations": "liq",
 }
 
 
@@ -137,6 +141,8 @@ def parse_top_args(args: list[str]) -> tuple[int, str] | str:
 def top_reply(view: actions.TopView, quotes: tuple[str, ...]) -> str:
     if view.snapshot is None:
         return render.no_data()
+    if view.which == "liq":
+        return render.top_liq_message(view.snapshot, view.rows, view.liq, view.now_ms, quotes)
     return render.top_message(view.snapshot, view.rows, view.which, view.now_ms, quotes)
 
 
@@ -210,6 +216,7 @@ async def _send_card(deps: Deps, chat_id: int, card: SymbolCard, reply_to: int |
         quotes=deps.quotes,
         exchange=card.exchange,
         venues=card.venues,
+        liquidations=card.liquidations,
     )
     venue = card.exchange if card.exchange != deps.exchange else None
     keyboard = render.symbol_keyboard(card.symbol, card.subscribed, venue)
@@ -240,6 +247,7 @@ class StatusInfo:
         replica: Replica | None = None,
         lease: LeaseInfo | None = None,
         venues: list[tuple[str, object]] | None = None,
+        liquidations: StreamStatus | None = None,
     ) -> None:
         self.cycle = cycle
         self.deliveries = deliveries
@@ -249,6 +257,7 @@ class StatusInfo:
         self.replica = replica  # the replica answering
         self.lease = lease  # the scorer lease, as the database sees it now
         self.venues = venues or []  # (venue, its last attempted cycle), several venues only
+        self.liquidations = liquidations  # None: [liquidations] enabled = false
 
 
 @admin_only
@@ -263,7 +272,10 @@ async def status(update: Update, context: BotContext) -> None:
         if deps.exchange == "all":
             for venue in deps.settings.exchange.venues:
                 venues.append((venue, await repo.last_attempted_cycle(session, venue)))
-    info = StatusInfo(cycle, deliveries, counts, deps.replica, lease, venues)
+        liq = None
+        if deps.settings.liquidations.enabled:
+            liq = await stream_status(session, deps.settings.exchange.venues, deps.now_ms())
+    info = StatusInfo(cycle, deliveries, counts, deps.replica, lease, venues, liq)
     await reply(update, context, render.status_text(info, deps.now_ms()))
 
 

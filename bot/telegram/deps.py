@@ -22,6 +22,7 @@ from telegram.error import TelegramError
 from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.config import Settings
+from bot.liquidations.figures import LiqReader
 from bot.replica import Replica
 from bot.telegram.charts import ChartCache
 from bot.telegram.chat_events import ChatStore
@@ -48,6 +49,8 @@ class Deps:
     chart_hours: int = 48
     # Who this process is, for /status; set by the service once the bot has started.
     replica: Replica | None = None
+    # The /symbol card's liquidations line, from the stored streams; None when off.
+    liq_reader: LiqReader | None = None
     # Recorded history for /rule test (bot/replay/rule_history.py); set by the service.
     rule_history: HistorySource | None = None
     started_ms: int = 0  # when the bot started: how long the first scan has run so far
@@ -55,6 +58,8 @@ class Deps:
     def __post_init__(self) -> None:
         # The chart shades the configured bands, like /start and the card.
         self.charts.params = self.settings.scoring
+        if self.liq_reader is None and self.settings.liquidations.enabled:
+            self.liq_reader = LiqReader()
         self.started_ms = self.started_ms or self.now_ms()
 
     def first_scan_eta(self) -> float:

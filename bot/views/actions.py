@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.alerts.types import MARKET
 from bot.config import BAND_NAMES, Settings
+from bot.liquidations.figures import LiqReader
+from bot.liquidations.windows import LiqFigures
 from bot.scoring.aggregate import ALL
 from bot.scoring.formula import Band
 from bot.storage import chat_repo, pending_repo
@@ -24,6 +26,8 @@ from bot.storage import market_repo as repo
 from bot.storage.market_repo import HistoryPoint
 from bot.storage.models import Chat, Subscription
 from bot.views import market as market_view  # `market` below is the /market use-case
+from bot.views.liquidation_fields import RowFields
+from bot.views.liquidations import ranked_by_liquidations, row_fields, symbol_figures
 from bot.views.market import (
     MarketRow,
     MarketSnapshot,
@@ -61,6 +65,8 @@ class ActionContext(Protocol):
     settings: Settings
     sessions: async_sessionmaker[AsyncSession]
     chart_hours: int
+    # Reads the stored liquidation streams; None when this bot runs without them.
+    liq_reader: LiqReader | None
 
     @property
     def market(self) -> MarketSource: ...
@@ -123,6 +129,8 @@ class TopView:
     which: str
     n: int
     now_ms: int
+    # `/top liq`: each row's liquidation fields; None when no stream is configured.
+    liq: dict[str, RowFields] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +144,8 @@ class SymbolCard:
     exchange: str = "binance"
     # The aggregate's ("all") parts, one per venue, largest first; missing ones last.
     venues: list[VenuePart] = field(default_factory=list)
+    # Liquidations up to now (bot/liquidations/windows.py); None: no stream configured.
+    liquidations: LiqFigures | None = None
 
 
 def venue_word(ctx: ActionContext, word: str) -> str | None:
@@ -341,8 +351,20 @@ async def top(ctx: ActionContext, n: int, which: str, exchange: str | None = Non
     else:
         async with ctx.sessions() as session:
             snapshot = await market_view.latest_market(session, exchange)
+    if which == "liq":
+        return await _top_liq(ctx, snapshot, n)
     rows = [] if snapshot is None else market_view.filter_rows(snapshot.rows, _filter(which))
     return TopView(snapshot, rows[:n], which, n, ctx.now_ms())
+
+
+async def _top_liq(ctx: ActionContext, snapshot: MarketSnapshot | None, n: int) -> TopView:
+    """`/top liq`: rows with liquidations in the last hour (bot/views/liquidations.py)."""
+    if snapshot is None or ctx.liq_reader is None:
+        return TopView(snapshot, [], "liq", n, ctx.now_ms())
+    async with ctx.sessions() as session:
+        liq = await row_fields(session, snapshot, ctx.liq_reader)
+    rows = ranked_by_liquidations(snapshot.rows, liq)
+    return TopView(snapshot, rows[:n], "liq", n, ctx.now_ms(), liq)
 
 
 def _filter(which: str) -> RowFilter:
@@ -360,6 +382,9 @@ async def symbol_card(
         cycle = await repo.latest_cycle(session, ex)
         if ex == ALL and cycle is not None:
             parts = (await market_view.aggregate_parts(session, cycle.id)).get(symbol, [])
+        liq = None
+        if row is not None and ctx.liq_reader is not None:
+            liq = await symbol_figures(session, ex, row, parts, ctx.now_ms(), ctx.liq_reader)
     return SymbolCard(
         symbol,
         row,
@@ -369,6 +394,7 @@ async def symbol_card(
         now_ms=ctx.now_ms(),
         exchange=ex,
         venues=parts,
+        liquidations=liq,
     )
 
 

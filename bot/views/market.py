@@ -6,7 +6,7 @@ itself (freqtrade's rpc/telegram split).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -18,6 +18,7 @@ from bot.scoring.formula import Bias, Regime
 from bot.scoring.result import CycleResult
 from bot.storage import market_repo as repo
 from bot.storage.models import ScoreSnapshot
+from bot.views.liquidation_fields import stream_note, unknown
 
 RowFilter = Literal["all", "long", "short", "squeeze"]
 
@@ -261,14 +262,21 @@ def is_partial(parts: Sequence[VenuePart]) -> bool:
     return any(p.missing for p in parts)
 
 
-def snapshot_to_json(snapshot: MarketSnapshot, limit: int | None = None) -> dict[str, Any]:
+def snapshot_to_json(
+    snapshot: MarketSnapshot,
+    limit: int | None = None,
+    liq: Mapping[str, Mapping[str, float | None]] | None = None,
+) -> dict[str, Any]:
     """README's `scan --json`: every row names its `exchange`; aggregate rows ("all",
     symbol = coin) add `partial` and `venues`, each venue's OI (coins, USD), share,
-    funding, basis, or `missing` when it failed that cycle."""
+    funding, basis, or `missing` when it failed that cycle. `liq`: each row's
+    liquidation fields (bot/views/liquidations.py); None: this process has no stream,
+    the fields are null and `liquidations` says so."""
     rows = snapshot.rows if limit is None else snapshot.rows[:limit]
     out_rows = []
     for r in rows:
         row = row_to_json(r)
+        row.update((liq or {}).get(r.symbol) or unknown())
         row["exchange"] = snapshot.exchange
         if snapshot.exchange == ALL:
             parts = snapshot.venues.get(r.symbol, [])
@@ -290,5 +298,6 @@ def snapshot_to_json(snapshot: MarketSnapshot, limit: int | None = None) -> dict
             "status": snapshot.status,
             "failed": snapshot.symbols_failed,
         },
+        "liquidations": stream_note(liq),
         "rows": out_rows,
     }

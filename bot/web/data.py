@@ -20,11 +20,16 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
+from bot.liquidations.figures import LiqReader
+from bot.liquidations.windows import per_interval
+from bot.scoring.aggregate import ALL
 from bot.scoring.explain import REGIME_WHY, why_parts
 from bot.scoring.formula import band_ranges
-from bot.storage import market_repo
+from bot.storage import liq_repo, market_repo
 from bot.views import market
 from bot.views.evidence import card_evidence
+from bot.views.liquidation_fields import RowFields, stream_note, unknown
+from bot.views.liquidations import row_fields
 from bot.views.market import MarketSnapshot
 from bot.views.market_cache import MarketCache
 from bot.web.responses import Body, body_of
@@ -107,6 +112,8 @@ class DashboardData:
         self._top: tuple[int, Body] | None = None
         self._top_lock = asyncio.Lock()
         self._series: OrderedDict[tuple[str, str, int], Body] = OrderedDict()
+        self.liq_reader = LiqReader() if settings.liquidations.enabled else None
+        self._liq_cache: tuple[tuple[str, int], dict[str, RowFields]] | None = None
 
     def view(self, asked: str | None) -> str | None:
         """`?exchange=`: an enabled venue, or "all" (the aggregate) with several; absent,
@@ -151,7 +158,7 @@ class DashboardData:
             if cached is not None and cached[0] == snapshot.cycle_id:
                 return cached[1]
             # 600 rows: a few ms of CPU, once per cycle, off the loop's other requests' way.
-            doc = market.snapshot_to_json(snapshot)
+            doc = market.snapshot_to_json(snapshot, liq=await self._liq(snapshot))
             body = await asyncio.to_thread(encode, doc, f"top-{snapshot.cycle_id}")
             self._top = (snapshot.cycle_id, body)
             return body
@@ -162,14 +169,14 @@ class DashboardData:
             snapshot = await market.latest_market(session, exchange)
         if snapshot is None:
             return None
-        doc = market.snapshot_to_json(snapshot, limit)
+        doc = market.snapshot_to_json(snapshot, limit, await self._liq(snapshot))
         return encode(doc, f"top-{exchange}-{snapshot.cycle_id}-{limit}")
 
     async def top_limited(self, limit: int) -> Body | None:
         snapshot = await self.market.snapshot()
         if snapshot is None:
             return None
-        doc = market.snapshot_to_json(snapshot, limit)
+        doc = market.snapshot_to_json(snapshot, limit, await self._liq(snapshot))
         return encode(doc, f"top-{snapshot.cycle_id}-{limit}")
 
     async def symbol(self, symbol: str, range_key: str, exchange: str | None = None) -> Body | None:
@@ -192,12 +199,47 @@ class DashboardData:
             )
             snapshot = await self._snapshot_of(session, ex)
         row = market.row_from_snapshot(snap)
+        liq = await self._liq(snapshot) if snapshot is not None else None
         doc = self._symbol_doc(row, snapshot, range_key, thin(rows), ex)
+        doc["row"].update((liq or {}).get(row.symbol) or unknown())
+        doc["liquidations"] = stream_note(liq)
+        doc["series"].update(await self._liq_series(doc["series"]["t"], ex, symbol, snapshot))
         body = encode(doc, f"sym-{ex}-{symbol}-{range_key}-{cycle_id}")
         self._series[key] = body
         while len(self._series) > SERIES_CACHE:
             self._series.popitem(last=False)
         return body
+
+    async def _liq_series(
+        self, times: list[int], exchange: str, symbol: str, snapshot: MarketSnapshot | None
+    ) -> dict[str, list[float] | None]:
+        """The liquidations panel: longs and shorts liquidated in each chart interval
+        (null without a stream). A coin sums the contracts of its venues."""
+        if self.liq_reader is None or not times:
+            return {"liq_long_usd": None, "liq_short_usd": None}
+        keys = [(exchange, symbol)]
+        if exchange == ALL and snapshot is not None:
+            parts = snapshot.venues.get(symbol, [])
+            keys = [(p.venue, s) for p in parts for s in filter(None, p.symbols.split(","))]
+        # From one interval before the first point: the first point's own minutes.
+        since = times[0] - (times[1] - times[0] if len(times) > 1 else HOUR_MS)
+        async with self.sessions() as session:
+            minutes = await liq_repo.side_minutes(session, keys, since, times[-1] + 1)
+        longs, shorts = per_interval(times, minutes)
+        return {"liq_long_usd": longs, "liq_short_usd": shorts}
+
+    async def _liq(self, snapshot: MarketSnapshot) -> dict[str, RowFields] | None:
+        """Each row's liquidation fields as of the snapshot (cached with it); None when
+        this service runs no liquidation stream."""
+        if self.liq_reader is None:
+            return None
+        key = (snapshot.exchange, snapshot.cycle_id)
+        if self._liq_cache is not None and self._liq_cache[0] == key:
+            return self._liq_cache[1]
+        async with self.sessions() as session:
+            fields = await row_fields(session, snapshot, self.liq_reader)
+        self._liq_cache = (key, fields)
+        return fields
 
     async def _cycle_id(self, exchange: str) -> int:
         """The newest cycle of `exchange`: the default view's comes cached (1 s)."""

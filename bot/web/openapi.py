@@ -12,6 +12,7 @@ import typing
 from typing import Any
 
 from bot.scoring.formula import Band, Bias, Regime
+from bot.views.liquidation_fields import ROW_KEYS
 from bot.views.market import JSON_ROW_KEYS, MarketRow
 from bot.web.data import RANGES, SERIES_COLUMNS
 
@@ -28,6 +29,25 @@ ROW_DOCS = {
     "funding_interval_hours": "Funding interval in hours (1, 4 or 8)",
     "funding_8h_pct": "Funding normalised to percent per 8 hours",
     "basis_pct": "(mark - index) / index * 100",
+}
+LIQ_DOCS = {
+    "liq_1h_long_usd": "USD of long positions liquidated over the last hour, all streamed "
+    "venues (for an aggregate row); null when this process runs no stream",
+    "liq_1h_short_usd": "USD of short positions liquidated over the last hour",
+    "liq_24h_long_usd": "USD of long positions liquidated over the last 24 hours",
+    "liq_24h_short_usd": "USD of short positions liquidated over the last 24 hours",
+    "liq_1h_oi_pct": "The last hour's liquidations as a percentage of open interest in USD",
+    "liq_1h_x_normal": "The last hour's liquidations as a multiple of the symbol's median "
+    "hour over the trailing 30 days (covered hours only); null until there is one",
+    "liq_coverage_1h": "Share of the last hour (0-1) the liquidation stream was live; below 1 "
+    "the figures are partial",
+    "ls_account_ratio": "Long/short account ratio; not collected yet: null",
+    "ls_top_position_ratio": "Top traders' long/short position ratio; not collected yet: null",
+}
+_LIQUIDATIONS = {
+    "type": "object",
+    "required": ["stream", "note"],
+    "properties": {"stream": {"type": "boolean"}, "note": {"type": "string"}},
 }
 _ENUMS: dict[str, list[str]] = {
     "band": [b.value for b in Band],
@@ -57,6 +77,8 @@ def row_schema() -> dict[str, Any]:
         if name in ROW_DOCS:
             schema["description"] = ROW_DOCS[name]
         props[name] = schema
+    for name in ROW_KEYS:
+        props[name] = {"type": ["number", "null"], "description": LIQ_DOCS[name]}
     required = list(props)
     props["exchange"] = {
         "type": "string",
@@ -108,6 +130,13 @@ def _components() -> dict[str, Any]:
         name: {"type": "array", "items": {"type": ["number", "null"]}} for name in SERIES_COLUMNS
     }
     series["t"] = {"type": "array", "items": _INT, "description": "Unix milliseconds"}
+    for side in ("long", "short"):
+        series[f"liq_{side}_usd"] = {
+            "type": ["array", "null"],
+            "items": _NUM,
+            "description": f"USD of {side} positions liquidated in each interval (ending at "
+            "its point); null without a liquidation stream",
+        }
     return {
         "Row": row_schema(),
         "Cycle": _CYCLE,
@@ -124,6 +153,7 @@ def _components() -> dict[str, Any]:
                     }
                 ),
                 "cycle": {"$ref": "#/components/schemas/Cycle"},
+                "liquidations": _LIQUIDATIONS,
                 "rows": {"type": "array", "items": {"$ref": "#/components/schemas/Row"}},
             }
         ),
@@ -133,36 +163,41 @@ def _components() -> dict[str, Any]:
                 "generated_at": {"type": ["string", "null"]},
             }
         ),
-        "Symbol": _obj(
-            {
-                "symbol": _STR,
-                "exchange": _STR,
-                "generated_at": {**_STR, "format": "date-time"},
-                "cycle": {"oneOf": [{"$ref": "#/components/schemas/Cycle"}, {"type": "null"}]},
-                "row": {"$ref": "#/components/schemas/Row"},
-                "regime_why": _STR,
-                "evidence": _STR,
-                "why": {
-                    "type": "array",
-                    "items": _obj(
-                        {
-                            "part": {"type": "string", "enum": ["oi", "funding", "basis"]},
-                            "strength": _NUM,
-                            "points": _NUM,
-                            "reason": _STR,
-                        }
-                    ),
-                },
-                "bands": {
-                    "type": "object",
-                    "additionalProperties": {"type": "array", "items": _INT},
-                },
-                "range": {"type": "string", "enum": list(RANGES)},
-                "series": _obj(series),
-            }
-        ),
+        "Symbol": _symbol_schema(series),
         "Error": _obj({"error": _STR}),
     }
+
+
+def _symbol_schema(series: dict[str, Any]) -> dict[str, Any]:
+    return _obj(
+        {
+            "symbol": _STR,
+            "exchange": _STR,
+            "generated_at": {**_STR, "format": "date-time"},
+            "cycle": {"oneOf": [{"$ref": "#/components/schemas/Cycle"}, {"type": "null"}]},
+            "row": {"$ref": "#/components/schemas/Row"},
+            "regime_why": _STR,
+            "evidence": _STR,
+            "why": {
+                "type": "array",
+                "items": _obj(
+                    {
+                        "part": {"type": "string", "enum": ["oi", "funding", "basis"]},
+                        "strength": _NUM,
+                        "points": _NUM,
+                        "reason": _STR,
+                    }
+                ),
+            },
+            "bands": {
+                "type": "object",
+                "additionalProperties": {"type": "array", "items": _INT},
+            },
+            "range": {"type": "string", "enum": list(RANGES)},
+            "series": _obj(series),
+            "liquidations": _LIQUIDATIONS,
+        }
+    )
 
 
 def _json_response(description: str, schema: str) -> dict[str, Any]:

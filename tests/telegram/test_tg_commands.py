@@ -100,7 +100,7 @@ async def test_top_shows_summary_and_a_phone_width_table(
     assert lines[1].split()[:3] == ["1", "SOL", "64"]  # score-descending, USDT stripped
     scores = [int(line.split()[2]) for line in lines[1:]]
     assert scores == sorted(scores, reverse=True)
-    assert [b for b, _ in reply.buttons()] == ["• All", "Long", "Short", "Squeeze"]
+    assert [b for b, _ in reply.buttons()] == ["• All", "Long", "Short", "Squeeze", "Liq"]
 
 
 async def test_top_unknown_oi_is_a_dash_never_zero(runtime: BotWithWorker, fake_tg: FakeTelegram):

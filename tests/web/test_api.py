@@ -12,6 +12,7 @@ import aiohttp
 import jsonschema
 import pytest
 
+from bot.views.liquidation_fields import ROW_KEYS as LIQ_ROW_KEYS
 from bot.views.market import JSON_ROW_KEYS
 from fakes.fake_binance import FakeBinance
 from tests.test_cli import cli_env, run_cli
@@ -49,20 +50,33 @@ async def test_top_is_scan_json_for_the_same_cycle(tmp_path: Path) -> None:
         ):
             status, top = await get_json(http, f"{url}/api/v1/top")
             assert status == 200
-            assert top == scanned
+            # The one difference: scan runs no liquidation stream and says so, the
+            # service reads the stored buckets (none here: zero, coverage 0).
+            assert scanned["liquidations"]["stream"] is False
+            assert top["liquidations"]["stream"] is True
+            for row in scanned["rows"]:
+                assert all(row[k] is None for k in LIQ_ROW_KEYS)
             for row in top["rows"]:
                 assert list(row)[: len(JSON_ROW_KEYS)] == list(JSON_ROW_KEYS)
+                assert row["liq_1h_long_usd"] == 0.0 and row["liq_coverage_1h"] == 0.0
+                assert row["liq_1h_x_normal"] is None and row["ls_account_ratio"] is None
+            assert without_liquidations(top) == without_liquidations(scanned)
             # The symbol card carries the same row, key for key.
             for symbol in ("LSQZUSDT", XSS_SYMBOL):
                 status, card = await get_json(
                     http, f"{url}/api/v1/symbol/{aiohttp.helpers.quote(symbol, safe='')}"
                 )
                 assert status == 200, card
-                assert card["row"] == rows_by_symbol(scanned)[symbol]
+                assert card["row"] == rows_by_symbol(top)[symbol]
             status, limited = await get_json(http, f"{url}/api/v1/top?limit=3")
-            assert limited["rows"] == scanned["rows"][:3]
+            assert limited["rows"] == top["rows"][:3]
     finally:
         await engine.dispose()
+
+
+def without_liquidations(doc: dict[str, Any]) -> dict[str, Any]:
+    rows = [{k: v for k, v in r.items() if k not in LIQ_ROW_KEYS} for r in doc["rows"]]
+    return {**{k: v for k, v in doc.items() if k != "liquidations"}, "rows": rows}
 
 
 def validator(spec: dict[str, Any], schema: str) -> jsonschema.Draft202012Validator:
@@ -299,3 +313,38 @@ async def test_top_takes_a_venue_and_defaults_to_the_aggregate(tmp_path: Path) -
             assert page.index('value="all"') < page.index('value="binance"')
     finally:
         await engine.dispose()
+
+
+async def test_rows_carry_the_stored_liquidations_as_of_their_cycle(tmp_path: Path) -> None:
+    """Buckets written by the stream ingest show in /api/v1/top and the symbol card:
+    by side, as a share of OI (OI x mark), with the stream's coverage."""
+    from bot.liquidations.events import LiqEvent
+    from bot.liquidations.ingest import LiqIngest
+
+    async with scored_market(tmp_path, cycles=1) as market:
+        async with serve(market.settings, market.sessions) as url, aiohttp.ClientSession() as h:
+            _, before = await get_json(h, f"{url}/api/v1/top")
+            row = before["rows"][0]
+            symbol, cycle_ms = row["symbol"], market.clock.ms()
+            oi_usd = row["oi_contracts"] * row["mark_price"]
+            ingest = LiqIngest(
+                market.sessions, lambda: 1, wall_ms=lambda: cycle_ms, lateness_ms=86_400_000
+            )
+            ingest.clock_for("binance").up(cycle_ms - 3_600_000)
+            events = [
+                LiqEvent("binance", symbol, "long", 10.0, oi_usd / 1000, oi_usd / 100, cycle_ms),
+                LiqEvent("binance", symbol, "short", 10.0, 1.0, 10.0, cycle_ms - 7_200_000),
+            ]
+            ingest.on_events(events, time.monotonic())
+            await ingest.flush()
+        # A new server: the first one cached the cycle's figures with the cycle.
+        async with serve(market.settings, market.sessions) as url, aiohttp.ClientSession() as h:
+            _, top = await get_json(h, f"{url}/api/v1/top")
+            _, card = await get_json(h, f"{url}/api/v1/symbol/{symbol}")
+    got = rows_by_symbol(top)[symbol]
+    assert got["liq_1h_long_usd"] == pytest.approx(oi_usd / 100)
+    assert got["liq_1h_short_usd"] == 0.0 and got["liq_24h_short_usd"] == 10.0
+    assert got["liq_1h_oi_pct"] == pytest.approx(1.0)
+    assert 0.95 < got["liq_coverage_1h"] <= 1.0
+    assert card["row"]["liq_1h_long_usd"] == got["liq_1h_long_usd"]
+    assert card["liquidations"]["stream"] is True

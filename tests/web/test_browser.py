@@ -8,6 +8,7 @@ docs/img/symbol.png, the screenshots the README shows (test_phone.py: the phone 
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -31,6 +32,7 @@ async def _cells(page: Any, column: int, n: int = 1000) -> list[str]:
 async def test_dashboard_and_symbol_page_in_chromium(tmp_path: Path, browser: Any) -> None:
     async with scored_market(tmp_path, cycles=8) as market:
         market.settings.telegram.latest_cycle_cache_seconds = 0
+        await _liquidate(market, "LSQZUSDT", 8_400.0)
         async with serve(market.settings, market.sessions) as url:
             async with aiohttp.ClientSession() as http, http.get(f"{url}/api/v1/top") as r:
                 top = await r.json()
@@ -44,8 +46,10 @@ async def test_dashboard_and_symbol_page_in_chromium(tmp_path: Path, browser: An
             await _check_sort(page, top)
             await _check_squeeze_filter(page, top)
             await _check_live_refresh(page, market, top)
+            await _check_liquidations(page)
             await page.click("[data-filter=all]")
             await page.click("#market th[data-key=score]")  # back to the ranked view
+            await page.locator(".table-wrap").evaluate("e => { e.scrollLeft = 0; }")
             if (path := shot("dashboard.png")) is not None:
                 await page.screenshot(path=str(path), full_page=True)
 
@@ -77,6 +81,33 @@ async def _check_header_and_rows(page: Any, top: dict[str, Any]) -> None:
     assert await _cells(page, 3, 5) == [str(r["score"]) for r in first]
     assert await _cells(page, 4, 5) == [r["band"] for r in first]
     assert "old" in await page.inner_text("#age")
+
+
+async def _liquidate(market: Any, symbol: str, usd: float) -> None:
+    """A long liquidation a minute before the latest cycle, as the stream ingest writes it."""
+    from bot.liquidations.events import LiqEvent
+    from bot.liquidations.ingest import LiqIngest
+
+    now = market.clock.ms()
+    ingest = LiqIngest(market.sessions, lambda: 1, wall_ms=lambda: now)
+    ingest.clock_for("binance").up(now - 2 * 3_600_000)
+    ingest.on_events([LiqEvent("binance", symbol, "long", 1.0, usd, usd, now - 60_000)], 0.0)
+    await ingest.flush()
+
+
+async def _check_liquidations(page: Any) -> None:
+    """The Liq filter keeps the one symbol with liquidations; its cells and tooltip."""
+    await page.click("[data-filter=liq]")
+    assert await _cells(page, 2) == ["LSQZUSDT"]
+    assert await _cells(page, 13) == ["$8.4k"]
+    title = await page.get_attribute("#market tbody tr td:nth-child(13)", "title")
+    # The stream's coverage was written up to the liquidation; the cycle came later.
+    assert title is not None and re.fullmatch(
+        r"longs \$8\.4k · shorts \$0 · [\d.]+% of OI · stream live \d+% of the hour", title
+    ), title
+    await page.click("[data-filter=all]")
+    await page.click("#market th[data-key=liq_1h_usd]")
+    assert await _cells(page, 2, 1) == ["LSQZUSDT"]
 
 
 async def _check_escaping(page: Any) -> None:
@@ -128,18 +159,18 @@ async def _check_symbol_page(page: Any, market: Any) -> None:
     assert await page.inner_text("#regime") == "Long squeeze risk"
     assert len(await page.locator("#why li").all_inner_texts()) == 3
     panels = await page.locator(".panel").evaluate_all("ps => ps.map(p => p.dataset.panel)")
-    assert panels == ["score", "oi", "oi_change", "funding", "price"]
-    # Every panel is a uPlot chart with its lines (8 series), on one time axis.
+    assert panels == ["score", "oi", "liquidations", "oi_change", "funding", "price"]
+    # Every panel is a uPlot chart with its lines (10 series), on one time axis.
     series = await page.evaluate("PBChart.charts().map(u => u.series.length - 1)")
-    assert series == [1, 1, 3, 2, 1]
+    assert series == [1, 1, 2, 3, 2, 1]
     # Away from the charts, each legend shows the latest value (the card's).
     legend = ".panel[data-panel=score] .u-series:not(:first-child) .u-value"
     assert await page.locator(legend).all_inner_texts() == [await page.inner_text("#score")]
-    # Hovering one panel moves the crosshair on all five and reads out the time.
+    # Hovering one panel moves the crosshair on all six and reads out the time.
     over = await page.locator(".panel[data-panel=score] .u-over").bounding_box()
     await page.mouse.move(over["x"] + over["width"] * 0.3, over["y"] + over["height"] / 2)
     # Waited for (Playwright polls), not read at once: uPlot may draw on the next frame.
-    await page.locator(".panel .u-cursor-x:not(.u-off)").nth(4).wait_for()
+    await page.locator(".panel .u-cursor-x:not(.u-off)").nth(5).wait_for()
     await page.locator("#readout:not(:has-text('latest'))").wait_for()
     await _check_zoom(page, over, market)
     await page.mouse.move(0, 0)  # away: the latest again
@@ -153,7 +184,7 @@ X_RANGES = "PBChart.charts().map(u => [u.scales.x.min, u.scales.x.max])"
 
 
 async def _check_zoom(page: Any, over: dict[str, float], market: Any) -> None:
-    """A drag across one panel zooms all five to the same time range, a new cycle keeps
+    """A drag across one panel zooms all six to the same time range, a new cycle keeps
     that zoom, and a double-click zooms every one back out."""
     full = await page.evaluate(X_RANGES)
     y = over["y"] + over["height"] / 2
@@ -181,7 +212,7 @@ async def _check_ticks(page: Any) -> None:
         "PBChart.charts().map(u => u.axes[1]._splits).filter(s => s.length > 1)"
         ".map(s => s[1] - s[0])"
     )
-    assert len(steps) == 5
+    assert len(steps) == 6
     for step in steps:
         mantissa = step / 10 ** math.floor(math.log10(step))
         assert min(abs(mantissa - m) for m in (1, 2, 2.5, 5, 10)) < 1e-6, step

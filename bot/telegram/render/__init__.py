@@ -57,6 +57,7 @@ from bot.telegram.render.format import (
     price,
     short_symbol,
 )
+from bot.telegram.render.liquidations import top_liq_message
 from bot.telegram.render.market import (
     FILTER_TITLES,
     TABLE_WIDTH,
@@ -209,6 +210,7 @@ __all__ = [
     "symbol_not_scanned",
     "timezone_set",
     "top_keyboard",
+    "top_liq_message",
     "top_message",
     "top_table",
     "unknown_command",

@@ -25,6 +25,7 @@ from bot.telegram.render.format import (
     row_age,
     short_symbol,
 )
+from bot.telegram.render.liquidations import liquidation_lines
 from bot.views.evidence import card_evidence
 
 TABLE_WIDTH = 40
@@ -40,6 +41,7 @@ FILTER_TITLES = {
     "long": "Top long bias",
     "short": "Top short bias",
     "squeeze": "Squeeze risk",
+    "liq": "Liquidations 1h vs OI",
 }
 
 
@@ -152,7 +154,13 @@ def top_message(
 def top_keyboard(which: str, n: int, venue: str | None = None) -> InlineKeyboardMarkup:
     """`venue`: the table's exchange when it is not the default view, so a filter keeps
     showing the venue the user asked for."""
-    choices = [("all", "All"), ("long", "Long"), ("short", "Short"), ("squeeze", "Squeeze")]
+    choices = [
+        ("all", "All"),
+        ("long", "Long"),
+        ("short", "Short"),
+        ("squeeze", "Squeeze"),
+        ("liq", "Liq"),
+    ]
     return InlineKeyboardMarkup(
         [
             [
@@ -195,6 +203,7 @@ def symbol_card(
     quotes: Sequence[str] = ("USDT",),
     exchange: str = "binance",
     venues: Sequence[Any] = (),
+    liquidations: Any = None,
 ) -> str:
     band = str(row.band)
     regime = str(row.regime)
@@ -212,6 +221,7 @@ def symbol_card(
         f"Basis {pct(row.basis_pct, 3)} · mark {price(row.mark_price)} / "
         f"index {price(row.index_price)}",
         *venue_lines(venues),
+        *liquidation_lines(liquidations, exchange),
         "",
         "<b>Why</b>",
         *_why_lines(row, params),

@@ -13,7 +13,7 @@ from bot.telegram.render.format import BAND_ICON, BAND_ORDER, band_range, esc
 # How to type each command, for /help and the usage replies (keyed by the names in
 # bot/telegram/command_table.py).
 USAGE = {
-    "top": "/top [N] [long|short|squeeze], e.g. /top 20 short",
+    "top": "/top [N] [long|short|squeeze|liq], e.g. /top 20 short",
     "symbol": "/symbol BTC",
     "subscribe": "/subscribe BTC [bands|squeeze|both] (band changes when omitted)",
     "unsubscribe": "/unsubscribe BTC, or /unsubscribe all",

@@ -46,7 +46,21 @@ def status_text(info: Any, now_ms: int) -> str:
     ]
     lines += _venues(info, now_ms)
     lines += _replicas(info)
+    lines += _liquidations(getattr(info, "liquidations", None))
     return "\n".join(lines)
+
+
+def _liquidations(status: Any) -> list[str]:
+    """Who holds the liquidation streams and how live each was (last 15 minutes)."""
+    if status is None:
+        return ["Liquidations: off ([liquidations] enabled = false)"]
+    lease = status.lease
+    if lease is None or not lease.live:
+        holder = "nobody holds the streams"
+    else:
+        holder = f"streams held by <b>{esc(lease.holder)}</b>"
+    live = ", ".join(f"{esc(v)} {share:.0%}" for v, share in status.coverage.items())
+    return [f"Liquidations: {holder} · live {live} (last 15 min)"]
 
 
 def _venues(info: Any, now_ms: int) -> list[str]:

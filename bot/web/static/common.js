@@ -37,6 +37,15 @@ var PB = (function () {
     if (a === 0) return "0";
     return x.toPrecision(5);
   }
+  function usd(x) {
+    if (!fin(x)) return "—";
+    var a = Math.abs(x), sign = x < 0 ? "-$" : "$";  // below zero only on a chart's axis
+    if (a >= 1e9) return sign + (a / 1e9).toFixed(2) + "B";
+    if (a >= 1e6) return sign + (a / 1e6).toFixed(2) + "M";
+    if (a >= 1e4) return sign + Math.round(a / 1e3) + "k";
+    if (a >= 1e3) return sign + (a / 1e3).toFixed(1) + "k";
+    return sign + Math.round(a);
+  }
   function age(ms) {
     var s = Math.max(0, Math.floor(ms / 1000));
     if (s < 90) return s + " s";
@@ -82,6 +91,6 @@ var PB = (function () {
     poll();
     return setInterval(poll, everyMs || 5000);
   }
-  return { root: root, api: api, shown: shown, pct: pct, num: num, el: el, fin: fin, signClass: signClass,
+  return { root: root, api: api, shown: shown, pct: pct, num: num, usd: usd, el: el, fin: fin, signClass: signClass,
     status: status, setGenerated: setGenerated, watchCycles: watchCycles };
 })();

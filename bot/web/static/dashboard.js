@@ -25,6 +25,7 @@
     if (state.filter === "long" && r.bias !== "LONG") return false;
     if (state.filter === "short" && r.bias !== "SHORT") return false;
     if (state.filter === "squeeze" && !SQUEEZE[r.regime]) return false;
+    if (state.filter === "liq" && !(r.liq_1h_usd > 0)) return false;
     if (state.band && r.band !== state.band) return false;
     if (state.regime && r.regime !== state.regime) return false;
     if (state.q && r.symbol.toUpperCase().indexOf(state.q.toUpperCase()) < 0) return false;
@@ -72,6 +73,13 @@
     tr.appendChild(f);
     cell(tr, PB.pct(r.funding_8h_pct, 3), "num");
     cell(tr, PB.pct(r.basis_pct, 2), "num " + PB.signClass(r.basis_pct));
+    var liq = PB.el("td", PB.usd(r.liq_1h_usd), "num");
+    if (r.liq_1h_usd !== null) {
+      liq.title = "longs " + PB.usd(r.liq_1h_long_usd) + " · shorts " + PB.usd(r.liq_1h_short_usd) +
+        (PB.fin(r.liq_1h_oi_pct) ? " · " + r.liq_1h_oi_pct.toFixed(2) + "% of OI" : "") +
+        (r.liq_coverage_1h < 0.99 ? " · stream live " + Math.round(r.liq_coverage_1h * 100) + "% of the hour" : "");
+    }
+    tr.appendChild(liq);
     return tr;
   }
 
@@ -111,7 +119,12 @@
   function load() {
     var query = state.venue ? "?exchange=" + encodeURIComponent(state.venue) : "";
     return PB.api("top" + query).then(function (doc) {
-      rows = doc.rows.map(function (r, i) { r.rank = i + 1; return r; });
+      rows = doc.rows.map(function (r, i) {
+        r.rank = i + 1;
+        // Longs and shorts together, for the column and its sort; null without a stream.
+        r.liq_1h_usd = r.liq_1h_long_usd === null ? null : r.liq_1h_long_usd + r.liq_1h_short_usd;
+        return r;
+      });
       summary(doc);
       render();
     }).catch(function (err) {

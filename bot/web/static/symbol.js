@@ -60,6 +60,12 @@
         bands: bands, yMin: 0, yMax: 100, ticks: "int", fmt: function (v) { return PB.fin(v) ? String(Math.round(v)) : "—"; } },
       { id: "oi", title: "Open interest (contracts)", series: [{ label: "OI", values: s.oi_contracts, color: "#344054" }],
         fmt: PB.num },
+    ].concat(s.liq_long_usd ? [
+      // Per interval between points; Binance's part is a sample (one per symbol per second).
+      { id: "liquidations", title: "Liquidations per interval (USD)", zero: true, fmt: PB.usd, series: [
+        { label: "longs", values: s.liq_long_usd, color: "#b42318" },
+        { label: "shorts", values: s.liq_short_usd, color: "#067647" }] },
+    ] : []).concat([
       { id: "oi_change", title: "OI change", zero: true, ticks: "pct", fmt: p2, series: [
         { label: "1h", values: s.oi_1h_pct, color: "#7f56d9" },
         { label: "4h", values: s.oi_4h_pct, color: "#dc6803" },
@@ -69,7 +75,7 @@
         { label: "basis", values: s.basis_pct, color: "#1570ef" }] },
       { id: "price", title: "Mark price", series: [{ label: "mark", values: s.mark_price, color: "#101828" }],
         fmt: PB.num },
-    ];
+    ]);
   }
 
   function readout(doc) {

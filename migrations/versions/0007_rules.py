@@ -6,7 +6,7 @@
   and the misses since (enter/exit hysteresis);
 - alert_events.rule_id: the rule behind a rule event (kind "rule:<id>").
 
-Revision ID: 0009
+Revision ID: 0007
 Revises: 0006
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0009"
+revision: str = "0007"
 down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

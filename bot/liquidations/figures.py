@@ -1,0 +1,72 @@
+"""Read each row's liquidation figures (bot/liquidations/windows.py) from storage.
+
+One query sums the three windows of every symbol, one reads the last day's coverage;
+the 30-day normals (hourly sums and covered hours) are read once an hour and kept.
+Windows end at the moment asked for (a cycle's time), so a cycle's figures can be
+cached with the cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.liquidations.windows import (
+    HOUR_MS,
+    NORMAL_DAYS,
+    WINDOWS,
+    LiqFigures,
+    LiqWindow,
+    coverage_share,
+    covered_hours,
+    normals,
+    window_start,
+)
+from bot.storage import liq_repo
+
+Key = tuple[str, str]  # venue, symbol
+
+
+class LiqReader:
+    def __init__(self) -> None:
+        self._normals: tuple[int, dict[Key, dict[str, float | None]]] | None = None
+
+    async def read(
+        self, session: AsyncSession, now_ms: int, oi_usd: Mapping[Key, float | None]
+    ) -> dict[Key, LiqFigures]:
+        """Figures for every (venue, symbol) in `oi_usd` (its OI in USD, or None)."""
+        starts = {name: window_start(now_ms, length) for name, length in WINDOWS.items()}
+        sums = await liq_repo.window_sums(session, list(starts.values()), now_ms + 1)
+        live = await liq_repo.live_ms_by_minute(session, min(starts.values()), now_ms + 1)
+        normal = await self._normals_at(session, now_ms)
+        out: dict[Key, LiqFigures] = {}
+        for key, oi in oi_usd.items():
+            venue, symbol = key
+            longs = sums.get((venue, symbol, "long"), [0.0] * len(starts))
+            shorts = sums.get((venue, symbol, "short"), [0.0] * len(starts))
+            windows = {
+                name: LiqWindow(
+                    longs[i], shorts[i], coverage_share(live.get(venue, {}), start, now_ms)
+                )
+                for i, (name, start) in enumerate(starts.items())
+            }
+            out[key] = LiqFigures(windows, oi, normal.get(key, {}))
+        return out
+
+    async def _normals_at(
+        self, session: AsyncSession, now_ms: int
+    ) -> dict[Key, dict[str, float | None]]:
+        hour = now_ms - now_ms % HOUR_MS
+        if self._normals is not None and self._normals[0] == hour:
+            return self._normals[1]
+        since = hour - NORMAL_DAYS * 24 * HOUR_MS
+        hourly = await liq_repo.hourly_usd(session, since, hour)
+        live = await liq_repo.live_ms_by_minute(session, since, hour)
+        covered = {venue: covered_hours(minutes) for venue, minutes in live.items()}
+        found = {
+            key: normals(series, covered.get(key[0], set()), now_ms)
+            for key, series in hourly.items()
+        }
+        self._normals = (hour, found)
+        return found
