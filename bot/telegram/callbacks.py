@@ -32,7 +32,7 @@ from bot.telegram.deps import BotContext, Deps
 from bot.telegram.subscriptions import ensure_chat
 from bot.telegram.symbols import resolve
 from bot.telegram.venue_words import venue_universe
-from bot.views import actions
+from bot.views import actions, settings_actions
 from bot.views.actions import UserError
 
 logger = logging.getLogger(__name__)
@@ -202,10 +202,10 @@ async def setting(deps: Deps, update: Update, action: ChangeSetting) -> str | No
     assert chat is not None
     await ensure_chat(deps, update)
     try:
-        change = await actions.apply_setting(deps, chat.id, action.words)
+        change = await settings_actions.apply_setting(deps, chat.id, action.words)
     except UserError as error:
         return _refusal(error)
-    view = await actions.settings(deps, chat.id)
+    view = await settings_actions.settings(deps, chat.id)
     text = render.settings_text(view.chat, view.now_ms, view.default_cap)
     await _edit(deps, update, text, render.settings_keyboard(view.chat, view.now_ms))
     return render.setting_changed(change, plain=True)
@@ -216,7 +216,7 @@ async def mute(deps: Deps, update: Update, action: MuteFromAlert) -> str | None:
     assert chat is not None
     await ensure_chat(deps, update)
     try:
-        change = await actions.apply_setting(deps, chat.id, ["mute", action.hours])
+        change = await settings_actions.apply_setting(deps, chat.id, ["mute", action.hours])
     except UserError as error:
         return _refusal(error)
     return render.setting_changed(change, plain=True)

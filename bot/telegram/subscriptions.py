@@ -15,7 +15,7 @@ from bot.telegram.auth import can_manage_chat, group_admin_only
 from bot.telegram.deps import BotContext, Deps, reply
 from bot.telegram.symbols import clean, resolve
 from bot.telegram.venue_words import split_venue, venue_universe
-from bot.views import actions, pending_actions
+from bot.views import actions, pending_actions, settings_actions
 from bot.views.actions import UserError
 
 KIND_WORDS = {
@@ -173,13 +173,13 @@ async def settings(update: Update, context: BotContext) -> None:
     await ensure_chat(deps, update)
     if args:
         try:
-            change = await actions.apply_setting(deps, chat.id, args)
+            change = await settings_actions.apply_setting(deps, chat.id, args)
         except UserError as error:
             await reply(update, context, render.user_error(error, "settings"))
             return
         await reply(update, context, render.setting_changed(change))
         return
-    view = await actions.settings(deps, chat.id)
+    view = await settings_actions.settings(deps, chat.id)
     await reply(
         update,
         context,

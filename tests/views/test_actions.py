@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.storage import chat_repo
-from bot.views import actions
+from bot.views import actions, settings_actions
 from bot.views.actions import SettingChanged, UserError
 from bot.views.market import MarketSnapshot
 
@@ -55,11 +55,13 @@ async def test_actions_return_data_and_refuse_with_a_code(caller: Caller) -> Non
     assert (refused.value.code, refused.value.params) == ("over_cap", {"cap": 1})
     assert await actions.followed_symbols(caller, CHAT) == {"BTCUSDT"}
 
-    assert await actions.apply_setting(caller, CHAT, ["mute", "8"]) == SettingChanged("mute", 8)
-    view = await actions.settings(caller, CHAT)
+    assert await settings_actions.apply_setting(caller, CHAT, ["mute", "8"]) == SettingChanged(
+        "mute", 8
+    )
+    view = await settings_actions.settings(caller, CHAT)
     assert view.chat.muted_until_ms == NOW_MS + 8 * 3_600_000
     with pytest.raises(UserError) as refused:
-        await actions.apply_setting(caller, CHAT, ["tz", "Mars/Olympus"])
+        await settings_actions.apply_setting(caller, CHAT, ["tz", "Mars/Olympus"])
     assert (refused.value.code, refused.value.params) == (
         "unknown_timezone",
         {"value": "Mars/Olympus"},

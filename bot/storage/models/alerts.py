@@ -1,155 +1,21 @@
-"""SQLAlchemy 2 ORM models.
-
-Conventions that hold for every table:
-- Times are integer epoch milliseconds (UTC). They index and compare the same way on
-  SQLite and PostgreSQL, and are half the size of a timestamp string on SQLite.
-- Market data is keyed by (exchange, symbol), so more exchanges need no schema change.
-- No dialect-specific types or SQL.
-"""
+"""Alerts and chats: states, events, chats, subscriptions, rules, deliveries."""
 
 from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
-    Float,
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     SmallInteger,
     String,
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
-# Stable constraint names, so Alembic batch migrations can find them on SQLite.
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
-
-
-# ---------------------------------------------------------------- market data
-
-
-class Instrument(Base):
-    __tablename__ = "instruments"
-
-    exchange: Mapped[str] = mapped_column(String(16), primary_key=True)
-    symbol: Mapped[str] = mapped_column(String(40), primary_key=True)
-    base_asset: Mapped[str] = mapped_column(String(24))
-    quote_asset: Mapped[str] = mapped_column(String(12))
-    onboard_ms: Mapped[int | None] = mapped_column(BigInteger)
-    first_seen_ms: Mapped[int] = mapped_column(BigInteger)
-    last_seen_ms: Mapped[int] = mapped_column(BigInteger)
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
-
-
-class OiSample(Base):
-    """Open interest in contracts at one moment: the anchors for 1h/4h/24h deltas."""
-
-    __tablename__ = "oi_samples"
-
-    exchange: Mapped[str] = mapped_column(String(16), primary_key=True)
-    symbol: Mapped[str] = mapped_column(String(40), primary_key=True)
-    ts_ms: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    contracts: Mapped[float] = mapped_column(Float)
-    source: Mapped[str] = mapped_column(String(8))  # "live" | "hist"
-
-    __table_args__ = (Index("ix_oi_samples_ts", "ts_ms"),)
-
-
-class Cycle(Base):
-    """One scoring run. Written once, in the same transaction as its snapshots."""
-
-    __tablename__ = "cycles"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    exchange: Mapped[str] = mapped_column(String(16))
-    started_ms: Mapped[int] = mapped_column(BigInteger)
-    finished_ms: Mapped[int] = mapped_column(BigInteger)
-    status: Mapped[str] = mapped_column(String(16))  # "ok" | "partial"
-    symbols_attempted: Mapped[int] = mapped_column(Integer)
-    symbols_fetched: Mapped[int] = mapped_column(Integer)
-    symbols_failed: Mapped[int] = mapped_column(Integer)
-    weight_used: Mapped[int] = mapped_column(Integer, default=0)
-    history_calls: Mapped[int] = mapped_column(Integer, default=0)
-    # Column keeps its first name (no migration for a rename); it counts events.
-    events_created: Mapped[int] = mapped_column("alerts_emitted", Integer, default=0)
-    errors: Mapped[str | None] = mapped_column(Text)
-
-    __table_args__ = (Index("ix_cycles_exchange_finished", "exchange", "finished_ms"),)
-
-
-class ScoreSnapshot(Base):
-    """Every input, component and label of one symbol's score in one cycle."""
-
-    __tablename__ = "score_snapshots"
-
-    cycle_id: Mapped[int] = mapped_column(
-        ForeignKey("cycles.id", ondelete="CASCADE"), primary_key=True
-    )
-    exchange: Mapped[str] = mapped_column(String(16), primary_key=True)
-    symbol: Mapped[str] = mapped_column(String(40), primary_key=True)
-    ts_ms: Mapped[int] = mapped_column(BigInteger)
-    score: Mapped[int] = mapped_column(SmallInteger)
-    band: Mapped[str] = mapped_column(String(12))
-    bias: Mapped[str] = mapped_column(String(8))
-    regime: Mapped[str] = mapped_column(String(32))
-    oi_contracts: Mapped[float] = mapped_column(Float)
-    oi_1h_pct: Mapped[float | None] = mapped_column(Float)
-    oi_4h_pct: Mapped[float | None] = mapped_column(Float)
-    oi_24h_pct: Mapped[float | None] = mapped_column(Float)
-    funding_pct: Mapped[float] = mapped_column(Float)
-    funding_interval_hours: Mapped[int] = mapped_column(SmallInteger)
-    funding_8h_pct: Mapped[float] = mapped_column(Float)
-    mark_price: Mapped[float] = mapped_column(Float)
-    index_price: Mapped[float] = mapped_column(Float)
-    basis_pct: Mapped[float] = mapped_column(Float)
-    oi_build: Mapped[float] = mapped_column(Float)
-    funding_st: Mapped[float] = mapped_column(Float)
-    basis_st: Mapped[float] = mapped_column(Float)
-    bias_value: Mapped[float] = mapped_column(Float)
-
-    __table_args__ = (
-        # /symbol history chart; the primary key already serves /top (latest cycle).
-        Index("ix_score_snapshots_symbol_ts", "exchange", "symbol", "ts_ms"),
-        Index("ix_score_snapshots_ts", "ts_ms"),
-    )
-
-
-class AggregateVenue(Base):
-    """One venue's part in a coin's cross-venue aggregate ("all" row of the same cycle):
-    what /symbol and scan show per venue. `missing` marks a venue counted in the
-    aggregate that failed this cycle (figures null): the aggregate is partial."""
-
-    __tablename__ = "aggregate_venues"
-
-    cycle_id: Mapped[int] = mapped_column(
-        ForeignKey("cycles.id", ondelete="CASCADE"), primary_key=True
-    )
-    coin: Mapped[str] = mapped_column(String(40), primary_key=True)
-    venue: Mapped[str] = mapped_column(String(16), primary_key=True)
-    ts_ms: Mapped[int] = mapped_column(BigInteger, index=True)
-    symbols: Mapped[str] = mapped_column(String(200))  # the venue's contracts, comma-separated
-    missing: Mapped[bool] = mapped_column(Boolean, default=False)
-    oi_coins: Mapped[float | None] = mapped_column(Float)
-    oi_usd: Mapped[float | None] = mapped_column(Float)
-    share: Mapped[float | None] = mapped_column(Float)  # of the aggregate's OI in USD
-    funding_8h_pct: Mapped[float | None] = mapped_column(Float)
-    basis_pct: Mapped[float | None] = mapped_column(Float)
-
-
-# ---------------------------------------------------------------- alerts
+from bot.storage.models.base import Base
 
 
 class AlertState(Base):
@@ -339,79 +205,3 @@ class Delivery(Base):
         Index("ix_deliveries_pending", "status", "next_attempt_ms"),
         Index("ix_deliveries_chat", "chat_id", "created_ms"),
     )
-
-
-class Lease(Base):
-    """A named lease held by one replica until `expires_ms` (database clock, epoch ms):
-    "scorer", "updates" (getUpdates poller / setWebhook owner). `epoch` grows on every
-    change of holder, so a write fenced on (holder, epoch) fails once the lease moved on
-    (bot/storage/leases.py)."""
-
-    __tablename__ = "leases"
-
-    name: Mapped[str] = mapped_column(String(32), primary_key=True)
-    holder: Mapped[str] = mapped_column(String(128))
-    epoch: Mapped[int] = mapped_column(BigInteger)
-    acquired_ms: Mapped[int] = mapped_column(BigInteger)
-    expires_ms: Mapped[int] = mapped_column(BigInteger)
-
-
-class CommandCount(Base):
-    """Commands counted per (scope, key) and fixed window, shared by every replica that
-    answers updates: scope "user" or "group", key the user or chat id."""
-
-    __tablename__ = "command_counts"
-
-    scope: Mapped[str] = mapped_column(String(8), primary_key=True)
-    key: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    window_ms: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    count: Mapped[int] = mapped_column(Integer)
-
-    __table_args__ = (Index("ix_command_counts_window", "window_ms"),)
-
-
-class SendPace(Base):
-    """The bot token's global send pace shared by every outbox worker: the next free
-    send slot (epoch ms, database clock) per budget ("global", "paid")."""
-
-    __tablename__ = "send_pace"
-
-    name: Mapped[str] = mapped_column(String(16), primary_key=True)
-    next_ms: Mapped[int] = mapped_column(BigInteger)
-
-
-# ---------------------------------------------------------------- liquidations
-
-
-class LiqBucket(Base):
-    """One minute of one venue's liquidations of one symbol and side (the position
-    closed: "long" | "short"), as written by the stream holder of lease epoch `epoch`.
-    Each write replaces the row with that holder's total so far, so a bucket written
-    twice never adds up twice; a window sums the epochs (bot/liquidations/buckets.py)."""
-
-    __tablename__ = "liq_buckets"
-
-    venue: Mapped[str] = mapped_column(String(16), primary_key=True)
-    symbol: Mapped[str] = mapped_column(String(40), primary_key=True)
-    side: Mapped[str] = mapped_column(String(5), primary_key=True)
-    minute_ms: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    epoch: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    usd: Mapped[float] = mapped_column(Float)
-    qty: Mapped[float] = mapped_column(Float)  # base-asset units (OKX: contracts x ctVal)
-    events: Mapped[int] = mapped_column(Integer)
-
-    __table_args__ = (Index("ix_liq_buckets_minute", "minute_ms"),)
-
-
-class LiqCoverage(Base):
-    """How many milliseconds of one minute a venue's liquidation stream was live (held
-    by epoch `epoch`): a window's coverage is the sum over its minutes and epochs."""
-
-    __tablename__ = "liq_coverage"
-
-    venue: Mapped[str] = mapped_column(String(16), primary_key=True)
-    minute_ms: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    epoch: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    live_ms: Mapped[int] = mapped_column(Integer)
-
-    __table_args__ = (Index("ix_liq_coverage_minute", "minute_ms"),)

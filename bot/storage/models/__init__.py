@@ -1,0 +1,48 @@
+"""SQLAlchemy 2 ORM models.
+
+Conventions that hold for every table:
+- Times are integer epoch milliseconds (UTC). They index and compare the same way on
+  SQLite and PostgreSQL, and are half the size of a timestamp string on SQLite.
+- Market data is keyed by (exchange, symbol), so more exchanges need no schema change.
+- No dialect-specific types or SQL.
+"""
+
+from __future__ import annotations
+
+from bot.storage.models.alerts import (
+    AlertEvent,
+    AlertState,
+    Chat,
+    Delivery,
+    PendingSubscription,
+    Rule,
+    RuleState,
+    Subscription,
+)
+from bot.storage.models.base import NAMING, Base
+from bot.storage.models.coordination import CommandCount, Lease, SendPace
+from bot.storage.models.liquidations import LiqBucket, LiqCoverage
+from bot.storage.models.market import AggregateVenue, Cycle, Instrument, OiSample, ScoreSnapshot
+
+__all__ = [
+    "NAMING",
+    "AggregateVenue",
+    "AlertEvent",
+    "AlertState",
+    "Base",
+    "Chat",
+    "CommandCount",
+    "Cycle",
+    "Delivery",
+    "Instrument",
+    "Lease",
+    "LiqBucket",
+    "LiqCoverage",
+    "OiSample",
+    "PendingSubscription",
+    "Rule",
+    "RuleState",
+    "ScoreSnapshot",
+    "SendPace",
+    "Subscription",
+]
