@@ -164,6 +164,11 @@ class DatabaseSettings(_Section):
     url: str = "sqlite+aiosqlite:///./pressurebot.db"
     busy_timeout_ms: int = Field(default=5000, ge=0)
     echo: bool = False
+    # PostgreSQL only (SQLite connections are per file). Connections kept open per
+    # process, and how many more it may open at a busy moment: a server's
+    # max_connections (100 by default) is shared by every replica and tool.
+    pool_size: int = Field(default=5, ge=1)
+    max_overflow: int = Field(default=10, ge=0)
 
     @field_validator("url")
     @classmethod

@@ -21,6 +21,9 @@ def service_env(tmp_path: Path, exchange_url: str, **extra: str) -> dict[str, st
         PRESSUREBOT_EXCHANGE__MAX_RETRIES="1",
         PRESSUREBOT_DATABASE__URL=f"sqlite+aiosqlite:///{tmp_path}/service.db",
         PRESSUREBOT_SCORER__INTERVAL_SECONDS="1",
+        # On PostgreSQL: two test runs side by side start dozens of services and must
+        # stay under the server's max_connections (100).
+        PRESSUREBOT_DATABASE__POOL_SIZE="2",
         # The liquidation streams default to the venues' wss:// URLs, and no test touches
         # the internet: a test that wants them points them at the loopback fakes.
         PRESSUREBOT_LIQUIDATIONS__ENABLED="false",
@@ -92,8 +95,10 @@ class ServiceProcess:
         rx = re.compile(pattern)
         return sum(1 for line in self.lines if rx.search(line))
 
-    async def wait_for(self, pattern: str, n: int = 1, timeout: float = 30.0) -> None:
-        """Until `pattern` has appeared in at least n lines."""
+    async def wait_for(self, pattern: str, n: int = 1, timeout: float = 90.0) -> None:
+        """Until `pattern` has appeared in at least n lines. The timeout only ends a
+        wait that would never return: a busy machine can take half a minute to start a
+        service."""
 
         async def _wait() -> None:
             async with self._changed:

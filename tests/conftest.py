@@ -44,7 +44,8 @@ async def db_engine(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[A
         connect_args: dict[str, object] = {"server_settings": {"search_path": schema}}
     else:
         connect_args = {"options": f"-csearch_path={schema}"}
-    engine = create_async_engine(url, connect_args=connect_args)
+    # A small pool: two test runs side by side must stay under max_connections (100).
+    engine = create_async_engine(url, connect_args=connect_args, pool_size=2)
     try:
         await migrate(engine)
         yield engine
@@ -58,3 +59,10 @@ async def db_engine(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[A
 @pytest.fixture
 def sessions(db_engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return session_factory(db_engine)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow files first. Workers take whole files (`--dist loadfile`) in this order
+    (`--no-loadscope-reorder`, pyproject.toml): a minutes-long file started last would
+    run alone at the end while the other workers idle."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -87,6 +87,9 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
             "isolation_level": None,
             "timeout": settings.busy_timeout_ms / 1000,
         }
+    else:
+        kwargs["pool_size"] = settings.pool_size
+        kwargs["max_overflow"] = settings.max_overflow
     engine = create_async_engine(url, **kwargs)
     if url.get_backend_name() == "sqlite":
         _install_sqlite_pragmas(engine, settings.busy_timeout_ms)

@@ -23,9 +23,9 @@ from bot.storage.models import AlertEvent, Chat, Cycle, Delivery
 from fakes.fake_binance import FakeBinance
 from fakes.fake_telegram import FakeTelegram
 from fakes.service_process import ServiceProcess
+from tests.e2e.service_db import service_database, status_counts
 from tests.e2e.test_full_service import bot_env
 from tests.e2e.test_headless_service import lean_market
-from tests.e2e.test_telegram_faults import service_database, status_counts
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -170,10 +170,11 @@ async def test_three_workers_lose_nothing_when_one_is_killed(tmp_path: Path) -> 
             expected = {(FIRST_CHAT + c, f"K{k}USDT") for c in range(CHATS) for k in range(CYCLES)}
             await asyncio.wait_for(all_received(tg, expected), timeout=60)
             wall = time.monotonic() - started
-            for _ in range(100):  # the last outcomes reach the database just after the send
-                if (await status_counts(db_url)).get("pending", 0) == 0:
-                    break
-                await asyncio.sleep(0.1)
+            # The last outcomes reach the database just after the send; no event says
+            # so outside the processes, so the table is read until it shows them.
+            async with asyncio.timeout(60):
+                while (await status_counts(db_url)).get("pending", 0) != 0:  # noqa: ASYNC110
+                    await asyncio.sleep(0.1)
             statuses = await status_counts(db_url)
         finally:
             codes = []

@@ -17,7 +17,9 @@ pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecatio
 
 
 async def test_the_fake_keeps_a_separate_paid_limit():
-    tg = FakeTelegram(global_per_second=5, paid_per_second=20)
+    # A frozen clock: on a busy machine 26 sends can straddle the fake's one-second
+    # window, which would refill the budgets mid-test.
+    tg = FakeTelegram(global_per_second=5, paid_per_second=20, clock=lambda: 1_000.0)
     async with tg, Bot(tg.token, base_url=tg.base_url) as bot:
         paid = await asyncio.gather(
             *(bot.send_message(100 + i, "hi", allow_paid_broadcast=True) for i in range(20)),
