@@ -64,17 +64,10 @@ def _dialect(session: AsyncSession) -> str:
     return session.bind.dialect.name if session.bind is not None else "sqlite"
 
 
-async def claim_due(
-    session: AsyncSession,
-    now_ms: int,
-    *,
-    max_groups: int,
-    lease_ms: int,
-    holder: str = "local",
-) -> list[ClaimedGroup]:
-    """Claim up to `max_groups` due (chat, destination, cycle) groups, oldest first, in
-    one UPDATE. A destination's rows are a group of their own: one webhook down must not
-    hold the chat's Telegram message, nor the other way round."""
+def _group_leads(
+    session: AsyncSession, now_ms: int, max_groups: int
+) -> Select[tuple[int, int, int]]:
+    """The (chat, destination, cycle) keys of the groups to claim, oldest first."""
     d = aliased(Delivery)  # the subqueries' own table: never correlated to the UPDATE's
     groups = (
         select(d.chat_id, d.destination_id, d.cycle_id, func.min(d.id).label("lead"))
@@ -100,6 +93,21 @@ async def claim_due(
     else:  # one writer at a time: the plain group select is enough
         sub = groups.limit(max_groups).subquery()
         leads = select(sub.c.chat_id, sub.c.destination_id, sub.c.cycle_id)
+    return leads
+
+
+async def claim_due(
+    session: AsyncSession,
+    now_ms: int,
+    *,
+    max_groups: int,
+    lease_ms: int,
+    holder: str = "local",
+) -> list[ClaimedGroup]:
+    """Claim up to `max_groups` due (chat, destination, cycle) groups, oldest first, in
+    one UPDATE. A destination's rows are a group of their own: one webhook down must not
+    hold the chat's Telegram message, nor the other way round."""
+    leads = _group_leads(session, now_ms, max_groups)
     until = now_ms + lease_ms
     stmt = (
         update(Delivery)

@@ -20,8 +20,8 @@ from bot.storage.models.alerts import (
     Subscription,
 )
 from bot.storage.models.base import NAMING, Base
-from bot.storage.models.destinations import Destination
 from bot.storage.models.coordination import CommandCount, Lease, SendPace
+from bot.storage.models.destinations import Destination
 from bot.storage.models.liquidations import LiqBucket, LiqCoverage
 from bot.storage.models.market import AggregateVenue, Cycle, Instrument, OiSample, ScoreSnapshot
 

@@ -175,8 +175,9 @@ class RuleState(Base):
 
 
 class Delivery(Base):
-    """The outbox: one row per (event, chat, destination). Status moves pending -> sent|failed|dropped;
-    `suppressed` records a delivery withheld by cooldown, quiet hours or mute."""
+    """The outbox: one row per (event, chat, destination). Status moves pending ->
+    sent|failed|dropped; `suppressed` records a delivery withheld by cooldown, quiet
+    hours or mute."""
 
     __tablename__ = "deliveries"
 
