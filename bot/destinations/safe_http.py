@@ -169,7 +169,9 @@ class SafeHttp:
         async with self._client().post(
             target.url, data=body, headers=headers, allow_redirects=False
         ) as resp:
-            data = await resp.content.read(cap)
+            data = b""
+            while len(data) < cap and (chunk := await resp.content.read(cap - len(data))):
+                data += chunk
             return Answer(resp.status, {k.lower(): v for k, v in resp.headers.items()}, data)
 
     async def close(self) -> None:
