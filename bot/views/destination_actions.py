@@ -54,15 +54,13 @@ class Added:
 
 
 def label_for(url: str) -> str:
-    """Host and a masked path: enough to tell two apart, never the token in it."""
+    """Host and a masked path: any part of a path may be a token (Discord's is), so
+    none of it is shown; the number in /webhook list tells two on one host apart."""
     parts = urlsplit(url)
     host = parts.hostname or "?"
     if parts.port:
         host += f":{parts.port}"
-    path = parts.path.strip("/")
-    first = path.split("/", 1)[0] if path else ""
-    shown = f"/{first[:12]}" if first and len(first) <= 12 and not first.isdigit() else ""
-    return f"{host}{shown}/•••" if path else host
+    return f"{host}/•••" if parts.path.strip("/") or parts.query else host
 
 
 def _view(number: int, d: StoredDestination) -> DestinationView:
@@ -87,6 +85,9 @@ async def add_destination(ctx: DestinationContext, chat_id: int, kind: str, url:
     kind = kind.lower()
     if kind not in KINDS:
         raise UserError("bad_kind", value=kind)
+    async with ctx.sessions() as session:  # the cheap refusal first, before any lookup
+        if await destination_repo.count_for_chat(session, chat_id) >= settings.per_chat:
+            raise UserError("over_cap", cap=settings.per_chat)
     allow = settings.allow_private_targets
     try:
         target = checked_url(url, allow)
