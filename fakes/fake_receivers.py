@@ -54,6 +54,10 @@ class Receiver:
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self.port = 0
+        # The request with this number (1-based) is read and never answered, until
+        # `release`: a post on the wire when the sender is killed.
+        self.block_at: int | None = None
+        self._release = asyncio.Event()
 
     @property
     def url(self) -> str:
@@ -71,7 +75,11 @@ class Receiver:
         self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         return self
 
+    def release(self) -> None:
+        self._release.set()
+
     async def __aexit__(self, *exc: object) -> None:
+        self.release()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -105,6 +113,12 @@ class Receiver:
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.read()
         headers = {k: v for k, v in request.headers.items()}
+        if self.block_at is not None and len(self.requests) + 1 == self.block_at:
+            self.requests.append(Received(body, headers, 0))  # 0: never answered
+            async with self._changed:
+                self._changed.notify_all()
+            await self._release.wait()
+            return web.Response(status=503)
         if self._gone is not None:
             status, doc, extra = self._gone[0], self._gone[1], {}
         elif self._faults:
