@@ -52,8 +52,10 @@ async def post_classified(
         return SinkResult(Verdict.FAILED, f"refused: {exc.reason}")
     except TimeoutError:
         return SinkResult(Verdict.RETRY, "timed out")
-    except aiohttp.ClientError as exc:
+    except aiohttp.ClientError as exc:  # the name only: an aiohttp message may hold the URL
         return SinkResult(Verdict.RETRY, f"no answer ({type(exc).__name__})")
+    except (ValueError, UnicodeError) as exc:  # a URL yarl or IDNA cannot take
+        return SinkResult(Verdict.FAILED, f"bad URL ({type(exc).__name__})")
     return classify(answer)
 
 
