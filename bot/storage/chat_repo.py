@@ -99,7 +99,8 @@ async def deactivate_chat(session: AsyncSession, chat_id: int, reason: str) -> i
 
 async def migrate_chat(session: AsyncSession, old_id: int, new_id: int) -> None:
     """A group became a supergroup: move the chat row, its subscriptions, rules,
-    destinations and its pending deliveries to the new id. Works whether or not the new id exists yet."""
+    destinations and its pending deliveries to the new id. Works whether or not the new
+    id exists yet."""
     if old_id == new_id:
         return
     old = await session.get(Chat, old_id)
