@@ -9,6 +9,7 @@ an event (more failed posts than `max_send_attempts`), not a minute of sleeping.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -127,8 +128,9 @@ async def test_generic_webhook_gets_every_alert_once_across_outage_and_429(
 
 
 async def test_discord_gets_every_alert_once_across_a_429_storm_and_outage(
-    start, dsettings, sessions, fake_tg: FakeTelegram
+    start, dsettings, sessions, fake_tg: FakeTelegram, caplog
 ):
+    caplog.set_level(logging.DEBUG)
     async with DiscordReceiver() as receiver:
         assert await attach(dsettings, sessions, "discord", receiver.url) is None
         receiver.storm(4, retry_after=0.5)  # Discord's own body: retry_after 0.5 s
@@ -148,6 +150,13 @@ async def test_discord_gets_every_alert_once_across_a_429_storm_and_outage(
         print("\n--- discord message ---\n", first["embeds"][0])
         results = runtime.outbox_worker.destinations.results
         assert any(r.detail == "HTTP 429 (webhook rate limit)" for _, r in results)
+        # Retries were logged, by label: never the URL or its token (the receiver's own
+        # access log, aiohttp.access, is the fake's, not ours).
+        ours = "\n".join(
+            r.getMessage() for r in caplog.records if not r.name.startswith("aiohttp.access")
+        )
+        assert "127.0.0.1:" in ours and "retrying" in ours
+        assert "secret-token" not in ours and "/api/webhooks" not in ours
 
 
 async def test_a_410_deactivates_once_and_tells_the_chat_once(
