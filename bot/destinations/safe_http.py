@@ -131,7 +131,7 @@ async def check_resolves_public(target: Target, resolver: AbstractResolver) -> N
         await resolver.resolve(target.host, target.port, socket.AF_UNSPEC)
     except TargetRefused:
         raise
-    except OSError as exc:
+    except (OSError, UnicodeError) as exc:  # no such name, or one IDNA cannot encode
         raise TargetRefused(f"{target.host} does not resolve") from exc
 
 

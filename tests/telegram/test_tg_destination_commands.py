@@ -122,3 +122,19 @@ async def test_a_discord_kind_needs_a_discord_url(start, make_settings, fake_tg:
     runtime.bot.deps.resolver = MapResolver({"example.test": "93.184.216.34"})
     reply = await ask(fake_tg, "/webhook add discord https://example.test/hook")
     assert "discord.com/api/webhooks/" in reply.visible
+
+
+async def test_a_real_length_discord_url_is_taken_and_never_shown(
+    start, make_settings, sessions, fake_tg: FakeTelegram
+):
+    runtime = await start(with_destinations(make_settings()))
+    runtime.bot.deps.resolver = MapResolver({"discord.com": "162.159.128.233"})
+    token = "AbCdEfGh" * 8 + "IjKl"  # 68 characters, like Discord's
+    url = f"https://discord.com/api/webhooks/1234567890123456789/{token}"
+    reply = await ask(fake_tg, f"/webhook add discord {url}")
+    assert reply.visible.startswith("✅ #1 Discord discord.com/••• added"), reply.visible
+    listing = await ask(fake_tg, "/webhook list")
+    assert "1. Discord discord.com/•••" in listing.visible and token not in listing.text
+    async with sessions() as s:
+        [row] = (await s.scalars(select(Destination))).all()
+    assert token not in row.url_enc and SecretBox(KEY).open(row.url_enc) == url
