@@ -4,8 +4,9 @@ Discord answers every webhook call with `X-RateLimit-Remaining` and
 `X-RateLimit-Reset-After` (seconds): when Remaining reaches 0 the webhook waits out
 Reset-After before its next post. A 429's JSON `retry_after` (seconds, e.g.
 `{"message": "You are being rate limited.", "retry_after": 0.5, "global": false}`)
-blocks that webhook as long, and the group is retried after it without counting an
-attempt. Each webhook has its own bucket: one busy channel never slows another.
+blocks that webhook as long (every webhook, when `"global": true`), and the group is
+retried after it without counting an attempt. Otherwise each webhook has its own
+bucket: one busy channel never slows another.
 404 (Unknown Webhook) and 401 (invalid token) mean the webhook is gone for good.
 """
 
@@ -29,13 +30,18 @@ class DiscordLimits:
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._until: dict[int, float] = {}
+        self._global_until = 0.0  # a 429 with "global": true holds every webhook
         self._clock = clock
 
     def wait_for(self, key: int) -> float:
-        return max(0.0, self._until.get(key, 0.0) - self._clock())
+        until = max(self._until.get(key, 0.0), self._global_until)
+        return max(0.0, until - self._clock())
 
-    def block(self, key: int, for_seconds: float) -> None:
-        self._until[key] = max(self._until.get(key, 0.0), self._clock() + for_seconds)
+    def block(self, key: int, for_seconds: float, *, everyone: bool = False) -> None:
+        until = self._clock() + for_seconds
+        if everyone:
+            self._global_until = max(self._global_until, until)
+        self._until[key] = max(self._until.get(key, 0.0), until)
 
     def update(self, key: int, answer: Answer) -> None:
         remaining = answer.headers.get("x-ratelimit-remaining")
@@ -82,7 +88,7 @@ async def post(
         limits.update(key, answer)
         result = classify(answer)
         if answer.status == 429 and result.delay is not None:
-            limits.block(key, result.delay)
+            limits.block(key, result.delay, everyone=bool(json_body(answer).get("global")))
         return result
 
     return await post_classified(http, url, body, headers, seen)

@@ -98,7 +98,8 @@ async def _test(update: Update, context: BotContext) -> None:
         for dest, view in zip(stored, views, strict=True):
             if not dest.active:
                 continue
-            result = await sends.post(dest, [], f"pressurebot-test-{dest.id}", test=True)
+            key = f"pressurebot-test-{dest.id}-{deps.now_ms()}"  # each test is news
+            result = await sends.post(dest, [], key, test=True)
             results.append((view, result.detail, result.verdict is Verdict.SENT))
     finally:
         await sends.close()

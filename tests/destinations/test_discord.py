@@ -35,6 +35,14 @@ def test_an_empty_bucket_blocks_that_webhook_only() -> None:
     assert limits.wait_for(1) == 0.5
 
 
+def test_a_global_429_holds_every_webhook() -> None:
+    now = [0.0]
+    limits = DiscordLimits(clock=lambda: now[0])
+    limits.block(1, 2.0, everyone=True)
+    limits.block(3, 0.5)
+    assert limits.wait_for(2) == 2.0 and limits.wait_for(3) == 2.0
+
+
 def test_429_uses_the_body_retry_after() -> None:
     result = classify(answer(429, DISCORD_429, Retry_After="1"))
     assert result.verdict is Verdict.RETRY and result.delay == 0.5
