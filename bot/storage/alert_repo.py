@@ -360,6 +360,8 @@ async def _destination_twins(
     for chat_id, dest_id in found.all():
         if chat_id in chats:
             targets.setdefault(chat_id, []).append(dest_id)
+    if not targets:  # the usual case: skip walking a busy cycle's ~50k rows again
+        return []
     return [
         (*row[:-1], dest_id)
         for row in rows

@@ -1,4 +1,6 @@
-"""Drains the outbox: pending deliveries -> one digest message per (chat, cycle).
+"""Drains the outbox: pending deliveries -> one digest message per (chat, cycle); a
+chat's Discord/HTTPS destinations get one post per (destination, cycle), handed to
+`destination_sends` after the same claim and checks (docs/alerts.md, "Destinations").
 
 A single task (`run`) claims due groups (`outbox_repo.claim_due`, one statement) and
 starts one small task per group, at most `in_flight` at a time; the `Sender` paces
