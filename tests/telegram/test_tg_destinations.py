@@ -24,11 +24,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.alerts.types import DeliveryStatus, PlannedDelivery
 from bot.config import DestinationSettings, Settings
 from bot.storage import alert_repo
-from bot.storage.models import AlertEvent, Delivery, Destination
+from bot.storage.models import AlertEvent, Chat, Delivery, Destination
 from bot.views import destination_actions
 from fakes.fake_receivers import DISCORD_404, DiscordReceiver, SignedReceiver
 from fakes.fake_telegram import FakeTelegram
 from tests.telegram.helpers import EXCHANGE, add_chat, empty_cycle
+from tests.telegram.test_tg_commands import ask
 
 KEY = Fernet.generate_key().decode()
 CHAT = 501
@@ -177,11 +178,32 @@ async def test_a_410_deactivates_once_and_tells_the_chat_once(
         notes = [m for m in await fake_tg.wait_for_messages(CHAT, 4) if "⛔" in m.visible]
         assert len(notes) == 1 and "HTTP 410" in notes[0].visible
         assert receiver.url not in notes[0].text
+        listing = await ask(fake_tg, "/webhook list", CHAT)
+        assert "⛔ stopped: HTTP 410 (gone)" in listing.visible
         before = len(receiver.requests)
         await fan_out(sessions, ["DOGEUSDT"])  # no twin for an inactive destination
         rows = await settled(sessions)
         assert len([d for d in rows if d.destination_id]) == 3
         assert len(receiver.requests) == before
+
+
+async def test_a_muted_chat_mutes_its_destinations(
+    start, dsettings, sessions, fake_tg: FakeTelegram
+):
+    async with SignedReceiver() as receiver:
+        receiver.secret = await attach(dsettings, sessions, "https", receiver.url)
+        async with sessions() as s, s.begin():
+            chat = await s.get(Chat, CHAT)
+            assert chat is not None
+            chat.muted_until_ms = int(time.time() * 1000) + 3_600_000
+        await fan_out(sessions, ["BTCUSDT"])
+        await start(dsettings, **FAST)
+        rows = await settled(sessions)
+    assert sorted((d.destination_id > 0, d.status, d.reason) for d in rows) == [
+        (False, "suppressed", "muted"),  # the chat's own: held, owed a catch-up
+        (True, "dropped", "muted"),  # the twin: the catch-up will be mirrored instead
+    ]
+    assert receiver.requests == []
 
 
 async def test_discord_404_deactivates(start, dsettings, sessions, fake_tg: FakeTelegram):
