@@ -90,13 +90,15 @@ async def get(session: AsyncSession, destination_id: int) -> StoredDestination |
 
 
 async def remove(session: AsyncSession, chat_id: int, destination_id: int) -> bool:
-    """Delete it and its outbox twins that are not sent yet (sent ones go with it too:
-    a destination's history has no reader once it is gone)."""
-    await session.execute(delete(Delivery).where(Delivery.destination_id == destination_id))
+    """Delete it, if it is this chat's, and its outbox twins (sent ones too: a gone
+    destination's history has no reader)."""
     res = await session.execute(
         delete(Destination).where(Destination.id == destination_id, Destination.chat_id == chat_id)
     )
-    return rowcount(res) > 0
+    if rowcount(res) == 0:
+        return False
+    await session.execute(delete(Delivery).where(Delivery.destination_id == destination_id))
+    return True
 
 
 async def deactivate(session: AsyncSession, destination_id: int, reason: str) -> bool:
