@@ -71,3 +71,18 @@ def test_a_big_digest_fits_ten_embeds_and_counts_the_rest() -> None:
     assert len(embeds[-1]["description"].splitlines()) == 16
     assert sum(len(e["title"]) + len(e.get("description", "")) for e in embeds) < 6000
     assert message["allowed_mentions"] == {"parse": []}
+
+
+def test_a_catch_up_and_a_cap_note_read_as_in_telegram() -> None:
+    from dataclasses import replace
+
+    catchup = replace(item("ETHUSDT", 50), note="catchup", kind="state")
+    capped = replace(item("SOLUSDT", 45), note="cap_note")
+    embeds = discord_message([capped, item("BTCUSDT", 41), catchup])["embeds"]
+    assert [e["title"] for e in embeds] == [
+        "🔔 Catch-up: what changed while alerts were held",
+        "🔺 BTC lean → 🟠 stretched · score 41",
+        "⏸ Daily limit reached",
+    ]
+    assert embeds[0]["description"].startswith("🟠 ETH now stretched · score 50")
+    assert "(SOL)" in embeds[2]["description"]

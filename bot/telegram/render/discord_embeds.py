@@ -2,9 +2,9 @@
 
 Discord takes at most 10 embeds and 6,000 characters of embed text per message, and
 renders markdown, not HTML: so no `esc()` here, and values that could carry markdown
-(rule names and text) go in code spans. A digest of more than 10 alerts keeps nine
-embeds and lists the rest, one line each, in a tenth: every alert is in the message,
-and one message is one outbox group, so a retry never sends half of it twice.
+(rule names and text) go in code spans. A digest of more alerts than fit keeps all
+but one as embeds and lists the rest, one line each, in the last (2,000 characters,
+then "…"). One message is one outbox group, so a retry never sends half of it twice.
 """
 
 from __future__ import annotations
@@ -66,19 +66,54 @@ def alert_embed(item: Any, quotes: Sequence[str]) -> dict[str, Any]:
     return embed
 
 
-def discord_message(items: Sequence[Any], quotes: Sequence[str] = ("USDT",)) -> dict[str, Any]:
-    """The webhook's JSON: embeds only, and no mention can ping anyone."""
+def _catchup_embed(items: Sequence[Any], quotes: Sequence[str]) -> dict[str, Any]:
+    """Like the Telegram catch-up (render/alerts.py): the symbols' state now."""
     ordered = sorted(items, key=lambda i: (-i.score, i.symbol))
-    if len(ordered) <= MAX_EMBEDS:
-        embeds = [alert_embed(i, quotes) for i in ordered]
+    lines = [
+        f"{BAND_ICON.get(str(i.to_band), '')} {short_symbol(i.symbol, quotes)} now {i.to_band}"
+        f" · score {i.score} · {i.bias} · {i.regime}"
+        for i in ordered
+    ]
+    return {"title": "🔔 Catch-up: what changed while alerts were held", **_listed(lines)}
+
+
+def _cap_embed(items: Sequence[Any], quotes: Sequence[str]) -> dict[str, Any]:
+    names = sorted({short_symbol(i.symbol, quotes) for i in items})
+    return {
+        "title": "⏸ Daily limit reached",
+        "description": (
+            f"{len(items)} more held until tomorrow ({', '.join(names[:10])}"
+            f"{' …' if len(names) > 10 else ''}), and so is anything later today. "
+            "Tomorrow starts with one catch-up of what changed."
+        ),
+    }
+
+
+def _listed(lines: list[str]) -> dict[str, str]:
+    text = "\n".join(lines)
+    if len(text) > REST_CHARS:
+        text = text[: REST_CHARS - 1].rsplit("\n", 1)[0] + "\n…"
+    return {"description": text}
+
+
+def discord_message(items: Sequence[Any], quotes: Sequence[str] = ("USDT",)) -> dict[str, Any]:
+    """The webhook's JSON: a catch-up first, the alerts, then the daily-cap note (as
+    `render.outbox_message` orders them), embeds only, and no mention can ping anyone."""
+    by_note: dict[str, list[Any]] = {}
+    for item in items:
+        by_note.setdefault(getattr(item, "note", "alert"), []).append(item)
+    head = [_catchup_embed(by_note["catchup"], quotes)] if by_note.get("catchup") else []
+    tail = [_cap_embed(by_note["cap_note"], quotes)] if by_note.get("cap_note") else []
+    alerts = sorted(by_note.get("alert", []), key=lambda i: (-i.score, i.symbol))
+    room = MAX_EMBEDS - len(head) - len(tail)
+    if len(alerts) <= room:
+        body = [alert_embed(i, quotes) for i in alerts]
     else:
-        keep = MAX_EMBEDS - 1
-        embeds = [alert_embed(i, quotes) for i in ordered[:keep]]
-        rest = "\n".join(_title(i, quotes) for i in ordered[keep:])
-        if len(rest) > REST_CHARS:
-            rest = rest[: REST_CHARS - 1].rsplit("\n", 1)[0] + "\n…"
-        embeds.append({"title": f"and {len(ordered) - keep} more alerts", "description": rest})
-    return {"embeds": embeds, "allowed_mentions": {"parse": []}}
+        body = [alert_embed(i, quotes) for i in alerts[: room - 1]]
+        rest = alerts[room - 1 :]
+        lines = [_title(i, quotes) for i in rest]
+        body.append({"title": f"and {len(rest)} more alerts", **_listed(lines)})
+    return {"embeds": head + body + tail, "allowed_mentions": {"parse": []}}
 
 
 def discord_test_message(label: str) -> dict[str, Any]:
