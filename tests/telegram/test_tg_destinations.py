@@ -216,3 +216,28 @@ async def test_discord_404_deactivates(start, dsettings, sessions, fake_tg: Fake
         [note] = [m for m in await fake_tg.wait_for_messages(CHAT, 2) if "⛔" in m.visible]
         assert "unknown webhook" in note.visible
         assert "secret-token" not in note.text
+
+
+async def test_a_receiver_that_hangs_times_out_and_is_retried(
+    start, make_settings, sessions, fake_tg: FakeTelegram
+):
+    hanging = DestinationSettings(
+        secret_key=KEY,  # type: ignore[arg-type]
+        allow_private_targets=True,
+        timeout_seconds=0.3,
+    )
+    settings = make_settings().model_copy(update={"destinations": hanging})
+    async with SignedReceiver() as receiver:
+        receiver.secret = await attach(settings, sessions, "https", receiver.url)
+        receiver.block_at = 1  # the first post is read and never answered
+        await fan_out(sessions, ["BTCUSDT"])
+        runtime = await start(settings, **FAST)
+        rows = await settled(sessions)
+        receiver.release()
+    assert {d.status for d in rows} == {"sent"}
+    assert [r.status for r in receiver.requests] == [0, 200]
+    first, again = receiver.requests  # the same post again: key and alerts (sent_ms moves)
+    assert first.headers["Idempotency-Key"] == again.headers["Idempotency-Key"]
+    assert first.json["alerts"] == again.json["alerts"]
+    results = runtime.outbox_worker.destinations.results
+    assert [r.detail for _, r in results] == ["timed out", "HTTP 200"]
