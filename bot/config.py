@@ -35,6 +35,7 @@ from bot.config_sections import (
     AlertSettings,
     BandName,
     DatabaseSettings,
+    DestinationSettings,
     ExchangeSettings,
     HttpSettings,
     LiquidationSettings,
@@ -56,6 +57,7 @@ __all__ = [
     "BandName",
     "ConfigError",
     "DatabaseSettings",
+    "DestinationSettings",
     "ExchangeSettings",
     "HttpSettings",
     "LiquidationSettings",
@@ -90,6 +92,7 @@ class Settings(BaseSettings):
     http: HttpSettings = HttpSettings()
     replica: ReplicaSettings = ReplicaSettings()
     liquidations: LiquidationSettings = LiquidationSettings()
+    destinations: DestinationSettings = DestinationSettings()
     logging: LoggingSettings = LoggingSettings()
 
     @field_validator("scoring")

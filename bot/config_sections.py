@@ -5,6 +5,8 @@ Kept apart from the loader so each stays readable; `bot.config` re-exports them 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -266,6 +268,38 @@ class LiquidationSettings(_Section):
         if parts.scheme not in ("ws", "wss") or not parts.hostname:
             raise ValueError("must be a ws:// or wss:// URL")
         return v.rstrip("/")
+
+
+class DestinationSettings(_Section):
+    """Discord and HTTPS webhooks a chat attaches (/webhook; docs/alerts.md, "Destinations")."""
+
+    # A Fernet key (32 bytes, url-safe base64; docs/alerts.md shows how to make one) that
+    # encrypts each destination's URL and signing secret at rest: a database dump alone
+    # does not reveal them. Unset: /webhook add refuses and says what to set.
+    secret_key: SecretStr | None = None
+    # Destinations a chat may keep.
+    per_chat: int = Field(default=3, ge=1, le=20)
+    # Seconds for one POST: connect, send and read the answer.
+    timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    # Bytes of a receiver's answer read at most; the rest is never read.
+    max_response_bytes: int = Field(default=65536, ge=1024, le=1_048_576)
+    # Lets destinations resolve to loopback/private addresses and use plain http://.
+    # For tests and a receiver on your own network only: it opens the SSRF door.
+    allow_private_targets: bool = False
+
+    @field_validator("secret_key")
+    @classmethod
+    def _fernet_key(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is None or not v.get_secret_value():
+            return None
+        raw = v.get_secret_value().encode()
+        try:
+            ok = len(base64.urlsafe_b64decode(raw)) == 32
+        except (ValueError, binascii.Error):
+            ok = False
+        if not ok:
+            raise ValueError("must be a Fernet key: 32 bytes in url-safe base64 (44 characters)")
+        return v
 
 
 class LoggingSettings(_Section):

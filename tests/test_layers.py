@@ -185,7 +185,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("storage",),  # the database
     # One scoring cycle: markets -> scoring -> storage, with the alert hook; the
     # liquidation streams: WebSocket -> buckets -> storage, beside it.
-    ("cycle", "liquidations"),
+    # Discord and HTTPS webhooks (the outbox's other sinks) beside them.
+    ("cycle", "liquidations", "destinations"),
     ("views",),  # use-cases and read models, no transport
     ("telegram", "web", "replay"),  # transports and tools, each on the views below
     ("service",),  # the wiring

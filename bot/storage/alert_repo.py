@@ -31,7 +31,14 @@ from bot.alerts.types import (
 from bot.scoring.formula import Band, Regime
 from bot.storage.bulk import insert_ignore_many, update_many
 from bot.storage.leases import db_now_ms
-from bot.storage.models import AlertEvent, AlertState, Chat, Delivery, Subscription
+from bot.storage.models import (
+    AlertEvent,
+    AlertState,
+    Chat,
+    Delivery,
+    Destination,
+    Subscription,
+)
 from bot.zones import zone
 
 # Event kind of a catch-up's event: the symbol's current state, shared by every chat
@@ -291,6 +298,7 @@ _DELIVERY_COLUMNS = (
     "created_ms",
     "next_attempt_ms",
     "kind",
+    "destination_id",
 )
 
 
@@ -300,8 +308,10 @@ async def insert_deliveries(
     created_ms: int,
     planned: Sequence[PlannedDelivery],
 ) -> None:
-    """Outbox rows, idempotent on (event_id, chat_id). `cycle_id` is the digest key:
-    all rows for one chat with one cycle_id go out as one message."""
+    """Outbox rows, idempotent on (event_id, chat_id, destination_id). `cycle_id` is the
+    digest key: all rows for one chat (or destination) with one cycle_id go out as one
+    message. Each pending row is mirrored to the chat's active destinations (Discord,
+    HTTPS webhooks): a twin row per destination, claimed and retried on its own."""
     # Plain tuples and str() once per distinct value: a busy cycle writes ~50k rows, and
     # dicts plus enum `.value` lookups alone cost ~100 ms of that (bench/fanout.py).
     text: dict[object, str | None] = {
@@ -327,10 +337,37 @@ async def insert_deliveries(
             created_ms,
             due_ms,
             text[p.kind],
+            0,
         )
         for p in planned
     ]
+    rows += await _destination_twins(session, rows)
     await insert_ignore_many(session, Delivery, _DELIVERY_COLUMNS, rows)
+
+
+async def _destination_twins(
+    session: AsyncSession, rows: list[tuple[Any, ...]]
+) -> list[tuple[Any, ...]]:
+    """The pending rows again, once per active destination of their chat."""
+    pending = str(DeliveryStatus.PENDING)
+    chats = {row[1] for row in rows if row[3] == pending}
+    if not chats:
+        return []
+    found = await session.execute(
+        select(Destination.chat_id, Destination.id).where(Destination.active.is_(True))
+    )
+    targets: dict[int, list[int]] = {}
+    for chat_id, dest_id in found.all():
+        if chat_id in chats:
+            targets.setdefault(chat_id, []).append(dest_id)
+    if not targets:  # the usual case: skip walking a busy cycle's ~50k rows again
+        return []
+    return [
+        (*row[:-1], dest_id)
+        for row in rows
+        if row[3] == pending
+        for dest_id in targets.get(row[1], ())
+    ]
 
 
 async def cycle_deliveries(session: AsyncSession, cycle_id: int) -> list[Delivery]:

@@ -70,6 +70,7 @@ async def held_alerts(
             .join(AlertEvent, AlertEvent.id == Delivery.event_id)
             .where(
                 Delivery.chat_id.in_(chunk),
+                Delivery.destination_id == 0,  # the chat's own rows; twins repeat them
                 Delivery.created_ms >= min(since[c] for c in chunk),
                 AlertEvent.exchange == exchange,
                 or_(

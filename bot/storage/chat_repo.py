@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.alerts.types import DeliveryStatus
 from bot.scoring.formula import Band
 from bot.storage.market_repo import insert_ignore, rowcount
-from bot.storage.models import Chat, Delivery, Rule, Subscription
+from bot.storage.models import Chat, Delivery, Destination, Rule, Subscription
 
 KINDS = ("bands", "squeeze")
 CHAT_SETTINGS = frozenset(
@@ -98,8 +98,9 @@ async def deactivate_chat(session: AsyncSession, chat_id: int, reason: str) -> i
 
 
 async def migrate_chat(session: AsyncSession, old_id: int, new_id: int) -> None:
-    """A group became a supergroup: move the chat row, its subscriptions, rules and its
-    pending deliveries to the new id. Works whether or not the new id exists yet."""
+    """A group became a supergroup: move the chat row, its subscriptions, rules,
+    destinations and its pending deliveries to the new id. Works whether or not the new
+    id exists yet."""
     if old_id == new_id:
         return
     old = await session.get(Chat, old_id)
@@ -129,6 +130,10 @@ async def migrate_chat(session: AsyncSession, old_id: int, new_id: int) -> None:
     names = select(Rule.name).where(Rule.chat_id == new_id)
     await session.execute(
         update(Rule).where(Rule.chat_id == old_id, Rule.name.not_in(names)).values(chat_id=new_id)
+    )
+    # Its Discord and HTTPS destinations too (the per-chat cap is checked only at add).
+    await session.execute(
+        update(Destination).where(Destination.chat_id == old_id).values(chat_id=new_id)
     )
     await session.flush()
     # Pending deliveries follow (unless the new chat already has the same event).

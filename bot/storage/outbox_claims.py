@@ -1,4 +1,5 @@
-"""Claims on outbox rows: which outbox worker sends which (chat, cycle) group, until when.
+"""Claims on outbox rows: which outbox worker sends which (chat, destination, cycle)
+group, until when (destination 0 is the chat itself).
 
 A claim is one UPDATE on the group's pending rows: `attempts` + 1, `reason='claimed'`,
 `claimed_by` = the replica's name, `claimed_until` = `next_attempt_ms` = the lease end.
@@ -44,13 +45,15 @@ _OVERFETCH = 4
 
 @dataclass(slots=True)
 class ClaimedGroup:
-    """Pending deliveries to one chat from one cycle: one digest message."""
+    """Pending deliveries to one chat (or one of its destinations) from one cycle: one
+    digest message."""
 
     chat_id: int
     cycle_id: int
     delivery_ids: list[int] = field(default_factory=list)
     attempts: int = 0  # the highest attempt number among the rows, this one included
     created_ms: int = 0  # the oldest row's: the group's age decides its expiry
+    destination_id: int = 0  # 0: the chat itself (Telegram); else a destinations.id
 
 
 def due(now_ms: int, d: Any = Delivery) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
@@ -61,6 +64,38 @@ def _dialect(session: AsyncSession) -> str:
     return session.bind.dialect.name if session.bind is not None else "sqlite"
 
 
+def _group_leads(
+    session: AsyncSession, now_ms: int, max_groups: int
+) -> Select[tuple[int, int, int]]:
+    """The (chat, destination, cycle) keys of the groups to claim, oldest first."""
+    d = aliased(Delivery)  # the subqueries' own table: never correlated to the UPDATE's
+    groups = (
+        select(d.chat_id, d.destination_id, d.cycle_id, func.min(d.id).label("lead"))
+        .where(*due(now_ms, d))
+        .group_by(d.chat_id, d.destination_id, d.cycle_id)
+        .order_by(func.min(d.next_attempt_ms), func.min(d.id))
+    )
+    if _dialect(session) == "postgresql":
+        cand = groups.limit(max_groups * _OVERFETCH).subquery()
+        lead = aliased(Delivery)
+        locked = (
+            select(lead.chat_id, lead.destination_id, lead.cycle_id)
+            .where(lead.id.in_(select(cand.c.lead)), *due(now_ms, lead))
+            .order_by(lead.next_attempt_ms, lead.id)
+            .limit(max_groups)
+            .with_for_update(skip_locked=True)
+            .cte("claim_leads")
+            .prefix_with("MATERIALIZED")  # locked once, not re-run per row updated
+        )
+        leads: Select[tuple[int, int, int]] = select(
+            locked.c.chat_id, locked.c.destination_id, locked.c.cycle_id
+        )
+    else:  # one writer at a time: the plain group select is enough
+        sub = groups.limit(max_groups).subquery()
+        leads = select(sub.c.chat_id, sub.c.destination_id, sub.c.cycle_id)
+    return leads
+
+
 async def claim_due(
     session: AsyncSession,
     now_ms: int,
@@ -69,34 +104,17 @@ async def claim_due(
     lease_ms: int,
     holder: str = "local",
 ) -> list[ClaimedGroup]:
-    """Claim up to `max_groups` due (chat, cycle) groups, oldest first, in one UPDATE."""
-    d = aliased(Delivery)  # the subqueries' own table: never correlated to the UPDATE's
-    groups = (
-        select(d.chat_id, d.cycle_id, func.min(d.id).label("lead"))
-        .where(*due(now_ms, d))
-        .group_by(d.chat_id, d.cycle_id)
-        .order_by(func.min(d.next_attempt_ms), func.min(d.id))
-    )
-    if _dialect(session) == "postgresql":
-        cand = groups.limit(max_groups * _OVERFETCH).subquery()
-        lead = aliased(Delivery)
-        locked = (
-            select(lead.chat_id, lead.cycle_id)
-            .where(lead.id.in_(select(cand.c.lead)), *due(now_ms, lead))
-            .order_by(lead.next_attempt_ms, lead.id)
-            .limit(max_groups)
-            .with_for_update(skip_locked=True)
-            .cte("claim_leads")
-            .prefix_with("MATERIALIZED")  # locked once, not re-run per row updated
-        )
-        leads: Select[tuple[int, int]] = select(locked.c.chat_id, locked.c.cycle_id)
-    else:  # one writer at a time: the plain group select is enough
-        sub = groups.limit(max_groups).subquery()
-        leads = select(sub.c.chat_id, sub.c.cycle_id)
+    """Claim up to `max_groups` due (chat, destination, cycle) groups, oldest first, in
+    one UPDATE. A destination's rows are a group of their own: one webhook down must not
+    hold the chat's Telegram message, nor the other way round."""
+    leads = _group_leads(session, now_ms, max_groups)
     until = now_ms + lease_ms
     stmt = (
         update(Delivery)
-        .where(*due(now_ms), tuple_(Delivery.chat_id, Delivery.cycle_id).in_(leads))
+        .where(
+            *due(now_ms),
+            tuple_(Delivery.chat_id, Delivery.destination_id, Delivery.cycle_id).in_(leads),
+        )
         .values(
             attempts=Delivery.attempts + 1,
             next_attempt_ms=until,
@@ -105,16 +123,21 @@ async def claim_due(
             claimed_until=until,
         )
         .returning(
-            Delivery.id, Delivery.chat_id, Delivery.cycle_id, Delivery.attempts, Delivery.created_ms
+            Delivery.id,
+            Delivery.chat_id,
+            Delivery.cycle_id,
+            Delivery.attempts,
+            Delivery.created_ms,
+            Delivery.destination_id,
         )
     )
     result = await session.execute(stmt, execution_options={"synchronize_session": False})
-    out: dict[tuple[int, int], ClaimedGroup] = {}
-    for delivery_id, chat_id, cycle_id, attempts, created_ms in sorted(result.all()):
-        group = out.get((chat_id, cycle_id))
+    out: dict[tuple[int, int, int], ClaimedGroup] = {}
+    for delivery_id, chat_id, cycle_id, attempts, created_ms, dest in sorted(result.all()):
+        group = out.get((chat_id, dest, cycle_id))
         if group is None:
-            group = out[(chat_id, cycle_id)] = ClaimedGroup(
-                chat_id, cycle_id, created_ms=created_ms
+            group = out[(chat_id, dest, cycle_id)] = ClaimedGroup(
+                chat_id, cycle_id, created_ms=created_ms, destination_id=dest
             )
         group.delivery_ids.append(delivery_id)
         group.attempts = max(group.attempts, attempts)

@@ -33,7 +33,7 @@ from telegram import (
 )
 from telegram.error import TelegramError
 
-from bot.telegram import commands, render, rules, subscriptions
+from bot.telegram import commands, destination_commands, render, rules, subscriptions
 from bot.telegram.auth import Handler, is_operator
 from bot.telegram.deps import BotContext, reply
 
@@ -95,6 +95,13 @@ COMMANDS: tuple[Command, ...] = (
     ),
     # Anyone lists and tests rules; adding and removing them is for admins (bot/telegram/rules.py).
     Command("rule", "Your own alert rules, tested on history first", Audience.EVERYONE, rules.rule),
+    # A destination gets every alert the chat does: admins only (destination_commands.py).
+    Command(
+        "webhook",
+        "Alerts to Discord or an HTTPS webhook too",
+        Audience.CHAT_ADMINS,
+        destination_commands.webhook,
+    ),
     Command("help", "How it works, all commands", Audience.EVERYONE, help_command),
     Command("status", "Service status", Audience.OPERATORS, commands.status),
 )

@@ -42,6 +42,9 @@ MAX_TEXT = 1024
 # its words are many and short, and the rule parser caps its length (docs/rules.md).
 WORDY_COMMANDS = frozenset({"/rule"})
 MAX_WORDY_ARGS = 200
+# A webhook URL is one long word: Discord's is about 120 characters with its token.
+URL_COMMANDS = frozenset({"/webhook"})
+MAX_URL_LENGTH = 512
 FILTER_WORDS = {
     "all": "all",
     "long": "long",
@@ -96,7 +99,10 @@ async def gatekeeper(update: Update, context: BotContext) -> None:
         limit = deps.settings.telegram.max_argument_length
         words = message.text.split()
         args = words[1:]
-        wordy = words[0].split("@")[0].lower() in WORDY_COMMANDS
+        name = words[0].split("@")[0].lower()
+        wordy = name in WORDY_COMMANDS
+        if name in URL_COMMANDS:
+            limit = max(limit, MAX_URL_LENGTH)
         if (
             len(message.text) > MAX_TEXT
             or len(args) > (MAX_WORDY_ARGS if wordy else MAX_ARGS)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from aiohttp.abc import AbstractResolver
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Message, Update
 from telegram.error import TelegramError
@@ -54,6 +55,9 @@ class Deps:
     # Recorded history for /rule test (bot/replay/rule_history.py); set by the service.
     rule_history: HistorySource | None = None
     started_ms: int = 0  # when the bot started: how long the first scan has run so far
+    # What destination hosts resolve to (/webhook add and test); None: the system's
+    # resolver. Tests put one they control here (bot/destinations/safe_http.py).
+    resolver: AbstractResolver | None = None
 
     def __post_init__(self) -> None:
         # The chart shades the configured bands, like /start and the card.

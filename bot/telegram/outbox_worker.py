@@ -1,4 +1,6 @@
-"""Drains the outbox: pending deliveries -> one digest message per (chat, cycle).
+"""Drains the outbox: pending deliveries -> one digest message per (chat, cycle); a
+chat's Discord/HTTPS destinations get one post per (destination, cycle), handed to
+`destination_sends` after the same claim and checks (docs/alerts.md, "Destinations").
 
 A single task (`run`) claims due groups (`outbox_repo.claim_due`, one statement) and
 starts one small task per group, at most `in_flight` at a time; the `Sender` paces
@@ -50,15 +52,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from aiohttp.abc import AbstractResolver
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from telegram.error import (
-    BadRequest,
-    ChatMigrated,
-    Forbidden,
-    RetryAfter,
-    TelegramError,
-)
 
 from bot.config import Settings
 from bot.replica import replica_name
@@ -66,16 +62,11 @@ from bot.storage import outbox_repo
 from bot.storage.outbox_repo import AlertItem, ClaimedGroup
 from bot.telegram import render
 from bot.telegram.claim_keeper import ClaimKeeper
-from bot.telegram.outage import TelegramOutage, is_transient, short_error
+from bot.telegram.destination_sends import DestinationSends
+from bot.telegram.outage import TelegramOutage, short_error
 from bot.telegram.pace import broadcast_pace, broadcast_rate
 from bot.telegram.send_outcomes import HOUR_MS, DispatchStats, Outcomes, RetryPolicy
-from bot.telegram.sender import (
-    Priority,
-    SendAborted,
-    Sender,
-    is_unreachable,
-    retry_after_seconds,
-)
+from bot.telegram.sender import Priority, Sender
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +96,7 @@ class OutboxWorker:
         sweep_interval: float = 60.0,
         on_stale: Callable[[int], None] | None = None,
         clock: Callable[[], float] = time.time,
+        resolver: AbstractResolver | None = None,
     ) -> None:
         tg = settings.telegram
         self._sessions = sessions
@@ -125,26 +117,22 @@ class OutboxWorker:
         self._next_sweep = 0.0
         # Called with the number of deliveries dropped as stale: the metrics hook.
         self.on_stale = on_stale
-        self._release_on_start = release_on_start
-        self._stop_timeout = stop_timeout
+        self._release_on_start, self._stop_timeout = release_on_start, stop_timeout
         self._clock = clock
-        self._wake = asyncio.Event()
-        self._abort = asyncio.Event()
+        self._wake, self._abort = asyncio.Event(), asyncio.Event()
         self._tasks: dict[asyncio.Task[None], ClaimedGroup] = {}
-        self._inflight: set[int] = set()
-        self._chat_last: dict[int, asyncio.Task[None]] = {}  # each chat's newest digest task
+        self._inflight: set[int] = set()  # delivery ids on their way
+        # Each chat's (and destination's) newest digest task: theirs leave in cycle order.
+        self._chat_last: dict[tuple[int, int], asyncio.Task[None]] = {}
         self.stats = DispatchStats()
         self._outage = TelegramOutage(sender.probe, self._wake)
-        policy = RetryPolicy(
-            max_attempts=tg.max_send_attempts,
-            backoff_base=backoff_base,
-            backoff_max=self._backoff_max,
-            expiry_ms=self._expiry_ms,
-        )
+        policy = RetryPolicy(tg.max_send_attempts, backoff_base, self._backoff_max, self._expiry_ms)
         self._outcomes = Outcomes(
             sessions, self.stats, self._outage, policy, now_ms=self._now_ms, on_stale=self._stale
         )
         self._outcomes.holder = holder if self._claims.shared else None
+        # Discord and HTTPS webhooks; `resolver` lets tests decide what names resolve to.
+        self.destinations = DestinationSends(sessions, sender, settings, resolver, self._now_ms)
         self.idle = asyncio.Event()  # set whenever nothing is due and nothing in flight
         self._claim_error: str | None = None  # the last claim failure logged, and when
         self._claim_error_at = 0.0
@@ -206,6 +194,7 @@ class OutboxWorker:
             stop_wait.cancel()
             self._outage.stop()
             await self._shutdown()
+            await self.destinations.close()
 
     async def _wait(
         self, stop_wait: asyncio.Task[bool], at_capacity: bool, timeout: float | None
@@ -266,9 +255,10 @@ class OutboxWorker:
                 continue  # a lease ran out under a very long wait: the first task owns it
             self.idle.clear()
             self._inflight.update(group.delivery_ids)
-            previous = self._chat_last.get(group.chat_id)  # one chat's digests leave in order
+            key = (group.chat_id, group.destination_id)
+            previous = self._chat_last.get(key)  # one chat's digests leave in order
             task = asyncio.create_task(self._deliver_after(previous, group))
-            self._chat_last[group.chat_id] = task
+            self._chat_last[key] = task
             self._tasks[task] = group
             task.add_done_callback(self._task_done)
             started += 1
@@ -278,8 +268,9 @@ class OutboxWorker:
         group = self._tasks.pop(task, None)
         if group is not None:
             self._inflight.difference_update(group.delivery_ids)
-            if self._chat_last.get(group.chat_id) is task:
-                del self._chat_last[group.chat_id]
+            key = (group.chat_id, group.destination_id)
+            if self._chat_last.get(key) is task:
+                del self._chat_last[key]
         if not task.cancelled() and (exc := task.exception()) is not None:
             if isinstance(exc, SQLAlchemyError):  # a DB blip: the claim lapses, then retried
                 logger.warning("delivery task failed: %s", short_error(exc, 200))
@@ -327,6 +318,9 @@ class OutboxWorker:
         items = await self._deliverable(group, now_ms)
         if not items:
             return
+        if group.destination_id:  # a Discord or HTTPS webhook: its own sink
+            await self.destinations.deliver(group, items, self._outcomes, self.stats, self._abort)
+            return
         text = render.outbox_message(
             items, self._quotes, now_ms=now_ms, late_after_ms=self._late_ms
         )
@@ -340,7 +334,7 @@ class OutboxWorker:
                 abort=self._abort,
             )
         except Exception as exc:
-            await self._send_failed(group, exc)
+            await self._outcomes.telegram_failed(group, exc)
             return
         self._outage.ok()
         self.stats.messages += 1
@@ -364,34 +358,15 @@ class OutboxWorker:
             await outcomes.drop(ids, "chat inactive")
             return []
         if chat.muted_until_ms is not None and chat.muted_until_ms > now_ms:
+            if group.destination_id:  # the chat's own row is held; its catch-up is mirrored
+                await outcomes.drop(ids, "muted")
+                return []
             self.stats.suppressed += len(ids)
             await outcomes.record(outbox_repo.mark_suppressed, ids, "muted")
             return []
         if not items:
             await outcomes.drop(ids, "event gone")
         return items
-
-    async def _send_failed(self, group: ClaimedGroup, exc: Exception) -> None:
-        """Records the outcome of a send Telegram did not accept (see the module doc)."""
-        ids = group.delivery_ids
-        outcomes = self._outcomes
-        if isinstance(exc, SendAborted):
-            await outcomes.release(ids, undo_attempt=True)
-        elif isinstance(exc, RetryAfter):  # the sender already waited several times
-            await outcomes.retry(group, exc, delay=retry_after_seconds(exc), count=False)
-        elif isinstance(exc, ChatMigrated):  # migrated twice in a row: try again shortly
-            await outcomes.retry(group, exc, delay=1.0, count=False)
-        elif isinstance(exc, Forbidden | BadRequest):
-            if is_unreachable(exc):
-                await outcomes.drop(ids, short_error(exc))  # the sender deactivated the chat
-            else:
-                logger.warning("delivery to %s lost, no fallback fixed: %s", group.chat_id, exc)
-                await outcomes.failed(ids, exc)
-        elif isinstance(exc, TelegramError):  # TimedOut, NetworkError, 5xx, Conflict, ...
-            await outcomes.retry(group, exc, count=not is_transient(exc))
-        else:
-            logger.error("unexpected error delivering to %s", group.chat_id, exc_info=exc)
-            await outcomes.failed(ids, exc)
 
     async def _resume_backed_off(self) -> None:
         ids = sorted(self._outage.backed_off)

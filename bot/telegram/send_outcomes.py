@@ -12,10 +12,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
 
 from bot.storage import outbox_repo
 from bot.storage.outbox_repo import ClaimedGroup
 from bot.telegram.outage import TelegramOutage, is_transient, short_error
+from bot.telegram.sender import SendAborted, is_unreachable, retry_after_seconds
 
 # The outbox worker's logger: operators (and tests) filter delivery logs by that one name.
 logger = logging.getLogger("bot.telegram.outbox_worker")
@@ -126,9 +128,27 @@ class Outcomes:
         next_ms = self._now_ms() + int(delay * 1000)
         await self.record(outbox_repo.mark_retry, ids, next_ms, short_error(exc, 500))
 
+    async def retry_later(self, group: ClaimedGroup, error: str, delay: float | None) -> None:
+        """A destination's receiver is down or rate-limits us: due again after `delay`
+        (its own word), else after backoff growing with the claims so far. Never counted
+        as a failure and never the Telegram outage's business; expiry still applies."""
+        if self.expired(group, self._now_ms()):
+            await self.drop_stale(group.delivery_ids)
+            return
+        if delay is None:
+            policy = self._policy
+            delay = policy.backoff_base * 2 ** max(0, min(group.attempts - 1, 30))
+            delay = min(policy.backoff_max, delay * random.uniform(0.8, 1.2))
+        self._stats.retried += len(group.delivery_ids)
+        next_ms = self._now_ms() + int(delay * 1000)
+        await self.record(outbox_repo.mark_retry, group.delivery_ids, next_ms, error[:500])
+
     async def failed(self, ids: Sequence[int], exc: Exception) -> None:
+        await self.failed_with(ids, short_error(exc, 500))
+
+    async def failed_with(self, ids: Sequence[int], error: str) -> None:
         self._stats.failed += len(ids)
-        await self.record(outbox_repo.mark_failed, ids, short_error(exc, 500))
+        await self.record(outbox_repo.mark_failed, ids, error[:500])
 
     async def release(self, ids: Sequence[int], *, undo_attempt: bool) -> None:
         async with self._sessions() as session, session.begin():
@@ -139,6 +159,28 @@ class Outcomes:
     async def drop(self, ids: Sequence[int], reason: str) -> None:
         self._stats.dropped += len(ids)
         await self.record(outbox_repo.mark_dropped, ids, reason)
+
+    async def telegram_failed(self, group: ClaimedGroup, exc: Exception) -> None:
+        """Records the outcome of a send Telegram did not accept (bot.telegram.outbox_worker
+        says which error leads where)."""
+        ids = group.delivery_ids
+        if isinstance(exc, SendAborted):
+            await self.release(ids, undo_attempt=True)
+        elif isinstance(exc, RetryAfter):  # the sender already waited several times
+            await self.retry(group, exc, delay=retry_after_seconds(exc), count=False)
+        elif isinstance(exc, ChatMigrated):  # migrated twice in a row: try again shortly
+            await self.retry(group, exc, delay=1.0, count=False)
+        elif isinstance(exc, Forbidden | BadRequest):
+            if is_unreachable(exc):
+                await self.drop(ids, short_error(exc))  # the sender deactivated the chat
+            else:
+                logger.warning("delivery to %s lost, no fallback fixed: %s", group.chat_id, exc)
+                await self.failed(ids, exc)
+        elif isinstance(exc, TelegramError):  # TimedOut, NetworkError, 5xx, Conflict, ...
+            await self.retry(group, exc, count=not is_transient(exc))
+        else:
+            logger.error("unexpected error delivering to %s", group.chat_id, exc_info=exc)
+            await self.failed(ids, exc)
 
     async def record(
         self, fn: Callable[..., object], ids: Sequence[int], *args: object, **kwargs: object

@@ -64,3 +64,25 @@ async def test_migrate_moves_rules_unless_the_name_is_taken(sessions):
     async with sessions() as s:
         rules = sorted((r.chat_id, r.name) for r in (await s.scalars(select(Rule))))
     assert rules == [(-100010, "hot"), (-100010, "warm"), (-10, "hot")]
+
+
+async def test_migrate_moves_destinations_both_ways(sessions):
+    from bot.storage import destination_repo
+    from bot.storage.models import Destination
+
+    for old, new, exists in ((-20, -100020, True), (-30, -100030, False)):
+        await add_chat(sessions, old)
+        if exists:
+            await add_chat(sessions, new, "supergroup")
+        async with sessions() as s, s.begin():
+            await destination_repo.add(s, old, "https", "example.com/•••", "u", "s", 0)
+        async with sessions() as s, s.begin():
+            await chat_repo.migrate_chat(s, old, new)
+        async with sessions() as s:
+            owners = [
+                d.chat_id
+                for d in await s.scalars(
+                    select(Destination).where(Destination.chat_id.in_([old, new]))
+                )
+            ]
+        assert owners == [new]

@@ -141,6 +141,7 @@ COMMANDS = (
     "market",
     "settings",
     "status",
+    "webhook",  # no secret_key here: add refuses before any lookup (no network)
 )
 ACTIONS = ("top", "topf", "sym", "sub", "uns", "rm", "mkt", "set", "mute")
 # What the bot's own keyboards carry (callback_data), so valid taps are fuzzed too.
@@ -324,6 +325,14 @@ QUIET = [
     "22 - 07",
 ]
 DOMAIN = [
+    # /webhook's words and URLs (refused before any lookup: no secret_key in the fuzz).
+    "add",
+    "list",
+    "remove",
+    "discord",
+    "https",
+    "https://discord.com/api/webhooks/1/x",
+    "http://127.0.0.1/hook",
     "long",
     "SHORT",
     "squeeze",

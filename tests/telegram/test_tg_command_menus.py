@@ -19,7 +19,7 @@ USER = 42
 NEW_OPERATOR = 779  # in telegram.admin_ids, never wrote to the bot
 EVERYONE = ["top", "symbol", "subscriptions", "market", "settings", "rule", "help"]
 PRIVATE = ["top", "symbol", "subscribe", "unsubscribe", "subscriptions", "market", "settings"]
-PRIVATE += ["rule", "help"]
+PRIVATE += ["rule", "webhook", "help"]
 
 
 async def test_each_scope_gets_the_commands_its_users_may_use(

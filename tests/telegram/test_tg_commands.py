@@ -57,6 +57,7 @@ async def test_command_menu_is_registered_at_start(runtime: BotWithWorker, fake_
         "market",
         "settings",
         "rule",
+        "webhook",
         "help",
     ]
     assert fake_tg.calls["getMe"] == 1 and fake_tg.calls["deleteWebhook"] == 1

@@ -21,6 +21,7 @@ from bot.storage.models.alerts import (
 )
 from bot.storage.models.base import NAMING, Base
 from bot.storage.models.coordination import CommandCount, Lease, SendPace
+from bot.storage.models.destinations import Destination
 from bot.storage.models.liquidations import LiqBucket, LiqCoverage
 from bot.storage.models.market import AggregateVenue, Cycle, Instrument, OiSample, ScoreSnapshot
 
@@ -34,6 +35,7 @@ __all__ = [
     "CommandCount",
     "Cycle",
     "Delivery",
+    "Destination",
     "Instrument",
     "Lease",
     "LiqBucket",

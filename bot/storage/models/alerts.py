@@ -175,8 +175,9 @@ class RuleState(Base):
 
 
 class Delivery(Base):
-    """The outbox: one row per (event, chat). Status moves pending -> sent|failed|dropped;
-    `suppressed` records a delivery withheld by cooldown, quiet hours or mute."""
+    """The outbox: one row per (event, chat, destination). Status moves pending ->
+    sent|failed|dropped; `suppressed` records a delivery withheld by cooldown, quiet
+    hours or mute."""
 
     __tablename__ = "deliveries"
 
@@ -199,9 +200,13 @@ class Delivery(Base):
     # another replica is never released; an expired one is taken over (outbox_repo.py).
     claimed_by: Mapped[str | None] = mapped_column(String(128))
     claimed_until: Mapped[int | None] = mapped_column(BigInteger)
+    # 0: the chat itself (Telegram); else the chat's destination (destinations.id) this
+    # twin of the chat's row goes to. Not NULL, so the unique key and the (chat,
+    # destination, cycle) claim groups compare plainly; no foreign key for the same 0.
+    destination_id: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (
-        UniqueConstraint("event_id", "chat_id", name="uq_deliveries_key"),
+        UniqueConstraint("event_id", "chat_id", "destination_id", name="uq_deliveries_key"),
         Index("ix_deliveries_pending", "status", "next_attempt_ms"),
         Index("ix_deliveries_chat", "chat_id", "created_ms"),
     )

@@ -12,6 +12,7 @@ without knowing which screen a text belongs to:
 - `results`: what `bot/views/actions.py` returns or refuses, as messages and as toasts
 - `alerts`: alerts, digests, catch-up, the daily-cap note, and their buttons
 - `rules`: /rule (backtests, the chat's rules, refusals)
+- `destinations`: /webhook; `discord_embeds`: alerts as a Discord webhook message
 
 Rules that hold for every module here:
 - Parse mode is HTML. Every value that comes from outside (symbols, chat titles, user
@@ -44,6 +45,18 @@ from bot.telegram.render.alerts import (
     catchup_text,
     outbox_message,
 )
+from bot.telegram.render.destinations import (
+    destination_added,
+    destination_deactivated,
+    destination_list,
+    destination_refused,
+    destination_removed,
+    destination_tested,
+    secret_in_private,
+    secret_not_delivered,
+    webhook_usage,
+)
+from bot.telegram.render.discord_embeds import discord_message, discord_test_message
 from bot.telegram.render.format import (
     BAND_ICON,
     BAND_ORDER,
@@ -156,7 +169,15 @@ __all__ = [
     "chart_unavailable",
     "compact_pct",
     "daily_cap_set",
+    "destination_added",
+    "destination_deactivated",
+    "destination_list",
+    "destination_refused",
+    "destination_removed",
+    "destination_tested",
     "direction_set",
+    "discord_message",
+    "discord_test_message",
     "esc",
     "group_admins_only",
     "group_rate_limited",
@@ -188,6 +209,8 @@ __all__ = [
     "rule_removed",
     "rule_test",
     "rule_usage",
+    "secret_in_private",
+    "secret_not_delivered",
     "setting_changed",
     "setting_label",
     "settings_changed",
@@ -222,4 +245,5 @@ __all__ = [
     "usage",
     "user_error",
     "venue_subscriptions_header",
+    "webhook_usage",
 ]

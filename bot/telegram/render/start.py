@@ -23,6 +23,7 @@ USAGE = {
     "· /settings quiet 22-07|off · /settings mute 8|off · /settings cap 20|off",
     "rule": "/rule add NAME CONDITION [for N cycles] [on SYMBOL] · /rule test CONDITION · "
     "/rule list · /rule remove NAME",
+    "webhook": "/webhook add discord|https URL · /webhook list · /webhook test · /webhook remove N",
     "help": "/help",
 }
 
