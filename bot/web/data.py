@@ -23,7 +23,7 @@ from bot.config import Settings
 from bot.liquidations.figures import LiqReader
 from bot.liquidations.windows import per_interval
 from bot.scoring.aggregate import ALL
-from bot.scoring.explain import REGIME_WHY, why_parts
+from bot.scoring.explain import REGIME_WHY, regime_label, why_parts
 from bot.scoring.formula import band_ranges
 from bot.storage import liq_repo, market_repo
 from bot.views import market
@@ -279,6 +279,7 @@ class DashboardData:
                 "failed": snapshot.symbols_failed,
             },
             "row": _row_doc(row, exchange, snapshot),
+            "regime_label": regime_label(row.regime),
             "regime_why": REGIME_WHY.get(row.regime, ""),
             "evidence": card_evidence(str(row.band)),
             "why": [{k: _clean(v) for k, v in asdict(p).items()} for p in why_parts(row, params)],

@@ -17,7 +17,7 @@ from aiohttp import web
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from bot.config import Settings
-from bot.scoring.explain import BAND_MEANING, REGIME_WHY
+from bot.scoring.explain import BAND_MEANING, REGIME_WHY, regime_label
 from bot.scoring.formula import band_ranges
 from bot.web.data import DashboardData
 from bot.web.responses import Body, body_of, send
@@ -51,7 +51,12 @@ def legend(settings: Settings) -> dict[str, object]:
         {"name": str(band), "lo": lo, "hi": hi, "meaning": BAND_MEANING[str(band)]}
         for band, (lo, hi) in band_ranges(settings.scoring).items()
     ]
-    regimes = [{"name": name, "meaning": why} for name, why in REGIME_WHY.items()]
+    # `name` is the stored identifier the API's rows carry (the filter's value); `label`
+    # is what the page shows (bot/scoring/explain.py REGIME_LABEL).
+    regimes = [
+        {"name": name, "label": regime_label(name), "meaning": why}
+        for name, why in REGIME_WHY.items()
+    ]
     ex = settings.exchange
     # The header: "binance perpetuals", or the venues the aggregate spans.
     shown = f"{' + '.join(ex.venues)} (aggregated)" if ex.default_view == "all" else ex.venues[0]

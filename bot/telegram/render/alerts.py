@@ -12,10 +12,10 @@ from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.scoring.explain import REGIME_WHY
+from bot.scoring.explain import REGIME_WHY, SQUEEZE_KIND_LABEL, regime_label
 from bot.telegram.callback_data import MuteFromAlert, ShowSymbol
 from bot.telegram.render.format import BAND_ICON, age, esc, finite, pct, short_symbol
-from bot.views.evidence import push_evidence
+from bot.views.evidence import digest_evidence, push_evidence
 
 DIGEST_FULL = 8  # more alerts than this in one digest: one line each
 DIGEST_LINES = 40  # and at most this many lines, so a digest is always one message
@@ -36,11 +36,12 @@ def _alert_block(item: Any, quotes: Sequence[str]) -> list[str]:
             head += f"\n<code>{esc(item.rule_text)}</code>"
     elif item.kind == "squeeze":
         if item.direction == "enter":
-            head = f"⚠️ <b>{sym}</b> entered <b>{esc(item.to_regime or item.regime)}</b>"
+            head = f"⚠️ <b>{sym}</b> · <b>{esc(regime_label(item.to_regime or item.regime))}</b>"
         else:
+            left = regime_label(item.from_regime) if item.from_regime else SQUEEZE_KIND_LABEL
             head = (
-                f"✅ <b>{sym}</b> left {esc(item.from_regime or 'squeeze risk')} → "
-                f"{esc(item.to_regime or item.regime)}"
+                f"✅ <b>{sym}</b> no longer {esc(left)} → "
+                f"{esc(regime_label(item.to_regime or item.regime))}"
             )
         head += f" · score <b>{item.score}</b>"
     else:
@@ -50,7 +51,7 @@ def _alert_block(item: Any, quotes: Sequence[str]) -> list[str]:
             f"{arrow} <b>{sym}</b> {esc(item.from_band)} → {icon} <b>{esc(item.to_band)}</b>"
             f" · score <b>{item.score}</b>"
         )
-    lines = [head, f"{esc(item.bias)} · {esc(item.regime)}"]
+    lines = [head, f"{esc(item.bias)} · {esc(regime_label(item.regime))}"]
     if item.kind == "squeeze" and item.direction == "enter":
         # Who is crowded and pays, and that it may break either way: never a direction.
         lines.append(f"<i>{esc(REGIME_WHY.get(str(item.to_regime), ''))}</i>")
@@ -71,8 +72,8 @@ def _alert_line(item: Any, quotes: Sequence[str]) -> str:
     if str(item.kind).startswith("rule:"):
         return f"{_rule_head(item, quotes)} · {esc(item.bias)}"
     if item.kind == "squeeze":
-        verb = "→" if item.direction == "enter" else "left"
-        what = esc(item.to_regime if item.direction == "enter" else item.from_regime)
+        verb = "→" if item.direction == "enter" else "no longer"
+        what = esc(regime_label(item.to_regime if item.direction == "enter" else item.from_regime))
         return f"⚠️ <b>{sym}</b> {verb} {what} · {item.score} · {esc(item.bias)}"
     arrow = "🔺" if item.direction == "up" else "🔻"
     return (
@@ -114,6 +115,8 @@ def alert_message(
     lines += [_alert_line(item, quotes) for item in ordered[:DIGEST_LINES]]
     if len(ordered) > DIGEST_LINES:
         lines.append(f"…and {len(ordered) - DIGEST_LINES} more. /top shows the whole market.")
+    # What followed each alert type present before: one line per type, not per row.
+    lines += [f"<i>{esc(line)}</i>" for line in digest_evidence(ordered)]
     lines.append(f"Details: /symbol {esc(short_symbol(ordered[0].symbol, quotes))}")
     return "\n".join(lines)
 
@@ -137,7 +140,8 @@ def catchup_text(items: Sequence[Any], quotes: Sequence[str] = ("USDT",)) -> str
         band = str(item.to_band)
         lines.append(
             f"{BAND_ICON.get(band, '')} <b>{esc(short_symbol(item.symbol, quotes))}</b> "
-            f"now {esc(band)} · score {item.score} · {esc(item.bias)} · {esc(item.regime)}"
+            f"now {esc(band)} · score {item.score} · {esc(item.bias)} · "
+            f"{esc(regime_label(item.regime))}"
         )
     if len(ordered) > CATCHUP_LINES:
         lines.append(f"…and {len(ordered) - CATCHUP_LINES} more. /top shows the whole market.")

@@ -60,8 +60,9 @@ def help_text(commands: Sequence[tuple[str, str, bool]]) -> str:
         "",
         "<b>The score</b> blends the open-interest change over 1h, 4h and 24h with the "
         "funding rate (normalised to 8h) and the perp-index basis. High means crowded "
-        "positioning; the bias says which side is crowded. <i>Squeeze risk</i> means open "
-        "interest builds against the side funding favours.",
+        "positioning; the bias says which side is crowded. <i>OI building against funding</i> "
+        "(the <code>squeeze</code> alerts) means the side that pays funding is crowded while "
+        "open interest builds: the risk is a violent move either way, not a direction.",
         "",
         "Symbols are forgiving: btc, $BTC, BTCUSDT and 1000shib all work.",
         "In groups, only admins can change subscriptions and settings.",

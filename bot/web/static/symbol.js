@@ -24,7 +24,7 @@
     var range = doc.bands[r.band];
     set("band-range", range ? "(" + range[0] + "-" + range[1] + ")" : "");
     set("bias", r.bias, "bias bias-" + r.bias);
-    set("regime", r.regime);
+    set("regime", doc.regime_label || r.regime);
     set("regime-why", doc.regime_why);
     set("evidence", doc.evidence);
     set("oi_1h_pct", PB.pct(r.oi_1h_pct, 2), "num " + PB.signClass(r.oi_1h_pct));
