@@ -37,6 +37,7 @@ from bot.liquidations.runner import AdapterUniverse, LiqRunner
 from bot.markets.adapters import open_adapters
 from bot.markets.base import ExchangeAdapter
 from bot.metrics import Metrics
+from bot.replay.lookalike_history import lookalike_source, push_lookalikes
 from bot.replica import Replica, Role, news_level, replica_name
 from bot.scoring.aggregate import ALL
 from bot.storage import leases
@@ -313,6 +314,7 @@ async def _start_telegram(
         from bot.replay.rule_history import shipped_rule_history
 
         bot.deps.rule_history = shipped_rule_history(settings)
+    bot.deps.lookalikes = looks = lookalike_source(settings)  # cards' and pushes' line
     if not replica.runs_worker:
         return bot, None
     poll = 5.0 if is_sqlite(parts.engine) else CROSS_PROCESS_POLL_SECONDS
@@ -324,6 +326,7 @@ async def _start_telegram(
         on_stale=metrics.deliveries_stale.inc,
         replica=replica.name,
     )
+    worker.lookalikes = push_lookalikes(settings, looks)
     await stack.enter_async_context(outbox_running(worker))
     return bot, worker
 

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import math
 from collections.abc import Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
@@ -68,12 +68,26 @@ class LoadOnce(Generic[T]):
         self._load = load
         self._value: T | None = None
         self._lock = asyncio.Lock()
+        self._task: asyncio.Task[T] | None = None
+
+    def peek(self) -> T | None:
+        """The value if loaded; else None at once, with the load started in the
+        background (once at a time), for a caller that must never wait on it (a push)."""
+        if self._value is None and (self._task is None or self._task.done()):
+            self._task = asyncio.get_running_loop().create_task(self())
+            self._task.add_done_callback(_log_failure)
+        return self._value
 
     async def __call__(self) -> T:
         async with self._lock:
             if self._value is None:
                 self._value = await asyncio.to_thread(self._load)
             return self._value
+
+
+def _log_failure(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        logger.warning("loading recorded history failed (retried on next use): %r", exc)
 
 
 def shipped_rule_history(settings: Settings) -> LoadOnce[HistoryRows | None]:

@@ -47,18 +47,12 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from telegram.error import (
-    BadRequest,
-    ChatMigrated,
-    Forbidden,
-    RetryAfter,
-    TelegramError,
-)
+from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
 
 from bot.config import Settings
 from bot.replica import replica_name
@@ -88,6 +82,10 @@ def default_in_flight(messages_per_second: float, upper: int = 256) -> int:
 
 
 class OutboxWorker:
+    # Event id -> "the last N times it looked like this" (bot/views/lookalike.py); set by
+    # the service, None: pushes go without the line.
+    lookalikes: Callable[[Sequence[AlertItem]], Mapping[int, Any]] | None = None
+
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
@@ -123,8 +121,7 @@ class OutboxWorker:
         self._backoff_max = backoff_max if backoff_max is not None else tg.retry_backoff_max_seconds
         self._sweep_interval = sweep_interval
         self._next_sweep = 0.0
-        # Called with the number of deliveries dropped as stale: the metrics hook.
-        self.on_stale = on_stale
+        self.on_stale = on_stale  # with the number of deliveries dropped as stale: metrics
         self._release_on_start = release_on_start
         self._stop_timeout = stop_timeout
         self._clock = clock
@@ -327,8 +324,9 @@ class OutboxWorker:
         items = await self._deliverable(group, now_ms)
         if not items:
             return
+        looks = self.lookalikes(items) if self.lookalikes is not None else None
         text = render.outbox_message(
-            items, self._quotes, now_ms=now_ms, late_after_ms=self._late_ms
+            items, self._quotes, now_ms=now_ms, late_after_ms=self._late_ms, lookalikes=looks
         )
         markup = render.alert_keyboard(items, self._quotes)
         try:

@@ -7,7 +7,7 @@ storage. A digest is always ONE message, however many alerts it carries.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
@@ -15,6 +15,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from bot.scoring.explain import REGIME_WHY, SQUEEZE_KIND_LABEL, regime_label
 from bot.telegram.callback_data import MuteFromAlert, ShowSymbol
 from bot.telegram.render.format import BAND_ICON, age, esc, finite, pct, short_symbol
+from bot.telegram.render.lookalike import lookalike_lines
 from bot.views.evidence import digest_evidence, push_evidence
 
 DIGEST_FULL = 8  # more alerts than this in one digest: one line each
@@ -28,7 +29,7 @@ def _rule_head(item: Any, quotes: Sequence[str]) -> str:
     return f"📐 <b>{sym}</b> · rule <b>{name}</b> holds · score <b>{item.score}</b>"
 
 
-def _alert_block(item: Any, quotes: Sequence[str]) -> list[str]:
+def _alert_block(item: Any, quotes: Sequence[str], lookalike: Any = None) -> list[str]:
     sym = esc(item.symbol)
     if str(item.kind).startswith("rule:"):
         head = _rule_head(item, quotes)
@@ -63,6 +64,7 @@ def _alert_block(item: Any, quotes: Sequence[str]) -> list[str]:
     evidence = push_evidence(item)  # what followed this alert type before
     if evidence:
         lines.append(f"<i>{esc(evidence)}</i>")
+    lines += lookalike_lines(lookalike)  # the symbol's own past states most like now
     lines.append(f"/symbol {esc(short_symbol(item.symbol, quotes))}")
     return lines
 
@@ -94,13 +96,16 @@ def alert_message(
     *,
     now_ms: int | None = None,
     late_after_ms: int | None = None,
+    lookalikes: Mapping[int, Any] | None = None,
 ) -> str:
     """One alert, or a digest of one cycle's alerts for one chat, as ONE message. Sent
     more than `late_after_ms` after its event (an outage, a backlog), it says how long
-    ago it happened, so an old move is not read as news."""
+    ago it happened, so an old move is not read as news. `lookalikes`: event id ->
+    bot/views/lookalike.py's `Lookalike`, shown in full blocks (not compact digests)."""
     when = _late(items, now_ms, late_after_ms)
+    looks = lookalikes or {}
     if len(items) == 1:
-        lines = _alert_block(items[0], quotes)
+        lines = _alert_block(items[0], quotes, looks.get(getattr(items[0], "event_id", -1)))
         if when:
             lines.append(f"⏱ {when}")
         return "\n".join(lines)
@@ -110,7 +115,7 @@ def alert_message(
     if len(items) <= DIGEST_FULL:
         for item in ordered:
             lines.append("")
-            lines += _alert_block(item, quotes)
+            lines += _alert_block(item, quotes, looks.get(getattr(item, "event_id", -1)))
         return "\n".join(lines)
     lines += [_alert_line(item, quotes) for item in ordered[:DIGEST_LINES]]
     if len(ordered) > DIGEST_LINES:
@@ -168,6 +173,7 @@ def outbox_message(
     *,
     now_ms: int | None = None,
     late_after_ms: int | None = None,
+    lookalikes: Mapping[int, Any] | None = None,
 ) -> str:
     """One (chat, cycle) digest from the outbox: a catch-up first (it sets the scene),
     then the alerts, then the daily-cap note; each part only if present."""
@@ -179,7 +185,13 @@ def outbox_message(
         parts.append(catchup_text(by_note["catchup"], quotes))
     if by_note.get("alert"):
         parts.append(
-            alert_message(by_note["alert"], quotes, now_ms=now_ms, late_after_ms=late_after_ms)
+            alert_message(
+                by_note["alert"],
+                quotes,
+                now_ms=now_ms,
+                late_after_ms=late_after_ms,
+                lookalikes=lookalikes,
+            )
         )
     if by_note.get("cap_note"):
         parts.append(cap_note(by_note["cap_note"], quotes))

@@ -26,6 +26,7 @@ from bot.telegram.render.format import (
     short_symbol,
 )
 from bot.telegram.render.liquidations import liquidation_lines
+from bot.telegram.render.lookalike import lookalike_lines
 from bot.views.evidence import card_evidence
 
 TABLE_WIDTH = 40
@@ -208,6 +209,7 @@ def symbol_card(
     exchange: str = "binance",
     venues: Sequence[Any] = (),
     liquidations: Any = None,
+    lookalike: Any = None,
 ) -> str:
     band = str(row.band)
     regime = str(row.regime)
@@ -219,6 +221,7 @@ def symbol_card(
         f"Bias <b>{esc(row.bias)}</b> · {esc(regime_label(regime))}",
         f"<i>{esc(REGIME_WHY.get(regime, ''))}</i>",
         *_evidence_lines(band),
+        *lookalike_lines(lookalike),
         "",
         f"OI 1h {pct(row.oi_1h_pct)} · 4h {pct(row.oi_4h_pct)} · 24h {pct(row.oi_24h_pct)}",
         _funding_line(row.funding_pct, interval, row.funding_8h_pct),
