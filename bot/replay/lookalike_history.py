@@ -14,7 +14,7 @@ from bot.config import Settings
 from bot.replay.data import SHIPPED_HISTORY, ReplayInputError, read_history
 from bot.replay.rule_history import LoadOnce
 from bot.replay.run import BasisOptions, ScoredHour, score_history
-from bot.views.lookalike import HourState, PushLookalikes, StateLibrary, build_library
+from bot.views.lookalike import HourState, StateLibrary, build_library
 
 logger = logging.getLogger(__name__)
 
@@ -66,12 +66,3 @@ def lookalike_source(settings: Settings) -> Callable[[], StateLibrary | None] | 
     """What cards and pushes read: the states if loaded, never waiting (the first call
     starts the load); None when `[telegram] lookalikes` is off."""
     return shipped_lookalikes(settings).peek if settings.telegram.lookalikes else None
-
-
-def push_lookalikes(
-    settings: Settings, source: Callable[[], StateLibrary | None] | None
-) -> PushLookalikes | None:
-    """The outbox worker's per-event lines over `source` (None: off)."""
-    if source is None:
-        return None
-    return PushLookalikes(source, settings.scoring.funding_base_8h)

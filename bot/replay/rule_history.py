@@ -11,6 +11,7 @@ import asyncio
 import logging
 import math
 from collections.abc import Callable, Sequence
+from itertools import pairwise
 from typing import Any, Generic, TypeVar
 
 import numpy as np
@@ -36,6 +37,13 @@ def history_rows(scored: Sequence[ScoredHour], source: str = "") -> HistoryRows:
         for name, value in row_values(live).items():
             if value is not None:
                 values[COLUMN_INDEX[name], j] = value
+    # `funding_8h_prev`: the symbol's previous scored hour, as live reads the cycle before.
+    funding = values[COLUMN_INDEX["funding_8h"]]
+    same = np.array([a.symbol == b.symbol for a, b in pairwise(ordered)], dtype=bool)
+    prev = np.full(len(ordered), np.nan)
+    if len(ordered) > 1:
+        prev[1:] = np.where(same, funding[:-1], np.nan)
+    values[COLUMN_INDEX["funding_8h_prev"]] = prev
     fwd = np.array([math.nan if h.fwd_24h is None else h.fwd_24h for h in ordered])
     ts = np.array([h.ts_ms for h in ordered], dtype=np.int64)
     return HistoryRows([h.symbol for h in ordered], ts, values, fwd, source)

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.metrics import Metrics
+from bot.views.builtin_rules import BuiltinEvidence
 from bot.web.api import Api
 from bot.web.data import DashboardData
 from bot.web.pages import Pages
@@ -24,7 +25,9 @@ SYMBOL = "{symbol:[^/]+}"
 
 
 def dashboard_routes(
-    sessions: async_sessionmaker[AsyncSession], settings: Settings
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    evidence: BuiltinEvidence | None = None,
 ) -> list[web.RouteDef]:
     """Every dashboard route, each behind `[http] dashboard_token` when it is set. The
     routes hold their own state (caches), so they leave the app's keys alone."""
@@ -32,10 +35,11 @@ def dashboard_routes(
     token = secret.get_secret_value() if secret is not None else None
     data = DashboardData(sessions, settings)
     api = Api(data)
-    pages = Pages(settings, data)
+    pages = Pages(settings, data, evidence)
     handlers = [
         ("/", pages.index),
         (f"/symbol/{SYMBOL}", pages.symbol),
+        ("/rules", pages.rules),
         ("/static/{name:.+}", pages.asset),
         ("/api/v1/latest", api.latest),
         ("/api/v1/top", api.top),

@@ -112,6 +112,7 @@ from bot.telegram.render.replies import (
     stale_button,
 )
 from bot.telegram.render.rules import (
+    builtin_list,
     rule_added,
     rule_error,
     rule_list,
@@ -151,6 +152,7 @@ __all__ = [
     "argument_too_long",
     "bad_argument",
     "band_range",
+    "builtin_list",
     "cap_note",
     "catchup_text",
     "chart_unavailable",
