@@ -20,6 +20,7 @@ from bot.markets.binance import BinanceAdapter
 from bot.markets.binance import make_client as binance_client
 from bot.metrics import Metrics
 from bot.storage.db import create_engine, migrate, session_factory
+from bot.views.builtin_rules import BuiltinEvidence
 from bot.web import dashboard_routes, health_server
 from fakes.fake_binance import FakeBinance
 
@@ -137,14 +138,15 @@ async def scored_market(
 
 @contextlib.asynccontextmanager
 async def serve(
-    settings: Settings, sessions: async_sessionmaker[AsyncSession]
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    evidence: BuiltinEvidence | None = None,
 ) -> AsyncIterator[str]:
     """The service's own health server (bot/web/health_server.py) on a free port, with the
-    dashboard's routes on it as the service adds them."""
+    dashboard's routes on it as the service adds them (`evidence`: the built-in rules')."""
     assert settings.http.port == 0  # any free port
-    runner = await health_server.start_health_server(
-        settings, sessions, Metrics(), routes=dashboard_routes(sessions, settings)
-    )
+    routes = dashboard_routes(sessions, settings, evidence)
+    runner = await health_server.start_health_server(settings, sessions, Metrics(), routes=routes)
     host, port = runner.addresses[0][:2]
     try:
         yield f"http://{host}:{port}"

@@ -111,11 +111,13 @@ BUILTIN_USAGE = "/rule builtin · /rule on NAME [SYMBOL] · /rule off NAME"
 def builtin_evidence(bt: Any) -> str:
     """One built-in's backtest in one line: how often, and what followed against all
     hours (24h moves close to close, as `/rule test`)."""
-    span = f"{_when(bt.first_ms)[:4]}-{_when(bt.last_ms)[2:4]}" if bt.first_ms else ""
+    first, last = (_when(t)[:4] if t else "" for t in (bt.first_ms, bt.last_ms))
+    span = first if first == last else f"{first}-{last[2:]}"
     if not bt.fires or not bt.after.n:
         return f"never fired on recorded history ({span}, {bt.hours / 24:,.0f} symbol-days)"
+    times = "once" if bt.fires == 1 else f"{bt.fires:,} times"
     return (
-        f"fired {bt.fires:,} times ({bt.per_symbol_day:.3f} per symbol-day, {span}); after it "
+        f"fired {times} ({bt.per_symbol_day:.3f} per symbol-day, {span}); after it "
         f"a ≥5% 24h move {bt.after.p_big:.0%} of the time (all hours {bt.baseline.p_big:.0%}), "
         f"median |24h| {bt.after.median_abs_24h:.1f}% ({bt.baseline.median_abs_24h:.1f}%)"
     )
