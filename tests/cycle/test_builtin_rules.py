@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.alerts.rules.builtins import BY_NAME, BUILTINS, unavailable
+from bot.alerts.rules.builtins import BUILTINS, BY_NAME, unavailable
 from bot.alerts.rules.rows import row_values
 from bot.cycle.alert_hook import AlertEngine
 from bot.scoring.result import CycleResult

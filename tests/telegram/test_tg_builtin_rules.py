@@ -69,8 +69,7 @@ async def test_on_stores_it_off_removes_it(runtime: BotWithWorker, fake_tg: Fake
     assert "funding-flip ✅ on (market)" in reply.visible
     reply = await ask(fake_tg, "/rule on funding-top-2pct")
     assert reply.visible == (
-        "The built-in funding-top-2pct is not available yet: needs the field "
-        "'funding_pctl_90d'."
+        "The built-in funding-top-2pct is not available yet: needs the field 'funding_pctl_90d'."
     )
     reply = await ask(fake_tg, "/rule on funding-sideways")
     assert reply.visible.startswith("No built-in rule is named funding-sideways; there are ")

@@ -32,8 +32,8 @@ async def test_the_rules_page_lists_each_with_its_evidence(tmp_path: Path) -> No
     assert 'id="measuring"' not in page
     flip = page[page.index('id="rule-funding-flip"') : page.index('id="rule-funding-next-high"')]
     assert "funding changes sign since the cycle before" in flip
-    assert "<td>after it fired</td><td class=\"num\">1</td><td class=\"num\">100%</td>" in flip
-    assert "<td>all hours</td><td class=\"num\">24</td><td class=\"num\">4%</td>" in flip
+    assert '<td>after it fired</td><td class="num">1</td><td class="num">100%</td>' in flip
+    assert '<td>all hours</td><td class="num">24</td><td class="num">4%</td>' in flip
     assert "Fired once, 0.500 per symbol-day, on SOLUSDT" in flip
     assert "2026-01-01 to 2026-01-02" in flip
     rest = page[page.index('id="rule-funding-next-high"') :]
