@@ -2,21 +2,17 @@
 this" (bot/views/lookalike.py): every scorable hour scored by the live code exactly as
 `pressurebot replay` scores it (bot/replay/run.py), with its forward moves from
 bot/replay/moves.py (the 24h move close to close, the largest rise or fall on highs and
-lows). Loaded once per process, in a thread (`LoadOnce`, as the rule backtest's history).
+lows). A running bot loads it once, with the rule backtest's rows (bot/replay/history_sources.py).
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 from bot.config import Settings
-from bot.replay.data import SHIPPED_HISTORY, ReplayInputError, read_history
-from bot.replay.rule_history import LoadOnce
+from bot.replay.data import SHIPPED_HISTORY, read_history
 from bot.replay.run import BasisOptions, ScoredHour, score_history
 from bot.views.lookalike import HourState, StateLibrary, build_library
-
-logger = logging.getLogger(__name__)
 
 
 def hour_states(scored: Sequence[ScoredHour]) -> Iterator[HourState]:
@@ -46,23 +42,3 @@ def load_state_library(settings: Settings, path: str | None = None) -> StateLibr
         history, settings.scoring, tolerance_ms=tolerance_ms, basis=BasisOptions()
     )
     return build_library(hour_states(scored), source=path.rsplit("/", 1)[-1])
-
-
-def shipped_lookalikes(settings: Settings) -> LoadOnce[StateLibrary | None]:
-    """The bot's lookalike states: the shipped file, loaded on first use. Without it (an
-    installed wheel carries no data/) cards and pushes go without the line."""
-
-    def load() -> StateLibrary | None:
-        try:
-            return load_state_library(settings)
-        except ReplayInputError as exc:
-            logger.warning("no recorded history for lookalike states: %s", exc)
-            return None
-
-    return LoadOnce(load)
-
-
-def lookalike_source(settings: Settings) -> Callable[[], StateLibrary | None] | None:
-    """What cards and pushes read: the states if loaded, never waiting (the first call
-    starts the load); None when `[telegram] lookalikes` is off."""
-    return shipped_lookalikes(settings).peek if settings.telegram.lookalikes else None

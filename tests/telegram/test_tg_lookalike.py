@@ -38,3 +38,19 @@ async def test_peek_starts_the_load_once_and_never_waits() -> None:
     assert once.peek() is None and once.peek() is None
     assert await once() == "states"
     assert once.peek() == "states" and calls == [1]
+
+
+async def test_one_load_serves_rule_tests_and_lookalikes_and_none_is_kept() -> None:
+    from bot.config import Settings
+    from bot.replay.history_sources import history_sources
+
+    calls: list[int] = []
+
+    def nothing() -> None:  # no data/ here: said once, not retried at every card
+        calls.append(1)
+
+    sources = history_sources(Settings(), load=nothing)
+    assert sources.lookalikes is not None and sources.lookalikes() is None
+    assert await sources.rule_history() is None
+    assert sources.lookalikes() is None and await sources.builtin_evidence.get() == {}
+    assert calls == [1]
