@@ -70,7 +70,7 @@
     band.appendChild(PB.el("span", r.band, "band band-" + r.band));
     tr.appendChild(band);
     cell(tr, r.bias, "bias-" + r.bias);
-    cell(tr, LABEL[r.regime] || r.regime);
+    cell(tr, LABEL[r.regime] || r.regime, "regime");
     cell(tr, PB.pct(r.oi_1h_pct, 2), "num " + PB.signClass(r.oi_1h_pct));
     cell(tr, PB.pct(r.oi_4h_pct, 2), "num " + PB.signClass(r.oi_4h_pct));
     cell(tr, PB.pct(r.oi_24h_pct, 1), "num " + PB.signClass(r.oi_24h_pct));
