@@ -220,9 +220,9 @@ async def run_service(
             webhook = WebhookEndpoint(settings.telegram)
         if settings.http.port:
             routes = [webhook.route()] if webhook is not None else []
-            parts.history = history_sources(settings)
-            evidence = parts.history.builtin_evidence
-            routes += dashboard_routes(parts.sessions, settings, evidence)  # read-only pages
+            parts.history = recorded = history_sources(settings)
+            pages = recorded.builtin_evidence, recorded.lookalikes  # the rules page, cards
+            routes += dashboard_routes(parts.sessions, settings, *pages)  # read-only
             runner = await start_health_server(
                 settings, parts.sessions, metrics, health, replica, routes=routes
             )

@@ -6,6 +6,7 @@ bot/telegram/render/market.py) says the same thing. The rules are docs/scoring.m
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,6 +111,23 @@ def _basis_reason(row: Any) -> str:
     if row.basis_pct > 0:
         return "perp trades above index"
     return "perp trades below index"
+
+
+def _year(ts_ms: int) -> str:
+    return time.strftime("%Y", time.gmtime(ts_ms / 1000))
+
+
+def lookalike_sentence(found: Any) -> str:
+    """What followed the symbol's nearest past states (`bot.views.lookalike.Lookalike`):
+    "the 20 past hours most like now (2021-26, a day apart or more): median |24h| move
+    3.1%; 7 of 20 moved ≥5% within 24h (usually 44%)"."""
+    first, last = (_year(t) for t in (found.first_ms, found.last_ms))
+    years = first if first == last else f"{first}-{last[2:]}"
+    return (
+        f"the {found.n} past hours most like now ({years}, a day apart or more): median "
+        f"|24h| move {found.median_abs_24h:.1f}%; {found.big} of {found.n} moved ≥5% "
+        f"within 24h (usually {found.usual_big:.0%})"
+    )
 
 
 def alert_subject(alert_type: str) -> str:

@@ -8,12 +8,15 @@ add them to an app before its runner is set up (`add_dashboard`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.metrics import Metrics
 from bot.views.builtin_rules import BuiltinEvidence
+from bot.views.lookalike import StateLibrary
 from bot.web.api import Api
 from bot.web.data import DashboardData
 from bot.web.pages import Pages
@@ -28,12 +31,13 @@ def dashboard_routes(
     sessions: async_sessionmaker[AsyncSession],
     settings: Settings,
     evidence: BuiltinEvidence | None = None,
+    lookalikes: Callable[[], StateLibrary | None] | None = None,
 ) -> list[web.RouteDef]:
     """Every dashboard route, each behind `[http] dashboard_token` when it is set. The
     routes hold their own state (caches), so they leave the app's keys alone."""
     secret = settings.http.dashboard_token
     token = secret.get_secret_value() if secret is not None else None
-    data = DashboardData(sessions, settings)
+    data = DashboardData(sessions, settings, lookalikes)
     api = Api(data)
     pages = Pages(settings, data, evidence)
     handlers = [

@@ -179,6 +179,7 @@ def _symbol_schema(series: dict[str, Any]) -> dict[str, Any]:
             "regime_label": _STR,
             "regime_why": _STR,
             "evidence": _STR,
+            "lookalike": _STR,
             "why": {
                 "type": "array",
                 "items": _obj(

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+from bot.scoring.explain import lookalike_sentence
 from bot.telegram.render.alerts import alert_message
-from bot.telegram.render.lookalike import lookalike_sentence
 from bot.telegram.render.market import symbol_card
 from bot.views.lookalike import (
     HOUR_MS,

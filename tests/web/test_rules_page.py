@@ -39,3 +39,21 @@ async def test_the_rules_page_lists_each_with_its_evidence(tmp_path: Path) -> No
     rest = page[page.index('id="rule-funding-next-high"') :]
     assert "the recorded history has no such data" in rest
     assert rest.count("Not available in this version: needs the field") == 2
+
+
+async def test_the_symbol_page_says_when_it_looked_like_this_before(tmp_path: Path) -> None:
+    from bot.views.lookalike import build_library
+    from tests.views.test_lookalike import HOURS, state
+
+    library = build_library((state(i, "LSQZUSDT") for i in range(HOURS)), "test.csv")
+    async with (
+        scored_market(tmp_path, cycles=1, n=2) as market,
+        serve(market.settings, market.sessions, lookalikes=lambda: library) as url,
+        aiohttp.ClientSession() as http,
+    ):
+        async with http.get(url + "/api/v1/symbol/LSQZUSDT") as r:
+            doc = await r.json()
+        async with http.get(url + "/api/v1/symbol/SSQZUSDT") as r:
+            other = await r.json()
+    assert doc["lookalike"].startswith("the 20 past hours most like now (2020, a day apart")
+    assert other["lookalike"] == ""  # no history for it

@@ -1,28 +1,14 @@
-""" "The last N times this symbol looked like this" in words, for the card and pushes.
-The data is bot/views/lookalike.py's `Lookalike` (duck-typed here)."""
+""" "The last N times this symbol looked like this" on the card and in pushes; the
+sentence is `bot.scoring.explain.lookalike_sentence` (the web page says the same)."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
+from bot.scoring.explain import lookalike_sentence
 from bot.telegram.render.format import esc
 
-
-def _years(first_ms: int, last_ms: int) -> str:
-    first = time.strftime("%Y", time.gmtime(first_ms / 1000))
-    last = time.strftime("%Y", time.gmtime(last_ms / 1000))
-    return first if first == last else f"{first}-{last[2:]}"
-
-
-def lookalike_sentence(found: Any) -> str:
-    """Plain text: "the 20 past hours most like now (2021-26, a day apart or more):
-    median |24h| move 3.1%; 7 of 20 moved ≥5% within 24h (usually 44%)"."""
-    return (
-        f"the {found.n} past hours most like now ({_years(found.first_ms, found.last_ms)}, "
-        f"a day apart or more): median |24h| move {found.median_abs_24h:.1f}%; "
-        f"{found.big} of {found.n} moved ≥5% within 24h (usually {found.usual_big:.0%})"
-    )
+__all__ = ["lookalike_lines", "lookalike_sentence"]
 
 
 def lookalike_lines(found: Any) -> list[str]:

@@ -27,6 +27,7 @@
     set("regime", doc.regime_label || r.regime);
     set("regime-why", doc.regime_why);
     set("evidence", doc.evidence);
+    set("lookalike", doc.lookalike ? "🔁 " + doc.lookalike : "");
     set("oi_1h_pct", PB.pct(r.oi_1h_pct, 2), "num " + PB.signClass(r.oi_1h_pct));
     set("oi_4h_pct", PB.pct(r.oi_4h_pct, 2), "num " + PB.signClass(r.oi_4h_pct));
     set("oi_24h_pct", PB.pct(r.oi_24h_pct, 2), "num " + PB.signClass(r.oi_24h_pct));
