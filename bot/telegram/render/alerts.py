@@ -52,7 +52,9 @@ def _alert_block(item: Any, quotes: Sequence[str], lookalike: Any = None) -> lis
             f"{arrow} <b>{sym}</b> {esc(item.from_band)} → {icon} <b>{esc(item.to_band)}</b>"
             f" · score <b>{item.score}</b>"
         )
-    lines = [head, f"{esc(item.bias)} · {esc(regime_label(item.regime))}"]
+    # A squeeze push names its regime in the head already: the bias alone below it.
+    shown = "" if item.kind == "squeeze" else f" · {esc(regime_label(item.regime))}"
+    lines = [head, f"{esc(item.bias)}{shown}"]
     if item.kind == "squeeze" and item.direction == "enter":
         # Who is crowded and pays, and that it may break either way: never a direction.
         lines.append(f"<i>{esc(REGIME_WHY.get(str(item.to_regime), ''))}</i>")
