@@ -37,6 +37,7 @@ from bot.liquidations.runner import AdapterUniverse, LiqRunner
 from bot.markets.adapters import open_adapters
 from bot.markets.base import ExchangeAdapter
 from bot.metrics import Metrics
+from bot.replay.history_sources import HistorySources, history_sources
 from bot.replica import Replica, Role, news_level, replica_name
 from bot.scoring.aggregate import ALL
 from bot.storage import leases
@@ -80,6 +81,7 @@ class Parts:
     # One per enabled venue (exchange.venues), in that order; their clients close with
     # the parts.
     adapters: list[ExchangeAdapter]
+    history: HistorySources | None = None  # recorded history, loaded on first use (run)
 
     def scorer(
         self, hook: CycleHook | None = None, fence: CycleFence | None = None
@@ -218,7 +220,9 @@ async def run_service(
             webhook = WebhookEndpoint(settings.telegram)
         if settings.http.port:
             routes = [webhook.route()] if webhook is not None else []
-            routes += dashboard_routes(parts.sessions, settings)  # the web page, read-only
+            parts.history = recorded = history_sources(settings)
+            pages = recorded.builtin_evidence, recorded.lookalikes  # the rules page, cards
+            routes += dashboard_routes(parts.sessions, settings, *pages)  # read-only
             runner = await start_health_server(
                 settings, parts.sessions, metrics, health, replica, routes=routes
             )
@@ -309,10 +313,8 @@ async def _start_telegram(
         bot = await start_sender(settings, sessions, on_sent=observe)
     stack.push_async_callback(bot.stop)
     bot.deps.replica = replica
-    if replica.runs_bot:
-        from bot.replay.rule_history import shipped_rule_history
-
-        bot.deps.rule_history = shipped_rule_history(settings)
+    history = parts.history or history_sources(settings)
+    history.attach(bot.deps)  # /rule test, the built-ins, the cards' lookalike line
     if not replica.runs_worker:
         return bot, None
     poll = 5.0 if is_sqlite(parts.engine) else CROSS_PROCESS_POLL_SECONDS
@@ -324,6 +326,7 @@ async def _start_telegram(
         on_stale=metrics.deliveries_stale.inc,
         replica=replica.name,
     )
+    worker.lookalikes = history.pushes
     await stack.enter_async_context(outbox_running(worker))
     return bot, worker
 

@@ -27,6 +27,9 @@ def service_env(tmp_path: Path, exchange_url: str, **extra: str) -> dict[str, st
         # The liquidation streams default to the venues' wss:// URLs, and no test touches
         # the internet: a test that wants them points them at the loopback fakes.
         PRESSUREBOT_LIQUIDATIONS__ENABLED="false",
+        # Scoring the shipped history for the card's lookalike line costs seconds of CPU
+        # per process; tests of it give the bot its states directly.
+        PRESSUREBOT_TELEGRAM__LOOKALIKES="false",
         PYTHONPATH=str(ROOT),
         PYTHONUNBUFFERED="1",
     )

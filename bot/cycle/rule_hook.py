@@ -58,12 +58,24 @@ class RuleHook:
         self.exit_cycles = exit_cycles
         # exchange -> (rules_signature, the compiled rules, the rules they came from)
         self._books: dict[str, tuple[tuple[int, int, int], RuleBook, list[StoredRule]]] = {}
+        # exchange -> symbol -> funding per 8h at its last cycle (`funding_8h_prev`), kept
+        # every cycle (rules or not) so a rule added later compares with the cycle before.
+        # Not stored: after a start or a scorer hand-over the first cycle has none.
+        self._funding_prev: dict[str, dict[str, float]] = {}
 
     async def advance(
         self, session: AsyncSession, cycle: CycleResult, *, replayed: bool = False
     ) -> RuleCycle | None:
         """`replayed`: this cycle was processed before (the engine knows from the band
         states); the places already moved for it, so nothing happens."""
+        prev = self._funding_prev.setdefault(cycle.exchange, {})
+        last = dict(prev)
+        if not replayed:
+            prev.update(
+                (s.symbol, s.score.funding_8h_pct)
+                for s in cycle.scores
+                if s.exchange == cycle.exchange
+            )
         book, live = await self._rules(session, cycle.exchange)
         if not live or replayed:
             return None
@@ -71,7 +83,9 @@ class RuleHook:
         if any(spot.last_cycle_id >= cycle.cycle_id for spot in before.values()):
             return None  # a place changed in this cycle already: a re-run
         scores = {s.symbol: s for s in cycle.scores if s.exchange == cycle.exchange}
-        frame = Frame.build((cycle.exchange, sym, row_values(s)) for sym, s in scores.items())
+        frame = Frame.build(
+            (cycle.exchange, sym, row_values(s, last.get(sym))) for sym, s in scores.items()
+        )
         skip = cycle.hold_alert_state
         positions, rows = book.hits(frame) if len(frame) else ((), ())
         holding = {

@@ -188,8 +188,7 @@ class Scorer:
         fetched: _Fetched,
         bases: Sequence[float | None],
     ) -> SymbolScore | str:
-        oi = fetched.oi[symbol]
-        prem = fetched.premium[symbol]
+        oi, prem = fetched.oi[symbol], fetched.premium[symbol]
         interval = fetched.intervals.get(symbol, DEFAULT_FUNDING_INTERVAL_HOURS)
         deltas = [None if base is None else pct_change(base, oi.contracts) for base in bases]
         try:
@@ -218,6 +217,7 @@ class Scorer:
             mark_price=prem.mark_price,
             index_price=prem.index_price,
             basis_pct=basis,
+            funding_next_pct=None if (p := prem.predicted_funding_rate) is None else p * 100.0,
         )
 
     # ------------------------------------------------------------ persist

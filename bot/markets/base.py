@@ -62,6 +62,9 @@ class PremiumIndex:
         float  # fraction per funding interval, as the exchange reports it (0.0001 = 0.01%)
     )
     time_ms: int
+    # The venue's published prediction of the next settlement's rate, same unit; None
+    # where the venue publishes none (OKX's `fundingRate` is one: okx.py).
+    predicted_funding_rate: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

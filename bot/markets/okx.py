@@ -195,7 +195,9 @@ class OkxAdapter(ClientCounters):
                 if symbol in self._swaps:
                     skipped.append(symbol)
                 continue
-            result[symbol] = PremiumIndex(symbol, mark, index, rate.rate, at)
+            # `fundingRate` is OKX's prediction for the coming settlement: the funding
+            # the score reads, and the predicted rate a rule can name (`funding_next_8h`).
+            result[symbol] = PremiumIndex(symbol, mark, index, rate.rate, at, rate.rate)
         self.last_skipped = skipped
         self.skipped_rows += len(skipped)
         if skipped:

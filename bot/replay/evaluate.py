@@ -98,7 +98,8 @@ def alert_signals(scored: Sequence[ScoredHour], records: Sequence[AlertRecord]) 
 def _alert_type(r: AlertRecord) -> tuple[str, int]:
     """The alert's type name (shared with the shipped table, `bot.views.evidence`) and the
     direction its label implies: a long squeeze a fall, a short squeeze a rise."""
-    name = alert_type(r.kind, r.direction, r.to_band, r.from_regime, r.to_regime)
+    # The replay records band and squeeze alerts only; any other kind keeps its own name.
+    name = alert_type(r.kind, r.direction, r.to_band, r.from_regime, r.to_regime) or r.kind
     if r.kind != "squeeze" or r.direction != "enter":
         return name, 0
     return name, -1 if r.to_regime == Regime.LONG_SQUEEZE.value else 1

@@ -1,8 +1,8 @@
 """Recorded history as rule rows, for `replay --rule` and `/rule test`
 (bot/alerts/rules/backtest.py): every scorable hour of the shipped history, scored by
 the live code exactly as `pressurebot replay` scores it (bot/replay/run.py), with the
-24h forward move. Reading and scoring the shipped file takes a few seconds, so the bot
-does it once, off the event loop, on the first `/rule test` (`LoadOnce`).
+24h forward move. Reading and scoring the shipped file takes seconds, so the bot does
+it once, off the event loop, on first use (`LoadOnce`; bot/replay/history_sources.py).
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import asyncio
 import logging
 import math
 from collections.abc import Callable, Sequence
-from typing import Generic, TypeVar
+from itertools import pairwise
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
@@ -19,7 +20,7 @@ from bot.alerts.rules.backtest import HistoryRows
 from bot.alerts.rules.fields import COLUMN_INDEX, COLUMN_NAMES
 from bot.alerts.rules.rows import row_values
 from bot.config import Settings
-from bot.replay.data import SHIPPED_HISTORY, ReplayInputError, read_history
+from bot.replay.data import SHIPPED_HISTORY, read_history
 from bot.replay.planned_cycles import symbol_score
 from bot.replay.run import BasisOptions, ScoredHour, score_history
 
@@ -36,6 +37,13 @@ def history_rows(scored: Sequence[ScoredHour], source: str = "") -> HistoryRows:
         for name, value in row_values(live).items():
             if value is not None:
                 values[COLUMN_INDEX[name], j] = value
+    # `funding_8h_prev`: the symbol's previous scored hour, as live reads the cycle before.
+    funding = values[COLUMN_INDEX["funding_8h"]]
+    same = np.array([a.symbol == b.symbol for a, b in pairwise(ordered)], dtype=bool)
+    prev = np.full(len(ordered), np.nan)
+    if len(ordered) > 1:
+        prev[1:] = np.where(same, funding[:-1], np.nan)
+    values[COLUMN_INDEX["funding_8h_prev"]] = prev
     fwd = np.array([math.nan if h.fwd_24h is None else h.fwd_24h for h in ordered])
     ts = np.array([h.ts_ms for h in ordered], dtype=np.int64)
     return HistoryRows([h.symbol for h in ordered], ts, values, fwd, source)
@@ -62,29 +70,31 @@ def load_history_rows(
 
 class LoadOnce(Generic[T]):
     """An expensive load run once, in a thread, shared by every caller; a failed load
-    is retried by the next caller."""
+    (it raised) is retried by the next caller, a None it returned is kept."""
 
     def __init__(self, load: Callable[[], T]) -> None:
         self._load = load
         self._value: T | None = None
+        self._loaded = False
         self._lock = asyncio.Lock()
+        self._task: asyncio.Task[T] | None = None
+
+    def peek(self) -> T | None:
+        """The value if loaded; else None at once, with the load started in the
+        background (once at a time), for a caller that must never wait on it (a push)."""
+        if not self._loaded and (self._task is None or self._task.done()):
+            self._task = asyncio.get_running_loop().create_task(self())
+            self._task.add_done_callback(_log_failure)
+        return self._value
 
     async def __call__(self) -> T:
         async with self._lock:
-            if self._value is None:
+            if not self._loaded:
                 self._value = await asyncio.to_thread(self._load)
-            return self._value
+                self._loaded = True
+            return self._value  # type: ignore[return-value]
 
 
-def shipped_rule_history(settings: Settings) -> LoadOnce[HistoryRows | None]:
-    """The bot's `/rule test` history: the shipped file, loaded on first use. Without
-    it (an installed wheel carries no data/), tests say there is no history."""
-
-    def load() -> HistoryRows | None:
-        try:
-            return load_history_rows(settings)
-        except ReplayInputError as exc:
-            logger.warning("no recorded history for /rule test: %s", exc)
-            return None
-
-    return LoadOnce(load)
+def _log_failure(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        logger.warning("loading recorded history failed (retried on next use): %r", exc)

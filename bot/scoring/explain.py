@@ -6,6 +6,7 @@ bot/telegram/render/market.py) says the same thing. The rules are docs/scoring.m
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +36,23 @@ REGIME_WHY = {
     Regime.NET_SHORT.value: "funding and basis lean short",
     Regime.NEUTRAL.value: "nothing remarkable",
 }
+# What a regime is CALLED on every screen. The stored identifiers (`Regime` values: alert
+# events, JSON `regime`, rule words) keep the design's "squeeze risk" names because other
+# tools read them; the words shown say what is measured (who pays, OI building) and that
+# the risk runs either way, since the evaluation shows no direction of resolution
+# (docs/scoring.md, Evidence; docs/design-notes.md).
+REGIME_LABEL = {
+    Regime.LONG_SQUEEZE.value: "Longs pay, OI building: risk either way",
+    Regime.SHORT_SQUEEZE.value: "Shorts pay, OI building: risk either way",
+}
+# The squeeze kind (`/subscribe BTC squeeze`, `/market squeeze`, `/top squeeze`) on screen.
+SQUEEZE_KIND_LABEL = "OI building against funding"
+
+
+def regime_label(regime: object) -> str:
+    """The words a screen shows for a stored regime identifier."""
+    name = str(regime)
+    return REGIME_LABEL.get(name, name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,14 +113,44 @@ def _basis_reason(row: Any) -> str:
     return "perp trades below index"
 
 
-def evidence_sentence(evidence: Any, *, card: bool = False) -> str:
+def _year(ts_ms: int) -> str:
+    return time.strftime("%Y", time.gmtime(ts_ms / 1000))
+
+
+def lookalike_sentence(found: Any) -> str:
+    """What followed the symbol's nearest past states (`bot.views.lookalike.Lookalike`):
+    "the 20 past hours most like now (2021-26, a day apart or more): median |24h| move
+    3.1%; 7 of 20 moved ≥5% within 24h (usually 44%)"."""
+    first, last = (_year(t) for t in (found.first_ms, found.last_ms))
+    years = first if first == last else f"{first}-{last[2:]}"
+    return (
+        f"the {found.n} past hours most like now ({years}, a day apart or more): median "
+        f"|24h| move {found.median_abs_24h:.1f}%; {found.big} of {found.n} moved ≥5% "
+        f"within 24h (usually {found.usual_big:.0%})"
+    )
+
+
+def alert_subject(alert_type: str) -> str:
+    """An evaluation alert type in words: "band up to stressed" -> "a rise into stressed",
+    "squeeze enter short" -> "shorts pay, OI building (start)"."""
+    words = alert_type.split()
+    if words[0] == "band":
+        return f"a rise into {words[-1]}" if words[1] == "up" else f"a fall to {words[-1]}"
+    side = "longs" if words[-1] == "long" else "shorts"
+    return f"{side} pay, OI building ({'start' if words[1] == 'enter' else 'end'})"
+
+
+def evidence_sentence(evidence: Any, *, card: bool = False, named: bool = False) -> str:
     """One line of what followed this alert type out of sample (`bot.views.evidence`):
     "after this alert: a ≥5% move within 24h 46% of the time (usually 28%); n = 125,
-    2025-26". On a card the subject is the move into the symbol's band."""
+    2025-26". On a card the subject is the move into the symbol's band; `named` (a
+    compact digest, one line per alert type) names the type."""
     subject = "this alert"
     if card:
         band = evidence.alert_type.rsplit(" ", 1)[-1]
         subject = "a fall to neutral" if band == "neutral" else f"a rise into {band}"
+    elif named:
+        subject = alert_subject(evidence.alert_type)
     if not evidence.n or evidence.p_big is None:
         return f"after {subject}: no case to measure in {evidence.years} (n = 0)"
     return (

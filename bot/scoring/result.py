@@ -21,6 +21,8 @@ class SymbolScore:
     mark_price: float
     index_price: float
     basis_pct: float
+    # The venue's predicted next funding, percent per interval; None where unpublished.
+    funding_next_pct: float | None = None
 
 
 @dataclass(slots=True)

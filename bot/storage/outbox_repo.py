@@ -70,6 +70,10 @@ class AlertItem:
     # A rule's event (kind "rule:<id>"): the rule's name and its text as stored.
     rule_name: str | None = None
     rule_text: str | None = None
+    # The cycle's OI 1h and 4h too: with the three above, the score's inputs, which
+    # "the last N times it looked like this" compares (bot/views/lookalike.py).
+    oi_1h_pct: float | None = None
+    oi_4h_pct: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +115,8 @@ async def load_items(
             own,
             Delivery.kind,
             Rule,
+            snap.oi_1h_pct,
+            snap.oi_4h_pct,
         )
         .join(AlertEvent, AlertEvent.id == Delivery.event_id)
         .outerjoin(Rule, Rule.id == AlertEvent.rule_id)
@@ -126,7 +132,7 @@ async def load_items(
         .where(*held_by(holder))
         .order_by(Delivery.id)
     )
-    return [_alert_item(*row) for row in (await session.execute(stmt)).all()]
+    return [_alert_item(*tuple(row)) for row in (await session.execute(stmt)).all()]
 
 
 def _alert_item(
@@ -138,6 +144,8 @@ def _alert_item(
     is_own: bool | None,
     note: str | None,
     rule: Rule | None,
+    oi1: float | None = None,
+    oi4: float | None = None,
 ) -> AlertItem:
     return AlertItem(
         delivery_id=delivery_id,
@@ -161,6 +169,8 @@ def _alert_item(
         note=note or "alert",
         rule_name=rule.name if rule is not None else None,
         rule_text=rule_text(rule) if rule is not None else None,
+        oi_1h_pct=oi1,
+        oi_4h_pct=oi4,
     )
 
 

@@ -29,6 +29,8 @@ from bot.telegram.charts import ChartCache
 from bot.telegram.chat_events import ChatStore
 from bot.telegram.rate_limits import Limiter
 from bot.telegram.sender import Priority, Sender
+from bot.views.builtin_rules import BuiltinEvidence
+from bot.views.lookalike import StateLibrary
 from bot.views.market_cache import MarketCache
 from bot.views.rule_actions import HistorySource
 
@@ -54,6 +56,11 @@ class Deps:
     liq_reader: LiqReader | None = None
     # Recorded history for /rule test (bot/replay/rule_history.py); set by the service.
     rule_history: HistorySource | None = None
+    # "The last N times it looked like this" (bot/views/lookalike.py): the states if
+    # loaded, never waiting (bot/replay/lookalike_history.py); set by the service.
+    lookalikes: Callable[[], StateLibrary | None] | None = None
+    # The built-in funding rules' backtests (bot/views/builtin_rules.py); set by the service.
+    builtin_evidence: BuiltinEvidence | None = None
     started_ms: int = 0  # when the bot started: how long the first scan has run so far
     # What destination hosts resolve to (/webhook add and test); None: the system's
     # resolver. Tests put one they control here (bot/destinations/safe_http.py).

@@ -49,7 +49,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from aiohttp.abc import AbstractResolver
@@ -79,6 +79,10 @@ def default_in_flight(messages_per_second: float, upper: int = 256) -> int:
 
 
 class OutboxWorker:
+    # Event id -> "the last N times it looked like this" (bot/views/lookalike.py); set by
+    # the service, None: pushes go without the line.
+    lookalikes: Callable[[Sequence[AlertItem]], Mapping[int, Any]] | None = None
+
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
@@ -321,8 +325,9 @@ class OutboxWorker:
         if group.destination_id:  # a Discord or HTTPS webhook: its own sink
             await self.destinations.deliver(group, items, self._outcomes, self.stats, self._abort)
             return
+        looks = self.lookalikes(items) if self.lookalikes is not None else None
         text = render.outbox_message(
-            items, self._quotes, now_ms=now_ms, late_after_ms=self._late_ms
+            items, self._quotes, now_ms=now_ms, late_after_ms=self._late_ms, lookalikes=looks
         )
         markup = render.alert_keyboard(items, self._quotes)
         try:

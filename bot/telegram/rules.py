@@ -1,5 +1,6 @@
-"""/rule add|test|list|remove (docs/rules.md). In groups, adding and removing are for
-chat administrators only; anyone may test a rule or list them.
+"""/rule add|test|list|remove, and the built-ins: /rule builtin|on|off (docs/rules.md).
+In groups, adding, removing and switching are for chat administrators only; anyone may
+test a rule or list them.
 
 `/rule add` answers with the same backtest as `/rule test`, then the confirmation.
 """
@@ -16,7 +17,7 @@ from bot.telegram.deps import BotContext, reply
 from bot.telegram.subscriptions import ensure_chat
 from bot.telegram.symbols import resolve
 from bot.telegram.venue_words import venue_universe
-from bot.views import rule_actions
+from bot.views import builtin_rules, rule_actions
 from bot.views.actions import UserError
 
 
@@ -25,6 +26,15 @@ async def rule(update: Update, context: BotContext) -> None:
     action = args[0].lower() if args else ""
     if action == "list":
         await _list(update, context)
+    elif action in ("builtin", "builtins"):
+        await builtin_list(update, context)
+    elif action in ("on", "off") and len(args) > 1:
+        if not await can_manage_chat(update, context):
+            await reply(update, context, render.group_admins_only())
+        elif action == "on":
+            await builtin_on(update, context, args[1], args[2] if len(args) > 2 else None)
+        else:
+            await builtin_off(update, context, args[1])
     elif action == "test" and len(args) > 1:
         parsed = await _parse(update, context, " ".join(args[1:]))
         if parsed is not None:
@@ -102,3 +112,49 @@ async def _remove(update: Update, context: BotContext, name: str) -> None:
     target = None if name.lower() == "all" else name
     count = await rule_actions.remove_rule(context.deps, chat.id, target)
     await reply(update, context, render.rule_removed(target, count))
+
+
+# ---------------------------------------------------------------- built-ins
+
+
+async def builtin_list(update: Update, context: BotContext) -> None:
+    deps = context.deps
+    chat = update.effective_chat
+    assert chat is not None
+    found = await builtin_rules.chat_builtins(deps, chat.id, deps.builtin_evidence)
+    await reply(update, context, render.builtin_list(found, deps.quotes))
+
+
+async def builtin_on(update: Update, context: BotContext, name: str, where: str | None) -> None:
+    """`/rule on NAME [SYMBOL]`: the built-in stored as the chat's rule, answered with its
+    backtest as `/rule add` is."""
+    deps = context.deps
+    chat = update.effective_chat
+    assert chat is not None
+    symbol = None
+    if where is not None and where.lower() != "market":
+        match = resolve(where, await venue_universe(deps, None), deps.quotes)
+        if match.symbol is None:
+            await reply(update, context, render.unknown_symbol(match.query, match.suggestions))
+            return
+        symbol = match.symbol
+    try:
+        builtin, parsed = builtin_rules.builtin_rule(name, symbol)
+        await ensure_chat(deps, update)
+        test = await rule_actions.test_rule(deps, parsed)
+        stored = await builtin_rules.switch_on(deps, chat.id, builtin, parsed)
+    except UserError as error:
+        await reply(update, context, render.rule_refused(error.code, error.params))
+        return
+    await reply(update, context, render.rule_added(stored, test, deps.exchange, deps.quotes))
+
+
+async def builtin_off(update: Update, context: BotContext, name: str) -> None:
+    chat = update.effective_chat
+    assert chat is not None
+    try:
+        count = await builtin_rules.switch_off(context.deps, chat.id, name)
+    except UserError as error:
+        await reply(update, context, render.rule_refused(error.code, error.params))
+        return
+    await reply(update, context, render.rule_removed(name.lower(), count))

@@ -8,7 +8,7 @@ result to `bot/telegram/render/` for words; a web page can call the same actions
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -27,6 +27,7 @@ from bot.storage.models import Chat, Subscription
 from bot.views import market as market_view  # `market` below is the /market use-case
 from bot.views.liquidation_fields import RowFields
 from bot.views.liquidations import ranked_by_liquidations, row_fields, symbol_figures
+from bot.views.lookalike import Lookalike, StateLibrary, lookalike_for
 from bot.views.market import (
     MarketRow,
     MarketSnapshot,
@@ -61,6 +62,8 @@ class ActionContext(Protocol):
     chart_hours: int
     # Reads the stored liquidation streams; None when this bot runs without them.
     liq_reader: LiqReader | None
+    # The lookalike states if loaded (never waits: bot/views/lookalike.py); None: off.
+    lookalikes: Callable[[], StateLibrary | None] | None
 
     @property
     def market(self) -> MarketSource: ...
@@ -140,6 +143,8 @@ class SymbolCard:
     venues: list[VenuePart] = field(default_factory=list)
     # Liquidations up to now (bot/liquidations/windows.py); None: no stream configured.
     liquidations: LiqFigures | None = None
+    # "The last N times it looked like this"; None without enough history (or not loaded).
+    lookalike: Lookalike | None = None
 
 
 def venue_word(ctx: ActionContext, word: str) -> str | None:
@@ -295,6 +300,8 @@ async def symbol_card(
         liq = None
         if row is not None and ctx.liq_reader is not None:
             liq = await symbol_figures(session, ex, row, parts, ctx.now_ms(), ctx.liq_reader)
+    library = ctx.lookalikes() if row is not None and ctx.lookalikes is not None else None
+    base = ctx.settings.scoring.funding_base_8h
     return SymbolCard(
         symbol,
         row,
@@ -305,6 +312,7 @@ async def symbol_card(
         exchange=ex,
         venues=parts,
         liquidations=liq,
+        lookalike=lookalike_for(library, symbol, row, base),
     )
 
 

@@ -8,6 +8,7 @@ Lookups over a JSON resource read once; the words are `bot.scoring.explain`'s.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -33,10 +34,13 @@ class Evidence:
 
 def alert_type(
     kind: str, direction: str, to_band: str | None, from_regime: str | None, to_regime: str | None
-) -> str:
-    """The evaluation's name for an alert: "band up to stressed", "squeeze enter long"."""
+) -> str | None:
+    """The evaluation's name for an alert: "band up to stressed", "squeeze enter long";
+    None for a kind the evaluation does not measure (a chat's own rule, "rule:<id>")."""
     if kind == "band":
         return f"band {direction} to {to_band}"
+    if kind != "squeeze":
+        return None
     regime = to_regime if direction == "enter" else from_regime
     side = SQUEEZE_REGIMES.get(str(regime), "short")
     return f"squeeze {direction} {side}"
@@ -71,10 +75,24 @@ def lookup(name: str, table: dict[str, Any] | None = None) -> Evidence | None:
 def push_evidence(item: Any) -> str | None:
     """The evidence line of one push (`item`: kind, direction, to_band, from_regime,
     to_regime, as `bot.storage.outbox_repo.AlertItem`); None if the table lacks it."""
-    found = lookup(
-        alert_type(item.kind, item.direction, item.to_band, item.from_regime, item.to_regime)
-    )
+    found = _item_evidence(item)
     return None if found is None else evidence_sentence(found)
+
+
+def _item_evidence(item: Any) -> Evidence | None:
+    name = alert_type(item.kind, item.direction, item.to_band, item.from_regime, item.to_regime)
+    return None if name is None else lookup(name)
+
+
+def digest_evidence(items: Sequence[Any]) -> list[str]:
+    """A compact digest's evidence: one line per alert type present (not per row), in
+    the order the types first appear, so every push carries what followed it before."""
+    seen: dict[str, Evidence] = {}
+    for item in items:
+        found = _item_evidence(item)
+        if found is not None:
+            seen.setdefault(found.alert_type, found)
+    return [evidence_sentence(e, named=True) for e in seen.values()]
 
 
 def card_evidence(band: str) -> str:

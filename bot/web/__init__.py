@@ -8,11 +8,15 @@ add them to an app before its runner is set up (`add_dashboard`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.metrics import Metrics
+from bot.views.builtin_rules import BuiltinEvidence
+from bot.views.lookalike import StateLibrary
 from bot.web.api import Api
 from bot.web.data import DashboardData
 from bot.web.pages import Pages
@@ -24,18 +28,22 @@ SYMBOL = "{symbol:[^/]+}"
 
 
 def dashboard_routes(
-    sessions: async_sessionmaker[AsyncSession], settings: Settings
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    evidence: BuiltinEvidence | None = None,
+    lookalikes: Callable[[], StateLibrary | None] | None = None,
 ) -> list[web.RouteDef]:
     """Every dashboard route, each behind `[http] dashboard_token` when it is set. The
     routes hold their own state (caches), so they leave the app's keys alone."""
     secret = settings.http.dashboard_token
     token = secret.get_secret_value() if secret is not None else None
-    data = DashboardData(sessions, settings)
+    data = DashboardData(sessions, settings, lookalikes)
     api = Api(data)
-    pages = Pages(settings, data)
+    pages = Pages(settings, data, evidence)
     handlers = [
         ("/", pages.index),
         (f"/symbol/{SYMBOL}", pages.symbol),
+        ("/rules", pages.rules),
         ("/static/{name:.+}", pages.asset),
         ("/api/v1/latest", api.latest),
         ("/api/v1/top", api.top),

@@ -13,6 +13,7 @@ import asyncio
 import json
 import math
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
@@ -23,13 +24,14 @@ from bot.config import Settings
 from bot.liquidations.figures import LiqReader
 from bot.liquidations.windows import per_interval
 from bot.scoring.aggregate import ALL
-from bot.scoring.explain import REGIME_WHY, why_parts
+from bot.scoring.explain import REGIME_WHY, lookalike_sentence, regime_label, why_parts
 from bot.scoring.formula import band_ranges
 from bot.storage import liq_repo, market_repo
 from bot.views import market
 from bot.views.evidence import card_evidence
 from bot.views.liquidation_fields import RowFields, stream_note, unknown
 from bot.views.liquidations import row_fields
+from bot.views.lookalike import StateLibrary, lookalike_for
 from bot.views.market import MarketSnapshot
 from bot.views.market_cache import MarketCache
 from bot.web.responses import Body, body_of
@@ -102,9 +104,18 @@ def thin(rows: list[tuple[Any, ...]], max_points: int = MAX_POINTS) -> list[tupl
 
 
 class DashboardData:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        lookalikes: Callable[[], StateLibrary | None] | None = None,
+    ) -> None:
         self.sessions = sessions
         self.settings = settings
+        # "The last 20 times it looked like this" (bot/views/lookalike.py): the states if
+        # loaded, never waiting; computed once per (exchange, symbol, cycle time).
+        self.lookalikes = lookalikes
+        self._looks: dict[tuple[str, str, int], str] = {}
         self.exchange = settings.exchange.default_view
         self.market = MarketCache(
             sessions, self.exchange, cycle_ttl=settings.telegram.latest_cycle_cache_seconds
@@ -255,6 +266,19 @@ class DashboardData:
             return await self.market.snapshot()
         return await market.latest_market(session, exchange)
 
+    def _lookalike(self, row: market.MarketRow, exchange: str) -> str:
+        library = self.lookalikes() if self.lookalikes is not None else None
+        if library is None:
+            return ""
+        key = (exchange, row.symbol, row.ts_ms)
+        if key not in self._looks:
+            if len(self._looks) > 1024:
+                self._looks.clear()
+            base = self.settings.scoring.funding_base_8h
+            found = lookalike_for(library, row.symbol, row, base)
+            self._looks[key] = "" if found is None else lookalike_sentence(found)
+        return self._looks[key]
+
     def _symbol_doc(
         self,
         row: market.MarketRow,
@@ -279,8 +303,10 @@ class DashboardData:
                 "failed": snapshot.symbols_failed,
             },
             "row": _row_doc(row, exchange, snapshot),
+            "regime_label": regime_label(row.regime),
             "regime_why": REGIME_WHY.get(row.regime, ""),
             "evidence": card_evidence(str(row.band)),
+            "lookalike": self._lookalike(row, exchange),
             "why": [{k: _clean(v) for k, v in asdict(p).items()} for p in why_parts(row, params)],
             "bands": {str(b): list(r) for b, r in band_ranges(params).items()},
             "range": range_key,

@@ -176,8 +176,10 @@ def _symbol_schema(series: dict[str, Any]) -> dict[str, Any]:
             "generated_at": {**_STR, "format": "date-time"},
             "cycle": {"oneOf": [{"$ref": "#/components/schemas/Cycle"}, {"type": "null"}]},
             "row": {"$ref": "#/components/schemas/Row"},
+            "regime_label": _STR,
             "regime_why": _STR,
             "evidence": _STR,
+            "lookalike": _STR,
             "why": {
                 "type": "array",
                 "items": _obj(

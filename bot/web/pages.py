@@ -10,15 +10,19 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 import re
+import time
 from importlib import resources
 from importlib.abc import Traversable
 
 from aiohttp import web
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from bot.alerts.rules.backtest import Backtest
 from bot.config import Settings
-from bot.scoring.explain import BAND_MEANING, REGIME_WHY
+from bot.scoring.explain import BAND_MEANING, REGIME_WHY, regime_label
 from bot.scoring.formula import band_ranges
+from bot.views.builtin_rules import BuiltinEvidence
+from bot.views.builtin_rules import views as builtin_views
 from bot.web.data import DashboardData
 from bot.web.responses import Body, body_of, send
 
@@ -51,7 +55,12 @@ def legend(settings: Settings) -> dict[str, object]:
         {"name": str(band), "lo": lo, "hi": hi, "meaning": BAND_MEANING[str(band)]}
         for band, (lo, hi) in band_ranges(settings.scoring).items()
     ]
-    regimes = [{"name": name, "meaning": why} for name, why in REGIME_WHY.items()]
+    # `name` is the stored identifier the API's rows carry (the filter's value); `label`
+    # is what the page shows (bot/scoring/explain.py REGIME_LABEL).
+    regimes = [
+        {"name": name, "label": regime_label(name), "meaning": why}
+        for name, why in REGIME_WHY.items()
+    ]
     ex = settings.exchange
     # The header: "binance perpetuals", or the venues the aggregate spans.
     shown = f"{' + '.join(ex.venues)} (aggregated)" if ex.default_view == "all" else ex.venues[0]
@@ -66,10 +75,13 @@ def legend(settings: Settings) -> dict[str, object]:
 
 
 class Pages:
-    def __init__(self, settings: Settings, data: DashboardData) -> None:
+    def __init__(
+        self, settings: Settings, data: DashboardData, evidence: BuiltinEvidence | None = None
+    ) -> None:
         self.env = environment()
         self.settings = settings
         self.data = data
+        self.evidence = evidence  # the built-in rules' backtests, measured on first view
         self.legend = legend(settings)
         # The dashboard shell depends on the configuration only: rendered once.
         self.index_html = self.env.get_template("index.html").render(root="./", **self.legend)
@@ -93,6 +105,25 @@ class Pages:
         page = self.env.get_template("symbol.html").render(root="../", symbol=name, **self.legend)
         return _html(page)
 
+    async def rules(self, request: web.Request) -> web.Response:
+        """The built-in rules with their measured evidence; read-only. The measuring
+        starts at the first view and is never waited for."""
+        measured = self.evidence.peek() if self.evidence is not None else None
+        rules = [
+            {
+                **{f: getattr(v, f) for f in ("name", "says", "condition", "missing")},
+                "evidence": v.evidence,
+                "no_data": v.no_data,
+                "period": _period(v.evidence),
+            }
+            for v in builtin_views(measured)
+        ]
+        measuring = measured is None and self.evidence is not None
+        page = self.env.get_template("rules.html").render(
+            root="./", rules=rules, measuring=measuring, **self.legend
+        )
+        return _html(page)
+
     def _missing(self, status: int, typed: str, why: str) -> web.Response:
         page = self.env.get_template("missing.html").render(
             root="../", symbol=typed[:MAX_SHOWN], why=why, **self.legend
@@ -105,6 +136,16 @@ class Pages:
             return web.Response(status=404, text="404: Not Found")
         body, content_type = found
         return send(request, body, content_type, charset="utf-8")
+
+
+def _period(bt: Backtest | None) -> str:
+    """ "2021-05-13 to 2026-03-06" for a backtest's hours; "" without one."""
+    if bt is None or bt.first_ms is None or bt.last_ms is None:
+        return ""
+    first, last = (
+        time.strftime("%Y-%m-%d", time.gmtime(t / 1000)) for t in (bt.first_ms, bt.last_ms)
+    )
+    return f"{first} to {last}"
 
 
 def _html(text: str, status: int = 200) -> web.Response:

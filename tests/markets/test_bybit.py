@@ -128,6 +128,7 @@ async def test_one_tickers_call_gives_mark_index_funding_oi_and_intervals(
         assert cycle.premium[symbol].mark_price == float(row["markPrice"])
         assert cycle.premium[symbol].index_price == float(row["indexPrice"])
         assert cycle.premium[symbol].funding_rate == float(row["fundingRate"])
+        assert cycle.premium[symbol].predicted_funding_rate is None
         # One side: the single-side field, which is half the both-sides openInterest.
         assert cycle.oi[symbol].contracts == float(row["singleOpenInterest"])
         assert cycle.oi[symbol].contracts == float(row["openInterest"]) / 2

@@ -138,6 +138,9 @@ async def test_figures_match_the_served_payloads(adapter: OkxAdapter, fake: Fake
         uly = instruments[inst]["uly"]
         assert cycle.premium[inst].index_price == float(indexes[uly]["idxPx"])
         assert cycle.premium[inst].funding_rate == float(funding[inst]["fundingRate"])
+        # OKX's fundingRate is its prediction for the coming settlement: a rule's
+        # funding_next_8h (the other venues publish none).
+        assert cycle.premium[inst].predicted_funding_rate == float(funding[inst]["fundingRate"])
         span = int(funding[inst]["nextFundingTime"]) - int(funding[inst]["fundingTime"])
         assert cycle.intervals[inst] == span // 3_600_000
     assert cycle.oi[BTC].contracts == pytest.approx(20_000.0)  # 2,000,000 contracts of 0.01

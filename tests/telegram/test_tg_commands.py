@@ -101,7 +101,7 @@ async def test_top_shows_summary_and_a_phone_width_table(
     assert lines[1].split()[:3] == ["1", "SOL", "64"]  # score-descending, USDT stripped
     scores = [int(line.split()[2]) for line in lines[1:]]
     assert scores == sorted(scores, reverse=True)
-    assert [b for b, _ in reply.buttons()] == ["• All", "Long", "Short", "Squeeze", "Liq"]
+    assert [b for b, _ in reply.buttons()] == ["• All", "Long", "Short", "OI/funding", "Liq"]
 
 
 async def test_top_unknown_oi_is_a_dash_never_zero(runtime: BotWithWorker, fake_tg: FakeTelegram):
@@ -118,7 +118,7 @@ async def test_top_arguments(runtime: BotWithWorker, fake_tg: FakeTelegram):
     reply = await ask(fake_tg, "/top short")
     assert [r.split()[1] for r in pre_lines(reply.text or "")[1:]] == ["SOL", "BTC"]
     reply = await ask(fake_tg, "/top squeeze")
-    assert "No symbol is in a squeeze-risk regime" in reply.visible
+    assert "No symbol has OI building against funding right now" in reply.visible
     reply = await ask(fake_tg, "/top banana")
     assert "didn't understand “banana”" in reply.visible and "/top [N]" in reply.visible
 
@@ -235,15 +235,15 @@ async def test_subscribe_without_a_kind_follows_band_changes(
 
 async def test_subscribe_list_and_remove(runtime: BotWithWorker, fake_tg: FakeTelegram, sessions):
     reply = await ask(fake_tg, "/subscribe eth squeeze")
-    assert reply.visible == "🔔 Subscribed to ETHUSDT: squeeze risk."
+    assert reply.visible == "🔔 Subscribed to ETHUSDT: OI building against funding."
     reply = await ask(fake_tg, "/subscribe doge both")
-    assert "DOGEUSDT: band changes and squeeze risk" in reply.visible
+    assert "DOGEUSDT: band changes and OI building against funding" in reply.visible
     assert f"Band alerts start at {DEFAULT_BAND}" in reply.visible
     reply = await ask(fake_tg, "/subscribe doge bands")
     assert "Already subscribed to DOGEUSDT" in reply.visible
     listing = await ask(fake_tg, "/subscriptions")
-    assert "Band changes and squeeze risk (1): DOGE" in listing.visible
-    assert "Squeeze risk only (1): ETH" in listing.visible
+    assert "Band changes and OI building against funding (1): DOGE" in listing.visible
+    assert "OI building against funding only (1): ETH" in listing.visible
     assert listing.buttons() == [("✖ DOGE", "rm:DOGEUSDT"), ("✖ ETH", "rm:ETHUSDT")]
     answer = await tap(fake_tg, USER, "rm:DOGEUSDT", message_id=listing.message_id)
     assert "Unsubscribed from DOGEUSDT" in answer["text"]
@@ -275,7 +275,7 @@ async def test_subscription_cap_per_chat(start, make_settings, sessions, fake_tg
     reply = await ask(fake_tg, "/subscribe sol")
     assert "already follows 2 symbols" in reply.visible
     reply = await ask(fake_tg, "/subscribe btc squeeze")  # same symbol: not a new one
-    assert "Subscribed to BTCUSDT: squeeze risk" in reply.visible
+    assert "Subscribed to BTCUSDT: OI building against funding" in reply.visible
     reply = await ask(fake_tg, "/subscribe btc both")
     assert "Already subscribed" in reply.visible
 
@@ -288,7 +288,8 @@ async def test_market_wide_subscription(runtime: BotWithWorker, fake_tg: FakeTel
     assert ("✓ Stretched+", "mkt:stretched") in reply.buttons()
     await tap(fake_tg, USER, "mkt:squeeze", message_id=reply.message_id)
     [edit] = await fake_tg.wait_for_edits(USER, 1)
-    assert "squeeze risk" in edit.visible and ("✓ Squeeze", "mkt:squeeze") in edit.buttons()
+    assert "OI building against funding" in edit.visible
+    assert ("✓ OI/funding", "mkt:squeeze") in edit.buttons()
     async with sessions() as s:
         subs = {(x.symbol, x.kind, x.min_band) for x in (await s.scalars(select(Subscription)))}
     assert subs == {("*", "bands", "stretched"), ("*", "squeeze", None)}

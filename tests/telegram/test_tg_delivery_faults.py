@@ -238,7 +238,7 @@ async def test_a_big_digest_leads_with_the_chats_own_symbol(
     [msg] = await fake_tg.wait_for_messages(408, 1)
     lines = msg.visible.splitlines()
     assert lines[0].startswith("61 alerts")
-    assert lines[1].startswith("⚠️ KAS → Long squeeze risk · 30"), lines[:3]
+    assert lines[1].startswith("⚠️ KAS → Longs pay, OI building: risk either way · 30"), lines[:3]
     assert "…and 21 more" in msg.visible
     assert msg.buttons()[0] == ("📊 KAS", "sym:KASUSDT")
     done = await wait_settled(sessions)

@@ -95,7 +95,7 @@ async def test_one_cycle_is_one_digest_per_chat(start, settings, sessions, fake_
     assert (
         msg.visible.index("SOLUSDT") < msg.visible.index("DOGEUSDT") < msg.visible.index("BTCUSDT")
     )
-    assert "⚠️ DOGEUSDT entered Long squeeze risk · score 52" in msg.visible
+    assert "⚠️ DOGEUSDT · Longs pay, OI building: risk either way · score 52" in msg.visible
     assert "🔻" not in msg.visible
     done = await wait_settled(sessions)
     assert {s for s, _, _ in done.values()} == {"sent"} and len(done) == 6

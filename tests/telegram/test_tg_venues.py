@@ -169,7 +169,7 @@ async def test_a_venue_tables_filters_keep_the_venue(
 
     table = await ask(fake_tg, "/top bybit")
     assert "Bybit perp" in table.visible
-    data = dict((label.lstrip("• "), d) for label, d in table.buttons())["Squeeze"]
+    data = dict((label.lstrip("• "), d) for label, d in table.buttons())["OI/funding"]
     assert data == "topf:10:squeeze:bybit"
     await tap(fake_tg, USER, data, message_id=table.message_id)
     await fake_tg.wait_until(lambda: bool(fake_tg.edits), 10.0)

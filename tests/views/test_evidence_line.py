@@ -112,3 +112,35 @@ def test_the_shipped_table_and_the_docs_come_from_one_run() -> None:
         assert int(match.group(1)) == entry["n"]
         if entry["p_big"] is not None:
             assert match.group(2).strip() == f"{100 * entry['p_big']:.0f}%"
+
+
+def test_a_compact_digest_carries_one_evidence_line_per_alert_type() -> None:
+    # More than DIGEST_FULL alerts: one line per alert, and one evidence line per alert
+    # type present, worded from the shipped table's numbers.
+    items = [item(symbol=f"C{i}USDT", score=70 - i) for i in range(7)]
+    items += [item(symbol=f"D{i}USDT", direction="down", to_band="stretched") for i in range(3)]
+    items.append(item(symbol="RULEUSDT", kind="rule:7", direction="enter", rule_name="hot"))
+    text = alert_message(items)
+    assert text.startswith("<b>11 alerts</b>")
+    usual = f"{SHIPPED['usual_p_big']:.0%}"
+    for name, subject in (
+        ("band up to stressed", "a rise into stressed"),
+        ("band down to stretched", "a fall to stretched"),
+    ):
+        entry = SHIPPED["types"][name]
+        line = (
+            f"after {subject}: a ≥5% move within 24h {entry['p_big']:.0%} of the time "
+            f"(usually {usual}); n = {entry['n']}, {SHIPPED['years']}"
+        )
+        assert text.count(line) == 1, (line, text)
+    # A chat's own rule is not an alert type the evaluation measured: no line for it,
+    # and never another type's numbers.
+    assert text.count("after ") == 2
+    assert alert_type("rule:7", "enter", None, None, None) is None
+
+
+def test_a_squeeze_type_is_named_by_who_pays_never_by_a_direction() -> None:
+    from bot.scoring.explain import alert_subject
+
+    assert alert_subject("squeeze enter long") == "longs pay, OI building (start)"
+    assert alert_subject("squeeze exit short") == "shorts pay, OI building (end)"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,8 @@ from bot.markets.binance import BinanceAdapter
 from bot.markets.binance import make_client as binance_client
 from bot.metrics import Metrics
 from bot.storage.db import create_engine, migrate, session_factory
+from bot.views.builtin_rules import BuiltinEvidence
+from bot.views.lookalike import StateLibrary
 from bot.web import dashboard_routes, health_server
 from fakes.fake_binance import FakeBinance
 
@@ -137,14 +139,16 @@ async def scored_market(
 
 @contextlib.asynccontextmanager
 async def serve(
-    settings: Settings, sessions: async_sessionmaker[AsyncSession]
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    evidence: BuiltinEvidence | None = None,
+    lookalikes: Callable[[], StateLibrary | None] | None = None,
 ) -> AsyncIterator[str]:
     """The service's own health server (bot/web/health_server.py) on a free port, with the
-    dashboard's routes on it as the service adds them."""
+    dashboard's routes on it as the service adds them (`evidence`: the built-in rules')."""
     assert settings.http.port == 0  # any free port
-    runner = await health_server.start_health_server(
-        settings, sessions, Metrics(), routes=dashboard_routes(sessions, settings)
-    )
+    routes = dashboard_routes(sessions, settings, evidence, lookalikes)
+    runner = await health_server.start_health_server(settings, sessions, Metrics(), routes=routes)
     host, port = runner.addresses[0][:2]
     try:
         yield f"http://{host}:{port}"

@@ -201,6 +201,7 @@ async def test_add_dashboard_puts_every_route_beside_the_apps_own(tmp_path: Path
         "/healthz",
         "/",
         "/symbol/{symbol}",
+        "/rules",
         "/static/{name}",
         "/api/v1/latest",
         "/api/v1/top",

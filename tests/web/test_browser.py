@@ -134,7 +134,7 @@ async def _check_squeeze_filter(page: Any, top: dict[str, Any]) -> None:
     squeeze = {r["symbol"] for r in top["rows"] if "squeeze" in r["regime"]}
     assert {"LSQZUSDT", "SSQZUSDT"} <= squeeze
     assert set(await _cells(page, 2)) == squeeze
-    assert all("squeeze" in r for r in await _cells(page, 6))
+    assert all("OI building: risk either way" in r for r in await _cells(page, 6))
     await page.fill("#search", "lsqz")
     assert await _cells(page, 2) == ["LSQZUSDT"]
     await page.fill("#search", "")
@@ -156,7 +156,7 @@ async def _check_live_refresh(page: Any, market: Any, top: dict[str, Any]) -> No
 async def _check_symbol_page(page: Any, market: Any) -> None:
     await page.wait_for_selector(".panel .uplot canvas")
     assert await page.inner_text("#sym") == "LSQZUSDT"
-    assert await page.inner_text("#regime") == "Long squeeze risk"
+    assert await page.inner_text("#regime") == "Longs pay, OI building: risk either way"
     assert len(await page.locator("#why li").all_inner_texts()) == 3
     panels = await page.locator(".panel").evaluate_all("ps => ps.map(p => p.dataset.panel)")
     assert panels == ["score", "oi", "liquidations", "oi_change", "funding", "price"]

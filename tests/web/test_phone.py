@@ -129,6 +129,10 @@ async def test_the_dashboard_on_a_phone(tmp_path: Path, browser: Any) -> None:
             thirty = await page.evaluate(TIME_LABELS)
             _no_overlap(thirty)
             assert all("-" in text for _, _, text in thirty[0])  # days apart: dates
+
+            await page.goto(f"{url}/rules")  # the built-in rules: nothing wider than the screen
+            await page.wait_for_selector("article.builtin")
+            assert await page.evaluate("document.documentElement.scrollWidth") <= width
             assert dialogs == [] and errors == [], (width, dialogs, errors)
             await page.context.close()
 

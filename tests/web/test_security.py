@@ -15,6 +15,7 @@ TOKEN = "s3cret-dashboard-token"
 DASHBOARD = [
     "/",
     "/symbol/LSQZUSDT",
+    "/rules",
     "/static/dashboard.js",
     "/static/style.css",
     "/static/vendor/uplot/uPlot.iife.min.js",

@@ -56,6 +56,18 @@ FIELDS: tuple[Field, ...] = (
     Field("funding_8h", Unit.PERCENT, "funding per 8h, %", aliases=("funding_8h_pct",)),
     Field("funding_interval", Unit.HOURS, "funding interval, hours"),
     Field("basis", Unit.PERCENT, "mark vs index, %", aliases=("basis_pct",)),
+    # The symbol's funding per 8h at the cycle before (live: the scorer's previous cycle
+    # on this exchange; history: the hour before). Unknown at the first cycle after a
+    # start. What a sign flip compares (bot/alerts/rules/builtins.py).
+    Field("funding_8h_prev", Unit.PERCENT, "funding per 8h at the previous cycle, %"),
+    # The venue's published prediction of the next settlement, per 8h; unknown where the
+    # venue publishes none (only OKX does: its `fundingRate`).
+    Field(
+        "funding_next_8h",
+        Unit.PERCENT,
+        "predicted next funding per 8h, % (OKX only)",
+        aliases=("funding_next",),
+    ),
 )
 
 BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}

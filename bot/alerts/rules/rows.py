@@ -7,9 +7,12 @@ from bot.alerts.rules.fields import band_code, bias_code, regime_code
 from bot.scoring.result import SymbolScore
 
 
-def row_values(s: SymbolScore) -> dict[str, float | None]:
-    """One scored symbol as the rule fields (bot/alerts/rules/fields.py)."""
+def row_values(s: SymbolScore, funding_8h_prev: float | None = None) -> dict[str, float | None]:
+    """One scored symbol as the rule fields (bot/alerts/rules/fields.py); the caller
+    knows the cycle before (`funding_8h_prev`), the row does not."""
     score = s.score
+    hours = s.funding_interval_hours
+    nxt = s.funding_next_pct
     return {
         "score": float(score.score),
         "band": band_code(score.band.value),
@@ -22,4 +25,6 @@ def row_values(s: SymbolScore) -> dict[str, float | None]:
         "funding_8h": score.funding_8h_pct,
         "funding_interval": float(s.funding_interval_hours),
         "basis": s.basis_pct,
+        "funding_8h_prev": funding_8h_prev,
+        "funding_next_8h": None if nxt is None or not hours else nxt * 8.0 / hours,
     }

@@ -125,6 +125,7 @@ from bot.telegram.render.replies import (
     stale_button,
 )
 from bot.telegram.render.rules import (
+    builtin_list,
     rule_added,
     rule_error,
     rule_list,
@@ -164,6 +165,7 @@ __all__ = [
     "argument_too_long",
     "bad_argument",
     "band_range",
+    "builtin_list",
     "cap_note",
     "catchup_text",
     "chart_unavailable",

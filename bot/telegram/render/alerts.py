@@ -7,15 +7,16 @@ storage. A digest is always ONE message, however many alerts it carries.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.scoring.explain import REGIME_WHY
+from bot.scoring.explain import REGIME_WHY, SQUEEZE_KIND_LABEL, regime_label
 from bot.telegram.callback_data import MuteFromAlert, ShowSymbol
 from bot.telegram.render.format import BAND_ICON, age, esc, finite, pct, short_symbol
-from bot.views.evidence import push_evidence
+from bot.telegram.render.lookalike import lookalike_lines
+from bot.views.evidence import digest_evidence, push_evidence
 
 DIGEST_FULL = 8  # more alerts than this in one digest: one line each
 DIGEST_LINES = 40  # and at most this many lines, so a digest is always one message
@@ -28,7 +29,7 @@ def _rule_head(item: Any, quotes: Sequence[str]) -> str:
     return f"📐 <b>{sym}</b> · rule <b>{name}</b> holds · score <b>{item.score}</b>"
 
 
-def _alert_block(item: Any, quotes: Sequence[str]) -> list[str]:
+def _alert_block(item: Any, quotes: Sequence[str], lookalike: Any = None) -> list[str]:
     sym = esc(item.symbol)
     if str(item.kind).startswith("rule:"):
         head = _rule_head(item, quotes)
@@ -36,11 +37,12 @@ def _alert_block(item: Any, quotes: Sequence[str]) -> list[str]:
             head += f"\n<code>{esc(item.rule_text)}</code>"
     elif item.kind == "squeeze":
         if item.direction == "enter":
-            head = f"⚠️ <b>{sym}</b> entered <b>{esc(item.to_regime or item.regime)}</b>"
+            head = f"⚠️ <b>{sym}</b> · <b>{esc(regime_label(item.to_regime or item.regime))}</b>"
         else:
+            left = regime_label(item.from_regime) if item.from_regime else SQUEEZE_KIND_LABEL
             head = (
-                f"✅ <b>{sym}</b> left {esc(item.from_regime or 'squeeze risk')} → "
-                f"{esc(item.to_regime or item.regime)}"
+                f"✅ <b>{sym}</b> no longer {esc(left)} → "
+                f"{esc(regime_label(item.to_regime or item.regime))}"
             )
         head += f" · score <b>{item.score}</b>"
     else:
@@ -50,7 +52,9 @@ def _alert_block(item: Any, quotes: Sequence[str]) -> list[str]:
             f"{arrow} <b>{sym}</b> {esc(item.from_band)} → {icon} <b>{esc(item.to_band)}</b>"
             f" · score <b>{item.score}</b>"
         )
-    lines = [head, f"{esc(item.bias)} · {esc(item.regime)}"]
+    # A squeeze push names its regime in the head already: the bias alone below it.
+    shown = "" if item.kind == "squeeze" else f" · {esc(regime_label(item.regime))}"
+    lines = [head, f"{esc(item.bias)}{shown}"]
     if item.kind == "squeeze" and item.direction == "enter":
         # Who is crowded and pays, and that it may break either way: never a direction.
         lines.append(f"<i>{esc(REGIME_WHY.get(str(item.to_regime), ''))}</i>")
@@ -62,6 +66,7 @@ def _alert_block(item: Any, quotes: Sequence[str]) -> list[str]:
     evidence = push_evidence(item)  # what followed this alert type before
     if evidence:
         lines.append(f"<i>{esc(evidence)}</i>")
+    lines += lookalike_lines(lookalike)  # the symbol's own past states most like now
     lines.append(f"/symbol {esc(short_symbol(item.symbol, quotes))}")
     return lines
 
@@ -71,8 +76,8 @@ def _alert_line(item: Any, quotes: Sequence[str]) -> str:
     if str(item.kind).startswith("rule:"):
         return f"{_rule_head(item, quotes)} · {esc(item.bias)}"
     if item.kind == "squeeze":
-        verb = "→" if item.direction == "enter" else "left"
-        what = esc(item.to_regime if item.direction == "enter" else item.from_regime)
+        verb = "→" if item.direction == "enter" else "no longer"
+        what = esc(regime_label(item.to_regime if item.direction == "enter" else item.from_regime))
         return f"⚠️ <b>{sym}</b> {verb} {what} · {item.score} · {esc(item.bias)}"
     arrow = "🔺" if item.direction == "up" else "🔻"
     return (
@@ -93,13 +98,16 @@ def alert_message(
     *,
     now_ms: int | None = None,
     late_after_ms: int | None = None,
+    lookalikes: Mapping[int, Any] | None = None,
 ) -> str:
     """One alert, or a digest of one cycle's alerts for one chat, as ONE message. Sent
     more than `late_after_ms` after its event (an outage, a backlog), it says how long
-    ago it happened, so an old move is not read as news."""
+    ago it happened, so an old move is not read as news. `lookalikes`: event id ->
+    bot/views/lookalike.py's `Lookalike`, shown in full blocks (not compact digests)."""
     when = _late(items, now_ms, late_after_ms)
+    looks = lookalikes or {}
     if len(items) == 1:
-        lines = _alert_block(items[0], quotes)
+        lines = _alert_block(items[0], quotes, looks.get(getattr(items[0], "event_id", -1)))
         if when:
             lines.append(f"⏱ {when}")
         return "\n".join(lines)
@@ -109,11 +117,13 @@ def alert_message(
     if len(items) <= DIGEST_FULL:
         for item in ordered:
             lines.append("")
-            lines += _alert_block(item, quotes)
+            lines += _alert_block(item, quotes, looks.get(getattr(item, "event_id", -1)))
         return "\n".join(lines)
     lines += [_alert_line(item, quotes) for item in ordered[:DIGEST_LINES]]
     if len(ordered) > DIGEST_LINES:
         lines.append(f"…and {len(ordered) - DIGEST_LINES} more. /top shows the whole market.")
+    # What followed each alert type present before: one line per type, not per row.
+    lines += [f"<i>{esc(line)}</i>" for line in digest_evidence(ordered)]
     lines.append(f"Details: /symbol {esc(short_symbol(ordered[0].symbol, quotes))}")
     return "\n".join(lines)
 
@@ -137,7 +147,8 @@ def catchup_text(items: Sequence[Any], quotes: Sequence[str] = ("USDT",)) -> str
         band = str(item.to_band)
         lines.append(
             f"{BAND_ICON.get(band, '')} <b>{esc(short_symbol(item.symbol, quotes))}</b> "
-            f"now {esc(band)} · score {item.score} · {esc(item.bias)} · {esc(item.regime)}"
+            f"now {esc(band)} · score {item.score} · {esc(item.bias)} · "
+            f"{esc(regime_label(item.regime))}"
         )
     if len(ordered) > CATCHUP_LINES:
         lines.append(f"…and {len(ordered) - CATCHUP_LINES} more. /top shows the whole market.")
@@ -164,6 +175,7 @@ def outbox_message(
     *,
     now_ms: int | None = None,
     late_after_ms: int | None = None,
+    lookalikes: Mapping[int, Any] | None = None,
 ) -> str:
     """One (chat, cycle) digest from the outbox: a catch-up first (it sets the scene),
     then the alerts, then the daily-cap note; each part only if present."""
@@ -175,7 +187,13 @@ def outbox_message(
         parts.append(catchup_text(by_note["catchup"], quotes))
     if by_note.get("alert"):
         parts.append(
-            alert_message(by_note["alert"], quotes, now_ms=now_ms, late_after_ms=late_after_ms)
+            alert_message(
+                by_note["alert"],
+                quotes,
+                now_ms=now_ms,
+                late_after_ms=late_after_ms,
+                lookalikes=lookalikes,
+            )
         )
     if by_note.get("cap_note"):
         parts.append(cap_note(by_note["cap_note"], quotes))

@@ -10,7 +10,7 @@ from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.scoring.explain import REGIME_WHY, why_parts
+from bot.scoring.explain import REGIME_WHY, SQUEEZE_KIND_LABEL, regime_label, why_parts
 from bot.scoring.formula import DEFAULT_PARAMS, ScoringParams
 from bot.telegram.callback_data import FilterTop, ShowSymbol, SubscribeSymbol, UnsubscribeSymbol
 from bot.telegram.render.format import (
@@ -26,6 +26,7 @@ from bot.telegram.render.format import (
     short_symbol,
 )
 from bot.telegram.render.liquidations import liquidation_lines
+from bot.telegram.render.lookalike import lookalike_lines
 from bot.views.evidence import card_evidence
 
 TABLE_WIDTH = 40
@@ -40,7 +41,7 @@ FILTER_TITLES = {
     "all": "Top",
     "long": "Top long bias",
     "short": "Top short bias",
-    "squeeze": "Squeeze risk",
+    "squeeze": SQUEEZE_KIND_LABEL,
     "liq": "Liquidations 1h vs OI",
 }
 
@@ -138,11 +139,15 @@ def top_message(
     if not rows:
         lines.append("")
         lines.append(
-            "No symbol is in a squeeze-risk regime right now."
+            f"No symbol has {SQUEEZE_KIND_LABEL} right now."
             if which == "squeeze"
             else "No symbols match."
         )
         return "\n".join(lines)
+    if which == "squeeze":  # what the filter measures, and that it names no direction
+        lines.append(
+            "<i>the side that pays is crowded while OI builds: a violent move either way</i>"
+        )
     lines.append(top_table(rows, quotes))
     lines.append(
         "Sc score · B bias (L long, S short) · OI % change · F8h funding %/8h · "
@@ -158,7 +163,7 @@ def top_keyboard(which: str, n: int, venue: str | None = None) -> InlineKeyboard
         ("all", "All"),
         ("long", "Long"),
         ("short", "Short"),
-        ("squeeze", "Squeeze"),
+        ("squeeze", "OI/funding"),
         ("liq", "Liq"),
     ]
     return InlineKeyboardMarkup(
@@ -204,6 +209,7 @@ def symbol_card(
     exchange: str = "binance",
     venues: Sequence[Any] = (),
     liquidations: Any = None,
+    lookalike: Any = None,
 ) -> str:
     band = str(row.band)
     regime = str(row.regime)
@@ -212,9 +218,10 @@ def symbol_card(
         f"<b>{esc(row.symbol)}</b> · {esc(VENUE_TITLES.get(exchange, exchange))}",
         f"{BAND_ICON.get(band, '')} Score <b>{row.score}</b>/100 · <b>{esc(band)}</b> "
         f"({band_range(band, params)})",
-        f"Bias <b>{esc(row.bias)}</b> · {esc(regime)}",
+        f"Bias <b>{esc(row.bias)}</b> · {esc(regime_label(regime))}",
         f"<i>{esc(REGIME_WHY.get(regime, ''))}</i>",
         *_evidence_lines(band),
+        *lookalike_lines(lookalike),
         "",
         f"OI 1h {pct(row.oi_1h_pct)} · 4h {pct(row.oi_4h_pct)} · 24h {pct(row.oi_24h_pct)}",
         _funding_line(row.funding_pct, interval, row.funding_8h_pct),

@@ -12,15 +12,18 @@ from typing import Any
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.alerts.types import MARKET
+from bot.scoring.explain import SQUEEZE_KIND_LABEL
 from bot.scoring.formula import Band
 from bot.telegram.callback_data import ChangeSetting, RemoveSubscription, SetMarket
 from bot.telegram.render.format import BAND_ORDER, age, esc, short_symbol
 
 # ---------------------------------------------------------------- subscriptions
 
+SQUEEZE_KIND = SQUEEZE_KIND_LABEL  # "OI building against funding"
+
 
 def kinds_text(kinds: Iterable[str]) -> str:
-    names = {"bands": "band changes", "squeeze": "squeeze risk"}
+    names = {"bands": "band changes", "squeeze": SQUEEZE_KIND}
     return " and ".join(names.get(k, k) for k in sorted(kinds))
 
 
@@ -79,12 +82,12 @@ def subscriptions_text(
             if sub.kind == "bands":
                 parts.append(f"any symbol entering {esc(sub.min_band or 'stressed')}")
             else:
-                parts.append("any squeeze risk")
+                parts.append(f"any symbol with {SQUEEZE_KIND}")
         lines.append("🌐 Market-wide: " + "; ".join(parts))
     groups = (
-        ({"bands", "squeeze"}, "Band changes and squeeze risk"),
+        ({"bands", "squeeze"}, f"Band changes and {SQUEEZE_KIND}"),
         ({"bands"}, "Band changes only"),
-        ({"squeeze"}, "Squeeze risk only"),
+        ({"squeeze"}, f"{SQUEEZE_KIND_LABEL} only"),
     )
     for wanted, label in groups:
         symbols = sorted(s for s, k in kinds.items() if k == wanted)
@@ -134,7 +137,7 @@ def market_text(subs: Sequence[Any]) -> str:
     if bands is not None:
         state.append(f"any symbol entering <b>{esc(bands.min_band or 'stressed')}</b> or above")
     if squeeze:
-        state.append("any symbol entering <b>squeeze risk</b>")
+        state.append(f"any symbol entering <b>{SQUEEZE_KIND}</b> (a violent move either way)")
     now = "; ".join(state) if state else "<b>off</b>"
     return (
         f"🌐 Market-wide alerts: {now}.\n"
@@ -162,7 +165,7 @@ def market_keyboard(subs: Sequence[Any]) -> InlineKeyboardMarkup:
                     callback_data=SetMarket(Band.STRESSED).pack(),
                 ),
                 InlineKeyboardButton(
-                    mark(squeeze, "Squeeze"), callback_data=SetMarket("squeeze").pack()
+                    mark(squeeze, "OI/funding"), callback_data=SetMarket("squeeze").pack()
                 ),
             ],
             [InlineKeyboardButton("Off", callback_data=SetMarket("off").pack())],

@@ -11,7 +11,8 @@ from bot.telegram.render.format import esc, short_symbol
 RULE_USAGE = (
     "/rule add NAME CONDITION [for N cycles] [on SYMBOL], e.g. "
     "/rule add hot oi_4h > 8 and funding_8h > 0.03 for 2 cycles · /rule test CONDITION · "
-    "/rule list · /rule remove NAME|all"
+    "/rule list · /rule remove NAME|all · built-in funding rules: /rule builtin, "
+    "/rule on NAME [SYMBOL], /rule off NAME"
 )
 
 
@@ -95,4 +96,49 @@ def rule_refused(code: str, params: dict[str, Any]) -> str:
         return f"This chat has the most rules it may keep ({params['cap']}): /rule remove one."
     if code == "bad_rule_name":
         return "A rule name is 1-32 letters, digits, - or _, e.g. hot."
+    if code == "unknown_builtin":
+        return f"No built-in rule is named {esc(params['name'])}; there are {esc(params['names'])}."
+    if code == "builtin_unavailable":
+        return f"The built-in {esc(params['name'])} is not available yet: {esc(params['why'])}."
     return rule_usage()
+
+
+# ---------------------------------------------------------------- built-ins
+
+BUILTIN_USAGE = "/rule builtin · /rule on NAME [SYMBOL] · /rule off NAME"
+
+
+def builtin_evidence(bt: Any) -> str:
+    """One built-in's backtest in one line: how often, and what followed against all
+    hours (24h moves close to close, as `/rule test`)."""
+    first, last = (_when(t)[:4] if t else "" for t in (bt.first_ms, bt.last_ms))
+    span = first if first == last else f"{first}-{last[2:]}"
+    if not bt.fires or not bt.after.n:
+        return f"never fired on recorded history ({span}, {bt.hours / 24:,.0f} symbol-days)"
+    times = "once" if bt.fires == 1 else f"{bt.fires:,} times"
+    return (
+        f"fired {times} ({bt.per_symbol_day:.3f} per symbol-day, {span}); after it "
+        f"a ≥5% 24h move {bt.after.p_big:.0%} of the time (all hours {bt.baseline.p_big:.0%}), "
+        f"median |24h| {bt.after.median_abs_24h:.1f}% ({bt.baseline.median_abs_24h:.1f}%)"
+    )
+
+
+def builtin_list(found: Sequence[Any], quotes: Sequence[str] = ("USDT",)) -> str:
+    """`bot.views.builtin_rules.BuiltinView`s: what each watches, whether it is on here,
+    and what followed it on recorded history."""
+    lines = [f"<b>Built-in funding rules</b> ({esc(BUILTIN_USAGE)})"]
+    for b in found:
+        where = ", ".join(short_symbol(s, quotes) if s != "market" else s for s in b.on)
+        state = f" ✅ on ({esc(where)})" if b.on else ""
+        lines += ["", f"• <b>{esc(b.name)}</b>{state}: {esc(b.says)}"]
+        lines.append(f"<code>{esc(b.condition)}</code>")
+        if b.missing is not None:
+            lines.append(f"<i>not available in this version: {esc(b.missing)}</i>")
+        elif b.evidence is not None:
+            lines.append(f"<i>{esc(builtin_evidence(b.evidence))}</i>")
+        elif b.no_data:
+            lines.append("<i>not measured: the recorded history has no such data</i>")
+        else:
+            lines.append("<i>not measured: no recorded history here</i>")
+    lines += ["", "<i>Past behaviour on recorded history, not a forecast.</i>"]
+    return "\n".join(lines)

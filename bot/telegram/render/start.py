@@ -22,7 +22,7 @@ USAGE = {
     "settings": "/settings band lean · /settings direction up|both · /settings tz Europe/Berlin "
     "· /settings quiet 22-07|off · /settings mute 8|off · /settings cap 20|off",
     "rule": "/rule add NAME CONDITION [for N cycles] [on SYMBOL] · /rule test CONDITION · "
-    "/rule list · /rule remove NAME",
+    "/rule list · /rule remove NAME · /rule builtin · /rule on|off NAME",
     "webhook": "/webhook add discord|https URL · /webhook list · /webhook test · /webhook remove N",
     "help": "/help",
 }
@@ -61,8 +61,9 @@ def help_text(commands: Sequence[tuple[str, str, bool]]) -> str:
         "",
         "<b>The score</b> blends the open-interest change over 1h, 4h and 24h with the "
         "funding rate (normalised to 8h) and the perp-index basis. High means crowded "
-        "positioning; the bias says which side is crowded. <i>Squeeze risk</i> means open "
-        "interest builds against the side funding favours.",
+        "positioning; the bias says which side is crowded. <i>OI building against funding</i> "
+        "(the <code>squeeze</code> alerts) means the side that pays funding is crowded while "
+        "open interest builds: the risk is a violent move either way, not a direction.",
         "",
         "Symbols are forgiving: btc, $BTC, BTCUSDT and 1000shib all work.",
         "In groups, only admins can change subscriptions and settings.",

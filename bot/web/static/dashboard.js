@@ -3,7 +3,13 @@
 // (#filter=squeeze&sort=oi_24h_pct&dir=desc), so a filtered view can be shared.
 "use strict";
 (function () {
-  var SQUEEZE = { "Long squeeze risk": true, "Short squeeze risk": true };
+  var SQUEEZE = { "Long squeeze risk": true, "Short squeeze risk": true };  // stored ids
+  // What the table shows for a regime: the regime select's option text (the server's
+  // bot/scoring/explain.py REGIME_LABEL); the stored id where no label differs.
+  var LABEL = {};
+  Array.prototype.forEach.call(document.querySelectorAll("#regime option"), function (o) {
+    if (o.value) LABEL[o.value] = o.textContent;
+  });
   var TEXT_KEYS = { symbol: true, band: true, bias: true, regime: true };
   var BAND_RANK = { neutral: 0, lean: 1, stretched: 2, stressed: 3 };
   var state = { filter: "all", band: "", regime: "", q: "", sort: "score", dir: "desc", venue: "" };
@@ -64,7 +70,7 @@
     band.appendChild(PB.el("span", r.band, "band band-" + r.band));
     tr.appendChild(band);
     cell(tr, r.bias, "bias-" + r.bias);
-    cell(tr, r.regime);
+    cell(tr, LABEL[r.regime] || r.regime, "regime");
     cell(tr, PB.pct(r.oi_1h_pct, 2), "num " + PB.signClass(r.oi_1h_pct));
     cell(tr, PB.pct(r.oi_4h_pct, 2), "num " + PB.signClass(r.oi_4h_pct));
     cell(tr, PB.pct(r.oi_24h_pct, 1), "num " + PB.signClass(r.oi_24h_pct));

@@ -24,9 +24,10 @@
     var range = doc.bands[r.band];
     set("band-range", range ? "(" + range[0] + "-" + range[1] + ")" : "");
     set("bias", r.bias, "bias bias-" + r.bias);
-    set("regime", r.regime);
+    set("regime", doc.regime_label || r.regime);
     set("regime-why", doc.regime_why);
     set("evidence", doc.evidence);
+    set("lookalike", doc.lookalike ? "🔁 " + doc.lookalike : "");
     set("oi_1h_pct", PB.pct(r.oi_1h_pct, 2), "num " + PB.signClass(r.oi_1h_pct));
     set("oi_4h_pct", PB.pct(r.oi_4h_pct, 2), "num " + PB.signClass(r.oi_4h_pct));
     set("oi_24h_pct", PB.pct(r.oi_24h_pct, 2), "num " + PB.signClass(r.oi_24h_pct));
