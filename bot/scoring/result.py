@@ -21,6 +21,11 @@ class SymbolScore:
     mark_price: float
     index_price: float
     basis_pct: float
+    # The symbol's own percentiles (0-100) in its trailing 90 days of hourly rows, None
+    # until two weeks are stored (bot/scoring/percentile.py, bot/cycle/percentiles.py).
+    funding_pctl_90d: int | None = None
+    oi_24h_pctl_90d: int | None = None
+    basis_pctl_90d: int | None = None
 
 
 @dataclass(slots=True)

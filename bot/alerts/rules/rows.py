@@ -22,4 +22,11 @@ def row_values(s: SymbolScore) -> dict[str, float | None]:
         "funding_8h": score.funding_8h_pct,
         "funding_interval": float(s.funding_interval_hours),
         "basis": s.basis_pct,
+        "funding_pctl_90d": _opt(s.funding_pctl_90d),
+        "oi_24h_pctl_90d": _opt(s.oi_24h_pctl_90d),
+        "basis_pctl_90d": _opt(s.basis_pctl_90d),
     }
+
+
+def _opt(value: int | None) -> float | None:
+    return None if value is None else float(value)

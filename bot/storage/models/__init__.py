@@ -22,7 +22,14 @@ from bot.storage.models.alerts import (
 from bot.storage.models.base import NAMING, Base
 from bot.storage.models.coordination import CommandCount, Lease, SendPace
 from bot.storage.models.liquidations import LiqBucket, LiqCoverage
-from bot.storage.models.market import AggregateVenue, Cycle, Instrument, OiSample, ScoreSnapshot
+from bot.storage.models.market import (
+    AggregateVenue,
+    Cycle,
+    HourlyRow,
+    Instrument,
+    OiSample,
+    ScoreSnapshot,
+)
 
 __all__ = [
     "NAMING",
@@ -34,6 +41,7 @@ __all__ = [
     "CommandCount",
     "Cycle",
     "Delivery",
+    "HourlyRow",
     "Instrument",
     "Lease",
     "LiqBucket",
