@@ -3,7 +3,7 @@ the same number, and the number means what the docs say."""
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,6 +13,7 @@ from bot.scoring.percentile import (
     MIN_HISTORY_HOURS,
     cut_points,
     from_counts,
+    from_window,
     percentile_of,
     trailing_percentiles,
 )
@@ -29,8 +30,10 @@ values = st.lists(
 @given(values, st.integers(min_value=-6, max_value=6).map(lambda i: i / 4 + 0.1 * (i % 2)))
 def test_cut_points_give_the_full_window_percentile(window: list[float], v: float) -> None:
     ordered = sorted(window)
-    expected = from_counts(bisect_left(ordered, v), len(ordered))
-    assert percentile_of(v, cut_points(ordered)) == expected
+    n = len(ordered)
+    below, at_or_below = bisect_left(ordered, v), bisect_right(ordered, v)
+    expected = (from_counts(below, n) + from_counts(at_or_below, n)) // 2
+    assert percentile_of(v, cut_points(ordered)) == expected == from_window(v, ordered)
 
 
 def test_top_five_percent_means_at_least_95_percent_below() -> None:
@@ -42,6 +45,14 @@ def test_top_five_percent_means_at_least_95_percent_below() -> None:
     assert percentile_of(-1.0, cuts) == 0
     assert percentile_of(None, cuts) is None
     assert percentile_of(float("nan"), cuts) is None
+
+
+def test_ties_count_half() -> None:
+    """Half the window at exactly the value (BNB's funding at the base rate): the
+    middle, not its bottom or top."""
+    window = sorted([0.0] * 500 + [float(i + 1) for i in range(500)])
+    assert percentile_of(0.0, cut_points(window)) == 25  # (0 below + 50 at or below) / 2
+    assert percentile_of(-1.0, cut_points(window)) == 0
 
 
 def test_too_little_history_is_unknown() -> None:

@@ -138,7 +138,7 @@ async def test_percentile_book_ranks_the_live_value_against_the_stored_window(se
     expected = trailing_percentiles([*points, (hourly_repo.hour_of(now), 0.05)])[-1]
     assert expected is not None and hours >= MIN_HISTORY_HOURS
     assert live.scores[0].funding_pctl_90d == expected
-    assert live.scores[0].oi_24h_pctl_90d == 0  # every stored OI 24h equals it: none below
+    assert live.scores[0].oi_24h_pctl_90d == 50  # every stored OI 24h equals it: the middle
     assert live.scores[1].funding_pctl_90d is None  # no history: unknown
     loaded = book.loaded_for
     await book.refresh(now + 60_000)  # same hour: no second read
