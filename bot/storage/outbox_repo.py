@@ -70,6 +70,10 @@ class AlertItem:
     # A rule's event (kind "rule:<id>"): the rule's name and its text as stored.
     rule_name: str | None = None
     rule_text: str | None = None
+    # The symbol's own percentiles in its cycle (bot/scoring/percentile.py); None: unknown.
+    funding_pctl_90d: int | None = None
+    oi_24h_pctl_90d: int | None = None
+    basis_pctl_90d: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +115,9 @@ async def load_items(
             own,
             Delivery.kind,
             Rule,
+            snap.funding_pctl_90d,
+            snap.oi_24h_pctl_90d,
+            snap.basis_pctl_90d,
         )
         .join(AlertEvent, AlertEvent.id == Delivery.event_id)
         .outerjoin(Rule, Rule.id == AlertEvent.rule_id)
@@ -138,6 +145,7 @@ def _alert_item(
     is_own: bool | None,
     note: str | None,
     rule: Rule | None,
+    *percentiles: int | None,
 ) -> AlertItem:
     return AlertItem(
         delivery_id=delivery_id,
@@ -161,6 +169,9 @@ def _alert_item(
         note=note or "alert",
         rule_name=rule.name if rule is not None else None,
         rule_text=rule_text(rule) if rule is not None else None,
+        funding_pctl_90d=percentiles[0] if percentiles else None,
+        oi_24h_pctl_90d=percentiles[1] if percentiles else None,
+        basis_pctl_90d=percentiles[2] if percentiles else None,
     )
 
 

@@ -26,6 +26,7 @@ from bot.telegram.render.format import (
     short_symbol,
 )
 from bot.telegram.render.liquidations import liquidation_lines
+from bot.telegram.render.unusual import unusual_lines
 from bot.views.evidence import card_evidence
 
 TABLE_WIDTH = 40
@@ -214,6 +215,7 @@ def symbol_card(
         f"({band_range(band, params)})",
         f"Bias <b>{esc(row.bias)}</b> · {esc(regime)}",
         f"<i>{esc(REGIME_WHY.get(regime, ''))}</i>",
+        *unusual_lines(row),
         *_evidence_lines(band),
         "",
         f"OI 1h {pct(row.oi_1h_pct)} · 4h {pct(row.oi_4h_pct)} · 24h {pct(row.oi_24h_pct)}",
