@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import replace
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -37,24 +38,24 @@ class PercentileBook:
         self.loaded_for: int | None = None  # the hour stamp the cut points are for
         self.load_seconds = 0.0  # the last load's wall time, for the logs and benches
 
-    async def refresh(self, now_ms: int) -> None:
-        """Read the window again when the cycle is in a new hour."""
+    async def refresh(self, now_ms: int, symbols: Iterable[str]) -> None:
+        """Read the windows of `symbols` again when the cycle is in a new hour."""
         hour = hourly_repo.hour_of(now_ms)
         if hour == self.loaded_for:
             return
         started = time.perf_counter()
+        cuts: dict[str, tuple[Cuts, Cuts, Cuts]] = {}
         try:
             async with self._sessions() as session:
-                columns = await hourly_repo.window_columns(
-                    session, self._exchange, hour - WINDOW_MS, hour
-                )
+                for symbol in symbols:
+                    f, o, b = await hourly_repo.window_values(
+                        session, self._exchange, symbol, hour - WINDOW_MS, hour
+                    )
+                    cuts[symbol] = (cut_points(f), cut_points(o), cut_points(b))
         except SQLAlchemyError as exc:
             logger.warning("%s: percentile window not read (%s)", self._exchange, exc)
             return
-        self._cuts = {
-            symbol: (cut_points(sorted(f)), cut_points(sorted(o)), cut_points(sorted(b)))
-            for symbol, (f, o, b) in columns.items()
-        }
+        self._cuts = cuts
         self.loaded_for = hour
         self.load_seconds = time.perf_counter() - started
 
@@ -74,5 +75,5 @@ class PercentileBook:
 
     async def update(self, result: CycleResult) -> None:
         """`refresh` for the cycle's hour, then `annotate`."""
-        await self.refresh(result.started_ms)
+        await self.refresh(result.started_ms, (s.symbol for s in result.scores))
         self.annotate(result)

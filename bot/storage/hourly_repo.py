@@ -11,7 +11,7 @@ takeover, or a late write of an earlier cycle never corrupts a row:
 
 Reads for other parts: `symbol_hours` (one symbol between two times), `hours_between`
 (every symbol of a range, optionally one exchange), `stored_spans` (what the store
-holds per exchange), and `window_columns` (the percentile book's values). Like every
+holds per exchange), and `window_values` (the percentile book's windows). Like every
 repository function, these never commit.
 """
 
@@ -220,29 +220,22 @@ async def stored_spans(session: AsyncSession) -> list[StoredSpan]:
 WINDOW_FIELDS = ("funding_8h_pct", "oi_24h_pct", "basis_pct")
 
 
-async def window_columns(
-    session: AsyncSession, exchange: str, start_ms: int, end_ms: int
-) -> dict[str, tuple[list[float], list[float], list[float]]]:
-    """Per symbol of `exchange`: its WINDOW_FIELDS values stamped in [start_ms, end_ms)
-    (nulls left out), read in primary-key order in slices so no whole year sits in
-    memory at once."""
+async def window_values(
+    session: AsyncSession, exchange: str, symbol: str, start_ms: int, end_ms: int
+) -> tuple[list[float], list[float], list[float]]:
+    """One symbol's WINDOW_FIELDS stamped in [start_ms, end_ms), each sorted, nulls left
+    out: the percentile book's window (bot/cycle/percentiles.py). One query per symbol
+    reads a contiguous primary-key range; measured cheaper than sorting every symbol's
+    window in the database at once (bench/hourly.py)."""
     t = HourlyRow
-    query = (
-        select(t.symbol, *(getattr(t, c) for c in WINDOW_FIELDS))
-        .where(t.exchange == exchange, t.hour_ms >= start_ms, t.hour_ms < end_ms)
-        .order_by(t.symbol, t.hour_ms)
+    query = select(*(getattr(t, c) for c in WINDOW_FIELDS)).where(
+        t.exchange == exchange, t.symbol == symbol, t.hour_ms >= start_ms, t.hour_ms < end_ms
     )
-    out: dict[str, tuple[list[float], list[float], list[float]]] = {}
-    result = await session.stream(query.execution_options(yield_per=20_000))
-    async for part in result.partitions():
-        for symbol, *values in part:
-            columns = out.get(symbol)
-            if columns is None:
-                columns = out[symbol] = ([], [], [])
-            for column, value in zip(columns, values, strict=True):
-                if value is not None:
-                    column.append(value)
-    return out
+    rows = (await session.execute(query)).all()
+    if not rows:
+        return [], [], []
+    f, o, b = (sorted(v for v in column if v is not None) for column in zip(*rows, strict=True))
+    return f, o, b
 
 
 async def oldest_hour(session: AsyncSession) -> int | None:

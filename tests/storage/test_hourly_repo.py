@@ -141,5 +141,5 @@ async def test_percentile_book_ranks_the_live_value_against_the_stored_window(se
     assert live.scores[0].oi_24h_pctl_90d == 50  # every stored OI 24h equals it: the middle
     assert live.scores[1].funding_pctl_90d is None  # no history: unknown
     loaded = book.loaded_for
-    await book.refresh(now + 60_000)  # same hour: no second read
+    await book.refresh(now + 60_000, ["BTCUSDT"])  # same hour: no second read
     assert book.loaded_for == loaded
