@@ -26,6 +26,7 @@ from bot.storage import hourly_repo
 logger = logging.getLogger("bot.cycle.run")
 
 Cuts = tuple[float, ...] | None
+BATCH = 50  # symbols read per session
 
 
 class PercentileBook:
@@ -45,19 +46,29 @@ class PercentileBook:
             return
         started = time.perf_counter()
         cuts: dict[str, tuple[Cuts, Cuts, Cuts]] = {}
+        names = list(symbols)
         try:
-            async with self._sessions() as session:
-                for symbol in symbols:
-                    f, o, b = await hourly_repo.window_values(
-                        session, self._exchange, symbol, hour - WINDOW_MS, hour
-                    )
-                    cuts[symbol] = (cut_points(f), cut_points(o), cut_points(b))
+            # A session per batch: on SQLite one read transaction held for the whole
+            # refresh (seconds) would keep the WAL from being checkpointed meanwhile.
+            for first in range(0, len(names), BATCH):
+                async with self._sessions() as session:
+                    for symbol in names[first : first + BATCH]:
+                        f, o, b = await hourly_repo.window_values(
+                            session, self._exchange, symbol, hour - WINDOW_MS, hour
+                        )
+                        cuts[symbol] = (cut_points(f), cut_points(o), cut_points(b))
         except SQLAlchemyError as exc:
             logger.warning("%s: percentile window not read (%s)", self._exchange, exc)
             return
         self._cuts = cuts
         self.loaded_for = hour
         self.load_seconds = time.perf_counter() - started
+        logger.debug(
+            "%s: percentile windows of %d symbols read in %.1f s",
+            self._exchange,
+            len(names),
+            self.load_seconds,
+        )
 
     def annotate(self, result: CycleResult) -> None:
         """Put each scored symbol's percentiles on its row (None when unknown)."""
