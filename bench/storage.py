@@ -70,6 +70,7 @@ import statistics
 import sys
 import tempfile
 import time
+import types
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -277,6 +278,9 @@ class Market:
                 min(1.0, abs(funding) * 20),
                 min(1.0, abs(basis) * 5),
                 b,
+                score,  # the symbol's own percentiles (bot/scoring/percentile.py)
+                100 - score,
+                50,
             )
 
     def cycle_result(self, k: int, started_ms: int) -> tuple[CycleResult, _Fetched]:
@@ -991,7 +995,9 @@ class Writers:
 
     def __init__(self, b: Bench) -> None:
         def scorer(sessions: async_sessionmaker[AsyncSession], hook: CycleHook | None) -> Scorer:
-            sc = Scorer(cast(ExchangeAdapter, None), sessions, b.settings, hook)
+            # No fetch here: the adapter is only asked its name (the fetcher's, the book's).
+            venue = cast(ExchangeAdapter, types.SimpleNamespace(name=EXCHANGE))
+            sc = Scorer(venue, sessions, b.settings, hook)
             sc._synced_universe = frozenset(b.symbols)  # instruments already synced
             return sc
 

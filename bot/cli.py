@@ -152,10 +152,26 @@ def _add_replay(
     )
     replay.add_argument("--no-smooth-basis", action="store_true", help="as --smooth-hours 1")
     replay.add_argument("--same-row-basis", action="store_true", help="naive close/index pairing")
+    _add_store_options(replay)
     replay.add_argument(
         "--rule",
         metavar="RULE",
         help='what a rule would have done, e.g. "oi_4h > 8 and funding_8h > 0.03" (docs/rules.md)',
+    )
+
+
+def _add_store_options(replay: argparse.ArgumentParser) -> None:
+    """replay --from-db: the deployment's own hourly store (bot/replay/from_db.py)."""
+    replay.add_argument(
+        "--from-db",
+        action="store_true",
+        help="replay this deployment's own hourly store instead of a file "
+        "([scorer] hourly_retention_days; at least 14 days)",
+    )
+    replay.add_argument(
+        "--exchange",
+        choices=["binance", "bybit", "okx", "all"],
+        help="with --from-db: whose rows (default: the bot's default view)",
     )
 
 

@@ -202,6 +202,8 @@ class ScorerSettings(_Section):
     window_tolerance_seconds: int = Field(default=900, ge=60)
     oi_sample_retention_hours: int = Field(default=48, ge=25)
     snapshot_retention_days: int = Field(default=30, ge=1)
+    # The compact hourly rows (replay --from-db, the symbol's own percentiles).
+    hourly_retention_days: int = Field(default=400, ge=1)
     backfill: bool = True
     # A cycle stops fetching at this share of interval_seconds; symbols not fetched by
     # then count as failed for that cycle, so one hanging request cannot hold it.

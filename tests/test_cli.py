@@ -229,8 +229,9 @@ def test_replay_help_explains_every_option() -> None:
         check=True,
     ).stdout
     options = out.split("options:")[1].split("exit codes:")[0]
-    for flag in ("--symbols", "--from", "--to", "--json", "--split", "--config"):
-        [entry] = re.findall(rf"^  {flag}\b.*?(?=^  -|\Z)", options, re.M | re.S)
+    for flag in ("--symbols", "--from", "--to", "--json", "--split", "--config", "--from-db"):
+        # (?![\w-]): `--from` is not `--from-db`.
+        [entry] = re.findall(rf"^  {flag}(?![\w-]).*?(?=^  -|\Z)", options, re.M | re.S)
         assert len(entry.split()) > 3, f"{flag} has no help: {entry!r}"
     assert "exit codes:" in out
 

@@ -20,13 +20,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
+from bot.cycle import retention
 from bot.cycle.fetch import CycleFetcher, Fetched
 from bot.cycle.freshness import STALE
+from bot.cycle.percentiles import PercentileBook
 from bot.markets.base import ExchangeAdapter, OiPoint
 from bot.scoring import windows as oi_windows
 from bot.scoring.formula import InvalidInput, ScoreInputs, basis_pct, compute_score, pct_change
 from bot.scoring.result import CycleResult, SymbolScore
-from bot.storage import bulk, market_repo
+from bot.storage import bulk, hourly_repo, market_repo
 from bot.storage.db import checkpoint_wal
 from bot.storage.models import Cycle, OiSample, ScoreSnapshot
 
@@ -38,7 +40,6 @@ CycleHook = Callable[[AsyncSession, CycleResult], Awaitable[int]]
 DEFAULT_FUNDING_INTERVAL_HOURS = 8
 _Fetched = Fetched  # the persist code below and bench/storage.py know it by this name
 PRUNE_EVERY_MS = 10 * 60_000
-PRUNE_SLICE_MS = 3_600_000
 
 # Called first inside each of the scorer's write transactions: False means this replica
 # no longer holds the scorer lease (bot/cycle/election.py), and the write rolls back.
@@ -83,6 +84,7 @@ class Scorer:
         self._fetcher = CycleFetcher(adapter, sessions, settings, self._backfill_tried)
         self._synced_universe: frozenset[str] = frozenset()
         self._last_prune_ms = 0
+        self.percentiles = PercentileBook(sessions, adapter.name)
         # The last cycle's fetch; None until one is fetched, kept after failures (its
         # universe says which coins a failing venue lists).
         self.last: VenueFetch | None = None
@@ -130,6 +132,7 @@ class Scorer:
                     result.held[symbol] = anchors.held[symbol]
         result.weight_used = self._adapter.weight_used()
         result.history_calls = self._adapter.history_calls()
+        await self.percentiles.update(result)
         result.finished_ms = int(self._clock() * 1000)
         # Before the write: a scan beside a live scorer (LeaseLost) still aggregates it.
         self.last = VenueFetch(fetched, oi_then)
@@ -263,6 +266,7 @@ class Scorer:
                 session, ScoreSnapshot, SNAPSHOT_COLUMNS, [head + row for row in snapshots]
             )
             await bulk.insert_ignore_many(session, OiSample, SAMPLE_COLUMNS, samples)
+            await hourly_repo.upsert_cycle(session, result)
             if self._in_cycle_transaction is not None:
                 result.events_created = await self._in_cycle_transaction(session, result)
                 cycle.events_created = result.events_created
@@ -275,41 +279,9 @@ class Scorer:
             await self._prune(result.started_ms)
 
     async def _prune(self, now_ms: int) -> None:
-        """Delete what is past retention, one hour of data per transaction.
-
-        After days of downtime the backlog is large; one big DELETE would hold SQLite's
-        write lock for seconds, longer than other writers' busy_timeout.
-        """
-        s = self._settings
-        cuts = (
-            now_ms - s.scorer.oi_sample_retention_hours * 3_600_000,
-            now_ms - s.scorer.snapshot_retention_days * 86_400_000,
-            now_ms - s.alerts.event_retention_days * 86_400_000,
-        )
-        async with self._sessions() as session:
-            oldest = await market_repo.oldest_times(session)
-        # Each table advances from its own oldest row; usually one slice covers it all.
-        edges = [
-            cut if old is None else min(cut, old + PRUNE_SLICE_MS)
-            for cut, old in zip(cuts, oldest, strict=True)
-        ]
-        total: dict[str, int] = {}
-        while True:
-            async with self._sessions() as session, session.begin():
-                deleted = await market_repo.prune(
-                    session,
-                    oi_before_ms=edges[0],
-                    snapshots_before_ms=edges[1],
-                    events_before_ms=edges[2],
-                )
-            for table, n in deleted.items():
-                total[table] = total.get(table, 0) + n
-            if edges == list(cuts):
-                break
-            edges = [min(cut, edge + PRUNE_SLICE_MS) for cut, edge in zip(cuts, edges, strict=True)]
+        """Delete what is past retention (bot/cycle/retention.py)."""
+        await retention.prune(self._sessions, self._settings, now_ms)
         self._last_prune_ms = now_ms
-        if any(total.values()):
-            logger.info("retention: pruned %s", total)
 
 
 # The table's own column order (cycle_id first), so the driver takes the tuples as built.
@@ -336,6 +308,9 @@ SNAPSHOT_COLUMNS = (
     "funding_st",
     "basis_st",
     "bias_value",
+    "funding_pctl_90d",
+    "oi_24h_pctl_90d",
+    "basis_pctl_90d",
 )
 SAMPLE_COLUMNS = ("exchange", "symbol", "ts_ms", "contracts", "source")
 
@@ -371,6 +346,9 @@ def snapshot_values(result: CycleResult) -> list[tuple[object, ...]]:
                 sc.funding_st,
                 sc.basis_st,
                 sc.bias_value,
+                s.funding_pctl_90d,
+                s.oi_24h_pctl_90d,
+                s.basis_pctl_90d,
             )
         )
     return rows

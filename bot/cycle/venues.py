@@ -24,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
+from bot.cycle.percentiles import PercentileBook
 from bot.cycle.run import (
     DEFAULT_FUNDING_INTERVAL_HOURS,
     SNAPSHOT_COLUMNS,
@@ -53,7 +54,7 @@ from bot.scoring.aggregate import (
 )
 from bot.scoring.aggregate_score import WINDOWS, merge_samples, score_aggregate, venue_rows
 from bot.scoring.result import CycleResult
-from bot.storage import bulk, market_repo
+from bot.storage import bulk, hourly_repo, market_repo
 from bot.storage.models import AggregateVenue, Cycle, ScoreSnapshot
 
 logger = logging.getLogger("bot.cycle.run")
@@ -94,6 +95,7 @@ class VenueScorers:
         # The last cycle's stored results, by exchange ("all" too): what `scan` shows.
         self.results: dict[str, CycleResult] = {}
         self._stored = StoredUniverses(sessions)  # a venue failing since start-up
+        self.percentiles = PercentileBook(sessions, ALL)
 
     @property
     def writing(self) -> bool:
@@ -229,6 +231,7 @@ class VenueScorers:
     ) -> CycleResult:
         inputs = self.coin_inputs(results, errors)
         result, aggregates = self._compute(started_ms, results, inputs)
+        await self.percentiles.update(result)
         await self._persist(result, aggregates, inputs)
         return result
 
@@ -291,6 +294,7 @@ class VenueScorers:
             contracts = {coin: entry.symbols for coin, entry in inputs.items()}
             rows = venue_rows(cycle.id, result.started_ms, aggregates, contracts)
             await market_repo.insert_ignore(session, AggregateVenue, rows)
+            await hourly_repo.upsert_cycle(session, result)
             if self._hook is not None:
                 result.events_created = await self._hook(session, result)
                 cycle.events_created = result.events_created
@@ -306,16 +310,9 @@ def venues_down(errors: Mapping[str, ExchangeError]) -> str:
 
 
 def _log_venue_cycle(name: str, r: CycleResult) -> None:
-    logger.info(
-        "%s cycle %d: %s, %d/%d symbols, weight %d, %d history calls",
-        name,
-        r.cycle_id,
-        r.status,
-        r.symbols_fetched,
-        r.symbols_attempted,
-        r.weight_used,
-        r.history_calls,
-    )
+    line = "%s cycle %d: %s, %d/%d symbols, weight %d, %d history calls"
+    counts = (r.symbols_fetched, r.symbols_attempted, r.weight_used, r.history_calls)
+    logger.info(line, name, r.cycle_id, r.status, *counts)
 
 
 def venue_sample(

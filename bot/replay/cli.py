@@ -1,8 +1,10 @@
 """`pressurebot replay [PATH] [--symbols ...] [--from DATE] [--to DATE] [--split DATE]
 [--smooth-hours N | --no-smooth-basis] [--same-row-basis] [--json]
-[--evaluate [--markdown]] [--events-out FILE.jsonl]`.
+[--evaluate [--markdown]] [--events-out FILE.jsonl] [--from-db [--exchange X]]`.
 
-Without PATH it replays the history shipped in the repository (data/README.md).
+Without PATH it replays the history shipped in the repository (data/README.md); with
+`--from-db`, the deployment's own hourly store (bot/replay/from_db.py), split into fit
+and verify at the middle of what is stored unless `--split` says otherwise.
 Prints the report (bot.replay.summary) on stdout, or with `--evaluate` the evaluation
 (bot.replay.evaluate) split into fit and verify at `--split` (default 2025-03-01).
 `--events-out` writes every push of the default subscriber, one JSON object a line.
@@ -25,6 +27,7 @@ from bot.config import Settings
 from bot.replay.alerts import AlertRecord
 from bot.replay.data import (
     FORMAT_OHLC_MARK,
+    HOUR_MS,
     SHIPPED_HISTORY,
     History,
     ReplayInputError,
@@ -33,6 +36,7 @@ from bot.replay.data import (
 )
 from bot.replay.evaluate_text import events_jsonl, render_markdown, splice
 from bot.replay.evaluate_text import render_text as render_evaluation
+from bot.replay.from_db import read_store
 from bot.replay.full_evaluation import DEFAULT_SPLIT, MARKDOWN_COMMAND, evaluate_replay
 from bot.replay.run import BasisOptions, Replay, replay
 from bot.replay.summary import build_report, render_text
@@ -44,14 +48,17 @@ EXIT_INPUT = 2
 async def run_replay(settings: Settings, args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
-        path = _path(args.path)
         options = _options(args)
-        history = read_history(
-            path,
-            symbols=options["symbols"],
-            start_ms=options["start_ms"],
-            end_ms=options["end_ms"],
-        )
+        if getattr(args, "from_db", False):
+            path, history = await _from_db(settings, args, options)
+        else:
+            path = _path(args.path)
+            history = read_history(
+                path,
+                symbols=options["symbols"],
+                start_ms=options["start_ms"],
+                end_ms=options["end_ms"],
+            )
         _check_found(history, options["symbols"], path)
         if getattr(args, "events_out", None):
             _write_events(args.events_out, [])  # a bad path is told before the replay
@@ -96,6 +103,26 @@ async def run_replay(settings: Settings, args: argparse.Namespace) -> int:
         print(render_text(report))
         print("\ntiming (s): " + ", ".join(f"{k} {v}" for k, v in report["timing_seconds"].items()))
     return 0
+
+
+async def _from_db(
+    settings: Settings, args: argparse.Namespace, options: dict[str, Any]
+) -> tuple[str, History]:
+    if args.path is not None:
+        raise ReplayInputError("give a PATH or --from-db, not both")
+    history, exchange = await read_store(
+        settings,
+        getattr(args, "exchange", None),
+        symbols=options["symbols"],
+        start_ms=options["start_ms"],
+        end_ms=options["end_ms"],
+    )
+    if options["split_ms"] is None:  # no fit period was chosen: halve what is stored
+        times = [r.ts_ms for rows in history.rows.values() for r in rows]
+        if times:
+            middle = (min(times) + max(times)) // 2
+            options["split_ms"] = middle - middle % HOUR_MS
+    return f"hourly store ({exchange})", history
 
 
 def _write_events(path: str, records: list[AlertRecord]) -> None:

@@ -12,6 +12,12 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from bot.scoring.percentile import trailing_percentiles
+
+if TYPE_CHECKING:
+    from bot.replay.run import ScoredHour
 
 TRAILING_HOURS = 90 * 24
 MIN_HISTORY_HOURS = 30 * 24
@@ -51,3 +57,36 @@ def fresh_entries(flags: Sequence[bool], times: Sequence[int], rearm_ms: int) ->
         if flag:
             last_true = t
     return out
+
+
+def own_percentiles(
+    scored: Sequence[ScoredHour],
+) -> list[tuple[int | None, int | None, int | None]]:
+    """Per scored hour (any order): the live rows' `funding_pctl_90d`, `oi_24h_pctl_90d`
+    and `basis_pctl_90d`, computed as the scorer computes them (bot/scoring/percentile.py:
+    the 90 days of hours before this one, at least 14 days of them)."""
+    out: list[tuple[int | None, int | None, int | None]] = [(None, None, None)] * len(scored)
+    by_symbol: dict[str, list[int]] = {}
+    for i, h in enumerate(scored):
+        by_symbol.setdefault(h.symbol, []).append(i)
+    for idx in by_symbol.values():
+        idx.sort(key=lambda i: scored[i].ts_ms)
+        columns = [
+            trailing_percentiles((scored[i].ts_ms, get(scored[i])) for i in idx)
+            for get in (_funding_8h, _oi_24h, _basis)
+        ]
+        for k, i in enumerate(idx):
+            out[i] = (columns[0][k], columns[1][k], columns[2][k])
+    return out
+
+
+def _funding_8h(h: ScoredHour) -> float | None:
+    return h.score.funding_8h_pct
+
+
+def _oi_24h(h: ScoredHour) -> float | None:
+    return h.inputs.oi_24h
+
+
+def _basis(h: ScoredHour) -> float | None:
+    return h.inputs.basis_pct

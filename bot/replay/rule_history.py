@@ -11,6 +11,7 @@ import asyncio
 import logging
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from itertools import pairwise
 from typing import Any, Generic, TypeVar
 
@@ -22,6 +23,7 @@ from bot.alerts.rules.rows import row_values
 from bot.config import Settings
 from bot.replay.data import SHIPPED_HISTORY, read_history
 from bot.replay.planned_cycles import symbol_score
+from bot.replay.ranks import own_percentiles
 from bot.replay.run import BasisOptions, ScoredHour, score_history
 
 T = TypeVar("T")
@@ -32,8 +34,11 @@ def history_rows(scored: Sequence[ScoredHour], source: str = "") -> HistoryRows:
     """Scored hours -> rule rows sorted by (symbol, time)."""
     ordered = sorted(scored, key=lambda h: (h.symbol, h.ts_ms))
     values = np.full((len(COLUMN_NAMES), len(ordered)), np.nan)
+    percentiles = own_percentiles(ordered)  # as the live rows carry them
     for j, h in enumerate(ordered):
         live = symbol_score(h.symbol, h.score, h.inputs, oi=h.oi, mark=h.mark, index=h.index)
+        f, o, b = percentiles[j]
+        live = replace(live, funding_pctl_90d=f, oi_24h_pctl_90d=o, basis_pctl_90d=b)
         for name, value in row_values(live).items():
             if value is not None:
                 values[COLUMN_INDEX[name], j] = value

@@ -23,6 +23,11 @@ class SymbolScore:
     basis_pct: float
     # The venue's predicted next funding, percent per interval; None where unpublished.
     funding_next_pct: float | None = None
+    # The symbol's own percentiles (0-100) in its trailing 90 days of hourly rows, None
+    # until two weeks are stored (bot/scoring/percentile.py, bot/cycle/percentiles.py).
+    funding_pctl_90d: int | None = None
+    oi_24h_pctl_90d: int | None = None
+    basis_pctl_90d: int | None = None
 
 
 @dataclass(slots=True)

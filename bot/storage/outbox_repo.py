@@ -74,6 +74,10 @@ class AlertItem:
     # "the last N times it looked like this" compares (bot/views/lookalike.py).
     oi_1h_pct: float | None = None
     oi_4h_pct: float | None = None
+    # The symbol's own percentiles in its cycle (bot/scoring/percentile.py); None: unknown.
+    funding_pctl_90d: int | None = None
+    oi_24h_pctl_90d: int | None = None
+    basis_pctl_90d: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +121,9 @@ async def load_items(
             Rule,
             snap.oi_1h_pct,
             snap.oi_4h_pct,
+            snap.funding_pctl_90d,
+            snap.oi_24h_pctl_90d,
+            snap.basis_pctl_90d,
         )
         .join(AlertEvent, AlertEvent.id == Delivery.event_id)
         .outerjoin(Rule, Rule.id == AlertEvent.rule_id)
@@ -146,6 +153,9 @@ def _alert_item(
     rule: Rule | None,
     oi1: float | None = None,
     oi4: float | None = None,
+    funding_pctl: int | None = None,
+    oi_24h_pctl: int | None = None,
+    basis_pctl: int | None = None,
 ) -> AlertItem:
     return AlertItem(
         delivery_id=delivery_id,
@@ -171,6 +181,9 @@ def _alert_item(
         rule_text=rule_text(rule) if rule is not None else None,
         oi_1h_pct=oi1,
         oi_4h_pct=oi4,
+        funding_pctl_90d=funding_pctl,
+        oi_24h_pctl_90d=oi_24h_pctl,
+        basis_pctl_90d=basis_pctl,
     )
 
 

@@ -61,6 +61,11 @@ class MarketRow:
     basis_st: float
     bias_value: float
     ts_ms: int
+    # The symbol's own percentiles, 0-100 in its trailing 90 days; None: too little
+    # history (bot/scoring/percentile.py). In `scan --json` and the API after the rest.
+    funding_pctl_90d: int | None = None
+    oi_24h_pctl_90d: int | None = None
+    basis_pctl_90d: int | None = None
 
 
 _ROW_FIELDS = tuple(f.name for f in fields(MarketRow))
@@ -127,6 +132,9 @@ def row_from_snapshot(s: ScoreSnapshot) -> MarketRow:
         basis_st=s.basis_st,
         bias_value=s.bias_value,
         ts_ms=int(s.ts_ms),
+        funding_pctl_90d=s.funding_pctl_90d,
+        oi_24h_pctl_90d=s.oi_24h_pctl_90d,
+        basis_pctl_90d=s.basis_pctl_90d,
     )
 
 
@@ -202,6 +210,9 @@ def unstored_snapshot(result: CycleResult) -> MarketSnapshot:
             basis_st=s.score.basis_st,
             bias_value=s.score.bias_value,
             ts_ms=result.started_ms,
+            funding_pctl_90d=s.funding_pctl_90d,
+            oi_24h_pctl_90d=s.oi_24h_pctl_90d,
+            basis_pctl_90d=s.basis_pctl_90d,
         )
         for s in result.scores
     ]

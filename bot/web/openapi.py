@@ -29,6 +29,10 @@ ROW_DOCS = {
     "funding_interval_hours": "Funding interval in hours (1, 4 or 8)",
     "funding_8h_pct": "Funding normalised to percent per 8 hours",
     "basis_pct": "(mark - index) / index * 100",
+    "funding_pctl_90d": "Funding per 8h as a percentile 0-100 of the symbol's own trailing "
+    "90 days of hourly rows (ties count half); null until 14 days are stored",
+    "oi_24h_pctl_90d": "OI 24h change as a percentile 0-100 of the symbol's own 90 days",
+    "basis_pctl_90d": "Basis as a percentile 0-100 of the symbol's own 90 days",
 }
 LIQ_DOCS = {
     "liq_1h_long_usd": "USD of long positions liquidated over the last hour, all streamed "

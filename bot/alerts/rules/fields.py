@@ -68,6 +68,26 @@ FIELDS: tuple[Field, ...] = (
         "predicted next funding per 8h, % (OKX only)",
         aliases=("funding_next",),
     ),
+    # The symbol's own percentiles (bot/scoring/percentile.py): NaN until two weeks of
+    # hourly rows are stored, so a rule on them waits rather than firing on nothing.
+    Field(
+        "funding_pctl_90d",
+        Unit.PERCENTILE,
+        "funding per 8h vs its own last 90 days, 0-100",
+        aliases=("funding_pctl",),
+    ),
+    Field(
+        "oi_24h_pctl_90d",
+        Unit.PERCENTILE,
+        "OI 24h change vs its own last 90 days, 0-100",
+        aliases=("oi_24h_pctl",),
+    ),
+    Field(
+        "basis_pctl_90d",
+        Unit.PERCENTILE,
+        "basis vs its own last 90 days, 0-100",
+        aliases=("basis_pctl",),
+    ),
 )
 
 BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}

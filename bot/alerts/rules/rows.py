@@ -27,4 +27,11 @@ def row_values(s: SymbolScore, funding_8h_prev: float | None = None) -> dict[str
         "basis": s.basis_pct,
         "funding_8h_prev": funding_8h_prev,
         "funding_next_8h": None if nxt is None or not hours else nxt * 8.0 / hours,
+        "funding_pctl_90d": _opt(s.funding_pctl_90d),
+        "oi_24h_pctl_90d": _opt(s.oi_24h_pctl_90d),
+        "basis_pctl_90d": _opt(s.basis_pctl_90d),
     }
+
+
+def _opt(value: int | None) -> float | None:
+    return None if value is None else float(value)

@@ -23,7 +23,14 @@ from bot.storage.models.base import NAMING, Base
 from bot.storage.models.coordination import CommandCount, Lease, SendPace
 from bot.storage.models.destinations import Destination
 from bot.storage.models.liquidations import LiqBucket, LiqCoverage
-from bot.storage.models.market import AggregateVenue, Cycle, Instrument, OiSample, ScoreSnapshot
+from bot.storage.models.market import (
+    AggregateVenue,
+    Cycle,
+    HourlyRow,
+    Instrument,
+    OiSample,
+    ScoreSnapshot,
+)
 
 __all__ = [
     "NAMING",
@@ -36,6 +43,7 @@ __all__ = [
     "Cycle",
     "Delivery",
     "Destination",
+    "HourlyRow",
     "Instrument",
     "Lease",
     "LiqBucket",

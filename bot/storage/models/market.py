@@ -96,6 +96,11 @@ class ScoreSnapshot(Base):
     funding_st: Mapped[float] = mapped_column(Float)
     basis_st: Mapped[float] = mapped_column(Float)
     bias_value: Mapped[float] = mapped_column(Float)
+    # The symbol's own percentiles (0-100) in its trailing 90 days of hourly rows; null
+    # until two weeks are stored (bot/scoring/percentile.py).
+    funding_pctl_90d: Mapped[int | None] = mapped_column(SmallInteger)
+    oi_24h_pctl_90d: Mapped[int | None] = mapped_column(SmallInteger)
+    basis_pctl_90d: Mapped[int | None] = mapped_column(SmallInteger)
 
     __table_args__ = (
         # /symbol history chart; the primary key already serves /top (latest cycle).
@@ -124,3 +129,37 @@ class AggregateVenue(Base):
     share: Mapped[float | None] = mapped_column(Float)  # of the aggregate's OI in USD
     funding_8h_pct: Mapped[float | None] = mapped_column(Float)
     basis_pct: Mapped[float | None] = mapped_column(Float)
+
+
+class HourlyRow(Base):
+    """One symbol's hour, compact and kept for a year (`[scorer] hourly_retention_days`):
+    the score's inputs and labels as the hour's last cycle saw them, and the mark's high
+    and low over all its cycles. Stamped at the end of the hour, like the shipped history
+    (`bot/replay/data.py`), so `replay --from-db` reads it as that file's rows. Written
+    by every cycle as an idempotent upsert (bot/storage/hourly_repo.py)."""
+
+    __tablename__ = "hourly_rows"
+
+    exchange: Mapped[str] = mapped_column(String(16), primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(40), primary_key=True)
+    hour_ms: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # end of the hour
+    last_ms: Mapped[int] = mapped_column(BigInteger)  # the cycle the close values are from
+    score: Mapped[int] = mapped_column(SmallInteger)
+    band: Mapped[str] = mapped_column(String(12))
+    bias: Mapped[str] = mapped_column(String(8))
+    regime: Mapped[str] = mapped_column(String(32))
+    oi_contracts: Mapped[float] = mapped_column(Float)
+    oi_1h_pct: Mapped[float | None] = mapped_column(Float)
+    oi_4h_pct: Mapped[float | None] = mapped_column(Float)
+    oi_24h_pct: Mapped[float | None] = mapped_column(Float)
+    funding_pct: Mapped[float] = mapped_column(Float)
+    funding_interval_hours: Mapped[int] = mapped_column(SmallInteger)
+    funding_8h_pct: Mapped[float] = mapped_column(Float)
+    funding_premium: Mapped[float] = mapped_column(Float)
+    basis_pct: Mapped[float] = mapped_column(Float)
+    mark_price: Mapped[float] = mapped_column(Float)  # the close: the last cycle's mark
+    index_price: Mapped[float] = mapped_column(Float)
+    high: Mapped[float] = mapped_column(Float)  # of the mark over the hour's cycles
+    low: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (Index("ix_hourly_rows_hour", "hour_ms"),)

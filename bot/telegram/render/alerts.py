@@ -16,6 +16,7 @@ from bot.scoring.explain import REGIME_WHY, SQUEEZE_KIND_LABEL, regime_label
 from bot.telegram.callback_data import MuteFromAlert, ShowSymbol
 from bot.telegram.render.format import BAND_ICON, age, esc, finite, pct, short_symbol
 from bot.telegram.render.lookalike import lookalike_lines
+from bot.telegram.render.unusual import unusual_lines
 from bot.views.evidence import digest_evidence, push_evidence
 
 DIGEST_FULL = 8  # more alerts than this in one digest: one line each
@@ -58,6 +59,7 @@ def _alert_block(item: Any, quotes: Sequence[str], lookalike: Any = None) -> lis
     if item.kind == "squeeze" and item.direction == "enter":
         # Who is crowded and pays, and that it may break either way: never a direction.
         lines.append(f"<i>{esc(REGIME_WHY.get(str(item.to_regime), ''))}</i>")
+    lines.extend(unusual_lines(item))  # how unusual for this symbol, when known
     if any(finite(x) for x in (item.oi_24h_pct, item.funding_8h_pct, item.basis_pct)):
         lines.append(
             f"OI 24h {pct(item.oi_24h_pct, 1)} · funding 8h {pct(item.funding_8h_pct, 3)} · "

@@ -27,6 +27,7 @@ from bot.telegram.render.format import (
 )
 from bot.telegram.render.liquidations import liquidation_lines
 from bot.telegram.render.lookalike import lookalike_lines
+from bot.telegram.render.unusual import unusual_lines
 from bot.views.evidence import card_evidence
 
 TABLE_WIDTH = 40
@@ -220,6 +221,7 @@ def symbol_card(
         f"({band_range(band, params)})",
         f"Bias <b>{esc(row.bias)}</b> · {esc(regime_label(regime))}",
         f"<i>{esc(REGIME_WHY.get(regime, ''))}</i>",
+        *unusual_lines(row),
         *_evidence_lines(band),
         *lookalike_lines(lookalike),
         "",

@@ -1,0 +1,27 @@
+"""The words for how unusual a row is for its symbol (data: bot/views/unusual.py):
+"funding premium in its top 5% of 90 days · OI 24h in its top 10% of 90 days"."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.telegram.render.format import esc
+from bot.views.unusual import Tail, tails
+
+
+def tail_words(t: Tail) -> str:
+    return f"{t.what} in its {t.side} {t.share}% of 90 days"
+
+
+def unusual_line(row: Any) -> str | None:
+    """One line, or None when nothing is known to be unusual."""
+    found = tails(row)
+    if not found:
+        return None
+    return "For this symbol: " + " · ".join(tail_words(t) for t in found)
+
+
+def unusual_lines(row: Any) -> list[str]:
+    """`unusual_line` as the card's and the push's italic line (or nothing)."""
+    line = unusual_line(row)
+    return [f"<i>{esc(line)}</i>"] if line else []
