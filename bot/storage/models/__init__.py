@@ -23,6 +23,7 @@ from bot.storage.models.base import NAMING, Base
 from bot.storage.models.coordination import CommandCount, Lease, SendPace
 from bot.storage.models.liquidations import LiqBucket, LiqCoverage
 from bot.storage.models.market import AggregateVenue, Cycle, Instrument, OiSample, ScoreSnapshot
+from bot.storage.models.positioning import LsRatio
 
 __all__ = [
     "NAMING",
@@ -38,6 +39,7 @@ __all__ = [
     "Lease",
     "LiqBucket",
     "LiqCoverage",
+    "LsRatio",
     "OiSample",
     "PendingSubscription",
     "Rule",
