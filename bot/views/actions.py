@@ -25,6 +25,7 @@ from bot.storage import market_repo as repo
 from bot.storage.market_repo import HistoryPoint
 from bot.storage.models import Chat, Subscription
 from bot.views import market as market_view  # `market` below is the /market use-case
+from bot.views import positioning as ls_view
 from bot.views.liquidation_fields import RowFields
 from bot.views.liquidations import ranked_by_liquidations, row_fields, symbol_figures
 from bot.views.market import (
@@ -140,6 +141,8 @@ class SymbolCard:
     venues: list[VenuePart] = field(default_factory=list)
     # Liquidations up to now (bot/liquidations/windows.py); None: no stream configured.
     liquidations: LiqFigures | None = None
+    # ls_account_ratio, ls_top_position_ratio (bot/views/positioning.py); None: unknown.
+    positioning: RowFields | None = None
 
 
 def venue_word(ctx: ActionContext, word: str) -> str | None:
@@ -292,9 +295,11 @@ async def symbol_card(
         cycle = await repo.latest_cycle(session, ex)
         if ex == ALL and cycle is not None:
             parts = (await market_view.aggregate_parts(session, cycle.id)).get(symbol, [])
-        liq = None
+        liq = ls = None
         if row is not None and ctx.liq_reader is not None:
             liq = await symbol_figures(session, ex, row, parts, ctx.now_ms(), ctx.liq_reader)
+        if row is not None:
+            ls = await ls_view.symbol_fields(session, ex, row, parts, ctx.now_ms())
     return SymbolCard(
         symbol,
         row,
@@ -305,6 +310,7 @@ async def symbol_card(
         exchange=ex,
         venues=parts,
         liquidations=liq,
+        positioning=ls,
     )
 
 

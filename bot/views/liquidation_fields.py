@@ -2,7 +2,8 @@
 (README, "JSON output"), and the document's note on where they come from.
 
 Null when unknown. `scan` runs no stream: its rows carry the keys, all null, and the
-document says why. Long/short positioning (`ls_*`) is not collected yet: always null.
+document says why. Long/short positioning (`ls_*`) comes from bot/views/positioning.py,
+laid over these nulls where a fresh ratio is stored.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.scoring.aggregate import ALL
-from bot.storage import positioning_repo
+from bot.storage import market_repo, positioning_repo
 from bot.storage.models import LsRatio
 from bot.views.liquidation_fields import LS_KEYS, RowFields
 from bot.views.market import MarketRow, MarketSnapshot, VenuePart
@@ -98,13 +98,18 @@ async def symbol_fields(
 
 @dataclass(frozen=True, slots=True)
 class PositioningStatus:
-    """For /status: per venue, how many symbols have a fresh account ratio."""
+    """For /status, from the database (any replica can answer): per venue, how many
+    symbols have a fresh account ratio, of how many its last cycle scored."""
 
-    fresh: dict[str, int]
+    fresh: dict[str, tuple[int, int]]
 
 
 async def positioning_status(
     session: AsyncSession, venues: Sequence[str], now_ms: int
 ) -> PositioningStatus:
     counts = await positioning_repo.fresh_counts(session, now_ms - FRESH_MS)
-    return PositioningStatus({v: counts.get(v, 0) for v in venues})
+    fresh = {}
+    for venue in venues:
+        cycle = await market_repo.latest_cycle(session, venue)
+        fresh[venue] = (counts.get(venue, 0), cycle.symbols_fetched if cycle else 0)
+    return PositioningStatus(fresh)

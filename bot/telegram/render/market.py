@@ -26,6 +26,7 @@ from bot.telegram.render.format import (
     short_symbol,
 )
 from bot.telegram.render.liquidations import liquidation_lines
+from bot.telegram.render.positioning import positioning_lines
 from bot.views.evidence import card_evidence
 
 TABLE_WIDTH = 40
@@ -204,6 +205,7 @@ def symbol_card(
     exchange: str = "binance",
     venues: Sequence[Any] = (),
     liquidations: Any = None,
+    positioning: Any = None,
 ) -> str:
     band = str(row.band)
     regime = str(row.regime)
@@ -222,6 +224,7 @@ def symbol_card(
         f"index {price(row.index_price)}",
         *venue_lines(venues),
         *liquidation_lines(liquidations, exchange),
+        *positioning_lines(positioning, exchange),
         "",
         "<b>Why</b>",
         *_why_lines(row, params),
