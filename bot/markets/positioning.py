@@ -22,7 +22,7 @@ from typing import Any
 from bot.markets import binance_constants as bn
 from bot.markets import bybit_constants as by
 from bot.markets import okx_constants as ok
-from bot.markets.base import MalformedResponse, SymbolUnavailable
+from bot.markets.base import ExchangeUnavailable, MalformedResponse, SymbolUnavailable
 from bot.markets.number_fields import to_int
 from bot.markets.rest_client import RestClient
 from bot.markets.rest_errors import ExchangeApiError
@@ -117,15 +117,29 @@ async def _get(client: RestClient, path: str, params: dict[str, str | int], symb
 
 
 async def binance(client: RestClient, symbol: str) -> Positioning:
-    """Both Binance ratios; one failing leaves the other (two calls, weight 0 each)."""
+    """Both Binance ratios (two calls, weight 0 each). The account ratio failing for the
+    venue (unreachable, rate-limited) raises; the top traders' one failing once the
+    account ratio is in leaves it None, as does a symbol-level answer to either."""
     params: dict[str, str | int] = {"symbol": symbol, "period": "5m", "limit": 1}
-    found: list[Ratio | None] = []
-    for path in (bn.GLOBAL_LS_ACCOUNT, bn.TOP_LS_POSITION):
-        try:
-            found.append(parse_binance(await _get(client, path, params, symbol), path))
-        except (SymbolUnavailable, MalformedResponse):
-            found.append(None)
-    return Positioning(found[0], found[1])
+    try:
+        account = parse_binance(
+            await _get(client, bn.GLOBAL_LS_ACCOUNT, params, symbol), bn.GLOBAL_LS_ACCOUNT
+        )
+    except (SymbolUnavailable, MalformedResponse):
+        account = None
+    try:
+        top = parse_binance(
+            await _get(client, bn.TOP_LS_POSITION, params, symbol), bn.TOP_LS_POSITION
+        )
+    except (SymbolUnavailable, MalformedResponse):
+        top = None
+    except ExchangeUnavailable:
+        if account is None:
+            raise
+        top = None  # a ban or a pause is the client's; the next symbol meets it first
+    if account is None and top is None:
+        raise SymbolUnavailable(f"{symbol}: no usable long/short ratio")
+    return Positioning(account, top)
 
 
 async def bybit(client: RestClient, symbol: str) -> Positioning:
