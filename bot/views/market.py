@@ -18,7 +18,7 @@ from bot.scoring.formula import Bias, Regime
 from bot.scoring.result import CycleResult
 from bot.storage import market_repo as repo
 from bot.storage.models import ScoreSnapshot
-from bot.views.liquidation_fields import stream_note, unknown
+from bot.views.liquidation_fields import positioning_note, stream_note, unknown
 
 RowFilter = Literal["all", "long", "short", "squeeze"]
 
@@ -302,5 +302,6 @@ def snapshot_to_json(
             "failed": snapshot.symbols_failed,
         },
         "liquidations": stream_note(liq),
+        "positioning": positioning_note(ls),
         "rows": out_rows,
     }

@@ -51,6 +51,11 @@ _LIQUIDATIONS = {
     "required": ["stream", "note"],
     "properties": {"stream": {"type": "boolean"}, "note": {"type": "string"}},
 }
+_POSITIONING = {
+    "type": "object",
+    "required": ["fetched", "note"],
+    "properties": {"fetched": {"type": "boolean"}, "note": {"type": "string"}},
+}
 _ENUMS: dict[str, list[str]] = {
     "band": [b.value for b in Band],
     "bias": [b.value for b in Bias],
@@ -156,6 +161,7 @@ def _components() -> dict[str, Any]:
                 ),
                 "cycle": {"$ref": "#/components/schemas/Cycle"},
                 "liquidations": _LIQUIDATIONS,
+                "positioning": _POSITIONING,
                 "rows": {"type": "array", "items": {"$ref": "#/components/schemas/Row"}},
             }
         ),
