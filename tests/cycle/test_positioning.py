@@ -19,6 +19,7 @@ from bot.markets.adapters import open_adapters
 from bot.markets.binance import BinanceAdapter
 from bot.markets.binance import make_client as binance_client
 from bot.markets.binance_constants import POSITIONING_RESERVE
+from bot.markets.rest_client import RestClient
 from bot.service import Parts
 from bot.storage import chat_repo
 from bot.views import positioning as ls_view
@@ -29,7 +30,7 @@ from fakes.fake_okx import FakeOkx
 from fakes.fake_positioning import BINANCE_GLOBAL, BINANCE_TOP, BYBIT_ACCOUNT_RATIO, Ls
 from fakes.fake_positioning import OKX_ACCOUNT_RATIO as OKX_PATH
 from tests.markets.conftest import FakeClock
-from tests.markets.venue_helpers import venue_client
+from tests.markets.venue_helpers import close_clients, venue_client, venue_settings
 from tests.test_scan_venues import _set_up
 
 Fakes = tuple[FakeBinance, FakeBybit, FakeOkx]
@@ -38,21 +39,19 @@ Fakes = tuple[FakeBinance, FakeBybit, FakeOkx]
 def _settings(fakes: Fakes) -> Settings:
     fb, fy, fo = fakes
     return Settings(
-        exchange={  # type: ignore[arg-type]
+        exchange={
             "venues": ["binance", "bybit", "okx"],
             "base_url": fb.url,
             "bybit_base_url": fy.url,
             "okx_base_url": fo.url,
             "max_retries": 0,
         },
-        scorer={"interval_seconds": 5},  # type: ignore[arg-type]
+        scorer={"interval_seconds": 5},
     )
 
 
 @contextlib.asynccontextmanager
-async def _scored(
-    fakes: Fakes, sessions: async_sessionmaker[AsyncSession]
-) -> AsyncIterator[Parts]:
+async def _scored(fakes: Fakes, sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Parts]:
     """The three venues scored once (the collector's targets come from that cycle)."""
     settings = _settings(fakes)
     async with contextlib.AsyncExitStack() as stack:
@@ -84,7 +83,6 @@ async def fakes() -> AsyncIterator[Fakes]:
 async def test_each_venue_ratio_and_the_oi_weighted_aggregate_reach_the_rows(
     fakes: Fakes, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    fb, fy, fo = fakes
     async with _scored(fakes, sessions) as parts:
         rounds = await PositioningCollector(parts.adapters, parts.sessions).round()
     assert {v: r.stopped for v, r in rounds.items()} == dict.fromkeys(rounds)
@@ -155,7 +153,7 @@ async def test_binance_budget_goes_to_subscribed_and_top_oi_first_then_round_the
     clock = FakeClock(start=time.time())
     async with FakeBinance(now_ms=clock.now_ms) as fb:
         names = fb.populate(30, seed=3)
-        settings = Settings(exchange={"base_url": fb.url, "max_retries": 0})  # type: ignore[arg-type]
+        settings = Settings(exchange={"base_url": fb.url, "max_retries": 0})
         async with contextlib.AsyncExitStack() as stack:
             adapters = await open_adapters(settings, stack)
             parts = Parts(settings, sessions.kw["bind"], sessions, adapters)
@@ -168,17 +166,32 @@ async def test_binance_budget_goes_to_subscribed_and_top_oi_first_then_round_the
         # 20 calls for positioning (10 symbols x 2) above what it leaves to the backfill.
         budget = POSITIONING_RESERVE + 20
         client = venue_client(binance_client, fb.url, clock, history_calls_per_5m=budget)
-        adapter = BinanceAdapter(client, client._settings, clock=clock.time)  # noqa: SLF001
-        collector = PositioningCollector([adapter], sessions, top_n=5, clock=clock.time)
-        first = (await collector.round())["binance"]
-        assert first.fetched[:6] == [small, *by_oi[:5]]  # subscribed, then the top 5 by OI
-        assert len(first.fetched) == 10 and first.stopped == "budget spent"
-        assert fb.calls[BINANCE_GLOBAL] + fb.calls[BINANCE_TOP] == 20
-        assert client.history_budget_left(BINANCE_GLOBAL) == POSITIONING_RESERVE
-        # Five minutes on: a new period and a refilled window. The priority again, then
-        # the symbols not read yet, so the whole universe comes round in turn.
-        clock.advance(301)
-        second = (await collector.round())["binance"]
-        assert second.fetched[:6] == first.fetched[:6]
-        assert not set(second.fetched[6:]) & set(first.fetched)
-        assert len(second.fetched) == 10
+        try:
+            await _rounds_go_round(fb, client, sessions, clock, small, by_oi)
+        finally:
+            await close_clients()
+
+
+async def _rounds_go_round(
+    fb: FakeBinance,
+    client: RestClient,
+    sessions: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+    small: str,
+    by_oi: list[str],
+) -> None:
+    """Two rounds, five minutes apart, on a budget of ten symbols each."""
+    adapter = BinanceAdapter(client, venue_settings(), clock=clock.time)
+    collector = PositioningCollector([adapter], sessions, top_n=5, clock=clock.time)
+    first = (await collector.round())["binance"]
+    assert first.fetched[:6] == [small, *by_oi[:5]]  # subscribed, then the top 5 by OI
+    assert len(first.fetched) == 10 and first.stopped == "budget spent"
+    assert fb.calls[BINANCE_GLOBAL] + fb.calls[BINANCE_TOP] == 20
+    assert client.history_budget_left(BINANCE_GLOBAL) == POSITIONING_RESERVE
+    # Five minutes on: a new period and a refilled window. The priority again, then
+    # the symbols not read yet, so the whole universe comes round in turn.
+    clock.advance(301)
+    second = (await collector.round())["binance"]
+    assert second.fetched[:6] == first.fetched[:6]
+    assert not set(second.fetched[6:]) & set(first.fetched)
+    assert len(second.fetched) == 10
