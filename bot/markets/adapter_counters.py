@@ -46,4 +46,7 @@ class ClientCounters:
         """Calls the positioning fetch may send now: the free slots of the window it
         shares, less what it leaves to the scoring cycle (the venue's reserve)."""
         _, path, reserve = positioning.VENUES[self.name]
+        window = self._client.limits.windows.get(path)
+        if window is not None:  # an operator's smaller budget keeps a third, not all
+            reserve = min(reserve, window.limit // 3)
         return self._client.history_budget_left(path) - reserve

@@ -50,8 +50,9 @@ HISTORY_PERIOD_MS = 5 * 60_000
 HISTORY_PAGE_LIMIT = 500
 # History reaches back about 30 days; an older startTime is an error (-1130).
 HISTORY_MAX_AGE_MS = int(29.5 * 24 * 3_600_000)
-# Slots of the /futures/data window the positioning fetch leaves to the OI backfill:
-# it sends only while more than this many are free, so scoring's history comes first.
+# Slots of the /futures/data window the positioning fetch leaves to the OI backfill
+# (a third of the window if that is less): it sends only while more than this many are
+# free, so scoring's history comes first.
 POSITIONING_RESERVE = 300
 
 

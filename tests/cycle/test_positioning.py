@@ -18,7 +18,7 @@ from bot.cycle.positioning import PositioningCollector
 from bot.markets.adapters import open_adapters
 from bot.markets.binance import BinanceAdapter
 from bot.markets.binance import make_client as binance_client
-from bot.markets.binance_constants import POSITIONING_RESERVE
+from bot.markets.binance_constants import OPEN_INTEREST_HIST, POSITIONING_RESERVE
 from bot.markets.rest_client import RestClient
 from bot.service import Parts
 from bot.storage import chat_repo
@@ -163,9 +163,7 @@ async def test_binance_budget_goes_to_subscribed_and_top_oi_first_then_round_the
         async with sessions() as session, session.begin():
             await chat_repo.upsert_chat(session, 7, "private", None, clock.now_ms())
             await chat_repo.subscribe(session, 7, "binance", small, ["bands"], 0, cap=10)
-        # 20 calls for positioning (10 symbols x 2) above what it leaves to the backfill.
-        budget = POSITIONING_RESERVE + 20
-        client = venue_client(binance_client, fb.url, clock, history_calls_per_5m=budget)
+        client = venue_client(binance_client, fb.url, clock, history_calls_per_5m=900)
         try:
             await _rounds_go_round(fb, client, sessions, clock, small, by_oi)
         finally:
@@ -183,6 +181,7 @@ async def _rounds_go_round(
     """Two rounds, five minutes apart, on a budget of ten symbols each."""
     adapter = BinanceAdapter(client, venue_settings(), clock=clock.time)
     collector = PositioningCollector([adapter], sessions, top_n=5, clock=clock.time)
+    await _backfill_spends(client, 580)  # 20 calls (10 symbols) above the reserve left
     first = (await collector.round())["binance"]
     assert first.fetched[:6] == [small, *by_oi[:5]]  # subscribed, then the top 5 by OI
     assert len(first.fetched) == 10 and first.stopped == "budget spent"
@@ -191,7 +190,14 @@ async def _rounds_go_round(
     # Five minutes on: a new period and a refilled window. The priority again, then
     # the symbols not read yet, so the whole universe comes round in turn.
     clock.advance(301)
+    await _backfill_spends(client, 580)
     second = (await collector.round())["binance"]
     assert second.fetched[:6] == first.fetched[:6]
     assert not set(second.fetched[6:]) & set(first.fetched)
     assert len(second.fetched) == 10
+
+
+async def _backfill_spends(client: RestClient, calls: int) -> None:
+    """The OI backfill's share of the /futures/data window, booked as it would be."""
+    for _ in range(calls):
+        await client.throttle.pace(OPEN_INTEREST_HIST, history=True)

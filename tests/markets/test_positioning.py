@@ -11,6 +11,7 @@ import pytest
 
 from bot.markets import positioning
 from bot.markets.base import ExchangeUnavailable, SymbolUnavailable
+from bot.markets.binance import BinanceAdapter
 from bot.markets.binance import make_client as binance_client
 from bot.markets.bybit import make_client as bybit_client
 from bot.markets.okx import make_client as okx_client
@@ -19,7 +20,7 @@ from fakes.fake_bybit import FakeBybit
 from fakes.fake_okx import FakeOkx
 from fakes.fake_positioning import BINANCE_GLOBAL, OKX_ACCOUNT_RATIO, Ls
 from tests.markets.conftest import FakeClock
-from tests.markets.venue_helpers import close_clients, served, venue_client
+from tests.markets.venue_helpers import close_clients, served, venue_client, venue_settings
 
 
 @pytest.fixture(autouse=True)
@@ -91,3 +92,14 @@ async def test_okx_ratio_as_sent_and_50011_is_a_rate_limit(clock: FakeClock) -> 
         fake.fault(OKX_ACCOUNT_RATIO, "rate_limit")
         with pytest.raises(ExchangeUnavailable, match="429"):
             await positioning.okx(client, "BTC-USDT-SWAP")
+
+
+async def test_the_ratios_leave_the_backfill_its_reserve_even_on_a_small_budget(
+    clock: FakeClock,
+) -> None:
+    async with FakeBinance(now_ms=clock.now_ms) as fake:
+        default = venue_client(binance_client, fake.url, clock, history_calls_per_5m=900)
+        small = venue_client(binance_client, fake.url, clock, history_calls_per_5m=90)
+        settings = venue_settings()
+        assert BinanceAdapter(default, settings).positioning_budget_left() == 900 - 300
+        assert BinanceAdapter(small, settings).positioning_budget_left() == 90 - 30
