@@ -79,7 +79,6 @@ class PositioningCollector:
         self.clock = clock
         # venue -> symbol -> when we last asked (epoch ms): the rotation's order.
         self.asked: dict[str, dict[str, int]] = {}
-        self.rounds = 0
 
     @contextlib.asynccontextmanager
     async def running(
@@ -113,7 +112,6 @@ class PositioningCollector:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + deadline_seconds
         results = await asyncio.gather(*(self._venue(s, deadline) for s in self.sources))
-        self.rounds += 1
         return {s.name: r for s, r in zip(self.sources, results, strict=True)}
 
     async def _venue(self, source: PositioningSource, deadline: float) -> VenueRound:
@@ -194,13 +192,11 @@ class PositioningCollector:
             coins = await chat_repo.subscribed_symbols(session, ALL)
             if coins:
                 subscribed |= await _coin_contracts(session, venue, coins)
-        listed = [str(r[0]) for r in rows]
-        by_oi = sorted(rows, key=lambda r: -(float(r[1]) * float(r[2])))  # type: ignore[arg-type]
-        priority = [s for s in sorted(subscribed) if s in set(listed)]
-        for r in by_oi[: self.top_n]:
-            if str(r[0]) not in priority:
-                priority.append(str(r[0]))
-        return priority, listed
+        oi_usd = {str(symbol): float(oi) * float(mark) for symbol, oi, mark in rows}  # type: ignore[arg-type]
+        largest = sorted(oi_usd, key=lambda s: -oi_usd[s])[: self.top_n]
+        # Ordered and without repeats: the subscribed, then the largest not among them.
+        priority = dict.fromkeys([*(s for s in sorted(subscribed) if s in oi_usd), *largest])
+        return list(priority), list(oi_usd)
 
 
 async def _coin_contracts(session: AsyncSession, venue: str, coins: set[str]) -> set[str]:
