@@ -12,9 +12,10 @@ venue, in this order, skipping a symbol already read this 5-minute period:
 1. every subscribed symbol (of the venue, or of a coin subscribed across venues), then
    the largest `top_n` by OI in the venue's last cycle: the priority;
 2. the rest, the longest-unread first, so every listed symbol is refreshed in turn.
-The round stops when the venue's budget for it is spent (`positioning_budget_left`:
-what its window has free, less what it leaves to the cycle), when the round's time is
-up, or when the venue fails (unreachable, rate-limited): the next round goes on. A
+The round sends only while the venue's window keeps its reserve for the cycle free
+(`positioning_budget`): a window that refills in seconds (Bybit, OKX) is waited for, a
+spent 5-minute one (Binance) ends the round, as do the round's time running out and the
+venue failing (unreachable, rate-limited): the next round goes on. A
 symbol the venue will not answer for is left as it was (null once stale).
 """
 
@@ -31,7 +32,7 @@ from typing import Protocol, runtime_checkable
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.markets.base import ExchangeUnavailable, MalformedResponse, SymbolUnavailable
-from bot.markets.positioning import CALLS_PER_SYMBOL, Positioning, Ratio
+from bot.markets.positioning import Positioning, Ratio
 from bot.scoring.aggregate import ALL
 from bot.storage import chat_repo, market_repo, positioning_repo
 from bot.storage.positioning_repo import Reading
@@ -41,6 +42,8 @@ logger = logging.getLogger(__name__)
 PERIOD_MS = 5 * 60_000
 TOP_N = 100
 WRITE_BATCH = 50
+# A spent window that refills within this is waited for; a longer one ends the round.
+BUDGET_WAIT_MAX_SECONDS = 10.0
 
 
 @runtime_checkable
@@ -51,7 +54,7 @@ class PositioningSource(Protocol):
 
     async def positioning(self, symbol: str) -> Positioning: ...
 
-    def positioning_budget_left(self) -> int: ...
+    def positioning_budget(self) -> tuple[int, int, float]: ...
 
 
 @dataclass
@@ -124,9 +127,8 @@ class PositioningCollector:
         due = [s for s in [*priority, *rest] if asked.get(s, 0) < period]
         out = VenueRound()
         readings: list[Reading] = []
-        loop = asyncio.get_running_loop()
         for i, symbol in enumerate(due):
-            out.stopped = self._stop_reason(source, deadline, loop.time())
+            out.stopped = await self._wait_for_budget(source, deadline)
             if out.stopped is not None:
                 out.left = len(due) - i
                 break
@@ -159,12 +161,19 @@ class PositioningCollector:
         return out
 
     @staticmethod
-    def _stop_reason(source: PositioningSource, deadline: float, now: float) -> str | None:
-        if now >= deadline:
-            return "round time is up"
-        if source.positioning_budget_left() < CALLS_PER_SYMBOL.get(source.name, 1):
-            return "budget spent"
-        return None
+    async def _wait_for_budget(source: PositioningSource, deadline: float) -> str | None:
+        """None when the next symbol may be sent; else why the round ends here. A window
+        that refills in seconds (Bybit, OKX) is waited for, a 5-minute one is not."""
+        loop = asyncio.get_running_loop()
+        while True:
+            if loop.time() >= deadline:
+                return "round time is up"
+            left, calls, refill = source.positioning_budget()
+            if left >= calls:
+                return None
+            if refill > BUDGET_WAIT_MAX_SECONDS:
+                return "budget spent"
+            await asyncio.sleep(min(refill / 10, max(0.0, deadline - loop.time())))
 
     def _reading(self, venue: str, symbol: str, got: Positioning) -> Reading:
         def pair(r: Ratio | None) -> tuple[float, int] | None:

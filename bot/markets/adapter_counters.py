@@ -39,14 +39,16 @@ class ClientCounters:
 
     async def positioning(self, symbol: str) -> Positioning:
         """This venue's long/short ratios of `symbol`."""
-        fetch = positioning.VENUES[self.name][0]
-        return await fetch(self._client, symbol)
+        return await positioning.VENUES[self.name].fetch(self._client, symbol)
 
-    def positioning_budget_left(self) -> int:
-        """Calls the positioning fetch may send now: the free slots of the window it
-        shares, less what it leaves to the scoring cycle (the venue's reserve)."""
-        _, path, reserve = positioning.VENUES[self.name]
-        window = self._client.limits.windows.get(path)
+    def positioning_budget(self) -> tuple[int, int, float]:
+        """(calls the positioning fetch may send now: the free slots of the window it
+        shares, less what it leaves to the scoring cycle; calls per symbol; seconds the
+        window takes to refill)."""
+        venue = positioning.VENUES[self.name]
+        reserve = venue.reserve
+        window = self._client.limits.windows.get(venue.path)
         if window is not None:  # an operator's smaller budget keeps a third, not all
             reserve = min(reserve, window.limit // 3)
-        return self._client.history_budget_left(path) - reserve
+        left = self._client.history_budget_left(venue.path) - reserve
+        return left, venue.calls, venue.refill_seconds

@@ -16,6 +16,7 @@ timestamp whatever the order).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,7 +107,9 @@ async def _get(client: RestClient, path: str, params: dict[str, str | int], symb
     """One call; the venue's "no such symbol" (or any other API error) is this symbol's
     problem, not the venue's."""
     try:
-        body = await client.get_json(path, params, weight=0)
+        # No retries: a failure ends this venue's round, the next round tries again, and
+        # a retry after a 429 would wait out Retry-After inside a background fetch.
+        body = await client.get_json(path, params, weight=0, retries=0)
     except ExchangeApiError as exc:
         raise SymbolUnavailable(f"{symbol}: {path}: {exc.msg} (code {exc.code})") from None
     code = body.get("retCode", body.get("code")) if isinstance(body, dict) else None
@@ -159,11 +162,26 @@ async def okx(client: RestClient, symbol: str) -> Positioning:
     return Positioning(parse_okx(body, ok.LS_ACCOUNT_RATIO))
 
 
-# venue -> (fetch, the path whose window it spends, the slots it leaves to the cycle)
+@dataclass(frozen=True, slots=True)
+class VenueRatios:
+    """How a venue's ratios are fetched and budgeted.
+
+    - `path`: the window the calls spend (their own, or one shared with the cycle);
+    - `reserve`: free slots of that window the ratios leave to the cycle;
+    - `calls`: calls per symbol;
+    - `refill_seconds`: how long a spent budget takes to free slots again; a window this
+      short is waited for within a round, a longer one (Binance's 5 minutes) ends it.
+    """
+
+    fetch: Callable[[RestClient, str], Awaitable[Positioning]]
+    path: str
+    reserve: int
+    calls: int
+    refill_seconds: float
+
+
 VENUES = {
-    "binance": (binance, bn.FUTURES_DATA, bn.POSITIONING_RESERVE),
-    "bybit": (bybit, by.ACCOUNT_RATIO, by.POSITIONING_RESERVE),
-    "okx": (okx, ok.LS_ACCOUNT_RATIO, ok.POSITIONING_RESERVE),
+    "binance": VenueRatios(binance, bn.FUTURES_DATA, bn.POSITIONING_RESERVE, 2, 300.0),
+    "bybit": VenueRatios(bybit, by.ACCOUNT_RATIO, by.POSITIONING_RESERVE, 1, 5.0),
+    "okx": VenueRatios(okx, ok.LS_ACCOUNT_RATIO, ok.POSITIONING_RESERVE, 1, 2.0),
 }
-# Calls per symbol, for the budget: Binance asks two endpoints.
-CALLS_PER_SYMBOL = {"binance": 2, "bybit": 1, "okx": 1}

@@ -101,5 +101,5 @@ async def test_the_ratios_leave_the_backfill_its_reserve_even_on_a_small_budget(
         default = venue_client(binance_client, fake.url, clock, history_calls_per_5m=900)
         small = venue_client(binance_client, fake.url, clock, history_calls_per_5m=90)
         settings = venue_settings()
-        assert BinanceAdapter(default, settings).positioning_budget_left() == 900 - 300
-        assert BinanceAdapter(small, settings).positioning_budget_left() == 90 - 30
+        assert BinanceAdapter(default, settings).positioning_budget() == (900 - 300, 2, 300.0)
+        assert BinanceAdapter(small, settings).positioning_budget() == (90 - 30, 2, 300.0)
