@@ -201,3 +201,20 @@ async def _backfill_spends(client: RestClient, calls: int) -> None:
     """The OI backfill's share of the /futures/data window, booked as it would be."""
     for _ in range(calls):
         await client.throttle.pace(OPEN_INTEREST_HIST, history=True)
+
+
+async def test_a_window_that_refills_in_seconds_is_waited_for_not_given_up(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    # OKX's ratio endpoint: 2 calls per 2 s on our side. Five swaps take a few seconds,
+    # all in one round; Binance's 5-minute window would have ended it instead.
+    async with FakeOkx() as fo:
+        fo.populate(5, seed=1)
+        settings = Settings(exchange={"venues": ["okx"], "okx_base_url": fo.url})
+        async with contextlib.AsyncExitStack() as stack:
+            adapters = await open_adapters(settings, stack)
+            parts = Parts(settings, sessions.kw["bind"], sessions, adapters)
+            assert (await parts.scorer().run_cycle()).status in ("ok", "partial")
+            rounds = await PositioningCollector(adapters, sessions).round(deadline_seconds=30)
+    assert rounds["okx"].stopped is None and len(rounds["okx"].fetched) == 5
+    assert fo.rejected == 0  # paced under OKX's limit, never over it
