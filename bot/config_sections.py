@@ -122,7 +122,8 @@ class ExchangeSettings(_Section):
     # Binance allows 2400 weight/min per IP; slow down well before it.
     weight_limit_per_minute: int = Field(default=2400, ge=1)
     weight_safety_margin: int = Field(default=300, ge=0)
-    # openInterestHist has its own limit of 1000 calls per 5 minutes.
+    # /futures/data (openInterestHist, the long/short ratios) has its own limit of 1000
+    # calls per 5 minutes.
     history_calls_per_5m: int = Field(default=900, ge=1, le=1000)
     universe_ttl_seconds: int = Field(default=3600, ge=1)
     funding_info_ttl_seconds: int = Field(default=3600, ge=1, le=3600)

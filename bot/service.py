@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.config import ConfigError, Settings
 from bot.cycle.alert_hook import AlertEngine
 from bot.cycle.election import ScorerElection, elected_scorer_loop
+from bot.cycle.positioning import PositioningCollector
 from bot.cycle.run import CycleFence, CycleHook, LeaseLost, Scorer
 from bot.cycle.venues import VenueScorers
 from bot.health import HealthState
@@ -272,19 +273,20 @@ async def _score(
     metrics: Metrics,
     health: HealthState,
 ) -> None:
-    """Stand by for the scorer lease and score while this replica holds it."""
+    """Stand by for the scorer lease; score, and fetch positioning beside, while held."""
     has_token = settings.telegram.token is not None
     # Headless: alerts are logged, and no deliveries are queued for chats nobody can
     # send to (a token added later would otherwise flush the whole backlog).
     alerts = AlertEngine(settings, log_events=not has_token, deliver=has_token)
     election = ScorerElection(parts.sessions, settings, replica.name)
     scorer = parts.scorer(alerts.in_cycle_transaction, election.fence)
-    await elected_scorer_loop(scorer, election, stop, wake, metrics=metrics, health=health)
+    held, interval = (lambda: election.keeper.held), settings.scorer.interval_seconds
+    async with PositioningCollector(parts.adapters, parts.sessions).running(stop, held, interval):
+        await elected_scorer_loop(scorer, election, stop, wake, metrics=metrics, health=health)
 
 
 # The outbox worker's idle poll when the scorer may run in another process (PostgreSQL):
-# the scorer's after-commit wake reaches only a worker in its own process, so the others
-# find new deliveries by polling. SQLite keeps the worker's own 5 s (one process).
+# its after-commit wake reaches only its own process's worker. SQLite: the worker's 5 s.
 CROSS_PROCESS_POLL_SECONDS = 1.0
 
 
@@ -381,9 +383,7 @@ async def _watch_file(watch: FileWatch, health: HealthState, period: float) -> N
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
     for task in tasks:
         task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+    await asyncio.gather(*tasks, return_exceptions=True)  # their ends, whatever they were
 
 
 def _stop_on_signals() -> asyncio.Event:

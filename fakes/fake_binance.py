@@ -3,8 +3,9 @@
 Payloads have the real shapes: prices, rates and OI are strings, times are integer ms,
 openInterestHist `timestamp` alternates between int and string. It enforces the
 2400/min request weight (429 + Retry-After), sets X-MBX-USED-WEIGHT-1M on every
-answer, and injects the faults of the shared menu (fakes/venue_fake.py) in Binance's
-words. Usage:
+answer, limits the /futures/data family (openInterestHist and the long/short ratios of
+fakes/fake_positioning.py) to 1000 calls per 5 min together, and injects the faults of
+the shared menu (fakes/venue_fake.py) in Binance's words. Usage:
 
     async with FakeBinance(latency=0.025) as fake:
         fake.add_symbol("BTCUSDT", mark=50010, index=50000, funding_rate=0.0001, oi=80000)
@@ -21,6 +22,7 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
+from fakes import fake_positioning
 from fakes.venue_fake import Fault, Number, VenueFake, fmt, priced, random_quote
 
 EXCHANGE_INFO = "/fapi/v1/exchangeInfo"
@@ -29,6 +31,7 @@ FUNDING_INFO = "/fapi/v1/fundingInfo"
 OPEN_INTEREST = "/fapi/v1/openInterest"
 OPEN_INTEREST_HIST = "/futures/data/openInterestHist"
 TICKER_24H = "/fapi/v1/ticker/24hr"
+FUTURES_DATA = "/futures/data/"  # one 1000-per-5-min budget for the whole family
 
 # (weight without symbol, weight with symbol), from Binance's docs.
 WEIGHTS: dict[str, tuple[int, int]] = {
@@ -38,6 +41,8 @@ WEIGHTS: dict[str, tuple[int, int]] = {
     OPEN_INTEREST: (1, 1),
     OPEN_INTEREST_HIST: (0, 0),
     TICKER_24H: (40, 1),
+    fake_positioning.BINANCE_GLOBAL: (0, 0),
+    fake_positioning.BINANCE_TOP: (0, 0),
 }
 # The field a "missing_fields" fault drops by default.
 DEFAULT_MISSING: dict[str, tuple[str, ...]] = {
@@ -47,6 +52,8 @@ DEFAULT_MISSING: dict[str, tuple[str, ...]] = {
     OPEN_INTEREST: ("openInterest",),
     OPEN_INTEREST_HIST: ("sumOpenInterest",),
     TICKER_24H: ("quoteVolume",),
+    fake_positioning.BINANCE_GLOBAL: ("longShortRatio",),
+    fake_positioning.BINANCE_TOP: ("longShortRatio",),
 }
 HISTORY_LIMIT_PER_5M = 1000
 HISTORY_MAX_AGE_MS = 30 * 86_400_000
@@ -162,15 +169,15 @@ class FakeBinance(VenueFake):
     # Limits and errors.
 
     def _limited(self, path: str, params: dict[str, str]) -> web.Response | None:
-        """Over the weight per minute, or openInterestHist's calls per 5 min: a 429."""
+        """Over the weight per minute, or the /futures/data calls per 5 min: a 429."""
         weight = WEIGHTS[path][1 if params.get("symbol") else 0]
         self._roll_minute()
         if self._minute_used + weight > self.weight_limit:
             return self._rate_limited(429, math.ceil(60 - (self.now_ms() % 60_000) / 1000))
-        if path == OPEN_INTEREST_HIST and not self.take_slot(
+        if path.startswith(FUTURES_DATA) and not self.take_slot(
             "history", HISTORY_LIMIT_PER_5M, 300_000
         ):
-            return self._rate_limited(429, 60)
+            return self._rate_limited(429, 60, per="5 MINUTE", limit=HISTORY_LIMIT_PER_5M)
         self._minute_used += weight
         self.total_weight += weight
         return None
@@ -207,10 +214,13 @@ class FakeBinance(VenueFake):
             entry = self.symbols.get(symbol)
             if entry is None or not entry.listed or symbol in delisted or None in delisted:
                 return _error(400, -1121, "Invalid symbol.")
-        elif path in (OPEN_INTEREST, OPEN_INTEREST_HIST):
+        elif path in (OPEN_INTEREST, OPEN_INTEREST_HIST) or path.startswith(FUTURES_DATA):
             return _error(400, -1102, "Mandatory parameter 'symbol' was not sent.")
         if path == OPEN_INTEREST_HIST:
             status, body = self._history(params)
+        elif path.startswith(FUTURES_DATA):
+            ls = self.ls_of(symbol or "")
+            status, body = fake_positioning.binance(symbol or "", ls, path, params, self.stamp())
         else:
             status, body = 200, self._build(path, symbol)
         if path != EXCHANGE_INFO and symbol is None and isinstance(body, list):
@@ -391,7 +401,9 @@ class FakeBinance(VenueFake):
         if minute != self._minute:
             self._minute, self._minute_used = minute, 0
 
-    def _rate_limited(self, status: int, retry_after: float) -> web.Response:
+    def _rate_limited(
+        self, status: int, retry_after: float, per: str = "", limit: int = 0
+    ) -> web.Response:
         self.rejected_429 += status == 429
         msg = (
             "Too many requests; current limit of IP request weight per minute is "
@@ -399,6 +411,12 @@ class FakeBinance(VenueFake):
             if status == 429
             else "Way too many requests; IP banned."
         )
+        if per:  # Binance's -1003 wording for a request-count limit (/futures/data)
+            msg = (
+                f"Too much request weight used; current limit is {limit} request weight "
+                f"per {per}. Please use WebSocket Streams for live updates to avoid polling "
+                "the API."
+            )
         response = self._json(status, {"code": -1003, "msg": msg})
         response.headers["Retry-After"] = f"{retry_after:g}"
         return response

@@ -5,7 +5,8 @@ Real shapes (Bybit's v5 docs and ccxt's recorded responses): the envelope
 "time"}`, every number in `list` a string, `fundingInterval` an integer in minutes,
 cursor-paged instruments and OI history (newest first), and OI counted on **both sides**
 (`openInterest`), with `singleOpenInterest` beside it unless `single_oi=False`.
-Over 600 requests per 5 s, an IP is banned with HTTP 403 for `ban_seconds`. Usage:
+Long/short positioning: fakes/fake_positioning.py. Over 600 requests per 5 s, an IP
+is banned with HTTP 403 for `ban_seconds`. Usage:
 
     async with FakeBybit(latency=0.025) as fake:
         fake.add_symbol("BTCUSDT", mark=50010, index=50000, funding_rate=0.0001, oi=80000)
@@ -24,11 +25,13 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
+from fakes import fake_positioning
 from fakes.venue_fake import Fault, Number, VenueFake, fmt, priced, random_quote
 
 INSTRUMENTS = "/v5/market/instruments-info"
 TICKERS = "/v5/market/tickers"
 OPEN_INTEREST = "/v5/market/open-interest"
+ACCOUNT_RATIO = fake_positioning.BYBIT_ACCOUNT_RATIO
 
 LIMIT_PER_5S = 600
 BLOCK_PAGE = (
@@ -60,11 +63,12 @@ class BybitSymbol:
 
 
 class FakeBybit(VenueFake):
-    PATHS = (INSTRUMENTS, TICKERS, OPEN_INTEREST)
+    PATHS = (INSTRUMENTS, TICKERS, OPEN_INTEREST, ACCOUNT_RATIO)
     DEFAULT_MISSING: ClassVar[dict[str, tuple[str, ...]]] = {
         INSTRUMENTS: ("quoteCoin",),
         TICKERS: ("markPrice",),
         OPEN_INTEREST: ("openInterest",),
+        ACCOUNT_RATIO: ("buyRatio",),
     }
 
     def __init__(
@@ -171,6 +175,8 @@ class FakeBybit(VenueFake):
             if entry is None or not entry.listed or symbol in gone or None in gone:
                 return 200, self._envelope(None, code=10001, msg="params error: symbol invalid")
             return 200, self._history(entry, params, row_faults)
+        if path == ACCOUNT_RATIO:
+            return 200, self._account_ratio(symbol, gone, params, row_faults)
         listed = [s for s in self.symbols.values() if s.listed and s.symbol not in gone]
         if symbol is not None:
             listed = [s for s in listed if s.symbol == symbol]
@@ -182,6 +188,18 @@ class FakeBybit(VenueFake):
         rows = [self._ticker_row(s) for s in listed]
         self.drop_fields(rows, row_faults, "symbol")
         return 200, self._envelope(rows)
+
+    def _account_ratio(
+        self, symbol: str | None, gone: set[str | None], params: dict[str, str], faults: list[Fault]
+    ) -> Any:
+        entry = self.symbols.get(symbol or "")
+        if entry is None or not entry.listed or symbol in gone or None in gone:
+            return self._envelope(None, code=10001, msg="params error: symbol invalid")
+        rows = fake_positioning.bybit(entry.symbol, self.ls_of(entry.symbol), params, self.stamp())
+        if rows is None:
+            return self._envelope(None, code=10001, msg="params error: period invalid")
+        self.drop_fields(rows, faults, "symbol")
+        return {**self._envelope(rows), "result": {"list": rows, "nextPageCursor": ""}}
 
     def _page(self, rows: list[Any], params: dict[str, str], default: int) -> tuple[list[Any], str]:
         limit = min(int(params.get("limit", default)), self.page_max)

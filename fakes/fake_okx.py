@@ -5,8 +5,9 @@ Real shapes (OKX's v5 docs and ccxt's recorded responses): `{"code": "0", "msg":
 in contracts (`oi`) of `ctVal` coins, with `oiCcy` and `oiUsd` beside it; the index
 keyed by the underlying (`BTC-USDT`); funding with `fundingTime` and `nextFundingTime`;
 OI history as arrays `[ts, oi, oiCcy, oiUsd]`, newest first, paged back with `end`,
-the latest 1,440 rows only. Each endpoint allows 20 requests per 2 s (the history one
-5); beyond that: HTTP 429 with code 50011. Usage:
+the latest 1,440 rows only. Each endpoint allows 20 requests per 2 s (the history and
+long/short ones 5); beyond that: HTTP 429 with code 50011. Long/short positioning:
+fakes/fake_positioning.py. Usage:
 
     async with FakeOkx(latency=0.025) as fake:
         fake.add_symbol("BTC", mark=50010, index=50000, funding_rate=0.0001, oi=80000,
@@ -25,6 +26,7 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
+from fakes import fake_positioning
 from fakes.venue_fake import Fault, Number, VenueFake, fmt, priced, random_quote
 
 INSTRUMENTS = "/api/v5/public/instruments"
@@ -34,8 +36,9 @@ INDEX_TICKERS = "/api/v5/market/index-tickers"
 FUNDING_RATE = "/api/v5/public/funding-rate"
 OI_HISTORY = "/api/v5/rubik/stat/contracts/open-interest-history"
 TICKERS = "/api/v5/market/tickers"
+LS_ACCOUNT_RATIO = fake_positioning.OKX_ACCOUNT_RATIO
 
-LIMITS_PER_2S = {OI_HISTORY: 5}
+LIMITS_PER_2S = {OI_HISTORY: 5, LS_ACCOUNT_RATIO: 5}
 DEFAULT_LIMIT_PER_2S = 20
 HISTORY_ROWS_KEPT = 1_440
 
@@ -77,6 +80,7 @@ class FakeOkx(VenueFake):
         FUNDING_RATE,
         OI_HISTORY,
         TICKERS,
+        LS_ACCOUNT_RATIO,
     )
     SYMBOL_PARAM = "instId"
     WHOLE_CONTRACTS = True
@@ -169,6 +173,12 @@ class FakeOkx(VenueFake):
             if entry is None or not entry.listed or inst in gone or None in gone:
                 return 200, self._error("51001", "Instrument ID does not exist")
             return 200, self._history(entry, params)
+        if path == LS_ACCOUNT_RATIO:
+            entry = self.symbols.get(inst or "")
+            if entry is None or not entry.listed or inst in gone or None in gone:
+                return 200, self._error("51001", "Instrument ID does not exist")
+            rows = fake_positioning.okx(self.ls_of(entry.inst_id), params, self.stamp())
+            return 200, {"code": "0", "msg": "", "data": rows}
         if (
             path in (INSTRUMENTS, OPEN_INTEREST, MARK_PRICE, TICKERS)
             and params.get("instType") != "SWAP"

@@ -38,6 +38,8 @@ from typing import Any, ClassVar, Self
 
 from aiohttp import web
 
+from fakes.fake_positioning import Ls, default_ls
+
 FAULT_KINDS = (
     "5xx",
     "rate_limit",
@@ -138,6 +140,8 @@ class VenueFake:
         self.timeout_delay = timeout_delay
         self.symbols: dict[str, Any] = {}  # symbol -> the venue's own record of it
         self.faults: list[Fault] = []
+        # Long/short positioning per symbol (fakes/fake_positioning.py); unset: by name.
+        self.ls: dict[str, Ls] = {}
         self.calls: Counter[str] = Counter()
         self.requests_log: deque[tuple[str, dict[str, str]]] = deque(maxlen=100_000)
         self.rejected = 0  # answers refused for going over a limit (not injected)
@@ -182,6 +186,9 @@ class VenueFake:
         for name, value in changes.items():
             if value is not None:
                 setattr(self.symbols[symbol], name, value)
+
+    def ls_of(self, symbol: str) -> Ls:
+        return self.ls.get(symbol) or default_ls(symbol)
 
     def set_oi_history(self, symbol: str, points: list[tuple[int, float]]) -> None:
         self.symbols[symbol].history = sorted(points)

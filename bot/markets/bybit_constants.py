@@ -13,6 +13,8 @@ from bot.markets.throttle import VenueLimits, Window
 INSTRUMENTS = "/v5/market/instruments-info"
 TICKERS = "/v5/market/tickers"
 OPEN_INTEREST = "/v5/market/open-interest"
+# Long/short account ratio (bot/markets/positioning.py): buyRatio and sellRatio.
+ACCOUNT_RATIO = "/v5/market/account-ratio"
 
 # Every answer is an envelope {"retCode", "retMsg", "result", ...}, HTTP 200 even for
 # errors; 10006 is "too many requests". retCode may come as an int or a string.
@@ -36,3 +38,6 @@ LIMITS = VenueLimits(
     envelope_code_key=ENVELOPE_CODE,
     envelope_rate_limited=frozenset({str(RATE_LIMITED)}),
 )
+# The positioning fetch sends only while more than this many of the 500 slots per 5 s
+# are free: at most a fifth of the budget, the rest stays the cycle's.
+POSITIONING_RESERVE = 400

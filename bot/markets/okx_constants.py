@@ -16,6 +16,8 @@ MARK_PRICE = "/api/v5/public/mark-price"
 INDEX_TICKERS = "/api/v5/market/index-tickers"
 FUNDING_RATE = "/api/v5/public/funding-rate"
 OI_HISTORY = "/api/v5/rubik/stat/contracts/open-interest-history"
+# Long/short account ratio per swap (bot/markets/positioning.py): rows [ts, ratio].
+LS_ACCOUNT_RATIO = "/api/v5/rubik/stat/contracts/long-short-account-ratio-contract"
 # No mark, index, funding or OI here; only the 24h volume for the universe's floor.
 TICKERS = "/api/v5/market/tickers"
 
@@ -42,9 +44,13 @@ LIMITS = VenueLimits(
         FUNDING_RATE: Window(5, 2.0),
         TICKERS: Window(10, 2.0),
         OI_HISTORY: Window(5, 2.0),
+        # Documented: 5 per 2 s per IP; half, as above.
+        LS_ACCOUNT_RATIO: Window(2, 2.0),
     },
     block_statuses=frozenset({403, 451}),
     block_seconds=600.0,
     envelope_code_key=ENVELOPE_CODE,
     envelope_rate_limited=frozenset({RATE_LIMITED}),
 )
+# Positioning has its own endpoint window here (nothing the cycle uses): no reserve.
+POSITIONING_RESERVE = 0

@@ -195,16 +195,23 @@ class RestClient:
     # Requests.
 
     async def get_json(
-        self, path: str, params: Params | None = None, *, weight: int, history: bool = False
+        self,
+        path: str,
+        params: Params | None = None,
+        *,
+        weight: int,
+        history: bool = False,
+        retries: int | None = None,
     ) -> Any:
         """GET base_url+path and decode JSON.
 
         Raises ExchangeUnavailable (unreachable, 5xx or 429 after retries, banned;
         VenueBlocked when the venue refuses this IP), ExchangeApiError (other 4xx),
         MalformedResponse (not JSON) and, for `history=True` calls,
-        HistoryBudgetExhausted and HistoryPaused.
+        HistoryBudgetExhausted and HistoryPaused. `retries` (default `max_retries`): 0
+        for a background call that would rather wait for its next turn.
         """
-        attempts = self._settings.max_retries + 1
+        attempts = (self._settings.max_retries if retries is None else retries) + 1
         for attempt in range(attempts):
             try:
                 result = await self._attempt(path, params, weight, history)

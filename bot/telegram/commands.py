@@ -31,6 +31,7 @@ from bot.telegram.venue_words import split_venue, venue_universe
 from bot.views import actions
 from bot.views.actions import SymbolCard
 from bot.views.liquidations import StreamStatus, stream_status
+from bot.views.positioning import PositioningStatus, positioning_status
 
 logger = logging.getLogger(__name__)
 
@@ -224,6 +225,7 @@ async def _send_card(deps: Deps, chat_id: int, card: SymbolCard, reply_to: int |
         venues=card.venues,
         liquidations=card.liquidations,
         lookalike=card.lookalike,
+        positioning=card.positioning,
     )
     venue = card.exchange if card.exchange != deps.exchange else None
     keyboard = render.symbol_keyboard(card.symbol, card.subscribed, venue)
@@ -255,6 +257,7 @@ class StatusInfo:
         lease: LeaseInfo | None = None,
         venues: list[tuple[str, object]] | None = None,
         liquidations: StreamStatus | None = None,
+        positioning: PositioningStatus | None = None,
     ) -> None:
         self.cycle = cycle
         self.deliveries = deliveries
@@ -265,6 +268,7 @@ class StatusInfo:
         self.lease = lease  # the scorer lease, as the database sees it now
         self.venues = venues or []  # (venue, its last attempted cycle), several venues only
         self.liquidations = liquidations  # None: [liquidations] enabled = false
+        self.positioning = positioning  # fresh long/short ratios per venue
 
 
 @admin_only
@@ -282,7 +286,8 @@ async def status(update: Update, context: BotContext) -> None:
         liq = None
         if deps.settings.liquidations.enabled:
             liq = await stream_status(session, deps.settings.exchange.venues, deps.now_ms())
-    info = StatusInfo(cycle, deliveries, counts, deps.replica, lease, venues, liq)
+        ls = await positioning_status(session, deps.settings.exchange.venues, deps.now_ms())
+    info = StatusInfo(cycle, deliveries, counts, deps.replica, lease, venues, liq, ls)
     await reply(update, context, render.status_text(info, deps.now_ms()))
 
 

@@ -25,6 +25,7 @@ from bot.storage import market_repo as repo
 from bot.storage.market_repo import HistoryPoint
 from bot.storage.models import Chat, Subscription
 from bot.views import market as market_view  # `market` below is the /market use-case
+from bot.views import positioning as ls_view
 from bot.views.liquidation_fields import RowFields
 from bot.views.liquidations import ranked_by_liquidations, row_fields, symbol_figures
 from bot.views.lookalike import Lookalike, StateLibrary, lookalike_for
@@ -145,6 +146,8 @@ class SymbolCard:
     liquidations: LiqFigures | None = None
     # "The last N times it looked like this"; None without enough history (or not loaded).
     lookalike: Lookalike | None = None
+    # ls_account_ratio, ls_top_position_ratio (bot/views/positioning.py); None: unknown.
+    positioning: RowFields | None = None
 
 
 def venue_word(ctx: ActionContext, word: str) -> str | None:
@@ -297,9 +300,11 @@ async def symbol_card(
         cycle = await repo.latest_cycle(session, ex)
         if ex == ALL and cycle is not None:
             parts = (await market_view.aggregate_parts(session, cycle.id)).get(symbol, [])
-        liq = None
+        liq = ls = None
         if row is not None and ctx.liq_reader is not None:
             liq = await symbol_figures(session, ex, row, parts, ctx.now_ms(), ctx.liq_reader)
+        if row is not None:
+            ls = await ls_view.symbol_fields(session, ex, row, parts, ctx.now_ms())
     library = ctx.lookalikes() if row is not None and ctx.lookalikes is not None else None
     base = ctx.settings.scoring.funding_base_8h
     return SymbolCard(
@@ -313,6 +318,7 @@ async def symbol_card(
         venues=parts,
         liquidations=liq,
         lookalike=lookalike_for(library, symbol, row, base),
+        positioning=ls,
     )
 
 

@@ -2,7 +2,8 @@
 (README, "JSON output"), and the document's note on where they come from.
 
 Null when unknown. `scan` runs no stream: its rows carry the keys, all null, and the
-document says why. Long/short positioning (`ls_*`) is not collected yet: always null.
+document says why. Long/short positioning (`ls_*`) comes from bot/views/positioning.py,
+laid over these nulls where a fresh ratio is stored.
 """
 
 from __future__ import annotations
@@ -30,3 +31,22 @@ def stream_note(fields: Mapping[str, Mapping[str, float | None]] | None) -> dict
     if fields is None:
         return {"stream": False, "note": NO_STREAM}
     return {"stream": True, "note": SAMPLED}
+
+
+NO_POSITIONING = (
+    "this process fetches no long/short ratios (scan is one-shot and leaves the venues' "
+    "small ratio budgets to the service): ls_* are null; the running service's /api/v1 "
+    "carries them"
+)
+POSITIONING = (
+    "ls_*: each venue's latest 5-minute long/short ratio, null until fetched or when older "
+    "than 30 min (docs/scoring.md, Long/short positioning)"
+)
+
+
+def positioning_note(fields: Mapping[str, Mapping[str, float | None]] | None) -> dict[str, object]:
+    """The document's `positioning` entry: whether these rows carry stored ratios."""
+    return {
+        "fetched": fields is not None,
+        "note": POSITIONING if fields is not None else NO_POSITIONING,
+    }

@@ -18,7 +18,7 @@ from bot.scoring.formula import Bias, Regime
 from bot.scoring.result import CycleResult
 from bot.storage import market_repo as repo
 from bot.storage.models import ScoreSnapshot
-from bot.views.liquidation_fields import stream_note, unknown
+from bot.views.liquidation_fields import positioning_note, stream_note, unknown
 
 RowFilter = Literal["all", "long", "short", "squeeze"]
 
@@ -277,17 +277,20 @@ def snapshot_to_json(
     snapshot: MarketSnapshot,
     limit: int | None = None,
     liq: Mapping[str, Mapping[str, float | None]] | None = None,
+    ls: Mapping[str, Mapping[str, float | None]] | None = None,
 ) -> dict[str, Any]:
     """README's `scan --json`: every row names its `exchange`; aggregate rows ("all",
     symbol = coin) add `partial` and `venues`, each venue's OI (coins, USD), share,
     funding, basis, or `missing` when it failed that cycle. `liq`: each row's
     liquidation fields (bot/views/liquidations.py); None: this process has no stream,
-    the fields are null and `liquidations` says so."""
+    the fields are null and `liquidations` says so. `ls`: each row's positioning
+    (bot/views/positioning.py); None: null."""
     rows = snapshot.rows if limit is None else snapshot.rows[:limit]
     out_rows = []
     for r in rows:
         row = row_to_json(r)
         row.update((liq or {}).get(r.symbol) or unknown())
+        row.update((ls or {}).get(r.symbol) or {})
         row["exchange"] = snapshot.exchange
         if snapshot.exchange == ALL:
             parts = snapshot.venues.get(r.symbol, [])
@@ -310,5 +313,6 @@ def snapshot_to_json(
             "failed": snapshot.symbols_failed,
         },
         "liquidations": stream_note(liq),
+        "positioning": positioning_note(ls),
         "rows": out_rows,
     }

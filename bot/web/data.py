@@ -28,6 +28,7 @@ from bot.scoring.explain import REGIME_WHY, lookalike_sentence, regime_label, wh
 from bot.scoring.formula import band_ranges
 from bot.storage import liq_repo, market_repo
 from bot.views import market
+from bot.views import positioning as ls_view
 from bot.views.evidence import card_evidence
 from bot.views.liquidation_fields import RowFields, stream_note, unknown
 from bot.views.liquidations import row_fields
@@ -125,6 +126,7 @@ class DashboardData:
         self._series: OrderedDict[tuple[str, str, int], Body] = OrderedDict()
         self.liq_reader = LiqReader() if settings.liquidations.enabled else None
         self._liq_cache: tuple[tuple[str, int], dict[str, RowFields]] | None = None
+        self._ls_cache: tuple[tuple[str, int], dict[str, RowFields]] | None = None
 
     def view(self, asked: str | None) -> str | None:
         """`?exchange=`: an enabled venue, or "all" (the aggregate) with several; absent,
@@ -169,7 +171,8 @@ class DashboardData:
             if cached is not None and cached[0] == snapshot.cycle_id:
                 return cached[1]
             # 600 rows: a few ms of CPU, once per cycle, off the loop's other requests' way.
-            doc = market.snapshot_to_json(snapshot, liq=await self._liq(snapshot))
+            liq, ls = await self._liq(snapshot), await self._ls(snapshot)
+            doc = market.snapshot_to_json(snapshot, liq=liq, ls=ls)
             body = await asyncio.to_thread(encode, doc, f"top-{snapshot.cycle_id}")
             self._top = (snapshot.cycle_id, body)
             return body
@@ -180,14 +183,18 @@ class DashboardData:
             snapshot = await market.latest_market(session, exchange)
         if snapshot is None:
             return None
-        doc = market.snapshot_to_json(snapshot, limit, await self._liq(snapshot))
+        doc = market.snapshot_to_json(
+            snapshot, limit, await self._liq(snapshot), await self._ls(snapshot)
+        )
         return encode(doc, f"top-{exchange}-{snapshot.cycle_id}-{limit}")
 
     async def top_limited(self, limit: int) -> Body | None:
         snapshot = await self.market.snapshot()
         if snapshot is None:
             return None
-        doc = market.snapshot_to_json(snapshot, limit, await self._liq(snapshot))
+        doc = market.snapshot_to_json(
+            snapshot, limit, await self._liq(snapshot), await self._ls(snapshot)
+        )
         return encode(doc, f"top-{snapshot.cycle_id}-{limit}")
 
     async def symbol(self, symbol: str, range_key: str, exchange: str | None = None) -> Body | None:
@@ -213,6 +220,8 @@ class DashboardData:
         liq = await self._liq(snapshot) if snapshot is not None else None
         doc = self._symbol_doc(row, snapshot, range_key, thin(rows), ex)
         doc["row"].update((liq or {}).get(row.symbol) or unknown())
+        if snapshot is not None:
+            doc["row"].update((await self._ls(snapshot)).get(row.symbol) or {})
         doc["liquidations"] = stream_note(liq)
         doc["series"].update(await self._liq_series(doc["series"]["t"], ex, symbol, snapshot))
         body = encode(doc, f"sym-{ex}-{symbol}-{range_key}-{cycle_id}")
@@ -250,6 +259,16 @@ class DashboardData:
         async with self.sessions() as session:
             fields = await row_fields(session, snapshot, self.liq_reader)
         self._liq_cache = (key, fields)
+        return fields
+
+    async def _ls(self, snapshot: MarketSnapshot) -> dict[str, RowFields]:
+        """Each row's long/short positioning as of the snapshot (cached with it)."""
+        key = (snapshot.exchange, snapshot.cycle_id)
+        if self._ls_cache is not None and self._ls_cache[0] == key:
+            return self._ls_cache[1]
+        async with self.sessions() as session:
+            fields = await ls_view.row_fields(session, snapshot)
+        self._ls_cache = (key, fields)
         return fields
 
     async def _cycle_id(self, exchange: str) -> int:

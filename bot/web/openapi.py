@@ -45,13 +45,20 @@ LIQ_DOCS = {
     "hour over the trailing 30 days (covered hours only); null until there is one",
     "liq_coverage_1h": "Share of the last hour (0-1) the liquidation stream was live; below 1 "
     "the figures are partial",
-    "ls_account_ratio": "Long/short account ratio; not collected yet: null",
-    "ls_top_position_ratio": "Top traders' long/short position ratio; not collected yet: null",
+    "ls_account_ratio": "Accounts net long / net short (the venue's latest 5-minute "
+    "figure; `all`: OI-weighted over venues); null when none is fresh (30 min)",
+    "ls_top_position_ratio": "Binance's top traders: long / short positions; null elsewhere "
+    "or when not fresh",
 }
 _LIQUIDATIONS = {
     "type": "object",
     "required": ["stream", "note"],
     "properties": {"stream": {"type": "boolean"}, "note": {"type": "string"}},
+}
+_POSITIONING = {
+    "type": "object",
+    "required": ["fetched", "note"],
+    "properties": {"fetched": {"type": "boolean"}, "note": {"type": "string"}},
 }
 _ENUMS: dict[str, list[str]] = {
     "band": [b.value for b in Band],
@@ -158,6 +165,7 @@ def _components() -> dict[str, Any]:
                 ),
                 "cycle": {"$ref": "#/components/schemas/Cycle"},
                 "liquidations": _LIQUIDATIONS,
+                "positioning": _POSITIONING,
                 "rows": {"type": "array", "items": {"$ref": "#/components/schemas/Row"}},
             }
         ),

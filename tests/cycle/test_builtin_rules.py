@@ -72,9 +72,6 @@ def test_predicted_funding_is_a_row_field_where_published() -> None:
     assert row_values(okx, funding_8h_prev=-0.01)["funding_8h_prev"] == -0.01
 
 
-def test_the_90_day_slots_wait_for_their_field() -> None:
-    assert [b.name for b in BUILTINS if unavailable(b) is None] == [
-        "funding-flip",
-        "funding-next-high",
-    ]
-    assert unavailable(BY_NAME["funding-top-2pct"]) == "needs the field 'funding_pctl_90d'"
+def test_every_builtin_parses_now_the_percentile_field_exists() -> None:
+    assert [b.name for b in BUILTINS if unavailable(b) is not None] == []
+    assert "funding_pctl_90d" in BY_NAME["funding-top-2pct"].condition

@@ -1,6 +1,7 @@
 """`pressurebot run` over the three venue fakes, headless: every venue scores, the
 aggregate follows, a venue going down is one line and then leaves the aggregates while
-the others keep scoring, and the service stops cleanly (its three clients closed)."""
+the others keep scoring, long/short positioning is fetched from each, and the service
+stops cleanly (its three clients closed)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from fakes.fake_binance import FakeBinance
 from fakes.fake_bybit import FakeBybit
 from fakes.fake_okx import FakeOkx
+from fakes.fake_positioning import BINANCE_GLOBAL, BYBIT_ACCOUNT_RATIO, OKX_ACCOUNT_RATIO
 from fakes.service_process import ServiceProcess, venues_env
 from tests.test_scan_venues import _set_up
 
@@ -40,6 +42,10 @@ async def test_a_venue_going_down_leaves_the_others_scoring(tmp_path: Path) -> N
         try:
             await svc.wait_for(r"okx cycle \d+: ok, 2/2 symbols")
             await svc.wait_for(r"^.*cycle \d+: ok, 2/2 symbols, \d+ alerts")  # the aggregate
+            # Long/short positioning is fetched beside the cycles, on every venue.
+            await fb.wait_for_calls(BINANCE_GLOBAL, 3, within=30)
+            await fy.wait_for_calls(BYBIT_ACCOUNT_RATIO, 2, within=30)
+            await fo.wait_for_calls(OKX_ACCOUNT_RATIO, 2, within=30)
             # BTC crowds on every venue: one alert, from the aggregate (the headless
             # default subscriber follows it), none per venue.
             fb.set_market("BTCUSDT", oi=90_000, funding_rate=0.001, mark=50_250)

@@ -54,6 +54,9 @@ async def test_top_is_scan_json_for_the_same_cycle(tmp_path: Path) -> None:
             # service reads the stored buckets (none here: zero, coverage 0).
             assert scanned["liquidations"]["stream"] is False
             assert top["liquidations"]["stream"] is True
+            # Nor does it fetch long/short ratios; the service shows what is stored.
+            assert scanned["positioning"]["fetched"] is False
+            assert top["positioning"]["fetched"] is True
             for row in scanned["rows"]:
                 assert all(row[k] is None for k in LIQ_ROW_KEYS)
             for row in top["rows"]:
@@ -76,7 +79,8 @@ async def test_top_is_scan_json_for_the_same_cycle(tmp_path: Path) -> None:
 
 def without_liquidations(doc: dict[str, Any]) -> dict[str, Any]:
     rows = [{k: v for k, v in r.items() if k not in LIQ_ROW_KEYS} for r in doc["rows"]]
-    return {**{k: v for k, v in doc.items() if k != "liquidations"}, "rows": rows}
+    kept = {k: v for k, v in doc.items() if k not in ("liquidations", "positioning")}
+    return {**kept, "rows": rows}
 
 
 def validator(spec: dict[str, Any], schema: str) -> jsonschema.Draft202012Validator:

@@ -31,6 +31,7 @@ from bot.storage.models.market import (
     OiSample,
     ScoreSnapshot,
 )
+from bot.storage.models.positioning import LsRatio
 
 __all__ = [
     "NAMING",
@@ -48,6 +49,7 @@ __all__ = [
     "Lease",
     "LiqBucket",
     "LiqCoverage",
+    "LsRatio",
     "OiSample",
     "PendingSubscription",
     "Rule",

@@ -27,6 +27,7 @@ from bot.telegram.render.format import (
 )
 from bot.telegram.render.liquidations import liquidation_lines
 from bot.telegram.render.lookalike import lookalike_lines
+from bot.telegram.render.positioning import positioning_lines
 from bot.telegram.render.unusual import unusual_lines
 from bot.views.evidence import card_evidence
 
@@ -211,6 +212,7 @@ def symbol_card(
     venues: Sequence[Any] = (),
     liquidations: Any = None,
     lookalike: Any = None,
+    positioning: Any = None,
 ) -> str:
     band = str(row.band)
     regime = str(row.regime)
@@ -231,6 +233,7 @@ def symbol_card(
         f"index {price(row.index_price)}",
         *venue_lines(venues),
         *liquidation_lines(liquidations, exchange),
+        *positioning_lines(positioning, exchange),
         "",
         "<b>Why</b>",
         *_why_lines(row, params),

@@ -47,7 +47,16 @@ def status_text(info: Any, now_ms: int) -> str:
     lines += _venues(info, now_ms)
     lines += _replicas(info)
     lines += _liquidations(getattr(info, "liquidations", None))
+    lines += _positioning(getattr(info, "positioning", None))
     return "\n".join(lines)
+
+
+def _positioning(status: Any) -> list[str]:
+    """How many symbols per venue have a fresh long/short ratio (bot/views/positioning.py)."""
+    if status is None or not status.fresh:
+        return []
+    each = ", ".join(f"{esc(v)} {n}/{total}" for v, (n, total) in status.fresh.items())
+    return [f"Positioning: fresh long/short ratios {each} (30 min)"]
 
 
 def _liquidations(status: Any) -> list[str]:

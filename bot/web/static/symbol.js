@@ -13,6 +13,11 @@
     if (cls !== undefined) e.className = cls;
   }
 
+  // A long/short ratio and the long share it means: 1.50 (60% long).
+  function ratio(v) {
+    return PB.fin(v) ? v.toFixed(2) + " (" + Math.round(v / (1 + v) * 100) + "% long)" : "—";
+  }
+
   function card(doc) {
     var r = doc.row;
     document.title = PB.shown(r.symbol) + " · " + r.score + " · pressurebot";
@@ -36,6 +41,8 @@
     set("basis_pct", PB.pct(r.basis_pct, 3), "num " + PB.signClass(r.basis_pct));
     set("oi_contracts", PB.num(r.oi_contracts) + " contracts");
     set("prices", PB.num(r.mark_price) + " / " + PB.num(r.index_price));
+    set("ls_account_ratio", ratio(r.ls_account_ratio));
+    set("ls_top_position_ratio", ratio(r.ls_top_position_ratio));
     var why = document.getElementById("why");
     why.replaceChildren();
     var names = { oi: "OI build", funding: "Funding", basis: "Basis" };
