@@ -18,13 +18,14 @@ from bot.scoring.formula import Band, Bias, Regime
 class EventKind(StrEnum):
     BAND = "band"
     SQUEEZE = "squeeze"
+    LIQUIDATIONS = "liquidations"  # a cascade: one side forced out (bot/alerts/cascade.py)
 
 
 class Direction(StrEnum):
     UP = "up"  # band rank rose
     DOWN = "down"  # band rank fell
-    ENTER = "enter"  # squeeze risk began (or switched side)
-    EXIT = "exit"  # squeeze risk ended
+    ENTER = "enter"  # squeeze risk (or a cascade) began, or switched side
+    EXIT = "exit"  # squeeze risk (or a cascade) ended
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,10 @@ class Event:
     to_band: Band | None = None
     from_regime: Regime | None = None
     to_regime: Regime | None = None
+    # Cascades only: the side liquidated ("long" | "short") and the figures the push
+    # shows, as compact JSON (bot/alerts/cascade.py writes and decodes it).
+    side: str | None = None
+    detail: str | None = None
 
 
 MARKET = "*"  # Subscription.symbol for a market-wide subscription
@@ -64,6 +69,7 @@ MARKET = "*"  # Subscription.symbol for a market-wide subscription
 class SubKind(StrEnum):
     BANDS = "bands"
     SQUEEZE = "squeeze"
+    LIQUIDATIONS = "liquidations"
 
 
 class DeliveryStatus(StrEnum):
@@ -174,11 +180,16 @@ class LastAlert(NamedTuple):
     sig: str
 
 
-def transition_sig(kind: str, direction: str, to_regime: str | None = None) -> str:
+def transition_sig(
+    kind: str, direction: str, to_regime: str | None = None, side: str | None = None
+) -> str:
     """What "the same transition" means for the cooldown: the same direction, and for a
-    squeeze entry the same squeeze (Long -> Short squeeze reverses the last entry)."""
+    squeeze entry the same squeeze (Long -> Short squeeze reverses the last entry), for
+    a cascade entry the same side."""
     if kind == EventKind.SQUEEZE and direction == Direction.ENTER:
         return f"enter:{to_regime}"
+    if kind == EventKind.LIQUIDATIONS and direction == Direction.ENTER:
+        return f"enter:{side}"
     return str(direction)
 
 
@@ -194,6 +205,6 @@ class HeldAlert(NamedTuple):
     """A held delivery to one chat, with what its event changed from."""
 
     symbol: str
-    kind: str  # "band" | "squeeze" | "state" (a held catch-up)
+    kind: str  # "band" | "squeeze" | "liquidations" | "state" (a held catch-up)
     from_band: str | None
     from_regime: str | None

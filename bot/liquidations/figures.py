@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.alerts.cascade import CascadeAsk, CascadeReading
 from bot.liquidations.windows import (
     HOUR_MS,
     NORMAL_DAYS,
@@ -70,3 +71,42 @@ class LiqReader:
         }
         self._normals = (hour, found)
         return found
+
+    async def cascade_readings(
+        self, session: AsyncSession, now_ms: int, window_ms: int, asks: Mapping[str, CascadeAsk]
+    ) -> dict[str, CascadeReading]:
+        """Each asked symbol (or coin)'s last `window_ms` for the cascade alert
+        (bot/alerts/cascade.py): its venues' sides summed, coverage the weakest venue's,
+        the normal the 1h one scaled to the window (None unless every venue has one),
+        and `run_usd` summed from each ask's `run_start_ms` (a cascade on)."""
+        start = window_start(now_ms, window_ms)
+        runs = sorted({a.run_start_ms for a in asks.values() if a.run_start_ms is not None})
+        sums = await liq_repo.window_sums(session, [start, *runs], now_ms + 1)
+        live = await liq_repo.live_ms_by_minute(session, start, now_ms + 1)
+        normal = await self._normals_at(session, now_ms)
+        scale = window_ms / HOUR_MS
+        out: dict[str, CascadeReading] = {}
+        for name, ask in asks.items():
+            long_usd = short_usd = run_usd = 0.0
+            normals: list[float | None] = []
+            coverage = 1.0 if ask.keys else 0.0
+            for venue, symbol in ask.keys:
+                longs = sums.get((venue, symbol, "long"), [0.0] * (1 + len(runs)))
+                shorts = sums.get((venue, symbol, "short"), [0.0] * (1 + len(runs)))
+                long_usd += longs[0]
+                short_usd += shorts[0]
+                if ask.run_start_ms is not None:
+                    i = 1 + runs.index(ask.run_start_ms)
+                    run_usd += longs[i] if ask.run_side == "long" else shorts[i]
+                normals.append(normal.get((venue, symbol), {}).get("1h"))
+                coverage = min(coverage, coverage_share(live.get(venue, {}), start, now_ms))
+            known = None if not normals or None in normals else sum(n or 0.0 for n in normals)
+            out[name] = CascadeReading(
+                long_usd,
+                short_usd,
+                ask.oi_usd,
+                None if known is None else known * scale,
+                coverage,
+                run_usd if ask.run_start_ms is not None else None,
+            )
+        return out

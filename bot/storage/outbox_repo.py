@@ -70,6 +70,9 @@ class AlertItem:
     # A rule's event (kind "rule:<id>"): the rule's name and its text as stored.
     rule_name: str | None = None
     rule_text: str | None = None
+    # A cascade's event (kind "liquidations"): the side and the figures, as JSON.
+    side: str | None = None
+    detail: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +164,8 @@ def _alert_item(
         note=note or "alert",
         rule_name=rule.name if rule is not None else None,
         rule_text=rule_text(rule) if rule is not None else None,
+        side=ev.side,
+        detail=ev.detail,
     )
 
 

@@ -10,6 +10,7 @@ Conventions that hold for every table:
 from __future__ import annotations
 
 from bot.storage.models.alerts import (
+    AlertCascade,
     AlertEvent,
     AlertState,
     Chat,
@@ -27,6 +28,7 @@ from bot.storage.models.market import AggregateVenue, Cycle, Instrument, OiSampl
 __all__ = [
     "NAMING",
     "AggregateVenue",
+    "AlertCascade",
     "AlertEvent",
     "AlertState",
     "Base",
