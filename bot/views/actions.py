@@ -34,7 +34,7 @@ from bot.views.market import (
     VenuePart,
 )
 
-ALL_KINDS = ("bands", "squeeze")
+ALL_KINDS = ("bands", "squeeze", "liquidations")
 
 
 class UserError(Exception):
@@ -231,18 +231,21 @@ async def market(ctx: ActionContext, chat_id: int) -> MarketView:
 
 
 async def set_market(ctx: ActionContext, chat_id: int, choice: str) -> None:
-    """Change the market-wide subscription from on/off/stretched/stressed/squeeze."""
+    """Change the market-wide subscription from on/off/stretched/stressed/squeeze/
+    liquidations (each kind is added beside the others; off removes them all)."""
     typed, choice = choice, choice.lower()
     if choice == "on":
         choice = ctx.settings.alerts.default_market_min_band
     cap = ctx.settings.telegram.subscriptions_per_chat
-    if choice not in ("off", "squeeze", Band.STRETCHED, Band.STRESSED):
+    if choice in ("liq", "cascade", "cascades", "liquidation"):
+        choice = "liquidations"
+    if choice not in ("off", "squeeze", "liquidations", Band.STRETCHED, Band.STRESSED):
         raise UserError("not_understood", words=typed)
     async with ctx.sessions() as session, session.begin():
         if choice == "off":
             await chat_repo.unsubscribe(session, chat_id, ctx.exchange, MARKET)
             return
-        kinds, band = (["squeeze"], None) if choice == "squeeze" else (["bands"], choice)
+        kinds, band = ([choice], None) if choice in ALL_KINDS else (["bands"], choice)
         extra = {"min_band": band} if band else {}
         result = await chat_repo.subscribe(
             session, chat_id, ctx.exchange, MARKET, kinds, ctx.now_ms(), cap=cap, **extra

@@ -14,6 +14,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.scoring.explain import REGIME_WHY
 from bot.telegram.callback_data import MuteFromAlert, ShowSymbol
+from bot.telegram.render.cascade import cascade_block, cascade_line
 from bot.telegram.render.format import BAND_ICON, age, esc, finite, pct, short_symbol
 from bot.views.evidence import push_evidence
 
@@ -29,6 +30,8 @@ def _rule_head(item: Any, quotes: Sequence[str]) -> str:
 
 
 def _alert_block(item: Any, quotes: Sequence[str]) -> list[str]:
+    if item.kind == "liquidations":
+        return cascade_block(item, quotes)
     sym = esc(item.symbol)
     if str(item.kind).startswith("rule:"):
         head = _rule_head(item, quotes)
@@ -67,6 +70,8 @@ def _alert_block(item: Any, quotes: Sequence[str]) -> list[str]:
 
 
 def _alert_line(item: Any, quotes: Sequence[str]) -> str:
+    if item.kind == "liquidations":
+        return cascade_line(item, quotes)
     sym = esc(short_symbol(item.symbol, quotes))
     if str(item.kind).startswith("rule:"):
         return f"{_rule_head(item, quotes)} · {esc(item.bias)}"
