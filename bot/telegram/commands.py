@@ -217,6 +217,7 @@ async def _send_card(deps: Deps, chat_id: int, card: SymbolCard, reply_to: int |
         exchange=card.exchange,
         venues=card.venues,
         liquidations=card.liquidations,
+        cascade=card.cascade,
     )
     venue = card.exchange if card.exchange != deps.exchange else None
     keyboard = render.symbol_keyboard(card.symbol, card.subscribed, venue)

@@ -14,13 +14,14 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.alerts.cascade import CascadeState
 from bot.alerts.types import MARKET
 from bot.config import Settings
 from bot.liquidations.figures import LiqReader
 from bot.liquidations.windows import LiqFigures
 from bot.scoring.aggregate import ALL
 from bot.scoring.formula import Band
-from bot.storage import chat_repo, pending_repo
+from bot.storage import cascade_repo, chat_repo, pending_repo
 from bot.storage import market_repo as repo
 from bot.storage.market_repo import HistoryPoint
 from bot.storage.models import Chat, Subscription
@@ -140,6 +141,8 @@ class SymbolCard:
     venues: list[VenuePart] = field(default_factory=list)
     # Liquidations up to now (bot/liquidations/windows.py); None: no stream configured.
     liquidations: LiqFigures | None = None
+    # A cascade on, or a squeeze flushed recently (bot/alerts/cascade.py); None: quiet.
+    cascade: CascadeState | None = None
 
 
 def venue_word(ctx: ActionContext, word: str) -> str | None:
@@ -296,6 +299,7 @@ async def symbol_card(
         if ex == ALL and cycle is not None:
             parts = (await market_view.aggregate_parts(session, cycle.id)).get(symbol, [])
         liq = None
+        cascade = await cascade_repo.one(session, ex, symbol)
         if row is not None and ctx.liq_reader is not None:
             liq = await symbol_figures(session, ex, row, parts, ctx.now_ms(), ctx.liq_reader)
     return SymbolCard(
@@ -308,6 +312,7 @@ async def symbol_card(
         exchange=ex,
         venues=parts,
         liquidations=liq,
+        cascade=cascade,
     )
 
 

@@ -13,6 +13,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from bot.scoring.explain import REGIME_WHY, why_parts
 from bot.scoring.formula import DEFAULT_PARAMS, ScoringParams
 from bot.telegram.callback_data import FilterTop, ShowSymbol, SubscribeSymbol, UnsubscribeSymbol
+from bot.telegram.render.cascade import phase_line
 from bot.telegram.render.format import (
     BAND_ICON,
     BIAS_LETTER,
@@ -204,6 +205,7 @@ def symbol_card(
     exchange: str = "binance",
     venues: Sequence[Any] = (),
     liquidations: Any = None,
+    cascade: Any = None,
 ) -> str:
     band = str(row.band)
     regime = str(row.regime)
@@ -214,6 +216,7 @@ def symbol_card(
         f"({band_range(band, params)})",
         f"Bias <b>{esc(row.bias)}</b> · {esc(regime)}",
         f"<i>{esc(REGIME_WHY.get(regime, ''))}</i>",
+        *filter(None, [phase_line(cascade)]),
         *_evidence_lines(band),
         "",
         f"OI 1h {pct(row.oi_1h_pct)} · 4h {pct(row.oi_4h_pct)} · 24h {pct(row.oi_24h_pct)}",
