@@ -27,7 +27,13 @@ from bot.storage.market_repo import HistoryPoint
 from bot.storage.models import Chat, Subscription
 from bot.views import market as market_view  # `market` below is the /market use-case
 from bot.views.liquidation_fields import RowFields
-from bot.views.liquidations import ranked_by_liquidations, row_fields, symbol_figures
+from bot.views.liquidations import (
+    ChartPoint,
+    chart_points,
+    ranked_by_liquidations,
+    row_fields,
+    symbol_figures,
+)
 from bot.views.market import (
     MarketRow,
     MarketSnapshot,
@@ -132,7 +138,9 @@ class TopView:
 class SymbolCard:
     symbol: str
     row: MarketRow | None  # None: not scanned yet
-    history: list[HistoryPoint] = field(default_factory=list)
+    # The chart's points: `HistoryPoint`s, with each interval's long and short
+    # liquidations appended when a stream is configured (bot/views/liquidations.py).
+    history: Sequence[HistoryPoint | ChartPoint] = field(default_factory=list)
     subscribed: bool = False
     cycle_id: int | None = None
     now_ms: int = 0
@@ -300,12 +308,14 @@ async def symbol_card(
             parts = (await market_view.aggregate_parts(session, cycle.id)).get(symbol, [])
         liq = None
         cascade = await cascade_repo.one(session, ex, symbol)
+        points: Sequence[HistoryPoint | ChartPoint] = history
         if row is not None and ctx.liq_reader is not None:
             liq = await symbol_figures(session, ex, row, parts, ctx.now_ms(), ctx.liq_reader)
+            points = await chart_points(session, ex, symbol, history, parts)
     return SymbolCard(
         symbol,
         row,
-        history,
+        points,
         subscribed=subscribed,
         cycle_id=cycle.id if cycle else None,
         now_ms=ctx.now_ms(),
