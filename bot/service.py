@@ -28,7 +28,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import ConfigError, Settings
 from bot.cycle.alert_hook import AlertEngine
-from bot.cycle.cascade_hook import CascadeHook, cascade_rules
 from bot.cycle.election import ScorerElection, elected_scorer_loop
 from bot.cycle.run import CycleFence, CycleHook, LeaseLost, Scorer
 from bot.cycle.venues import VenueScorers
@@ -275,12 +274,8 @@ async def _score(
     # Headless: alerts are logged, and no deliveries are queued for chats nobody can
     # send to (a token added later would otherwise flush the whole backlog).
     # Cascades read the liquidation buckets, whichever replica holds the streams.
-    cascade = (
-        CascadeHook(cascade_rules(settings), LiqReader().cascade_readings)
-        if settings.liquidations.enabled
-        else None
-    )
-    alerts = AlertEngine(settings, log_events=not has_token, deliver=has_token, cascade=cascade)
+    liq = LiqReader().cascade_readings if settings.liquidations.enabled else None
+    alerts = AlertEngine(settings, log_events=not has_token, deliver=has_token, cascades=liq)
     election = ScorerElection(parts.sessions, settings, replica.name)
     scorer = parts.scorer(alerts.in_cycle_transaction, election.fence)
     await elected_scorer_loop(scorer, election, stop, wake, metrics=metrics, health=health)

@@ -28,27 +28,16 @@ import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 from typing import NamedTuple
 
-from bot.alerts.types import Direction, Event, EventKind
+from bot.alerts.types import CascadeSide, CascadeState, Direction, Event, EventKind
 from bot.scoring.formula import Bias, Regime
 
-
-class Side(StrEnum):
-    LONG = "long"  # longs liquidated (sell orders closing longs)
-    SHORT = "short"
-
-
 # The side a squeeze-risk regime calls crowded (docs/scoring.md, "Regimes").
-CROWDED: dict[Regime, Side] = {Regime.LONG_SQUEEZE: Side.LONG, Regime.SHORT_SQUEEZE: Side.SHORT}
-
-
-class Phase(StrEnum):
-    """What the card says about a squeeze (additive to the regime, never replacing it)."""
-
-    UNDER_WAY = "under_way"  # its crowded side is being liquidated now
-    FLUSHED = "flushed"  # that cascade has subsided, recently
+CROWDED: dict[Regime, CascadeSide] = {
+    Regime.LONG_SQUEEZE: CascadeSide.LONG,
+    Regime.SHORT_SQUEEZE: CascadeSide.SHORT,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,15 +66,15 @@ class CascadeReading(NamedTuple):
     coverage: float
     run_usd: float | None = None
 
-    def usd(self, side: Side) -> float:
-        return self.long_usd if side is Side.LONG else self.short_usd
+    def usd(self, side: CascadeSide) -> float:
+        return self.long_usd if side is CascadeSide.LONG else self.short_usd
 
-    def oi_pct(self, side: Side) -> float | None:
+    def oi_pct(self, side: CascadeSide) -> float | None:
         if not self.oi_usd or self.oi_usd <= 0:
             return None
         return 100.0 * self.usd(side) / self.oi_usd
 
-    def x_normal(self, side: Side) -> float | None:
+    def x_normal(self, side: CascadeSide) -> float | None:
         """The side's USD over the normal; inf when the normal is 0 and some was
         liquidated (a symbol normally never liquidated); None without a normal."""
         if self.normal_usd is None:
@@ -105,37 +94,15 @@ class CascadeAsk(NamedTuple):
     run_side: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class CascadeState:
-    side: Side | None = None  # the side whose cascade is on
-    since_ms: int = 0  # when it began (the entry's cycle)
-    window_start_ms: int = 0  # the first minute of the window that entry saw
-    forced_usd: float = 0.0  # the side's USD since window_start_ms, as last read
-    squeeze: Regime | None = None  # the squeeze it resolves, if any
-    calm_count: int = 0  # cycles in a row under the exit thresholds
-    flushed: Regime | None = None  # a squeeze flushed recently...
-    flushed_left: int = 0  # ...shown for this many more cycles
-    flushed_oi_pct: float | None = None  # ...and how much of OI that cascade forced out
-    last_cycle_id: int = 0
-
-    def quiet(self) -> bool:
-        return self.side is None and self.flushed_left <= 0
-
-    def phase(self) -> Phase | None:
-        if self.side is not None and self.squeeze is not None:
-            return Phase.UNDER_WAY
-        if self.flushed is not None and self.flushed_left > 0:
-            return Phase.FLUSHED
-        return None
-
-
 @dataclass(slots=True)
 class CascadeOutcome:
     states: dict[str, CascadeState] = field(default_factory=dict)  # changed only
     events: list[Event] = field(default_factory=list)
 
 
-def qualifies(reading: CascadeReading, side: Side, rules: CascadeRules, share: float) -> bool:
+def qualifies(
+    reading: CascadeReading, side: CascadeSide, rules: CascadeRules, share: float
+) -> bool:
     """Both thresholds (times `share`) met by `side`, on a covered window with a normal."""
     oi_pct, times = reading.oi_pct(side), reading.x_normal(side)
     return (
@@ -169,7 +136,7 @@ def step(
     if reading.coverage < rules.min_coverage:
         return state, None  # a gap is neither a cascade nor calm
     head = _Head(symbol, score, bias, regime, reading)
-    entering = [s for s in Side if s is not state.side and qualifies(reading, s, rules, 1.0)]
+    entering = [s for s in CascadeSide if s is not state.side and qualifies(reading, s, rules, 1.0)]
     if entering:
         side = max(entering, key=lambda s: reading.usd(s))
         return _enter(state, head, side, now_ms, rules)
@@ -193,7 +160,7 @@ class _Head(NamedTuple):
 
 
 def _enter(
-    state: CascadeState, head: _Head, side: Side, now_ms: int, rules: CascadeRules
+    state: CascadeState, head: _Head, side: CascadeSide, now_ms: int, rules: CascadeRules
 ) -> tuple[CascadeState, Event]:
     r = head.reading
     squeeze = head.regime if CROWDED.get(head.regime) is side else None
@@ -241,7 +208,7 @@ def _exit(state: CascadeState, head: _Head, rules: CascadeRules) -> tuple[Cascad
 def _event(
     head: _Head,
     direction: Direction,
-    side: Side,
+    side: CascadeSide,
     squeeze: Regime | None,
     detail: Mapping[str, object],
 ) -> Event:

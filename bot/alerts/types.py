@@ -63,6 +63,45 @@ class Event:
     detail: str | None = None
 
 
+# Liquidation cascades (the state machine: bot/alerts/cascade.py).
+
+
+class CascadeSide(StrEnum):
+    LONG = "long"  # longs liquidated (sell orders closing longs)
+    SHORT = "short"
+
+
+class SqueezePhase(StrEnum):
+    """What the card says about a squeeze (additive to the regime, never replacing it)."""
+
+    UNDER_WAY = "under_way"  # its crowded side is being liquidated now
+    FLUSHED = "flushed"  # that cascade has subsided, recently
+
+
+@dataclass(frozen=True, slots=True)
+class CascadeState:
+    side: CascadeSide | None = None  # the side whose cascade is on
+    since_ms: int = 0  # when it began (the entry's cycle)
+    window_start_ms: int = 0  # the first minute of the window that entry saw
+    forced_usd: float = 0.0  # the side's USD since window_start_ms, as last read
+    squeeze: Regime | None = None  # the squeeze it resolves, if any
+    calm_count: int = 0  # cycles in a row under the exit thresholds
+    flushed: Regime | None = None  # a squeeze flushed recently...
+    flushed_left: int = 0  # ...shown for this many more cycles
+    flushed_oi_pct: float | None = None  # ...and how much of OI that cascade forced out
+    last_cycle_id: int = 0
+
+    def quiet(self) -> bool:
+        return self.side is None and self.flushed_left <= 0
+
+    def phase(self) -> SqueezePhase | None:
+        if self.side is not None and self.squeeze is not None:
+            return SqueezePhase.UNDER_WAY
+        if self.flushed is not None and self.flushed_left > 0:
+            return SqueezePhase.FLUSHED
+        return None
+
+
 MARKET = "*"  # Subscription.symbol for a market-wide subscription
 
 

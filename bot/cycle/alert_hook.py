@@ -39,7 +39,7 @@ from bot.alerts.types import (
     SymbolState,
 )
 from bot.config import Settings
-from bot.cycle.cascade_hook import CascadeHook
+from bot.cycle.cascade_hook import CascadeHook, CascadeSource, cascade_rules
 from bot.cycle.rule_hook import RuleCycle, RuleHook
 from bot.scoring.formula import Band, Score
 from bot.scoring.result import CycleResult
@@ -86,7 +86,7 @@ class AlertEngine:
         *,
         log_events: bool = False,
         deliver: bool = True,
-        cascade: CascadeHook | None = None,
+        cascades: CascadeSource | None = None,
     ) -> None:
         a = settings.alerts
         self.rules = Hysteresis(
@@ -108,8 +108,10 @@ class AlertEngine:
         self.logged_exchange = settings.exchange.default_view
         self.deliver = deliver
         self.rule_hook = RuleHook(exit_cycles=a.confirm_cycles)
-        # Liquidation cascades (None: no liquidation streams in this process).
-        self.cascade = cascade
+        # Liquidation cascades, from the buckets `cascades` reads (None: no streams).
+        self.cascade = (
+            CascadeHook(cascade_rules(settings), cascades) if cascades is not None else None
+        )
 
     async def in_cycle_transaction(self, session: AsyncSession, cycle: CycleResult) -> int:
         """Advance state, store new events and their deliveries; return events created."""

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.alerts.cascade import CascadeState, Side
+from bot.alerts.types import CascadeSide, CascadeState
 from bot.scoring.formula import Regime
 from bot.storage.models import AlertCascade
 
@@ -65,14 +65,14 @@ def _row(exchange: str, symbol: str, st: CascadeState) -> dict[str, Any]:
     values: dict[str, Any] = {"exchange": exchange, "symbol": symbol}
     for name in _COLUMNS:
         value = getattr(st, name)
-        values[name] = value.value if isinstance(value, Side | Regime) else value
+        values[name] = value.value if isinstance(value, CascadeSide | Regime) else value
     return values
 
 
 def _state(row: AlertCascade) -> CascadeState | None:
     try:
         return CascadeState(
-            side=Side(row.side) if row.side else None,
+            side=CascadeSide(row.side) if row.side else None,
             since_ms=row.since_ms,
             window_start_ms=row.window_start_ms,
             forced_usd=row.forced_usd,

@@ -14,8 +14,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.alerts.cascade import CascadeState
-from bot.alerts.types import MARKET
+from bot.alerts.types import MARKET, CascadeState
 from bot.config import Settings
 from bot.liquidations.figures import LiqReader
 from bot.liquidations.windows import LiqFigures

@@ -8,25 +8,19 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.alerts.cascade import (
-    CascadeReading,
-    CascadeRules,
-    CascadeState,
-    Phase,
-    Side,
-    decode_detail,
-    run_cycle,
-    step,
-)
+from bot.alerts.cascade import CascadeReading, CascadeRules, decode_detail, run_cycle, step
 from bot.alerts.fanout import FanoutRules, plan_deliveries
 from bot.alerts.types import (
     MARKET,
+    CascadeSide,
+    CascadeState,
     ChatPrefs,
     DeliveryStatus,
     Direction,
     Event,
     EventKind,
     LastAlert,
+    SqueezePhase,
     Sub,
     SubKind,
     transition_sig,
@@ -78,7 +72,7 @@ def test_one_side_over_both_thresholds_enters_once_and_stays_on() -> None:
     assert enter.kind is EventKind.LIQUIDATIONS and enter.to_regime is None
     detail = decode_detail(enter.detail)
     assert detail["usd"] == 4e6 and detail["oi_pct"] == 0.4 and detail["x_normal"] == 40.0
-    assert state is not None and state.side is Side.LONG and state.forced_usd == 6e6
+    assert state is not None and state.side is CascadeSide.LONG and state.forced_usd == 6e6
 
 
 def test_either_threshold_alone_is_not_a_cascade() -> None:
@@ -101,7 +95,7 @@ def test_no_entry_without_a_normal_or_an_oi() -> None:
 
 def test_a_normal_of_zero_counts_any_liquidation_as_above_normal() -> None:
     r = reading(4e6, normal_usd=0.0)
-    assert math.isinf(r.x_normal(Side.LONG) or 0.0)
+    assert math.isinf(r.x_normal(CascadeSide.LONG) or 0.0)
     _, events = feed([r])
     [[enter]] = events
     assert decode_detail(enter.detail)["x_normal"] is None  # JSON has no infinity
@@ -138,7 +132,7 @@ def test_crowded_side_liquidated_in_squeeze_risk_is_under_way_then_flushed() -> 
     assert exit_.from_regime is Regime.LONG_SQUEEZE
     detail = decode_detail(exit_.detail)
     assert detail["forced_usd"] == 12e6 and detail["forced_oi_pct"] == 1.2
-    assert state is not None and state.phase() is Phase.FLUSHED
+    assert state is not None and state.phase() is SqueezePhase.FLUSHED
     assert state.flushed_left == RULES.flushed_cycles - 1 and state.flushed_oi_pct == 1.2
 
 
@@ -202,7 +196,7 @@ def test_entries_and_exits_alternate_per_side_and_never_come_from_a_gap(
             assert r.coverage >= RULES.min_coverage  # nothing moves on a gap
             if e.direction is Direction.ENTER:
                 assert e.side != on
-                side = Side(e.side)
+                side = CascadeSide(e.side)
                 assert r.oi_pct(side) >= RULES.oi_pct and (r.x_normal(side) or 0) >= 5
                 on = e.side
             else:

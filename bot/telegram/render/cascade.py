@@ -11,7 +11,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from bot.alerts.cascade import Phase, decode_detail
+from bot.alerts.cascade import decode_detail
+from bot.alerts.types import SqueezePhase
 from bot.telegram.render.format import esc, finite, short_symbol
 from bot.telegram.render.liquidations import FULL_COVERAGE, SAMPLED_VENUES, usd
 
@@ -99,13 +100,13 @@ def phase_line(state: Any) -> str | None:
     if state is None:
         return None
     phase = state.phase()
-    if phase is Phase.UNDER_WAY:
+    if phase is SqueezePhase.UNDER_WAY:
         who = SIDES.get(str(state.side), str(state.side))
         return (
             f"🌊 <b>{esc(_squeeze_name(state.squeeze))} under way</b>: {who} liquidated "
             f"{usd(state.forced_usd)} since {_hhmm(state.since_ms)} UTC"
         )
-    if phase is Phase.FLUSHED:
+    if phase is SqueezePhase.FLUSHED:
         pct = state.flushed_oi_pct
         what = f": {pct:.2f}% of OI forced out" if finite(pct) else ""
         return f"🌊 <b>{esc(_squeeze_name(state.flushed))} flushed</b>{what}"
