@@ -255,3 +255,14 @@ def test_a_repeat_entry_within_the_cooldown_is_held_a_switch_is_not() -> None:
     assert _plan(_event(), subs, last) == {1: DeliveryStatus.SUPPRESSED}
     other = {(1, "BTCUSDT", "liquidations"): LastAlert(T0 - MIN, "enter:short")}
     assert _plan(_event(), subs, other) == {1: DeliveryStatus.PENDING}
+
+
+def test_headless_logs_one_line_per_cascade_event() -> None:
+    from bot.cycle.alert_hook import format_alert_line
+
+    _, events = feed([reading(4e6), reading(0.0), reading(0.0)])
+    lines = [format_alert_line(e) for cycle in events for e in cycle]
+    assert lines == [
+        "ALERT BTCUSDT liquidations enter long score 50 LONG",
+        "ALERT BTCUSDT liquidations exit long score 50 LONG",
+    ]

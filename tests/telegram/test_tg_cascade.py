@@ -12,10 +12,12 @@ from dataclasses import replace
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.alerts.types import CascadeSide, CascadeState
+from bot.liquidations.windows import LiqFigures, LiqWindow
 from bot.scoring.formula import Regime
 from bot.storage import cascade_repo
 from bot.storage.outbox_repo import AlertItem
 from bot.telegram.render.alerts import alert_message
+from bot.telegram.render.cascade import phase_line
 from fakes.bot_harness import BotWithWorker
 from fakes.fake_telegram import FakeTelegram
 from tests.telegram.helpers import EXCHANGE
@@ -69,6 +71,18 @@ async def test_the_card_says_a_squeeze_is_under_way_then_flushed(
         assert await cascade_repo.one(s, EXCHANGE, "KASUSDT") is None
     card = (await ask(fake_tg, "/symbol kas")).visible
     assert "squeeze flushed" not in card and "under way" not in card
+
+
+def test_a_cascade_the_stream_cannot_see_now_is_said_as_last_seen() -> None:
+    state = CascadeState(side=CascadeSide.SHORT, since_ms=1_765_000_000_000, forced_usd=4e5)
+    seen = LiqFigures({w: LiqWindow(0.0, 0.0, 1.0) for w in ("5m", "1h", "24h")}, None, {})
+    blind = LiqFigures({w: LiqWindow(0.0, 0.0, 0.3) for w in ("5m", "1h", "24h")}, None, {})
+    assert phase_line(state, seen) == "🌊 Cascade: shorts liquidated $400k since 05:46 UTC"
+    assert phase_line(state, blind) == (
+        "🌊 Cascade: shorts liquidated $400k since 05:46 UTC"
+        " (as last seen: the stream was live 30% of the last 5 min)"
+    )
+    assert phase_line(None, blind) is None
 
 
 def _item(

@@ -95,8 +95,23 @@ def _hhmm(ms: float) -> str:
     return time.strftime("%H:%M", time.gmtime(ms / 1000))
 
 
-def phase_line(state: Any) -> str | None:
-    """The card's line for a squeeze being resolved (state: `CascadeState`), or None."""
+def phase_line(state: Any, figures: Any = None) -> str | None:
+    """The card's line for a squeeze being resolved (state: `CascadeState`), or None.
+    With the card's liquidation figures: a cascade the stream cannot see right now (the
+    last 5 minutes under 90% covered) is said to be as last seen, not as now."""
+    line = _phase_text(state)
+    if line is None or state.side is None or figures is None:
+        return line
+    coverage = figures.windows["5m"].coverage
+    if coverage < COVERED:
+        line += f" (as last seen: the stream was live {coverage:.0%} of the last 5 min)"
+    return line
+
+
+COVERED = 0.9  # as the cascade's own floor (alerts.cascade_min_coverage, default)
+
+
+def _phase_text(state: Any) -> str | None:
     if state is None:
         return None
     phase = state.phase()

@@ -216,7 +216,7 @@ def symbol_card(
         f"({band_range(band, params)})",
         f"Bias <b>{esc(row.bias)}</b> · {esc(regime)}",
         f"<i>{esc(REGIME_WHY.get(regime, ''))}</i>",
-        *filter(None, [phase_line(cascade)]),
+        *filter(None, [phase_line(cascade, liquidations)]),
         *_evidence_lines(band),
         "",
         f"OI 1h {pct(row.oi_1h_pct)} · 4h {pct(row.oi_4h_pct)} · 24h {pct(row.oi_24h_pct)}",
