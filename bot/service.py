@@ -32,7 +32,7 @@ from bot.cycle.election import ScorerElection, elected_scorer_loop
 from bot.cycle.run import CycleFence, CycleHook, LeaseLost, Scorer
 from bot.cycle.venues import VenueScorers
 from bot.health import HealthState
-from bot.liquidations.figures import LiqReader
+from bot.liquidations.figures import CascadeReader
 from bot.liquidations.metrics import LiqCollector
 from bot.liquidations.runner import AdapterUniverse, LiqRunner
 from bot.markets.adapters import open_adapters
@@ -274,7 +274,7 @@ async def _score(
     # Headless: alerts are logged, and no deliveries are queued for chats nobody can
     # send to (a token added later would otherwise flush the whole backlog).
     # Cascades read the liquidation buckets, whichever replica holds the streams.
-    liq = LiqReader().cascade_readings if settings.liquidations.enabled else None
+    liq = CascadeReader(parts.sessions) if settings.liquidations.enabled else None
     alerts = AlertEngine(settings, log_events=not has_token, deliver=has_token, cascades=liq)
     election = ScorerElection(parts.sessions, settings, replica.name)
     scorer = parts.scorer(alerts.in_cycle_transaction, election.fence)
