@@ -140,3 +140,10 @@ def test_a_long_digest_gives_a_cascade_one_line() -> None:
     items = [_item("enter", None, enter, symbol=f"S{i}USDT", delivery_id=i) for i in range(10)]
     text = alert_message(items)
     assert text.count("longs liquidated $2.00M · <b>0.50%</b> of OI · <b>6.0×</b> normal") == 10
+
+
+async def test_subscribe_all_names_the_three_kinds(
+    runtime: BotWithWorker, fake_tg: FakeTelegram
+) -> None:
+    reply = (await ask(fake_tg, "/subscribe kas all")).visible
+    assert "band changes, cascades and squeeze risk" in reply, reply

@@ -21,7 +21,8 @@ from bot.telegram.render.format import BAND_ORDER, age, esc, short_symbol
 
 def kinds_text(kinds: Iterable[str]) -> str:
     names = {"bands": "band changes", "squeeze": "squeeze risk", "liquidations": "cascades"}
-    return " and ".join(names.get(k, k) for k in sorted(kinds))
+    words = [names.get(k, k) for k in sorted(kinds)]
+    return " and ".join(filter(None, [", ".join(words[:-1]), *words[-1:]]))
 
 
 def _bold(text: str, plain: bool) -> str:
