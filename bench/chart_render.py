@@ -9,7 +9,9 @@ the 48 h a /symbol chart shows), three panels (score, OI, funding and basis). Ea
 renderer draws all of them once to warm up (fonts, imports, its figure), then again
 timed: CPU seconds (process_time, one thread) per chart, median of three passes. The
 two outputs are decoded and compared pixel by pixel: the chart's content must not
-change. Prints ms of CPU a chart for each, the ratio, and the PNG sizes.
+change. Prints ms of CPU a chart for each, the ratio, and the PNG sizes. Then ours again
+with the liquidations panel (a fourth panel: longs and shorts liquidated per interval,
+what /symbol draws when a liquidation stream is configured), and what that panel costs.
 """
 
 from __future__ import annotations
@@ -58,7 +60,20 @@ def histories(n: int, points: int, seed: int = 1) -> list[list[HistoryPoint]]:
     return out
 
 
-def timed(render: Renderer, data: list[list[HistoryPoint]]) -> tuple[float, list[bytes]]:
+def with_liquidations(
+    data: list[list[HistoryPoint]], seed: int = 2
+) -> list[list[tuple[float, ...]]]:
+    """Each point with USD of longs and shorts liquidated in its interval: mostly quiet
+    minutes, now and then a burst, as the stream records them."""
+    rng = random.Random(seed)
+
+    def burst() -> float:
+        return rng.uniform(1e5, 5e7) if rng.random() < 0.2 else 0.0
+
+    return [[(*p, burst(), burst()) for p in points] for points in data]
+
+
+def timed(render: Renderer, data: Sequence[Sequence[Sequence[float]]]) -> tuple[float, list[bytes]]:
     """Median CPU seconds a chart over three passes, and the last pass's PNGs."""
     per_chart, pngs = [], []
     for _ in range(3):
@@ -95,6 +110,15 @@ def main() -> int:
     print(
         f"  PNG size: naive {size(map(len, naive_png)) / 1024:.0f} KiB, "
         f"ours {size(map(len, ours_png)) / 1024:.0f} KiB"
+    )
+    liq = with_liquidations(data)
+    for i, points in enumerate(liq):
+        render_chart(f"SYM{i:04d}USDT", points)
+    liq_s, liq_png = timed(render_chart, liq)
+    print(f"  {'with the liquidations panel (ours, four)':<44}{liq_s * 1000:>8.1f} ms")
+    print(
+        f"  the panel costs {(liq_s - ours_s) * 1000:+.1f} ms a chart "
+        f"({liq_s / ours_s:.2f}x), PNG {size(map(len, liq_png)) / 1024:.0f} KiB"
     )
     ok = same == len(data)
     print(f"{'PASS' if ok else 'FAIL'} identical pixels: {same}/{len(data)} charts")

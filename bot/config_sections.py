@@ -224,7 +224,22 @@ class AlertSettings(_Section):
     # What `/subscribe BTC` (no kind named) and the card's Subscribe button follow.
     # Squeeze alerts showed no lift out of sample in any rule tried (docs/scoring.md,
     # Evidence), so they are opt-in: `/subscribe BTC squeeze`.
-    default_kinds: tuple[Literal["bands", "squeeze"], ...] = Field(default=("bands",), min_length=1)
+    default_kinds: tuple[Literal["bands", "squeeze", "liquidations"], ...] = Field(
+        default=("bands",), min_length=1
+    )
+    # Liquidation cascades (`/subscribe BTC liquidations`; docs/alerts.md, "Cascades"):
+    # one side's liquidations over the last `cascade_window_minutes` reach both this
+    # percent of open interest and this multiple of the symbol's normal. No stored
+    # history chose these yet: judgement, to be re-fitted (docs/design-notes.md).
+    cascade_oi_pct: float = Field(default=0.3, gt=0)
+    cascade_x_normal: float = Field(default=5.0, gt=0)
+    cascade_window_minutes: int = Field(default=15, ge=1, le=60)
+    # No cascade alert from a window whose streams were live less than this share of it.
+    cascade_min_coverage: float = Field(default=0.9, ge=0, le=1)
+    # A cascade ends after confirm_cycles cycles under this share of both thresholds.
+    cascade_exit_share: float = Field(default=0.5, gt=0, le=1)
+    # Cycles the card keeps saying a squeeze was flushed after its cascade ended.
+    cascade_flushed_cycles: int = Field(default=6, ge=0)
     # Pushes (messages) per chat per local day; past it one note, then alerts are held
     # until the chat's next local day (docs/alerts.md). 0: no cap. Chats may override.
     daily_cap: int = Field(default=20, ge=0)

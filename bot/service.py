@@ -5,12 +5,9 @@ settings and the session factory explicitly, and `run_service` shows the whole p
 a score to a pushed alert: the scorer's cycle calls the alert engine inside its
 transaction (`in_cycle_transaction`: events and outbox rows commit with the cycle), and
 after the commit (`after_commit`) the outbox worker is woken to send them through the
-bot's sender. Metrics are handed to each part as it is built.
-
-`run --role` (bot/replica.py) picks which of those parts this process runs; the scorer
-runs only while this replica holds the scorer lease (bot/cycle/election.py), so
-several replicas can share one PostgreSQL database (docs/operations.md, "Running
-several replicas").
+bot's sender. `run --role` (bot/replica.py) picks which parts this process runs; the
+scorer runs only while this replica holds the scorer lease (bot/cycle/election.py), so
+replicas can share one PostgreSQL database (docs/operations.md, "Running several replicas").
 """
 
 from __future__ import annotations
@@ -33,6 +30,7 @@ from bot.cycle.positioning import PositioningCollector
 from bot.cycle.run import CycleFence, CycleHook, LeaseLost, Scorer
 from bot.cycle.venues import VenueScorers
 from bot.health import HealthState
+from bot.liquidations.figures import CascadeReader
 from bot.liquidations.metrics import LiqCollector
 from bot.liquidations.runner import AdapterUniverse, LiqRunner
 from bot.markets.adapters import open_adapters
@@ -277,7 +275,9 @@ async def _score(
     has_token = settings.telegram.token is not None
     # Headless: alerts are logged, and no deliveries are queued for chats nobody can
     # send to (a token added later would otherwise flush the whole backlog).
-    alerts = AlertEngine(settings, log_events=not has_token, deliver=has_token)
+    # Cascades read the liquidation buckets, whichever replica holds the streams.
+    liq = CascadeReader(parts.sessions) if settings.liquidations.enabled else None
+    alerts = AlertEngine(settings, log_events=not has_token, deliver=has_token, cascades=liq)
     election = ScorerElection(parts.sessions, settings, replica.name)
     scorer = parts.scorer(alerts.in_cycle_transaction, election.fence)
     held, interval = (lambda: election.keeper.held), settings.scorer.interval_seconds

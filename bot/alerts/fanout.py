@@ -9,6 +9,10 @@ Who gets what (docs/alerts.md has the table):
 - market-wide (`*`) `bands`: upward moves that cross min_band (default stressed), i.e.
   from below it to at or above it.
 - market-wide (`*`) `squeeze`: squeeze entries only (market-wide exits would be noise).
+- `liquidations` (cascades, bot/alerts/cascade.py) like `squeeze`: per-symbol entries
+  and exits, market-wide entries only. A cascade that resolves a squeeze (its event
+  names the squeeze) also reaches that symbol's `squeeze` subscribers: "under way" and
+  "flushed" are news about the squeeze they follow. Still one row per (event, chat).
 - a chat with direction "up" gets only escalations: no downward moves, no exits.
 
 One row per (event, chat), however many subscriptions matched. A row is `pending`, or
@@ -66,7 +70,7 @@ class FanoutRules:
 
 def matches(event: Event, sub: Sub, chat: ChatPrefs, rules: FanoutRules) -> bool:
     """Does this subscription ask for this event? (Suppression is decided separately.)"""
-    if sub.kind is not sub_kind_for(event) or sub.symbol not in (event.symbol, MARKET):
+    if sub.kind not in sub_kinds_for(event) or sub.symbol not in (event.symbol, MARKET):
         return False
     return _admits(_Admission.of(event), sub, chat, sub.symbol == MARKET, rules)
 
@@ -76,7 +80,7 @@ class _Admission:
     """What the rules need to know about one event, computed once per event: the
     fan-out loop runs per (event, subscription), tens of thousands of times a cycle."""
 
-    squeeze: bool
+    squeeze: bool  # a regime-like event (squeeze or cascade): entries and exits
     escalation: bool  # band rise or squeeze entry; up-only chats get nothing else
     rank: int  # band events: the band compared with a threshold (to if up, from if down)
     from_rank: int
@@ -86,7 +90,7 @@ class _Admission:
         up = event.direction is Direction.UP
         to, frm = _RANK.get(event.to_band, -1), _RANK.get(event.from_band, -1)
         return _Admission(
-            squeeze=event.kind is EventKind.SQUEEZE,
+            squeeze=event.kind is not EventKind.BAND,
             escalation=up or event.direction is Direction.ENTER,
             rank=to if up else frm,
             from_rank=frm,
@@ -179,7 +183,24 @@ def suppression(
 
 
 def sub_kind_for(event: Event) -> SubKind:
-    return SubKind.SQUEEZE if event.kind is EventKind.SQUEEZE else SubKind.BANDS
+    """The subscription kind that asks for this kind of event."""
+    return _SUB_KIND[event.kind]
+
+
+_SUB_KIND = {
+    EventKind.BAND: SubKind.BANDS,
+    EventKind.SQUEEZE: SubKind.SQUEEZE,
+    EventKind.LIQUIDATIONS: SubKind.LIQUIDATIONS,
+}
+
+
+def sub_kinds_for(event: Event) -> tuple[SubKind, ...]:
+    """Every subscription kind this event reaches: its own, and for a cascade that
+    resolves a squeeze, `squeeze` too."""
+    own = sub_kind_for(event)
+    if own is SubKind.LIQUIDATIONS and (event.to_regime or event.from_regime):
+        return (own, SubKind.SQUEEZE)
+    return (own,)
 
 
 def needed_subscriptions(events: Iterable[Event]) -> dict[str, set[SubKind]]:
@@ -187,10 +208,10 @@ def needed_subscriptions(events: Iterable[Event]) -> dict[str, set[SubKind]]:
     loads only those. Market-wide ones matter only for band rises and squeeze entries."""
     needed: dict[str, set[SubKind]] = defaultdict(set)
     for event in events:
-        kind = sub_kind_for(event)
-        needed[event.symbol].add(kind)
+        kinds = sub_kinds_for(event)
+        needed[event.symbol].update(kinds)
         if event.direction in (Direction.UP, Direction.ENTER):
-            needed[MARKET].add(kind)
+            needed[MARKET].update(kinds)
     return dict(needed)
 
 
@@ -216,12 +237,12 @@ def plan_deliveries(
     blocked: dict[int, SuppressReason | None] = {}
     out: list[PlannedDelivery] = []
     for event_id, event in events:
-        kind = sub_kind_for(event)
+        kinds = sub_kinds_for(event)
         cooldown_kind = event.kind.value
-        sig = transition_sig(event.kind, event.direction, event.to_regime)
+        sig = transition_sig(event.kind, event.direction, event.to_regime, event.side)
         adm = _Admission.of(event)
         chosen: set[int] = set()
-        for market, group in ((False, event.symbol), (True, MARKET)):
+        for market, group, kind in _groups(event.symbol, kinds):
             for sub in by_key.get((group, kind), ()):
                 chat_id = sub.chat_id
                 chat = chats.get(chat_id)
@@ -240,6 +261,12 @@ def plan_deliveries(
                 status = DeliveryStatus.PENDING if reason is None else DeliveryStatus.SUPPRESSED
                 out.append(PlannedDelivery(event_id, chat_id, status, reason))
     return out
+
+
+def _groups(symbol: str, kinds: tuple[SubKind, ...]) -> list[tuple[bool, str, SubKind]]:
+    """Where to look for subscribers, per-symbol ones first (market-wide rules are
+    stricter, so a chat with both is judged by its own subscription)."""
+    return [(m, g, k) for m, g in ((False, symbol), (True, MARKET)) for k in kinds]
 
 
 def plan_rule_deliveries(

@@ -16,6 +16,7 @@ from bot.alerts.types import (
     DayPush,
     DeliveryKind,
     DeliveryStatus,
+    EventKind,
     HeldAlert,
     PlannedDelivery,
     SuppressReason,
@@ -111,6 +112,9 @@ def catchup_symbols(held: Iterable[HeldAlert], current: Mapping[str, SymbolNow])
             first_squeeze.setdefault(h.symbol, _squeeze_of(h.from_regime))
         elif h.kind.startswith(RULE_KIND_PREFIX):
             continue  # a held rule fire is re-armed instead (bot/alerts/rules/state.py)
+        elif h.kind == EventKind.LIQUIDATIONS:
+            continue  # a cascade is momentary: the catch-up shows band and regime now
+
         else:
             changed.add(h.symbol)  # a catch-up that was itself held: show it again
     for symbol, band in first_band.items():

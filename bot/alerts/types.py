@@ -18,13 +18,14 @@ from bot.scoring.formula import Band, Bias, Regime
 class EventKind(StrEnum):
     BAND = "band"
     SQUEEZE = "squeeze"
+    LIQUIDATIONS = "liquidations"  # a cascade: one side forced out (bot/alerts/cascade.py)
 
 
 class Direction(StrEnum):
     UP = "up"  # band rank rose
     DOWN = "down"  # band rank fell
-    ENTER = "enter"  # squeeze risk began (or switched side)
-    EXIT = "exit"  # squeeze risk ended
+    ENTER = "enter"  # squeeze risk (or a cascade) began, or switched side
+    EXIT = "exit"  # squeeze risk (or a cascade) ended
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,49 @@ class Event:
     to_band: Band | None = None
     from_regime: Regime | None = None
     to_regime: Regime | None = None
+    # Cascades only: the side liquidated ("long" | "short") and the figures the push
+    # shows, as compact JSON (bot/alerts/cascade.py writes and decodes it).
+    side: str | None = None
+    detail: str | None = None
+
+
+# Liquidation cascades (the state machine: bot/alerts/cascade.py).
+
+
+class CascadeSide(StrEnum):
+    LONG = "long"  # longs liquidated (sell orders closing longs)
+    SHORT = "short"
+
+
+class SqueezePhase(StrEnum):
+    """What the card says about a squeeze (additive to the regime, never replacing it)."""
+
+    UNDER_WAY = "under_way"  # its crowded side is being liquidated now
+    FLUSHED = "flushed"  # that cascade has subsided, recently
+
+
+@dataclass(frozen=True, slots=True)
+class CascadeState:
+    side: CascadeSide | None = None  # the side whose cascade is on
+    since_ms: int = 0  # when it began (the entry's cycle)
+    window_start_ms: int = 0  # the first minute of the window that entry saw
+    forced_usd: float = 0.0  # the side's USD since window_start_ms, as last read
+    squeeze: Regime | None = None  # the squeeze it resolves, if any
+    calm_count: int = 0  # cycles in a row under the exit thresholds
+    flushed: Regime | None = None  # a squeeze flushed recently...
+    flushed_left: int = 0  # ...shown for this many more cycles
+    flushed_oi_pct: float | None = None  # ...and how much of OI that cascade forced out
+    last_cycle_id: int = 0
+
+    def quiet(self) -> bool:
+        return self.side is None and self.flushed_left <= 0
+
+    def phase(self) -> SqueezePhase | None:
+        if self.side is not None and self.squeeze is not None:
+            return SqueezePhase.UNDER_WAY
+        if self.flushed is not None and self.flushed_left > 0:
+            return SqueezePhase.FLUSHED
+        return None
 
 
 MARKET = "*"  # Subscription.symbol for a market-wide subscription
@@ -64,6 +108,7 @@ MARKET = "*"  # Subscription.symbol for a market-wide subscription
 class SubKind(StrEnum):
     BANDS = "bands"
     SQUEEZE = "squeeze"
+    LIQUIDATIONS = "liquidations"
 
 
 class DeliveryStatus(StrEnum):
@@ -174,11 +219,16 @@ class LastAlert(NamedTuple):
     sig: str
 
 
-def transition_sig(kind: str, direction: str, to_regime: str | None = None) -> str:
+def transition_sig(
+    kind: str, direction: str, to_regime: str | None = None, side: str | None = None
+) -> str:
     """What "the same transition" means for the cooldown: the same direction, and for a
-    squeeze entry the same squeeze (Long -> Short squeeze reverses the last entry)."""
+    squeeze entry the same squeeze (Long -> Short squeeze reverses the last entry), for
+    a cascade entry the same side."""
     if kind == EventKind.SQUEEZE and direction == Direction.ENTER:
         return f"enter:{to_regime}"
+    if kind == EventKind.LIQUIDATIONS and direction == Direction.ENTER:
+        return f"enter:{side}"
     return str(direction)
 
 
@@ -194,6 +244,6 @@ class HeldAlert(NamedTuple):
     """A held delivery to one chat, with what its event changed from."""
 
     symbol: str
-    kind: str  # "band" | "squeeze" | "state" (a held catch-up)
+    kind: str  # "band" | "squeeze" | "liquidations" | "state" (a held catch-up)
     from_band: str | None
     from_regime: str | None

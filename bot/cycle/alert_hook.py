@@ -39,6 +39,7 @@ from bot.alerts.types import (
     SymbolState,
 )
 from bot.config import Settings
+from bot.cycle.cascade_hook import CascadeHook, CascadeSource, cascade_rules
 from bot.cycle.rule_hook import RuleCycle, RuleHook
 from bot.scoring.formula import Band, Score
 from bot.scoring.result import CycleResult
@@ -55,7 +56,13 @@ def format_alert_line(event: Event) -> str:
     ALERT BTCUSDT lean -> stressed score 72 LONG Long crowded
     ALERT BTCUSDT squeeze enter Long squeeze risk score 66 LONG
     ALERT BTCUSDT squeeze exit Long squeeze risk score 40 LONG
+    ALERT BTCUSDT liquidations enter long score 66 LONG
     """
+    if event.kind is EventKind.LIQUIDATIONS:
+        return (
+            f"ALERT {event.symbol} liquidations {event.direction} {event.side} "
+            f"score {event.score} {event.bias}"
+        )
     if event.kind is EventKind.BAND:
         return (
             f"ALERT {event.symbol} {event.from_band} -> {event.to_band} "
@@ -74,7 +81,12 @@ class AlertEngine:
     `deliver=False` (headless too) stores events but queues no deliveries."""
 
     def __init__(
-        self, settings: Settings, *, log_events: bool = False, deliver: bool = True
+        self,
+        settings: Settings,
+        *,
+        log_events: bool = False,
+        deliver: bool = True,
+        cascades: CascadeSource | None = None,
     ) -> None:
         a = settings.alerts
         self.rules = Hysteresis(
@@ -96,6 +108,10 @@ class AlertEngine:
         self.logged_exchange = settings.exchange.default_view
         self.deliver = deliver
         self.rule_hook = RuleHook(exit_cycles=a.confirm_cycles)
+        # Liquidation cascades, from the buckets `cascades` reads (None: no streams).
+        self.cascade = (
+            CascadeHook(cascade_rules(settings), cascades) if cascades is not None else None
+        )
 
     async def in_cycle_transaction(self, session: AsyncSession, cycle: CycleResult) -> int:
         """Advance state, store new events and their deliveries; return events created."""
@@ -115,9 +131,11 @@ class AlertEngine:
             skip=cycle.hold_alert_state,
         )
         await alert_repo.save_states(session, exchange, outcome.states, stored)
-        created = await alert_repo.insert_events(
-            session, exchange, cycle.cycle_id, now_ms, outcome.events
-        )
+        events = outcome.events
+        if self.cascade is not None:
+            regimes = {s: st.regime for s, st in {**states, **outcome.states}.items()}
+            events = [*events, *await self.cascade.events(session, cycle, now_ms, regimes)]
+        created = await alert_repo.insert_events(session, exchange, cycle.cycle_id, now_ms, events)
         # Before this cycle's fan-out, so its catch-ups see only earlier held alerts.
         scores = {s.symbol: s.score for s in cycle.scores if s.exchange == exchange}
         await self._catch_up(session, cycle, now_ms, {**states, **outcome.states}, scores)

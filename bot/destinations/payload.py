@@ -12,6 +12,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from bot.alerts.cascade import decode_detail
 from bot.storage.outbox_repo import AlertItem
 
 SCHEMA = "pressurebot.alerts"
@@ -47,6 +48,9 @@ def alert_json(item: AlertItem) -> dict[str, Any]:
         "rule": None
         if item.rule_name is None
         else {"name": item.rule_name, "condition": item.rule_text},
+        # A cascade (kind "liquidations"): the side liquidated and the push's figures.
+        "side": item.side,
+        "cascade": decode_detail(item.detail) or None,
     }
 
 

@@ -3,15 +3,19 @@
 One query sums the three windows of every symbol, one reads the last day's coverage;
 the 30-day normals (hourly sums and covered hours) are read once an hour and kept.
 Windows end at the moment asked for (a cycle's time), so a cycle's figures can be
-cached with the cycle.
+cached with the cycle. `CascadeReader` is the cascade alert's reader, which runs inside
+the cycle's write transaction and so never reads the normals there.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Mapping
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.alerts.cascade import CascadeAsk, CascadeReading
 from bot.liquidations.windows import (
     HOUR_MS,
     NORMAL_DAYS,
@@ -26,11 +30,13 @@ from bot.liquidations.windows import (
 from bot.storage import liq_repo
 
 Key = tuple[str, str]  # venue, symbol
+Normals = dict[Key, dict[str, float | None]]
+logger = logging.getLogger(__name__)
 
 
 class LiqReader:
     def __init__(self) -> None:
-        self._normals: tuple[int, dict[Key, dict[str, float | None]]] | None = None
+        self._normals: tuple[int, Normals] | None = None
 
     async def read(
         self, session: AsyncSession, now_ms: int, oi_usd: Mapping[Key, float | None]
@@ -70,3 +76,89 @@ class LiqReader:
         }
         self._normals = (hour, found)
         return found
+
+    async def cascade_readings(
+        self,
+        session: AsyncSession,
+        now_ms: int,
+        window_ms: int,
+        asks: Mapping[str, CascadeAsk],
+        normal: Mapping[Key, Mapping[str, float | None]] | None = None,
+    ) -> dict[str, CascadeReading]:
+        """Each asked symbol (or coin)'s last `window_ms` for the cascade alert
+        (bot/alerts/cascade.py): its venues' sides summed, coverage the weakest venue's,
+        the normal the 1h one scaled to the window (None unless every venue has one),
+        and `run_usd` summed from each ask's `run_start_ms` (a cascade on)."""
+        start = window_start(now_ms, window_ms)
+        runs = sorted({a.run_start_ms for a in asks.values() if a.run_start_ms is not None})
+        sums = await liq_repo.window_sums(session, [start, *runs], now_ms + 1)
+        live = await liq_repo.live_ms_by_minute(session, start, now_ms + 1)
+        if normal is None:
+            normal = await self._normals_at(session, now_ms)
+        scale = window_ms / HOUR_MS
+        out: dict[str, CascadeReading] = {}
+        for name, ask in asks.items():
+            long_usd = short_usd = run_usd = 0.0
+            normals: list[float | None] = []
+            coverage = 1.0 if ask.keys else 0.0
+            for venue, symbol in ask.keys:
+                longs = sums.get((venue, symbol, "long"), [0.0] * (1 + len(runs)))
+                shorts = sums.get((venue, symbol, "short"), [0.0] * (1 + len(runs)))
+                long_usd += longs[0]
+                short_usd += shorts[0]
+                if ask.run_start_ms is not None:
+                    i = 1 + runs.index(ask.run_start_ms)
+                    run_usd += longs[i] if ask.run_side == "long" else shorts[i]
+                normals.append(normal.get((venue, symbol), {}).get("1h"))
+                coverage = min(coverage, coverage_share(live.get(venue, {}), start, now_ms))
+            known = None if not normals or None in normals else sum(n or 0.0 for n in normals)
+            out[name] = CascadeReading(
+                long_usd,
+                short_usd,
+                ask.oi_usd,
+                None if known is None else known * scale,
+                coverage,
+                run_usd if ask.run_start_ms is not None else None,
+            )
+        return out
+
+
+class CascadeReader:
+    """The cascade hook's source (bot/cycle/cascade_hook.py). The hook runs inside the
+    cycle's write transaction, so only the window's two small queries run there. The
+    30-day normals, a scan of every bucket kept (seconds on a full store), are read
+    once an hour in a session of their own, in the background, never holding the write
+    lock: meanwhile the previous hour's serve (a 30-day median barely moves in an hour),
+    and before the first read none do (no normal: no cascade for that cycle or two)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+        self._reader = LiqReader()
+        self._refresh: asyncio.Task[None] | None = None
+
+    async def __call__(
+        self, session: AsyncSession, now_ms: int, window_ms: int, asks: Mapping[str, CascadeAsk]
+    ) -> dict[str, CascadeReading]:
+        normal = self.normals(now_ms)
+        return await self._reader.cascade_readings(session, now_ms, window_ms, asks, normal)
+
+    def normals(self, now_ms: int) -> Normals:
+        """The latest normals read; starts the hour's read when it is not done yet."""
+        cached = self._reader._normals
+        hour = now_ms - now_ms % HOUR_MS
+        stale = cached is None or cached[0] != hour
+        if stale and (self._refresh is None or self._refresh.done()):
+            self._refresh = asyncio.create_task(self._read(now_ms), name="liq-normals")
+        return cached[1] if cached is not None else {}
+
+    async def _read(self, now_ms: int) -> None:
+        try:
+            async with self._sessions() as session:
+                await self._reader._normals_at(session, now_ms)
+        except Exception as exc:  # the next cycle tries again; cascades wait meanwhile
+            logger.warning("liquidation normals not read: %s", exc)
+
+    async def settled(self) -> None:
+        """Wait for a read under way (tests; shutdown)."""
+        if self._refresh is not None:
+            await asyncio.shield(self._refresh)

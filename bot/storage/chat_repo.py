@@ -17,7 +17,7 @@ from bot.scoring.formula import Band
 from bot.storage.market_repo import insert_ignore, rowcount
 from bot.storage.models import Chat, Delivery, Destination, Rule, Subscription
 
-KINDS = ("bands", "squeeze")
+KINDS = ("bands", "squeeze", "liquidations")
 CHAT_SETTINGS = frozenset(
     {
         "min_band",

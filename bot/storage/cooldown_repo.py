@@ -47,6 +47,7 @@ async def last_alert_times(
             AlertEvent.kind,
             AlertEvent.direction,
             AlertEvent.to_regime,
+            AlertEvent.side,
             Delivery.status,
             Delivery.kind,
             func.max(Delivery.created_ms),
@@ -64,6 +65,7 @@ async def last_alert_times(
             AlertEvent.kind,
             AlertEvent.direction,
             AlertEvent.to_regime,
+            AlertEvent.side,
             Delivery.status,
             Delivery.kind,
         )
@@ -75,13 +77,13 @@ def _latest_per_key(rows: Iterable[Sequence[Any]]) -> dict[CooldownKey, LastAler
     """Folds the grouped rows into the newest counted push per cooldown key."""
     counted = {s.value for s in COOLDOWN_STATUSES}
     latest: dict[CooldownKey, LastAlert] = {}
-    for chat_id, symbol, kind, direction, to_regime, status, dkind, last in rows:
+    for chat_id, symbol, kind, direction, to_regime, side, status, dkind, last in rows:
         if status not in counted or dkind == DeliveryKind.CAP_NOTE:
             continue  # a cap note showed no transition
         if kind == STATE_KIND:
             keys, sig = [(chat_id, symbol, k.value) for k in EventKind], STATE_SIG
         else:
-            keys, sig = [(chat_id, symbol, kind)], transition_sig(kind, direction, to_regime)
+            keys, sig = [(chat_id, symbol, kind)], transition_sig(kind, direction, to_regime, side)
         created = int(last)
         for key in keys:
             seen = latest.get(key)

@@ -78,6 +78,9 @@ class AlertItem:
     funding_pctl_90d: int | None = None
     oi_24h_pctl_90d: int | None = None
     basis_pctl_90d: int | None = None
+    # A cascade's event (kind "liquidations"): the side and the figures, as JSON.
+    side: str | None = None
+    detail: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +187,8 @@ def _alert_item(
         funding_pctl_90d=funding_pctl,
         oi_24h_pctl_90d=oi_24h_pctl,
         basis_pctl_90d=basis_pctl,
+        side=ev.side,
+        detail=ev.detail,
     )
 
 

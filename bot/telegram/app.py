@@ -214,6 +214,7 @@ def _chart_prerenderer(deps: Deps, view: str) -> ChartPrerenderer:
         limit=tg.chart_prerender_symbols,
         top=tg.chart_prerender_top,
         viewed_hours=tg.chart_prerender_viewed_hours,
+        liquidations=deps.settings.liquidations.enabled,
     )
 
 

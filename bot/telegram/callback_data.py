@@ -127,7 +127,7 @@ class RemoveSubscription:
 @dataclass(frozen=True)
 class SetMarket:
     TAG: ClassVar[str] = "mkt"
-    choice: str  # what /market takes: stretched, stressed, squeeze, off (or on)
+    choice: str  # what /market takes: stretched, stressed, squeeze, liquidations, off (or on)
 
     def pack(self) -> str:
         return cb(self.TAG, self.choice)

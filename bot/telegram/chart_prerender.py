@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Sequence
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -29,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.storage import chat_repo
 from bot.telegram.charts import ChartCache
 from bot.views import market
+from bot.views.liquidations import chart_points
 from bot.views.market import MarketRow
 from bot.views.market_cache import MarketCache
 
@@ -49,6 +51,7 @@ class ChartPrerenderer:
         limit: int,
         top: int,
         viewed_hours: float,
+        liquidations: bool = False,
     ) -> None:
         self._sessions = sessions
         self._market = market
@@ -58,6 +61,9 @@ class ChartPrerenderer:
         self._limit = limit
         self._top = top
         self._viewed_seconds = viewed_hours * 3600.0
+        # With a liquidation stream the chart has its liquidations panel: drawn ahead
+        # with it too, the same picture /symbol asks for (bot/views/liquidations.py).
+        self._liquidations = liquidations
         self._cycle_id: int | None = None
         self._task: asyncio.Task[None] | None = None
         # For the bench and logs: the last finished run (cycle id, charts, seconds).
@@ -117,13 +123,21 @@ class ChartPrerenderer:
     async def _run(self, cycle_id: int) -> None:
         started, drawn = time.monotonic(), 0
         try:
+            snapshot = await self._market.snapshot()
+            venues = snapshot.venues if snapshot is not None else {}
             for row in await self._wanted():
                 async with self._sessions() as session:
                     history = await market.symbol_history(
                         session, self._exchange, row.symbol, row.ts_ms, self._hours
                     )
-                if history:
-                    await self._charts.get(row.symbol, history, viewed=False)
+                    points: Sequence[Sequence[float]] = history
+                    if self._liquidations:
+                        parts = venues.get(row.symbol, [])
+                        points = await chart_points(
+                            session, self._exchange, row.symbol, history, parts
+                        )
+                if points:
+                    await self._charts.get(row.symbol, points, viewed=False)
                     drawn += 1
             self.last_run = (cycle_id, drawn, time.monotonic() - started)
             logger.debug("pre-rendered %d charts for cycle %d", drawn, cycle_id)

@@ -1,4 +1,5 @@
-"""The /symbol chart: score with the four bands shaded, open interest, funding and basis.
+"""The /symbol chart: score with the four bands shaded, open interest, liquidations (with
+a stream), funding and basis.
 
 Uses matplotlib's object API on the Agg canvas (no pyplot, no global state), so it is
 safe to render in worker threads: each thread keeps its own figure and redraws it with
@@ -57,17 +58,20 @@ def render_chart(
     `params`, the configured `[scoring]` bounds), and below it on the same time axis open
     interest and funding per 8h beside basis, the inputs the score is built from (as the
     web dashboard's symbol page shows them). `points` are `HistoryPoint`s oldest first;
-    bare (ts_ms, score) pairs draw the score panel alone."""
-    panels = len(points[0]) >= 5 if points else False
+    with two more columns (USD of longs and of shorts liquidated in each interval,
+    bot/views/liquidations.py) a liquidations panel sits under OI; bare (ts_ms, score)
+    pairs draw the score panel alone."""
+    width = len(points[0]) if points else 2
+    panels, liquidations = width >= 5, width >= 7
     spans = band_spans(params)
-    figures: dict[tuple[bool, tuple[tuple[int, int, str, str], ...]], ChartFigure]
+    figures: dict[tuple[bool, bool, tuple[tuple[int, int, str, str], ...]], ChartFigure]
     figures = _per_thread.__dict__.setdefault("figures", {})
-    key = (panels, tuple(spans))
+    key = (panels, liquidations, tuple(spans))
     figure = figures.get(key)
     if figure is None:
         if len(figures) >= MAX_FIGURES_PER_THREAD:  # another [scoring] set (tests): start over
             figures.clear()
-        figure = figures[key] = ChartFigure(panels, spans)
+        figure = figures[key] = ChartFigure(panels, spans, liquidations=liquidations)
     return figure.draw(symbol, points)
 
 
@@ -77,11 +81,16 @@ class ChartFigure:
     figure per chart spent about a third of its CPU building what never changes. Not
     thread-safe: `render_chart` keeps one per worker thread."""
 
-    def __init__(self, panels: bool, spans: list[tuple[int, int, str, str]]) -> None:
+    def __init__(
+        self, panels: bool, spans: list[tuple[int, int, str, str]], *, liquidations: bool = False
+    ) -> None:
         self.panels = panels
-        self.figure = fig = Figure(figsize=(6.4, 5.6 if panels else 3.2), dpi=100)
+        liquidations = panels and liquidations
+        height = (6.6 if liquidations else 5.6) if panels else 3.2
+        self.figure = fig = Figure(figsize=(6.4, height), dpi=100)
         self.canvas = FigureCanvasAgg(fig)
-        grid = fig.add_gridspec(3 if panels else 1, 1, height_ratios=[2, 1, 1] if panels else [1])
+        ratios = [2, 1, 1, 1] if liquidations else [2, 1, 1] if panels else [1]
+        grid = fig.add_gridspec(len(ratios), 1, height_ratios=ratios)
         ax = fig.add_subplot(grid[0])
         self.lines = [_score_panel(ax, spans)]
         self.title = ax.set_title("", fontsize=10)
@@ -89,16 +98,27 @@ class ChartFigure:
         self.single: bool | None = None  # the lines' style: dots for a single point
         self.zero: Line2D | None = None  # the rate panel's zero line
         bottom = ax
+        self.liq_ax: Axes | None = None
         if panels:
             oi_ax = fig.add_subplot(grid[1], sharex=ax)
             self.lines.append(_line(oi_ax, "#00695c", "open interest"))
-            rate_ax = fig.add_subplot(grid[2], sharex=ax)
+            rate_ax = fig.add_subplot(grid[len(ratios) - 1], sharex=ax)
             self.lines.append(_line(rate_ax, "#6a1b9a", "funding 8h %"))
             self.lines.append(_line(rate_ax, "#ef6c00", "basis %"))
             rate_ax.set_ylabel("%", fontsize=8)
-            for upper in (ax, oi_ax):
-                upper.tick_params(labelbottom=False)
             self.axes += [oi_ax, rate_ax]
+            if liquidations:
+                # Per interval between points, as the web symbol page's panel; steps,
+                # not bars: a line's data is replaced in place, bars are rebuilt.
+                self.liq_ax = liq_ax = fig.add_subplot(grid[2], sharex=ax)
+                self.lines.append(_line(liq_ax, "#b42318", "longs liquidated $", steps=True))
+                self.lines.append(_line(liq_ax, "#067647", "shorts liquidated $", steps=True))
+                liq_ax.set_ylabel("liq $", fontsize=8)
+                liq_ax.yaxis.set_major_formatter(FuncFormatter(_compact))
+                self.axes.append(liq_ax)
+            for upper in self.axes:
+                if upper is not rate_ax:
+                    upper.tick_params(labelbottom=False)
             bottom = rate_ax
         for each in self.axes:
             each.xaxis_date(UTC)
@@ -125,6 +145,9 @@ class ChartFigure:
             # Added after the limits are set, as a figure built per chart did: the zero
             # line widens them only when it falls outside the data's padded range.
             self.zero = self.axes[2].axhline(0, color="#999", linewidth=0.6, zorder=1)
+        if self.liq_ax is not None:
+            # USD liquidated is never negative; auto=None keeps autoscaling for the next.
+            self.liq_ax.set_ylim(bottom=0, auto=None)
         return self._png()
 
     def _png(self) -> bytes:
@@ -151,6 +174,8 @@ class ChartFigure:
             line.set_marker("o" if single else "None")
         if self.panels:
             self.axes[2].legend(loc="upper left", fontsize=7, frameon=False, ncols=2)
+        if self.liq_ax is not None:
+            self.liq_ax.legend(loc="upper left", fontsize=7, frameon=False, ncols=2)
 
 
 def _score_panel(ax: Axes, spans: list[tuple[int, int, str, str]]) -> Line2D:
@@ -175,8 +200,10 @@ def _score_panel(ax: Axes, spans: list[tuple[int, int, str, str]]) -> Line2D:
     return line
 
 
-def _line(ax: Axes, color: str, label: str) -> Line2D:
-    (line,) = ax.plot([], [], "-", color=color, linewidth=1.2, label=label)
+def _line(ax: Axes, color: str, label: str, *, steps: bool = False) -> Line2D:
+    # steps-pre: a value covers the interval that ends at its point (per_interval).
+    style = "steps-pre" if steps else "default"
+    (line,) = ax.plot([], [], "-", color=color, linewidth=1.2, label=label, drawstyle=style)
     ax.tick_params(labelsize=7)
     ax.grid(axis="x", alpha=0.3)
     if label == "open interest":

@@ -226,6 +226,7 @@ async def _send_card(deps: Deps, chat_id: int, card: SymbolCard, reply_to: int |
         liquidations=card.liquidations,
         lookalike=card.lookalike,
         positioning=card.positioning,
+        cascade=card.cascade,
     )
     venue = card.exchange if card.exchange != deps.exchange else None
     keyboard = render.symbol_keyboard(card.symbol, card.subscribed, venue)

@@ -23,8 +23,13 @@ KIND_WORDS = {
     "band": ["bands"],
     "squeeze": ["squeeze"],
     "squeezes": ["squeeze"],
+    "liquidations": ["liquidations"],
+    "liquidation": ["liquidations"],
+    "liq": ["liquidations"],
+    "cascade": ["liquidations"],
+    "cascades": ["liquidations"],
     "both": ["bands", "squeeze"],
-    "all": ["bands", "squeeze"],
+    "all": ["bands", "squeeze", "liquidations"],
 }
 
 

@@ -14,20 +14,26 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.alerts.types import MARKET
+from bot.alerts.types import MARKET, CascadeState
 from bot.config import Settings
 from bot.liquidations.figures import LiqReader
 from bot.liquidations.windows import LiqFigures
 from bot.scoring.aggregate import ALL
 from bot.scoring.formula import Band
-from bot.storage import chat_repo, pending_repo
+from bot.storage import cascade_repo, chat_repo, pending_repo
 from bot.storage import market_repo as repo
 from bot.storage.market_repo import HistoryPoint
 from bot.storage.models import Chat, Subscription
 from bot.views import market as market_view  # `market` below is the /market use-case
 from bot.views import positioning as ls_view
 from bot.views.liquidation_fields import RowFields
-from bot.views.liquidations import ranked_by_liquidations, row_fields, symbol_figures
+from bot.views.liquidations import (
+    ChartPoint,
+    chart_points,
+    ranked_by_liquidations,
+    row_fields,
+    symbol_figures,
+)
 from bot.views.lookalike import Lookalike, StateLibrary, lookalike_for
 from bot.views.market import (
     MarketRow,
@@ -36,7 +42,7 @@ from bot.views.market import (
     VenuePart,
 )
 
-ALL_KINDS = ("bands", "squeeze")
+ALL_KINDS = ("bands", "squeeze", "liquidations")
 
 
 class UserError(Exception):
@@ -135,7 +141,9 @@ class TopView:
 class SymbolCard:
     symbol: str
     row: MarketRow | None  # None: not scanned yet
-    history: list[HistoryPoint] = field(default_factory=list)
+    # The chart's points: `HistoryPoint`s, with each interval's long and short
+    # liquidations appended when a stream is configured (bot/views/liquidations.py).
+    history: Sequence[HistoryPoint | ChartPoint] = field(default_factory=list)
     subscribed: bool = False
     cycle_id: int | None = None
     now_ms: int = 0
@@ -148,6 +156,8 @@ class SymbolCard:
     lookalike: Lookalike | None = None
     # ls_account_ratio, ls_top_position_ratio (bot/views/positioning.py); None: unknown.
     positioning: RowFields | None = None
+    # A cascade on, or a squeeze flushed recently (bot/alerts/cascade.py); None: quiet.
+    cascade: CascadeState | None = None
 
 
 def venue_word(ctx: ActionContext, word: str) -> str | None:
@@ -239,18 +249,21 @@ async def market(ctx: ActionContext, chat_id: int) -> MarketView:
 
 
 async def set_market(ctx: ActionContext, chat_id: int, choice: str) -> None:
-    """Change the market-wide subscription from on/off/stretched/stressed/squeeze."""
+    """Change the market-wide subscription from on/off/stretched/stressed/squeeze/
+    liquidations (each kind is added beside the others; off removes them all)."""
     typed, choice = choice, choice.lower()
     if choice == "on":
         choice = ctx.settings.alerts.default_market_min_band
     cap = ctx.settings.telegram.subscriptions_per_chat
-    if choice not in ("off", "squeeze", Band.STRETCHED, Band.STRESSED):
+    if choice in ("liq", "cascade", "cascades", "liquidation"):
+        choice = "liquidations"
+    if choice not in ("off", "squeeze", "liquidations", Band.STRETCHED, Band.STRESSED):
         raise UserError("not_understood", words=typed)
     async with ctx.sessions() as session, session.begin():
         if choice == "off":
             await chat_repo.unsubscribe(session, chat_id, ctx.exchange, MARKET)
             return
-        kinds, band = (["squeeze"], None) if choice == "squeeze" else (["bands"], choice)
+        kinds, band = ([choice], None) if choice in ALL_KINDS else (["bands"], choice)
         extra = {"min_band": band} if band else {}
         result = await chat_repo.subscribe(
             session, chat_id, ctx.exchange, MARKET, kinds, ctx.now_ms(), cap=cap, **extra
@@ -301,8 +314,11 @@ async def symbol_card(
         if ex == ALL and cycle is not None:
             parts = (await market_view.aggregate_parts(session, cycle.id)).get(symbol, [])
         liq = ls = None
+        cascade = await cascade_repo.one(session, ex, symbol)
+        points: Sequence[HistoryPoint | ChartPoint] = history
         if row is not None and ctx.liq_reader is not None:
             liq = await symbol_figures(session, ex, row, parts, ctx.now_ms(), ctx.liq_reader)
+            points = await chart_points(session, ex, symbol, history, parts)
         if row is not None:
             ls = await ls_view.symbol_fields(session, ex, row, parts, ctx.now_ms())
     library = ctx.lookalikes() if row is not None and ctx.lookalikes is not None else None
@@ -310,7 +326,7 @@ async def symbol_card(
     return SymbolCard(
         symbol,
         row,
-        history,
+        points,
         subscribed=subscribed,
         cycle_id=cycle.id if cycle else None,
         now_ms=ctx.now_ms(),
@@ -319,6 +335,7 @@ async def symbol_card(
         liquidations=liq,
         lookalike=lookalike_for(library, symbol, row, base),
         positioning=ls,
+        cascade=cascade,
     )
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.liquidations.figures import Key, LiqReader
-from bot.liquidations.windows import LiqFigures, combine, coverage_share
+from bot.liquidations.windows import HOUR_MS, LiqFigures, combine, coverage_share, per_interval
 from bot.scoring.aggregate import ALL
 from bot.storage import leases, liq_repo
 from bot.storage.leases import LeaseInfo
@@ -64,6 +64,32 @@ async def symbol_figures(
     got = await reader.read(session, now_ms, dict.fromkeys(keys))
     coin_oi = sum(p.oi_usd or 0.0 for p in parts) or None
     return combine([got[k] for k in keys], coin_oi)
+
+
+ChartPoint = tuple[float, ...]
+
+
+async def chart_points(
+    session: AsyncSession,
+    exchange: str,
+    symbol: str,
+    history: Sequence[Sequence[float]],
+    parts: Sequence[VenuePart] = (),
+) -> list[ChartPoint]:
+    """The /symbol chart's points (`HistoryPoint`s) with the USD of longs and of shorts
+    liquidated in each interval appended: the chart's liquidations panel, as the web
+    symbol page's (`per_interval`). A coin sums its venues' contracts (`parts`)."""
+    if not history:
+        return []
+    keys = [(exchange, symbol)]
+    if exchange == ALL:
+        keys = [(p.venue, s) for p in parts for s in filter(None, p.symbols.split(","))]
+    times = [int(p[0]) for p in history]
+    # From one interval before the first point: the first point's own minutes.
+    since = times[0] - (times[1] - times[0] if len(times) > 1 else HOUR_MS)
+    minutes = await liq_repo.side_minutes(session, keys, since, times[-1] + 1)
+    longs, shorts = per_interval(times, minutes)
+    return [(*p, lo, sh) for p, lo, sh in zip(history, longs, shorts, strict=True)]
 
 
 def ranked_by_liquidations(

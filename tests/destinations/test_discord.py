@@ -86,3 +86,29 @@ def test_a_catch_up_and_a_cap_note_read_as_in_telegram() -> None:
     ]
     assert embeds[0]["description"].startswith("🟠 ETH now stretched · score 50")
     assert "(SOL)" in embeds[2]["description"]
+
+
+def test_a_cascade_reads_in_discord_as_in_telegram_without_html() -> None:
+    from dataclasses import replace
+
+    from bot.destinations.payload import alert_json
+
+    detail = {"usd": 12.3e6, "oi_pct": 0.42, "x_normal": 8.1, "coverage": 0.93, "minutes": 15}
+    cascade = replace(
+        item("BTCUSDT", 48),
+        kind="liquidations",
+        direction="enter",
+        from_band=None,
+        to_band=None,
+        to_regime="Long squeeze risk",
+        side="long",
+        detail=json.dumps(detail),
+    )
+    [embed] = discord_message([cascade])["embeds"]
+    assert embed["title"] == "🌊 BTCUSDT cascade: longs liquidated $12.30M in the last 15 min"
+    text = embed["description"]
+    assert "0.42% of OI · 8.1× normal" in text and "Long squeeze under way" in text
+    assert "partial" in text and "<" not in text and "None" not in embed["title"]
+    doc = alert_json(cascade)
+    assert doc["side"] == "long" and doc["cascade"] == detail
+    assert alert_json(item("ETHUSDT", 40))["cascade"] is None

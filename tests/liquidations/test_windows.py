@@ -97,3 +97,44 @@ def test_per_interval_puts_each_minute_in_the_point_that_closes_it() -> None:
         (NOW + 900_000, "long", 16.0),  # after the last point: for the next one
     ]
     assert per_interval(times, minutes) == ([1.0, 4.0, 8.0], [0.0, 2.0, 0.0])
+
+
+async def test_the_cascade_reader_never_reads_the_normals_inside_the_cycle(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Coin sums, coverage, the normal scaled to the window, the run of a cascade on;
+    the 30-day normals come from a read of their own, started by the first cycle of the
+    hour and served from the next (bot/liquidations/figures.py, CascadeReader)."""
+    from bot.alerts.cascade import CascadeAsk
+    from bot.liquidations.figures import CascadeReader
+    from bot.storage import liq_repo
+
+    hour = NOW - NOW % HOUR_MS
+    first = hour - 30 * HOUR_MS
+    async with sessions() as session, session.begin():
+        cov = [(v, m, MINUTE_MS) for v in ("bybit", "okx") for m in range(first, NOW, MINUTE_MS)]
+        await liq_repo.write_coverage(session, 1, cov)
+        history = [
+            ("bybit", "BTCUSDT", "short", h, 400.0, 1.0, 1) for h in range(first, hour, HOUR_MS)
+        ]
+        history += [
+            ("okx", "BTC-USDT-SWAP", "long", h, 400.0, 1.0, 1) for h in range(first, hour, HOUR_MS)
+        ]
+        burst = [
+            ("bybit", "BTCUSDT", "long", NOW - NOW % MINUTE_MS - 2 * MINUTE_MS, 5e5, 10.0, 9),
+            ("okx", "BTC-USDT-SWAP", "long", NOW - NOW % MINUTE_MS - 20 * MINUTE_MS, 7e5, 1.0, 1),
+        ]
+        await liq_repo.write_buckets(session, 1, history + burst)
+    reader = CascadeReader(sessions)
+    keys = (("bybit", "BTCUSDT"), ("okx", "BTC-USDT-SWAP"))
+    asks = {"BTC": CascadeAsk(keys, 1e8), "ON": CascadeAsk(keys, 1e8, NOW - 25 * MINUTE_MS, "long")}
+    async with sessions() as session:
+        before = await reader(session, NOW, 15 * MINUTE_MS, asks)
+    assert before["BTC"].normal_usd is None  # not read yet: no cascade this cycle
+    await reader.settled()
+    async with sessions() as session:
+        got = await reader(session, NOW, 15 * MINUTE_MS, asks)
+    btc = got["BTC"]
+    assert (btc.long_usd, btc.short_usd, btc.coverage) == (5e5, 0.0, 1.0)
+    assert btc.normal_usd == 800.0 / 4  # both venues' median hour, a quarter of it
+    assert btc.run_usd is None and got["ON"].run_usd == 5e5 + 7e5

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.storage import chat_repo
 from bot.telegram.charts import ChartCache, render_chart
-from bot.views import market
+from bot.views import liquidations, market
 from bot.views.market_cache import MarketCache
 from fakes.fake_telegram import FakeTelegram
 from tests.telegram.helpers import EXCHANGE, add_cycle, add_market, band_of, reference_rows
@@ -29,13 +29,15 @@ async def ask(fake: FakeTelegram, text: str) -> Any:
 
 async def chart_points(
     sessions: async_sessionmaker[AsyncSession], symbol: str
-) -> list[tuple[int, int]]:
+) -> list[tuple[float, ...]]:
+    """The points /symbol draws: with the liquidations panel's columns (the settings
+    keep the stream on, as by default)."""
     async with sessions() as s:
         _, history = await market.symbol_detail(s, EXCHANGE, symbol, 48)
-    return history
+        return await liquidations.chart_points(s, EXCHANGE, symbol, history)
 
 
-def expected_chart(symbol: str, points: list[tuple[int, int]]) -> bytes:
+def expected_chart(symbol: str, points: list[tuple[float, ...]]) -> bytes:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # AutoDateLocator on a few points
         return render_chart(symbol, points)

@@ -55,3 +55,26 @@ def test_a_reused_figure_draws_what_a_fresh_one_draws() -> None:
         wide = charts["wide"]
         score_only = [(p.ts_ms, p.score) for p in wide]
         assert render_chart("A", score_only) == in_new_thread("A", score_only)
+
+
+def with_liquidations(points: list[HistoryPoint], seed: int) -> list[tuple[float, ...]]:
+    """The chart's points with the USD of longs and shorts liquidated per interval."""
+    rng = random.Random(seed)
+    return [(*p, rng.choice([0.0, rng.uniform(0, 5e6)]), rng.uniform(0, 1e6)) for p in points]
+
+
+def test_the_liquidations_panel_is_a_layout_of_its_own_on_a_reused_figure() -> None:
+    plain = history(288, 1)
+    charts = {
+        "liq": with_liquidations(plain, 1),
+        "liq dot": with_liquidations(history(1, 2), 2),
+        "liq quiet": [(*p, 0.0, 0.0) for p in history(50, 3)],
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fresh = {name: in_new_thread(name, pts) for name, pts in charts.items()}
+        for name in ["liq", "liq dot", "liq", "liq quiet", "liq"]:
+            assert render_chart(name, charts[name]) == fresh[name], name
+            # The three-panel chart in the same thread is unchanged by the fourth panel.
+            assert render_chart("plain", plain) == in_new_thread("plain", plain)
+        assert fresh["liq"] != in_new_thread("liq", plain)

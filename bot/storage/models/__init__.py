@@ -10,6 +10,7 @@ Conventions that hold for every table:
 from __future__ import annotations
 
 from bot.storage.models.alerts import (
+    AlertCascade,
     AlertEvent,
     AlertState,
     Chat,
@@ -36,6 +37,7 @@ from bot.storage.models.positioning import LsRatio
 __all__ = [
     "NAMING",
     "AggregateVenue",
+    "AlertCascade",
     "AlertEvent",
     "AlertState",
     "Base",

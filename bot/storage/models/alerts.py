@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -38,6 +39,26 @@ class AlertState(Base):
     last_cycle_id: Mapped[int] = mapped_column(Integer)
 
 
+class AlertCascade(Base):
+    """A liquidation cascade on, or a squeeze flushed recently, per symbol (the pure
+    `bot.alerts.cascade.CascadeState`); quiet symbols have no row."""
+
+    __tablename__ = "alert_cascade"
+
+    exchange: Mapped[str] = mapped_column(String(16), primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(40), primary_key=True)
+    side: Mapped[str | None] = mapped_column(String(8))
+    since_ms: Mapped[int] = mapped_column(BigInteger)
+    window_start_ms: Mapped[int] = mapped_column(BigInteger)
+    forced_usd: Mapped[float] = mapped_column(Float)
+    squeeze: Mapped[str | None] = mapped_column(String(32))
+    calm_count: Mapped[int] = mapped_column(Integer)
+    flushed: Mapped[str | None] = mapped_column(String(32))
+    flushed_left: Mapped[int] = mapped_column(Integer)
+    flushed_oi_pct: Mapped[float | None] = mapped_column(Float)
+    last_cycle_id: Mapped[int] = mapped_column(Integer)
+
+
 class AlertEvent(Base):
     __tablename__ = "alert_events"
 
@@ -45,7 +66,7 @@ class AlertEvent(Base):
     cycle_id: Mapped[int] = mapped_column(ForeignKey("cycles.id", ondelete="CASCADE"))
     exchange: Mapped[str] = mapped_column(String(16))
     symbol: Mapped[str] = mapped_column(String(40))
-    kind: Mapped[str] = mapped_column(String(16))  # "band" | "squeeze"
+    kind: Mapped[str] = mapped_column(String(16))  # "band" | "squeeze" | "liquidations"
     direction: Mapped[str] = mapped_column(String(8))  # band: up/down; squeeze: enter/exit
     from_band: Mapped[str | None] = mapped_column(String(12))
     to_band: Mapped[str | None] = mapped_column(String(12))
@@ -58,6 +79,10 @@ class AlertEvent(Base):
     # A rule's event (kind "rule:<id>", so the unique key below holds per rule): the rule
     # that fired. Removing the rule removes its events and their unsent deliveries.
     rule_id: Mapped[int | None] = mapped_column(ForeignKey("rules.id", ondelete="CASCADE"))
+    # A cascade's event (kind "liquidations"): the side liquidated and the figures the
+    # push shows, as JSON (bot/alerts/cascade.py).
+    side: Mapped[str | None] = mapped_column(String(8))
+    detail: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         UniqueConstraint("exchange", "symbol", "kind", "cycle_id", name="uq_alert_events_key"),

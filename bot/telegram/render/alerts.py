@@ -14,6 +14,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.scoring.explain import REGIME_WHY, SQUEEZE_KIND_LABEL, regime_label
 from bot.telegram.callback_data import MuteFromAlert, ShowSymbol
+from bot.telegram.render.cascade import cascade_block, cascade_line
 from bot.telegram.render.format import BAND_ICON, age, esc, finite, pct, short_symbol
 from bot.telegram.render.lookalike import lookalike_lines
 from bot.telegram.render.unusual import unusual_lines
@@ -31,6 +32,8 @@ def _rule_head(item: Any, quotes: Sequence[str]) -> str:
 
 
 def _alert_block(item: Any, quotes: Sequence[str], lookalike: Any = None) -> list[str]:
+    if item.kind == "liquidations":
+        return cascade_block(item, quotes)
     sym = esc(item.symbol)
     if str(item.kind).startswith("rule:"):
         head = _rule_head(item, quotes)
@@ -74,6 +77,8 @@ def _alert_block(item: Any, quotes: Sequence[str], lookalike: Any = None) -> lis
 
 
 def _alert_line(item: Any, quotes: Sequence[str]) -> str:
+    if item.kind == "liquidations":
+        return cascade_line(item, quotes)
     sym = esc(short_symbol(item.symbol, quotes))
     if str(item.kind).startswith("rule:"):
         return f"{_rule_head(item, quotes)} · {esc(item.bias)}"

@@ -13,12 +13,19 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.telegram.render.cascade import cascade_lines, cascade_title
 from bot.telegram.render.format import BAND_ICON, finite, pct, short_symbol
 
 MAX_EMBEDS = 10
 REST_CHARS = 2000  # the tenth embed's list of the rest, well inside 6,000 in all
 # Discord colours (decimal RGB): up red-orange, down green, squeeze amber, rule blue.
-COLOUR = {"up": 0xE8590C, "down": 0x2F9E44, "squeeze": 0xF59F00, "rule": 0x1C7ED6}
+COLOUR = {
+    "up": 0xE8590C,
+    "down": 0x2F9E44,
+    "squeeze": 0xF59F00,
+    "rule": 0x1C7ED6,
+    "liquidations": 0x7048E8,
+}
 
 
 def _code(text: object) -> str:
@@ -29,6 +36,8 @@ def _title(item: Any, quotes: Sequence[str]) -> str:
     sym = short_symbol(item.symbol, quotes)
     if str(item.kind).startswith("rule:"):
         return f"📐 {sym} · rule {item.rule_name or 'rule'} holds · score {item.score}"
+    if item.kind == "liquidations":
+        return cascade_title(item, quotes)
     if item.kind == "squeeze":
         if item.direction == "enter":
             return f"⚠️ {sym} entered {item.to_regime or item.regime} · score {item.score}"
@@ -41,8 +50,8 @@ def _title(item: Any, quotes: Sequence[str]) -> str:
 def _colour(item: Any) -> int:
     if str(item.kind).startswith("rule:"):
         return COLOUR["rule"]
-    if item.kind == "squeeze":
-        return COLOUR["squeeze"]
+    if item.kind in ("squeeze", "liquidations"):
+        return COLOUR[str(item.kind)]
     return COLOUR["up" if item.direction == "up" else "down"]
 
 
@@ -50,6 +59,8 @@ def alert_embed(item: Any, quotes: Sequence[str]) -> dict[str, Any]:
     lines = [f"{item.bias} · {item.regime} · {item.exchange}"]
     if str(item.kind).startswith("rule:") and getattr(item, "rule_text", None):
         lines.append(_code(item.rule_text))
+    if item.kind == "liquidations":
+        lines += cascade_lines(item)
     if any(finite(x) for x in (item.oi_24h_pct, item.funding_8h_pct, item.basis_pct)):
         lines.append(
             f"OI 24h {pct(item.oi_24h_pct, 1)} · funding 8h {pct(item.funding_8h_pct, 3)} · "

@@ -13,6 +13,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from bot.scoring.explain import REGIME_WHY, SQUEEZE_KIND_LABEL, regime_label, why_parts
 from bot.scoring.formula import DEFAULT_PARAMS, ScoringParams
 from bot.telegram.callback_data import FilterTop, ShowSymbol, SubscribeSymbol, UnsubscribeSymbol
+from bot.telegram.render.cascade import phase_line
 from bot.telegram.render.format import (
     BAND_ICON,
     BIAS_LETTER,
@@ -213,6 +214,7 @@ def symbol_card(
     liquidations: Any = None,
     lookalike: Any = None,
     positioning: Any = None,
+    cascade: Any = None,
 ) -> str:
     band = str(row.band)
     regime = str(row.regime)
@@ -224,6 +226,7 @@ def symbol_card(
         f"Bias <b>{esc(row.bias)}</b> · {esc(regime_label(regime))}",
         f"<i>{esc(REGIME_WHY.get(regime, ''))}</i>",
         *unusual_lines(row),
+        *filter(None, [phase_line(cascade, liquidations)]),
         *_evidence_lines(band),
         *lookalike_lines(lookalike),
         "",

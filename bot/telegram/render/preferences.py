@@ -23,8 +23,9 @@ SQUEEZE_KIND = SQUEEZE_KIND_LABEL  # "OI building against funding"
 
 
 def kinds_text(kinds: Iterable[str]) -> str:
-    names = {"bands": "band changes", "squeeze": SQUEEZE_KIND}
-    return " and ".join(names.get(k, k) for k in sorted(kinds))
+    names = {"bands": "band changes", "squeeze": SQUEEZE_KIND, "liquidations": "cascades"}
+    words = [names.get(k, k) for k in sorted(kinds)]
+    return " and ".join(filter(None, [", ".join(words[:-1]), *words[-1:]]))
 
 
 def _bold(text: str, plain: bool) -> str:
@@ -81,20 +82,38 @@ def subscriptions_text(
         for sub in market:
             if sub.kind == "bands":
                 parts.append(f"any symbol entering {esc(sub.min_band or 'stressed')}")
+            elif sub.kind == "liquidations":
+                parts.append("any liquidation cascade")
             else:
                 parts.append(f"any symbol with {SQUEEZE_KIND}")
         lines.append("🌐 Market-wide: " + "; ".join(parts))
-    groups = (
+    groups: tuple[tuple[set[str], str], ...] = (
         ({"bands", "squeeze"}, f"Band changes and {SQUEEZE_KIND}"),
         ({"bands"}, "Band changes only"),
         ({"squeeze"}, f"{SQUEEZE_KIND_LABEL} only"),
     )
+    # Any other mix (one with cascades) is labelled by its kinds.
+    groups += tuple((mix, _first_upper(kinds_text(mix))) for mix in _mixes(kinds.values(), groups))
     for wanted, label in groups:
         symbols = sorted(s for s, k in kinds.items() if k == wanted)
         if symbols:
             names = ", ".join(esc(short_symbol(s, quotes)) for s in symbols)
             lines.append(f"<b>{label}</b> ({len(symbols)}): {names}")
     return "\n".join(lines)
+
+
+def _first_upper(text: str) -> str:
+    return text[:1].upper() + text[1:]  # not str.capitalize: it would write "oi"
+
+
+def _mixes(found: Iterable[set[str]], known: Sequence[tuple[set[str], str]]) -> list[set[str]]:
+    """The kind sets in `found` that `known` does not label, each once, in a fixed order."""
+    seen = [k for k, _ in known]
+    out: list[set[str]] = []
+    for mix in sorted(found, key=lambda m: (len(m), sorted(m))):
+        if mix not in seen and mix not in out:
+            out.append(mix)
+    return out
 
 
 MAX_REMOVE_BUTTONS = 60
@@ -133,22 +152,26 @@ def subscriptions_keyboard(
 def market_text(subs: Sequence[Any]) -> str:
     bands = next((s for s in subs if s.kind == "bands"), None)
     squeeze = any(s.kind == "squeeze" for s in subs)
+    cascades = any(s.kind == "liquidations" for s in subs)
     state = []
     if bands is not None:
         state.append(f"any symbol entering <b>{esc(bands.min_band or 'stressed')}</b> or above")
     if squeeze:
         state.append(f"any symbol entering <b>{SQUEEZE_KIND}</b> (a violent move either way)")
+    if cascades:
+        state.append("any <b>liquidation cascade</b>")
     now = "; ".join(state) if state else "<b>off</b>"
     return (
         f"🌐 Market-wide alerts: {now}.\n"
-        "Choose below, or send /market stressed, /market stretched, /market squeeze or "
-        "/market off."
+        "Choose below, or send /market stressed, /market stretched, /market squeeze, "
+        "/market liquidations or /market off."
     )
 
 
 def market_keyboard(subs: Sequence[Any]) -> InlineKeyboardMarkup:
     bands = next((s.min_band for s in subs if s.kind == "bands"), None)
     squeeze = any(s.kind == "squeeze" for s in subs)
+    cascades = any(s.kind == "liquidations" for s in subs)
 
     def mark(on: bool, label: str) -> str:
         return ("✓ " if on else "") + label
@@ -168,7 +191,13 @@ def market_keyboard(subs: Sequence[Any]) -> InlineKeyboardMarkup:
                     mark(squeeze, "OI/funding"), callback_data=SetMarket("squeeze").pack()
                 ),
             ],
-            [InlineKeyboardButton("Off", callback_data=SetMarket("off").pack())],
+            [
+                InlineKeyboardButton(
+                    mark(cascades, "Liquidations"),
+                    callback_data=SetMarket("liquidations").pack(),
+                ),
+                InlineKeyboardButton("Off", callback_data=SetMarket("off").pack()),
+            ],
         ]
     )
 

@@ -15,10 +15,10 @@ from bot.telegram.render.format import BAND_ICON, BAND_ORDER, band_range, esc
 USAGE = {
     "top": "/top [N] [long|short|squeeze|liq], e.g. /top 20 short",
     "symbol": "/symbol BTC",
-    "subscribe": "/subscribe BTC [bands|squeeze|both] (band changes when omitted)",
+    "subscribe": "/subscribe BTC [bands|squeeze|liquidations|both|all] (band changes when omitted)",
     "unsubscribe": "/unsubscribe BTC, or /unsubscribe all",
     "subscriptions": "/subscriptions",
-    "market": "/market stressed|stretched|squeeze|off",
+    "market": "/market stressed|stretched|squeeze|liquidations|off",
     "settings": "/settings band lean · /settings direction up|both · /settings tz Europe/Berlin "
     "· /settings quiet 22-07|off · /settings mute 8|off · /settings cap 20|off",
     "rule": "/rule add NAME CONDITION [for N cycles] [on SYMBOL] · /rule test CONDITION · "
