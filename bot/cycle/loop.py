@@ -135,7 +135,7 @@ async def _on_cycle_failure(
         # with the cause, repeated at most once a minute, and /healthz unhealthy.
         if health is not None:  # the message stays the same, so it repeats once a minute
             health.set_problem(
-                "database", f"cycle failed ({_cause(exc)}): database write failed; retrying"
+                "database", f"cycle failed ({failure_cause(exc)}): database write failed; retrying"
             )
         else:
             _log_cycle_failure(exc, delay)
@@ -177,18 +177,18 @@ def _log_cycle_failure(exc: Exception, delay: float) -> None:
     operational fault: the cause is the news, the traceback (at DEBUG) is not.
     """
     if isinstance(exc, SQLAlchemyError | OSError):
-        logger.warning("cycle failed (%s); retrying in %.0fs", _cause(exc), delay)
+        logger.warning("cycle failed (%s); retrying in %.0fs", failure_cause(exc), delay)
         logger.debug("cycle failure", exc_info=exc)
         return
     logger.error(
         "cycle failed (unexpected %s, a bug); retrying in %.0fs",
-        _cause(exc),
+        failure_cause(exc),
         delay,
         exc_info=exc,
     )
 
 
-def _cause(exc: BaseException) -> str:
+def failure_cause(exc: BaseException) -> str:
     """'database: OperationalError: database is locked', without SQLAlchemy's SQL dump."""
     orig = getattr(exc, "orig", None)
     inner = orig if isinstance(orig, BaseException) else exc

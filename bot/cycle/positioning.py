@@ -31,6 +31,7 @@ from typing import Protocol, runtime_checkable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.cycle.loop import failure_cause
 from bot.markets.base import ExchangeUnavailable, MalformedResponse, SymbolUnavailable
 from bot.markets.positioning import Positioning, Ratio
 from bot.scoring.aggregate import ALL
@@ -105,8 +106,10 @@ class PositioningCollector:
             if held():
                 try:
                     await self.round(deadline_seconds=interval_seconds)
-                except Exception:  # a database hiccup must not end the collector
-                    logger.exception("positioning round failed")
+                except Exception as exc:  # a database hiccup must not end the collector
+                    # One line: the cycle's own write reports a database fault to
+                    # /healthz; the next round retries.
+                    logger.warning("positioning round failed (%s)", failure_cause(exc))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval_seconds)
 

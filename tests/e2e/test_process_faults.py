@@ -252,7 +252,7 @@ async def test_database_turning_read_only_is_noticed_once_and_recovers(tmp_path:
             assert status == 200 and body["problems"] == []
         finally:
             assert await svc.stop() == 0
-    assert svc.count("Traceback") == 0
+    assert svc.count("Traceback") == 0, "\n".join(svc.lines[-80:])
 
 
 async def test_database_file_moved_away_is_noticed_and_a_deleted_one_is_not_recreated(
