@@ -85,8 +85,8 @@ class TelegramSettings(_Section):
     # after a cycle lands, /top shows it within this many seconds.
     latest_cycle_cache_seconds: float = Field(default=1.0, ge=0)
     # "The last 20 times this symbol looked like this" on the /symbol card and pushes,
-    # from the shipped history, scored once per process in a thread on first use (with
-    # /rule test's rows, bot/replay/history_sources.py); nothing waits for it.
+    # from the shipped history, scored once per process in a child process on first use
+    # (with the built-ins' evidence, bot/replay/history_sources.py); nothing waits for it.
     lookalikes: bool = True
     # Webhook mode (docs/operations.md, "Webhook mode behind a load balancer"): the public
     # HTTPS URL Telegram posts updates to; every replica serves its path on [http] port.

@@ -1,9 +1,10 @@
-"""The recorded history a running bot reads, loaded once per process, in a thread, on
-first use, in ONE pass (reading and scoring the shipped file costs about 11 s of CPU and
-400 MB at its peak, so two users of it must never score it twice or at once): the rule
-backtest's rows (`/rule test`, `/rule on`, and the built-in rules' evidence on
-`/rule builtin` and the web page) and the lookalike states (cards and pushes,
-bot/views/lookalike.py). Nothing here is read at start-up.
+"""The recorded history a running bot reads, loaded once per process, on first use, in a
+child process (bot/replay/history_child.py: reading and scoring the shipped file costs
+about 13 s of CPU and 410 MB at its peak, none of which the service should carry):
+the lookalike states (cards and pushes, bot/views/lookalike.py) and the built-in rules'
+evidence (`/rule builtin` and the web page) come back from one load; the rule
+backtest's rows (`/rule test`, `/rule on`) from a second one, only when first asked for.
+Nothing here is read at start-up.
 """
 
 from __future__ import annotations
@@ -13,18 +14,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.alerts.rules.backtest import HistoryRows
+from bot.alerts.rules.backtest import Backtest, HistoryRows
 from bot.config import Settings
-from bot.replay.data import SHIPPED_HISTORY, ReplayInputError, read_history
-from bot.replay.lookalike_history import hour_states
-from bot.replay.rule_history import LoadOnce, history_rows
-from bot.replay.run import BasisOptions, score_history
+from bot.replay.data import ReplayInputError
+from bot.replay.history_child import Recorded, in_child, load_recorded
+from bot.replay.rule_history import LoadOnce
 from bot.views.builtin_rules import BuiltinEvidence
-from bot.views.lookalike import PushLookalikes, StateLibrary, build_library
+from bot.views.lookalike import PushLookalikes, StateLibrary
 from bot.views.rule_actions import HistorySource
 
 logger = logging.getLogger(__name__)
-Loaded = tuple[HistoryRows, StateLibrary | None] | None
+Load = Callable[[bool], Recorded | None]  # rows wanted -> the load (None: no file)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,40 +41,46 @@ class HistorySources:
         deps.lookalikes = self.lookalikes
 
 
-def load_both(settings: Settings, path: str | None = None) -> Loaded:
-    """The file read and scored once: the rule rows, and (if on) the lookalike states.
-    None when there is no file to read (an installed wheel carries no data/)."""
-    path = path or str(SHIPPED_HISTORY)
+def load_both(settings: Settings, rows: bool = False, path: str | None = None) -> Recorded | None:
+    """The file read and scored once in a child process: the lookalike states (if on),
+    the built-in rules' evidence and, if `rows`, the rule rows. None when there is no
+    file to read (an installed wheel carries no data/)."""
     try:
-        history = read_history(path)
+        return in_child(
+            load_recorded,
+            settings.scoring,
+            settings.scorer.window_tolerance_seconds * 1000,
+            path,
+            lookalikes=settings.telegram.lookalikes and not rows,
+            rows=rows,
+        )
     except ReplayInputError as exc:
         logger.warning("no recorded history for /rule test or lookalikes: %s", exc)
         return None
-    tolerance_ms = settings.scorer.window_tolerance_seconds * 1000
-    scored, _ = score_history(
-        history, settings.scoring, tolerance_ms=tolerance_ms, basis=BasisOptions()
-    )
-    source = path.rsplit("/", 1)[-1]
-    states = build_library(hour_states(scored), source) if settings.telegram.lookalikes else None
-    return history_rows(scored, source), states
 
 
-def history_sources(settings: Settings, load: Callable[[], Loaded] | None = None) -> HistorySources:
-    shared: LoadOnce[Loaded] = LoadOnce(load or (lambda: load_both(settings)))
+def history_sources(settings: Settings, load: Load | None = None) -> HistorySources:
+    loader = load or (lambda rows: load_both(settings, rows))
+    shared: LoadOnce[Recorded | None] = LoadOnce(lambda: loader(False))
+    with_rows: LoadOnce[Recorded | None] = LoadOnce(lambda: loader(True))
 
     async def rule_rows() -> HistoryRows | None:
+        loaded = await with_rows()
+        return None if loaded is None else loaded.rows
+
+    async def evidence() -> dict[str, Backtest | None]:
         loaded = await shared()
-        return None if loaded is None else loaded[0]
+        return {} if loaded is None else loaded.evidence
 
     def states() -> StateLibrary | None:
         loaded = shared.peek()  # never waits: starts the load on first use
-        return None if loaded is None else loaded[1]
+        return None if loaded is None else loaded.states
 
     looks = states if settings.telegram.lookalikes else None
     base = settings.scoring.funding_base_8h
     return HistorySources(
         rule_rows,
-        BuiltinEvidence(rule_rows),
+        BuiltinEvidence(measured=evidence),
         looks,
         None if looks is None else PushLookalikes(looks, base),
     )

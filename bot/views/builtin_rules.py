@@ -10,7 +10,7 @@ the same history `/rule test` uses, in a thread.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,18 +56,28 @@ def measure(history: HistoryRows | None) -> dict[str, Backtest | None]:
 
 
 class BuiltinEvidence:
-    """The built-ins' backtests, computed once (in a thread) over `history`. `peek` never
-    waits: None until measured, starting the work on first call (the web page)."""
+    """The built-ins' backtests, computed once (in a thread) over `history`, or read from
+    `measured` (the service's: measured where the history is scored, in a child
+    process, bot/replay/history_child.py). `peek` never waits: None until measured,
+    starting the work on first call (the web page)."""
 
-    def __init__(self, history: HistorySource | None) -> None:
+    def __init__(
+        self,
+        history: HistorySource | None = None,
+        *,
+        measured: Callable[[], Awaitable[dict[str, Backtest | None]]] | None = None,
+    ) -> None:
         self._history = history
+        self._measured = measured
         self._value: dict[str, Backtest | None] | None = None
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[dict[str, Backtest | None]] | None = None
 
     async def get(self) -> dict[str, Backtest | None]:
         async with self._lock:
-            if self._value is None:
+            if self._value is None and self._measured is not None:
+                self._value = await self._measured()
+            elif self._value is None:
                 rows = await self._history() if self._history is not None else None
                 self._value = await asyncio.to_thread(measure, rows)
             return self._value

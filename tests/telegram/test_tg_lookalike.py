@@ -40,17 +40,19 @@ async def test_peek_starts_the_load_once_and_never_waits() -> None:
     assert once.peek() == "states" and calls == [1]
 
 
-async def test_one_load_serves_rule_tests_and_lookalikes_and_none_is_kept() -> None:
+async def test_one_load_serves_lookalikes_and_evidence_and_none_is_kept() -> None:
     from bot.config import Settings
     from bot.replay.history_sources import history_sources
 
-    calls: list[int] = []
+    calls: list[bool] = []
 
-    def nothing() -> None:  # no data/ here: said once, not retried at every card
-        calls.append(1)
+    def nothing(rows: bool) -> None:  # no data/ here: said once, not retried at every card
+        calls.append(rows)
 
     sources = history_sources(Settings(), load=nothing)
     assert sources.lookalikes is not None and sources.lookalikes() is None
-    assert await sources.rule_history() is None
-    assert sources.lookalikes() is None and await sources.builtin_evidence.get() == {}
-    assert calls == [1]
+    assert await sources.builtin_evidence.get() == {}
+    assert sources.lookalikes() is None
+    assert calls == [False]  # the rule rows are not loaded until /rule test asks
+    assert await sources.rule_history() is None and await sources.rule_history() is None
+    assert calls == [False, True]
