@@ -219,7 +219,7 @@ async def run_service(
             webhook = WebhookEndpoint(settings.telegram)
         if settings.http.port:
             routes = [webhook.route()] if webhook is not None else []
-            parts.history = recorded = history_sources(settings)
+            parts.history = recorded = history_sources(settings, sessions=parts.sessions)
             pages = recorded.builtin_evidence, recorded.lookalikes  # the rules page, cards
             routes += dashboard_routes(parts.sessions, settings, *pages)  # read-only
             runner = await start_health_server(
@@ -315,7 +315,7 @@ async def _start_telegram(
         bot = await start_sender(settings, sessions, on_sent=observe)
     stack.push_async_callback(bot.stop)
     bot.deps.replica = replica
-    history = parts.history or history_sources(settings)
+    history = parts.history or history_sources(settings, sessions=parts.sessions)
     history.attach(bot.deps)  # /rule test, the built-ins, the cards' lookalike line
     if not replica.runs_worker:
         return bot, None

@@ -4,21 +4,25 @@ about 13 s of CPU and 410 MB at its peak, none of which the service should carry
 the lookalike states (cards and pushes, bot/views/lookalike.py) and the built-in rules'
 evidence (`/rule builtin` and the web page) come back from one load; the rule
 backtest's rows (`/rule test`, `/rule on`) from a second one, only when first asked for.
-Nothing here is read at start-up.
+A symbol the recorded history lacks gets its lookalike states from the deployment's
+hourly store (bot/replay/store_states.py). Nothing here is read at start-up.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.alerts.rules.backtest import Backtest, HistoryRows
 from bot.config import Settings
 from bot.replay.data import ReplayInputError
 from bot.replay.history_child import Recorded, in_child, load_recorded
 from bot.replay.rule_history import LoadOnce
+from bot.replay.store_states import StoreStates
 from bot.views.builtin_rules import BuiltinEvidence
 from bot.views.lookalike import PushLookalikes, StateLibrary
 from bot.views.rule_actions import HistorySource
@@ -33,6 +37,7 @@ class HistorySources:
     builtin_evidence: BuiltinEvidence
     lookalikes: Callable[[], StateLibrary | None] | None  # None: `[telegram] lookalikes` off
     pushes: PushLookalikes | None  # the outbox worker's per-event lines over `lookalikes`
+    store: StoreStates | None = None  # the hourly store's states, beside the history's
 
     def attach(self, deps: Any) -> None:
         """Give the bot's handlers (`bot.telegram.deps.Deps`) what they read."""
@@ -59,7 +64,15 @@ def load_both(settings: Settings, rows: bool = False, path: str | None = None) -
         return None
 
 
-def history_sources(settings: Settings, load: Load | None = None) -> HistorySources:
+def history_sources(
+    settings: Settings,
+    load: Load | None = None,
+    sessions: async_sessionmaker[AsyncSession] | None = None,
+) -> HistorySources:
+    """`sessions`: the deployment's database, whose hourly store gives the lookalike
+    states of symbols the recorded history lacks."""
+    days = settings.scorer.hourly_retention_days
+    store = None if sessions is None else StoreStates(sessions, days)
     loader = load or (lambda rows: load_both(settings, rows))
     shared: LoadOnce[Recorded | None] = LoadOnce(lambda: loader(False))
     with_rows: LoadOnce[Recorded | None] = LoadOnce(lambda: loader(True))
@@ -74,7 +87,10 @@ def history_sources(settings: Settings, load: Load | None = None) -> HistorySour
 
     def states() -> StateLibrary | None:
         loaded = shared.peek()  # never waits: starts the load on first use
-        return None if loaded is None else loaded.states
+        shipped = None if loaded is None else loaded.states
+        if store is None:
+            return shipped
+        return replace(shipped or StateLibrary({}, ""), store=store.peek)
 
     looks = states if settings.telegram.lookalikes else None
     base = settings.scoring.funding_base_8h
@@ -83,4 +99,5 @@ def history_sources(settings: Settings, load: Load | None = None) -> HistorySour
         BuiltinEvidence(measured=evidence),
         looks,
         None if looks is None else PushLookalikes(looks, base),
+        store,
     )

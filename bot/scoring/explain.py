@@ -117,12 +117,22 @@ def _year(ts_ms: int) -> str:
     return time.strftime("%Y", time.gmtime(ts_ms / 1000))
 
 
+def _day(ts_ms: int) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(ts_ms / 1000))
+
+
 def lookalike_sentence(found: Any) -> str:
     """What followed the symbol's nearest past states (`bot.views.lookalike.Lookalike`):
     "the 20 past hours most like now (2021-26, a day apart or more): median |24h| move
-    3.1%; 7 of 20 moved ≥5% within 24h (usually 44%)"."""
+    3.1%; 7 of 20 moved ≥5% within 24h (usually 44%)". From the deployment's own hourly
+    store (source "store:<exchange>") it names the store and its period: "(this bot's
+    own binance hours, 2026-10-30 to 12-06, a day apart or more)"."""
     first, last = (_year(t) for t in (found.first_ms, found.last_ms))
     years = first if first == last else f"{first}-{last[2:]}"
+    if found.source.startswith("store:"):
+        start, end = (_day(t) for t in (found.first_ms, found.last_ms))
+        end = end[5:] if end[:4] == start[:4] else end
+        years = f"this bot's own {found.source[6:]} hours, {start} to {end}"
     return (
         f"the {found.n} past hours most like now ({years}, a day apart or more): median "
         f"|24h| move {found.median_abs_24h:.1f}%; {found.big} of {found.n} moved ≥5% "

@@ -13,7 +13,8 @@ within 24h on the recorded highs and lows, both as `pressurebot replay --evaluat
 measures them (bot/replay/moves.py), beside the symbol's share of all hours that did.
 
 Pure over a sequence of hourly states (`HourState`), whatever their source: the shipped
-history (bot/replay/lookalike_history.py) today, the deployment's own hourly store later.
+history (bot/replay/lookalike_history.py), and for a symbol it lacks, the deployment's
+own hourly store (bot/replay/store_states.py; `StateLibrary.store`).
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class SymbolStates:
     sorted_inputs: tuple[npt.NDArray[np.float64], ...]
     move_24h: npt.NDArray[np.float64]
     excursion_24h: npt.NDArray[np.float64]
+    source: str = ""  # what they came from: a file name, or "store:<exchange>"
 
     def rank(self, column: int, value: float) -> float:
         """The share of the symbol's hours below `value` (ties count half)."""
@@ -69,19 +71,28 @@ class SymbolStates:
         return float(below + upto) / (2 * len(values))
 
 
+StoreLookup = Callable[[str, str], "SymbolStates | None"]  # (exchange, symbol) -> states
+
+
 @dataclass(frozen=True, slots=True)
 class StateLibrary:
     by_symbol: dict[str, SymbolStates]
     source: str  # what the states came from, e.g. "perp_hourly_5coins_binance.csv.gz"
+    # A symbol the recorded history lacks: its states from the deployment's hourly store
+    # (never waits: None until read, bot/replay/store_states.py).
+    store: StoreLookup | None = None
 
-    def find(self, symbol: str) -> SymbolStates | None:
-        """`SOLUSDT` on a venue, `SOL` on the aggregate, `1000SHIBUSDT` as written."""
+    def find(self, symbol: str, exchange: str | None = None) -> SymbolStates | None:
+        """`SOLUSDT` on a venue, `SOL` on the aggregate, `1000SHIBUSDT` as written; then
+        the store's hours of `symbol` on `exchange`."""
         if symbol in self.by_symbol:
             return self.by_symbol[symbol]
         coin = symbol.upper().removesuffix("USDT")
         for name, states in self.by_symbol.items():
             if name.removesuffix("USDT") == coin:
                 return states
+        if self.store is not None and exchange is not None:
+            return self.store(exchange, symbol)
         return None
 
 
@@ -111,7 +122,7 @@ def build_library(states: Iterable[HourState], source: str) -> StateLibrary:
     out: dict[str, SymbolStates] = {}
     for symbol, hours in grouped.items():
         if len(hours) >= MIN_STATES:
-            out[symbol] = _symbol_states(symbol, sorted(hours, key=lambda h: h.ts_ms))
+            out[symbol] = _symbol_states(symbol, sorted(hours, key=lambda h: h.ts_ms), source)
     return StateLibrary(out, source)
 
 
@@ -125,7 +136,7 @@ def current_inputs(state: object) -> dict[str, float | None]:
     return {name: getattr(state, name, None) for name in INPUTS}
 
 
-def _symbol_states(symbol: str, hours: list[HourState]) -> SymbolStates:
+def _symbol_states(symbol: str, hours: list[HourState], source: str) -> SymbolStates:
     matrix = np.array([[getattr(h, k) for k in INPUTS] for h in hours], dtype=np.float64)
     sorted_inputs = tuple(np.sort(matrix[:, j]) for j in range(len(INPUTS)))
     ranks = np.empty_like(matrix)
@@ -140,6 +151,7 @@ def _symbol_states(symbol: str, hours: list[HourState]) -> SymbolStates:
         sorted_inputs,
         np.array([h.move_24h for h in hours], dtype=np.float64),
         np.array([h.excursion_24h for h in hours], dtype=np.float64),
+        source,
     )
 
 
@@ -194,14 +206,18 @@ def _spaced(order: npt.NDArray[np.intp], ts_ms: npt.NDArray[np.int64], n: int) -
 
 
 def lookalike_for(
-    library: StateLibrary | None, symbol: str, row: object, funding_base_8h: float
+    library: StateLibrary | None,
+    symbol: str,
+    row: object,
+    funding_base_8h: float,
+    exchange: str | None = None,
 ) -> Lookalike | None:
     """The line's data for a card or push `row` (duck-typed: oi_1h_pct, oi_4h_pct,
-    oi_24h_pct, funding_8h_pct, basis_pct), the premium over `[scoring]`'s base as the
-    history's states were scored with it."""
+    oi_24h_pct, funding_8h_pct, basis_pct, and `exchange` unless given), the premium
+    over `[scoring]`'s base as the history's states were scored with it."""
     if library is None:
         return None
-    states = library.find(symbol)
+    states = library.find(symbol, exchange or getattr(row, "exchange", None))
     if states is None:
         return None
     f8 = getattr(row, "funding_8h_pct", None)
@@ -212,7 +228,7 @@ def lookalike_for(
         "funding_premium": None if f8 is None else f8 - funding_base_8h,
         "basis": getattr(row, "basis_pct", None),
     }
-    return nearest(states, now, source=library.source)
+    return nearest(states, now, source=states.source or library.source)
 
 
 class PushLookalikes:
