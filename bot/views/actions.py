@@ -333,7 +333,7 @@ async def symbol_card(
         exchange=ex,
         venues=parts,
         liquidations=liq,
-        lookalike=lookalike_for(library, symbol, row, base),
+        lookalike=lookalike_for(library, symbol, row, base, ex),
         positioning=ls,
         cascade=cascade,
     )

@@ -294,7 +294,7 @@ class DashboardData:
             if len(self._looks) > 1024:
                 self._looks.clear()
             base = self.settings.scoring.funding_base_8h
-            found = lookalike_for(library, row.symbol, row, base)
+            found = lookalike_for(library, row.symbol, row, base, exchange)
             self._looks[key] = "" if found is None else lookalike_sentence(found)
         return self._looks[key]
 
