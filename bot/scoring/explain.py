@@ -7,6 +7,7 @@ bot/telegram/render/market.py) says the same thing. The rules are docs/scoring.m
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,6 +116,17 @@ def _basis_reason(row: Any) -> str:
 
 def _year(ts_ms: int) -> str:
     return time.strftime("%Y", time.gmtime(ts_ms / 1000))
+
+
+def unusual_sentence(found: Sequence[Any]) -> str | None:
+    """How unusual a row is for its symbol, from its tails (`bot.views.unusual.tails`):
+    "For this symbol: funding premium in its top 5% of 90 days · OI 24h in its top 10%
+    of 90 days"; None when nothing is known to be unusual. The card, the push and the
+    web symbol page say the same words."""
+    if not found:
+        return None
+    words = (f"{t.what} in its {t.side} {t.share}% of 90 days" for t in found)
+    return "For this symbol: " + " · ".join(words)
 
 
 def _day(ts_ms: int) -> str:

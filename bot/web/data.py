@@ -24,7 +24,13 @@ from bot.config import Settings
 from bot.liquidations.figures import LiqReader
 from bot.liquidations.windows import per_interval
 from bot.scoring.aggregate import ALL
-from bot.scoring.explain import REGIME_WHY, lookalike_sentence, regime_label, why_parts
+from bot.scoring.explain import (
+    REGIME_WHY,
+    lookalike_sentence,
+    regime_label,
+    unusual_sentence,
+    why_parts,
+)
 from bot.scoring.formula import band_ranges
 from bot.storage import liq_repo, market_repo
 from bot.views import market
@@ -35,6 +41,7 @@ from bot.views.liquidations import row_fields
 from bot.views.lookalike import StateLibrary, lookalike_for
 from bot.views.market import MarketSnapshot
 from bot.views.market_cache import MarketCache
+from bot.views.unusual import tails
 from bot.web.responses import Body, body_of
 
 HOUR_MS = 3_600_000
@@ -326,6 +333,7 @@ class DashboardData:
             "regime_why": REGIME_WHY.get(row.regime, ""),
             "evidence": card_evidence(str(row.band)),
             "lookalike": self._lookalike(row, exchange),
+            "unusual": unusual_sentence(tails(row)) or "",  # as on the Telegram card
             "why": [{k: _clean(v) for k, v in asdict(p).items()} for p in why_parts(row, params)],
             "bands": {str(b): list(r) for b, r in band_ranges(params).items()},
             "range": range_key,

@@ -192,6 +192,7 @@ def _symbol_schema(series: dict[str, Any]) -> dict[str, Any]:
             "regime_why": _STR,
             "evidence": _STR,
             "lookalike": _STR,
+            "unusual": _STR,
             "why": {
                 "type": "array",
                 "items": _obj(

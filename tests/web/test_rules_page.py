@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import aiohttp
+from sqlalchemy import text
 
 from bot.replay.rule_history import LoadOnce
 from bot.views.builtin_rules import BuiltinEvidence
@@ -46,14 +47,27 @@ async def test_the_symbol_page_says_when_it_looked_like_this_before(tmp_path: Pa
     from tests.views.test_lookalike import HOURS, state
 
     library = build_library((state(i, "LSQZUSDT") for i in range(HOURS)), "test.csv")
-    async with (
-        scored_market(tmp_path, cycles=1, n=2) as market,
-        serve(market.settings, market.sessions, lookalikes=lambda: library) as url,
-        aiohttp.ClientSession() as http,
-    ):
-        async with http.get(url + "/api/v1/symbol/LSQZUSDT") as r:
-            doc = await r.json()
-        async with http.get(url + "/api/v1/symbol/SSQZUSDT") as r:
-            other = await r.json()
+    async with scored_market(tmp_path, cycles=1, n=2) as market:
+        async with market.sessions() as session, session.begin():  # 90 days known for it
+            await session.execute(
+                text(
+                    "UPDATE score_snapshots SET funding_pctl_90d = 97, oi_24h_pctl_90d = 92,"
+                    " basis_pctl_90d = 50 WHERE symbol = 'LSQZUSDT'"
+                )
+            )
+        async with (
+            serve(market.settings, market.sessions, lookalikes=lambda: library) as url,
+            aiohttp.ClientSession() as http,
+        ):
+            async with http.get(url + "/api/v1/symbol/LSQZUSDT") as r:
+                doc = await r.json()
+            async with http.get(url + "/api/v1/symbol/SSQZUSDT") as r:
+                other = await r.json()
     assert doc["lookalike"].startswith("the 20 past hours most like now (2020, a day apart")
     assert other["lookalike"] == ""  # no history for it
+    # the line the Telegram card shows, on the web symbol page
+    assert doc["unusual"] == (
+        "For this symbol: funding premium in its top 5% of 90 days · OI 24h in its top 10%"
+        " of 90 days"
+    )
+    assert other["unusual"] == ""  # no 90 days known

@@ -1,24 +1,19 @@
-"""The words for how unusual a row is for its symbol (data: bot/views/unusual.py):
+"""The words for how unusual a row is for its symbol (data: bot/views/unusual.py; the
+sentence, shared with the web symbol page, in bot/scoring/explain.py):
 "funding premium in its top 5% of 90 days · OI 24h in its top 10% of 90 days"."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from bot.scoring.explain import unusual_sentence
 from bot.telegram.render.format import esc
-from bot.views.unusual import Tail, tails
-
-
-def tail_words(t: Tail) -> str:
-    return f"{t.what} in its {t.side} {t.share}% of 90 days"
+from bot.views.unusual import tails
 
 
 def unusual_line(row: Any) -> str | None:
     """One line, or None when nothing is known to be unusual."""
-    found = tails(row)
-    if not found:
-        return None
-    return "For this symbol: " + " · ".join(tail_words(t) for t in found)
+    return unusual_sentence(tails(row))
 
 
 def unusual_lines(row: Any) -> list[str]:

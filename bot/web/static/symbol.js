@@ -31,6 +31,7 @@
     set("bias", r.bias, "bias bias-" + r.bias);
     set("regime", doc.regime_label || r.regime);
     set("regime-why", doc.regime_why);
+    set("unusual", doc.unusual);
     set("evidence", doc.evidence);
     set("lookalike", doc.lookalike ? "🔁 " + doc.lookalike : "");
     set("oi_1h_pct", PB.pct(r.oi_1h_pct, 2), "num " + PB.signClass(r.oi_1h_pct));
