@@ -11,10 +11,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.liquidations.figures import Key, LiqReader
 from bot.liquidations.windows import HOUR_MS, LiqFigures, combine, coverage_share, per_interval
 from bot.scoring.aggregate import ALL
-from bot.storage import leases, liq_repo
+from bot.storage import cascade_repo, leases, liq_repo
 from bot.storage.leases import LeaseInfo
 from bot.views.liquidation_fields import LS_KEYS, RowFields
 from bot.views.market import MarketRow, MarketSnapshot, VenuePart
+
+
+async def squeeze_phases(session: AsyncSession, exchange: str) -> dict[str, str]:
+    """symbol (or coin) -> its squeeze phase ("under_way" | "flushed", the card's 🌊
+    line) where it has one: the rows' `squeeze_phase` key."""
+    states = await cascade_repo.load(session, exchange)
+    return {symbol: phase.value for symbol, st in states.items() if (phase := st.phase())}
 
 
 async def row_fields(

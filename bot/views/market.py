@@ -278,19 +278,23 @@ def snapshot_to_json(
     limit: int | None = None,
     liq: Mapping[str, Mapping[str, float | None]] | None = None,
     ls: Mapping[str, Mapping[str, float | None]] | None = None,
+    phases: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """README's `scan --json`: every row names its `exchange`; aggregate rows ("all",
     symbol = coin) add `partial` and `venues`, each venue's OI (coins, USD), share,
     funding, basis, or `missing` when it failed that cycle. `liq`: each row's
     liquidation fields (bot/views/liquidations.py); None: this process has no stream,
     the fields are null and `liquidations` says so. `ls`: each row's positioning
-    (bot/views/positioning.py); None: null."""
+    (bot/views/positioning.py); None: null. `phases`: `squeeze_phase` per symbol
+    ("under_way" | "flushed", from the cascade states, bot/views/liquidations.py);
+    a symbol without one, or None (scan: no stream), is null."""
     rows = snapshot.rows if limit is None else snapshot.rows[:limit]
     out_rows = []
     for r in rows:
         row = row_to_json(r)
         row.update((liq or {}).get(r.symbol) or unknown())
         row.update((ls or {}).get(r.symbol) or {})
+        row["squeeze_phase"] = (phases or {}).get(r.symbol)
         row["exchange"] = snapshot.exchange
         if snapshot.exchange == ALL:
             parts = snapshot.venues.get(r.symbol, [])

@@ -37,7 +37,7 @@ from bot.views import market
 from bot.views import positioning as ls_view
 from bot.views.evidence import card_evidence
 from bot.views.liquidation_fields import RowFields, stream_note, unknown
-from bot.views.liquidations import row_fields
+from bot.views.liquidations import row_fields, squeeze_phases
 from bot.views.lookalike import StateLibrary, lookalike_for
 from bot.views.market import MarketSnapshot
 from bot.views.market_cache import MarketCache
@@ -179,7 +179,8 @@ class DashboardData:
                 return cached[1]
             # 600 rows: a few ms of CPU, once per cycle, off the loop's other requests' way.
             liq, ls = await self._liq(snapshot), await self._ls(snapshot)
-            doc = market.snapshot_to_json(snapshot, liq=liq, ls=ls)
+            phases = await self._phases(snapshot.exchange)
+            doc = market.snapshot_to_json(snapshot, liq=liq, ls=ls, phases=phases)
             body = await asyncio.to_thread(encode, doc, f"top-{snapshot.cycle_id}")
             self._top = (snapshot.cycle_id, body)
             return body
@@ -190,18 +191,18 @@ class DashboardData:
             snapshot = await market.latest_market(session, exchange)
         if snapshot is None:
             return None
-        doc = market.snapshot_to_json(
-            snapshot, limit, await self._liq(snapshot), await self._ls(snapshot)
-        )
+        liq, ls = await self._liq(snapshot), await self._ls(snapshot)
+        phases = await self._phases(exchange)
+        doc = market.snapshot_to_json(snapshot, limit, liq, ls, phases)
         return encode(doc, f"top-{exchange}-{snapshot.cycle_id}-{limit}")
 
     async def top_limited(self, limit: int) -> Body | None:
         snapshot = await self.market.snapshot()
         if snapshot is None:
             return None
-        doc = market.snapshot_to_json(
-            snapshot, limit, await self._liq(snapshot), await self._ls(snapshot)
-        )
+        liq, ls = await self._liq(snapshot), await self._ls(snapshot)
+        phases = await self._phases(snapshot.exchange)
+        doc = market.snapshot_to_json(snapshot, limit, liq, ls, phases)
         return encode(doc, f"top-{snapshot.cycle_id}-{limit}")
 
     async def symbol(self, symbol: str, range_key: str, exchange: str | None = None) -> Body | None:
@@ -227,6 +228,7 @@ class DashboardData:
         liq = await self._liq(snapshot) if snapshot is not None else None
         doc = self._symbol_doc(row, snapshot, range_key, thin(rows), ex)
         doc["row"].update((liq or {}).get(row.symbol) or unknown())
+        doc["row"]["squeeze_phase"] = (await self._phases(ex)).get(row.symbol)
         if snapshot is not None:
             doc["row"].update((await self._ls(snapshot)).get(row.symbol) or {})
         doc["liquidations"] = stream_note(liq)
@@ -277,6 +279,11 @@ class DashboardData:
             fields = await ls_view.row_fields(session, snapshot)
         self._ls_cache = (key, fields)
         return fields
+
+    async def _phases(self, exchange: str) -> dict[str, str]:
+        """Each symbol's squeeze phase (`squeeze_phase`); a handful of rows at most."""
+        async with self.sessions() as session:
+            return await squeeze_phases(session, exchange)
 
     async def _cycle_id(self, exchange: str) -> int:
         """The newest cycle of `exchange`: the default view's comes cached (1 s)."""

@@ -11,6 +11,7 @@ import dataclasses
 import typing
 from typing import Any
 
+from bot.alerts.types import SqueezePhase
 from bot.scoring.formula import Band, Bias, Regime
 from bot.views.liquidation_fields import ROW_KEYS
 from bot.views.market import JSON_ROW_KEYS, MarketRow
@@ -90,6 +91,13 @@ def row_schema() -> dict[str, Any]:
         props[name] = schema
     for name in ROW_KEYS:
         props[name] = {"type": ["number", "null"], "description": LIQ_DOCS[name]}
+    props["squeeze_phase"] = {
+        "type": ["string", "null"],
+        "enum": [p.value for p in SqueezePhase] + [None],
+        "description": "A squeeze whose crowded side is being liquidated now (under_way), or "
+        "whose cascade subsided recently (flushed); null otherwise, and always in scan --json "
+        "(no stream). docs/scoring.md, Liquidations",
+    }
     required = list(props)
     props["exchange"] = {
         "type": "string",

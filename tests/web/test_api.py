@@ -59,6 +59,7 @@ async def test_top_is_scan_json_for_the_same_cycle(tmp_path: Path) -> None:
             assert top["positioning"]["fetched"] is True
             for row in scanned["rows"]:
                 assert all(row[k] is None for k in LIQ_ROW_KEYS)
+                assert row["squeeze_phase"] is None  # no stream, no cascade
             for row in top["rows"]:
                 assert list(row)[: len(JSON_ROW_KEYS)] == list(JSON_ROW_KEYS)
                 assert row["liq_1h_long_usd"] == 0.0 and row["liq_coverage_1h"] == 0.0
@@ -353,3 +354,26 @@ async def test_rows_carry_the_stored_liquidations_as_of_their_cycle(tmp_path: Pa
     assert 0.95 < got["liq_coverage_1h"] <= 1.0
     assert card["row"]["liq_1h_long_usd"] == got["liq_1h_long_usd"]
     assert card["liquidations"]["stream"] is True
+
+
+async def test_rows_carry_the_squeeze_phase_of_the_cascade_states(tmp_path: Path) -> None:
+    from bot.alerts.types import CascadeSide, CascadeState
+    from bot.scoring.formula import Regime
+    from bot.storage import cascade_repo
+
+    on = CascadeState(side=CascadeSide.LONG, since_ms=1, squeeze=Regime.LONG_SQUEEZE)
+    flushed = CascadeState(flushed=Regime.SHORT_SQUEEZE, flushed_left=3, flushed_oi_pct=1.5)
+    async with scored_market(tmp_path, cycles=1, n=4) as market:
+        async with market.sessions() as session, session.begin():
+            ex = market.settings.exchange.default_view
+            await cascade_repo.save(session, ex, {"LSQZUSDT": on, "SSQZUSDT": flushed})
+        async with serve(market.settings, market.sessions) as url, aiohttp.ClientSession() as http:
+            _, spec = await get_json(http, f"{url}/api/v1/openapi.json")
+            _, top = await get_json(http, f"{url}/api/v1/top")
+            _, card = await get_json(http, f"{url}/api/v1/symbol/SSQZUSDT")
+    validator(spec, "Top").validate(top)
+    validator(spec, "Symbol").validate(card)
+    phases = {r["symbol"]: r["squeeze_phase"] for r in top["rows"]}
+    assert phases.pop("LSQZUSDT") == "under_way" and phases.pop("SSQZUSDT") == "flushed"
+    assert set(phases.values()) == {None}
+    assert card["row"]["squeeze_phase"] == "flushed"
