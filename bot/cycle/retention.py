@@ -5,6 +5,12 @@ lock for seconds, longer than other writers' busy_timeout. Each table advances f
 own oldest row; usually one slice covers it all. The retention keys are `[scorer]
 oi_sample_retention_hours`, `snapshot_retention_days`, `hourly_retention_days` and
 `[alerts] event_retention_days` (docs/operations.md).
+
+The cascade states (`alert_cascade`, a handful of rows) go in one statement when their
+symbol has not been stepped for the flushed hold (`[alerts] cascade_flushed_cycles`
+cycles), and at least a day: a symbol delisted or out of the universe is never stepped
+again. The day keeps a restart after a short outage from forgetting a cascade that is
+still on (which would announce it again).
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import logging
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
-from bot.storage import hourly_repo, market_repo
+from bot.storage import cascade_repo, hourly_repo, market_repo
 
 logger = logging.getLogger("bot.cycle.run")
 
@@ -57,6 +63,9 @@ async def prune(
         if edges == list(cuts):
             break
         edges = [min(c, e + step) for c, e, step in zip(cuts, edges, SLICES, strict=True)]
+    hold_ms = s.alerts.cascade_flushed_cycles * int(s.scorer.interval_seconds * 1000)
+    async with sessions() as session, session.begin():
+        total["alert_cascade"] = await cascade_repo.prune(session, now_ms - max(hold_ms, DAY_MS))
     if any(total.values()):
         logger.info("retention: pruned %s", total)
     return total

@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, exists, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.alerts.types import CascadeSide, CascadeState
 from bot.scoring.formula import Regime
-from bot.storage.models import AlertCascade
+from bot.storage.market_repo import rowcount
+from bot.storage.models import AlertCascade, Cycle
 
 _COLUMNS = (
     "side",
@@ -59,6 +60,18 @@ async def save(session: AsyncSession, exchange: str, states: Mapping[str, Cascad
     rows = [_row(exchange, s, st) for s, st in states.items() if not st.quiet()]
     if rows:
         await session.execute(insert(AlertCascade), rows)
+
+
+async def prune(session: AsyncSession, before_ms: int) -> int:
+    """Delete the rows of symbols not stepped by a cycle started at or after
+    `before_ms` (or whose last cycle is gone): a symbol delisted or out of the scored
+    universe, or a venue no longer scored, is never stepped again, so its row would
+    otherwise say "under way" or "flushed" on its card for ever. Returns how many."""
+    stepped = select(Cycle.id).where(
+        Cycle.id == AlertCascade.last_cycle_id, Cycle.started_ms >= before_ms
+    )
+    res = await session.execute(delete(AlertCascade).where(~exists(stepped)))
+    return rowcount(res)
 
 
 def _row(exchange: str, symbol: str, st: CascadeState) -> dict[str, Any]:
