@@ -88,7 +88,7 @@ def history_sources(
     def states() -> StateLibrary | None:
         loaded = shared.peek()  # never waits: starts the load on first use
         shipped = None if loaded is None else loaded.states
-        if store is None:
+        if store is None or not shared.loaded:
             return shipped
         return replace(shipped or StateLibrary({}, ""), store=store.peek)
 

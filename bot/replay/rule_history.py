@@ -84,6 +84,10 @@ class LoadOnce(Generic[T]):
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[T] | None = None
 
+    @property
+    def loaded(self) -> bool:
+        return self._loaded
+
     def peek(self) -> T | None:
         """The value if loaded; else None at once, with the load started in the
         background (once at a time), for a caller that must never wait on it (a push)."""

@@ -309,7 +309,9 @@ class DashboardData:
                 self._looks.clear()
             base = self.settings.scoring.funding_base_8h
             found = lookalike_for(library, row.symbol, row, base, exchange)
-            self._looks[key] = "" if found is None else lookalike_sentence(found)
+            if found is None:  # not cached: a store symbol's states may be read by now
+                return ""
+            self._looks[key] = lookalike_sentence(found)
         return self._looks[key]
 
     def _symbol_doc(

@@ -62,10 +62,13 @@ async def test_a_symbol_outside_the_shipped_history_gets_the_store_line(tmp_path
                               basis_pct=0.3, exchange="binance")  # fmt: skip
         base = settings.scoring.funding_base_8h
 
+        assert sources.lookalikes() is None  # the shipped load first (none here: no file)
+        assert await sources.builtin_evidence.get() == {}  # ... which has now run
         library = sources.lookalikes()
-        assert lookalike_for(library, "KASUSDT", row, base) is None  # never waits
         store = sources.store
         assert store is not None and library is not None and library.store == store.peek
+        assert lookalike_for(library, "KASUSDT", row, base) is None  # never waits...
+        assert store.peek("binance", "KASUSDT") is None  # ...the read is under way
         states = await store.read("binance", "KASUSDT")
         assert states is not None and states.source == "store:binance"
 
