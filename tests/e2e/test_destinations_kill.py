@@ -24,9 +24,9 @@ from fakes.fake_binance import FakeBinance
 from fakes.fake_receivers import DiscordReceiver, SignedReceiver
 from fakes.fake_telegram import FakeTelegram
 from fakes.service_process import ServiceProcess
+from tests.e2e.service_db import status_counts
 from tests.e2e.test_full_service import bot_env
 from tests.e2e.test_headless_service import lean_market
-from tests.e2e.service_db import status_counts
 from tests.telegram.helpers import add_chat
 from tests.telegram.test_tg_destinations import Ctx
 
