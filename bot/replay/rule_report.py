@@ -1,8 +1,9 @@
 """`pressurebot replay --rule "<rule>" [--from-db [--exchange X]]`: what a rule would
 have done over recorded history (bot/alerts/rules/backtest.py), as text or, with
 `--json`, one JSON object. Without `--from-db` the history is PATH (default: the shipped
-file); with it, the deployment's hourly store merged with the shipped history for the
-coins it has, exactly what `/rule test` reads (bot/replay/rule_store.py).
+file); with it, the deployment's hourly store merged with PATH (default: the shipped
+history) for the coins it has, exactly what `/rule test` reads
+(bot/replay/rule_store.py).
 
 Bad input (a rule that does not parse, a missing file, a bad date, a symbol the history
 lacks) is one line on stderr and exit 2, as for every replay.
@@ -88,10 +89,8 @@ async def run_rule_replay(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _from_db(settings: Settings, args: argparse.Namespace, condition: Condition) -> RuleRows:
-    """The store of `--exchange` (default: the default view) merged with the shipped
-    history, as the bot merges them."""
-    if args.path is not None:
-        raise ReplayInputError("give a PATH or --from-db, not both")
+    """The store of `--exchange` (default: the default view) merged with PATH (default:
+    the shipped history), as the bot merges them."""
     exchange = getattr(args, "exchange", None) or settings.exchange.default_view
     engine = create_engine(settings.database)
     try:
@@ -105,9 +104,11 @@ async def _from_db(settings: Settings, args: argparse.Namespace, condition: Cond
     if stored.rows is not None and names_percentile(condition):
         add_percentiles(stored.rows)
     try:
-        shipped: HistoryRows | None = load_history_rows(settings)
-    except ReplayInputError:  # an installed wheel carries no data/: the store alone
-        shipped = None
+        shipped: HistoryRows | None = load_history_rows(settings, args.path)
+    except ReplayInputError:
+        if args.path is not None:
+            raise
+        shipped = None  # an installed wheel carries no data/: the store alone
     return combine(stored, shipped)
 
 

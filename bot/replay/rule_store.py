@@ -105,9 +105,18 @@ def _pack(chunk: Sequence[Any]) -> tuple[list[str], Floats]:
     for k in (1, *_NUMERIC.values(), 13, 14, 15):
         out[k] = np.array(columns[k], dtype=float)  # None -> NaN
     for name, k in _WORDS.items():
-        codes = {w: _CODES[name](w) for w in set(columns[k])}
+        codes = {w: _code(name, w) for w in set(columns[k])}
         out[k] = [codes[w] for w in columns[k]]
     return list(columns[0]), out
+
+
+def _code(field: str, word: str) -> float:
+    """A stored label as its rule code; NaN for a label this version does not know (a
+    row kept for a year may carry a label since renamed)."""
+    try:
+        return _CODES[field](word)
+    except KeyError:
+        return np.nan
 
 
 def _rows(parts: list[tuple[list[str], Floats]], source: str) -> HistoryRows:
