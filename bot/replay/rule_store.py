@@ -21,18 +21,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.alerts.rules.backtest import HistoryRows, RuleRows, merge
 from bot.alerts.rules.fields import COLUMN_INDEX, COLUMN_NAMES, band_code, bias_code, regime_code
 from bot.replay.moves import grid_moves
+from bot.scoring.formula import Band, Bias, Regime
 from bot.scoring.percentile import trailing_percentiles
-from bot.storage import hourly_repo
 from bot.storage.models import HourlyRow
 
 HOUR_MS = 3_600_000
@@ -45,24 +46,53 @@ PERCENTILES = (
     ("oi_24h_pctl_90d", "oi_24h"),
     ("basis_pctl_90d", "basis"),
 )
-# Stored columns (hourly_repo.RULE_COLUMNS from index 2) -> rule fields.
-_NUMERIC = {
-    "score": 2,
-    "oi_1h": 6,
-    "oi_4h": 7,
-    "oi_24h": 8,
-    "funding": 9,
-    "funding_interval": 10,
-    "funding_8h": 11,
-    "basis": 12,
+# Per stored hour, read as one float row: SQL NULL comes back as `_NULL` (then NaN) and
+# the labels as their rule codes (a label this version does not know, say one renamed
+# since the row was written a year ago, as NaN), so a symbol's hours become one float
+# array with no per-value Python work.
+_NULL = -1.0e300
+_FIELDS = (
+    "score",
+    "band",
+    "bias",
+    "regime",
+    "oi_1h",
+    "oi_4h",
+    "oi_24h",
+    "funding",
+    "funding_8h",
+    "funding_interval",
+    "basis",
+)
+_SOURCE = {
+    "score": "score",
+    "oi_1h": "oi_1h_pct",
+    "oi_4h": "oi_4h_pct",
+    "oi_24h": "oi_24h_pct",
+    "funding": "funding_pct",
+    "funding_interval": "funding_interval_hours",
+    "funding_8h": "funding_8h_pct",
+    "basis": "basis_pct",
 }
-_WORDS = {"band": 3, "bias": 4, "regime": 5}
-_CODES: dict[str, Callable[[str], float]] = {
-    "band": band_code,
-    "bias": bias_code,
-    "regime": regime_code,
+_LABELS: dict[str, tuple[type[StrEnum], Callable[[str], float]]] = {
+    "band": (Band, band_code),
+    "bias": (Bias, bias_code),
+    "regime": (Regime, regime_code),
 }
 Floats = npt.NDArray[np.float64]
+
+
+def _read_columns() -> list[Any]:
+    t = HourlyRow
+    out: list[Any] = [t.hour_ms]
+    for name in _FIELDS:
+        if name in _LABELS:
+            enum, code = _LABELS[name]
+            words = {w.value: code(w.value) for w in enum}
+            out.append(case(words, value=getattr(t, name), else_=_NULL))
+        else:
+            out.append(func.coalesce(getattr(t, _SOURCE[name]), _NULL))
+    return [*out, t.mark_price, t.high, t.low]
 
 
 def source_name(exchange: str) -> str:
@@ -72,69 +102,72 @@ def source_name(exchange: str) -> str:
 async def read_store(
     session: AsyncSession, exchange: str, now_ms: int, symbol: str | None = None
 ) -> RuleRows:
-    """The exchange's stored hours (one symbol's, if given) before the current hour."""
-    t = HourlyRow
-    span = (
-        await session.execute(
-            select(func.count(), func.count(func.distinct(t.symbol)), func.min(t.hour_ms))
-            .where(t.exchange == exchange)
-            .where(t.hour_ms >= now_ms - MAX_DAYS * DAY_MS)
-        )
-    ).one()
-    count, symbols, first = int(span[0]), int(span[1]), span[2]
-    if not count:
+    """The exchange's stored hours (one symbol's, if given) through the hour under way,
+    bounded (module doc), one symbol at a time (a primary-key range each)."""
+    end = now_ms - now_ms % HOUR_MS + HOUR_MS  # stamps up to the hour under way
+    spans = await _spans(session, exchange, end - MAX_DAYS * DAY_MS, end, symbol)
+    if not spans:
         return RuleRows(None, exchange, 0.0)
-    end = now_ms - now_ms % HOUR_MS + HOUR_MS  # through the hour under way
-    per_symbol = symbol is not None or count <= ROW_BUDGET
-    days = MAX_DAYS if per_symbol else max(1, ROW_BUDGET // (24 * max(symbols, 1)))
-    start = max(int(first), end - days * DAY_MS)
-    parts = []
-    async for chunk in hourly_repo.rule_inputs(session, exchange, start, end, symbol):
-        parts.append(_pack(chunk))
-    stored_days = (end - int(first)) / DAY_MS
-    if not parts:
+    stored_days = (end - min(first for _, first in spans.values())) / DAY_MS
+    start = end - MAX_DAYS * DAY_MS
+    if sum(n for n, _ in spans.values()) > ROW_BUDGET:
+        start = end - max(1, ROW_BUDGET // (24 * len(spans))) * DAY_MS
+        spans = await _spans(session, exchange, start, end, symbol)
+    n = sum(count for count, _ in spans.values())
+    names: list[str] = []
+    ts = np.zeros(n, dtype=np.int64)
+    values = np.full((len(COLUMN_NAMES), n), np.nan)
+    moves = np.full((2, n), np.nan)  # fwd_24h, the excursion
+    t, lo, columns = HourlyRow, 0, _read_columns()
+    conn = await session.connection()  # Core rows: the ORM's per-row work costs 3x
+    for name in sorted(spans):
+        query = (
+            select(*columns)
+            .where(t.exchange == exchange, t.symbol == name)
+            .where(t.hour_ms >= start, t.hour_ms < end)
+            .order_by(t.hour_ms)
+        )
+        got = [tuple(r) for r in (await conn.execute(query)).all()]  # numpy reads tuples fast
+        hi = lo + len(got)  # == spans' count, unless a cycle wrote a row since
+        if hi > n or not got:
+            continue
+        _place(np.array(got, dtype=float), ts[lo:hi], values[:, lo:hi], moves[:, lo:hi])
+        names += [name] * len(got)
+        lo = hi
+    if not lo:
         return RuleRows(None, exchange, stored_days)
-    rows = await asyncio.to_thread(_rows, parts, source_name(exchange))
+    rows = HistoryRows(
+        names, ts[:lo], values[:, :lo], moves[0, :lo], moves[1, :lo], (source_name(exchange),)
+    )
     return RuleRows(rows, exchange, stored_days)
 
 
-def _pack(chunk: Sequence[Any]) -> tuple[list[str], Floats]:
-    """One chunk of stored rows -> (symbols, columns as float rows; words as codes)."""
-    columns = list(zip(*chunk, strict=True))
-    out = np.full((len(columns), len(chunk)), np.nan)
-    for k in (1, *_NUMERIC.values(), 13, 14, 15):
-        out[k] = np.array(columns[k], dtype=float)  # None -> NaN
-    for name, k in _WORDS.items():
-        codes = {w: _code(name, w) for w in set(columns[k])}
-        out[k] = [codes[w] for w in columns[k]]
-    return list(columns[0]), out
+async def _spans(
+    session: AsyncSession, exchange: str, start: int, end: int, symbol: str | None
+) -> dict[str, tuple[int, int]]:
+    """symbol -> (stored hours in [start, end), the first one's stamp)."""
+    t = HourlyRow
+    query = (
+        select(t.symbol, func.count(), func.min(t.hour_ms))
+        .where(t.exchange == exchange, t.hour_ms >= start, t.hour_ms < end)
+        .group_by(t.symbol)
+    )
+    if symbol is not None:
+        query = query.where(t.symbol == symbol)
+    return {s: (int(n), int(first)) for s, n, first in (await session.execute(query)).all()}
 
 
-def _code(field: str, word: str) -> float:
-    """A stored label as its rule code; NaN for a label this version does not know (a
-    row kept for a year may carry a label since renamed)."""
-    try:
-        return _CODES[field](word)
-    except KeyError:
-        return np.nan
-
-
-def _rows(parts: list[tuple[list[str], Floats]], source: str) -> HistoryRows:
-    symbols = [s for names, _ in parts for s in names]
-    raw = np.concatenate([cols for _, cols in parts], axis=1)
-    n = raw.shape[1]
-    ts = raw[1].astype(np.int64)
-    values = np.full((len(COLUMN_NAMES), n), np.nan)
-    for name, k in {**_NUMERIC, **_WORDS}.items():
-        values[COLUMN_INDEX[name]] = raw[k]
-    fwd, reach = np.full(n, np.nan), np.full(n, np.nan)
+def _place(block: Floats, ts: npt.NDArray[np.int64], values: Floats, moves: Floats) -> None:
+    """One symbol's read rows (hour, fields, mark, high, low) into the output slices."""
+    block[block == _NULL] = np.nan
+    ts[:] = block[:, 0].astype(np.int64)
+    for k, name in enumerate(_FIELDS, 1):
+        values[COLUMN_INDEX[name]] = block[:, k]
     funding = values[COLUMN_INDEX["funding_8h"]]
-    prev = values[COLUMN_INDEX["funding_8h_prev"]]
-    for lo, hi in symbol_runs(symbols):
-        _, f24, up, down, _ = grid_moves(ts[lo:hi], raw[13, lo:hi], raw[14, lo:hi], raw[15, lo:hi])
-        fwd[lo:hi], reach[lo:hi] = f24, np.fmax(up, down)
-        prev[lo + 1 : hi] = funding[lo : hi - 1]  # its previous stored hour, as live
-    return HistoryRows(symbols, ts, values, fwd, reach, (source,))
+    values[COLUMN_INDEX["funding_8h_prev"], 1:] = funding[:-1]  # its previous stored hour
+    mark, high, low = block[:, -3], block[:, -2], block[:, -1]
+    _, fwd, up, down, _ = grid_moves(ts, mark, high, low)
+    moves[0], moves[1] = fwd, np.fmax(up, down)
 
 
 def symbol_runs(symbols: Sequence[str]) -> list[tuple[int, int]]:

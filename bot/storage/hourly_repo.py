@@ -17,7 +17,7 @@ repository function, these never commit.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any, cast
 
@@ -246,46 +246,3 @@ async def prune(session: AsyncSession, before_ms: int) -> int:
     """Delete the rows stamped before `before_ms`; returns how many."""
     res = await session.execute(delete(HourlyRow).where(HourlyRow.hour_ms < before_ms))
     return rowcount(res)
-
-
-# What the rule backtest reads of each stored hour (bot/replay/rule_store.py).
-RULE_COLUMNS = (
-    "symbol",
-    "hour_ms",
-    "score",
-    "band",
-    "bias",
-    "regime",
-    "oi_1h_pct",
-    "oi_4h_pct",
-    "oi_24h_pct",
-    "funding_pct",
-    "funding_interval_hours",
-    "funding_8h_pct",
-    "basis_pct",
-    "mark_price",
-    "high",
-    "low",
-)
-
-
-async def rule_inputs(
-    session: AsyncSession,
-    exchange: str,
-    start_ms: int,
-    end_ms: int,
-    symbol: str | None = None,
-    chunk: int = 20_000,
-) -> AsyncIterator[Sequence[Any]]:
-    """RULE_COLUMNS of one exchange's rows stamped in [start_ms, end_ms) (one symbol's,
-    if given), by (symbol, hour), in chunks: the caller packs each into arrays, so a
-    large store is never held as Python rows at once."""
-    t = HourlyRow
-    query = select(*(getattr(t, c) for c in RULE_COLUMNS)).where(
-        t.exchange == exchange, t.hour_ms >= start_ms, t.hour_ms < end_ms
-    )
-    if symbol is not None:
-        query = query.where(t.symbol == symbol)
-    result = await session.stream(query.order_by(t.symbol, t.hour_ms))
-    async for part in result.partitions(chunk):
-        yield part

@@ -1,0 +1,96 @@
+"""What `/rule test` costs over a deployment's hourly store (issue 20 §3,
+docs/rules.md): the first test of an hour (read the store, merge, backtest), a second in
+the same hour (cached rows: the backtest only), and a rule that names a percentile
+field (ranked on first use), with the process's peak memory.
+
+    .venv/bin/python bench/rule_backtest.py [--symbols 600] [--days 90]
+
+Method: a temp-file SQLite DB at Alembic head; `--days` of hourly rows for `--symbols`
+symbols (the synthetic planted store of tests/replay/store_rows.py) loaded with the
+sync sqlite3 module. Then `StoreHistory` (bot/replay/rule_store.py) as the service wires
+it, without the shipped file (its one-off load is measured in docs/operations.md), and
+`test_rule`'s backtest on its rows. Wall and CPU (process) per step; one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from _machine import machine  # bench/ is sys.path[0] when a script runs
+
+from bot.alerts.rules.backtest import backtest
+from bot.alerts.rules.parser import parse_condition
+from bot.config import DatabaseSettings
+from bot.replay.rule_store import StoreHistory
+from bot.storage import hourly_repo
+from bot.storage.db import create_engine, migrate, session_factory
+from tests.replay.store_rows import HOUR, planted_rows
+
+
+def fill(path: Path, symbols: int, days: int, last_ms: int) -> int:
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute("BEGIN")
+    names = ",".join(hourly_repo.COLUMNS)
+    sql = f"INSERT INTO hourly_rows ({names}) VALUES ({','.join('?' * len(hourly_repo.COLUMNS))})"
+    n = 0
+    for k in range(symbols):
+        rows = planted_rows([f"S{k:04d}USDT"], days * 24, last_ms)
+        con.executemany(sql, rows)
+        n += len(rows)
+    con.execute("COMMIT")
+    con.close()
+    return n
+
+
+def step(label: str, wall: float, cpu: float) -> None:
+    print(f"  {label:<52} wall {wall:6.2f} s   cpu {cpu:6.2f} s")
+
+
+async def bench(args: argparse.Namespace, tmp: Path) -> None:
+    db = tmp / "bench.db"
+    engine = create_engine(DatabaseSettings(url=f"sqlite+aiosqlite:///{db}"))
+    await migrate(engine)
+    now = int(time.time() * 1000)
+    rows = fill(db, args.symbols, args.days, now - now % HOUR)
+    print(f"  store: {args.symbols} symbols x {args.days} days = {rows:,} rows")
+    store = StoreHistory(session_factory(engine), lambda: now, None)
+    for label, condition, pctl in (
+        ("first /rule test of the hour (read + backtest)", "oi_4h > 10", False),
+        ("second test, same hour (backtest only)", "oi_4h > 10 and score >= 30", False),
+        ("a percentile rule (ranks on first use)", "oi_24h_pctl_90d >= 99", True),
+        ("a percentile rule again", "oi_24h_pctl_90d >= 95", True),
+    ):
+        w, c = time.perf_counter(), time.process_time()
+        got = await store("binance", pctl)
+        assert got.rows is not None
+        result = await asyncio.to_thread(backtest, parse_condition(condition), got.rows)
+        step(label, time.perf_counter() - w, time.process_time() - c)
+    print(f"  last result: {result.fires:,} fires over {result.hours:,} hours")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"  peak RSS {peak:,.0f} MB")
+    await engine.dispose()
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--symbols", type=int, default=600)
+    p.add_argument("--days", type=int, default=90)
+    args = p.parse_args()
+    print("Rule backtest over the hourly store")
+    print(f"  {machine()}")
+    with tempfile.TemporaryDirectory(prefix="pressurebot-rules-") as tmp:
+        asyncio.run(bench(args, Path(tmp)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
