@@ -20,7 +20,9 @@ the store only grows by one row per symbol an hour.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -36,6 +38,7 @@ from bot.scoring.formula import Band, Bias, Regime
 from bot.scoring.percentile import trailing_percentiles
 from bot.storage.models import HourlyRow
 
+logger = logging.getLogger(__name__)
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
 MAX_DAYS = 400
@@ -197,12 +200,24 @@ def add_percentiles(rows: HistoryRows, source: int = 0) -> None:
 Shipped = Callable[[], Awaitable[HistoryRows | None]]
 
 
+@dataclass
+class _Entry:
+    hour: int
+    got: RuleRows
+    ranked: bool = False  # the percentile fields are filled
+
+
 class StoreHistory:
     """What `/rule test` runs on: the store's rows of the chats' exchange merged with
     the shipped history (`shipped`, loaded once per process), store first (an hour in
-    both is the store's; bot/alerts/rules/backtest.py, `merge`). Read and merged once
-    per hour, at most once at a time; the percentile fields are added the first time a
-    rule names one."""
+    both is the store's; bot/alerts/rules/backtest.py, `merge`).
+
+    Reading a large store takes seconds (600 symbols x 90 days: bench/rule_backtest.py),
+    so only the first market-wide test waits for it; in a later hour a test is answered
+    from the rows read before while a fresh read runs in the background and replaces
+    them (an answer is at most one hour stale). A rule on one symbol with nothing read
+    yet reads just that symbol. The percentile fields are ranked the first time a rule
+    names one. One exchange is held (the chats' default view)."""
 
     def __init__(
         self,
@@ -213,28 +228,57 @@ class StoreHistory:
         self._sessions = sessions
         self._clock = clock
         self._shipped = shipped
-        self._cache: dict[str, tuple[int, RuleRows, bool]] = {}
+        self._entry: dict[str, _Entry] = {}
         self._lock = asyncio.Lock()
+        self._refresh: asyncio.Task[None] | None = None
 
-    async def __call__(self, exchange: str, percentiles: bool = False) -> RuleRows:
-        async with self._lock:
-            now = self._clock()
-            hour = now // HOUR_MS
-            cached = self._cache.get(exchange)
-            if cached is None or cached[0] != hour:
-                self._cache = {}  # one exchange held (the chats' default view): memory
-                cached = (hour, await self._read(exchange, now), False)
-            got = cached[1]
-            if percentiles and not cached[2] and got.exchange is not None and got.rows:
-                await asyncio.to_thread(add_percentiles, got.rows)
-                cached = (hour, got, True)
-            self._cache[exchange] = cached
-            return got
+    async def __call__(
+        self, exchange: str, percentiles: bool = False, symbol: str | None = None
+    ) -> RuleRows:
+        now = self._clock()
+        entry = self._entry.get(exchange)
+        if entry is None and symbol is not None:
+            return await self._rank(await self._read(exchange, now, symbol), percentiles)
+        if entry is None:
+            async with self._lock:  # the first read, once: every other caller waits on it
+                entry = self._entry.get(exchange)
+                if entry is None:
+                    entry = _Entry(now // HOUR_MS, await self._read(exchange, now))
+                    self._entry = {exchange: entry}
+        elif entry.hour != now // HOUR_MS and (self._refresh is None or self._refresh.done()):
+            self._refresh = asyncio.get_running_loop().create_task(self._reload(exchange))
+        if percentiles and not entry.ranked:
+            async with self._lock:
+                if not entry.ranked:
+                    await self._rank(entry.got, True)
+                    entry.ranked = True
+        return entry.got
 
-    async def _read(self, exchange: str, now_ms: int) -> RuleRows:
+    async def refreshed(self) -> None:
+        """Wait for a background re-read under way, if any (tests, shutdown)."""
+        if self._refresh is not None:
+            await asyncio.shield(self._refresh)
+
+    async def _reload(self, exchange: str) -> None:
+        now = self._clock()
+        try:
+            got = await self._read(exchange, now)
+        except Exception:  # the rows read before still answer; the next hour retries
+            logger.warning("re-reading the hourly store for /rule test failed", exc_info=True)
+            return
+        self._entry = {exchange: _Entry(now // HOUR_MS, got)}
+
+    async def _rank(self, got: RuleRows, percentiles: bool) -> RuleRows:
+        rows, exchange = got.rows, got.exchange
+        # Only when store rows lead (the shipped rows carry their percentiles).
+        if percentiles and rows is not None and rows.sources[0] == source_name(exchange or ""):
+            await asyncio.to_thread(add_percentiles, rows)
+        return got
+
+    async def _read(self, exchange: str, now_ms: int, symbol: str | None = None) -> RuleRows:
         shipped = await self._shipped() if self._shipped is not None else None
         async with self._sessions() as session:
-            stored = await read_store(session, exchange, now_ms)
+            stored = await read_store(session, exchange, now_ms, symbol)
         return await asyncio.to_thread(combine, stored, shipped)
 
 

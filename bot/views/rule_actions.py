@@ -29,8 +29,9 @@ from bot.views.actions import UserError
 
 RULE_NAME = re.compile(r"[A-Za-z0-9_-]{1,32}")
 HistorySource = Callable[[], Awaitable[HistoryRows | None]]
-# (exchange, whether the rule names a percentile field) -> the store and shipped hours.
-BacktestSource = Callable[[str, bool], Awaitable[RuleRows]]
+# (exchange, whether the rule names a percentile field, its symbol or None) -> the
+# store's and the shipped history's hours.
+BacktestSource = Callable[[str, bool, str | None], Awaitable[RuleRows]]
 YOUNG_STORE_DAYS = 14  # fewer stored days: the reply says the store is young
 
 
@@ -80,7 +81,7 @@ def history_symbol(symbol: str, known: list[str]) -> str | None:
 
 async def test_rule(ctx: RuleContext, rule: Rule) -> RuleTest:
     text = str(rule)
-    got = await rule_rows(ctx, rule.condition)
+    got = await rule_rows(ctx, rule)
     history, where = got.rows, (got.exchange, got.stored_days)
     if history is None or not len(history):
         return RuleTest(text, None, "no_history", (), *where)
@@ -97,9 +98,9 @@ async def test_rule(ctx: RuleContext, rule: Rule) -> RuleTest:
     return RuleTest(text, result, None, tuple(known), *where)
 
 
-async def rule_rows(ctx: RuleContext, condition: Condition) -> RuleRows:
+async def rule_rows(ctx: RuleContext, rule: Rule) -> RuleRows:
     if ctx.backtest_rows is not None:
-        return await ctx.backtest_rows(ctx.exchange, names_percentile(condition))
+        return await ctx.backtest_rows(ctx.exchange, names_percentile(rule.condition), rule.symbol)
     return RuleRows(await ctx.rule_history() if ctx.rule_history is not None else None)
 
 

@@ -107,9 +107,17 @@ async def test_store_history_reads_once_an_hour(
         "hourly store (binance)",
         "shipped.csv",
     )
-    assert await store("binance") is first  # same hour: the cached read
+    assert await store("binance") is first  # same hour: the rows read
     now[0] += HOUR
-    assert await store("binance") is not first
+    assert await store("binance") is first  # a new hour: still those, while it re-reads
+    await store.refreshed()
+    second = await store("binance")
+    assert second is not first and second.stored_days == pytest.approx(3.0 + 1 / 24)
+    # Nothing read yet and a rule on one symbol: just that symbol, not kept.
+    fresh = StoreHistory(sessions, lambda: now[0], None)
+    one = await fresh("binance", True, "AAAUSDT")
+    assert one.rows is not None and set(one.rows.symbols) == {"AAAUSDT"}
+    assert one.rows.sources == ("hourly store (binance)",)
 
 
 def test_replay_rule_from_db_prints_the_same_report(
