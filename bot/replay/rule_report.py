@@ -208,7 +208,9 @@ def render_text(r: dict[str, Any]) -> str:
             f"  {s['name']}: {s['symbols']:,} symbols, {s['from']} .. {s['to']}, "
             f"n={s['hours']:,} hours, {s['fires']:,} fires"
         )
-    if r["store_young"]:
+    if r["store_young"] and not r["store_days"]:
+        lines.append(f"  note: the hourly store holds nothing for {r['store_exchange']} yet")
+    elif r["store_young"]:
         lines.append(
             f"  note: the hourly store holds {r['store_days']} days for "
             f"{r['store_exchange']} (under 14): its part says little yet"

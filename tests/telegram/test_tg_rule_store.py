@@ -32,7 +32,7 @@ async def test_rule_test_reports_the_stores_n_and_lift(
     await write(sessions, planted_rows(["ETHUSDT", "SOLUSDT"], 30 * 24, now - now % HOUR))
     wire(runtime, sessions)
     text = (await ask(fake_tg, "/rule test oi_4h > 10")).visible
-    assert "Tested on 62 symbol-days of recorded history:" in text
+    assert "Tested on 62 symbol-days of recorded history (ETH, SOL):" in text
     assert re.search(
         r"• hourly store \(binance\): 2 symbols, \S+ – \S+, n=1,440 hours, 20 fires", text
     )

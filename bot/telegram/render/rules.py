@@ -51,7 +51,10 @@ def rule_test(test: Any, quotes: Sequence[str] = ("USDT",)) -> str:
         known = ", ".join(esc(short_symbol(s, quotes)) for s in test.known)
         return f"{head}\nThe recorded history has no such symbol (it has {known})."
     bt = test.result
-    lines = [head, f"Tested on {bt.hours / 24:,.0f} symbol-days of recorded history:"]
+    coins = ""
+    if len(bt.symbols) <= 10:
+        coins = " (" + ", ".join(esc(short_symbol(s, quotes)) for s in bt.symbols) + ")"
+    lines = [head, f"Tested on {bt.hours / 24:,.0f} symbol-days of recorded history{coins}:"]
     lines += [_source(s, quotes) for s in bt.sources if s.hours or len(bt.sources) > 1]
     if young:
         lines.append(young)
