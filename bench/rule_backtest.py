@@ -7,7 +7,7 @@ the rows read before while they are re-read in the background), with peak memory
     .venv/bin/python bench/rule_backtest.py [--symbols 600] [--days 90]
 
 Method: a temp-file SQLite DB at Alembic head; `--days` of hourly rows for `--symbols`
-symbols (the synthetic planted store of tests/replay/store_rows.py) loaded with the
+symbols (a synthetic store with a planted signal, as tests/replay/store_rows.py) loaded with the
 sync sqlite3 module. Then `StoreHistory` (bot/replay/rule_store.py) as the service wires
 it, without the shipped file (its one-off load is measured in docs/operations.md), and
 `test_rule`'s backtest on its rows. Wall and CPU (process) per step; one run.
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import resource
 import sqlite3
 import sys
@@ -34,7 +35,28 @@ from bot.config import DatabaseSettings
 from bot.replay.rule_store import StoreHistory
 from bot.storage import hourly_repo
 from bot.storage.db import create_engine, migrate, session_factory
-from tests.replay.store_rows import HOUR, planted_rows
+
+HOUR = 3_600_000
+
+
+def planted_rows(symbols: list[str], hours: int, last_ms: int) -> list[tuple[object, ...]]:
+    """As tests/replay/store_rows.py (bench/ does not import tests): every 72 hours OI 4h
+    jumps to 12% and the mark climbs 8% over 6 hours, easing back over two days."""
+    first = last_ms - (hours - 1) * HOUR
+    rows: list[tuple[object, ...]] = []
+    for k, symbol in enumerate(symbols):
+        for h in range(hours):
+            phase = (h + k) % 72
+            climb = (phase - 10) * 8.0 / 6 if 10 <= phase <= 16 else 0.0
+            climb = 8.0 * (64 - phase) / 48 if 16 < phase < 64 else climb
+            mark = 100.0 * (1 + climb / 100) * (1 + 0.001 * math.sin(h))
+            t = first + h * HOUR
+            rows.append(
+                ("binance", symbol, t, t - 60_000, 40 if phase == 10 else 10, "neutral",
+                 "NEUTRAL", "Neutral", 1000.0, 0.5, 12.0 if phase == 10 else 1.0, 2.0, 0.01,
+                 8, 0.01, 0.0, 0.05, mark, mark, mark * 1.001, mark * 0.999)
+            )  # fmt: skip
+    return rows
 
 
 def fill(path: Path, symbols: int, days: int, last_ms: int) -> int:

@@ -37,7 +37,6 @@ from bot.markets.adapters import open_adapters
 from bot.markets.base import ExchangeAdapter
 from bot.metrics import Metrics
 from bot.replay.history_sources import HistorySources, history_sources
-from bot.replay.rule_store import StoreHistory
 from bot.replica import Replica, Role, news_level, replica_name
 from bot.scoring.aggregate import ALL
 from bot.storage import leases
@@ -318,8 +317,6 @@ async def _start_telegram(
     bot.deps.replica = replica
     history = parts.history or history_sources(settings)
     history.attach(bot.deps)  # /rule test, the built-ins, the cards' lookalike line
-    # /rule test|add|on: the hourly store merged with that history, read once an hour.
-    bot.deps.backtest_rows = StoreHistory(sessions, bot.deps.now_ms, history.rule_history)
     if not replica.runs_worker:
         return bot, None
     poll = 5.0 if is_sqlite(parts.engine) else CROSS_PROCESS_POLL_SECONDS
