@@ -43,6 +43,11 @@ async def test_rule_test_reports_the_stores_n_and_lift(
 
     reply = await ask(fake_tg, "/rule add jump oi_4h > 10")
     assert "n=1,440 hours" in reply.visible and "Rule jump added" in reply.visible
+    # A built-in switched on answers with the same backtest (the store's funding never
+    # changes sign).
+    reply = await ask(fake_tg, "/rule on funding-flip")
+    assert "• hourly store (binance): 2 symbols" in reply.visible
+    assert "It never fired" in reply.visible
 
 
 async def test_a_young_store_is_said(
