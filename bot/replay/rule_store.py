@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from sqlalchemy import case, func, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.alerts.rules.backtest import HistoryRows, RuleRows, merge
@@ -237,15 +238,19 @@ class StoreHistory:
     ) -> RuleRows:
         now = self._clock()
         entry = self._entry.get(exchange)
-        if entry is None and symbol is not None:
-            return await self._rank(await self._read(exchange, now, symbol), percentiles)
-        if entry is None:
-            async with self._lock:  # the first read, once: every other caller waits on it
-                entry = self._entry.get(exchange)
-                if entry is None:
-                    entry = _Entry(now // HOUR_MS, await self._read(exchange, now))
-                    self._entry = {exchange: entry}
-        elif entry.hour != now // HOUR_MS and (self._refresh is None or self._refresh.done()):
+        try:
+            if entry is None and symbol is not None:
+                return await self._rank(await self._read(exchange, now, symbol), percentiles)
+            if entry is None:
+                async with self._lock:  # the first read, once: every other caller waits
+                    entry = self._entry.get(exchange)
+                    if entry is None:
+                        entry = _Entry(now // HOUR_MS, await self._read(exchange, now))
+                        self._entry = {exchange: entry}
+        except SQLAlchemyError as exc:  # the database is down: the shipped history alone
+            logger.warning("hourly store unreadable for /rule test: %s", type(exc).__name__)
+            return RuleRows(await self._shipped() if self._shipped is not None else None)
+        if entry.hour != now // HOUR_MS and (self._refresh is None or self._refresh.done()):
             self._refresh = asyncio.get_running_loop().create_task(self._reload(exchange))
         if percentiles and not entry.ranked:
             async with self._lock:

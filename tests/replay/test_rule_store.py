@@ -120,6 +120,20 @@ async def test_store_history_reads_once_an_hour(
     assert one.rows.sources == ("hourly store (binance)",)
 
 
+async def test_an_unreadable_store_leaves_the_shipped_history(tmp_path: Path) -> None:
+    engine = create_engine(DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path}/none.db"))
+    try:  # never migrated: no hourly_rows table
+
+        async def shipped() -> HistoryRows:
+            return shipped_like("AAAUSDT", LAST - 100 * 24 * HOUR, 24 * 24)
+
+        got = await StoreHistory(session_factory(engine), lambda: NOW, shipped)("binance")
+        assert got.exchange is None and got.rows is not None
+        assert got.rows.sources == ("shipped.csv",)
+    finally:
+        await engine.dispose()
+
+
 def test_replay_rule_from_db_prints_the_same_report(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
