@@ -18,6 +18,7 @@ from bot.config import Settings
 from bot.replay.data import SHIPPED_HISTORY, ReplayInputError, read_history
 from bot.replay.lookalike_history import hour_states
 from bot.replay.rule_history import LoadOnce, history_rows
+from bot.replay.rule_store import StoreHistory
 from bot.replay.run import BasisOptions, score_history
 from bot.views.builtin_rules import BuiltinEvidence
 from bot.views.lookalike import PushLookalikes, StateLibrary, build_library
@@ -37,6 +38,8 @@ class HistorySources:
     def attach(self, deps: Any) -> None:
         """Give the bot's handlers (`bot.telegram.deps.Deps`) what they read."""
         deps.rule_history = self.rule_history
+        # /rule test|add|on: the hourly store merged with it (bot/replay/rule_store.py).
+        deps.backtest_rows = StoreHistory(deps.sessions, deps.now_ms, self.rule_history)
         deps.builtin_evidence = self.builtin_evidence
         deps.lookalikes = self.lookalikes
 
