@@ -24,6 +24,10 @@ def service_env(tmp_path: Path, exchange_url: str, **extra: str) -> dict[str, st
         # On PostgreSQL: two test runs side by side start dozens of services and must
         # stay under the server's max_connections (100).
         PRESSUREBOT_DATABASE__POOL_SIZE="2",
+        # Charts drawn ahead after every cycle cost ~80 ms each, and these services
+        # cycle every second: a fifth of the suite's CPU for charts no test opens (the
+        # prerender is tested in-process, tests/telegram/test_tg_chart_*.py).
+        PRESSUREBOT_TELEGRAM__CHART_PRERENDER_SYMBOLS="0",
         # The liquidation streams default to the venues' wss:// URLs, and no test touches
         # the internet: a test that wants them points them at the loopback fakes.
         PRESSUREBOT_LIQUIDATIONS__ENABLED="false",

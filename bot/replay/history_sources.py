@@ -22,6 +22,7 @@ from bot.config import Settings
 from bot.replay.data import ReplayInputError
 from bot.replay.history_child import Recorded, in_child, load_recorded
 from bot.replay.rule_history import LoadOnce
+from bot.replay.rule_store import StoreHistory
 from bot.replay.store_states import StoreStates
 from bot.views.builtin_rules import BuiltinEvidence
 from bot.views.lookalike import PushLookalikes, StateLibrary
@@ -42,6 +43,8 @@ class HistorySources:
     def attach(self, deps: Any) -> None:
         """Give the bot's handlers (`bot.telegram.deps.Deps`) what they read."""
         deps.rule_history = self.rule_history
+        # /rule test|add|on: the hourly store merged with it (bot/replay/rule_store.py).
+        deps.backtest_rows = StoreHistory(deps.sessions, deps.now_ms, self.rule_history)
         deps.builtin_evidence = self.builtin_evidence
         deps.lookalikes = self.lookalikes
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
 
 from bot.replay.data import FORMAT_OHLC_MARK, HOUR_MS, Row
@@ -41,18 +42,39 @@ def price_moves(rows: Sequence[Row], marks: Mapping[int, float], fmt: str) -> di
         points = {t: (p, p, p) for t, p in marks.items()}
     if not points:
         return {}
-    start = min(points)
-    size = (max(points) - start) // HOUR_MS + 1
-    price, high, low = (np.full(size + WINDOW_HOURS, np.nan) for _ in range(3))
-    for t, (p, h, lo) in points.items():
-        i = (t - start) // HOUR_MS
-        price[i], high[i], low[i] = p, h, lo
-    now = price[:size]
+    stamps = np.fromiter(points, dtype=np.int64, count=len(points))
+    p, h, lo = (np.array([v[k] for v in points.values()], dtype=float) for k in range(3))
+    columns = [c.tolist() for c in grid_moves(stamps, p, h, lo)]
+    return {
+        t: Moves(*(None if c[i] != c[i] else c[i] for c in columns)) for i, t in enumerate(points)
+    }
+
+
+Floats = npt.NDArray[np.float64]
+
+
+def grid_moves(
+    ts_ms: npt.NDArray[np.int64], price: Floats, high: Floats, low: Floats
+) -> tuple[Floats, Floats, Floats, Floats, Floats]:
+    """The `Moves` columns (NaN for None) of one symbol's hours, aligned with `ts_ms`
+    (any order, stamps on the hour, no stamp twice). NaN highs/lows are the price."""
+    if not len(ts_ms):
+        empty = np.empty(0)
+        return empty, empty, empty, empty, empty
+    start = int(ts_ms.min())
+    size = (int(ts_ms.max()) - start) // HOUR_MS + 1
+    at = (ts_ms - start) // HOUR_MS
+    grid = [np.full(size + WINDOW_HOURS, np.nan) for _ in range(3)]
+    grid[0][at] = price
+    grid[1][at] = np.where(np.isnan(high), price, high)
+    grid[2][at] = np.where(np.isnan(low), price, low)
+    price_g, high_g, low_g = grid
+    now = price_g[:size]
     with np.errstate(invalid="ignore", divide="ignore"):
-        fwd4 = (price[4 : size + 4] / now - 1) * 100
-        fwd24 = (price[WINDOW_HOURS : size + WINDOW_HOURS] / now - 1) * 100
-        highs = np.fmax.reduce(sliding_window_view(high[1:], WINDOW_HOURS)[:size], axis=1)
-        lows = np.fmin.reduce(sliding_window_view(low[1:], WINDOW_HOURS)[:size], axis=1)
+        fwd4 = (price_g[4 : size + 4] / now - 1) * 100
+        fwd24 = (price_g[WINDOW_HOURS : size + WINDOW_HOURS] / now - 1) * 100
+        highs = np.fmax.reduce(sliding_window_view(high_g[1:], WINDOW_HOURS)[:size], axis=1)
+        lows = np.fmin.reduce(sliding_window_view(low_g[1:], WINDOW_HOURS)[:size], axis=1)
         up = np.maximum((highs / now - 1) * 100, 0.0)
         down = np.maximum((1 - lows / now) * 100, 0.0)
         back = np.full(size, np.nan)
@@ -60,9 +82,4 @@ def price_moves(rows: Sequence[Row], marks: Mapping[int, float], fmt: str) -> di
     known = ~np.isnan(fwd24)  # the window's end is recorded: its extremes are measured
     up[~known] = np.nan
     down[~known] = np.nan
-    columns = [c.tolist() for c in (fwd4, fwd24, up, down, back)]
-    out: dict[int, Moves] = {}
-    for t in points:
-        i = (t - start) // HOUR_MS
-        out[t] = Moves(*(None if v != v else v for v in (c[i] for c in columns)))
-    return out
+    return fwd4[at], fwd24[at], up[at], down[at], back[at]

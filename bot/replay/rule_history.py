@@ -1,7 +1,8 @@
 """Recorded history as rule rows, for `replay --rule` and `/rule test`
 (bot/alerts/rules/backtest.py): every scorable hour of the shipped history, scored by
 the live code exactly as `pressurebot replay` scores it (bot/replay/run.py), with the
-24h forward move. Reading and scoring the shipped file takes seconds, so the bot does
+24h forward move and excursion (bot/replay/moves.py). The deployment's own hours come
+from bot/replay/rule_store.py. Reading and scoring the shipped file takes seconds, so the bot does
 it once, off the event loop, on first use (`LoadOnce`; bot/replay/history_sources.py).
 """
 
@@ -49,9 +50,17 @@ def history_rows(scored: Sequence[ScoredHour], source: str = "") -> HistoryRows:
     if len(ordered) > 1:
         prev[1:] = np.where(same, funding[:-1], np.nan)
     values[COLUMN_INDEX["funding_8h_prev"]] = prev
-    fwd = np.array([math.nan if h.fwd_24h is None else h.fwd_24h for h in ordered])
+    fwd = np.array([_nan(h.fwd_24h) for h in ordered])
+    # The excursion as `replay --evaluate` reads it (bot/replay/lift.py).
+    reach = np.fmax(
+        np.array([_nan(h.up_24h) for h in ordered]), [_nan(h.down_24h) for h in ordered]
+    )
     ts = np.array([h.ts_ms for h in ordered], dtype=np.int64)
-    return HistoryRows([h.symbol for h in ordered], ts, values, fwd, source)
+    return HistoryRows([h.symbol for h in ordered], ts, values, fwd, reach, (source,))
+
+
+def _nan(value: float | None) -> float:
+    return math.nan if value is None else value
 
 
 def load_history_rows(

@@ -32,7 +32,7 @@ from bot.telegram.sender import Priority, Sender
 from bot.views.builtin_rules import BuiltinEvidence
 from bot.views.lookalike import StateLibrary
 from bot.views.market_cache import MarketCache
-from bot.views.rule_actions import HistorySource
+from bot.views.rule_actions import BacktestSource, HistorySource
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +56,8 @@ class Deps:
     liq_reader: LiqReader | None = None
     # Recorded history for /rule test (bot/replay/rule_history.py); set by the service.
     rule_history: HistorySource | None = None
+    # The store's hours merged with it (bot/replay/rule_store.py); set by the service.
+    backtest_rows: BacktestSource | None = None
     # "The last N times it looked like this" (bot/views/lookalike.py): the states if
     # loaded, never waiting (bot/replay/lookalike_history.py); set by the service.
     lookalikes: Callable[[], StateLibrary | None] | None = None

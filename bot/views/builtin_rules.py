@@ -4,7 +4,8 @@ bot/alerts/rules/backtest.py, as `/rule test` runs it), and per chat whether it 
 
 Switching one on stores it as the chat's rule under the built-in's name (market-wide,
 or on one symbol); off removes that rule. The evidence is computed once per process over
-the same history `/rule test` uses, in a thread.
+the shipped history alone (the same on every deployment), in a thread; `/rule on`
+answers with `/rule test`'s backtest, which adds the deployment's hourly store.
 """
 
 from __future__ import annotations

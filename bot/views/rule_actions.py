@@ -2,9 +2,11 @@
 backtest), list, remove, test. Like `bot/views/actions.py`, each returns data or raises
 `UserError`; `bot/telegram/render/rules.py` words them.
 
-The backtest runs over recorded history (`RuleContext.rule_history`, the shipped data
-scored by the live code, loaded once); the numpy work runs in a thread so a command
-never stalls the event loop the other chats share.
+The backtest runs over recorded history: the deployment's hourly store for the chats'
+exchange merged with the shipped history for the coins it has (`RuleContext.
+backtest_rows`, bot/replay/rule_store.py, read once an hour), or the shipped history
+alone (`rule_history`) where there is no store to read. The reading and the numpy work
+run in threads so a command never stalls the event loop the other chats share.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.alerts.rules.backtest import Backtest, HistoryRows, backtest
-from bot.alerts.rules.tree import Rule
+from bot.alerts.rules.backtest import Backtest, HistoryRows, RuleRows, backtest
+from bot.alerts.rules.compiler import compile_condition, leaves
+from bot.alerts.rules.tree import Condition, Rule
 from bot.config import Settings
 from bot.storage import rule_repo
 from bot.storage.rule_repo import StoredRule
@@ -26,12 +29,17 @@ from bot.views.actions import UserError
 
 RULE_NAME = re.compile(r"[A-Za-z0-9_-]{1,32}")
 HistorySource = Callable[[], Awaitable[HistoryRows | None]]
+# (exchange, whether the rule names a percentile field, its symbol or None) -> the
+# store's and the shipped history's hours.
+BacktestSource = Callable[[str, bool, str | None], Awaitable[RuleRows]]
+YOUNG_STORE_DAYS = 14  # fewer stored days: the reply says the store is young
 
 
 class RuleContext(Protocol):
     settings: Settings
     sessions: async_sessionmaker[AsyncSession]
     rule_history: HistorySource | None
+    backtest_rows: BacktestSource | None
 
     @property
     def exchange(self) -> str: ...
@@ -48,6 +56,12 @@ class RuleTest:
     result: Backtest | None
     missing: str | None = None
     known: tuple[str, ...] = ()  # the symbols the history has
+    exchange: str | None = None  # the store read (None: the shipped history only)
+    stored_days: float = 0.0  # the days that store spans for it
+
+    @property
+    def young_store(self) -> bool:
+        return self.exchange is not None and self.stored_days < YOUNG_STORE_DAYS
 
 
 def check_name(name: str) -> str:
@@ -67,20 +81,33 @@ def history_symbol(symbol: str, known: list[str]) -> str | None:
 
 async def test_rule(ctx: RuleContext, rule: Rule) -> RuleTest:
     text = str(rule)
-    history = await ctx.rule_history() if ctx.rule_history is not None else None
+    got = await rule_rows(ctx, rule)
+    history, where = got.rows, (got.exchange, got.stored_days)
     if history is None or not len(history):
-        return RuleTest(text, None, "no_history")
+        return RuleTest(text, None, "no_history", (), *where)
     known = sorted(set(history.symbols))
     scope = None
     if rule.symbol is not None:
         found = history_symbol(rule.symbol, known)
         if found is None:
-            return RuleTest(text, None, "no_symbol", tuple(known))
+            return RuleTest(text, None, "no_symbol", tuple(known), *where)
         scope = [found]
     result = await asyncio.to_thread(
         backtest, rule.condition, history, for_cycles=rule.for_cycles, symbols=scope
     )
-    return RuleTest(text, result, None, tuple(known))
+    return RuleTest(text, result, None, tuple(known), *where)
+
+
+async def rule_rows(ctx: RuleContext, rule: Rule) -> RuleRows:
+    if ctx.backtest_rows is not None:
+        return await ctx.backtest_rows(ctx.exchange, names_percentile(rule.condition), rule.symbol)
+    return RuleRows(await ctx.rule_history() if ctx.rule_history is not None else None)
+
+
+def names_percentile(condition: Condition) -> bool:
+    """Whether the condition reads an own-percentile field (costly to rank: on demand)."""
+    parts = {p for leaf in leaves(compile_condition(condition)) for p in leaf.column}
+    return any(p.endswith("_pctl_90d") for p in parts)
 
 
 async def add_rule(ctx: RuleContext, chat_id: int, name: str, rule: Rule) -> StoredRule:

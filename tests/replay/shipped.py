@@ -16,9 +16,11 @@ DATA = Path(__file__).resolve().parents[2] / "data" / "perp_hourly_5coins_binanc
 SPLIT = parse_time("2025-03-01")
 
 
-def replay_report(**window: Any) -> dict[str, Any]:
+def replay_report(workers: int | None = None, **window: Any) -> dict[str, Any]:
     """The shipped file's rows inside `window` (read_history's filters), scored and
-    driven through the alert engine, as `pressurebot replay` reports them."""
-    result = asyncio.run(replay(Settings(), read_history(DATA, **window)))
+    driven through the alert engine, as `pressurebot replay` reports them. `workers=1`:
+    one process, which costs the least CPU (the test run is CPU-bound)."""
+    history = read_history(DATA, **window)
+    result = asyncio.run(replay(Settings(), history, workers=workers))
     assert not result.alerts.fallback
     return build_report(result.scored, result.alerts.records, split_ms=SPLIT)

@@ -84,7 +84,7 @@ def test_from_db_evaluates_as_the_same_hours_in_a_csv(
         SHIPPED_HISTORY,
         symbols=["BTCUSDT", "SOLUSDT"],
         start_ms=parse_time("2024-01-01"),
-        end_ms=parse_time("2024-05-01"),
+        end_ms=parse_time("2024-03-01"),  # two months: equality needs no more
     )
     rows = store_rows(shipped)
     db = tmp_path / "store.db"
@@ -94,7 +94,7 @@ def test_from_db_evaluates_as_the_same_hours_in_a_csv(
     csv_path = tmp_path / "same.csv"
     write_csv(csv_path, to_history(sorted(records, key=lambda r: (r.symbol, r.hour_ms))))
     cfg = config(tmp_path, db)
-    common = ["--evaluate", "--json", "--split", "2024-03-01"]
+    common = ["--evaluate", "--json", "--split", "2024-02-01"]
 
     assert main(["--config", cfg, "replay", "--from-db", *common]) == 0
     from_db = json.loads(capsys.readouterr().out)
@@ -104,7 +104,7 @@ def test_from_db_evaluates_as_the_same_hours_in_a_csv(
     from_csv.pop("timing_seconds")
     assert from_db == from_csv
     verify = from_db["periods"]["verify"]
-    assert verify["hours"] > 1000 and verify["signals"][0]["name"] == "all hours"
+    assert verify["hours"] > 600 and verify["signals"][0]["name"] == "all hours"
 
 
 def test_too_little_history_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

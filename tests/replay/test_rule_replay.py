@@ -29,7 +29,8 @@ def test_rule_text_report_and_one_symbol(
 ) -> None:
     assert replay(config, data, "--rule", "score >= 0 on bbb") == 0
     out = capsys.readouterr().out
-    assert out.startswith("rule: score >= 0 on bbb\nhistory: h.csv.gz, BBBUSDT, ")
+    assert out.startswith("rule: score >= 0 on bbb\nhistory: h.csv.gz, ")
+    assert "\nsymbols: BBBUSDT\n" in out
     assert "fired 1 times" in out and "per symbol: BBBUSDT 1" in out
     assert "after it fired" in out and "all hours" in out
 

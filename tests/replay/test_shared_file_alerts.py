@@ -21,7 +21,7 @@ ALERTS_FROM = parse_time("2024-12-01")  # the engine's warm-up before the split
 
 
 def test_default_subscriber_gets_at_most_one_push_per_symbol_day_on_verify() -> None:
-    verify = replay_report(start_ms=ALERTS_FROM)["periods"]["verify"]
+    verify = replay_report(workers=1, start_ms=ALERTS_FROM)["periods"]["verify"]
     pushes = verify["alerts"]["pushes_per_symbol_day"]
     # Needs the calibrated alert defaults (docs/scoring.md, Evidence: alert budget).
     assert pushes <= 1.0, f"{pushes} pushes per symbol-day on the verify period"

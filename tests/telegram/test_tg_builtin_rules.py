@@ -33,7 +33,7 @@ def flip_history() -> HistoryRows:
     values[COLUMN_INDEX["score"]] = 30.0
     fwd = np.array([6.0 if h == 20 else (1.0 if h < 24 else math.nan) for h in range(n)])
     ts = np.array([1_767_225_600_000 + h * HOUR for h in range(n)], dtype=np.int64)
-    return HistoryRows(["SOLUSDT"] * n, ts, values, fwd, "flip.csv")
+    return HistoryRows(["SOLUSDT"] * n, ts, values, fwd, np.abs(fwd), ("flip.csv",))
 
 
 def with_history(runtime: BotWithWorker) -> None:
@@ -49,7 +49,7 @@ async def test_the_list_carries_each_ones_evidence(runtime: BotWithWorker, fake_
     print("\n--- /rule builtin ---\n" + text)
     assert "funding-flip: funding changes sign since the cycle before" in text
     assert (
-        "fired once (0.500 per symbol-day, 2026); after it a ≥5% 24h move 100% of "
+        "fired once (0.500 per symbol-day, 2026); after it a ≥5% move within 24h 100% of "
         "the time (all hours 4%), median |24h| 6.0% (1.0%)"
     ) in text
     # The history has no predicted funding: nothing to measure, and it says so.

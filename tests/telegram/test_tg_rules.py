@@ -39,7 +39,7 @@ def tiny_history() -> HistoryRows:
     values[COLUMN_INDEX["score"]] = 30.0
     fwd = np.array([6.0 if h == 11 else (1.0 if h < 24 else math.nan) for h in range(n)])
     ts = np.array([1_767_225_600_000 + h * HOUR for h in range(n)], dtype=np.int64)
-    return HistoryRows(["SOLUSDT"] * n, ts, values, fwd, "tiny.csv")
+    return HistoryRows(["SOLUSDT"] * n, ts, values, fwd, np.abs(fwd), ("tiny.csv",))
 
 
 def with_history(runtime: BotWithWorker) -> None:

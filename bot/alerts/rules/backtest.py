@@ -1,6 +1,8 @@
 """What a rule would have done over recorded hours: how often it fires, when it last
 fired, and what followed, against all hours. Pure (numpy); the hours come from
-`bot.replay.rule_history` (the shipped history, scored by the live code).
+`bot.replay.rule_history` (the shipped history, scored by the live code) and
+`bot.replay.rule_store` (the deployment's hourly store, as the live rows were), merged
+by `merge` without counting an hour twice.
 
 A fire is what the live engine pushes (bot/alerts/rules/state.py): the condition held
 for `for N cycles` consecutive hours of a symbol, and the rule had exited before (2
@@ -8,8 +10,10 @@ hours without it). What followed is the symbol's perp price move from the fire h
 24 hours later: the median of its size, and the share of fires followed by a move of
 at least 5% either way (`P(>=5%)`), beside the same over every hour in scope; `n` is
 how many hours (or fires) had a price 24 hours later. Rates are per symbol-day: fires
-divided by scored hours / 24. Moves are close to close: the history has no highs and
-lows, so an excursion inside the day is not seen.
+divided by scored hours / 24. The size is close to close (|24h move|); P(>=5%) is the
+excursion `replay --evaluate` measures (bot/replay/lift.py): the price rose or fell at
+least 5% at some point within the 24 hours, from the highs and lows
+(bot/replay/moves.py).
 """
 
 from __future__ import annotations
@@ -26,36 +30,121 @@ from bot.alerts.rules.tree import Condition
 
 BIG_MOVE_PCT = 5.0
 HISTORY = "history"  # the Frame's one exchange
+CHUNK_ROWS = 100_000
+
+
+Floats = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True, slots=True)
 class HistoryRows:
     """Scored hours sorted by (symbol, time): `values[field, row]` as in a Frame, the
-    signed 24h forward move in percent (NaN when unknown)."""
+    signed 24h forward move and the largest 24h excursion either way, in percent (NaN
+    when unknown), and which of `sources` each row came from (`origin`)."""
 
     symbols: list[str]
     ts_ms: npt.NDArray[np.int64]
-    values: npt.NDArray[np.float64]
-    fwd_24h: npt.NDArray[np.float64]
-    source: str = ""
+    values: Floats
+    fwd_24h: Floats
+    excursion_24h: Floats
+    sources: tuple[str, ...] = ("",)
+    origin: npt.NDArray[np.int8] | None = None  # index into `sources`; None: all the first
 
     def __len__(self) -> int:
         return len(self.symbols)
+
+    @property
+    def source(self) -> str:
+        return " + ".join(s for s in self.sources if s)
+
+    def origins(self) -> npt.NDArray[np.int8]:
+        return np.zeros(len(self), np.int8) if self.origin is None else self.origin
+
+
+@dataclass(frozen=True, slots=True)
+class RuleRows:
+    """The hours a rule is tested on (None: none at all), and what the deployment's
+    store held for the exchange: its name and how many days it spans (0: nothing)."""
+
+    rows: HistoryRows | None
+    exchange: str | None = None
+    stored_days: float = 0.0
+
+
+def merge(first: HistoryRows, second: HistoryRows) -> HistoryRows:
+    """Both, sorted by (symbol, time); where a symbol is in both, `second` keeps only
+    its hours before `first`'s earliest hour of that symbol, so no hour counts twice and
+    each symbol's hours stay one run per source (its enter/exit walk and its previous
+    cycle are never interleaved from two sources)."""
+    if not len(second):
+        return replace_sources(first, first.sources + second.sources)
+    starts: dict[str, int] = {}
+    for sym, t in zip(first.symbols, first.ts_ms.tolist(), strict=True):
+        starts[sym] = min(t, starts.get(sym, t))
+    keep = np.array(
+        [
+            t < starts.get(sym, t + 1)
+            for sym, t in zip(second.symbols, second.ts_ms.tolist(), strict=True)
+        ],
+        dtype=bool,
+    )
+    offset = len(first.sources)
+    symbols = first.symbols + [s for s, k in zip(second.symbols, keep.tolist(), strict=True) if k]
+    ts = np.concatenate([first.ts_ms, second.ts_ms[keep]])
+    origin = np.concatenate([first.origins(), second.origins()[keep] + offset]).astype(np.int8)
+    order = np.lexsort((ts, np.array(symbols)))
+    return HistoryRows(
+        [symbols[i] for i in order.tolist()],
+        ts[order],
+        np.concatenate([first.values, second.values[:, keep]], axis=1)[:, order],
+        np.concatenate([first.fwd_24h, second.fwd_24h[keep]])[order],
+        np.concatenate([first.excursion_24h, second.excursion_24h[keep]])[order],
+        first.sources + second.sources,
+        origin[order],
+    )
+
+
+def replace_sources(rows: HistoryRows, sources: tuple[str, ...]) -> HistoryRows:
+    return HistoryRows(
+        rows.symbols,
+        rows.ts_ms,
+        rows.values,
+        rows.fwd_24h,
+        rows.excursion_24h,
+        sources,
+        rows.origin,
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class MoveStats:
     n: int  # hours (or fires) with a price 24h later
     median_abs_24h: float | None
-    p_big: float | None  # share with |move| >= BIG_MOVE_PCT
+    p_big: float | None  # share with a 24h excursion >= BIG_MOVE_PCT either way
 
     @staticmethod
-    def of(moves: npt.NDArray[np.float64]) -> MoveStats:
-        known = np.abs(moves[~np.isnan(moves)])
-        if not len(known):
+    def of(moves: Floats, excursions: Floats) -> MoveStats:
+        known = ~np.isnan(moves)
+        size = np.abs(moves[known])
+        if not len(size):
             return MoveStats(0, None, None)
-        big = float(np.count_nonzero(known >= BIG_MOVE_PCT)) / len(known)
-        return MoveStats(len(known), float(statistics.median(known.tolist())), big)
+        reach = excursions[known]
+        reach = reach[~np.isnan(reach)]
+        big = float(np.count_nonzero(reach >= BIG_MOVE_PCT)) / len(reach) if len(reach) else None
+        return MoveStats(len(size), float(statistics.median(size.tolist())), big)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSpan:
+    """What one source gave the backtest (in scope, after the merge)."""
+
+    name: str
+    symbols: int
+    first_ms: int | None
+    last_ms: int | None
+    hours: int
+    fires: int
+    baseline_n: int  # of `hours`, those with a price 24h later
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,10 +161,17 @@ class Backtest:
     after: MoveStats  # the fire hours
     baseline: MoveStats  # every hour in scope
     fires_by_symbol: dict[str, int] = field(default_factory=dict)
+    sources: list[SourceSpan] = field(default_factory=list)
 
     @property
     def per_symbol_day(self) -> float | None:
         return self.fires / (self.hours / 24) if self.hours else None
+
+    @property
+    def lift(self) -> float | None:
+        """P(>=5%) after a fire over P(>=5%) over all hours."""
+        a, b = self.after.p_big, self.baseline.p_big
+        return None if a is None or not b or not self.after.n else a / b
 
 
 def backtest(
@@ -91,15 +187,18 @@ def backtest(
     if symbols is not None:
         wanted = set(symbols)
         scope = np.array([s in wanted for s in history.symbols], dtype=bool)
-    frame = Frame(
-        [HISTORY] * len(history),
-        history.symbols,
-        history.values,
-        spans={HISTORY: (0, len(history))} if len(history) else {},
-    )
     book = RuleBook([compile_condition(condition)], [Target(HISTORY)])
     holds = np.zeros(len(history), dtype=bool)
-    holds[book.hits(frame)[1]] = True
+    # In slices, as the rule engine copies its frame: a large store is never copied whole.
+    for lo in range(0, len(history), CHUNK_ROWS):
+        hi = min(lo + CHUNK_ROWS, len(history))
+        frame = Frame(
+            [HISTORY] * (hi - lo),
+            history.symbols[lo:hi],
+            history.values[:, lo:hi],
+            spans={HISTORY: (0, hi - lo)},
+        )
+        holds[book.hits(frame)[1] + lo] = True
     holds &= scope
     fired = _fires(history.symbols, holds, scope, for_cycles, exit_cycles)
     idx = np.flatnonzero(fired)
@@ -119,10 +218,34 @@ def backtest(
         fires=len(idx),
         last_fire_ms=int(history.ts_ms[last]) if last is not None else None,
         last_fire_symbol=history.symbols[last] if last is not None else None,
-        after=MoveStats.of(history.fwd_24h[idx]),
-        baseline=MoveStats.of(history.fwd_24h[in_scope]),
+        after=MoveStats.of(history.fwd_24h[idx], history.excursion_24h[idx]),
+        baseline=MoveStats.of(history.fwd_24h[in_scope], history.excursion_24h[in_scope]),
         fires_by_symbol=by_symbol,
+        sources=_spans(history, scope, fired),
     )
+
+
+def _spans(
+    history: HistoryRows, scope: npt.NDArray[np.bool_], fired: npt.NDArray[np.bool_]
+) -> list[SourceSpan]:
+    origin = history.origins()
+    known = ~np.isnan(history.fwd_24h)
+    out = []
+    for k, name in enumerate(history.sources):
+        mine = scope & (origin == k)
+        ts = history.ts_ms[mine]
+        out.append(
+            SourceSpan(
+                name,
+                len({history.symbols[i] for i in np.flatnonzero(mine).tolist()}),
+                int(ts.min()) if len(ts) else None,
+                int(ts.max()) if len(ts) else None,
+                int(np.count_nonzero(mine)),
+                int(np.count_nonzero(fired & mine)),
+                int(np.count_nonzero(known & mine)),
+            )
+        )
+    return out
 
 
 def _fires(

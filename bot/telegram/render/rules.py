@@ -20,38 +20,70 @@ def _when(ts_ms: int) -> str:
     return datetime.fromtimestamp(ts_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _moves(label: str, m: Any) -> str:
+def _moves(label: str, m: Any, lift: float | None = None) -> str:
     if not m.n:
         return f"{label}: no hours with a price 24h later"
-    return f"{label} (n={m.n:,}): median |24h move| {m.median_abs_24h:.2f}%, P(≥5%) {m.p_big:.2f}"
+    big = "-" if m.p_big is None else f"{m.p_big:.2f}"
+    times = "" if lift is None else f" ({lift:.1f}× all hours)"
+    return f"{label} (n={m.n:,}): median |24h move| {m.median_abs_24h:.2f}%, P(≥5%) {big}{times}"
+
+
+def _source(span: Any, quotes: Sequence[str]) -> str:
+    """One source of the backtest: what it gave, over which period, n."""
+    name = span.name or "recorded history"
+    if not span.hours:
+        return f"• {esc(name)}: no hours in scope"
+    period = f"{_when(span.first_ms)[:10]} – {_when(span.last_ms)[:10]}"
+    count = f"{span.symbols:,} symbol" + ("" if span.symbols == 1 else "s")
+    return f"• {esc(name)}: {count}, {period}, n={span.hours:,} hours, {span.fires:,} fires"
 
 
 def rule_test(test: Any, quotes: Sequence[str] = ("USDT",)) -> str:
-    """A `bot.rule_actions.RuleTest` in words: how often, when last, what followed."""
+    """A `bot.rule_actions.RuleTest` in words: on which hours, how often, when last,
+    what followed."""
     head = f"<code>{esc(test.rule)}</code>"
+    young = _young(test)
     if test.missing == "no_history":
-        return f"{head}\nNo recorded history is available here to test it on."
+        return "\n".join(
+            x for x in (head, "No recorded history is available here to test it on.", young) if x
+        )
     if test.missing == "no_symbol":
         known = ", ".join(esc(short_symbol(s, quotes)) for s in test.known)
         return f"{head}\nThe recorded history has no such symbol (it has {known})."
     bt = test.result
-    coins = ", ".join(esc(short_symbol(s, quotes)) for s in bt.symbols)
-    period = f"{_when(bt.first_ms)[:10]} – {_when(bt.last_ms)[:10]}" if bt.first_ms else ""
-    lines = [
-        head,
-        f"On recorded history ({coins}; {period}; {bt.hours / 24:,.0f} symbol-days):",
-    ]
+    coins = ""
+    if len(bt.symbols) <= 10:
+        coins = " (" + ", ".join(esc(short_symbol(s, quotes)) for s in bt.symbols) + ")"
+    lines = [head, f"Tested on {bt.hours / 24:,.0f} symbol-days of recorded history{coins}:"]
+    lines += [_source(s, quotes) for s in bt.sources if s.hours or len(bt.sources) > 1]
+    if young:
+        lines.append(young)
     if not bt.fires:
-        lines.append(f"it never fired (held in {bt.holding_hours:,} hours).")
+        lines.append(f"It never fired (held in {bt.holding_hours:,} hours).")
     else:
         last = f"{_when(bt.last_fire_ms)} on {esc(short_symbol(bt.last_fire_symbol, quotes))}"
         lines.append(
             f"fired {bt.fires:,} times, {bt.per_symbol_day:.3f} per symbol-day; last {last}"
         )
-        lines.append(_moves("After it fired", bt.after))
+        lines.append(_moves("After it fired", bt.after, bt.lift))
     lines.append(_moves("All hours", bt.baseline))
-    lines.append("<i>24h moves close to close; past behaviour, not a forecast.</i>")
+    lines.append(
+        "<i>|24h move| close to close; P(≥5%): the price reached ±5% within 24h (highs and "
+        "lows), as replay --evaluate measures it. Past behaviour, not a forecast.</i>"
+    )
     return "\n".join(lines)
+
+
+def _young(test: Any) -> str:
+    """A note when the deployment's own store is too short to say much."""
+    if test.exchange is None or not test.young_store:
+        return ""
+    if test.stored_days <= 0:
+        return f"<i>The hourly store holds nothing for {esc(test.exchange)} yet.</i>"
+    return (
+        f"<i>The hourly store holds only {test.stored_days:.1f} days for "
+        f"{esc(test.exchange)} (under 14): its part says little yet.</i>"
+    )
 
 
 def rule_added(rule: Any, test: Any, venue: str, quotes: Sequence[str] = ("USDT",)) -> str:
@@ -110,7 +142,7 @@ BUILTIN_USAGE = "/rule builtin · /rule on NAME [SYMBOL] · /rule off NAME"
 
 def builtin_evidence(bt: Any) -> str:
     """One built-in's backtest in one line: how often, and what followed against all
-    hours (24h moves close to close, as `/rule test`)."""
+    hours (as `/rule test` measures it, over the shipped history)."""
     first, last = (_when(t)[:4] if t else "" for t in (bt.first_ms, bt.last_ms))
     span = first if first == last else f"{first}-{last[2:]}"
     if not bt.fires or not bt.after.n:
@@ -118,9 +150,14 @@ def builtin_evidence(bt: Any) -> str:
     times = "once" if bt.fires == 1 else f"{bt.fires:,} times"
     return (
         f"fired {times} ({bt.per_symbol_day:.3f} per symbol-day, {span}); after it "
-        f"a ≥5% 24h move {bt.after.p_big:.0%} of the time (all hours {bt.baseline.p_big:.0%}), "
+        f"a ≥5% move within 24h {_share(bt.after.p_big)} of the time "
+        f"(all hours {_share(bt.baseline.p_big)}), "
         f"median |24h| {bt.after.median_abs_24h:.1f}% ({bt.baseline.median_abs_24h:.1f}%)"
     )
+
+
+def _share(p: float | None) -> str:
+    return "-" if p is None else f"{p:.0%}"
 
 
 def builtin_list(found: Sequence[Any], quotes: Sequence[str] = ("USDT",)) -> str:
