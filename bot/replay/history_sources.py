@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -64,6 +65,11 @@ def load_both(settings: Settings, rows: bool = False, path: str | None = None) -
         )
     except ReplayInputError as exc:
         logger.warning("no recorded history for /rule test or lookalikes: %s", exc)
+        return None
+    except BrokenProcessPool:
+        # The child died (killed, out of memory): kept as "no history" for this process
+        # rather than retried at every card, each retry costing the whole load again.
+        logger.warning("scoring the recorded history failed: its process died; going without")
         return None
 
 

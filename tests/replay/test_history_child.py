@@ -5,9 +5,12 @@ lookalike states and answers, the same built-in evidence, the same rule rows."""
 from __future__ import annotations
 
 import gzip
+import os
+import signal
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from bot.config import Settings
 from bot.replay.history_sources import load_both
@@ -63,3 +66,17 @@ def test_the_child_process_gives_the_old_paths_answers(tmp_path: Path) -> None:
 
 def test_a_missing_file_is_none_not_a_crash(tmp_path: Path) -> None:
     assert load_both(Settings(), path=str(tmp_path / "absent.csv.gz")) is None
+
+
+def test_a_child_that_dies_is_no_history_not_a_retry_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed (say, out of memory) mid-load: one warning, None (kept by LoadOnce)."""
+    from bot.replay import history_sources
+
+    monkeypatch.setattr(history_sources, "load_recorded", _die)
+    assert load_both(Settings(), path=small_history(tmp_path / "small.csv")) is None
+
+
+def _die(*args: object, **kwargs: object) -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
