@@ -13,7 +13,7 @@ back, and the changed places.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -64,10 +64,17 @@ class RuleHook:
         self._funding_prev: dict[str, dict[str, float]] = {}
 
     async def advance(
-        self, session: AsyncSession, cycle: CycleResult, *, replayed: bool = False
+        self,
+        session: AsyncSession,
+        cycle: CycleResult,
+        *,
+        replayed: bool = False,
+        liq: Mapping[str, Mapping[str, float | None]] | None = None,
     ) -> RuleCycle | None:
         """`replayed`: this cycle was processed before (the engine knows from the band
-        states); the places already moved for it, so nothing happens."""
+        states); the places already moved for it, so nothing happens. `liq`: each
+        symbol's liquidation fields, read with the cascades (bot/cycle/cascade_hook.py);
+        None without the streams, and then every `liq_*` field is unknown."""
         prev = self._funding_prev.setdefault(cycle.exchange, {})
         last = dict(prev)
         if not replayed:
@@ -84,7 +91,8 @@ class RuleHook:
             return None  # a place changed in this cycle already: a re-run
         scores = {s.symbol: s for s in cycle.scores if s.exchange == cycle.exchange}
         frame = Frame.build(
-            (cycle.exchange, sym, row_values(s, last.get(sym))) for sym, s in scores.items()
+            (cycle.exchange, sym, row_values(s, last.get(sym), liq.get(sym) if liq else None))
+            for sym, s in scores.items()
         )
         skip = cycle.hold_alert_state
         positions, rows = book.hits(frame) if len(frame) else ((), ())

@@ -13,7 +13,9 @@ import sys
 from typing import Any
 
 from bot.alerts.rules.backtest import BIG_MOVE_PCT, Backtest, MoveStats, backtest
+from bot.alerts.rules.fields import LIVE_ONLY
 from bot.alerts.rules.parser import RuleError, parse_rule
+from bot.alerts.rules.tree import field_names
 from bot.config import Settings
 from bot.replay.data import ReplayInputError, format_time
 from bot.replay.rule_history import load_history_rows
@@ -31,6 +33,14 @@ async def run_rule_replay(settings: Settings, args: argparse.Namespace) -> int:
             f", {text[err.start : err.end]!r}" if err.start < len(text) else " (the end)"
         )
         print(f"pressurebot: --rule: {err.message} ({where})", file=sys.stderr)
+        return EXIT_INPUT
+    live_only = sorted(field_names(rule.condition) & LIVE_ONLY)
+    if live_only:  # a backtest over unknowns would say "never fired"
+        print(
+            f"pressurebot: --rule: not measurable on recorded history (no liquidation "
+            f"history): {', '.join(live_only)} come only from the live streams",
+            file=sys.stderr,
+        )
         return EXIT_INPUT
     from bot.replay.cli import _date, _symbols
 

@@ -18,7 +18,8 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.alerts.rules.backtest import Backtest, HistoryRows, backtest
-from bot.alerts.rules.tree import Rule
+from bot.alerts.rules.fields import LIVE_ONLY
+from bot.alerts.rules.tree import Rule, field_names
 from bot.config import Settings
 from bot.storage import rule_repo
 from bot.storage.rule_repo import StoredRule
@@ -42,12 +43,15 @@ class RuleContext(Protocol):
 @dataclass(frozen=True, slots=True)
 class RuleTest:
     """A rule's backtest, or why there is none (`missing`: "no_history" when the bot has
-    no recorded history, "no_symbol" when it has none for the rule's symbol)."""
+    no recorded history, "no_symbol" when it has none for the rule's symbol,
+    "live_only" when the rule names a field recorded history lacks, `fields`)."""
 
     rule: str
     result: Backtest | None
     missing: str | None = None
     known: tuple[str, ...] = ()  # the symbols the history has
+    fields: tuple[str, ...] = ()  # "live_only": the fields history has no values of
+    streams: bool = True  # "live_only": whether this deployment runs the streams at all
 
 
 def check_name(name: str) -> str:
@@ -67,6 +71,11 @@ def history_symbol(symbol: str, known: list[str]) -> str | None:
 
 async def test_rule(ctx: RuleContext, rule: Rule) -> RuleTest:
     text = str(rule)
+    # Checked first: a backtest over a column of unknowns would say "never fired".
+    live_only = sorted(field_names(rule.condition) & LIVE_ONLY)
+    if live_only:
+        streams = ctx.settings.liquidations.enabled
+        return RuleTest(text, None, "live_only", fields=tuple(live_only), streams=streams)
     history = await ctx.rule_history() if ctx.rule_history is not None else None
     if history is None or not len(history):
         return RuleTest(text, None, "no_history")

@@ -29,6 +29,17 @@ def _moves(label: str, m: Any) -> str:
 def rule_test(test: Any, quotes: Sequence[str] = ("USDT",)) -> str:
     """A `bot.rule_actions.RuleTest` in words: how often, when last, what followed."""
     head = f"<code>{esc(test.rule)}</code>"
+    if test.missing == "live_only":
+        names = ", ".join(esc(f) for f in test.fields)
+        live = (
+            "Live, it waits (never fires) while the streams are off or gapped."
+            if test.streams
+            else "⚠️ This bot runs no liquidation streams, so it would never fire here."
+        )
+        return (
+            f"{head}\nNot measurable on recorded history (no liquidation history): {names} "
+            f"come only from the live liquidation streams. {live}"
+        )
     if test.missing == "no_history":
         return f"{head}\nNo recorded history is available here to test it on."
     if test.missing == "no_symbol":
