@@ -38,7 +38,7 @@ async def run_rule_replay(settings: Settings, args: argparse.Namespace) -> int:
     if live_only:  # a backtest over unknowns would say "never fired"
         print(
             f"pressurebot: --rule: not measurable on recorded history (no liquidation "
-            f"history): {', '.join(live_only)} come only from the live streams",
+            f"history): only the live liquidation streams give {', '.join(live_only)}",
             file=sys.stderr,
         )
         return EXIT_INPUT
