@@ -24,6 +24,7 @@ from bot.alerts.fanout import (
     suppression,
 )
 from bot.alerts.held import SymbolNow, apply_daily_cap, catchup_symbols, daily_cap, holds, over_cap
+from bot.alerts.rules.fields import LIQ_HOUR
 from bot.alerts.transitions import Hysteresis, run_cycle
 from bot.alerts.types import (
     MARKET,
@@ -135,7 +136,11 @@ class AlertEngine:
         liq: LiqValues | None = None  # the rules' liquidation fields: read with cascades
         if self.cascade is not None:
             regimes = {s: st.regime for s, st in {**states, **outcome.states}.items()}
-            cascades, liq = await self.cascade.events(session, cycle, now_ms, regimes)
+            # The 1h window costs an hour of buckets: summed only while a rule needs it.
+            hour = self.deliver and bool(
+                LIQ_HOUR & await self.rule_hook.fields_in_use(session, cycle)
+            )
+            cascades, liq = await self.cascade.events(session, cycle, now_ms, regimes, hour=hour)
             events = [*events, *cascades]
         created = await alert_repo.insert_events(session, exchange, cycle.cycle_id, now_ms, events)
         # Before this cycle's fan-out, so its catch-ups see only earlier held alerts.

@@ -4,8 +4,9 @@ the events to the alert engine, which stores and fans them out like every other 
 (same cooldown, cap, quiet hours and outbox).
 
 The same read gives the cycle's liquidation rule fields (`liq_*`, docs/rules.md): the
-1h and 15-minute windows are asked with the cascade's, in the same two queries, and
-handed to the rule hook (bot/cycle/rule_hook.py) as each symbol's values.
+15-minute window (and the 1h one while a rule names a 1h field) is asked with the
+cascade's, in the same two queries, and handed to the rule hook
+(bot/cycle/rule_hook.py) as each symbol's values.
 
 Evaluated once per cycle: a 15-minute window looked at every 5 minutes (the default
 interval) catches a cascade at most one interval plus one bucket flush late, and being
@@ -73,10 +74,14 @@ class CascadeHook:
         cycle: CycleResult,
         now_ms: int,
         regimes: Mapping[str, Regime],
+        *,
+        hour: bool = False,
     ) -> tuple[list[Event], LiqValues]:
         """Step every scored symbol not held this cycle; `regimes` are the confirmed
         regimes after this cycle's step (a squeeze the cascade may resolve). Also
-        returns each of those symbols' liquidation rule fields."""
+        returns each of those symbols' liquidation rule fields: the 15-minute ones
+        always (the cascade's window by default), the 1h ones only when `hour` (a rule
+        names one: an hour of buckets costs more to sum than 15 minutes)."""
         exchange = cycle.exchange
         states = await cascade_repo.load(session, exchange)
         skip = cycle.hold_alert_state
@@ -106,11 +111,12 @@ class CascadeHook:
                     run_start_ms=st.window_start_ms, run_side=str(st.side)
                 )
         window_ms = self.rules.window_minutes * MINUTE_MS
-        windows = tuple(dict.fromkeys((window_ms, RULE_HOUR_MS, RULE_QUARTER_MS)))
-        read = await self.source(session, now_ms, windows, asks)
+        wanted = (window_ms, RULE_QUARTER_MS, *((RULE_HOUR_MS,) if hour else ()))
+        read = await self.source(session, now_ms, tuple(dict.fromkeys(wanted)), asks)
         readings = read[window_ms]
-        hour, quarter, floor = read[RULE_HOUR_MS], read[RULE_QUARTER_MS], self.rules.min_coverage
-        values = {sym: liq_values(hour.get(sym), quarter.get(sym), floor) for sym in asks}
+        hours, quarter = read.get(RULE_HOUR_MS, {}), read[RULE_QUARTER_MS]
+        floor = self.rules.min_coverage
+        values = {sym: liq_values(hours.get(sym), quarter.get(sym), floor) for sym in asks}
         inputs = [
             CascadeInput(
                 s.symbol,

@@ -5,11 +5,12 @@ streams at all, leaves them unknown: the rule waits."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.alerts.cascade import CascadeAsk, CascadeReading
 from bot.cycle.alert_hook import AlertEngine
 from bot.liquidations.figures import CascadeReader
 from bot.storage import liq_repo
@@ -82,3 +83,36 @@ async def test_it_waits_when_the_streams_covered_too_little_or_are_off(
     blind = AlertEngine(SETTINGS)
     _, created = await cycle(sessions, blind, AT + 5, {"XRPUSDT": 1.0})
     assert created == 0
+
+
+class Recording(CascadeReader):
+    """The real reader, noting the windows each cycle asks for."""
+
+    def __init__(self, sessions: Sessions) -> None:
+        super().__init__(sessions)
+        self.asked: list[tuple[int, ...]] = []
+
+    async def __call__(
+        self,
+        session: AsyncSession,
+        now_ms: int,
+        windows_ms: Sequence[int],
+        asks: Mapping[str, CascadeAsk],
+    ) -> dict[int, dict[str, CascadeReading]]:
+        self.asked.append(tuple(windows_ms))
+        return await super().__call__(session, now_ms, windows_ms, asks)
+
+
+async def test_the_hour_is_summed_only_while_a_rule_names_a_1h_field(sessions: Sessions) -> None:
+    reader = Recording(sessions)
+    engine = AlertEngine(SETTINGS, cascades=reader)
+    await store(sessions, live_ms=MIN)
+    quarter = await add_rule(sessions, "liq_15m_long_oi_pct > 0.3", "quarter")
+    await cycle(sessions, engine, AT, {"SOLUSDT": 1.0})
+    assert reader.asked == [(15 * MIN,)]  # the cascade's window is the rules' 15 min
+    assert await fired(sessions) == [(f"rule:{quarter}", "SOLUSDT")]
+    hour = await add_rule(sessions, "liq_1h_x_normal > 0 or liq_1h_oi_pct > 0.5", "hour")
+    await cycle(sessions, engine, AT + 1, {"SOLUSDT": 1.0})
+    assert reader.asked[-1] == (15 * MIN, 60 * MIN)
+    assert (f"rule:{hour}", "SOLUSDT") in await fired(sessions)
+    await reader.settled()

@@ -116,6 +116,8 @@ COLUMN_NAMES: tuple[str, ...] = tuple(f.name for f in FIELDS)
 COLUMN_INDEX: dict[str, int] = {name: i for i, name in enumerate(COLUMN_NAMES)}
 # Fields recorded history has no values of: no backtest can measure a rule naming one.
 LIVE_ONLY: frozenset[str] = frozenset(n for n in COLUMN_NAMES if n.startswith("liq_"))
+# Of those, the ones from the 1h window: the cycle sums an hour of buckets only for them.
+LIQ_HOUR: frozenset[str] = frozenset(n for n in LIVE_ONLY if "_1h" in n)
 
 # Words per WORD field -> their code, the value the column holds.
 WORD_CODES: dict[str, dict[str, int]] = {
