@@ -31,7 +31,7 @@ from bot.alerts.types import Event
 from bot.config import Settings
 from bot.scoring.aggregate import ALL
 from bot.scoring.formula import Regime
-from bot.scoring.result import CycleResult
+from bot.scoring.result import CycleResult, SymbolScore
 from bot.storage import cascade_repo, market_repo
 
 MINUTE_MS = 60_000
@@ -86,25 +86,7 @@ class CascadeHook:
         states = await cascade_repo.load(session, exchange)
         skip = cycle.hold_alert_state
         scores = [s for s in cycle.scores if s.exchange == exchange and s.symbol not in skip]
-        if exchange == ALL:
-            parts = await market_repo.aggregate_parts(
-                session, cycle.cycle_id, ("venue", "symbols", "oi_usd")
-            )
-            keys: dict[str, list[tuple[str, str]]] = {}
-            oi: dict[str, float] = {}
-            for coin, venue, symbols, oi_usd in parts:
-                for symbol in filter(None, symbols.split(",")):
-                    keys.setdefault(coin, []).append((venue, symbol))
-                oi[coin] = oi.get(coin, 0.0) + (oi_usd or 0.0)
-            asks = {
-                s.symbol: CascadeAsk(tuple(keys.get(s.symbol, ())), oi.get(s.symbol) or None)
-                for s in scores
-            }
-        else:
-            asks = {
-                s.symbol: CascadeAsk(((exchange, s.symbol),), s.oi_contracts * s.mark_price)
-                for s in scores
-            }
+        asks = await _asks(session, cycle, scores)
         for symbol, st in states.items():
             if symbol in asks and st.side is not None:
                 asks[symbol] = asks[symbol]._replace(
@@ -133,3 +115,28 @@ class CascadeHook:
         )
         await cascade_repo.save(session, exchange, outcome.states)
         return outcome.events, values
+
+
+async def _asks(
+    session: AsyncSession, cycle: CycleResult, scores: Sequence[SymbolScore]
+) -> dict[str, CascadeAsk]:
+    """Each symbol's (venue, symbol)s and OI in USD; a coin's from its aggregate parts."""
+    exchange = cycle.exchange
+    if exchange != ALL:
+        return {
+            s.symbol: CascadeAsk(((exchange, s.symbol),), s.oi_contracts * s.mark_price)
+            for s in scores
+        }
+    parts = await market_repo.aggregate_parts(
+        session, cycle.cycle_id, ("venue", "symbols", "oi_usd")
+    )
+    keys: dict[str, list[tuple[str, str]]] = {}
+    oi: dict[str, float] = {}
+    for coin, venue, symbols, oi_usd in parts:
+        for symbol in filter(None, symbols.split(",")):
+            keys.setdefault(coin, []).append((venue, symbol))
+        oi[coin] = oi.get(coin, 0.0) + (oi_usd or 0.0)
+    return {
+        s.symbol: CascadeAsk(tuple(keys.get(s.symbol, ())), oi.get(s.symbol) or None)
+        for s in scores
+    }
