@@ -4,12 +4,13 @@ the naive peer that interprets each rule on each row of its scope.
 
     PYTHONPATH=. .venv/bin/python bench/rules.py [--rules N] [--market-share F] [--runs N]
 
-Rules are generated as text and parsed (1-4 comparisons, and/or/not, abs(), words,
-field-vs-field), with thresholds drawn at random to two decimals, so groups share a
-shape but not their constants. By default 25% are market-wide (every symbol of their
-venue) and the rest watch one symbol; `--market-share 1` is the worst case. Both ways
-must find the same (rule, row) pairs. Single core: numpy's element-wise work does not
-use threads.
+Rows carry every field, the liquidation ones included (some unknown, as under the
+streams' coverage floor). Rules are generated as text and parsed (1-4 comparisons,
+and/or/not, abs(), words, field-vs-field), with thresholds drawn at random to two
+decimals, so groups share a shape but not their constants. By default 25% are
+market-wide (every symbol of their venue) and the rest watch one symbol;
+`--market-share 1` is the worst case. Both ways must find the same (rule, row) pairs.
+Single core: numpy's element-wise work does not use threads.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ NUMERIC = {
     "funding_8h": (-0.05, 0.08),
     "funding": (-0.05, 0.08),
     "basis": (-0.3, 0.3),
+    "liq_1h_oi_pct": (0, 1),
+    "liq_1h_x_normal": (0, 10),
+    "liq_15m_long_oi_pct": (0, 0.5),
 }
 PERCENT_PAIRS = (("oi_1h", "oi_4h"), ("oi_4h", "oi_24h"), ("funding_8h", "basis"))
 
@@ -63,10 +67,30 @@ def make_rows(rng: random.Random) -> list[tuple[str, str, dict[str, float | None
                         "funding_8h": rng.gauss(0.01, 0.02),
                         "funding_interval": rng.choice((8.0, 8.0, 4.0)),
                         "basis": rng.gauss(0, 0.1),
+                        **liq_row(rng),
                     },
                 )
             )
     return rows
+
+
+def liq_row(rng: random.Random) -> dict[str, float | None]:
+    """The liquidation fields as the cycle gives them: unknown under the coverage floor
+    (here 10% of rows), the multiple also unknown without 24 covered hours (10% more)."""
+    if rng.random() < 0.1:
+        return {"liq_coverage_1h": rng.uniform(0, 0.9)}
+    oi_usd = rng.uniform(1e6, 1e9)
+    pct = rng.expovariate(4.0)  # % of OI liquidated over 1h, mean 0.25
+    long_share, quarter = rng.random(), rng.random()  # the longs' part; the last 15 min's
+    return {
+        "liq_1h_long_usd": oi_usd * pct / 100 * long_share,
+        "liq_1h_short_usd": oi_usd * pct / 100 * (1 - long_share),
+        "liq_1h_oi_pct": pct,
+        "liq_1h_x_normal": None if rng.random() < 0.1 else rng.expovariate(0.5),
+        "liq_coverage_1h": 1.0,
+        "liq_15m_long_oi_pct": pct * long_share * quarter,
+        "liq_15m_short_oi_pct": pct * (1 - long_share) * quarter,
+    }
 
 
 def comparison(rng: random.Random) -> str:

@@ -24,6 +24,7 @@ from bot.alerts.fanout import (
     suppression,
 )
 from bot.alerts.held import SymbolNow, apply_daily_cap, catchup_symbols, daily_cap, holds, over_cap
+from bot.alerts.rules.fields import LIQ_HOUR
 from bot.alerts.transitions import Hysteresis, run_cycle
 from bot.alerts.types import (
     MARKET,
@@ -39,7 +40,7 @@ from bot.alerts.types import (
     SymbolState,
 )
 from bot.config import Settings
-from bot.cycle.cascade_hook import CascadeHook, CascadeSource, cascade_rules
+from bot.cycle.cascade_hook import CascadeHook, CascadeSource, LiqValues, cascade_rules
 from bot.cycle.rule_hook import RuleCycle, RuleHook
 from bot.scoring.formula import Band, Score
 from bot.scoring.result import CycleResult
@@ -132,9 +133,15 @@ class AlertEngine:
         )
         await alert_repo.save_states(session, exchange, outcome.states, stored)
         events = outcome.events
+        liq: LiqValues | None = None  # the rules' liquidation fields: read with cascades
         if self.cascade is not None:
             regimes = {s: st.regime for s, st in {**states, **outcome.states}.items()}
-            events = [*events, *await self.cascade.events(session, cycle, now_ms, regimes)]
+            # The 1h window costs an hour of buckets: summed only while a rule needs it.
+            hour = self.deliver and bool(
+                LIQ_HOUR & await self.rule_hook.fields_in_use(session, cycle)
+            )
+            cascades, liq = await self.cascade.events(session, cycle, now_ms, regimes, hour=hour)
+            events = [*events, *cascades]
         created = await alert_repo.insert_events(session, exchange, cycle.cycle_id, now_ms, events)
         # Before this cycle's fan-out, so its catch-ups see only earlier held alerts.
         scores = {s.symbol: s.score for s in cycle.scores if s.exchange == exchange}
@@ -142,7 +149,7 @@ class AlertEngine:
         # Rules push to their own chat: nothing to do without deliveries (headless).
         replayed = any(st.last_cycle_id >= cycle.cycle_id for st in states.values())
         rules = (
-            await self.rule_hook.advance(session, cycle, replayed=replayed)
+            await self.rule_hook.advance(session, cycle, replayed=replayed, liq=liq)
             if self.deliver
             else None
         )

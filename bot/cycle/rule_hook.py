@@ -13,7 +13,7 @@ back, and the changed places.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,6 +22,7 @@ from bot.alerts.rules.compiler import Frame, Program, RuleBook, Target, compile_
 from bot.alerts.rules.parser import RuleError, parse_condition
 from bot.alerts.rules.rows import row_values
 from bot.alerts.rules.state import cap_fires, rearm, step
+from bot.alerts.rules.tree import field_names
 from bot.alerts.types import (
     HOLD_REASONS,
     ChatPrefs,
@@ -58,16 +59,26 @@ class RuleHook:
         self.exit_cycles = exit_cycles
         # exchange -> (rules_signature, the compiled rules, the rules they came from)
         self._books: dict[str, tuple[tuple[int, int, int], RuleBook, list[StoredRule]]] = {}
+        # exchange -> the fields its rules name, and the cycle whose signature was read
+        self._fields: dict[str, frozenset[str]] = {}
+        self._checked: dict[str, int] = {}
         # exchange -> symbol -> funding per 8h at its last cycle (`funding_8h_prev`), kept
         # every cycle (rules or not) so a rule added later compares with the cycle before.
         # Not stored: after a start or a scorer hand-over the first cycle has none.
         self._funding_prev: dict[str, dict[str, float]] = {}
 
     async def advance(
-        self, session: AsyncSession, cycle: CycleResult, *, replayed: bool = False
+        self,
+        session: AsyncSession,
+        cycle: CycleResult,
+        *,
+        replayed: bool = False,
+        liq: Mapping[str, Mapping[str, float | None]] | None = None,
     ) -> RuleCycle | None:
         """`replayed`: this cycle was processed before (the engine knows from the band
-        states); the places already moved for it, so nothing happens."""
+        states); the places already moved for it, so nothing happens. `liq`: each
+        symbol's liquidation fields, read with the cascades (bot/cycle/cascade_hook.py);
+        None without the streams, and then every `liq_*` field is unknown."""
         prev = self._funding_prev.setdefault(cycle.exchange, {})
         last = dict(prev)
         if not replayed:
@@ -76,7 +87,7 @@ class RuleHook:
                 for s in cycle.scores
                 if s.exchange == cycle.exchange
             )
-        book, live = await self._rules(session, cycle.exchange)
+        book, live = await self._rules(session, cycle.exchange, cycle.cycle_id)
         if not live or replayed:
             return None
         before = await rule_repo.load_states(session, cycle.exchange)
@@ -84,7 +95,8 @@ class RuleHook:
             return None  # a place changed in this cycle already: a re-run
         scores = {s.symbol: s for s in cycle.scores if s.exchange == cycle.exchange}
         frame = Frame.build(
-            (cycle.exchange, sym, row_values(s, last.get(sym))) for sym, s in scores.items()
+            (cycle.exchange, sym, row_values(s, last.get(sym), liq.get(sym) if liq else None))
+            for sym, s in scores.items()
         )
         skip = cycle.hold_alert_state
         positions, rows = book.hits(frame) if len(frame) else ((), ())
@@ -133,18 +145,29 @@ class RuleHook:
                 rearm(rc.after, key, rc.for_cycles[fire.rule_id], rc.cycle_id)
         await rule_repo.save_states(session, rc.before, rc.after)
 
+    async def fields_in_use(self, session: AsyncSession, cycle: CycleResult) -> frozenset[str]:
+        """The fields the exchange's rules name, before `advance` (the cycle reads the
+        1h liquidation window only when a rule needs it); `advance` of the same cycle
+        then reads no signature again."""
+        await self._rules(session, cycle.exchange, cycle.cycle_id)
+        return self._fields.get(cycle.exchange, frozenset())
+
     async def _rules(
-        self, session: AsyncSession, exchange: str
+        self, session: AsyncSession, exchange: str, cycle_id: int
     ) -> tuple[RuleBook, list[StoredRule]]:
-        """The exchange's rules compiled, reloaded only when the set of rules changed. A
-        stored rule this version cannot read (a field renamed since) is skipped with a
-        warning."""
-        signature = await rule_repo.rules_signature(session, exchange)
+        """The exchange's rules compiled, reloaded only when the set of rules changed
+        (checked once per cycle). A stored rule this version cannot read (a field
+        renamed since) is skipped with a warning."""
         cached = self._books.get(exchange)
+        if cached is not None and self._checked.get(exchange) == cycle_id:
+            return cached[1], cached[2]
+        signature = await rule_repo.rules_signature(session, exchange)
         if cached is None or cached[0] != signature:
-            programs, targets, live = _compile(await rule_repo.rules_on(session, exchange))
+            programs, targets, live, names = _compile(await rule_repo.rules_on(session, exchange))
             cached = (signature, RuleBook(programs, targets), live)
             self._books[exchange] = cached
+            self._fields[exchange] = frozenset(names)
+        self._checked[exchange] = cycle_id
         return cached[1], cached[2]
 
 
@@ -158,10 +181,13 @@ def _fire_row(key: RuleKey, scores: dict[str, SymbolScore]) -> tuple[int, str, i
     return (key[0], key[1], score.score, str(score.bias), str(score.regime))
 
 
-def _compile(rules: Iterable[StoredRule]) -> tuple[list[Program], list[Target], list[StoredRule]]:
+def _compile(
+    rules: Iterable[StoredRule],
+) -> tuple[list[Program], list[Target], list[StoredRule], set[str]]:
     programs: list[Program] = []
     targets: list[Target] = []
     live: list[StoredRule] = []
+    names: set[str] = set()
     for rule in rules:
         try:
             condition = parse_condition(rule.condition)
@@ -171,4 +197,5 @@ def _compile(rules: Iterable[StoredRule]) -> tuple[list[Program], list[Target], 
         programs.append(compile_condition(condition))
         targets.append(Target(rule.exchange, rule.symbol))
         live.append(rule)
-    return programs, targets, live
+        names |= field_names(condition)
+    return programs, targets, live, names

@@ -4,14 +4,15 @@ One query sums the three windows of every symbol, one reads the last day's cover
 the 30-day normals (hourly sums and covered hours) are read once an hour and kept.
 Windows end at the moment asked for (a cycle's time), so a cycle's figures can be
 cached with the cycle. `CascadeReader` is the cascade alert's reader, which runs inside
-the cycle's write transaction and so never reads the normals there.
+the cycle's write transaction and so never reads the normals there; its windows are also
+the cycle's liquidation rule fields (bot/alerts/rules/rows.py, `liq_values`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -81,45 +82,57 @@ class LiqReader:
         self,
         session: AsyncSession,
         now_ms: int,
-        window_ms: int,
+        windows_ms: Sequence[int],
         asks: Mapping[str, CascadeAsk],
         normal: Mapping[Key, Mapping[str, float | None]] | None = None,
-    ) -> dict[str, CascadeReading]:
-        """Each asked symbol (or coin)'s last `window_ms` for the cascade alert
-        (bot/alerts/cascade.py): its venues' sides summed, coverage the weakest venue's,
-        the normal the 1h one scaled to the window (None unless every venue has one),
-        and `run_usd` summed from each ask's `run_start_ms` (a cascade on)."""
-        start = window_start(now_ms, window_ms)
+    ) -> dict[int, dict[str, CascadeReading]]:
+        """Each asked symbol (or coin)'s window ending now, for each length in
+        `windows_ms` (the cascade alert's, bot/alerts/cascade.py, and the rule fields'
+        15 min and 1h), all from the same two queries: its venues' sides summed,
+        coverage the weakest venue's, the normal the 1h one scaled to the window (None
+        unless every venue has one), and `run_usd` summed from each ask's
+        `run_start_ms` (a cascade on)."""
+        starts = [window_start(now_ms, w) for w in windows_ms]
         runs = sorted({a.run_start_ms for a in asks.values() if a.run_start_ms is not None})
-        sums = await liq_repo.window_sums(session, [start, *runs], now_ms + 1)
-        live = await liq_repo.live_ms_by_minute(session, start, now_ms + 1)
+        sums = await liq_repo.window_sums(session, [*starts, *runs], now_ms + 1)
+        live = await liq_repo.live_ms_by_minute(session, min(starts), now_ms + 1)
         if normal is None:
             normal = await self._normals_at(session, now_ms)
-        scale = window_ms / HOUR_MS
-        out: dict[str, CascadeReading] = {}
+        zeros = [0.0] * (len(starts) + len(runs))
+        # Per venue, not per symbol: the same few numbers for every symbol of a venue.
+        shares = {
+            venue: [coverage_share(minutes, start, now_ms) for start in starts]
+            for venue, minutes in live.items()
+        }
+        none = [0.0] * len(starts)
+        out: dict[int, dict[str, CascadeReading]] = {w: {} for w in windows_ms}
         for name, ask in asks.items():
-            long_usd = short_usd = run_usd = 0.0
+            long_usd, short_usd = [0.0] * len(starts), [0.0] * len(starts)
+            run_usd = 0.0
             normals: list[float | None] = []
-            coverage = 1.0 if ask.keys else 0.0
+            coverage = [1.0 if ask.keys else 0.0] * len(starts)
             for venue, symbol in ask.keys:
-                longs = sums.get((venue, symbol, "long"), [0.0] * (1 + len(runs)))
-                shorts = sums.get((venue, symbol, "short"), [0.0] * (1 + len(runs)))
-                long_usd += longs[0]
-                short_usd += shorts[0]
+                longs = sums.get((venue, symbol, "long"), zeros)
+                shorts = sums.get((venue, symbol, "short"), zeros)
+                covered = shares.get(venue, none)
+                for i in range(len(starts)):
+                    long_usd[i] += longs[i]
+                    short_usd[i] += shorts[i]
+                    coverage[i] = min(coverage[i], covered[i])
                 if ask.run_start_ms is not None:
-                    i = 1 + runs.index(ask.run_start_ms)
+                    i = len(starts) + runs.index(ask.run_start_ms)
                     run_usd += longs[i] if ask.run_side == "long" else shorts[i]
                 normals.append(normal.get((venue, symbol), {}).get("1h"))
-                coverage = min(coverage, coverage_share(live.get(venue, {}), start, now_ms))
             known = None if not normals or None in normals else sum(n or 0.0 for n in normals)
-            out[name] = CascadeReading(
-                long_usd,
-                short_usd,
-                ask.oi_usd,
-                None if known is None else known * scale,
-                coverage,
-                run_usd if ask.run_start_ms is not None else None,
-            )
+            for i, window_ms in enumerate(windows_ms):
+                out[window_ms][name] = CascadeReading(
+                    long_usd[i],
+                    short_usd[i],
+                    ask.oi_usd,
+                    None if known is None else known * window_ms / HOUR_MS,
+                    coverage[i],
+                    run_usd if ask.run_start_ms is not None else None,
+                )
         return out
 
 
@@ -137,10 +150,14 @@ class CascadeReader:
         self._refresh: asyncio.Task[None] | None = None
 
     async def __call__(
-        self, session: AsyncSession, now_ms: int, window_ms: int, asks: Mapping[str, CascadeAsk]
-    ) -> dict[str, CascadeReading]:
+        self,
+        session: AsyncSession,
+        now_ms: int,
+        windows_ms: Sequence[int],
+        asks: Mapping[str, CascadeAsk],
+    ) -> dict[int, dict[str, CascadeReading]]:
         normal = self.normals(now_ms)
-        return await self._reader.cascade_readings(session, now_ms, window_ms, asks, normal)
+        return await self._reader.cascade_readings(session, now_ms, windows_ms, asks, normal)
 
     def normals(self, now_ms: int) -> Normals:
         """The latest normals read; starts the hour's read when it is not done yet."""

@@ -29,8 +29,9 @@ from bot.alerts.rules.backtest import (
     SourceSpan,
     backtest,
 )
+from bot.alerts.rules.fields import LIVE_ONLY
 from bot.alerts.rules.parser import RuleError, parse_rule
-from bot.alerts.rules.tree import Condition
+from bot.alerts.rules.tree import Condition, field_names
 from bot.config import Settings
 from bot.replay.data import ReplayInputError, format_time
 from bot.replay.rule_history import load_history_rows
@@ -50,6 +51,14 @@ async def run_rule_replay(settings: Settings, args: argparse.Namespace) -> int:
             f", {text[err.start : err.end]!r}" if err.start < len(text) else " (the end)"
         )
         print(f"pressurebot: --rule: {err.message} ({where})", file=sys.stderr)
+        return EXIT_INPUT
+    live_only = sorted(field_names(rule.condition) & LIVE_ONLY)
+    if live_only:  # a backtest over unknowns would say "never fired"
+        print(
+            f"pressurebot: --rule: not measurable on recorded history (no liquidation "
+            f"history): only the live liquidation streams give {', '.join(live_only)}",
+            file=sys.stderr,
+        )
         return EXIT_INPUT
     from bot.replay.cli import _date, _symbols
 

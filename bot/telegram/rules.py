@@ -1,4 +1,4 @@
-"""/rule add|test|list|remove, and the built-ins: /rule builtin|on|off (docs/rules.md).
+"""/rule add|test|list|remove|fields, and the built-ins: /rule builtin|on|off (docs/rules.md).
 In groups, adding, removing and switching are for chat administrators only; anyone may
 test a rule or list them.
 
@@ -26,6 +26,8 @@ async def rule(update: Update, context: BotContext) -> None:
     action = args[0].lower() if args else ""
     if action == "list":
         await _list(update, context)
+    elif action == "fields":
+        await reply(update, context, render.rule_fields())
     elif action in ("builtin", "builtins"):
         await builtin_list(update, context)
     elif action in ("on", "off") and len(args) > 1:

@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.alerts.rules.backtest import Backtest, HistoryRows, RuleRows, backtest
 from bot.alerts.rules.compiler import compile_condition, leaves
-from bot.alerts.rules.tree import Condition, Rule
+from bot.alerts.rules.fields import LIVE_ONLY
+from bot.alerts.rules.tree import Condition, Rule, field_names
 from bot.config import Settings
 from bot.storage import rule_repo
 from bot.storage.rule_repo import StoredRule
@@ -50,7 +51,8 @@ class RuleContext(Protocol):
 @dataclass(frozen=True, slots=True)
 class RuleTest:
     """A rule's backtest, or why there is none (`missing`: "no_history" when the bot has
-    no recorded history, "no_symbol" when it has none for the rule's symbol)."""
+    no recorded history, "no_symbol" when it has none for the rule's symbol,
+    "live_only" when the rule names a field recorded history lacks, `fields`)."""
 
     rule: str
     result: Backtest | None
@@ -58,6 +60,8 @@ class RuleTest:
     known: tuple[str, ...] = ()  # the symbols the history has
     exchange: str | None = None  # the store read (None: the shipped history only)
     stored_days: float = 0.0  # the days that store spans for it
+    fields: tuple[str, ...] = ()  # "live_only": the fields history has no values of
+    streams: bool = True  # "live_only": whether this deployment runs the streams at all
 
     @property
     def young_store(self) -> bool:
@@ -81,6 +85,11 @@ def history_symbol(symbol: str, known: list[str]) -> str | None:
 
 async def test_rule(ctx: RuleContext, rule: Rule) -> RuleTest:
     text = str(rule)
+    # Checked first: a backtest over a column of unknowns would say "never fired".
+    live_only = sorted(field_names(rule.condition) & LIVE_ONLY)
+    if live_only:
+        streams = ctx.settings.liquidations.enabled
+        return RuleTest(text, None, "live_only", fields=tuple(live_only), streams=streams)
     got = await rule_rows(ctx, rule)
     history, where = got.rows, (got.exchange, got.stored_days)
     if history is None or not len(history):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from bot.alerts.rules.fields import FIELDS, LIVE_ONLY
 from bot.alerts.rules.parser import MAX_CHARS, MAX_DEPTH, RuleError, parse_condition, parse_rule
-from bot.alerts.rules.tree import All, Any_, Compare, Const, FieldRef, Not
+from bot.alerts.rules.tree import All, Any_, Compare, Const, FieldRef, Not, field_names
 
 
 def test_the_issue_example_parses_with_its_cycles():
@@ -117,3 +120,23 @@ def test_size_nesting_and_comparison_count_are_capped():
     with pytest.raises(RuleError, match=f"at most {MAX_CHARS} characters"):
         parse_rule("score > 1" + " " * MAX_CHARS)
     parse_rule("(" * MAX_DEPTH + "score > 1" + ")" * MAX_DEPTH)
+
+
+def test_liquidation_fields_parse_with_their_units_and_are_suggested():
+    rule = parse_rule("liq_1h_oi_pct > 0.5% and liq_1h_x_normal >= 5 and liq_coverage_1h > 0.9")
+    assert field_names(rule.condition) == {"liq_1h_oi_pct", "liq_1h_x_normal", "liq_coverage_1h"}
+    assert field_names(rule.condition) <= LIVE_ONLY
+    parse_rule("liq_15m_long_oi_pct > liq_15m_short_oi_pct")  # both percent
+    with pytest.raises(RuleError, match="liq_1h_long_usd is in USD and liq_1h_oi_pct in percent"):
+        parse_rule("liq_1h_long_usd > liq_1h_oi_pct")
+    with pytest.raises(RuleError, match="in USD, not percent: drop the %"):
+        parse_rule("liq_1h_long_usd > 5%")
+    with pytest.raises(RuleError, match="did you mean liq_1h_oi_pct"):
+        parse_rule("liq_1h_oi > 1")
+
+
+def test_every_field_is_in_the_docs_table():
+    """docs/rules.md "Fields" lists every field a rule may name (bot/alerts/rules/fields.py)."""
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "rules.md").read_text()
+    table = docs.split("## Fields", 1)[1].lstrip().split("\n\n", 1)[0]
+    assert [f.name for f in FIELDS if f"`{f.name}`" not in table] == []

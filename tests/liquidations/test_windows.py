@@ -128,13 +128,17 @@ async def test_the_cascade_reader_never_reads_the_normals_inside_the_cycle(
     reader = CascadeReader(sessions)
     keys = (("bybit", "BTCUSDT"), ("okx", "BTC-USDT-SWAP"))
     asks = {"BTC": CascadeAsk(keys, 1e8), "ON": CascadeAsk(keys, 1e8, NOW - 25 * MINUTE_MS, "long")}
+    windows = (15 * MINUTE_MS, HOUR_MS)  # the cascade's and the rule fields' 1h, one read
     async with sessions() as session:
-        before = await reader(session, NOW, 15 * MINUTE_MS, asks)
-    assert before["BTC"].normal_usd is None  # not read yet: no cascade this cycle
+        before = await reader(session, NOW, windows, asks)
+    assert before[15 * MINUTE_MS]["BTC"].normal_usd is None  # not read yet: no cascade
     await reader.settled()
     async with sessions() as session:
-        got = await reader(session, NOW, 15 * MINUTE_MS, asks)
-    btc = got["BTC"]
+        got = await reader(session, NOW, windows, asks)
+    btc = got[15 * MINUTE_MS]["BTC"]
     assert (btc.long_usd, btc.short_usd, btc.coverage) == (5e5, 0.0, 1.0)
     assert btc.normal_usd == 800.0 / 4  # both venues' median hour, a quarter of it
-    assert btc.run_usd is None and got["ON"].run_usd == 5e5 + 7e5
+    assert btc.run_usd is None and got[15 * MINUTE_MS]["ON"].run_usd == 5e5 + 7e5
+    hour_btc = got[HOUR_MS]["BTC"]  # the okx burst 20 min ago is in the hour only
+    assert (hour_btc.long_usd, hour_btc.short_usd, hour_btc.coverage) == (5e5 + 7e5, 0.0, 1.0)
+    assert hour_btc.normal_usd == 800.0

@@ -41,6 +41,7 @@ def test_rule_text_report_and_one_symbol(
         ("oi_4h > 8 and fundng > 1", "unknown field 'fundng'; did you mean funding"),
         ("score >", "at character 8 (the end)"),
         ("score > 1 on btc", "no history for btc (it has AAAUSDT, BBBUSDT)"),
+        ("liq_1h_oi_pct > 1", "not measurable on recorded history (no liquidation history)"),
     ],
 )
 def test_bad_rule_is_one_line_and_exit_2(

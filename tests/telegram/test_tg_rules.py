@@ -19,6 +19,8 @@ from bot.cycle.alert_hook import AlertEngine
 from bot.replay.rule_history import LoadOnce
 from bot.scoring.result import CycleResult
 from bot.storage.models import Cycle, Rule
+from bot.telegram import render
+from bot.views.rule_actions import RuleTest
 from fakes.bot_harness import BotWithWorker
 from fakes.fake_telegram import FakeTelegram
 from tests.alerts.helpers import symbol_score
@@ -147,3 +149,30 @@ async def test_a_stored_rule_fires_through_the_outbox(
     sent = (await fake_tg.wait_for_messages(USER, before + 1))[before]
     assert "SOL · rule squeezy holds · score 30" in sent.visible
     assert "oi_4h > 8 and funding_8h > 0.005 on SOLUSDT" in sent.visible
+
+
+async def test_a_liquidation_rule_is_not_backtested(
+    runtime: BotWithWorker, fake_tg: FakeTelegram, sessions
+):
+    """Recorded history has no liquidations: the reply says so instead of "never fired",
+    and `/rule add` still stores the rule. `/rule fields` lists them, marked live only."""
+    with_history(runtime)
+    reply = (await ask(fake_tg, "/rule test liq_1h_oi_pct > 1")).visible
+    assert (
+        "Not measurable on recorded history (no liquidation history): only the live "
+        "liquidation streams give liq_1h_oi_pct." in reply
+    )
+    assert "never fired" not in reply and "All hours" not in reply
+    assert "Live, it waits (never fires) while the streams are off or gapped." in reply
+    reply = (await ask(fake_tg, "/rule add flush liq_15m_long_oi_pct > 0.3 on sol")).visible
+    assert "Not measurable on recorded history" in reply and "Rule flush added" in reply
+    fields = (await ask(fake_tg, "/rule fields")).visible
+    assert "liq_1h_oi_pct* (percent): liquidations over 1h (both sides), % of OI" in fields
+    assert "funding_8h (percent): funding per 8h, %" in fields
+
+
+def test_a_liquidation_rule_where_no_streams_run_is_said_to_never_fire():
+    test = RuleTest("liq_1h_x_normal > 5", None, "live_only", fields=("liq_1h_x_normal",))
+    assert "Live, it waits" in render.rule_test(test)
+    off = render.rule_test(replace(test, streams=False))
+    assert "This bot runs no liquidation streams, so it would never fire here." in off

@@ -7,6 +7,11 @@ regime its index in the lists below (only `==` and `!=` are meaningful for those
 value that is unknown on a row (an OI window that could not be computed, a percentile
 without enough history) is NaN, and no comparison holds on NaN: a rule never fires on
 data a row does not have.
+
+The liquidation fields (`liq_*`) are live only: read in the cycle from the liquidation
+streams' buckets (bot/cycle/cascade_hook.py), unknown when the streams are off or the
+window's stream coverage is under the cascade alert's floor, and absent from recorded
+history, so a rule naming one cannot be backtested (`LIVE_ONLY`).
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ class Unit(StrEnum):
     PERCENT = "percent"  # percent units: 0.01 means 0.01%
     PERCENTILE = "percentile"  # 0..100 within the symbol's own history
     HOURS = "hours"
+    USD = "USD"
+    TIMES = "times"  # a multiple: 5 means five times
+    SHARE = "share"  # 0..1
     WORD = "word"  # a category: compared with a word, not a number
 
 
@@ -88,6 +96,16 @@ FIELDS: tuple[Field, ...] = (
         "basis vs its own last 90 days, 0-100",
         aliases=("basis_pctl",),
     ),
+    # Liquidations (docs/rules.md, "Liquidation fields"): the windows end at the cycle's
+    # time; each venue pushes a sample (Binance: one per symbol per second), not a total.
+    # Unknown without the streams or under the coverage floor, except the coverage.
+    Field("liq_1h_long_usd", Unit.USD, "longs liquidated over the last 1h, USD"),
+    Field("liq_1h_short_usd", Unit.USD, "shorts liquidated over the last 1h, USD"),
+    Field("liq_1h_oi_pct", Unit.PERCENT, "liquidations over 1h (both sides), % of OI"),
+    Field("liq_1h_x_normal", Unit.TIMES, "liquidations over 1h vs its 30-day median hour, x"),
+    Field("liq_coverage_1h", Unit.SHARE, "share of the last 1h the streams were live, 0-1"),
+    Field("liq_15m_long_oi_pct", Unit.PERCENT, "longs liquidated over 15 min, % of OI"),
+    Field("liq_15m_short_oi_pct", Unit.PERCENT, "shorts liquidated over 15 min, % of OI"),
 )
 
 BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
@@ -96,6 +114,10 @@ for _f in FIELDS:
         BY_NAME[_alias] = _f
 COLUMN_NAMES: tuple[str, ...] = tuple(f.name for f in FIELDS)
 COLUMN_INDEX: dict[str, int] = {name: i for i, name in enumerate(COLUMN_NAMES)}
+# Fields recorded history has no values of: no backtest can measure a rule naming one.
+LIVE_ONLY: frozenset[str] = frozenset(n for n in COLUMN_NAMES if n.startswith("liq_"))
+# Of those, the ones from the 1h window: the cycle sums an hour of buckets only for them.
+LIQ_HOUR: frozenset[str] = frozenset(n for n in LIVE_ONLY if "_1h" in n)
 
 # Words per WORD field -> their code, the value the column holds.
 WORD_CODES: dict[str, dict[str, int]] = {

@@ -70,6 +70,16 @@ class Not:
 Condition = Compare | All | Any_ | Not
 
 
+def field_names(node: Condition) -> set[str]:
+    """Every field a condition names (canonical names)."""
+    if isinstance(node, Compare):
+        right = {node.right.name} if isinstance(node.right, FieldRef) else set()
+        return {node.left.name, *right}
+    if isinstance(node, Not):
+        return field_names(node.item)
+    return set().union(*(field_names(i) for i in node.items))
+
+
 def _wrap(node: Condition, kinds: type | tuple[type, ...]) -> str:
     return f"({node})" if isinstance(node, kinds) else str(node)
 

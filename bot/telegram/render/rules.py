@@ -6,14 +6,28 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.alerts.rules.fields import FIELDS, LIVE_ONLY
 from bot.telegram.render.format import esc, short_symbol
 
 RULE_USAGE = (
     "/rule add NAME CONDITION [for N cycles] [on SYMBOL], e.g. "
     "/rule add hot oi_4h > 8 and funding_8h > 0.03 for 2 cycles · /rule test CONDITION · "
-    "/rule list · /rule remove NAME|all · built-in funding rules: /rule builtin, "
-    "/rule on NAME [SYMBOL], /rule off NAME"
+    "/rule list · /rule remove NAME|all · the fields: /rule fields · "
+    "built-in funding rules: /rule builtin, /rule on NAME [SYMBOL], /rule off NAME"
 )
+
+
+def rule_fields() -> str:
+    """Every field a rule may name, its unit and meaning (bot/alerts/rules/fields.py)."""
+    lines = ["<b>Rule fields</b> (unknown values never fire):"]
+    for f in FIELDS:
+        star = "*" if f.name in LIVE_ONLY else ""
+        lines.append(f"<code>{esc(f.name)}</code>{star} ({esc(f.unit)}): {esc(f.help)}")
+    lines.append(
+        "* live only, from the liquidation streams: unknown while they are off or cover "
+        "too little of the window, and not measurable by /rule test (no liquidation history)."
+    )
+    return "\n".join(lines)
 
 
 def _when(ts_ms: int) -> str:
@@ -42,6 +56,17 @@ def rule_test(test: Any, quotes: Sequence[str] = ("USDT",)) -> str:
     """A `bot.rule_actions.RuleTest` in words: on which hours, how often, when last,
     what followed."""
     head = f"<code>{esc(test.rule)}</code>"
+    if test.missing == "live_only":
+        names = ", ".join(esc(f) for f in test.fields)
+        live = (
+            "Live, it waits (never fires) while the streams are off or gapped."
+            if test.streams
+            else "⚠️ This bot runs no liquidation streams, so it would never fire here."
+        )
+        return (
+            f"{head}\nNot measurable on recorded history (no liquidation history): only the "
+            f"live liquidation streams give {names}. {live}"
+        )
     young = _young(test)
     if test.missing == "no_history":
         return "\n".join(

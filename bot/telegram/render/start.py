@@ -22,7 +22,7 @@ USAGE = {
     "settings": "/settings band lean · /settings direction up|both · /settings tz Europe/Berlin "
     "· /settings quiet 22-07|off · /settings mute 8|off · /settings cap 20|off",
     "rule": "/rule add NAME CONDITION [for N cycles] [on SYMBOL] · /rule test CONDITION · "
-    "/rule list · /rule remove NAME · /rule builtin · /rule on|off NAME",
+    "/rule list · /rule remove NAME · /rule fields · /rule builtin · /rule on|off NAME",
     "webhook": "/webhook add discord|https URL · /webhook list · /webhook test · /webhook remove N",
     "help": "/help",
 }
