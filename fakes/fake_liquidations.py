@@ -73,7 +73,7 @@ class LiqStreamFake:
             await self._runner.cleanup()
             self._runner = None
 
-    async def wait(self, predicate: Any, within: float = 10.0) -> None:
+    async def wait(self, predicate: Any, within: float = 60.0) -> None:
         async with asyncio.timeout(within), self._changed:
             await self._changed.wait_for(lambda: predicate(self))
 

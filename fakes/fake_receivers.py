@@ -100,7 +100,7 @@ class Receiver:
     def accepted(self) -> list[Received]:
         return [r for r in self.requests if 200 <= r.status < 300]
 
-    async def wait_for(self, predicate: Any, timeout: float = 30.0) -> None:
+    async def wait_for(self, predicate: Any, timeout: float = 90.0) -> None:
         async def check() -> None:
             async with self._changed:
                 await self._changed.wait_for(lambda: predicate(self))

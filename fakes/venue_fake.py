@@ -263,7 +263,7 @@ class VenueFake:
         self.rejected = 0
         self.max_in_flight = 0
 
-    async def wait_for_calls(self, path: str, n: int, within: float = 10.0) -> None:
+    async def wait_for_calls(self, path: str, n: int, within: float = 60.0) -> None:
         async with asyncio.timeout(within), self._changed:
             await self._changed.wait_for(lambda: self.calls[path] >= n)
 

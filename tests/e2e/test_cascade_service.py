@@ -130,7 +130,9 @@ async def test_a_1000_event_burst_is_one_cascade_alert_per_subscriber(
                     await ly.push(burst[i : i + 250])
                 wanted = (*PER_SYMBOL, MARKET_WIDE, BOTH)
                 if covered:
-                    await tg.wait_until(lambda: all(cascades_to(tg, c) for c in wanted), timeout=60)
+                    await tg.wait_until(
+                        lambda: all(cascades_to(tg, c) for c in wanted), timeout=120
+                    )
                 else:  # every event stored, then cycles that saw them
                     await svc.wait_for(r"cycle \d+: ", n=svc.count(r"cycle \d+: ") + 1)
                     async with asyncio.timeout(30):
@@ -210,7 +212,7 @@ async def test_across_venues_the_coin_is_judged_on_its_venues_summed(tmp_path: P
                 now = int(time.time() * 1000)
                 await ly.push([Liq("BTCUSDT", "long", 1.0, 50_000.0, now)] * 1000)
                 wanted = (*PER_SYMBOL, MARKET_WIDE, BOTH)
-                await tg.wait_until(lambda: all(cascades_to(tg, c) for c in wanted), timeout=60)
+                await tg.wait_until(lambda: all(cascades_to(tg, c) for c in wanted), timeout=120)
                 seen = svc.count(LOOP_CYCLE)
                 await svc.wait_for(LOOP_CYCLE, n=seen + 3)
             finally:

@@ -118,8 +118,8 @@ async def test_kill_9_mid_post_loses_nothing_and_repeats_only_the_post_on_the_wi
 
         first = await ServiceProcess(env).start()
         try:
-            await discord.wait_for(lambda r: len(r.requests) >= 2, timeout=60)
-            await hook.wait_for(lambda r: len(r.requests) >= 2, timeout=60)
+            await discord.wait_for(lambda r: len(r.requests) >= 2, timeout=120)
+            await hook.wait_for(lambda r: len(r.requests) >= 2, timeout=120)
             await first.stop(signal.SIGKILL)
         finally:
             await first.kill()
@@ -129,8 +129,8 @@ async def test_kill_9_mid_post_loses_nothing_and_repeats_only_the_post_on_the_wi
         second = await ServiceProcess(env).start()
         try:
             expected = {f"K{k}{s}" for k in range(CYCLES) for s in "AB"}
-            await discord.wait_for(lambda r: set(r.alert_symbols()) >= expected, timeout=60)
-            await hook.wait_for(lambda r: len(r.unique_alert_ids()) >= 2 * CYCLES, timeout=60)
+            await discord.wait_for(lambda r: set(r.alert_symbols()) >= expected, timeout=120)
+            await hook.wait_for(lambda r: len(r.unique_alert_ids()) >= 2 * CYCLES, timeout=120)
             for _ in range(100):  # the last outcome reaches the database just after the post
                 if (await status_counts(db_url)).get("pending", 0) == 0:
                     break

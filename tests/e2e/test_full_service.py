@@ -51,7 +51,7 @@ async def test_subscribe_then_exactly_one_push_when_the_band_is_crossed(tmp_path
             seen = svc.count(r"cycle \d+: ")
             await svc.wait_for(r"cycle \d+: ok", n=seen + 2)
             stress_btc(fake)
-            await tg.wait_until(lambda: len(alerts_to(tg, USER)) >= 1, timeout=30)
+            await tg.wait_until(lambda: len(alerts_to(tg, USER)) >= 1, timeout=90)
             [alert] = alerts_to(tg, USER)
             assert "stressed" in alert and "lean" in alert
 

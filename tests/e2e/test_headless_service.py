@@ -126,7 +126,7 @@ async def test_stop_mid_cycle_then_restart_commits_nothing_partial_and_alerts_on
 
         second = await ServiceProcess(env).start()
         try:
-            await second.wait_for("ALERT BTCUSDT", timeout=30)
+            await second.wait_for("ALERT BTCUSDT", timeout=90)
             seen = second.count(r"cycle \d+: ")
             await second.wait_for(r"cycle \d+: ", n=seen + 2)
         finally:

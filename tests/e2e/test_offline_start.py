@@ -57,10 +57,10 @@ async def test_offline_run_says_each_change_once_and_no_replica_words(tmp_path: 
     svc = await ServiceProcess(env).start()
     try:
         # Past exchange.venue_drop_after_cycles: every venue has left the aggregates.
-        await svc.wait_for(r"failed cycle 2 in a row", timeout=60)
+        await svc.wait_for(r"failed cycle 2 in a row", timeout=120)
         async with FakeBinance(port=ports[0]) as fake:
             fake.add_symbol("BTCUSDT", mark=50_010, index=50_000, funding_rate=0.0001, oi=8e4)
-            await svc.wait_for(r"bot\.cycle\.loop: cycle \d+: ", timeout=60)
+            await svc.wait_for(r"bot\.cycle\.loop: cycle \d+: ", timeout=120)
     finally:
         assert await svc.stop(signal.SIGTERM) == 0
     news = at("WARNING", svc.lines) + at("INFO", svc.lines) + at("ERROR", svc.lines)
@@ -84,7 +84,7 @@ async def test_a_restart_after_failed_cycles_scores_at_once(tmp_path: Path) -> N
     env = service_env(tmp_path, f"http://127.0.0.1:{port}", PRESSUREBOT_LOGGING__LEVEL="DEBUG")
     offline = await ServiceProcess(env).start()
     try:
-        await offline.wait_for(r"failed cycle 2 in a row", timeout=60)
+        await offline.wait_for(r"failed cycle 2 in a row", timeout=120)
     finally:
         assert await offline.stop(signal.SIGTERM) == 0
 
@@ -93,8 +93,8 @@ async def test_a_restart_after_failed_cycles_scores_at_once(tmp_path: Path) -> N
         env["PRESSUREBOT_SCORER__INTERVAL_SECONDS"] = "300"
         online = await ServiceProcess(env).start()
         try:
-            await online.wait_for(r"first cycle in 0\.0s", timeout=60)
-            await online.wait_for(r"cycle \d+: ok", timeout=60)
+            await online.wait_for(r"first cycle in 0\.0s", timeout=120)
+            await online.wait_for(r"cycle \d+: ok", timeout=120)
         finally:
             assert await online.stop(signal.SIGTERM) == 0
 

@@ -125,7 +125,7 @@ async def all_received(tg: FakeTelegram, expected: set[tuple[int, str]]) -> None
     """Until every expected digest arrived (parsing the messages only when more came)."""
     at_least = len(expected)
     while True:
-        await tg.wait_until(lambda n=at_least: len(tg.sent) >= n, timeout=60)
+        await tg.wait_until(lambda n=at_least: len(tg.sent) >= n, timeout=120)
         if set(received(tg)) >= expected:
             return
         at_least = len(tg.sent) + 1
@@ -157,10 +157,10 @@ async def test_three_workers_lose_nothing_when_one_is_killed(tmp_path: Path) -> 
             for svc in replicas:
                 await svc.start()
             for svc in replicas:
-                await svc.wait_for("telegram sender @", timeout=60)
+                await svc.wait_for("telegram sender @", timeout=120)
             started = time.monotonic()
             await seed_outbox(db_url)  # every worker finds it at its next poll (1 s)
-            await tg.wait_until(lambda: len(tg.sent) >= 1000, timeout=60)
+            await tg.wait_until(lambda: len(tg.sent) >= 1000, timeout=120)
             holders = await claim_holders(db_url)
             victim_name = max(holders, key=lambda h: holders[h]) if holders else "r0"
             victim = replicas[int(victim_name[1:])]
@@ -168,7 +168,7 @@ async def test_three_workers_lose_nothing_when_one_is_killed(tmp_path: Path) -> 
             await victim.stop(signal.SIGKILL)
 
             expected = {(FIRST_CHAT + c, f"K{k}USDT") for c in range(CHATS) for k in range(CYCLES)}
-            await asyncio.wait_for(all_received(tg, expected), timeout=60)
+            await asyncio.wait_for(all_received(tg, expected), timeout=120)
             wall = time.monotonic() - started
             # The last outcomes reach the database just after the send; no event says
             # so outside the processes, so the table is read until it shows them.

@@ -75,7 +75,7 @@ async def test_scorer_bot_and_worker_replicas_share_the_work(tmp_path: Path) -> 
             await scorer.wait_for(r"cycle \d+: ok", n=seen + 1)
             stress_btc(fake)
             # Only the worker drains the outbox; it polls, the scorer cannot wake it.
-            await tg.wait_until(lambda: len(alerts_to(tg, ADMIN)) >= 1, timeout=30)
+            await tg.wait_until(lambda: len(alerts_to(tg, ADMIN)) >= 1, timeout=90)
             seen = scorer.count(r"cycle \d+: ")
             await scorer.wait_for(r"cycle \d+: ", n=seen + 2)
             assert len(alerts_to(tg, ADMIN)) == 1

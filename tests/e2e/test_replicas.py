@@ -60,7 +60,7 @@ async def healthz(proc: ServiceProcess) -> tuple[int, dict[str, Any]]:
 async def first_to_score(replicas: list[ServiceProcess], n: int = 1) -> ServiceProcess:
     """The replica among `replicas` that logs `n` more stored cycles first."""
     waits = {
-        asyncio.create_task(r.wait_for(CYCLE_LINE, n=r.count(CYCLE_LINE) + n, timeout=30)): r
+        asyncio.create_task(r.wait_for(CYCLE_LINE, n=r.count(CYCLE_LINE) + n, timeout=90)): r
         for r in replicas
     }
     done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)

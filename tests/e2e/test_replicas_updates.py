@@ -200,7 +200,7 @@ async def test_webhook_round_robin_answers_each_command_once_and_refuses_a_wrong
                     status = await lb.post(tg.message_update(chat, COMMANDS[i % len(COMMANDS)]))
                     assert status == 200
                     await asyncio.sleep(0.05)  # about what 60 users typing at once send
-                await wait_answered(tg, chats, timeout=30)
+                await wait_answered(tg, chats, timeout=90)
                 # One busy group, its members' commands spread over the replicas: the
                 # group's limit (10 a minute, then one note) is counted in the database,
                 # so the replicas together answer 10, not 10 each.
@@ -243,7 +243,7 @@ async def test_polling_only_the_lease_holder_polls_and_a_standby_takes_over_afte
             chats = list(range(3001, 3031))
             for i, chat in enumerate(chats):
                 tg.push_message(chat, COMMANDS[i % len(COMMANDS)])
-            await wait_answered(tg, chats, timeout=30)
+            await wait_answered(tg, chats, timeout=90)
             assert set(answers_per_chat(tg, chats).values()) == {1}
             assert len(tg.pollers) == 1, tg.pollers  # the standby never called getUpdates
             assert tg.conflicts == 0
@@ -304,7 +304,7 @@ async def test_rolling_restart_of_three_webhook_replicas_answers_every_command(
                 finally:
                     done.set()
                     await client
-            await wait_answered(tg, sent, timeout=30)
+            await wait_answered(tg, sent, timeout=90)
             counts = answers_per_chat(tg, sent)
             assert set(counts.values()) == {1}, {c: n for c, n in counts.items() if n != 1}
             assert len(sent) > 20 and lb.retries > 0

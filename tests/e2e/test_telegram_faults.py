@@ -60,7 +60,7 @@ async def test_a_one_minute_outage_delays_the_push_but_never_loses_it(tmp_path: 
             await subscribe(svc, tg)
             tg.outage(outage)
             stress_btc(fake)
-            await svc.wait_for(ALERT_CYCLE, timeout=30)
+            await svc.wait_for(ALERT_CYCLE, timeout=90)
             assert tg.down, "the alert cycle came after the outage"
             await tg.wait_until(lambda: len(alerts_to(tg, USER)) >= 1, timeout=outage + 75)
             recovered = tg.down_until
@@ -102,9 +102,9 @@ async def test_alerts_past_the_expiry_are_dropped_counted_and_not_sent(tmp_path:
             await subscribe(svc, tg)
             tg.outage(12)
             stress_btc(fake)
-            await svc.wait_for(ALERT_CYCLE, timeout=30)
-            await svc.wait_for(r"dropped 1 deliveries older than 0\.0 h \(stale\)", timeout=30)
-            await tg.wait_until(lambda: not tg.down, timeout=30)
+            await svc.wait_for(ALERT_CYCLE, timeout=90)
+            await svc.wait_for(r"dropped 1 deliveries older than 0\.0 h \(stale\)", timeout=90)
+            await tg.wait_until(lambda: not tg.down, timeout=90)
             seen = svc.count(r"cycle \d+: ")
             await svc.wait_for(r"cycle \d+: ", n=seen + 3)
             metrics = await scrape(port)

@@ -51,11 +51,11 @@ async def test_a_venue_going_down_leaves_the_others_scoring(tmp_path: Path) -> N
             fb.set_market("BTCUSDT", oi=90_000, funding_rate=0.001, mark=50_250)
             fy.set_market("BTCUSDT", oi=60_000, funding_rate=0.0005, mark=50_250)
             fo.set_market("BTC-USDT-SWAP", oi=25_000, funding_rate=0.001, mark=50_250)
-            await svc.wait_for(r"ALERT BTC neutral -> \w+ score", timeout=60)
+            await svc.wait_for(r"ALERT BTC neutral -> \w+ score", timeout=120)
             for path in OKX_BULK:
                 fo.fault(path, "5xx", times=None)
             # The bulk answers are reused for 20 s within a venue (bot/markets/bulk_snapshot.py).
-            await svc.wait_for("okx unreachable for 2 cycles", timeout=60)
+            await svc.wait_for("okx unreachable for 2 cycles", timeout=120)
             seen = svc.count(r"bybit cycle \d+: ok")
             await svc.wait_for(r"bybit cycle \d+: ok", n=seen + 2)
         finally:
