@@ -27,11 +27,16 @@ class HealthState:
         self._clock = clock
         self.problems: dict[str, str] = {}
         self._logged: dict[str, float] = {}
+        self._kinds: dict[str, str] = {}
 
-    def set_problem(self, key: str, message: str) -> None:
+    def set_problem(self, key: str, message: str, kind: str | None = None) -> None:
+        """`kind`: what counts as the same problem for the log (default: the message).
+        A database fault's cause can differ from one try to the next (read-only, then
+        I/O error) while the outage is one."""
         now = self._clock()
         last = self._logged.get(key)
-        changed = self.problems.get(key) != message
+        changed = self._kinds.get(key) != (kind or message)
+        self._kinds[key] = kind or message
         # Recorded before it is logged: whoever reads the line finds /healthz unhealthy.
         self.problems[key] = message
         if changed or last is None or now - last >= REPEAT_LOG_SECONDS:
@@ -41,5 +46,6 @@ class HealthState:
     def clear(self, key: str, recovered: str | None = None) -> None:
         if self.problems.pop(key, None) is not None:
             self._logged.pop(key, None)
+            self._kinds.pop(key, None)
             if recovered:
                 logger.info("%s", recovered)

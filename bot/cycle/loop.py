@@ -133,9 +133,11 @@ async def _on_cycle_failure(
     elif isinstance(exc, DBAPIError):
         # A database fault (read-only, disk full, I/O error) is not a bug: one line
         # with the cause, repeated at most once a minute, and /healthz unhealthy.
-        if health is not None:  # the message stays the same, so it repeats once a minute
+        if health is not None:  # one outage whatever its causes: repeated once a minute
             health.set_problem(
-                "database", f"cycle failed ({failure_cause(exc)}): database write failed; retrying"
+                "database",
+                f"cycle failed ({failure_cause(exc)}): database write failed; retrying",
+                kind="database write failed",
             )
         else:
             _log_cycle_failure(exc, delay)
