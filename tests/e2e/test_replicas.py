@@ -110,9 +110,14 @@ async def test_kill_9_of_the_scorer_hands_the_next_cycle_to_a_standby(tmp_path: 
                     await r.stop(signal.SIGTERM)
         cycles = await stored_cycles(db_url)
 
-    # Every stored cycle was logged by exactly one replica (none committed twice).
+    # No cycle was logged by two replicas (none committed twice), and every stored cycle
+    # was logged, except perhaps one the killed scorer committed in the instant before
+    # the kill and had no time to log.
     ids = sorted(int(m[1]) for r in replicas for line in r.lines if (m := CYCLE_ID.search(line)))
-    assert ids == sorted(i for i, _, _ in cycles)
+    assert len(ids) == len(set(ids)), ids
+    stored = {i for i, _, _ in cycles}
+    assert set(ids) <= stored
+    assert len(stored - set(ids)) <= 1, (ids, sorted(stored))
     # No two cycles overlap, and the takeover missed at most one interval.
     for (_, s1, f1), (_, s2, _) in itertools.pairwise(cycles):
         assert s2 >= f1, cycles
