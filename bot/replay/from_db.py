@@ -20,15 +20,29 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import Settings
 from bot.replay.data import FORMAT_OHLC_MARK, HOUR_MS, History, ReplayInputError, Row, format_time
 from bot.storage import hourly_repo
 from bot.storage.db import create_engine, describe_db_error, session_factory
 from bot.storage.hourly_repo import HourlyRecord, StoredSpan
+from bot.storage.sqlite_guard import sqlite_file
 
 MIN_DAYS = 14
 DAY_MS = 86_400_000
+
+
+def store_engine(settings: Settings) -> AsyncEngine:
+    """The deployment's database, read only: a SQLite file that is not there is an
+    answer (nothing stored yet), not a new empty file beside the user's data."""
+    path = sqlite_file(settings.database.url)
+    if path is not None and not path.exists():
+        raise ReplayInputError(
+            f"no database at {path}: nothing is stored yet (`pressurebot run` writes a row "
+            "per symbol an hour; set database.url to the service's database)"
+        )
+    return create_engine(settings.database)
 
 
 async def read_store(
@@ -40,7 +54,7 @@ async def read_store(
     end_ms: int | None = None,
 ) -> tuple[History, str]:
     """The store's rows for one exchange as a History, and that exchange's name."""
-    engine = create_engine(settings.database)
+    engine = store_engine(settings)
     try:
         sessions = session_factory(engine)
         async with sessions() as session:

@@ -34,9 +34,10 @@ from bot.alerts.rules.parser import RuleError, parse_rule
 from bot.alerts.rules.tree import Condition, field_names
 from bot.config import Settings
 from bot.replay.data import ReplayInputError, format_time
+from bot.replay.from_db import store_engine
 from bot.replay.rule_history import load_history_rows
 from bot.replay.rule_store import add_percentiles, combine, read_store
-from bot.storage.db import create_engine, describe_db_error, session_factory
+from bot.storage.db import describe_db_error, session_factory
 from bot.views.rule_actions import RuleTest, history_symbol, names_percentile
 
 EXIT_INPUT = 2
@@ -101,7 +102,7 @@ async def _from_db(settings: Settings, args: argparse.Namespace, condition: Cond
     """The store of `--exchange` (default: the default view) merged with PATH (default:
     the shipped history), as the bot merges them."""
     exchange = getattr(args, "exchange", None) or settings.exchange.default_view
-    engine = create_engine(settings.database)
+    engine = store_engine(settings)
     try:
         async with session_factory(engine)() as session:
             stored = await read_store(session, exchange, int(time.time() * 1000))

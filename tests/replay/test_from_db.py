@@ -132,3 +132,16 @@ def test_an_empty_store_says_what_fills_it(
     asyncio.run(fill(db, []))
     assert main(["--config", config(tmp_path, db), "replay", "--from-db"]) == 2
     assert "the hourly store is empty" in capsys.readouterr().err
+
+
+def test_no_database_file_is_an_answer_and_none_is_created(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "never-run.db"
+    cfg = config(tmp_path, db)
+    assert main(["--config", cfg, "replay", "--from-db"]) == 2
+    err = capsys.readouterr().err
+    assert "no database at" in err and "nothing is stored yet" in err
+    assert main(["--config", cfg, "replay", "--rule", "oi_4h > 8", "--from-db"]) == 2
+    assert "nothing is stored yet" in capsys.readouterr().err
+    assert not db.exists()
