@@ -115,6 +115,7 @@ class RestClient:
         self._history_streak = 0
         self._history_paused_until = -math.inf
         self._history_pause = HISTORY_PAUSE_SECONDS
+        self._closed = False
         self.reset_counters()
 
     @property
@@ -128,6 +129,7 @@ class RestClient:
         await self.close()
 
     async def close(self) -> None:
+        self._closed = True
         if self._session is not None and self._owns_session:
             await self._session.close()
             self._session = None
@@ -380,6 +382,10 @@ class RestClient:
         return ceiling * self._rng.uniform(0.5, 1.0)
 
     def _get_session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            # A task still running at shutdown (a positioning round, a backfill) must not
+            # open a new session that nothing would close.
+            raise ExchangeUnavailable(f"{self._base_url}: client closed", cause="shutting down")
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._settings.concurrency),

@@ -373,3 +373,18 @@ async def test_failing_history_trips_the_breaker_and_says_so(
     assert "backfill paused until" in trouble
     # The bulk call is a separate path: the cycle itself still works.
     assert "BTCUSDT" in (await run_cycle(adapter)).oi
+
+
+async def test_a_closed_client_refuses_requests_and_opens_no_session(
+    fake: FakeBybit, clock: FakeClock
+) -> None:
+    """At shutdown a task still running (a positioning round, a backfill) must fail
+    fast, not open a session nothing would close ("Unclosed client session")."""
+    client = venue_client(make_client, fake.url, clock)
+    params = {"category": "linear"}
+    await client.get_json(TICKERS, params, weight=1)
+    await client.close()
+    calls = dict(fake.calls)
+    with pytest.raises(ExchangeUnavailable, match="client closed"):
+        await client.get_json(TICKERS, params, weight=1)
+    assert client._session is None and dict(fake.calls) == calls
