@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
+from bot.storage.models import AlertEvent, Cycle
 from tests.conftest import POSTGRES_ENV
 
 
@@ -72,3 +73,39 @@ async def status_counts(url: str) -> dict[str, int]:
         counts = {status: int(n) for status, n in rows.all()}
     await engine.dispose()
     return counts
+
+
+async def ok_cycle(session: AsyncSession, now_ms: int) -> Cycle:
+    """A finished Binance cycle row, as the scorer writes one, to hang events on."""
+    cycle = Cycle(
+        exchange="binance",
+        started_ms=now_ms,
+        finished_ms=now_ms,
+        status="ok",
+        symbols_attempted=1,
+        symbols_fetched=1,
+        symbols_failed=0,
+    )
+    session.add(cycle)
+    await session.flush()
+    return cycle
+
+
+async def band_event(session: AsyncSession, cycle: Cycle, symbol: str, now_ms: int) -> AlertEvent:
+    """A lean -> stretched band event in `cycle`, as the alert engine writes one."""
+    event = AlertEvent(
+        cycle_id=cycle.id,
+        exchange="binance",
+        symbol=symbol,
+        kind="band",
+        direction="up",
+        from_band="lean",
+        to_band="stretched",
+        score=41,
+        bias="LONG",
+        regime="Net long bias building",
+        created_ms=now_ms,
+    )
+    session.add(event)
+    await session.flush()
+    return event

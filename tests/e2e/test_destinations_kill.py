@@ -19,12 +19,11 @@ from bot.alerts.types import DeliveryStatus, PlannedDelivery
 from bot.config import DatabaseSettings, DestinationSettings, Settings
 from bot.storage import alert_repo
 from bot.storage.db import create_engine, session_factory
-from bot.storage.models import AlertEvent, Cycle
 from fakes.fake_binance import FakeBinance
 from fakes.fake_receivers import DiscordReceiver, SignedReceiver
 from fakes.fake_telegram import FakeTelegram
 from fakes.service_process import ServiceProcess
-from tests.e2e.service_db import status_counts
+from tests.e2e.service_db import band_event, ok_cycle, status_counts
 from tests.e2e.test_full_service import bot_env
 from tests.e2e.test_headless_service import lean_market
 from tests.telegram.helpers import add_chat
@@ -55,34 +54,10 @@ async def seed(url: str, discord_url: str, hook_url: str) -> str:
     now = int(time.time() * 1000)
     async with sessions() as session, session.begin():
         for k in range(CYCLES):
-            cycle = Cycle(
-                exchange="binance",
-                started_ms=now,
-                finished_ms=now,
-                status="ok",
-                symbols_attempted=1,
-                symbols_fetched=1,
-                symbols_failed=0,
-            )
-            session.add(cycle)
-            await session.flush()
+            cycle = await ok_cycle(session, now)
             planned = []
             for side in ("A", "B"):
-                event = AlertEvent(
-                    cycle_id=cycle.id,
-                    exchange="binance",
-                    symbol=f"K{k}{side}USDT",
-                    kind="band",
-                    direction="up",
-                    from_band="lean",
-                    to_band="stretched",
-                    score=41,
-                    bias="LONG",
-                    regime="Net long bias building",
-                    created_ms=now,
-                )
-                session.add(event)
-                await session.flush()
+                event = await band_event(session, cycle, f"K{k}{side}USDT", now)
                 planned.append(PlannedDelivery(event.id, CHAT, DeliveryStatus.PENDING))
             await alert_repo.insert_deliveries(session, cycle.id, now, planned)
     await engine.dispose()

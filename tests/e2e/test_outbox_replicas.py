@@ -19,11 +19,11 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from bot.config import DatabaseSettings
 from bot.storage.db import create_engine, session_factory
 from bot.storage.market_repo import insert_ignore
-from bot.storage.models import AlertEvent, Chat, Cycle, Delivery
+from bot.storage.models import Chat, Delivery
 from fakes.fake_binance import FakeBinance
 from fakes.fake_telegram import FakeTelegram
 from fakes.service_process import ServiceProcess
-from tests.e2e.service_db import service_database, status_counts
+from tests.e2e.service_db import band_event, ok_cycle, service_database, status_counts
 from tests.e2e.test_full_service import bot_env
 from tests.e2e.test_headless_service import lean_market
 
@@ -56,32 +56,8 @@ async def seed_outbox(url: str) -> None:
         ]
         await insert_ignore(session, Chat, chats)
         for k in range(CYCLES):
-            cycle = Cycle(
-                exchange="binance",
-                started_ms=now,
-                finished_ms=now,
-                status="ok",
-                symbols_attempted=1,
-                symbols_fetched=1,
-                symbols_failed=0,
-            )
-            session.add(cycle)
-            await session.flush()
-            event = AlertEvent(
-                cycle_id=cycle.id,
-                exchange="binance",
-                symbol=f"K{k}USDT",
-                kind="band",
-                direction="up",
-                from_band="lean",
-                to_band="stretched",
-                score=41,
-                bias="LONG",
-                regime="Net long bias building",
-                created_ms=now,
-            )
-            session.add(event)
-            await session.flush()
+            cycle = await ok_cycle(session, now)
+            event = await band_event(session, cycle, f"K{k}USDT", now)
             rows = [
                 {
                     "event_id": event.id,
