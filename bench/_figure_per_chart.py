@@ -1,6 +1,6 @@
 """The naive peer of the /symbol chart, as it was drawn before issue 17: a figure, its
 three axes, bands, labels and legend built afresh for every chart, dates as datetime
-objects, PNG through savefig (RGBA, zlib 6). Same pixels as bot/telegram/charts.py.
+objects, PNG through savefig (RGBA, zlib 6). Same pixels as bot/telegram/chart_figure.py.
 
 bench/chart_render.py times it beside ours; bench/rest_cost.py runs the service with it
 as "today's" configuration:
@@ -26,7 +26,7 @@ from matplotlib.ticker import FuncFormatter
 
 from bot.scoring.formula import DEFAULT_PARAMS, ScoringParams
 from bot.telegram import charts
-from bot.telegram.charts import _compact, band_spans
+from bot.telegram.chart_figure import _compact, band_spans
 
 
 def render_chart_fresh(

@@ -34,7 +34,7 @@ from _machine import machine
 from PIL import Image
 
 from bot.storage.market_repo import HistoryPoint
-from bot.telegram.charts import render_chart
+from bot.telegram.chart_figure import render_chart
 
 STEP_MS = 300_000
 Renderer = Callable[[str, Sequence[Sequence[float]]], bytes]

@@ -12,7 +12,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.storage import chat_repo
-from bot.telegram.charts import ChartCache, render_chart
+from bot.telegram.chart_figure import render_chart
+from bot.telegram.charts import ChartCache
 from bot.views import liquidations, market
 from bot.views.market_cache import MarketCache
 from fakes.fake_telegram import FakeTelegram

@@ -1,4 +1,4 @@
-"""The /symbol chart is drawn on a figure reused per worker thread (bot/telegram/charts.py):
+"""The /symbol chart is drawn on a figure reused per worker thread (bot/telegram/chart_figure.py):
 whatever was drawn before, a chart comes out as from a figure built for it alone."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import threading
 import warnings
 
 from bot.storage.market_repo import HistoryPoint
-from bot.telegram.charts import render_chart
+from bot.telegram.chart_figure import render_chart
 
 
 def history(n: int, seed: int, oi: float = 1e6, rates: float = 0.0) -> list[HistoryPoint]:

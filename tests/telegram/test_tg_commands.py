@@ -514,7 +514,7 @@ async def test_band_ranges_follow_the_configured_scoring_bounds(
     start, make_settings, sessions, fake_tg: FakeTelegram
 ):
     """`[scoring] lean_from = 20`: /start, the /symbol card and the chart all say 20."""
-    from bot.telegram.charts import band_spans
+    from bot.telegram.chart_figure import band_spans
     from tests.telegram.helpers import add_market
 
     await add_market(sessions)
