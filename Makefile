@@ -23,7 +23,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Our modules compiled once before the run: where PYTHONDONTWRITEBYTECODE is set (CI
+# machines often set it), every service and CLI process the tests start would compile
+# ~200 modules again, about 0.15 s of CPU each time.
 test: lint typecheck
+	$(BIN)/python -m compileall -q bot fakes migrations tests
 	$(BIN)/pytest -q
 
 format: $(STAMP)

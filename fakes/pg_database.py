@@ -1,9 +1,9 @@
-"""A throwaway PostgreSQL database per test or benchmark trial.
+"""A throwaway, empty PostgreSQL database per test or benchmark trial.
 
-Replica tests need one database that several processes (or engines) share, which the
-schema-per-test `db_engine` fixture cannot give: each gets `CREATE DATABASE pbtest_<id>`
-through an admin connection and `DROP DATABASE ... WITH (FORCE)` afterwards, so a
-replica left connected (killed mid-test) never keeps it alive."""
+For what needs a database no one has migrated yet (the migrate lock's test, a scan
+beside a scorer); a database at head comes from fakes/migrated_db.py. Each gets `CREATE
+DATABASE pbtest_<id>` through an admin connection and `DROP DATABASE ... WITH (FORCE)`
+afterwards, so a replica left connected (killed mid-test) never keeps it alive."""
 
 from __future__ import annotations
 

@@ -10,16 +10,27 @@ import signal
 import sys
 from pathlib import Path
 
+from fakes.migrated_db import migrated_sqlite
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def service_env(tmp_path: Path, exchange_url: str, **extra: str) -> dict[str, str]:
+def service_env(
+    tmp_path: Path, exchange_url: str, *, migrated: bool = True, **extra: str
+) -> dict[str, str]:
+    """The environment of a service under test, on `tmp_path/service.db` unless `extra`
+    names another database. `migrated`: that file is created at the schema's head from
+    a template (fakes/migrated_db.py), so a service start does not run every migration
+    again; False leaves it to the service, as on a first install."""
+    db = tmp_path / "service.db"
+    if migrated and not db.exists():
+        migrated_sqlite(db)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PRESSUREBOT_", "TELEGRAM_"))}
     env.update(
         PRESSUREBOT_EXCHANGE__BASE_URL=exchange_url,
         PRESSUREBOT_EXCHANGE__VENUES='["binance"]',
         PRESSUREBOT_EXCHANGE__MAX_RETRIES="1",
-        PRESSUREBOT_DATABASE__URL=f"sqlite+aiosqlite:///{tmp_path}/service.db",
+        PRESSUREBOT_DATABASE__URL=f"sqlite+aiosqlite:///{db}",
         PRESSUREBOT_SCORER__INTERVAL_SECONDS="1",
         # On PostgreSQL: two test runs side by side start dozens of services and must
         # stay under the server's max_connections (100).

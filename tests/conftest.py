@@ -1,15 +1,13 @@
-"""Database fixtures shared by every storage-touching test: a migrated temp-file
-SQLite DB, and the same tests on PostgreSQL (a fresh schema per test) when
+"""Database fixtures shared by every storage-touching test: a temp-file SQLite DB at
+the schema's head, and the same tests on PostgreSQL (a database per test) when
 PRESSUREBOT_TEST_POSTGRES_URL is set."""
 
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -18,16 +16,17 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from bot.config import DatabaseSettings
-from bot.storage.db import create_engine, migrate, session_factory
+from bot.storage.db import create_engine, session_factory
+from fakes.migrated_db import drop_postgres_templates, migrated_postgres, migrated_sqlite
 
 POSTGRES_ENV = "PRESSUREBOT_TEST_POSTGRES_URL"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def db_engine(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[AsyncEngine]:
+    """A database at head per test, copied from a migrated template (fakes/migrated_db.py)."""
     if request.param == "sqlite":
-        engine = create_engine(DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path}/t.db"))
-        await migrate(engine)
+        engine = create_engine(DatabaseSettings(url=migrated_sqlite(tmp_path / "t.db")))
         yield engine
         await engine.dispose()
         return
@@ -35,25 +34,13 @@ async def db_engine(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[A
     url = os.environ.get(POSTGRES_ENV)
     if not url:
         pytest.skip(f"PostgreSQL storage tests need {POSTGRES_ENV} (postgresql+asyncpg://...)")
-    # A throwaway schema per test: isolation without needing CREATE DATABASE rights.
-    schema = f"pbtest_{uuid.uuid4().hex[:12]}"
-    admin = create_async_engine(url)
-    async with admin.begin() as conn:
-        await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    if make_url(url).get_driver_name() == "asyncpg":
-        connect_args: dict[str, object] = {"server_settings": {"search_path": schema}}
-    else:
-        connect_args = {"options": f"-csearch_path={schema}"}
-    # A small pool: two test runs side by side must stay under max_connections (100).
-    engine = create_async_engine(url, connect_args=connect_args, pool_size=2)
-    try:
-        await migrate(engine)
-        yield engine
-    finally:
-        await engine.dispose()
-        async with admin.begin() as conn:
-            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        await admin.dispose()
+    async with migrated_postgres(url) as test_url:
+        # A small pool: two test runs side by side must stay under max_connections (100).
+        engine = create_async_engine(test_url, pool_size=2)
+        try:
+            yield engine
+        finally:
+            await engine.dispose()
 
 
 @pytest.fixture
@@ -66,3 +53,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     (`--no-loadscope-reorder`, pyproject.toml): a minutes-long file started last would
     run alone at the end while the other workers idle."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    drop_postgres_templates()

@@ -6,43 +6,31 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from bot.storage.models import AlertEvent, Cycle
+from fakes.migrated_db import migrated_postgres, migrated_sqlite
 from tests.conftest import POSTGRES_ENV
 
 
 @contextlib.asynccontextmanager
 async def service_database(backend: str, tmp_path: Path) -> AsyncIterator[str]:
-    """The service's database URL: a temp SQLite file, or a throwaway PostgreSQL
-    database (the service connects by URL, so a schema per test will not do)."""
+    """The service's database URL, at the schema's head (fakes/migrated_db.py): a temp
+    SQLite file, or a throwaway PostgreSQL database (the service connects by URL, so a
+    schema per test will not do)."""
     if backend == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path}/service.db"
+        yield migrated_sqlite(tmp_path / "service.db")
         return
     url = os.environ.get(POSTGRES_ENV)
     if not url:
         pytest.skip(f"needs {POSTGRES_ENV}")
-    name = f"pbkill_{uuid.uuid4().hex[:10]}"
-    admin = create_async_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        await admin.dispose()
-        pytest.skip(f"cannot create a database: {exc}")
-    try:
-        yield make_url(url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
+    async with migrated_postgres(url, prefix="pbkill") as db_url:
+        yield db_url
 
 
 async def seed(url: str, chat_ids: range) -> None:

@@ -112,10 +112,6 @@ async def test_a_1000_event_burst_is_one_cascade_alert_per_subscriber(
                 PRESSUREBOT_LIQUIDATIONS__ENABLED="true",
                 PRESSUREBOT_LIQUIDATIONS__BYBIT_WS_URL=ly.url,
             )
-            migrate = ServiceProcess(env)
-            migrate.argv = ["migrate"]
-            await migrate.start()
-            assert await migrate.wait_exit() == 0
             seed(tmp_path / "service.db", int(time.time() * 1000), recent=covered)
 
             svc = await ServiceProcess(env).start()
@@ -199,10 +195,6 @@ async def test_across_venues_the_coin_is_judged_on_its_venues_summed(tmp_path: P
                 PRESSUREBOT_LIQUIDATIONS__BYBIT_WS_URL=ly.url,
                 PRESSUREBOT_LIQUIDATIONS__OKX_WS_URL=lo.url,
             )
-            migrate = ServiceProcess(env)
-            migrate.argv = ["migrate"]
-            await migrate.start()
-            assert await migrate.wait_exit() == 0
             keys = (("binance", "BTCUSDT"), ("bybit", "BTCUSDT"), ("okx", "BTC-USDT-SWAP"))
             seed(tmp_path / "service.db", int(time.time() * 1000), keys=keys, view=("all", "BTC"))
             svc = await ServiceProcess(env).start()

@@ -84,10 +84,6 @@ async def test_kill_9_mid_post_loses_nothing_and_repeats_only_the_post_on_the_wi
             PRESSUREBOT_DESTINATIONS__SECRET_KEY=KEY,
             PRESSUREBOT_DESTINATIONS__ALLOW_PRIVATE_TARGETS="true",
         )
-        migrate = ServiceProcess(env)
-        migrate.argv = ["migrate"]
-        await migrate.start()
-        assert await migrate.wait_exit() == 0
         hook.secret = await seed(db_url, discord.url, hook.url)
         discord.block_at = hook.block_at = 2
 

@@ -20,10 +20,13 @@ pytestmark = pytest.mark.slow
 USER = 1001
 
 
-def bot_env(tmp_path: Path, fake: FakeBinance, tg: FakeTelegram) -> dict[str, str]:
+def bot_env(
+    tmp_path: Path, fake: FakeBinance, tg: FakeTelegram, *, migrated: bool = True
+) -> dict[str, str]:
     return service_env(
         tmp_path,
         fake.url,
+        migrated=migrated,
         PRESSUREBOT_TELEGRAM__TOKEN=tg.token,
         PRESSUREBOT_TELEGRAM__BASE_URL=tg.base_url,
         PRESSUREBOT_TELEGRAM__POLL_TIMEOUT_SECONDS="1",
@@ -39,7 +42,8 @@ def alerts_to(tg: FakeTelegram, chat_id: int) -> list[str]:
 async def test_subscribe_then_exactly_one_push_when_the_band_is_crossed(tmp_path: Path) -> None:
     async with FakeBinance() as fake, FakeTelegram() as tg:
         lean_market(fake)
-        svc = await ServiceProcess(bot_env(tmp_path, fake, tg)).start()
+        # A first install: the service creates its database (no template copied).
+        svc = await ServiceProcess(bot_env(tmp_path, fake, tg, migrated=False)).start()
         try:
             await svc.wait_for(r"cycle \d+: ok", n=1)
             await tg.wait_until(lambda: bool(tg.commands), timeout=10)  # menu registered
@@ -89,10 +93,6 @@ async def test_kill_9_mid_broadcast_then_restart_delivers_everything(tmp_path: P
     async with FakeBinance() as fake, FakeTelegram() as tg:
         lean_market(fake)
         env = bot_env(tmp_path, fake, tg)
-        migrate = ServiceProcess(env)
-        migrate.argv = ["migrate"]
-        await migrate.start()
-        assert await migrate.wait_exit() == 0
         seed_subscribers(tmp_path / "service.db", chats)
 
         first = await ServiceProcess(env).start()

@@ -121,10 +121,6 @@ async def test_three_workers_lose_nothing_when_one_is_killed(tmp_path: Path) -> 
             PRESSUREBOT_TELEGRAM__ALLOW_PAID_BROADCAST="true",
             PRESSUREBOT_REPLICA__LEASE_SECONDS="3",
         )
-        migrate = ServiceProcess(env)
-        migrate.argv = ["migrate"]
-        await migrate.start()
-        assert await migrate.wait_exit() == 0
 
         replicas = [ServiceProcess({**env, "PRESSUREBOT_REPLICA__NAME": f"r{i}"}) for i in range(3)]
         for svc in replicas:

@@ -2,7 +2,7 @@
 database, against the fake exchange and the fake Bot API: the bot replica answers, the
 worker replica pushes the scorer replica's alert, and /status names who scores.
 
-Needs PRESSUREBOT_TEST_POSTGRES_URL (a database per test: fakes/pg_database.py)."""
+Needs PRESSUREBOT_TEST_POSTGRES_URL (a database per test at the schema head: fakes/migrated_db.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import pytest
 
 from fakes.fake_binance import FakeBinance
 from fakes.fake_telegram import FakeTelegram
-from fakes.pg_database import fresh_database, postgres_url_or_skip
+from fakes.migrated_db import migrated_postgres
+from fakes.pg_database import postgres_url_or_skip
 from fakes.service_process import ServiceProcess, service_env
 from tests.e2e.test_headless_service import lean_market, stress_btc
 
@@ -49,7 +50,7 @@ async def test_scorer_bot_and_worker_replicas_share_the_work(tmp_path: Path) -> 
     async with (
         FakeBinance() as fake,
         FakeTelegram() as tg,
-        fresh_database(postgres_url_or_skip()) as db_url,
+        migrated_postgres(postgres_url_or_skip()) as db_url,
     ):
         lean_market(fake)
         procs = {}

@@ -1,7 +1,7 @@
 """Three `pressurebot run` replicas on one PostgreSQL database: one scores, and when it
 is killed (-9) a standby scores the next cycle, keeping the cadence.
 
-Needs PRESSUREBOT_TEST_POSTGRES_URL (a database per test: fakes/pg_database.py)."""
+Needs PRESSUREBOT_TEST_POSTGRES_URL (a database per test at the schema head: fakes/migrated_db.py)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from fakes.fake_binance import FakeBinance
-from fakes.pg_database import fresh_database, postgres_url_or_skip
+from fakes.migrated_db import migrated_postgres
+from fakes.pg_database import postgres_url_or_skip
 from fakes.service_process import ServiceProcess, service_env
 from tests.e2e.test_process_faults import free_port
 
@@ -84,7 +85,7 @@ async def stored_cycles(db_url: str) -> list[tuple[int, int, int]]:
 
 
 async def test_kill_9_of_the_scorer_hands_the_next_cycle_to_a_standby(tmp_path: Path) -> None:
-    async with FakeBinance() as fake, fresh_database(postgres_url_or_skip()) as db_url:
+    async with FakeBinance() as fake, migrated_postgres(postgres_url_or_skip()) as db_url:
         market(fake)
         names = ("r1", "r2", "r3")
         replicas = [ServiceProcess(replica_env(tmp_path, fake, db_url, name)) for name in names]
@@ -133,7 +134,7 @@ async def test_a_scorer_stopped_cleanly_hands_over_without_waiting_out_its_lease
     """A rolling restart: SIGTERM releases the lease, so the standby takes over at its
     next try (a third of the lease), not when the lease would have run out."""
     lease = 15.0
-    async with FakeBinance() as fake, fresh_database(postgres_url_or_skip()) as db_url:
+    async with FakeBinance() as fake, migrated_postgres(postgres_url_or_skip()) as db_url:
         market(fake)
         replicas = []
         for name in ("r1", "r2"):

@@ -18,20 +18,16 @@ import itertools
 import os
 import signal
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from sqlalchemy import make_url, text
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.config import DatabaseSettings
-from bot.storage.db import create_engine, migrate
 from fakes.fake_binance import FakeBinance
 from fakes.fake_telegram import FakeTelegram
+from fakes.migrated_db import migrated_postgres
 from fakes.service_process import ServiceProcess, service_env
 from tests.e2e.test_headless_service import lean_market
 from tests.e2e.test_process_faults import free_port
@@ -48,27 +44,15 @@ STARTED = r"telegram bot @\w+ started"
 
 @pytest.fixture
 async def pg_url() -> AsyncIterator[str]:
-    """A fresh database per test: replicas are separate processes, so a schema on one
+    """A database per test: replicas are separate processes, so a schema on one
     connection's search_path would not do."""
     url = os.environ.get(POSTGRES_ENV)
     if not url:
         pytest.skip(f"replica tests need PostgreSQL: set {POSTGRES_ENV} (postgresql+asyncpg://...)")
-    name = f"pbtest_{uuid.uuid4().hex[:12]}"
-    admin = create_async_engine(url, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    db_url = make_url(url).set(database=name).render_as_string(hide_password=False)
-    try:
-        # Migrated once here: replicas starting together then find it current (a
-        # concurrent first migration is the migrate lock's business, not these tests').
-        engine = create_engine(DatabaseSettings(url=db_url))
-        await migrate(engine)
-        await engine.dispose()
+    # At head already: replicas starting together find it current (a concurrent first
+    # migration is the migrate lock's business, tests/storage/test_migrate_lock.py).
+    async with migrated_postgres(url) as db_url:
         yield db_url
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
 
 
 def replica_env(

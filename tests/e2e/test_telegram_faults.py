@@ -122,10 +122,6 @@ async def test_a_token_added_after_a_headless_run_sends_no_backlog(tmp_path: Pat
     async with FakeBinance() as fake, FakeTelegram() as tg:
         lean_market(fake)
         headless_env = service_env(tmp_path, fake.url)
-        migrate = ServiceProcess(headless_env)
-        migrate.argv = ["migrate"]
-        await migrate.start()
-        assert await migrate.wait_exit() == 0
         seed_subscribers(tmp_path / "service.db", range(USER, USER + 3))
 
         headless = await ServiceProcess(headless_env).start()

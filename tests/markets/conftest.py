@@ -57,7 +57,8 @@ async def fake(clock: FakeClock) -> AsyncIterator[FakeBinance]:
 def make_settings(fake: FakeBinance, **overrides: object) -> ExchangeSettings:
     values: dict[str, object] = {
         "base_url": fake.url,
-        "request_timeout_seconds": 1.0,
+        # Generous, as tests/markets/venue_helpers.py explains; the timeout tests set 1 s.
+        "request_timeout_seconds": 10.0,
         "max_retries": 2,
         "concurrency": 8,
     }

@@ -25,6 +25,7 @@ from bot.markets.bybit import BybitAdapter, make_client
 from fakes.fake_bybit import INSTRUMENTS, OPEN_INTEREST, TICKERS, FakeBybit
 from tests.markets.conftest import FakeClock
 from tests.markets.venue_helpers import (
+    SHORT_TIMEOUT,
     close_clients,
     run_cycle,
     served,
@@ -301,7 +302,8 @@ async def test_error_code_in_the_envelope_is_an_exchange_error(
         await run_cycle(adapter)
 
 
-async def test_timeout_is_retried(adapter: BybitAdapter, fake: FakeBybit) -> None:
+async def test_timeout_is_retried(fake: FakeBybit, clock: FakeClock) -> None:
+    adapter = _adapter(fake, clock, request_timeout_seconds=SHORT_TIMEOUT)
     fake.fault(TICKERS, "timeout")
     cycle = await run_cycle(adapter)
     assert "BTCUSDT" in cycle.oi and fake.calls[TICKERS] == 2

@@ -117,17 +117,19 @@ async def test_418_blocks_every_request_until_the_ban_ends(
     assert await client.get_json(OPEN_INTEREST, {"symbol": "BTCUSDT"}, weight=1)
 
 
-async def test_timeout_is_retried(client: RestClient, fake: FakeBinance) -> None:
+async def test_timeout_is_retried(fake: FakeBinance, clock: FakeClock) -> None:
     fake.fault(OPEN_INTEREST, "timeout", symbol="BTCUSDT")
-    data = await client.get_json(OPEN_INTEREST, {"symbol": "BTCUSDT"}, weight=1)
+    async with make_client(make_settings(fake, request_timeout_seconds=1.0), clock) as client:
+        data = await client.get_json(OPEN_INTEREST, {"symbol": "BTCUSDT"}, weight=1)
     assert data["openInterest"] == "80000.00000000"
     assert fake.calls[OPEN_INTEREST] == 2
 
 
-async def test_timeouts_forever_name_the_url(client: RestClient, fake: FakeBinance) -> None:
+async def test_timeouts_forever_name_the_url(fake: FakeBinance, clock: FakeClock) -> None:
     fake.fault(EXCHANGE_INFO, "timeout", times=None)
-    with pytest.raises(ExchangeUnavailable, match=r"no answer within 1(\.0)?s") as info:
-        await client.get_json(EXCHANGE_INFO, weight=1)
+    async with make_client(make_settings(fake, request_timeout_seconds=1.0), clock) as client:
+        with pytest.raises(ExchangeUnavailable, match=r"no answer within 1(\.0)?s") as info:
+            await client.get_json(EXCHANGE_INFO, weight=1)
     assert fake.url in str(info.value)
 
 

@@ -32,6 +32,7 @@ from fakes.fake_okx import (
 )
 from tests.markets.conftest import FakeClock
 from tests.markets.venue_helpers import (
+    SHORT_TIMEOUT,
     close_clients,
     run_cycle,
     served,
@@ -272,7 +273,8 @@ async def test_error_code_is_an_exchange_error(adapter: OkxAdapter, fake: FakeOk
         await run_cycle(adapter)
 
 
-async def test_timeout_is_retried(adapter: OkxAdapter, fake: FakeOkx) -> None:
+async def test_timeout_is_retried(fake: FakeOkx, clock: FakeClock) -> None:
+    adapter = _adapter(fake, clock, request_timeout_seconds=SHORT_TIMEOUT)
     fake.fault(OPEN_INTEREST, "timeout")
     cycle = await run_cycle(adapter)
     assert BTC in cycle.oi and fake.calls[OPEN_INTEREST] == 2

@@ -19,7 +19,11 @@ from tests.markets.conftest import FakeClock
 
 def venue_settings(**overrides: object) -> ExchangeSettings:
     values: dict[str, object] = {
-        "request_timeout_seconds": 0.5,
+        # Generous: a busy machine can take over a second to answer on loopback, and a
+        # request timed out there is retried, which changes the calls a test counts. A
+        # test of the timeout itself sets a short one (SHORT_TIMEOUT) against the fakes'
+        # 2 s "timeout" fault.
+        "request_timeout_seconds": 10.0,
         "max_retries": 2,
         "concurrency": 8,
     }
@@ -27,6 +31,7 @@ def venue_settings(**overrides: object) -> ExchangeSettings:
     return ExchangeSettings.model_validate(values)
 
 
+SHORT_TIMEOUT = 0.5
 OPEN_CLIENTS: list[RestClient] = []
 
 

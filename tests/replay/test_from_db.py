@@ -16,7 +16,8 @@ from bot.config import DatabaseSettings
 from bot.replay.data import SHIPPED_HISTORY, History, parse_time, read_history
 from bot.replay.from_db import to_history
 from bot.storage import hourly_repo
-from bot.storage.db import create_engine, migrate, session_factory
+from bot.storage.db import create_engine, session_factory
+from fakes.migrated_db import migrated_sqlite
 
 HOUR = 3_600_000
 
@@ -40,9 +41,8 @@ def store_rows(history: History) -> list[tuple[object, ...]]:
 
 
 async def fill(db: Path, rows: list[tuple[object, ...]]) -> None:
-    engine = create_engine(DatabaseSettings(url=f"sqlite+aiosqlite:///{db}"))
+    engine = create_engine(DatabaseSettings(url=migrated_sqlite(db)))
     try:
-        await migrate(engine)
         async with session_factory(engine)() as session, session.begin():
             await hourly_repo.upsert_rows(session, rows)
     finally:

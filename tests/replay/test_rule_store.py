@@ -21,7 +21,8 @@ from bot.alerts.rules.parser import parse_condition
 from bot.cli import main
 from bot.config import DatabaseSettings
 from bot.replay.rule_store import StoreHistory, add_percentiles, combine, read_store
-from bot.storage.db import create_engine, migrate, session_factory
+from bot.storage.db import create_engine, session_factory
+from fakes.migrated_db import migrated_sqlite
 from tests.replay.helpers import Rec, write_csv
 from tests.replay.store_rows import HOUR, planted_rows, write
 
@@ -31,8 +32,7 @@ LAST = NOW - NOW % HOUR  # the last whole hour stored
 
 @pytest.fixture
 async def sessions(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path}/s.db"))
-    await migrate(engine)
+    engine = create_engine(DatabaseSettings(url=migrated_sqlite(tmp_path / "s.db")))
     yield session_factory(engine)
     await engine.dispose()
 
@@ -140,9 +140,8 @@ def test_replay_rule_from_db_prints_the_same_report(
     db = tmp_path / "c.db"
 
     async def fill() -> None:
-        engine = create_engine(DatabaseSettings(url=f"sqlite+aiosqlite:///{db}"))
+        engine = create_engine(DatabaseSettings(url=migrated_sqlite(db)))
         try:
-            await migrate(engine)
             # Ten days (under 14: the report says so), ending at the last whole hour.
             now = int(time.time() * 1000)
             rows = planted_rows(["AAAUSDT"], 10 * 24, now - now % HOUR)

@@ -12,8 +12,9 @@ from bot.config import DatabaseSettings, Settings
 from bot.replay.history_sources import history_sources
 from bot.scoring.explain import lookalike_sentence
 from bot.storage import hourly_repo
-from bot.storage.db import create_engine, migrate, session_factory
+from bot.storage.db import create_engine, session_factory
 from bot.views.lookalike import HOUR_MS, HourState, build_library, lookalike_for, nearest
+from fakes.migrated_db import migrated_sqlite
 
 T0 = 1_790_000_000_000 - 1_790_000_000_000 % HOUR_MS  # 2026-09-21, a whole hour
 NOW = T0 + 45 * 24 * HOUR_MS
@@ -47,9 +48,8 @@ def by_hand(hours: int) -> list[HourState]:
 
 
 async def test_a_symbol_outside_the_shipped_history_gets_the_store_line(tmp_path: Path) -> None:
-    engine = create_engine(DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path / 's.db'}"))
+    engine = create_engine(DatabaseSettings(url=migrated_sqlite(tmp_path / "s.db")))
     try:
-        await migrate(engine)
         sessions = session_factory(engine)
         async with sessions() as session, session.begin():
             await hourly_repo.upsert_rows(session, [stored(i) for i in range(40 * 24)])

@@ -13,16 +13,16 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import DatabaseSettings
-from bot.storage.db import checkpoint_wal, create_engine, migrate, session_factory
+from bot.storage.db import checkpoint_wal, create_engine, session_factory
 from bot.storage.models import Chat
+from fakes.migrated_db import migrated_sqlite
 
 MB = 1024 * 1024
 
 
 @pytest.fixture
 async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path}/t.db"))
-    await migrate(engine)
+    engine = create_engine(DatabaseSettings(url=migrated_sqlite(tmp_path / "t.db")))
     yield engine
     await engine.dispose()
 

@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.storage.models import Chat
+from fakes.migrated_db import migrated_sqlite
 
 
 async def add_chats(sessions: async_sessionmaker[AsyncSession], *ids: int) -> None:
@@ -68,12 +69,11 @@ async def test_a_crowd_of_writers_queues_instead_of_timing_out(tmp_path: Path) -
     longer than busy_timeout. SQLite's busy handler serves waiters in no order, so some
     gave up with "database is locked"; the process's write queue serves them in turn."""
     from bot.config import DatabaseSettings
-    from bot.storage.db import create_engine, migrate, session_factory
+    from bot.storage.db import create_engine, session_factory
 
     engine = create_engine(
-        DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path}/crowd.db", busy_timeout_ms=100)
+        DatabaseSettings(url=migrated_sqlite(tmp_path / "crowd.db"), busy_timeout_ms=100)
     )
-    await migrate(engine)
     sessions = session_factory(engine)
     try:
 

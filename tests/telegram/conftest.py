@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import DatabaseSettings, Settings
-from bot.storage.db import create_engine, migrate, session_factory
+from bot.storage.db import create_engine, session_factory
 from fakes.bot_harness import BotWithWorker, start_bot_with_worker
 from fakes.fake_telegram import FakeTelegram
+from fakes.migrated_db import migrated_sqlite
 from tests.telegram.helpers import ADMIN_ID, add_market
 
 
@@ -24,13 +25,12 @@ async def fake_tg() -> AsyncIterator[FakeTelegram]:
 
 @pytest.fixture
 def db_url(tmp_path: Any) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path}/bot.db"
+    return migrated_sqlite(tmp_path / "bot.db")
 
 
 @pytest.fixture
 async def sessions(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     engine = create_engine(DatabaseSettings(url=db_url))
-    await migrate(engine)
     yield session_factory(engine)
     await engine.dispose()
 

@@ -19,11 +19,12 @@ from bot.cycle.run import Scorer
 from bot.markets.binance import BinanceAdapter
 from bot.markets.binance import make_client as binance_client
 from bot.metrics import Metrics
-from bot.storage.db import create_engine, migrate, session_factory
+from bot.storage.db import create_engine, session_factory
 from bot.views.builtin_rules import BuiltinEvidence
 from bot.views.lookalike import StateLibrary
 from bot.web import dashboard_routes, health_server
 from fakes.fake_binance import FakeBinance
+from fakes.migrated_db import migrated_sqlite
 
 HOUR_MS = 3_600_000
 STEP_S = 300.0
@@ -124,11 +125,10 @@ async def scored_market(
             add_awkward_symbols(fake, clock.ms())
         settings = Settings(
             exchange={"venues": ["binance"], "base_url": fake.url, "max_retries": 1},  # type: ignore[arg-type]
-            database={"url": f"sqlite+aiosqlite:///{tmp_path}/web.db"},  # type: ignore[arg-type]
+            database={"url": migrated_sqlite(tmp_path / "web.db")},  # type: ignore[arg-type]
             http={"dashboard_token": token, **(http or {})},  # type: ignore[arg-type]
         )
         engine = create_engine(DatabaseSettings(url=settings.database.url))
-        await migrate(engine)
         market = Market(fake, clock, settings, session_factory(engine))
         try:
             await run_cycles(market, cycles)

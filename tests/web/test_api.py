@@ -15,6 +15,7 @@ import pytest
 from bot.views.liquidation_fields import ROW_KEYS as LIQ_ROW_KEYS
 from bot.views.market import JSON_ROW_KEYS
 from fakes.fake_binance import FakeBinance
+from fakes.migrated_db import migrated_sqlite
 from tests.test_cli import cli_env, run_cli
 from tests.web.helpers import XSS_SYMBOL, rows_by_symbol, run_cycles, scored_market, serve
 from tests.web.helpers import set_up_symbols as set_up
@@ -165,14 +166,13 @@ async def test_top_is_cached_per_cycle_and_changes_when_a_cycle_lands(tmp_path: 
 
 async def test_before_any_cycle_the_api_says_so(tmp_path: Path) -> None:
     from bot.config import Settings
-    from bot.storage.db import create_engine, migrate, session_factory
+    from bot.storage.db import create_engine, session_factory
 
     settings = Settings(
         exchange={"venues": ["binance"]},
-        database={"url": f"sqlite+aiosqlite:///{tmp_path}/empty.db"},
+        database={"url": migrated_sqlite(tmp_path / "empty.db")},
     )  # type: ignore[arg-type]
     engine = create_engine(settings.database)
-    await migrate(engine)
     try:
         async with serve(settings, session_factory(engine)) as url, aiohttp.ClientSession() as http:
             assert await get_json(http, f"{url}/api/v1/latest") == (
@@ -218,15 +218,14 @@ async def test_add_dashboard_puts_every_route_beside_the_apps_own(tmp_path: Path
 
 async def test_how_to_read_it_shows_the_configured_band_ranges(tmp_path: Path) -> None:
     from bot.config import Settings
-    from bot.storage.db import create_engine, migrate, session_factory
+    from bot.storage.db import create_engine, session_factory
 
     settings = Settings(
         exchange={"venues": ["binance"]},  # type: ignore[arg-type]
-        database={"url": f"sqlite+aiosqlite:///{tmp_path}/b.db"},  # type: ignore[arg-type]
+        database={"url": migrated_sqlite(tmp_path / "b.db")},  # type: ignore[arg-type]
         scoring={"lean_from": 20, "stretched_from": 40, "stressed_from": 70},  # type: ignore[arg-type]
     )
     engine = create_engine(settings.database)
-    await migrate(engine)
     try:
         async with (
             serve(settings, session_factory(engine)) as url,
@@ -267,7 +266,7 @@ async def test_top_takes_a_venue_and_defaults_to_the_aggregate(tmp_path: Path) -
     from bot.cycle.run import Scorer
     from bot.cycle.venues import VenueScorers
     from bot.markets.adapters import open_adapters
-    from bot.storage.db import create_engine, migrate, session_factory
+    from bot.storage.db import create_engine, session_factory
     from fakes.fake_bybit import FakeBybit
     from fakes.fake_okx import FakeOkx
     from tests.test_scan_venues import _set_up
@@ -282,10 +281,9 @@ async def test_top_takes_a_venue_and_defaults_to_the_aggregate(tmp_path: Path) -
                 "bybit_base_url": fy.url,
                 "okx_base_url": fo.url,
             },
-            database={"url": f"sqlite+aiosqlite:///{tmp_path}/v.db"},  # type: ignore[arg-type]
+            database={"url": migrated_sqlite(tmp_path / "v.db")},  # type: ignore[arg-type]
         )
         engine = create_engine(settings.database)
-        await migrate(engine)
         sessions = session_factory(engine)
         async with contextlib.AsyncExitStack() as stack:
             adapters = await open_adapters(settings, stack, clock=time.time)
