@@ -4,8 +4,10 @@ PRESSUREBOT_TEST_POSTGRES_URL is set."""
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import (
@@ -49,10 +51,25 @@ def sessions(db_engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Slow files first. Workers take whole files (`--dist loadfile`) in this order
-    (`--no-loadscope-reorder`, pyproject.toml): a minutes-long file started last would
-    run alone at the end while the other workers idle."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    """Slow files first, longest first (`pytest.mark.slow(seconds=N)`: a file's rough
+    wall time on 2 idle cores, given where it is a minute or more), the ones that mostly
+    wait on services (tests/e2e/) alternated with the ones that mostly compute. Workers
+    take whole files (`--dist loadfile`) in this order (`--no-loadscope-reorder`,
+    pyproject.toml): a minutes-long file started last would run alone at the end while
+    the other workers idle, and workers all waiting on services at once leave the two
+    cores half used."""
+    files: dict[Path, list[pytest.Item]] = {}
+    seconds: dict[Path, float] = {}
+    for item in items:
+        files.setdefault(item.path, []).append(item)
+        if (mark := item.get_closest_marker("slow")) is not None:
+            seconds[item.path] = max(seconds.get(item.path, 0.0), mark.kwargs.get("seconds", 0.0))
+    slow = sorted(seconds, key=lambda f: -seconds[f])  # stable: ties keep collection order
+    waiting = [f for f in slow if "e2e" in f.parts]
+    computing = [f for f in slow if "e2e" not in f.parts]
+    order = [f for pair in itertools.zip_longest(waiting, computing) for f in pair if f]
+    order += [f for f in files if f not in seconds]
+    items[:] = [item for f in order for item in files[f]]
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

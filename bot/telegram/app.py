@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
+import httpx
 from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Update
@@ -134,6 +137,31 @@ def quiet_token_loggers() -> None:
             log.addFilter(_DropInvalidTokenTracebacks())
 
 
+def _requests(tg: TelegramSettings, watch: AuthWatch) -> tuple[HTTPXRequest, HTTPXRequest]:
+    """The Bot API clients: one for the methods, one for getUpdates' long poll."""
+    tls = {"verify": _tls_context()}
+    methods = _AuthWatchingRequest(
+        watch,
+        connection_pool_size=_pool_size(tg),
+        read_timeout=10.0,
+        write_timeout=20.0,
+        pool_timeout=5.0,
+        httpx_kwargs=tls,
+    )
+    updates = _AuthWatchingRequest(
+        watch, connection_pool_size=2, read_timeout=10.0, httpx_kwargs=tls
+    )
+    return methods, updates
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One TLS context for every Bot API client in the process, built as httpx builds
+    its own (certifi's CA bundle, SSL_CERT_FILE honoured): loading the bundle costs
+    ~30 ms of CPU, and PTB's two request objects would each load it, per Application."""
+    return httpx.create_ssl_context()
+
+
 def _pool_size(tg: TelegramSettings) -> int:
     """Room for the outbox's in-flight window (250 with paid broadcast) plus replies: a
     send waiting for a connection is a send not yet paced out."""
@@ -151,21 +179,14 @@ def build_application(
     if tg.token is None:
         raise BotStartError("no Telegram token configured")
     watch = AuthWatch()
+    requests, updates_requests = _requests(tg, watch)
     app = (
         ApplicationBuilder()
         .context_types(ContextTypes(context=BotContext))
         .token(tg.token.get_secret_value())
         .base_url(tg.base_url)
-        .request(
-            _AuthWatchingRequest(
-                watch,
-                connection_pool_size=_pool_size(tg),
-                read_timeout=10.0,
-                write_timeout=20.0,
-                pool_timeout=5.0,
-            )
-        )
-        .get_updates_request(_AuthWatchingRequest(watch, connection_pool_size=2, read_timeout=10.0))
+        .request(requests)
+        .get_updates_request(updates_requests)
         .concurrent_updates(concurrent_updates)
         .job_queue(None)
         .build()

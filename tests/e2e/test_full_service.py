@@ -15,7 +15,7 @@ from fakes.fake_telegram import FakeTelegram
 from fakes.service_process import ServiceProcess, service_env
 from tests.e2e.test_headless_service import lean_market, stress_btc
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=40)
 
 USER = 1001
 

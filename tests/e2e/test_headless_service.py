@@ -12,7 +12,7 @@ import pytest
 from fakes.fake_binance import OPEN_INTEREST, FakeBinance
 from fakes.service_process import ServiceProcess, service_env
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=55)
 
 
 def lean_market(fake: FakeBinance) -> None:

@@ -27,7 +27,7 @@ from tests.e2e.service_db import band_event, ok_cycle, service_database, status_
 from tests.e2e.test_full_service import bot_env
 from tests.e2e.test_headless_service import lean_market
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+pytestmark = [pytest.mark.slow(seconds=45), pytest.mark.postgres]
 
 CHATS = 1000
 CYCLES = 3  # 3000 deliveries: each chat gets three digests, one per cycle

@@ -23,7 +23,7 @@ from fakes.fake_telegram import FakeTelegram
 from fakes.service_process import ServiceProcess, service_env
 from tests.e2e.test_headless_service import lean_market
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=55)
 
 
 def free_port() -> int:

@@ -2,7 +2,8 @@
 database, against the fake exchange and the fake Bot API: the bot replica answers, the
 worker replica pushes the scorer replica's alert, and /status names who scores.
 
-Needs PRESSUREBOT_TEST_POSTGRES_URL (a database per test at the schema head: fakes/migrated_db.py)."""
+Needs PRESSUREBOT_TEST_POSTGRES_URL (a database per test, at the schema head:
+fakes/migrated_db.py)."""
 
 from __future__ import annotations
 

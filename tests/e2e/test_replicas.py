@@ -1,7 +1,8 @@
 """Three `pressurebot run` replicas on one PostgreSQL database: one scores, and when it
 is killed (-9) a standby scores the next cycle, keeping the cadence.
 
-Needs PRESSUREBOT_TEST_POSTGRES_URL (a database per test at the schema head: fakes/migrated_db.py)."""
+Needs PRESSUREBOT_TEST_POSTGRES_URL (a database per test, at the schema head:
+fakes/migrated_db.py)."""
 
 from __future__ import annotations
 

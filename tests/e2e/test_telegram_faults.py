@@ -18,7 +18,7 @@ from fakes.service_process import ServiceProcess, service_env
 from tests.e2e.test_full_service import USER, alerts_to, bot_env, seed_subscribers
 from tests.e2e.test_headless_service import lean_market, stress_btc
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=110)
 
 ALERT_CYCLE = r"cycle \d+: ok, \d+/\d+ symbols, [1-9]\d* alerts"
 

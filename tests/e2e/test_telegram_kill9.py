@@ -19,7 +19,7 @@ from tests.e2e.service_db import seed, service_database, status_counts
 from tests.e2e.test_full_service import bot_env
 from tests.e2e.test_headless_service import lean_market, stress_btc
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=60)
 
 
 @pytest.mark.parametrize(

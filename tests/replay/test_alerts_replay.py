@@ -15,6 +15,8 @@ from bot.replay.run import BasisOptions, Replay, planned_cycles, replay
 from bot.replay.summary import build_report
 from tests.replay.helpers import Rec, index_for_basis, write_csv
 
+pytestmark = pytest.mark.slow(seconds=25)
+
 NO_SMOOTHING = BasisOptions(smooth_hours=1)
 # fp = +0.2%/8h saturates funding (25 points); basis 1% saturates basis (25 points).
 HOT_FUNDING = 0.0021

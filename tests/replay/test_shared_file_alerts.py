@@ -14,7 +14,7 @@ import pytest
 from bot.replay.data import parse_time
 from tests.replay.shipped import replay_report
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.slow(seconds=60), pytest.mark.timeout(600)]
 
 
 ALERTS_FROM = parse_time("2024-12-01")  # the engine's warm-up before the split

@@ -77,7 +77,10 @@ from bot.telegram.symbols import MAX_SYMBOL_LENGTH, clean, resolve
 from fakes.fake_telegram import FakeTelegram, SentMessage, parse_html, utf16_len
 from tests.telegram.helpers import ADMIN_ID, REFERENCE, add_cycle, band_of, reference_rows
 
-pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
+pytestmark = [
+    pytest.mark.slow(seconds=55),
+    pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning"),
+]
 
 # ---------------------------------------------------------------- the example budget
 

@@ -17,6 +17,8 @@ from fakes.bot_harness import BotWithWorker
 from fakes.fake_telegram import FakeTelegram
 from tests.telegram.helpers import ADMIN_ID, Alert, add_deliveries, empty_cycle
 
+pytestmark = pytest.mark.slow(seconds=40)
+
 USER = 42
 
 
