@@ -1,5 +1,5 @@
 """Database fixtures shared by every storage-touching test: a temp-file SQLite DB at
-the schema's head, and the same tests on PostgreSQL (a database per test) when
+the schema's head, and the same tests on PostgreSQL (emptied between tests) when
 PRESSUREBOT_TEST_POSTGRES_URL is set."""
 
 from __future__ import annotations
@@ -19,14 +19,20 @@ from sqlalchemy.ext.asyncio import (
 
 from bot.config import DatabaseSettings
 from bot.storage.db import create_engine, session_factory
-from fakes.migrated_db import drop_postgres_templates, migrated_postgres, migrated_sqlite
+from fakes.migrated_db import (
+    drop_postgres_templates,
+    empty_postgres,
+    migrated_sqlite,
+    reusable_postgres,
+)
 
 POSTGRES_ENV = "PRESSUREBOT_TEST_POSTGRES_URL"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def db_engine(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[AsyncEngine]:
-    """A database at head per test, copied from a migrated template (fakes/migrated_db.py)."""
+    """A database at head per test: SQLite copied from a migrated template, PostgreSQL
+    one database per test process emptied after each test (fakes/migrated_db.py)."""
     if request.param == "sqlite":
         engine = create_engine(DatabaseSettings(url=migrated_sqlite(tmp_path / "t.db")))
         yield engine
@@ -36,13 +42,14 @@ async def db_engine(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[A
     url = os.environ.get(POSTGRES_ENV)
     if not url:
         pytest.skip(f"PostgreSQL storage tests need {POSTGRES_ENV} (postgresql+asyncpg://...)")
-    async with migrated_postgres(url) as test_url:
-        # A small pool: two test runs side by side must stay under max_connections (100).
-        engine = create_async_engine(test_url, pool_size=2)
-        try:
-            yield engine
-        finally:
-            await engine.dispose()
+    test_url = await reusable_postgres(url)
+    # A small pool: two test runs side by side must stay under max_connections (100).
+    engine = create_async_engine(test_url, pool_size=2)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+        await empty_postgres(url, test_url)
 
 
 @pytest.fixture
