@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from fakes.fake_binance import OPEN_INTEREST, FakeBinance
+from fakes.ports import free_port
 from fakes.service_process import ServiceProcess, service_env
 
 pytestmark = pytest.mark.slow(seconds=55)
@@ -138,13 +139,9 @@ async def test_stop_mid_cycle_then_restart_commits_nothing_partial_and_alerts_on
 
 
 async def test_healthz_and_metrics(tmp_path: Path) -> None:
-    import socket
-
     import aiohttp
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     async with FakeBinance() as fake:
         lean_market(fake)
         env = service_env(tmp_path, fake.url, PRESSUREBOT_HTTP__PORT=str(port))

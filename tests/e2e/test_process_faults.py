@@ -20,16 +20,11 @@ import pytest
 
 from fakes.fake_binance import FakeBinance
 from fakes.fake_telegram import FakeTelegram
+from fakes.ports import free_port
 from fakes.service_process import ServiceProcess, service_env
 from tests.e2e.test_headless_service import lean_market
 
 pytestmark = pytest.mark.slow(seconds=55)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def bot_env(tmp_path: Path, fake: FakeBinance, tg: FakeTelegram, **extra: str) -> dict[str, str]:

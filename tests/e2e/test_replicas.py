@@ -23,8 +23,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from fakes.fake_binance import FakeBinance
 from fakes.migrated_db import migrated_postgres
 from fakes.pg_database import postgres_url_or_skip
+from fakes.ports import free_port
 from fakes.service_process import ServiceProcess, service_env
-from tests.e2e.test_process_faults import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 

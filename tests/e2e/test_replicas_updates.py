@@ -28,9 +28,9 @@ import pytest
 from fakes.fake_binance import FakeBinance
 from fakes.fake_telegram import FakeTelegram
 from fakes.migrated_db import migrated_postgres
+from fakes.ports import free_port
 from fakes.service_process import ServiceProcess, service_env
 from tests.e2e.test_headless_service import lean_market
-from tests.e2e.test_process_faults import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -5,7 +5,6 @@ trips) under kill -9, and a headless run that later gets a token."""
 from __future__ import annotations
 
 import signal
-import socket
 import sqlite3
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 
 from fakes.fake_binance import FakeBinance
 from fakes.fake_telegram import FakeTelegram
+from fakes.ports import free_port
 from fakes.service_process import ServiceProcess, service_env
 from tests.e2e.test_full_service import USER, alerts_to, bot_env, seed_subscribers
 from tests.e2e.test_headless_service import lean_market, stress_btc
@@ -21,12 +21,6 @@ from tests.e2e.test_headless_service import lean_market, stress_btc
 pytestmark = pytest.mark.slow(seconds=110)
 
 ALERT_CYCLE = r"cycle \d+: ok, \d+/\d+ symbols, [1-9]\d* alerts"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def scrape(port: int) -> str:

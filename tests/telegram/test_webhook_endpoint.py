@@ -18,7 +18,7 @@ from bot.telegram.app import BotRuntime, start_bot
 from bot.telegram.webhook import SECRET_HEADER, WebhookEndpoint
 from bot.web.health_server import start_health_server
 from fakes.fake_telegram import FakeTelegram
-from tests.e2e.test_process_faults import free_port
+from fakes.ports import free_port
 
 SECRET = "in-process_secret-1"
 HOOK = "https://bot.example.test/tg/hook"
