@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.config import DatabaseSettings
 from bot.storage.db import create_engine, migrate
+from fakes.pg_database import fresh_database
 
 _lock = threading.Lock()
 _sqlite_template: Path | None = None
@@ -81,18 +82,12 @@ async def migrated_postgres(url: str, prefix: str = "pbtest") -> AsyncIterator[s
     """Yields the URL of a new database at head on the server `url` points at, dropped
     afterwards (`WITH (FORCE)`: a replica killed mid-test never keeps it alive)."""
     admin = create_async_engine(url, isolation_level="AUTOCOMMIT")
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     try:
         template = await _postgres_template(url, admin)
-        async with admin.connect() as conn:
-            await conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-        try:
-            yield make_url(url).set(database=name).render_as_string(hide_password=False)
-        finally:
-            async with admin.connect() as conn:
-                await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     finally:
         await admin.dispose()
+    async with fresh_database(url, template=template, prefix=prefix) as db_url:
+        yield db_url
 
 
 async def _postgres_template(url: str, admin: AsyncEngine) -> str:

@@ -27,14 +27,18 @@ def postgres_url_or_skip() -> str:
 
 
 @contextlib.asynccontextmanager
-async def fresh_database(url: str) -> AsyncIterator[str]:
-    """Yields the URL of a new, empty database on the server `url` points at."""
-    name = f"pbtest_{uuid.uuid4().hex[:12]}"
+async def fresh_database(
+    url: str, *, template: str | None = None, prefix: str = "pbtest"
+) -> AsyncIterator[str]:
+    """Yields the URL of a new database on the server `url` points at: empty, or a copy
+    of `template` (fakes/migrated_db.py)."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    copy = f' TEMPLATE "{template}"' if template else ""
     # CREATE/DROP DATABASE cannot run inside a transaction block.
     admin = create_async_engine(url, isolation_level="AUTOCOMMIT")
     try:
         async with admin.connect() as conn:
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+            await conn.execute(text(f'CREATE DATABASE "{name}"{copy}'))
         try:
             yield make_url(url).set(database=name).render_as_string(hide_password=False)
         finally:
