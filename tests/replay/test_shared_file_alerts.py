@@ -1,10 +1,12 @@
 """The default subscriber's push budget on the verify period of the shipped history
 (docs/scoring.md, Evidence: alert budget).
 
-The alert engine runs from three months before the verify period, not from the file's
+The alert engine runs from two weeks before the verify period, not from the file's
 start: its state at the split then equals the whole-file replay's (band hysteresis,
-cooldown and streaks look back hours, not months; the verify figures of both runs were
-compared equal when this was written), at a quarter of the CPU.
+cooldown, streaks and the daily cap look back hours or a day, not weeks). The verify
+figures were compared equal to a whole-file replay's when this was written, and again
+to a three-month warm-up's (one and two weeks: equal too) when the warm-up was cut to
+two weeks, which saved a seventh of this test's CPU.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from tests.replay.shipped import replay_report
 pytestmark = [pytest.mark.slow(seconds=60), pytest.mark.timeout(600)]
 
 
-ALERTS_FROM = parse_time("2024-12-01")  # the engine's warm-up before the split
+ALERTS_FROM = parse_time("2025-02-15")  # the engine's warm-up before the split
 
 
 def test_default_subscriber_gets_at_most_one_push_per_symbol_day_on_verify() -> None:
