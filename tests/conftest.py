@@ -4,6 +4,7 @@ PRESSUREBOT_TEST_POSTGRES_URL is set."""
 
 from __future__ import annotations
 
+import gc
 import itertools
 import os
 from collections.abc import AsyncIterator
@@ -77,6 +78,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     order = [f for pair in itertools.zip_longest(waiting, computing) for f in pair if f]
     order += [f for f in files if f not in seconds]
     items[:] = [item for f in order for item in files[f]]
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Every module is imported and every test collected: millions of objects that live
+    as long as the worker. Frozen, the collector never scans them again; otherwise each
+    full collection while the tests run rescans them all. The tests then make garbage
+    in bulk (an Application, an engine, a loop per test), so the collector runs less
+    often too. Measured with gc.callbacks on tests/telegram/ (two workers): 8 s of each
+    worker's ~80 s of CPU went to the collector, 4 s with both."""
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
