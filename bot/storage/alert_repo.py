@@ -10,12 +10,14 @@ subscription, so a cycle's fan-out is a handful of round trips (bench/fanout.py)
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import fields
 from typing import Any
 
-from sqlalchemy import insert, select, union_all
+from sqlalchemy import bindparam, insert, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.expression import Executable
 
 from bot.alerts.types import (
     ChatPrefs,
@@ -62,10 +64,10 @@ async def load_states(
     """Every symbol's confirmed state on one exchange (~600 rows), and every symbol that
     has a row. A row this version cannot read (a renamed band or regime) is left out of
     the states: that symbol is re-initialised silently rather than failing each cycle."""
-    t = AlertState.__table__
     states: dict[str, SymbolState] = {}
     stored: set[str] = set()
-    for row in (await session.execute(select(t).where(t.c.exchange == exchange))).mappings():
+    rows = await session.execute(_STATES_OF, {"exchange": exchange})
+    for row in rows.mappings():
         stored.add(row["symbol"])
         values = {name: row[name] for name in _STATE_FIELDS}
         try:
@@ -76,6 +78,12 @@ async def load_states(
             continue
         states[row["symbol"]] = SymbolState(**values)
     return states, stored
+
+
+# Built once, like every statement a cycle runs whatever happened (rule_repo.py).
+_STATES_OF = select(AlertState.__table__).where(
+    AlertState.__table__.c.exchange == bindparam("exchange")
+)
 
 
 async def save_states(
@@ -163,16 +171,20 @@ async def insert_events(
     """
     if not events:
         return []
-    key = (AlertEvent.symbol, AlertEvent.kind, AlertEvent.id)
-    where = (AlertEvent.exchange == exchange, AlertEvent.cycle_id == cycle_id)
-    before = {(s, k) for s, k, _ in (await session.execute(select(*key).where(*where))).all()}
+    cycle = {"exchange": exchange, "cycle_id": cycle_id}
+    before = {(s, k) for s, k, _ in (await session.execute(_EVENTS_OF_CYCLE, cycle)).all()}
     fresh = [e for e in events if (e.symbol, e.kind.value) not in before]
     head = (exchange, cycle_id, created_ms)
     await insert_ignore_many(
         session, AlertEvent, _EVENT_COLUMNS, [head + _event_values(e) for e in fresh]
     )
-    ids = {(s, k): i for s, k, i in (await session.execute(select(*key).where(*where))).all()}
+    ids = {(s, k): i for s, k, i in (await session.execute(_EVENTS_OF_CYCLE, cycle)).all()}
     return [(ids[(e.symbol, e.kind.value)], e) for e in fresh]
+
+
+_EVENTS_OF_CYCLE = select(AlertEvent.symbol, AlertEvent.kind, AlertEvent.id).where(
+    AlertEvent.exchange == bindparam("exchange"), AlertEvent.cycle_id == bindparam("cycle_id")
+)
 
 
 # Event fields are AlertEvent columns of the same names; enums are stored as text.
@@ -204,6 +216,26 @@ async def subscriptions_for(
             by_kind.setdefault(sub_kind.value, []).append(symbol)
     if not by_kind:
         return [], {}
+    kind_names = tuple(sorted(by_kind))
+    params: dict[str, Any] = {"exchange": exchange}
+    params.update({f"symbols_{kind}": sorted(by_kind[kind]) for kind in kind_names})
+    subs: list[Sub] = []
+    chats: dict[int, ChatPrefs] = {}
+    # Tens of thousands of rows on a busy cycle: fetch all at once, unpack tuples, and
+    # look enums up in dicts.
+    rows = (await session.execute(_subscriptions_statement(kind_names), params)).all()
+    for chat_id, symbol, kind, min_band, *prefs in rows:
+        subs.append(Sub(chat_id, symbol, _SUB_KINDS[kind], _BANDS.get(min_band)))
+        if chat_id not in chats:
+            chats[chat_id] = chat_prefs(chat_id, True, *prefs)
+    return subs, chats
+
+
+@functools.cache
+def _subscriptions_statement(kinds: tuple[str, ...]) -> Executable:
+    """The query for these subscription kinds, built once per combination (a handful):
+    one SELECT per kind, glued by UNION ALL, so each branch can use the full (exchange,
+    symbol, kind) index, where an OR of them made SQLite scan the exchange."""
     columns = (
         Subscription.chat_id,
         Subscription.symbol,
@@ -218,30 +250,18 @@ async def subscriptions_for(
         Chat.tz,
         Chat.daily_cap,
     )
-    # One SELECT per kind, glued by UNION ALL: each branch can use the full
-    # (exchange, symbol, kind) index, where an OR of them made SQLite scan the exchange.
     branches = [
         select(*columns)
         .join(Chat, Chat.id == Subscription.chat_id)
         .where(
-            Subscription.exchange == exchange,
-            Subscription.symbol.in_(sorted(symbols)),
+            Subscription.exchange == bindparam("exchange"),
+            Subscription.symbol.in_(bindparam(f"symbols_{kind}", expanding=True)),
             Subscription.kind == kind,
             Chat.active.is_(True),
         )
-        for kind, symbols in sorted(by_kind.items())
+        for kind in kinds
     ]
-    stmt = branches[0] if len(branches) == 1 else union_all(*branches)
-    subs: list[Sub] = []
-    chats: dict[int, ChatPrefs] = {}
-    # Tens of thousands of rows on a busy cycle: fetch all at once, unpack tuples, and
-    # look enums up in dicts.
-    rows = (await session.execute(stmt)).all()
-    for chat_id, symbol, kind, min_band, *prefs in rows:
-        subs.append(Sub(chat_id, symbol, _SUB_KINDS[kind], _BANDS.get(min_band)))
-        if chat_id not in chats:
-            chats[chat_id] = chat_prefs(chat_id, True, *prefs)
-    return subs, chats
+    return branches[0] if len(branches) == 1 else union_all(*branches)
 
 
 def chat_prefs(

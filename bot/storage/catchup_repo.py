@@ -27,13 +27,16 @@ async def mark_held(session: AsyncSession, chat_ids: Collection[int], now_ms: in
         )
 
 
+# Built once, like every statement a cycle runs whatever happened (rule_repo.py).
+_HELD_CHATS = select(*PREF_COLUMNS, Chat.held_since_ms).where(
+    Chat.held_since_ms.is_not(None), Chat.active.is_(True)
+)
+
+
 async def held_chats(session: AsyncSession) -> dict[int, tuple[ChatPrefs, int]]:
     """Active chats owed a catch-up: their preferences and since when alerts were held."""
-    stmt = select(*PREF_COLUMNS, Chat.held_since_ms).where(
-        Chat.held_since_ms.is_not(None), Chat.active.is_(True)
-    )
     out: dict[int, tuple[ChatPrefs, int]] = {}
-    for *prefs, since in (await session.execute(stmt)).all():
+    for *prefs, since in (await session.execute(_HELD_CHATS)).all():
         out[prefs[0]] = (chat_prefs(*prefs), int(since))
     return out
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.alerts.types import (
@@ -40,37 +40,41 @@ async def last_alert_times(
     wanted = sorted(set(symbols))
     if not wanted:
         return {}
-    stmt = (
-        select(
-            Delivery.chat_id,
-            AlertEvent.symbol,
-            AlertEvent.kind,
-            AlertEvent.direction,
-            AlertEvent.to_regime,
-            AlertEvent.side,
-            Delivery.status,
-            Delivery.kind,
-            func.max(Delivery.created_ms),
-        )
-        .select_from(AlertEvent)
-        .join(Delivery, Delivery.event_id == AlertEvent.id)
-        .where(
-            AlertEvent.exchange == exchange,
-            AlertEvent.symbol.in_(wanted),
-            AlertEvent.created_ms >= since_ms,
-        )
-        .group_by(
-            Delivery.chat_id,
-            AlertEvent.symbol,
-            AlertEvent.kind,
-            AlertEvent.direction,
-            AlertEvent.to_regime,
-            AlertEvent.side,
-            Delivery.status,
-            Delivery.kind,
-        )
+    params = {"exchange": exchange, "symbols": wanted, "since_ms": since_ms}
+    return _latest_per_key((await session.execute(_LAST_ALERTS, params)).all())
+
+
+# Built once, like every statement a cycle runs whatever happened (rule_repo.py).
+_LAST_ALERTS = (
+    select(
+        Delivery.chat_id,
+        AlertEvent.symbol,
+        AlertEvent.kind,
+        AlertEvent.direction,
+        AlertEvent.to_regime,
+        AlertEvent.side,
+        Delivery.status,
+        Delivery.kind,
+        func.max(Delivery.created_ms),
     )
-    return _latest_per_key((await session.execute(stmt)).all())
+    .select_from(AlertEvent)
+    .join(Delivery, Delivery.event_id == AlertEvent.id)
+    .where(
+        AlertEvent.exchange == bindparam("exchange"),
+        AlertEvent.symbol.in_(bindparam("symbols", expanding=True)),
+        AlertEvent.created_ms >= bindparam("since_ms"),
+    )
+    .group_by(
+        Delivery.chat_id,
+        AlertEvent.symbol,
+        AlertEvent.kind,
+        AlertEvent.direction,
+        AlertEvent.to_regime,
+        AlertEvent.side,
+        Delivery.status,
+        Delivery.kind,
+    )
+)
 
 
 def _latest_per_key(rows: Iterable[Sequence[Any]]) -> dict[CooldownKey, LastAlert]:
