@@ -45,18 +45,18 @@ async def last_alert_times(
 
 
 # Built once, like every statement a cycle runs whatever happened (rule_repo.py).
+_LAST_ALERT_KEY = (
+    Delivery.chat_id,
+    AlertEvent.symbol,
+    AlertEvent.kind,
+    AlertEvent.direction,
+    AlertEvent.to_regime,
+    AlertEvent.side,
+    Delivery.status,
+    Delivery.kind,
+)
 _LAST_ALERTS = (
-    select(
-        Delivery.chat_id,
-        AlertEvent.symbol,
-        AlertEvent.kind,
-        AlertEvent.direction,
-        AlertEvent.to_regime,
-        AlertEvent.side,
-        Delivery.status,
-        Delivery.kind,
-        func.max(Delivery.created_ms),
-    )
+    select(*_LAST_ALERT_KEY, func.max(Delivery.created_ms))
     .select_from(AlertEvent)
     .join(Delivery, Delivery.event_id == AlertEvent.id)
     .where(
@@ -64,16 +64,7 @@ _LAST_ALERTS = (
         AlertEvent.symbol.in_(bindparam("symbols", expanding=True)),
         AlertEvent.created_ms >= bindparam("since_ms"),
     )
-    .group_by(
-        Delivery.chat_id,
-        AlertEvent.symbol,
-        AlertEvent.kind,
-        AlertEvent.direction,
-        AlertEvent.to_regime,
-        AlertEvent.side,
-        Delivery.status,
-        Delivery.kind,
-    )
+    .group_by(*_LAST_ALERT_KEY)
 )
 
 
