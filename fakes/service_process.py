@@ -7,10 +7,10 @@ import contextlib
 import os
 import re
 import signal
-import sys
 from pathlib import Path
 
 from fakes.migrated_db import migrated_sqlite
+from fakes.prefork import ForkedProcess, start_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,19 +74,11 @@ class ServiceProcess:
         self.argv = ["run"]
         self.lines: list[str] = []
         self._changed = asyncio.Condition()
-        self._proc: asyncio.subprocess.Process | None = None
+        self._proc: ForkedProcess | asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task[None] | None = None
 
     async def start(self) -> ServiceProcess:
-        self._proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            *self.argv,
-            env=self.env,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        self._proc = await start_cli(*self.argv, env=self.env, stdout=asyncio.subprocess.DEVNULL)
         self._reader = asyncio.create_task(self._read())
         return self
 

@@ -15,20 +15,13 @@ import pytest
 
 from bot.views.market import JSON_ROW_KEYS
 from fakes.fake_binance import FakeBinance
+from fakes.prefork import start_cli
 
 HOUR = 3_600_000
 
 
 async def run_cli(*args: str, env: dict[str, str], timeout: float = 60) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    proc = await start_cli(*args, env=env)
     out, err = await asyncio.wait_for(proc.communicate(), timeout)
     return proc.returncode or 0, out.decode(), err.decode()
 
