@@ -44,6 +44,11 @@ def make_settings(fake_tg: FakeTelegram, db_url: str) -> Callable[..., Settings]
             "admin_ids": [ADMIN_ID],
             "poll_timeout_seconds": 2,
             "commands_per_minute": 1000,
+            # Charts drawn ahead after each cycle are a fifth of a second of CPU each on
+            # a fresh figure, for charts most tests never open (services under test
+            # turn it off too, fakes/service_process.py); the tests of the pre-renderer
+            # turn it on (tests/telegram/test_tg_chart_cache.py).
+            "chart_prerender_symbols": 0,
         }
         values.update(telegram)
         return Settings(telegram=values, exchange={"venues": ["binance"]}, database={"url": db_url})  # type: ignore[arg-type]

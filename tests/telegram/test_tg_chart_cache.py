@@ -51,7 +51,9 @@ async def test_a_new_cycle_never_serves_the_previous_chart(
     fake_tg: FakeTelegram,
 ) -> None:
     await add_market(sessions)
-    runtime = await start(make_settings(latest_cycle_cache_seconds=0))
+    runtime = await start(
+        make_settings(latest_cycle_cache_seconds=0, chart_prerender_symbols=100)  # default
+    )
     prerender, charts = runtime.chart_prerender, runtime.deps.charts
 
     first = await ask(fake_tg, "/symbol btc")
