@@ -280,6 +280,10 @@ async def test_rolling_restart_of_three_webhook_replicas_answers_every_command(
                 try:
                     for i, (proc, port) in enumerate(procs):
                         assert await proc.stop() == 0, "\n".join(proc.lines[-20:])
+                        # Until a command has met the stopped replica and gone to
+                        # another: an event, however quickly the replica restarts.
+                        retried = lb.retries
+                        await wait_until(lambda n=retried: lb.retries > n, timeout=30)
                         fresh = await ServiceProcess(proc.env).start()
                         procs[i] = (fresh, port)
                         await fresh.wait_for(STARTED, timeout=45)
@@ -291,6 +295,6 @@ async def test_rolling_restart_of_three_webhook_replicas_answers_every_command(
             await wait_answered(tg, sent, timeout=90)
             counts = answers_per_chat(tg, sent)
             assert set(counts.values()) == {1}, {c: n for c, n in counts.items() if n != 1}
-            assert len(sent) > 20 and lb.retries > 0
+            assert lb.retries >= len(procs)  # each restart met at least one command
             assert tg.calls["setWebhook"] == 1  # nobody re-registered it while restarting
             print(f"rolling restart: {len(sent)} commands, {lb.retries} retried on another replica")
