@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.config import DatabaseSettings
 from bot.storage.db import create_engine, migrate
+from bot.storage.models import Base
 from fakes.pg_database import fresh_database
 
 _lock = threading.Lock()
@@ -146,18 +147,28 @@ async def _schema(db_url: str) -> list[tuple[str, str, str]]:
         await engine.dispose()
 
 
+_SEQUENCES = text("SELECT sequencename FROM pg_sequences WHERE schemaname = current_schema()")
+
+
 async def empty_postgres(url: str, db_url: str) -> None:
     """Every table but alembic_version emptied and its ids restarted, as new. A test
     that changed the schema (a fault test renames a table) costs its database: it is
-    dropped, and the next test gets a new one."""
+    dropped, and the next test gets a new one.
+
+    DELETE, children before parents, not TRUNCATE: a test leaves a few rows, and
+    TRUNCATE gives each of the ~60 tables and indexes a new file, ~35 ms of the
+    server's CPU per test against ~5 ms (measured on the server's backend)."""
     engine = create_async_engine(db_url, pool_size=1)
     try:
         async with engine.begin() as conn:
             schema = [(t, c, d) for t, c, d in (await conn.execute(_SCHEMA)).all()]
             if schema == _schema_at_head:
-                tables = sorted({t for t, _, _ in schema if t != "alembic_version"})
-                quoted = ", ".join(f'"{t}"' for t in tables)
-                await conn.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+                present = {t for t, _, _ in schema}
+                for table in reversed(Base.metadata.sorted_tables):
+                    if table.name in present:
+                        await conn.execute(text(f'DELETE FROM "{table.name}"'))
+                for (sequence,) in (await conn.execute(_SEQUENCES)).all():
+                    await conn.execute(text(f'ALTER SEQUENCE "{sequence}" RESTART'))
                 return
     finally:
         await engine.dispose()
