@@ -70,8 +70,9 @@ class ClaimKeeper:
             return await db_now_ms(session)
         return int(self._clock() * 1000)
 
-    async def release_previous(self) -> None:
-        """Claims a dead previous run left: every claim (SQLite), or ours (PostgreSQL)."""
+    async def release_previous(self) -> int:
+        """Claims a dead previous run left: every claim (SQLite), or ours (PostgreSQL).
+        Returns how many were released (0 when that failed)."""
         try:
             async with self._sessions() as session, session.begin():
                 released = await outbox_claims.release_claims(
@@ -81,9 +82,10 @@ class ClaimKeeper:
                 )
         except Exception as exc:  # they come due when their lease ends anyway
             logger.warning("releasing claims of a previous run failed: %s", short_error(exc, 200))
-            return
+            return 0
         if released:
             logger.info("released %d deliveries claimed by a previous run", released)
+        return released
 
     async def claim(self, max_groups: int) -> list[ClaimedGroup]:
         async with self._sessions() as session, session.begin():

@@ -106,6 +106,11 @@ class FloodControl:
     def _window(self) -> float:
         return self._n / self.per_second + self.margin
 
+    @property
+    def window_seconds(self) -> float:
+        """The global window: `per_second` sends in any such span."""
+        return self._window
+
     def wait_global(self, now: float) -> float:
         wait = max(
             self._paused_until - now,

@@ -151,8 +151,11 @@ class OutboxWorker:
     # -------------------------------------------------- main loop
 
     async def run(self, stop: asyncio.Event) -> None:
-        if self._release_on_start:
-            await self._claims.release_previous()
+        if self._release_on_start and await self._claims.release_previous():
+            # The previous run died mid-broadcast, sending until then; Telegram counts
+            # the token's last second whoever sent it. A restart within that second
+            # (a fork, a fast supervisor) would meet 429s: wait one window first.
+            self._sender.assume_budget_spent()
         stop_wait = asyncio.create_task(stop.wait())
         try:
             while not stop.is_set():

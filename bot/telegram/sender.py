@@ -143,6 +143,11 @@ class Sender:
         self._pace: Pace | None = None
         self._paid = False
 
+    def assume_budget_spent(self) -> None:
+        """Treat the token's last window as used by another sender (a previous run
+        that died sending): no send for one global window from now."""
+        self.flood.pause(self.flood.window_seconds, self._clock())
+
     def pace_broadcasts(self, pace: Pace, *, paid: bool = False) -> None:
         """Broadcasts take their global slot from `pace` instead of this process's
         window (bot/telegram/pace.py); `paid`: sent with allow_paid_broadcast, on
