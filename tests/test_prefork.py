@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from fakes import prefork
 from fakes.prefork import EXEC_ENV, ForkedProcess, start_cli
 from fakes.service_process import service_env
 from tests.test_cli import cli_env
@@ -49,3 +50,22 @@ async def test_signals_end_a_forked_service_as_they_end_an_exec(tmp_path: Path) 
             assert line, "the service ended before it retried the exchange"
         svc.send_signal(sig)
         assert await asyncio.wait_for(svc.wait(), 60) == code
+
+
+async def test_a_client_that_leaves_early_ends_its_child_not_the_server(tmp_path: Path) -> None:
+    env = service_env(tmp_path, "http://127.0.0.1:9")
+    first = await start_cli("run", env=env, stdout=asyncio.subprocess.DEVNULL)
+    assert isinstance(first, ForkedProcess)
+    server = prefork._server
+    ended = asyncio.Event()
+    pidfd = os.pidfd_open(first.pid)  # readable once the process has ended
+    asyncio.get_running_loop().add_reader(pidfd, ended.set)
+    try:
+        first._writer.close()  # the test holding it went away: its service goes too
+        await asyncio.wait_for(ended.wait(), 60)
+    finally:
+        asyncio.get_running_loop().remove_reader(pidfd)
+        os.close(pidfd)
+    again = await start_cli("--help", env=env)
+    await asyncio.wait_for(again.communicate(), 60)
+    assert again.returncode == 0 and prefork._server is server and server.poll() is None
