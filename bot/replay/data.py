@@ -165,14 +165,19 @@ def read_history(
     rows: dict[str, dict[int, Row]] = {}
     skipped = 0
     fmt = FORMAT_CLOSE_INDEX
+    # Every symbol repeats each hour's timestamp: parsed once per distinct text.
+    times: dict[str, int] = {}
     for fmt, line_no, record in _records(path):
-        if any(not record[c].strip() for c in FORMATS[fmt][0]):
+        if not all(map(str.strip, map(record.__getitem__, FORMATS[fmt][0]))):
             skipped += 1
             continue
-        try:
-            ts = parse_time(record["ts"])
-        except ValueError:
-            raise ReplayInputError(f"{path.name} line {line_no}: bad ts {record['ts']!r}") from None
+        text = record["ts"]
+        ts = times.get(text)
+        if ts is None:
+            try:
+                ts = times[text] = parse_time(text)
+            except ValueError:
+                raise ReplayInputError(f"{path.name} line {line_no}: bad ts {text!r}") from None
         symbol = record["symbol"].strip().upper()
         if (wanted is not None and symbol not in wanted) or not _in_range(ts, start_ms, end_ms):
             continue
@@ -187,31 +192,47 @@ def read_history(
     return History(history, skipped, fmt)
 
 
+# The number columns each format's Row is built from, in Row's order after (ts, symbol).
+_CLOSE_INDEX_NUMBERS = ("perp_close", "index_price", "funding_8h", "open_interest")
+_OHLC_MARK_NUMBERS = (
+    "close", "spot", "funding_rate", "oi_bybit", "funding_interval_h", "mark", "high", "low"
+)  # fmt: skip
+
+
 def _row(fmt: str, ts: int, symbol: str, record: dict[str, str], path: Path, line_no: int) -> Row:
+    columns = _CLOSE_INDEX_NUMBERS if fmt == FORMAT_CLOSE_INDEX else _OHLC_MARK_NUMBERS
+    try:  # the common case in one pass; a bad value is named by _number below
+        numbers = list(map(float, map(record.__getitem__, columns)))
+        if not all(map(math.isfinite, numbers)):
+            raise ValueError
+    except ValueError:  # checked one by one, in the order that names the first problem
+        return _row_checked(fmt, ts, symbol, record, path, line_no)
+    if fmt == FORMAT_CLOSE_INDEX:
+        return Row(ts, symbol, *numbers)
+    close, spot, funding, oi, interval, mark, high, low = numbers
+    if interval <= 0:
+        raise ReplayInputError(f"{path.name} line {line_no}: bad funding_interval_h {interval!r}")
+    if high < low:
+        raise ReplayInputError(f"{path.name} line {line_no}: high {high!r} is below low {low!r}")
+    return Row(ts, symbol, close, spot, funding, oi, interval, mark, high, low)
+
+
+def _row_checked(
+    fmt: str, ts: int, symbol: str, record: dict[str, str], path: Path, line_no: int
+) -> Row:
     def num(column: str) -> float:
         return _number(record, column, path, line_no)
 
     if fmt == FORMAT_CLOSE_INDEX:
-        numbers = (num(c) for c in ("perp_close", "index_price", "funding_8h", "open_interest"))
-        return Row(ts, symbol, *numbers)
+        return Row(ts, symbol, *(num(c) for c in _CLOSE_INDEX_NUMBERS))
     interval = num("funding_interval_h")
     if interval <= 0:
         raise ReplayInputError(f"{path.name} line {line_no}: bad funding_interval_h {interval!r}")
     high, low = num("high"), num("low")
     if high < low:
         raise ReplayInputError(f"{path.name} line {line_no}: high {high!r} is below low {low!r}")
-    return Row(
-        ts,
-        symbol,
-        perp_close=num("close"),
-        index_price=num("spot"),
-        funding_rate=num("funding_rate"),
-        open_interest=num("oi_bybit"),
-        funding_interval_h=interval,
-        mark=num("mark"),
-        high=high,
-        low=low,
-    )
+    close, spot, funding, oi = (num(c) for c in ("close", "spot", "funding_rate", "oi_bybit"))
+    return Row(ts, symbol, close, spot, funding, oi, interval, num("mark"), high, low)
 
 
 def _records(path: Path) -> Iterator[tuple[str, int, dict[str, str]]]:
@@ -226,7 +247,7 @@ def _records(path: Path) -> Iterator[tuple[str, int, dict[str, str]]]:
             fmt = _check_header(path, reader.fieldnames)
             required = FORMATS[fmt][0]
             for record in reader:
-                if None in record or any(record.get(c) is None for c in required):
+                if None in record or None in map(record.get, required):
                     raise ReplayInputError(
                         f"{path.name} line {reader.line_num}: expected "
                         f"{len(reader.fieldnames or ())} fields"
