@@ -119,7 +119,7 @@ _schema_at_head: list[tuple[str, str, str]] = []
 async def reusable_postgres(url: str) -> str:
     """The URL of this process's own database at head on the server `url` points at,
     emptied by `empty_postgres` after each use: tests in one process run one at a time,
-    and TRUNCATE costs a fraction of CREATE and DROP DATABASE (a DROP forces a
+    and emptying it costs a fraction of CREATE and DROP DATABASE (a DROP forces a
     checkpoint, and hundreds of them slow every test on the server)."""
     name = _reused.get(url)
     if name is None:
