@@ -210,10 +210,8 @@ def _row(fmt: str, ts: int, symbol: str, record: dict[str, str], path: Path, lin
     if fmt == FORMAT_CLOSE_INDEX:
         return Row(ts, symbol, *numbers)
     close, spot, funding, oi, interval, mark, high, low = numbers
-    if interval <= 0:
-        raise ReplayInputError(f"{path.name} line {line_no}: bad funding_interval_h {interval!r}")
-    if high < low:
-        raise ReplayInputError(f"{path.name} line {line_no}: high {high!r} is below low {low!r}")
+    if interval <= 0 or high < low:  # _row_checked names the problem
+        return _row_checked(fmt, ts, symbol, record, path, line_no)
     return Row(ts, symbol, close, spot, funding, oi, interval, mark, high, low)
 
 
