@@ -18,7 +18,16 @@ from datetime import UTC
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.dates import AutoDateLocator, DateFormatter, date2num
+from matplotlib.dates import (
+    DAILY,
+    HOURLY,
+    MINUTELY,
+    MONTHLY,
+    SECONDLY,
+    AutoDateLocator,
+    DateFormatter,
+    date2num,
+)
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter
@@ -117,7 +126,7 @@ class ChartFigure:
             bottom = rate_ax
         for each in self.axes:
             each.xaxis_date(UTC)
-        bottom.xaxis.set_major_locator(AutoDateLocator(maxticks=6))
+        bottom.xaxis.set_major_locator(_time_locator())
         bottom.xaxis.set_major_formatter(DateFormatter("%d %H:%M", tz=UTC))
         fig.subplots_adjust(
             left=0.1, right=0.97, top=0.94 if panels else 0.9, bottom=0.07 if panels else 0.12
@@ -171,6 +180,21 @@ class ChartFigure:
             self.axes[2].legend(loc="upper left", fontsize=7, frameon=False, ncols=2)
         if self.liq_ax is not None:
             self.liq_ax.legend(loc="upper left", fontsize=7, frameon=False, ncols=2)
+
+
+def _time_locator() -> AutoDateLocator:
+    """At most about six time labels, which fit a phone-width chart. With matplotlib's
+    default steps some spans (2.5-4 minutes, 3-4 hours, 3-5 days) have no step giving
+    six ticks or fewer: it warns and labels every sixth unit, which crowds the axis.
+    One step more per unit (and 4 days, 4 months) covers every span from seconds to
+    years."""
+    locator = AutoDateLocator(maxticks=6)
+    locator.intervald[SECONDLY] = [1, 5, 10, 15, 30, 60]
+    locator.intervald[MINUTELY] = [1, 5, 10, 15, 30, 60]
+    locator.intervald[HOURLY] = [1, 2, 3, 4, 6, 12, 24]
+    locator.intervald[DAILY] = [1, 2, 4, 7, 14, 28]
+    locator.intervald[MONTHLY] = [1, 2, 3, 4, 6, 12]
+    return locator
 
 
 def _score_panel(ax: Axes, spans: list[tuple[int, int, str, str]]) -> Line2D:

@@ -27,6 +27,14 @@ from bot.web.security import install_security_headers
 
 logger = logging.getLogger("bot.health")
 
+# What the two handlers read from their app: typed keys (aiohttp's AppKey), so the
+# handlers need no casts and aiohttp does not warn about bare string keys.
+SETTINGS = web.AppKey("settings", Settings)
+SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
+METRICS = web.AppKey("metrics", Metrics)
+REPLICA = web.AppKey("replica", Replica)
+HEALTH = web.AppKey("health", HealthState)
+
 
 class HealthServerError(ConfigError):
     """The health port cannot be served; one line naming the key (exit 2)."""
@@ -45,9 +53,9 @@ async def start_health_server(
     # One set of security headers on every answer: the dashboard's, the framework's own
     # 404/405, /healthz, /metrics and the webhook alike.
     install_security_headers(app)
-    app["settings"], app["sessions"], app["metrics"] = settings, sessions, metrics
-    app["replica"] = replica or Replica("local")
-    app["health"] = health or HealthState()
+    app[SETTINGS], app[SESSIONS], app[METRICS] = settings, sessions, metrics
+    app[REPLICA] = replica or Replica("local")
+    app[HEALTH] = health or HealthState()
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/metrics", _metrics)
     app.router.add_routes(routes)
@@ -71,13 +79,13 @@ async def _healthz(request: web.Request) -> web.Response:
     not score is healthy whatever the cycle's age: restarting it would not make the
     scorer score. A scorer-role replica while nobody holds the lease counts as the
     scorer (one of them takes it within a third of the lease)."""
-    settings: Settings = request.app["settings"]
-    health: HealthState = request.app["health"]
-    replica: Replica = request.app["replica"]
+    settings = request.app[SETTINGS]
+    health = request.app[HEALTH]
+    replica = request.app[REPLICA]
     problems = list(health.problems.values())
     cycle, lease, stale = None, None, []
     try:
-        async with request.app["sessions"]() as session:
+        async with request.app[SESSIONS]() as session:
             cycle = await market_repo.latest_cycle(session, settings.exchange.default_view)
             lease = await leases.current(session, leases.SCORER)
             stale = await _stale_venues(session, settings.exchange.venues)
@@ -129,8 +137,8 @@ def _lease_json(lease: leases.LeaseInfo | None) -> dict[str, object] | None:
 
 
 async def _metrics(request: web.Request) -> web.Response:
-    metrics: Metrics = request.app["metrics"]
-    async with request.app["sessions"]() as session:
+    metrics = request.app[METRICS]
+    async with request.app[SESSIONS]() as session:
         counts = await outbox_repo.delivery_counts(session)
     for status in DeliveryStatus:
         metrics.deliveries.labels(status.value).set(counts.get(status, 0))

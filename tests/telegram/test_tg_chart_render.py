@@ -78,3 +78,15 @@ def test_the_liquidations_panel_is_a_layout_of_its_own_on_a_reused_figure() -> N
             # The three-panel chart in the same thread is unchanged by the fourth panel.
             assert render_chart("plain", plain) == in_new_thread("plain", plain)
         assert fresh["liq"] != in_new_thread("liq", plain)
+
+
+def test_every_span_gets_a_time_axis_matplotlib_can_step() -> None:
+    """Spans where matplotlib's default steps give no six-tick choice (it warns, then
+    crowds the axis): 4 minutes, 3.5 hours, 4 days; 1 hour and a month beside them."""
+    for span_s in (240, 12_600, 345_600, 3_600, 2_592_000):
+        points = history(49, 3)
+        step = span_s * 1000 // (len(points) - 1)
+        points = [p._replace(ts_ms=points[0].ts_ms + i * step) for i, p in enumerate(points)]
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert render_chart("BTCUSDT", points).startswith(b"\x89PNG")

@@ -199,7 +199,11 @@ async def test_add_dashboard_puts_every_route_beside_the_apps_own(tmp_path: Path
     )  # type: ignore[arg-type]
     engine = create_engine(settings.database)
     app = web.Application()
-    app.router.add_get("/healthz", lambda request: web.Response(text="ok"))
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    app.router.add_get("/healthz", healthz)
     add_dashboard(app, session_factory(engine), settings)
     paths = {r.canonical for r in app.router.resources()}
     assert paths == {
