@@ -52,6 +52,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from bot.alerts.types import SymbolState
 from bot.config import DatabaseSettings, Settings
 from bot.cycle.alert_hook import AlertEngine
+from bot.replay.big_result import run_for_result
 from bot.replay.data import HOUR_MS
 from bot.replay.planned_cycles import EXCHANGE, PlannedCycle
 from bot.replay.sqlite_inline import create_inline_engine
@@ -243,7 +244,7 @@ def child_main(job_path: str, result_path: str) -> None:
     """The worker process: one chunk, warm-up included; see the module docstring."""
     settings, part, symbols, start, inline_db = pickle.loads(Path(job_path).read_bytes())
     logging.getLogger("bot.alerts").setLevel(logging.ERROR)  # partial cycles are counted
-    result = asyncio.run(_run_chunk(settings, part, symbols, start, inline_db))
+    result = run_for_result(_run_chunk(settings, part, symbols, start, inline_db))
     # Partial cycles in the warm-up belong to the previous chunk.
     result.partial_cycles = sum(
         1

@@ -14,12 +14,12 @@ test runner spreads them over its workers.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
 
 from bot.config import Settings
+from bot.replay.big_result import run_for_result
 from bot.replay.data import (
     FORMAT_CLOSE_INDEX,
     FORMAT_OHLC_MARK,
@@ -78,7 +78,7 @@ def test_the_older_file_is_still_read_and_replayed() -> None:
         end_ms=parse_time("2024-01-15"),
     )
     assert history.format == FORMAT_CLOSE_INDEX
-    result = asyncio.run(replay(Settings(), history))
+    result = run_for_result(replay(Settings(), history))
     assert len(result.scored) > 300
     # No highs and lows in that format: excursions come from closes, never below the
     # move to the window's end.
