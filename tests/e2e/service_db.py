@@ -3,11 +3,14 @@ throwaway PostgreSQL database, and the small reads and writes the tests make on 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import inspect
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from sqlalchemy import text
@@ -16,6 +19,27 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from bot.storage.models import AlertEvent, Cycle
 from fakes.migrated_db import migrated_postgres, migrated_sqlite
 from tests.conftest import POSTGRES_ENV
+
+T = TypeVar("T")
+POLL_SECONDS = 0.1  # the service's own smallest wait (the outbox poll) is 1 s
+
+
+async def read_until(
+    read: Callable[[], T | Awaitable[T]], done: Callable[[T], bool], *, timeout: float
+) -> T:
+    """What `read` returns once `done` holds, read again until then.
+
+    For state a service subprocess writes to its database: nothing outside the process
+    announces it (no log line, no fake's request), so the file or table is read until it
+    shows it. A limit, not a measurement: no test asserts how long it took.
+    """
+    async with asyncio.timeout(timeout):
+        while True:
+            value = read()
+            got = await value if inspect.isawaitable(value) else value
+            if done(got):
+                return got
+            await asyncio.sleep(POLL_SECONDS)
 
 
 @contextlib.asynccontextmanager

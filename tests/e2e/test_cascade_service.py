@@ -9,7 +9,6 @@ there is no "x normal", and no cascade alert (bot/alerts/cascade.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import sqlite3
 import time
@@ -23,6 +22,7 @@ from fakes.fake_liquidations import FakeBinanceLiq, FakeBybitLiq, FakeOkxLiq, Li
 from fakes.fake_okx import FakeOkx
 from fakes.fake_telegram import FakeTelegram
 from fakes.service_process import ServiceProcess, service_env, venues_env
+from tests.e2e.service_db import read_until
 from tests.test_scan_venues import _set_up
 
 pytestmark = pytest.mark.slow
@@ -131,9 +131,11 @@ async def test_a_1000_event_burst_is_one_cascade_alert_per_subscriber(
                     )
                 else:  # every event stored, then cycles that saw them
                     await svc.wait_for(r"cycle \d+: ", n=svc.count(r"cycle \d+: ") + 1)
-                    async with asyncio.timeout(30):
-                        while _stored_longs(tmp_path / "service.db") < 1000:  # noqa: ASYNC110
-                            await asyncio.sleep(0.1)
+                    await read_until(
+                        lambda: _stored_longs(tmp_path / "service.db"),
+                        lambda n: n >= 1000,
+                        timeout=30,
+                    )
                 # The cascade stays on for the next cycles: no repeat.
                 seen = svc.count(r"cycle \d+: ")
                 await svc.wait_for(r"cycle \d+: ", n=seen + 5)

@@ -6,7 +6,6 @@ same key), and the only repeat is the post that was on the wire at the kill
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import time
 from collections import Counter
@@ -23,7 +22,7 @@ from fakes.fake_binance import FakeBinance
 from fakes.fake_receivers import DiscordReceiver, SignedReceiver
 from fakes.fake_telegram import FakeTelegram
 from fakes.service_process import ServiceProcess
-from tests.e2e.service_db import band_event, ok_cycle, status_counts
+from tests.e2e.service_db import band_event, ok_cycle, read_until, status_counts
 from tests.e2e.test_full_service import bot_env
 from tests.e2e.test_headless_service import lean_market
 from tests.telegram.helpers import add_chat
@@ -102,10 +101,10 @@ async def test_kill_9_mid_post_loses_nothing_and_repeats_only_the_post_on_the_wi
             expected = {f"K{k}{s}" for k in range(CYCLES) for s in "AB"}
             await discord.wait_for(lambda r: set(r.alert_symbols()) >= expected, timeout=120)
             await hook.wait_for(lambda r: len(r.unique_alert_ids()) >= 2 * CYCLES, timeout=120)
-            for _ in range(100):  # the last outcome reaches the database just after the post
-                if (await status_counts(db_url)).get("pending", 0) == 0:
-                    break
-                await asyncio.sleep(0.1)
+            # The last outcome reaches the database just after the post.
+            await read_until(
+                lambda: status_counts(db_url), lambda c: c.get("pending", 0) == 0, timeout=60
+            )
         finally:
             assert await second.stop(signal.SIGTERM) == 0
         statuses = await status_counts(db_url)

@@ -4,7 +4,6 @@ fakes), stores what they push in one-minute buckets, and stops cleanly."""
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import sqlite3
 import time
@@ -17,6 +16,7 @@ from fakes.fake_bybit import FakeBybit
 from fakes.fake_liquidations import FakeBinanceLiq, FakeBybitLiq, FakeOkxLiq, Liq
 from fakes.fake_okx import FakeOkx
 from fakes.service_process import ServiceProcess, service_env
+from tests.e2e.service_db import read_until
 from tests.test_scan_venues import _set_up
 
 pytestmark = pytest.mark.slow
@@ -60,11 +60,8 @@ async def test_the_service_streams_and_stores_every_venues_liquidations(tmp_path
                 await ly.push([Liq("BTCUSDT", "short", 1.0, 50_000.0, now)])
                 await lo.push([Liq("BTC-USDT-SWAP", "long", 100, 50_000.0, now)])  # 1 BTC
                 want = {"binance": 100_000.0, "bybit": 50_000.0, "okx": 50_000.0}
-                # The database file is the only thing the child process shows of its
-                # writes: looked at until it holds them (no time is asserted).
-                async with asyncio.timeout(30):
-                    while _stored_usd(tmp_path / "service.db") != want:  # noqa: ASYNC110
-                        await asyncio.sleep(0.1)
+                stored = tmp_path / "service.db"
+                await read_until(lambda: _stored_usd(stored), lambda got: got == want, timeout=30)
             finally:
                 code = await svc.stop(signal.SIGTERM)
     finally:

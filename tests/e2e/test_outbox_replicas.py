@@ -23,7 +23,13 @@ from bot.storage.models import Chat, Delivery
 from fakes.fake_binance import FakeBinance
 from fakes.fake_telegram import FakeTelegram
 from fakes.service_process import ServiceProcess
-from tests.e2e.service_db import band_event, ok_cycle, service_database, status_counts
+from tests.e2e.service_db import (
+    band_event,
+    ok_cycle,
+    read_until,
+    service_database,
+    status_counts,
+)
 from tests.e2e.test_full_service import bot_env
 from tests.e2e.test_headless_service import lean_market
 
@@ -146,12 +152,10 @@ async def test_three_workers_lose_nothing_when_one_is_killed(tmp_path: Path) -> 
             expected = {(FIRST_CHAT + c, f"K{k}USDT") for c in range(CHATS) for k in range(CYCLES)}
             await asyncio.wait_for(all_received(tg, expected), timeout=120)
             wall = time.monotonic() - started
-            # The last outcomes reach the database just after the send; no event says
-            # so outside the processes, so the table is read until it shows them.
-            async with asyncio.timeout(60):
-                while (await status_counts(db_url)).get("pending", 0) != 0:  # noqa: ASYNC110
-                    await asyncio.sleep(0.1)
-            statuses = await status_counts(db_url)
+            # The last outcomes reach the database just after the send.
+            statuses = await read_until(
+                lambda: status_counts(db_url), lambda c: c.get("pending", 0) == 0, timeout=60
+            )
         finally:
             codes = []
             for svc in replicas:
