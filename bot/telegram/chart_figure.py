@@ -186,8 +186,8 @@ def _time_locator() -> AutoDateLocator:
     """At most about six time labels, which fit a phone-width chart. With matplotlib's
     default steps some spans (2.5-4 minutes, 3-4 hours, 3-5 days) have no step giving
     six ticks or fewer: it warns and labels every sixth unit, which crowds the axis.
-    One step more per unit (and 4 days, 4 months) covers every span from seconds to
-    years."""
+    One step more per unit (60 s, 60 min, 24 h, 28 days, 12 months) covers every span
+    from seconds to years."""
     locator = AutoDateLocator(maxticks=6)
     locator.intervald[SECONDLY] = [1, 5, 10, 15, 30, 60]
     locator.intervald[MINUTELY] = [1, 5, 10, 15, 30, 60]
