@@ -29,9 +29,9 @@ async def read_until(
 ) -> T:
     """What `read` returns once `done` holds, read again until then.
 
-    For state a service subprocess writes to its database: nothing outside the process
-    announces it (no log line, no fake's request), so the file or table is read until it
-    shows it. A limit, not a measurement: no test asserts how long it took.
+    For state nothing announces: what a service subprocess wrote to its database (no
+    log line, no fake's request says so), or a test's own counter. A limit, not a
+    measurement: no test asserts how long it took.
     """
     async with asyncio.timeout(timeout):
         while True:

@@ -18,7 +18,7 @@ import itertools
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from fakes.fake_telegram import FakeTelegram
 from fakes.migrated_db import migrated_postgres
 from fakes.ports import free_port
 from fakes.service_process import ServiceProcess, service_env
+from tests.e2e.service_db import read_until
 from tests.e2e.test_headless_service import lean_market
 
 pytestmark = pytest.mark.slow
@@ -136,14 +137,6 @@ async def wait_answered(tg: FakeTelegram, chats: list[int], timeout: float) -> N
         raise AssertionError(
             f"{len(missing)} of {len(chats)} commands unanswered: {missing[:10]}"
         ) from None
-
-
-async def wait_until(predicate: Callable[[], bool], timeout: float) -> None:
-    """For conditions no fake notifies about (the test's own counters)."""
-    give_up = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < give_up, "timed out"
-        await asyncio.sleep(0.05)
 
 
 def answers_per_chat(tg: FakeTelegram, chats: list[int]) -> dict[int, int]:
@@ -285,12 +278,14 @@ async def test_rolling_restart_of_three_webhook_replicas_answers_every_command(
                         # Until a command has met the stopped replica and gone to
                         # another: an event, however quickly the replica restarts.
                         retried = lb.retries
-                        await wait_until(lambda n=retried: lb.retries > n, timeout=30)
+                        await read_until(
+                            lambda: lb.retries, lambda n, was=retried: n > was, timeout=30
+                        )
                         fresh = await ServiceProcess(proc.env).start()
                         procs[i] = (fresh, port)
                         await fresh.wait_for(STARTED, timeout=45)
                     more = len(sent) + 5  # a few commands to the restarted set
-                    await wait_until(lambda: len(sent) >= more, timeout=10)
+                    await read_until(lambda: len(sent), lambda n: n >= more, timeout=30)
                 finally:
                     done.set()
                     await client
