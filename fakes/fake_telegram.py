@@ -10,7 +10,10 @@ and sendChatAction.
 Like Telegram it:
 - lets one bot instance poll: a second getUpdates while one is waiting ends the earlier
   one with 409 "Conflict: terminated by other getUpdates request" (counted in
-  `conflicts`), and getUpdates while a webhook is set answers 409 too;
+  `conflicts` when the two come from different tags, i.e. different bot instances: a
+  process that abandons its own long poll and polls again, as PTB's `Updater.stop()`
+  does, ends it with a 409 that reaches nobody), and getUpdates while a webhook is set
+  answers 409 too;
 - enforces flood limits: 30 messages/s overall, 1/s per private chat with a burst of
   3, 20/min per group, answering 429 with `parameters.retry_after` (counted in
   `flood_429s`); a message sent with `allow_paid_broadcast` (Bot API 7.11) counts
@@ -42,6 +45,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import html
 import itertools
 import json
@@ -271,7 +275,7 @@ class FakeTelegram:
         # Who calls what, by the tag in `base_url_for(tag)` ("" for `base_url`).
         self.calls_by: dict[str, Counter[str]] = {}
         self.pollers: Counter[str] = Counter()  # getUpdates calls per tag
-        self.conflicts = 0  # 409 answers to getUpdates
+        self.conflicts = 0  # 409 answers to getUpdates: a webhook set, another poller
         self.webhook: dict[str, Any] | None = None  # url, secret_token, allowed_updates
         # getWebhookInfo's last_error_date (epoch s) and last_error_message, as Telegram
         # reports its failed deliveries; tests set it.
@@ -280,6 +284,7 @@ class FakeTelegram:
         self.webhook_failures = 0
         self._delivery: asyncio.Task[None] | None = None
         self._poll_seq = 0  # the newest getUpdates wins; earlier waiting ones get 409
+        self._poll_tag = ""  # whose getUpdates is the newest
         # Update queue.
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
@@ -670,6 +675,8 @@ class FakeTelegram:
         handler = getattr(self, f"_m_{name}", None)
         if handler is None:
             return _error(404, "Not Found: method not found")
+        if name == "getupdates":
+            handler = functools.partial(handler, tag=tag)
         chat_id = params.get("chat_id")
         fault = self._take_fault(name, chat_id)
         if fault is not None:
@@ -787,7 +794,7 @@ class FakeTelegram:
             info["last_error_date"], info["last_error_message"] = self.webhook_error
         return info
 
-    def _check_poll(self, mine: int) -> None:
+    def _check_poll(self, mine: int, tag: str) -> None:
         if self.webhook is not None:
             self.conflicts += 1
             raise _ApiError(
@@ -796,17 +803,17 @@ class FakeTelegram:
                 "use deleteWebhook to delete the webhook first",
             )
         if self._poll_seq != mine:
-            self.conflicts += 1
+            self.conflicts += self._poll_tag != tag
             raise _ApiError(
                 409,
                 "Conflict: terminated by other getUpdates request; "
                 "make sure that only one bot instance is running",
             )
 
-    async def _m_getupdates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+    async def _m_getupdates(self, params: dict[str, Any], tag: str) -> list[dict[str, Any]]:
         self._poll_seq += 1
-        mine = self._poll_seq
-        self._check_poll(mine)
+        mine, self._poll_tag = self._poll_seq, tag
+        self._check_poll(mine, tag)
         await self._notify()  # an earlier poll still waiting is terminated
         offset = params.get("offset")
         if offset:
@@ -828,7 +835,7 @@ class FakeTelegram:
                         ),
                         timeout,
                     )
-        self._check_poll(mine)
+        self._check_poll(mine, tag)
         return self._updates[:limit]
 
     @property

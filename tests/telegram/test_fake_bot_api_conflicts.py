@@ -4,6 +4,7 @@ poller at a time, and none while a webhook is set (fakes/fake_telegram.py)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import aiohttp
@@ -34,6 +35,23 @@ async def test_a_second_poller_terminates_the_first_with_409() -> None:
         status, body = await asyncio.wait_for(second, 2)
         assert status == 200 and len(body["result"]) == 1
         assert tg.conflicts == 1 and set(tg.pollers) == {"a", "b"}
+
+
+async def test_a_poll_its_client_gave_up_on_ends_without_a_conflict_anyone_receives() -> None:
+    """PTB's Updater.stop() cancels its long poll, then calls getUpdates once more to
+    confirm the offset. Telegram ends the abandoned poll with a 409 that reaches nobody:
+    not a conflict the bot meets, so not counted as one."""
+    async with FakeTelegram() as tg, aiohttp.ClientSession() as http:
+        abandoned = asyncio.create_task(_call(http, tg, "a", "getUpdates", timeout=30))
+        await tg.wait_until(lambda: tg.pollers["a"] == 1)
+        abandoned.cancel()  # aiohttp closes a connection whose answer was not read
+        with contextlib.suppress(asyncio.CancelledError):
+            await abandoned
+        status, _ = await _call(http, tg, "a", "getUpdates", timeout=0)
+        assert status == 200
+        # The abandoned poll was answered 409 all the same, as Telegram does.
+        await tg.wait_until(lambda: any(call == "getUpdates" for call, _, _ in tg.rejected))
+        assert tg.conflicts == 0
 
 
 async def test_get_updates_while_a_webhook_is_set_is_409_until_it_is_deleted() -> None:
