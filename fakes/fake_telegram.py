@@ -186,6 +186,10 @@ class SentMessage:
     ts: float = 0.0
     photo: bytes = b""  # the image as uploaded, to compare what users saw
     paid: bool = False  # sent with allow_paid_broadcast
+    by: str = ""  # the caller's tag (`base_url_for(tag)`)
+    # False when the caller had gone (killed, or its request timed out) by the time the
+    # answer was ready: Telegram kept the message, the sender never heard it had.
+    answered: bool = True
 
     @property
     def visible(self) -> str:
@@ -692,9 +696,19 @@ class FakeTelegram:
         except _ApiError as exc:
             self.rejected.append((method, chat_id, exc.description))
             return _error(exc.code, exc.description)
+        if name in SEND_METHODS:
+            transport = request.transport
+            self._stamp(result, tag, answered=transport is not None and not transport.is_closing())
         async with self._changed:
             self._changed.notify_all()
         return web.json_response({"ok": True, "result": result})
+
+    def _stamp(self, message: dict[str, Any], tag: str, *, answered: bool) -> None:
+        chat_id, message_id = message["chat"]["id"], message["message_id"]
+        for sent in reversed(self.sent):
+            if sent.chat_id == chat_id and sent.message_id == message_id:
+                sent.by, sent.answered = tag, answered
+                return
 
     def _take_fault(self, name: str, chat_id: int | None) -> web.Response | None:
         for fault in self.faults:
