@@ -1,10 +1,11 @@
 """Three replicas of `pressurebot run` drain one PostgreSQL outbox with paid broadcast on;
-one is killed with SIGKILL mid-broadcast. Nothing is lost, and every repeat is a message
-whose sender never heard it was accepted: one the killed replica had on the wire (at most
-its in-flight window), or one a live replica's request timed out on while the fake, on a
-busy machine, was slow to answer (docs/alerts.md, "Several outbox workers" and
-"Delivery guarantees"). The fake knows which replica sent each copy (`SentMessage.by`)
-and whether its answer found the sender still there (`SentMessage.answered`)."""
+one is killed with SIGKILL mid-broadcast. Nothing is lost, and each repeat is one of the
+kinds docs/alerts.md bounds ("Several outbox workers", "Delivery guarantees"): a message
+the killed replica had on the wire (at most its in-flight window); one a live replica's
+request timed out on while the fake, on a busy machine, was slow to answer; one a live
+replica stalled past its lease had already past its claim check (at most its window).
+The fake knows which replica sent each copy (`SentMessage.by`) and whether its answer
+found the sender still there (`SentMessage.answered`)."""
 
 from __future__ import annotations
 
@@ -203,7 +204,10 @@ async def test_three_workers_lose_nothing_when_one_is_killed(tmp_path: Path) -> 
     assert set(got) >= expected, "a delivery was lost"
     assert {m.by for m in tg.sent} <= {"r0", "r1", "r2"}
     assert causes["killed"] <= IN_FLIGHT
-    assert causes["answered"] == 0, "a live replica sent again what it knew was accepted"
+    # A live replica stalled past its lease (a starved test machine) loses its claims:
+    # what it had past the claim check goes out twice, at most its window each
+    # (docs/alerts.md, "Several outbox workers"). Quiet runs show none.
+    assert causes["answered"] <= 2 * IN_FLIGHT
     assert statuses == {"sent": CHATS * CYCLES}
     assert tg.paid_messages == len(tg.sent)
     assert codes and all(code == 0 for code in codes)
